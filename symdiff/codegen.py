@@ -1,0 +1,412 @@
+"""Codegen: IR -> Python ``ast`` -> source text (astor) -> code object (compile/exec).
+
+Readability decisions live here:
+
+* temporaries used once are folded back into the expression that uses them;
+* a loop's initial, carried and final values share one Python name when that is safe, and so
+  do an ``if``'s results and the values its arms compute, so the code reads like a person's;
+* functions are spelt the way people write them (``np.tanh``, ``math.exp``, ``x @ W``);
+* the backward sweep carries comments pointing back to the source line it differentiates.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import keyword
+import linecache
+import math
+import operator
+import re
+import types
+from typing import Any
+
+import astor
+import numpy as np
+
+from . import passes, runtime
+from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, Function, GetAttr, Method, Op, Region, Value
+
+BINOPS = {operator.add: ast.Add, operator.sub: ast.Sub, operator.mul: ast.Mult,
+          operator.truediv: ast.Div, operator.floordiv: ast.FloorDiv, operator.mod: ast.Mod,
+          operator.pow: ast.Pow, operator.matmul: ast.MatMult, operator.and_: ast.BitAnd,
+          operator.or_: ast.BitOr, operator.xor: ast.BitXor, operator.lshift: ast.LShift,
+          operator.rshift: ast.RShift}
+UNARY = {operator.neg: ast.USub, operator.pos: ast.UAdd, operator.not_: ast.Not,
+         operator.invert: ast.Invert}
+COMPARE = {operator.lt: ast.Lt, operator.le: ast.LtE, operator.gt: ast.Gt, operator.ge: ast.GtE,
+           operator.eq: ast.Eq, operator.ne: ast.NotEq, operator.is_: ast.Is,
+           operator.is_not: ast.IsNot, passes.contains_swapped: ast.In,
+           passes.not_contains_swapped: ast.NotIn}
+TEMP_NAMES = {operator.add: "total", operator.sub: "diff", operator.mul: "prod",
+              operator.truediv: "ratio", operator.pow: "power", operator.matmul: "matmul",
+              operator.getitem: "item", operator.neg: "neg", np.sum: "total", sum: "total",
+              BUILD_TUPLE: "pair", BUILD_LIST: "items"}
+# Pure calls cheap enough to repeat at each use instead of naming them.
+REMATERIALIZE = {range, BUILD_SLICE}
+COMMENT = "__symdiff_comment__"
+
+
+def _module_names() -> dict[int, str]:
+    """Spellings of public functions in modules generated code imports (``np.tanh``)."""
+    names: dict[int, str] = {}
+    for prefix, module in (("np.linalg.", np.linalg), ("np.", np), ("math.", math)):
+        for name, obj in vars(module).items():
+            if not name.startswith("_") and callable(obj):
+                names.setdefault(id(obj), prefix + name)
+    for name in ("abs", "min", "max", "len", "range", "float", "int", "sum", "round", "reversed",
+                 "print", "bool", "list", "tuple", "zip", "enumerate", "isinstance", "pow"):
+        names[id(getattr(builtins, name))] = name
+    return names
+
+
+KNOWN = _module_names()
+RUNTIME = {id(getattr(runtime, n)): n for n in dir(runtime)
+           if not n.startswith("_") and isinstance(getattr(runtime, n), types.FunctionType)
+           and getattr(runtime, n).__module__ == runtime.__name__}
+
+
+class Codegen:
+    def __init__(self, fn: Function):
+        self.fn = fn
+        self.uses: dict[Value, int] = {}
+        self.defs: dict[Value, Op] = {}
+        self.inlined: set[Value] = set()
+        self.alias: dict[Value, Value] = {}
+        self.names: dict[Value, str] = {}
+        self.taken: set[str] = set(keyword.kwlist) | {"np", "math"}
+        self.globals: dict[str, Any] = {"np": np, "math": math}
+        self.global_names: dict[int, str] = {}
+        self.runtime_used: set[str] = set()
+        self._analyse(fn.body)
+
+    # ------------------------------------------------------------------ analysis
+
+    def _analyse(self, body: Region) -> None:
+        def count(region: Region) -> None:
+            for op in region.ops:
+                for r in op.results:
+                    self.defs[r] = op
+                for a in op.args:
+                    self.uses[a] = self.uses.get(a, 0) + 1
+                for sub in op.regions:
+                    count(sub)
+            for y in region.yields:
+                self.uses[y] = self.uses.get(y, 0) + 1
+
+        count(body)
+        self._choose_inlining(body)
+        self._coalesce(body)
+
+    def _choose_inlining(self, region: Region) -> None:
+        local_uses: dict[Value, int] = {}
+        for op in region.ops:
+            for a in op.args if op.kind != "for" else op.args[:1]:
+                local_uses[a] = local_uses.get(a, 0) + 1
+            if op.kind == "if":
+                continue
+        for y in region.yields:
+            local_uses[y] = local_uses.get(y, 0) + 1
+        for op in region.ops:
+            for sub in op.regions:
+                self._choose_inlining(sub)
+            if op.kind != "call" or op.effect:
+                continue
+            v = op.result
+            temporary = v.hint is None or v.hint.startswith("_")
+            if op.fn in REMATERIALIZE and all(a.is_const or a.hint for a in op.args):
+                self.inlined.add(v)
+            elif temporary and self.uses.get(v) == 1 and local_uses.get(v) == 1:
+                self.inlined.add(v)
+
+    def _coalesce(self, region: Region) -> None:
+        """Let loop/if results share names with the values that flow into them."""
+        for index, op in enumerate(region.ops):
+            for sub in op.regions:
+                self._coalesce(sub)
+            if op.kind == "if":
+                for i, r in enumerate(op.results):
+                    for sub in op.regions:
+                        self._share_yield(sub, sub.yields[i], r, None)
+            elif op.kind in ("for", "while"):
+                offset = 1 if op.kind == "for" else 0
+                body = op.regions[-1]
+                for i, r in enumerate(op.results):
+                    for sub in op.regions:
+                        self.alias[sub.params[i + (offset if sub is body else 0)]] = r
+                    self._share_yield(body, body.yields[i], r, body.params[i + offset])
+                    init = op.args[i + offset]
+                    if self._owned_by(init, region, op) and init not in self.alias:
+                        self.alias[init] = r
+
+    def _owned_by(self, v: Value, region: Region, user: Op) -> bool:
+        """``v`` is computed by a non-inlined op of ``region`` and read only by ``user``."""
+        op = self.defs.get(v)
+        return (op is not None and op in region.ops and op.kind == "call" and self.uses.get(v) == 1
+                and v not in self.inlined and not v.is_const and user in region.ops)
+
+    def _share_yield(self, region: Region, y: Value, target: Value, param: Value | None) -> None:
+        op = self.defs.get(y)
+        if op is None or op not in region.ops or y in self.alias or y in self.inlined:
+            return
+        if self.uses.get(y) != 1 and param is None:
+            return
+        if param is not None and not self._param_dead_after(region, param, region.ops.index(op)):
+            return
+        if param is None and self.uses.get(y) != 1:
+            return
+        self.alias[y] = target
+
+    def _param_dead_after(self, region: Region, param: Value, index: int) -> bool:
+        """Nothing in ``region`` reads ``param`` after op ``index`` (yields read at the end)."""
+        if param in region.yields:
+            return False
+        for later in region.ops[index + 1:]:
+            if self._reads(later, param):
+                return False
+        return True
+
+    def _reads(self, op: Op, v: Value) -> bool:
+        if any(a is v or (a in self.inlined and self._reads(self.defs[a], v)) for a in op.args):
+            return True
+        for sub in op.regions:
+            if v in sub.yields or any(self._reads(o, v) for o in sub.ops):
+                return True
+        return False
+
+    # ------------------------------------------------------------------ names
+
+    def name(self, v: Value) -> str:
+        root = v
+        while root in self.alias:
+            root = self.alias[root]
+        if root not in self.names:
+            self.names[root] = self.fresh(root.hint or self.temp_hint(root))
+        return self.names[root]
+
+    def temp_hint(self, v: Value) -> str:
+        """A name for a value the user did not name, after what computes it."""
+        if v is self.fn.body.yields[0] or v in self.fn.body.yields:
+            return "out"
+        op = self.defs.get(v)
+        if op is not None and op.kind == "call":
+            fn = op.fn
+            name = TEMP_NAMES.get(fn) or getattr(fn, "name", None) or getattr(fn, "__name__", None)
+            if isinstance(name, str) and name.isidentifier():
+                return name
+        return "t"
+
+    def fresh(self, hint: str) -> str:
+        base = re.sub(r"\W", "_", hint).strip("_") or "t"
+        if base[0].isdigit():
+            base = "v" + base
+        candidate, n = base, 0
+        while candidate in self.taken or hasattr(builtins, candidate):
+            n += 1
+            candidate = f"{base}_{n}"
+        self.taken.add(candidate)
+        return candidate
+
+    def global_name(self, obj: Any, hint: str | None) -> str:
+        known = KNOWN.get(id(obj))
+        if known is not None:
+            return known
+        if id(obj) in RUNTIME:
+            self.runtime_used.add(RUNTIME[id(obj)])
+            return RUNTIME[id(obj)]
+        if isinstance(obj, types.ModuleType):
+            name = {"numpy": "np"}.get(obj.__name__, obj.__name__.split(".")[-1])
+            self.globals.setdefault(name, obj)
+            return name
+        if id(obj) not in self.global_names:
+            name = self.fresh(hint or getattr(obj, "__name__", None) or "const")
+            self.global_names[id(obj)] = name
+            self.globals[name] = obj
+        return self.global_names[id(obj)]
+
+    # ------------------------------------------------------------------ expressions
+
+    def expr(self, v: Value) -> ast.expr:
+        if v.is_const:
+            return self.literal(v.const, v.hint)
+        if v in self.inlined:
+            return self.call_expr(self.defs[v])
+        return ast.Name(self.name(v), ast.Load())
+
+    def literal(self, value: Any, hint: str | None = None) -> ast.expr:
+        if value is None or type(value) in (bool, str):
+            return ast.Constant(value)
+        if type(value) in (int, float):
+            if isinstance(value, float) and not math.isfinite(value):
+                return ast.Call(ast.Name("float", ast.Load()), [ast.Constant(repr(value))], [])
+            node = ast.Constant(abs(value))
+            return ast.UnaryOp(ast.USub(), node) if value < 0 or (value == 0 and math.copysign(1, value) < 0) else node
+        if type(value) is tuple:
+            return ast.Tuple([self.literal(x) for x in value], ast.Load())
+        if type(value) is slice:
+            return ast.Call(ast.Name("slice", ast.Load()),
+                            [self.literal(value.start), self.literal(value.stop), self.literal(value.step)], [])
+        if value is Ellipsis:
+            return ast.Constant(...)
+        return ast.Name(self.global_name(value, hint), ast.Load())
+
+    def index_expr(self, v: Value) -> ast.expr:
+        """An index inside ``x[...]``: slices and tuples in subscript syntax."""
+        op = self.defs.get(v) if v in self.inlined else None
+        if v.is_const and type(v.const) is slice:
+            s = v.const
+            return ast.Slice(*(None if p is None else self.literal(p) for p in (s.start, s.stop, s.step)))
+        if v.is_const and type(v.const) is tuple:
+            return ast.Tuple([self.index_literal(x) for x in v.const], ast.Load())
+        if op is not None and op.fn is BUILD_SLICE:
+            return ast.Slice(*(None if a.is_const and a.const is None else self.expr(a) for a in op.args))
+        if op is not None and op.fn is BUILD_TUPLE:
+            return ast.Tuple([self.index_expr(a) for a in op.args], ast.Load())
+        return self.expr(v)
+
+    def index_literal(self, x: Any) -> ast.expr:
+        if type(x) is slice:
+            return ast.Slice(*(None if p is None else self.literal(p) for p in (x.start, x.stop, x.step)))
+        return self.literal(x)
+
+    def call_expr(self, op: Op) -> ast.expr:
+        fn, args = op.fn, op.positional
+        if fn in BINOPS and len(args) == 2:
+            return ast.BinOp(self.expr(args[0]), BINOPS[fn](), self.expr(args[1]))
+        if fn in UNARY and len(args) == 1:
+            return ast.UnaryOp(UNARY[fn](), self.expr(args[0]))
+        if fn in COMPARE and len(args) == 2:
+            return ast.Compare(self.expr(args[0]), [COMPARE[fn]()], [self.expr(args[1])])
+        if fn is passes.both:
+            return ast.BoolOp(ast.And(), [self.expr(a) for a in args])
+        if fn is operator.getitem:
+            return ast.Subscript(self.expr(args[0]), self.index_expr(args[1]), ast.Load())
+        if isinstance(fn, GetAttr):
+            return ast.Attribute(self.expr(args[0]), fn.name, ast.Load())
+        keywords = [ast.keyword(k, self.expr(v)) for k, v in op.keywords.items()]
+        if isinstance(fn, Method):
+            func = ast.Attribute(self.expr(args[0]), fn.name, ast.Load())
+            return ast.Call(func, [self.expr(a) for a in args[1:]], keywords)
+        if fn is BUILD_TUPLE:
+            return ast.Tuple([self.expr(a) for a in args], ast.Load())
+        if fn is BUILD_LIST:
+            return ast.List([self.expr(a) for a in args], ast.Load())
+        if fn is BUILD_SLICE:
+            return ast.Call(ast.Name("slice", ast.Load()), [self.expr(a) for a in args], [])
+        func = _dotted(self.global_name(fn, None))
+        return ast.Call(func, [self.expr(a) for a in args], keywords)
+
+    # ------------------------------------------------------------------ statements
+
+    def region(self, region: Region, copies: list[tuple[Value, Value]] = ()) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        line = None
+        for op in region.ops:
+            if op.adjoint and op.line is not None and op.line != line and op.kind != "const":
+                line = op.line
+                out.append(self.comment(op.line))
+            out.extend(self.statement(op))
+        out.extend(self.assign_many([(t, y) for t, y in copies]))
+        return out or [ast.Pass()]
+
+    def comment(self, line: int) -> ast.stmt:
+        text = linecache.getline(self.fn.filename, line).strip()
+        return ast.Expr(ast.Constant(f"{COMMENT} line {line}: {text}" if text else f"{COMMENT} line {line}"))
+
+    def assign_many(self, pairs: list[tuple[Value, Value]]) -> list[ast.stmt]:
+        """``a = x`` for each pair whose names differ, as one tuple assignment if several."""
+        pairs = [(t, v) for t, v in pairs if v.is_const or v in self.inlined or self.name(t) != self.name(v)]
+        if not pairs:
+            return []
+        if len(pairs) == 1:
+            t, v = pairs[0]
+            return [ast.Assign([ast.Name(self.name(t), ast.Store())], self.expr(v))]
+        targets = ast.Tuple([ast.Name(self.name(t), ast.Store()) for t, _ in pairs], ast.Store())
+        return [ast.Assign([targets], ast.Tuple([self.expr(v) for _, v in pairs], ast.Load()))]
+
+    def statement(self, op: Op) -> list[ast.stmt]:
+        if op.kind == "const" or (op.results and op.results[0] in self.inlined):
+            return []
+        if op.kind == "call":
+            value = self.call_expr(op)
+            if self.uses.get(op.result, 0) == 0:
+                return [ast.Expr(value)]
+            return [ast.Assign([ast.Name(self.name(op.result), ast.Store())], value)]
+        if op.kind == "if":
+            then, orelse = op.regions
+            body = self.region(then, list(zip(op.results, then.yields)))
+            other = self.region(orelse, list(zip(op.results, orelse.yields)))
+            if other == [] or (len(other) == 1 and isinstance(other[0], ast.Pass)):
+                other = []
+            return [ast.If(self.expr(op.args[0]), body, other)]
+        offset = 1 if op.kind == "for" else 0
+        body = op.regions[-1]
+        before = self.assign_many(list(zip(op.results, op.args[offset:])))
+        inner = self.region(body, list(zip(op.results, body.yields)))
+        if op.kind == "for":
+            target = body.params[0]
+            name = self.name(target) if self.uses.get(target) else "_"
+            return before + [ast.For(ast.Name(name, ast.Store()), self.expr(op.args[0]), inner, [])]
+        cond = op.regions[0]
+        cond_ops = [s for o in cond.ops for s in self.statement(o)]
+        if not cond_ops:
+            return before + [ast.While(self.expr(cond.yields[0]), inner, [])]
+        stop = ast.If(ast.UnaryOp(ast.Not(), self.expr(cond.yields[0])), [ast.Break()], [])
+        return before + [ast.While(ast.Constant(True), cond_ops + [stop] + inner, [])]
+
+    # ------------------------------------------------------------------ the module
+
+    def function(self, name: str) -> str:
+        params = [self.name(p) for p in self.fn.body.params]
+        body = self.region(self.fn.body)
+        ret = self.fn.body.yields[0]
+        body = [s for s in body if not isinstance(s, ast.Pass)]
+        body.append(ast.Return(self.expr(ret)))
+        args = ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in params], vararg=None,
+                             kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+        node = ast.FunctionDef(name, args, body, [], None)
+        text = astor.to_source(node)
+        return re.sub(rf"^(\s*)(\"\"\"|'|\"){COMMENT} (.*)\2$", _as_comment, text, flags=re.M)
+
+    def module(self, name: str, doc: str) -> str:
+        fn_text = self.function(name)
+        header = [f"# {line}" for line in doc.splitlines()]
+        header += ["import math", "", "import numpy as np"]
+        if self.runtime_used:
+            header.append(f"from symdiff.runtime import {', '.join(sorted(self.runtime_used))}")
+        user = sorted(n for n in self.globals if n not in ("np", "math"))
+        if user:
+            header.append(f"# from your code: {', '.join(user)}")
+        return "\n".join(header) + "\n\n\n" + fn_text
+
+
+def _as_comment(match: re.Match) -> str:
+    text = match.group(3).encode().decode("unicode_escape", errors="ignore")
+    return f"{match.group(1)}# {text}"
+
+
+def _dotted(path: str) -> ast.expr:
+    parts = path.split(".")
+    node: ast.expr = ast.Name(parts[0], ast.Load())
+    for part in parts[1:]:
+        node = ast.Attribute(node, part, ast.Load())
+    return node
+
+
+def generate(fn: Function, name: str, doc: str = "") -> tuple[str, dict[str, Any]]:
+    """Python source of ``fn`` as a module defining ``name``, and the globals it needs."""
+    gen = Codegen(fn)
+    for p in fn.body.params:
+        gen.name(p)  # parameters keep the user's names
+    source = gen.module(name, doc)
+    namespace = dict(gen.globals)
+    namespace.update({n: getattr(runtime, n) for n in gen.runtime_used})
+    return source, namespace
+
+
+def compile_function(source: str, name: str, namespace: dict[str, Any], filename: str) -> Any:
+    """Compile generated source and return the function it defines."""
+    code = compile(source, filename, "exec")
+    scope = dict(namespace)
+    exec(code, scope)  # noqa: S102 - executing our own generated code is the point
+    return scope[name]

@@ -1,0 +1,30 @@
+"""Errors raised to users. Every message about user code names file, line and column."""
+
+from __future__ import annotations
+
+
+class SymdiffError(Exception):
+    """Base class of every error symdiff raises about user code or input."""
+
+
+class UnsupportedSyntaxError(SymdiffError):
+    """The function uses a Python construct symdiff cannot differentiate (yet)."""
+
+
+class NoRuleError(SymdiffError):
+    """A call on a differentiated value has no derivative rule."""
+
+
+def located(message: str, filename: str, line: int | None, col: int | None = None,
+            source_line: str | None = None) -> str:
+    """Format ``message`` as ``file:line:col: message`` followed by the source line and a caret."""
+    where = f"{filename}:{line}" if line is not None else filename
+    if col is not None:
+        where += f":{col + 1}"
+    text = f"{where}: {message}"
+    if source_line is not None:
+        stripped = source_line.rstrip("\n")
+        text += f"\n    {stripped}"
+        if col is not None:
+            text += "\n    " + " " * col + "^"
+    return text

@@ -1,0 +1,196 @@
+"""Frontend: get a function's source, parse it, resolve names, and report unsupported syntax.
+
+Knows nothing about the IR or derivatives. Its product is a :class:`Parsed` function: the
+``ast`` node with line/column numbers that point into the real file, and a name resolver.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import linecache
+import textwrap
+import types
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .errors import SymdiffError, UnsupportedSyntaxError, located
+
+_MISSING = object()
+
+# Statement and expression nodes the lowering has no meaning for, with the name users know.
+UNSUPPORTED = {
+    "Try": "try statement", "TryStar": "try/except* statement", "With": "with statement",
+    "AsyncWith": "async with statement", "AsyncFor": "async for loop",
+    "AsyncFunctionDef": "async function", "Await": "await expression", "Yield": "yield",
+    "YieldFrom": "yield from", "Global": "global statement", "Nonlocal": "nonlocal statement",
+    "Delete": "del statement", "ClassDef": "class definition", "Starred": "star-args (*)",
+    "Match": "match statement", "Raise": "raise statement", "Import": "import statement",
+    "ImportFrom": "import statement", "FunctionDef": "nested function definition",
+    "Lambda": "lambda expression", "ListComp": "list comprehension",
+    "SetComp": "set comprehension", "DictComp": "dict comprehension",
+    "GeneratorExp": "generator expression", "NamedExpr": "assignment expression (:=)",
+    "Set": "set display", "Dict": "dict display", "JoinedStr": "f-string",
+    "Assert": "assert statement", "AnnAssign": "annotated assignment",
+}
+
+
+@dataclass
+class Parsed:
+    """A parsed user function with everything the lowering needs."""
+
+    fn: Callable
+    node: ast.FunctionDef | ast.Lambda
+    filename: str
+    name: str
+
+    def error(self, node: ast.AST, message: str, cls: type = UnsupportedSyntaxError) -> SymdiffError:
+        """An error pointing at ``node`` in the user's file."""
+        line = getattr(node, "lineno", None)
+        col = getattr(node, "col_offset", None)
+        source_line = linecache.getline(self.filename, line) if line else None
+        return cls(located(message, self.filename, line, col, source_line or None))
+
+    def resolve(self, name: str) -> Any:
+        """The object a free name refers to: closure cell, global, or builtin."""
+        code = self.fn.__code__
+        if name in code.co_freevars and self.fn.__closure__:
+            cell = self.fn.__closure__[code.co_freevars.index(name)]
+            try:
+                return cell.cell_contents
+            except ValueError:
+                return _MISSING
+        value = self.fn.__globals__.get(name, _MISSING)
+        if value is _MISSING:
+            value = getattr(builtins, name, _MISSING)
+        return value
+
+    def names_read_after(self, node: ast.AST) -> set[str]:
+        """Names read anywhere in the function after ``node`` ends (in source order)."""
+        end = (node.end_lineno, node.end_col_offset)
+        return {n.id for n in ast.walk(self.node) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, ast.Load) and (n.lineno, n.col_offset) > end}
+
+    @property
+    def params(self) -> list[str]:
+        return [a.arg for a in self.node.args.args]
+
+
+def parse_function(fn: Callable) -> Parsed:
+    """Read and parse the source of ``fn`` (a def or a lambda)."""
+    fn = inspect.unwrap(fn)
+    if isinstance(fn, types.MethodType):
+        raise SymdiffError(f"{fn.__qualname__}: bound methods are not supported yet; "
+                           "differentiate a plain function that takes the object's data as arguments")
+    if not isinstance(fn, types.FunctionType):
+        raise SymdiffError(
+            f"{fn!r} is not a Python function (it may be a C builtin or a callable object): "
+            "symdiff needs Python source; wrap it in a def, or register a rule with symdiff.defvjp")
+    filename = fn.__code__.co_filename
+    try:
+        lines, first = inspect.getsourcelines(fn)
+    except (OSError, TypeError) as exc:
+        raise SymdiffError(
+            f"cannot read the source of {fn.__qualname__} (defined in {filename}): {exc}. "
+            "symdiff transforms source code, so define the function in a .py file "
+            "(or a notebook cell) rather than in a bare REPL or through exec") from None
+    node = _find_node(fn, lines, first, filename)
+    parsed = Parsed(fn, node, filename, fn.__name__ if fn.__name__ != "<lambda>" else "lambda")
+    _check_signature(parsed)
+    _check_syntax(parsed)
+    return parsed
+
+
+def _find_node(fn: Callable, lines: list[str], first: int, filename: str) -> ast.FunctionDef | ast.Lambda:
+    text = "".join(lines)
+    if fn.__name__ != "<lambda>":
+        dedented = textwrap.dedent(text)
+        indent = len(lines[0]) - len(lines[0].lstrip())
+        tree = ast.parse(dedented)
+        node = tree.body[0]
+        _shift(node, first - 1, indent)
+        if isinstance(node, ast.AsyncFunctionDef):
+            raise Parsed(fn, node, filename, fn.__name__).error(node, "async function is not supported")
+        return node
+    return _find_lambda(fn, lines, first)
+
+
+def _find_lambda(fn: Callable, lines: list[str], first: int) -> ast.Lambda:
+    """The lambda node of ``fn`` among the lambdas that start on its first source lines."""
+    want = list(fn.__code__.co_varnames[: fn.__code__.co_argcount])
+    candidates = []
+    for row, line in enumerate(lines):
+        start = 0
+        while (col := line.find("lambda", start)) >= 0:
+            start = col + 1
+            node = _parse_lambda_at(lines, row, col)
+            if node is not None and [a.arg for a in node.args.args] == want:
+                _shift(node, first - 1 + row, col, first_row_only=True)
+                candidates.append(node)
+    if not candidates:
+        raise SymdiffError(f"cannot find the source of the lambda defined at "
+                           f"{fn.__code__.co_filename}:{first}; define it with def")
+    position = _code_position(fn)
+    for node in candidates:
+        if position and (node.lineno, node.col_offset) == position:
+            return node
+    return candidates[0]
+
+
+def _parse_lambda_at(lines: list[str], row: int, col: int) -> ast.Lambda | None:
+    """Parse the longest expression starting at ``lines[row][col]`` that is a lambda."""
+    text = lines[row][col:] + "".join(lines[row + 1:])
+    for end in range(len(text), 0, -1):
+        try:
+            expr = ast.parse(text[:end].strip(), mode="eval").body
+        except SyntaxError:
+            continue
+        if isinstance(expr, ast.Lambda):
+            return expr
+    return None
+
+
+def _code_position(fn: Callable) -> tuple[int, int] | None:
+    positions = getattr(fn.__code__, "co_positions", None)
+    if positions is None:  # Python < 3.11
+        return None
+    for line, _end, col, _endcol in positions():
+        if line is not None and col is not None:
+            return line, col
+    return None
+
+
+def _shift(node: ast.AST, rows: int, cols: int, first_row_only: bool = False) -> None:
+    """Make positions absolute in the file: add ``rows`` to lines and ``cols`` to columns
+    (only on the snippet's first line when ``first_row_only``)."""
+    for sub in ast.walk(node):
+        if not hasattr(sub, "lineno"):
+            continue
+        if not first_row_only or sub.lineno == 1:
+            sub.col_offset += cols
+        if getattr(sub, "end_col_offset", None) is not None and (not first_row_only or sub.end_lineno == 1):
+            sub.end_col_offset += cols
+        sub.lineno += rows
+        if getattr(sub, "end_lineno", None):
+            sub.end_lineno += rows
+
+
+def _check_signature(parsed: Parsed) -> None:
+    args = parsed.node.args
+    for what, present in (("*args", args.vararg), ("**kwargs", args.kwarg),
+                          ("keyword-only parameters", args.kwonlyargs),
+                          ("positional-only parameters", getattr(args, "posonlyargs", []))):
+        if present:
+            raise parsed.error(parsed.node, f"{what} in the signature are not supported yet")
+
+
+def _check_syntax(parsed: Parsed) -> None:
+    body = parsed.node.body if isinstance(parsed.node, ast.FunctionDef) else [parsed.node.body]
+    for stmt in body:
+        for node in ast.walk(stmt):
+            construct = UNSUPPORTED.get(type(node).__name__)
+            if construct is not None:
+                raise parsed.error(node, f"{construct} is not supported by symdiff")
+            if isinstance(node, ast.keyword) and node.arg is None:
+                raise parsed.error(node.value, "**kwargs in a call is not supported by symdiff")

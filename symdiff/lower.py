@@ -1,0 +1,521 @@
+"""Lowering: a parsed Python function (``ast``) to SSA IR with structured control flow.
+
+Variables are tracked in an environment ``name -> Value``; assignment rebinds the name.
+Branches and loops lower their regions with copies of the environment and merge the names
+they change into op results (this replaces phi nodes). ``return``/``break``/``continue``
+set flag variables; statements after a possible jump run under an ``if`` on those flags,
+and loops with ``break`` or ``return`` become ``while`` loops that test them.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import types
+from typing import Any, Callable
+
+from . import passes
+from .errors import SymdiffError
+from .frontend import _MISSING, Parsed
+from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, RANGE, SCALAR, Builder, Function, GetAttr, Method, Op, Region, Value
+
+BINOPS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.MatMult: operator.matmul, ast.BitAnd: operator.and_, ast.BitOr: operator.or_,
+    ast.BitXor: operator.xor, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
+}
+UNARYOPS = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_,
+            ast.Invert: operator.invert}
+CMPOPS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+          ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Is: operator.is_,
+          ast.IsNot: operator.is_not, ast.In: passes.contains_swapped,
+          ast.NotIn: passes.not_contains_swapped}
+
+RETURN, RETVAL = "__return", "__retval"
+
+
+class Lowerer:
+    """Lowers one function. ``arg_kinds`` gives each parameter's static kind (SCALAR or None)."""
+
+    def __init__(self, parsed: Parsed, arg_kinds: list[str | None]):
+        self.p = parsed
+        self.body = Region(params=[Value(name, kind) for name, kind in zip(parsed.params, arg_kinds)])
+        self.b = Builder(self.body, simplify=passes.fold_constants)
+        self.env: dict[str, Value] = dict(zip(parsed.params, self.body.params))
+        self.loop_depth = 0
+
+    # ------------------------------------------------------------------ entry point
+
+    def lower(self) -> Function:
+        node = self.p.node
+        self.env[RETURN] = self.b.const(False)
+        self.env[RETVAL] = self.b.const(None)
+        if isinstance(node, ast.Lambda):
+            self.b.line = node.lineno
+            self.env[RETVAL] = self.expr(node.body)
+        else:
+            self.block(node.body)
+        self.body.yields = [self.env[RETVAL]]
+        return Function(self.p.name, self.body, self.p.filename)
+
+    # ------------------------------------------------------------------ statements
+
+    def block(self, stmts: list[ast.stmt]) -> None:
+        stmts = normalize_jumps(stmts)
+        for i, stmt in enumerate(stmts):
+            jumped = self.jumped()
+            if jumped is True:
+                return  # the rest is unreachable
+            if jumped is not False:
+                rest = stmts[i:]
+                self.branch(self.b.call(operator.not_, [jumped], hint="go_on"), lambda: self.block(rest), None)
+                return
+            self.b.line = stmt.lineno
+            self.stmt(stmt)
+
+    def jumped(self) -> Value | bool:
+        """Whether control left the current block: True, False, or a runtime flag value."""
+        flags = [self.env[n] for n in self.flag_names() if n in self.env]
+        if any(f.const is True for f in flags):
+            return True
+        dynamic = [f for f in flags if not f.is_const]
+        if not dynamic:
+            return False
+        result = dynamic[0]
+        for f in dynamic[1:]:
+            result = self.b.call(operator.or_, [result, f], hint="jumped")
+        return result
+
+    def flag_names(self) -> list[str]:
+        names = [RETURN]
+        if self.loop_depth:
+            names += [f"__break{self.loop_depth}", f"__continue{self.loop_depth}"]
+        return names
+
+    def stmt(self, node: ast.stmt) -> None:
+        method = getattr(self, "stmt_" + type(node).__name__, None)
+        if method is None:
+            raise self.p.error(node, f"{type(node).__name__} statement is not supported by symdiff")
+        method(node)
+
+    def stmt_Pass(self, node: ast.Pass) -> None:
+        pass
+
+    def stmt_Expr(self, node: ast.Expr) -> None:
+        if isinstance(node.value, ast.Constant):
+            return  # docstring or bare constant
+        self.expr(node.value)
+
+    def stmt_Assign(self, node: ast.Assign) -> None:
+        if len(node.targets) == 1 and isinstance(node.targets[0], (ast.Tuple, ast.List)) \
+                and isinstance(node.value, (ast.Tuple, ast.List)) \
+                and len(node.targets[0].elts) == len(node.value.elts):
+            values = [self.expr(e) for e in node.value.elts]  # a, b = b, a: evaluate all first
+            for target, value in zip(node.targets[0].elts, values):
+                self.assign(target, value)
+            return
+        value = self.expr(node.value, hint=_target_hint(node.targets[0]))
+        for target in node.targets:
+            self.assign(target, value)
+
+    def stmt_AugAssign(self, node: ast.AugAssign) -> None:
+        if not isinstance(node.target, ast.Name):
+            raise self.p.error(node, "augmented assignment to an item or attribute is not supported yet")
+        current = self.load(node.target.id, node.target)
+        value = self.expr(node.value)
+        self.env[node.target.id] = self.call(BINOPS[type(node.op)], [current, value], hint=node.target.id)
+
+    def assign(self, target: ast.expr, value: Value) -> None:
+        if isinstance(target, ast.Name):
+            if value.hint is None or value.hint.startswith("_") or value.is_const:
+                value.hint = target.id
+            self.env[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for i, elt in enumerate(target.elts):
+                self.assign(elt, self.call(operator.getitem, [value, self.b.const(i)], hint=_target_hint(elt)))
+        elif isinstance(target, ast.Subscript):
+            raise self.p.error(target, "item assignment (a[i] = v) is not supported yet")
+        else:
+            raise self.p.error(target, f"assignment to {type(target).__name__} is not supported")
+
+    def stmt_Return(self, node: ast.Return) -> None:
+        self.env[RETVAL] = self.expr(node.value) if node.value is not None else self.b.const(None)
+        self.env[RETURN] = self.b.const(True)
+
+    def stmt_Break(self, node: ast.Break) -> None:
+        self.env[f"__break{self.loop_depth}"] = self.b.const(True)
+
+    def stmt_Continue(self, node: ast.Continue) -> None:
+        self.env[f"__continue{self.loop_depth}"] = self.b.const(True)
+
+    def stmt_If(self, node: ast.If) -> None:
+        cond = self.expr(node.test)
+        self.branch(cond, lambda: self.block(node.body), lambda: self.block(node.orelse))
+
+    def branch(self, cond: Value, then: Callable[[], None], orelse: Callable[[], None] | None) -> None:
+        """Lower an ``if`` whose arms change ``self.env``; merge the names they change."""
+        if cond.is_const:  # `if DEBUG:` and friends: only the taken arm exists
+            taken = then if cond.const else orelse
+            if taken is not None:
+                taken()
+            return
+        before = dict(self.env)
+        then_region, then_env = self.region(then, before)
+        else_region, else_env = self.region(orelse, before)
+        names = list(dict.fromkeys([*then_env, *else_env]))
+        changed = [n for n in names if then_env.get(n) is not else_env.get(n)]
+        self.env = before
+        self.env.update((n, then_env[n]) for n in names if n not in changed)
+        results = []
+        for name in changed:
+            a = then_env.get(name) or self.b.const(None)
+            c = else_env.get(name) or self.b.const(None)
+            if a.is_const and c.is_const and type(a.const) is type(c.const) and _same(a.const, c.const):
+                self.env[name] = a
+                continue
+            then_region.yields.append(a)
+            else_region.yields.append(c)
+            kind = a.kind if a.kind == c.kind else None
+            result = Value(name if not name.startswith("_") else (a.hint or c.hint), kind)
+            results.append(result)
+            self.env[name] = result
+        self.b.emit(Op("if", [cond], results, regions=[then_region, else_region]))
+
+    def region(self, fill: Callable[[], None] | None, env: dict[str, Value]) -> tuple[Region, dict]:
+        region = Region()
+        self.env = dict(env)
+        self.b.push(region)
+        if fill is not None:
+            fill()
+        self.b.pop()
+        return region, self.env
+
+    # ------------------------------------------------------------------ loops
+
+    def stmt_For(self, node: ast.For) -> None:
+        if node.orelse:
+            raise self.p.error(node, "for ... else is not supported")
+        if _jumps_out(node.body):
+            return self.for_as_while(node)
+        iterable = self.expr(node.iter)
+        names = self.carried(node)
+        target_kind = SCALAR if iterable.kind == RANGE else None
+
+        def body() -> None:
+            self.assign(node.target, target)
+            self.loop_body(node.body)
+
+        target = Value(_target_hint(node.target), target_kind)
+        op = self.loop("for", [iterable], [target], names, body, None)
+        op.line = node.lineno
+
+    def stmt_While(self, node: ast.While) -> None:
+        if node.orelse:
+            raise self.p.error(node, "while ... else is not supported")
+        brk = f"__break{self.loop_depth + 1}"
+        breaks = _jumps_out(node.body)
+        if breaks:
+            self.env[brk] = self.b.const(False)
+        names = self.carried(node) + ([brk] if breaks else []) + self._return_flags(node)
+
+        def cond() -> Value:
+            return self.and_not_jumped(lambda: self.expr(node.test), breaks)
+
+        op = self.loop("while", [], [], names, lambda: self.loop_body(node.body), cond)
+        op.line = node.lineno
+
+    def for_as_while(self, node: ast.For) -> None:
+        """``for t in seq`` with break/return: ``i = 0; while i < len(seq) and not jumped: t = seq[i]...``."""
+        seq = self.expr(node.iter, hint="seq")
+        length = self.call(len, [seq], hint="n")
+        index = f"__index{self.loop_depth + 1}"
+        brk = f"__break{self.loop_depth + 1}"
+        self.env[index] = self.b.const(0, hint="i")
+        self.env[brk] = self.b.const(False)
+        names = self.carried(node) + [index, brk] + self._return_flags(node)
+
+        def cond() -> Value:
+            return self.and_not_jumped(
+                lambda: self.call(operator.lt, [self.env[index], length]), True)
+
+        def body() -> None:
+            i = self.env[index]
+            self.assign(node.target, self.call(operator.getitem, [seq, i], hint=_target_hint(node.target)))
+            self.env[index] = self.call(operator.add, [i, self.b.const(1)], hint=i.hint)
+            self.loop_body(node.body)
+
+        op = self.loop("while", [], [], names, body, cond)
+        op.line = node.lineno
+
+    def _return_flags(self, node: ast.stmt) -> list[str]:
+        return [RETURN, RETVAL] if any(isinstance(n, ast.Return) for n in ast.walk(node)) else []
+
+    def and_not_jumped(self, test: Callable[[], Value], breaks: bool) -> Value:
+        """``not broke and not returned and test()`` inside a loop condition."""
+        flags = [self.env[n] for n in (f"__break{self.loop_depth}", RETURN) if n in self.env]
+        flags = [f for f in flags if not (f.is_const and f.const is False)] if breaks else \
+            [f for f in flags[1:] if not (f.is_const and f.const is False)]
+        if not flags:
+            return test()
+        go_on = self.b.call(operator.not_, [flags[0]], hint="go_on")
+        for f in flags[1:]:
+            go_on = self.b.call(passes.both, [go_on, self.b.call(operator.not_, [f])], hint="go_on")
+        self.env["__expr"] = go_on
+        self.branch(go_on, lambda: self.env.__setitem__("__expr", test()), None)
+        return self.env.pop("__expr")
+
+    def loop_body(self, stmts: list[ast.stmt]) -> None:
+        cont = f"__continue{self.loop_depth}"
+        self.env[cont] = self.b.const(False)
+        self.block(stmts)
+        self.env.pop(cont, None)
+
+    def carried(self, node: ast.stmt) -> list[str]:
+        """Names a loop must carry: assigned in it, and defined before it or read after it."""
+        assigned = _assigned_names(node)
+        after = self.p.names_read_after(node)
+        return [n for n in assigned if n in self.env or n in after]
+
+    def loop(self, kind: str, args: list[Value], extra_params: list[Value], names: list[str],
+             body: Callable[[], None], cond: Callable[[], Value] | None) -> Op:
+        """Emit a ``for``/``while`` op carrying ``names``; retries once if a kind was too narrow."""
+        for name in names:
+            if name not in self.env:
+                self.env[name] = self.b.const(None, hint=name)
+        inits = [self.env[n] for n in names]
+        kinds = [v.kind for v in inits]
+        before = dict(self.env)
+        self.loop_depth += 1
+        while True:
+            params = [Value(_hint(n, v), k) for n, v, k in zip(names, inits, kinds)]
+            cond_region = None
+            if cond is not None:
+                cond_params = [Value(_hint(n, v), k) for n, v, k in zip(names, inits, kinds)]
+                cond_region, cond_env = self.region(None, before)
+                self.env.update(zip(names, cond_params))
+                self.b.push(cond_region)
+                cond_region.params = cond_params
+                cond_region.yields = [cond()]
+                self.b.pop()
+            region, env = self.region(lambda: (self.env.update(zip(names, params)), body()), before)
+            region.params = extra_params + params
+            region.yields = [env[n] for n in names]
+            new_kinds = [k if y.kind == k else None for y, k in zip(region.yields, kinds)]
+            if new_kinds == kinds:
+                break
+            kinds = new_kinds
+        self.loop_depth -= 1
+        self.env = before
+        results = [Value(_hint(n, v), k) for n, v, k in zip(names, inits, kinds)]
+        self.env.update(zip(names, results))
+        regions = [cond_region, region] if cond_region is not None else [region]
+        return self.b.emit(Op(kind, args + inits, results, regions=regions))
+
+    # ------------------------------------------------------------------ expressions
+
+    def expr(self, node: ast.expr, hint: str | None = None) -> Value:
+        method = getattr(self, "expr_" + type(node).__name__, None)
+        if method is None:
+            raise self.p.error(node, f"{type(node).__name__} expression is not supported by symdiff")
+        value = method(node)
+        if hint and value.hint is None:
+            value.hint = hint
+        return value
+
+    def call(self, fn: Any, args: list[Value], kwargs: dict[str, Value] | None = None,
+             hint: str | None = None) -> Value:
+        kind = passes.result_kind(fn, [a.kind for a in args])
+        return self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=not passes.is_pure(fn))
+
+    def load(self, name: str, node: ast.AST) -> Value:
+        if name in self.env:
+            return self.env[name]
+        obj = self.p.resolve(name)
+        if obj is _MISSING:
+            if name in self.p.local_names():
+                raise self.p.error(node, f"local variable '{name}' may be used before it is assigned",
+                                   cls=_name_error())
+            raise self.p.error(node, f"name '{name}' is not defined", cls=_name_error())
+        return self.b.const(obj, hint=name)
+
+    def expr_Name(self, node: ast.Name) -> Value:
+        return self.load(node.id, node)
+
+    def expr_Constant(self, node: ast.Constant) -> Value:
+        return self.b.const(node.value)
+
+    def expr_Attribute(self, node: ast.Attribute) -> Value:
+        base = self.expr(node.value)
+        if base.is_const and isinstance(base.const, types.ModuleType):
+            try:
+                return self.b.const(getattr(base.const, node.attr), hint=node.attr)
+            except AttributeError:
+                raise self.p.error(node, f"module '{base.const.__name__}' has no attribute '{node.attr}'",
+                                   cls=_name_error()) from None
+        return self.call(GetAttr(node.attr), [base], hint=node.attr if node.attr != "T" else None)
+
+    def expr_BinOp(self, node: ast.BinOp) -> Value:
+        left, right = self.expr(node.left), self.expr(node.right)
+        return self.call(BINOPS[type(node.op)], [left, right])
+
+    def expr_UnaryOp(self, node: ast.UnaryOp) -> Value:
+        return self.call(UNARYOPS[type(node.op)], [self.expr(node.operand)])
+
+    def expr_Compare(self, node: ast.Compare) -> Value:
+        left = self.expr(node.left)
+        pairs = list(zip(node.ops, node.comparators))
+
+        def compare(i: int, left: Value) -> Value:
+            op, comparator = pairs[i]
+            right = self.expr(comparator)
+            result = self.call(CMPOPS[type(op)], [left, right])
+            if i + 1 == len(pairs):
+                return result
+            # a < b < c  ==  (a < b) and (b < c), with b evaluated once
+            return self.short_circuit(result, lambda: compare(i + 1, right), is_and=True)
+
+        return compare(0, left)
+
+    def expr_BoolOp(self, node: ast.BoolOp) -> Value:
+        def chain(i: int) -> Value:
+            value = self.expr(node.values[i])
+            if i + 1 == len(node.values):
+                return value
+            return self.short_circuit(value, lambda: chain(i + 1), isinstance(node.op, ast.And))
+
+        return chain(0)
+
+    def short_circuit(self, first: Value, rest: Callable[[], Value], is_and: bool) -> Value:
+        """``first and rest()`` / ``first or rest()`` with Python's short-circuit semantics."""
+        key = f"__expr{id(first)}"
+        self.env[key] = first
+
+        def evaluate() -> None:
+            self.env[key] = rest()
+
+        self.branch(first, evaluate if is_and else None, None if is_and else evaluate)
+        return self.env.pop(key)
+
+    def expr_IfExp(self, node: ast.IfExp) -> Value:
+        key = f"__expr{id(node)}"
+        cond = self.expr(node.test)
+
+        def arm(e: ast.expr) -> Callable[[], None]:
+            return lambda: self.env.__setitem__(key, self.expr(e))
+
+        self.branch(cond, arm(node.body), arm(node.orelse))
+        return self.env.pop(key)
+
+    def expr_Call(self, node: ast.Call) -> Value:
+        args = [self.expr(a) for a in node.args]
+        kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            base = self.expr(func.value)
+            if not (base.is_const and isinstance(base.const, types.ModuleType)):
+                return self.call(Method(func.attr), [base] + args, kwargs)
+            callee = self.expr_Attribute(func)
+        else:
+            callee = self.expr(func)
+        if not callee.is_const:
+            raise self.p.error(node, "calling a function held in a variable is not supported yet")
+        fn = callee.const
+        if not callable(fn):
+            raise self.p.error(node, f"'{type(fn).__name__}' object is not callable", cls=_name_error())
+        return self.call(fn, args, kwargs)
+
+    def expr_Subscript(self, node: ast.Subscript) -> Value:
+        base = self.expr(node.value)
+        index = self.index(node.slice)
+        return self.call(operator.getitem, [base, index])
+
+    def index(self, node: ast.expr) -> Value:
+        if isinstance(node, ast.Slice):
+            parts = [self.expr(p) if p is not None else self.b.const(None) for p in (node.lower, node.upper, node.step)]
+            return self.call(BUILD_SLICE, parts)
+        if isinstance(node, ast.Tuple):
+            return self.call(BUILD_TUPLE, [self.index(e) for e in node.elts])
+        if type(node).__name__ == "Index":  # Python 3.8 compatibility node
+            return self.index(node.value)  # pragma: no cover
+        return self.expr(node)
+
+    def expr_Tuple(self, node: ast.Tuple) -> Value:
+        return self.call(BUILD_TUPLE, [self.expr(e) for e in node.elts])
+
+    def expr_List(self, node: ast.List) -> Value:
+        return self.call(BUILD_LIST, [self.expr(e) for e in node.elts])
+
+
+# ---------------------------------------------------------------------- helpers on the AST
+
+
+def normalize_jumps(stmts: list[ast.stmt]) -> list[ast.stmt]:
+    """``if c: ...return`` followed by more statements: move those into the ``else`` arm.
+
+    This keeps early returns, ``continue`` and ``break`` free of flag variables in the
+    common case; the flags remain for the rest.
+    """
+    for i, stmt in enumerate(stmts):
+        if isinstance(stmt, ast.If) and i + 1 < len(stmts):
+            rest = stmts[i + 1:]
+            if always_jumps(stmt.body):
+                new = ast.If(test=stmt.test, body=stmt.body, orelse=stmt.orelse + rest)
+            elif stmt.orelse and always_jumps(stmt.orelse):
+                new = ast.If(test=stmt.test, body=stmt.body + rest, orelse=stmt.orelse)
+            else:
+                continue
+            return stmts[:i] + [ast.copy_location(new, stmt)]
+    return stmts
+
+
+def always_jumps(stmts: list[ast.stmt]) -> bool:
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, (ast.Return, ast.Break, ast.Continue)):
+        return True
+    return isinstance(last, ast.If) and always_jumps(last.body) and always_jumps(last.orelse)
+
+
+def _jumps_out(body: list[ast.stmt]) -> bool:
+    """Whether a loop body can ``break`` out of this loop or ``return``."""
+    def visit(node: ast.AST, nested: bool) -> bool:
+        if isinstance(node, ast.Return) or (isinstance(node, ast.Break) and not nested):
+            return True
+        inner = nested or isinstance(node, (ast.For, ast.While))
+        return any(visit(c, inner) for c in ast.iter_child_nodes(node))
+    return any(visit(s, False) for s in body)
+
+
+def _assigned_names(node: ast.AST) -> list[str]:
+    names = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            names.append(sub.id)
+    return list(dict.fromkeys(names))
+
+
+def _target_hint(target: ast.expr) -> str | None:
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def _hint(name: str, value: Value) -> str | None:
+    return value.hint if name.startswith("__") else name
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) if isinstance(a, (bool, int, float, str, type(None))) else a is b
+    except Exception:  # pragma: no cover - exotic __eq__
+        return False
+
+
+def _name_error() -> type:
+    return SymdiffError
+
+
+def lower(parsed: Parsed, arg_kinds: list[str | None]) -> Function:
+    """Lower a parsed function to IR, specialised for the given parameter kinds."""
+    return Lowerer(parsed, arg_kinds).lower()
+

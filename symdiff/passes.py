@@ -1,0 +1,325 @@
+"""Passes on the IR: constant folding and algebraic peepholes at construction time, static
+kinds of values, activity analysis and dead-code elimination."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable
+
+import numpy as np
+
+from .ir import (BUILD_SLICE, BUILD_TUPLE, RANGE, SCALAR, Build, Builder, Function, GetAttr,
+                 Method, Op, Region, Value)
+
+
+def contains_swapped(a: Any, b: Any) -> bool:
+    """``a in b`` (``operator.contains`` takes its arguments the other way round)."""
+    return a in b
+
+
+def not_contains_swapped(a: Any, b: Any) -> bool:
+    """``a not in b``."""
+    return a not in b
+
+
+def both(a: Any, b: Any) -> Any:
+    """``a and b`` on two already-computed booleans (no short circuit needed)."""
+    return a and b
+
+
+ARITHMETIC = {operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
+              operator.mod, operator.pow, operator.neg, operator.pos, operator.abs}
+COMPARISONS = {operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
+               operator.not_, operator.is_, operator.is_not, both}
+SCALAR_BUILTINS = {abs, min, max, float, int, round, pow, bool}
+PURE_BUILTINS = SCALAR_BUILTINS | {len, range, sum, tuple, list, isinstance, enumerate, zip,
+                                   reversed}
+PURE_METHODS = {"sum", "mean", "prod", "max", "min", "dot", "reshape", "ravel", "flatten",
+                "transpose", "copy", "astype", "var", "std", "swapaxes", "squeeze", "clip",
+                "cumsum", "trace", "diagonal", "item", "tolist", "conj", "all", "any", "argmax",
+                "argmin", "index", "count", "keys", "values", "items", "get"}
+
+
+def is_pure(fn: Any) -> bool:
+    """Whether a call of ``fn`` has no side effects (so it may be removed when unused)."""
+    if isinstance(fn, (GetAttr, Build)):
+        return True
+    if isinstance(fn, Method):
+        return fn.name in PURE_METHODS
+    module = getattr(fn, "__module__", None) or ""
+    if module in ("_operator", "operator", "math", __name__) or fn in PURE_BUILTINS:
+        return True
+    if type(fn).__name__ == "ufunc":
+        return True
+    return module.startswith("numpy") and not module.startswith("numpy.random")
+
+
+def result_kind(fn: Any, kinds: list) -> Any:
+    """The static kind of ``fn(*args)``: SCALAR for Python numbers, an int ndim for ndarrays,
+    RANGE, or None when unknown."""
+    if fn is range:
+        return RANGE
+    if fn is len:
+        return SCALAR
+    scalar_args = bool(kinds) and all(k == SCALAR for k in kinds)
+    elementwise = fn in ARITHMETIC or fn in COMPARISONS or type(fn) is np.ufunc
+    if scalar_args and (fn in ARITHMETIC or fn in COMPARISONS or fn in SCALAR_BUILTINS
+                        or getattr(fn, "__module__", None) == "math"):
+        return SCALAR
+    ranks = [k for k in kinds if type(k) is int]
+    if elementwise and ranks and all(k == SCALAR or type(k) is int for k in kinds):
+        return max(ranks)
+    if fn in (operator.matmul, np.matmul, np.dot) and len(ranks) == 2 == len(kinds):
+        a, b = ranks
+        return None if a == b == 1 else {(1, 2): 1, (2, 1): 1}.get((a, b), max(a, b))
+    if fn in (GetAttr("T"), Method("copy"), Method("astype")) and ranks == kinds[:1]:
+        return ranks[0]
+    return None
+
+
+# ----------------------------------------------------------------------------- peepholes
+
+FOLDABLE_BUILDS = {BUILD_SLICE: lambda *a: slice(*a), BUILD_TUPLE: lambda *a: tuple(a)}
+
+
+def fold_constants(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Value | None:
+    """Evaluate pure scalar operations on constants at compile time."""
+    if kwargs or not all(a.is_const for a in args):
+        return None
+    values = [a.const for a in args]
+    if fn in FOLDABLE_BUILDS:
+        if all(type(v) in (int, float, bool, type(None), slice, tuple, str) for v in values):
+            return b.const(FOLDABLE_BUILDS[fn](*values))
+        return None
+    foldable = fn in ARITHMETIC or fn in COMPARISONS or getattr(fn, "__module__", None) == "math"
+    if foldable and all(type(v) in (int, float, bool) for v in values):
+        try:
+            return b.const(fn(*values))
+        except (ArithmeticError, ValueError):
+            return None  # leave it to raise at run time, where the user expects it
+    return None
+
+
+def _is(value: Value, number: float) -> bool:
+    return value.is_const and type(value.const) in (int, float) and value.const == number
+
+
+def simplify_adjoint(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Value | None:
+    """Algebraic identities for cotangent arithmetic (floats, so ``g * 1 -> g`` is exact)."""
+    folded = fold_constants(b, fn, args, kwargs)
+    if folded is not None or kwargs:
+        return folded
+    if fn is operator.mul:
+        x, y = args
+        if _is(y, 1):
+            return x
+        if _is(x, 1):
+            return y
+        if _is(y, -1):
+            return b.call(operator.neg, [x], kind=x.kind)
+        if _is(x, -1):
+            return b.call(operator.neg, [y], kind=y.kind)
+    if fn is operator.truediv and _is(args[1], 1):
+        return args[0]
+    if fn is operator.add:
+        x, y = args
+        if _is(y, 0):
+            return x
+        if _is(x, 0):
+            return y
+        neg = _negated(b, y)
+        if neg is not None:
+            return b.call(operator.sub, [x, neg], kind=_kind(x, neg))
+    if fn is operator.sub:
+        x, y = args
+        if _is(y, 0):
+            return x
+        if _is(x, 0):
+            return b.call(operator.neg, [y], kind=y.kind)
+        neg = _negated(b, y)
+        if neg is not None:
+            return b.call(operator.add, [x, neg], kind=_kind(x, neg))
+    if fn is operator.neg:
+        inner = _negated(b, args[0])
+        if inner is not None:
+            return inner
+    if fn is operator.pow and _is(args[1], 1):
+        return args[0]
+    return None
+
+
+def _kind(x: Value, y: Value) -> str | None:
+    return SCALAR if x.kind == SCALAR and y.kind == SCALAR else None
+
+
+def _negated(b: Builder, value: Value) -> Value | None:
+    """``v`` if ``value`` was built as ``-v`` in the region being built, else None."""
+    for op in reversed(b.region.ops):
+        if value in op.results:
+            return op.args[0] if op.kind == "call" and op.fn is operator.neg else None
+    return None
+
+
+# ----------------------------------------------------------------------------- activity
+
+
+def activity(fn: Function, wrt: list[Value], differentiable: Callable[[Any], bool]) -> set[Value]:
+    """Values that depend on ``wrt`` through differentiable ops *and* reach the output."""
+    varied = set(wrt)
+    useful = set(fn.body.yields)
+    changed = True
+    while changed:  # a fixpoint: loops feed values back to their own inputs
+        before = len(varied), len(useful)
+        _forward_varied(fn.body, varied, differentiable)
+        _backward_useful(fn.body, useful, differentiable)
+        changed = (len(varied), len(useful)) != before
+    return varied & useful
+
+
+def _forward_varied(region: Region, varied: set[Value], differentiable: Callable[[Any], bool]) -> None:
+    for op in region.ops:
+        if op.kind == "const":
+            continue
+        if op.kind == "call":
+            if differentiable(op.fn) and any(a in varied for a in op.args):
+                varied.update(op.results)
+            continue
+        for sub in op.regions:
+            _seed_params(op, sub, varied)
+            _forward_varied(sub, varied, differentiable)
+        body = op.regions[-1] if op.regions else None
+        for i, r in enumerate(op.results):
+            if op.kind == "if":
+                hit = any(sub.yields[i] in varied for sub in op.regions)
+            else:
+                init = op.args[i + 1] if op.kind == "for" else op.args[i]
+                hit = init in varied or body.yields[i] in varied
+            if hit:
+                varied.add(r)
+
+
+def _seed_params(op: Op, region: Region, varied: set[Value]) -> None:
+    """Loop params are varied when their initial value or the value fed back is."""
+    if op.kind == "for":
+        if op.args[0] in varied:
+            varied.add(region.params[0])
+        carried, inits = region.params[1:], op.args[1:]
+    elif op.kind == "while":
+        carried, inits = region.params, op.args
+    else:
+        return
+    body = op.regions[-1]
+    for p, init, y in zip(carried, inits, body.yields):
+        if init in varied or y in varied:
+            varied.add(p)
+
+
+def _backward_useful(region: Region, useful: set[Value], differentiable: Callable[[Any], bool]) -> None:
+    for op in reversed(region.ops):
+        if op.kind == "const":
+            continue
+        if op.kind == "call":
+            if differentiable(op.fn) and any(r in useful for r in op.results):
+                useful.update(op.args)
+            continue
+        body = op.regions[-1]
+        if op.kind == "if":
+            for i, r in enumerate(op.results):
+                if r in useful:
+                    useful.update(sub.yields[i] for sub in op.regions)
+            for sub in op.regions:
+                _backward_useful(sub, useful, differentiable)
+            continue
+        offset = 1 if op.kind == "for" else 0
+        carried = body.params[offset:]
+        for i, r in enumerate(op.results):
+            if r in useful or carried[i] in useful:
+                useful.add(body.yields[i])
+                useful.add(op.args[i + offset])
+        _backward_useful(body, useful, differentiable)
+        for i, p in enumerate(carried):
+            if p in useful:
+                useful.add(body.yields[i])
+                useful.add(op.args[i + offset])
+        if op.kind == "for" and body.params[0] in useful:
+            useful.add(op.args[0])
+
+
+# ----------------------------------------------------------------------------- dead code
+
+
+def eliminate_dead_code(fn: Function) -> None:
+    """Remove pure ops, branch results and loop-carried values that nothing reads."""
+    while _dce_once(fn):
+        pass
+
+
+def _uses(fn: Function) -> dict[Value, int]:
+    counts: dict[Value, int] = {}
+
+    def count(region: Region) -> None:
+        for op in region.ops:
+            for a in op.args:
+                counts[a] = counts.get(a, 0) + 1
+            for sub in op.regions:
+                count(sub)
+        for y in region.yields:
+            counts[y] = counts.get(y, 0) + 1
+
+    count(fn.body)
+    return counts
+
+
+def _dce_once(fn: Function) -> bool:
+    uses = _uses(fn)
+    changed = False
+
+    def used(v: Value) -> bool:
+        return uses.get(v, 0) > 0
+
+    def sweep(region: Region) -> None:
+        nonlocal changed
+        kept = []
+        for op in region.ops:
+            for sub in op.regions:
+                sweep(sub)
+            if op.kind in ("const", "call"):
+                if op.effect or any(used(r) for r in op.results):
+                    kept.append(op)
+                else:
+                    changed = True
+                continue
+            changed |= _drop_dead_results(op, used)
+            if op.results or op.kind != "if" or any(sub.ops for sub in op.regions):
+                kept.append(op)
+            else:
+                changed = True
+        region.ops = kept
+
+    sweep(fn.body)
+    return changed
+
+
+def _drop_dead_results(op: Op, used: Callable[[Value], bool]) -> bool:
+    keep = []
+    offset = 1 if op.kind == "for" else 0
+    for i, r in enumerate(op.results):
+        alive = used(r)
+        if op.kind in ("for", "while"):
+            alive = alive or any(used(sub.params[i + offset]) for sub in op.regions if sub.params)
+        keep.append(alive)
+    if all(keep):
+        return False
+    idx = [i for i, k in enumerate(keep) if k]
+    op.results = [op.results[i] for i in idx]
+    if op.kind == "if":
+        for sub in op.regions:
+            sub.yields = [sub.yields[i] for i in idx]
+    else:
+        op.args = op.args[:offset] + [op.args[offset + i] for i in idx]
+        for sub in op.regions:
+            sub.params = sub.params[:offset if sub is op.regions[-1] else 0] + \
+                [sub.params[(offset if sub is op.regions[-1] else 0) + i] for i in idx]
+        op.regions[-1].yields = [op.regions[-1].yields[i] for i in idx]
+    return True
+

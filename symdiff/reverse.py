@@ -1,0 +1,381 @@
+"""Reverse mode on structured SSA: turn a primal function into one that runs the forward
+sweep and then the backward sweep, returning gradients.
+
+* Straight-line code: ops are walked in reverse and each active op's VJP rule is inlined; the
+  first contribution to an adjoint is used as is, later ones are added.
+* ``if`` outside loops: the adjoint is an ``if`` on the same condition (still in scope).
+* Loops: the backward sweep is a loop running the iterations in reverse. Values that the
+  backward body reads and that the forward body defines are pushed on a per-value stack
+  (a Python list) right where they are defined and popped at the start of the matching
+  backward region -- only what the backward sweep reads is recorded. ``while`` loops also
+  count their iterations. ``if`` inside loops is handled by the same mechanism: its
+  condition is a value defined in the loop body, so it is recorded when the backward reads it.
+"""
+
+from __future__ import annotations
+
+import linecache
+import operator
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import passes, rules, runtime
+from .errors import NoRuleError, located
+from .ir import BUILD_LIST, BUILD_TUPLE, SCALAR, Builder, Function, Method, Op, Region, Value
+from .rules import Sym, as_value
+
+
+@dataclass
+class Backward:
+    """The backward region that mirrors a forward region, and the values popped into it."""
+
+    region: Region
+    popped: dict[Value, Value] = field(default_factory=dict)
+
+
+class Reverse:
+    def __init__(self, fn: Function, wrt: list[Value]):
+        self.fn = fn
+        self.active = passes.activity(fn, wrt, rules.differentiable)
+        self.b = Builder(fn.body, simplify=passes.simplify_adjoint)
+        self.b.adjoint = True
+        self.def_region: dict[Value, Region] = {}
+        self.parent: dict[Region, tuple[Op, Region]] = {}
+        self.in_loop: set[Region] = set()
+        self.backward: dict[Region, Backward] = {}
+        self._index(fn.body, None, False)
+
+    def _index(self, region: Region, owner: tuple[Op, Region] | None, in_loop: bool) -> None:
+        if owner is not None:
+            self.parent[region] = owner
+        if in_loop:
+            self.in_loop.add(region)
+        for p in region.params:
+            self.def_region[p] = region
+        for op in region.ops:
+            for r in op.results:
+                self.def_region[r] = region
+            for sub in op.regions:
+                self._index(sub, (op, region), in_loop or op.kind in ("for", "while"))
+
+    # ------------------------------------------------------------------ reading primal values
+
+    def primal(self, v: Value) -> Value:
+        """The value to read ``v`` through in the backward sweep (popped from a stack in loops)."""
+        region = self.def_region.get(v)
+        if v.is_const or region not in self.in_loop:
+            return v
+        info = self.backward[region]
+        if v not in info.popped:
+            stack = self._new_stack(v, region)
+            self._insert_after_definition(v, region, Op("call", [stack, v], [Value()],
+                                                        fn=Method("append"), effect=True))
+            popped = Value(v.hint, v.kind)
+            info.region.ops.insert(0, Op("call", [stack], [popped], fn=Method("pop"), effect=True))
+            info.popped[v] = popped
+        return info.popped[v]
+
+    def _new_stack(self, v: Value, region: Region) -> Value:
+        """An empty list created just before the outermost loop enclosing ``region``."""
+        op = None
+        while region in self.parent and region is not self.fn.body:
+            op, region = self.parent[region]
+        stack = Value(f"{v.hint or 'tmp'}_stack")
+        index = region.ops.index(op)
+        region.ops.insert(index, Op("call", [], [stack], fn=BUILD_LIST))
+        return stack
+
+    def _insert_after_definition(self, v: Value, region: Region, push: Op) -> None:
+        if v in region.params:
+            region.ops.insert(0, push)
+            return
+        index = next(i for i, op in enumerate(region.ops) if v in op.results)
+        region.ops.insert(index + 1, push)
+
+    # ------------------------------------------------------------------ adjoint bookkeeping
+
+    def accumulate(self, adj: dict[Value, Value], v: Value, g: Value) -> None:
+        if g.hint is None and v.hint:
+            g.hint = _adjoint_name(v.hint)
+        if v in adj:
+            total = self.b.call(operator.add, [adj[v], g], kind=_scalar_kind(adj[v], g),
+                                hint=_adjoint_name(v.hint) if v.hint else None)
+            adj[v] = total
+        else:
+            adj[v] = g
+
+    def zero(self, like: Value) -> Value:
+        """A zero cotangent shaped like primal value ``like``."""
+        if like.kind == SCALAR:
+            return self.b.const(0.0)
+        return self.b.call(np.zeros_like, [self.primal(like)], hint=_adjoint_name(like.hint or "t"),
+                           kwargs={"dtype": self.b.const(float)})
+
+    # ------------------------------------------------------------------ the sweep
+
+    def run(self, argnums: list[int], with_value: bool, scalar_checked: bool) -> Function:
+        body = self.fn.body
+        out = body.yields[0]
+        self.backward[body] = Backward(Region())
+        adj: dict[Value, Value] = {}
+        if out in self.active:
+            if out.kind == SCALAR:
+                seed = self.b.const(1.0)
+            else:
+                seed = self.b.call(runtime.scalar_seed, [out, self.b.const(self.fn.name)], effect=True)
+            adj[out] = seed
+            seed.hint = _adjoint_name(out.hint or "out")
+        elif scalar_checked and out.kind != SCALAR:
+            self.b.call(runtime.scalar_seed, [out, self.b.const(self.fn.name)], effect=True)
+        self.backprop(body, adj)
+        grads = [self.final_gradient(body.params[i], adj.get(body.params[i])) for i in argnums]
+        result = grads[0] if len(grads) == 1 else self.b.call(BUILD_TUPLE, grads)
+        if with_value:
+            result = self.b.call(BUILD_TUPLE, [out, result])
+        body.yields = [result]
+        return self.fn
+
+    def final_gradient(self, param: Value, g: Value | None) -> Value:
+        if g is None:
+            return self.b.call(runtime.zero_grad, [param])
+        if g.is_const and param.kind == SCALAR:
+            return self.b.const(float(g.const))
+        if param.kind == SCALAR and g.kind == SCALAR:
+            return g
+        return self.b.call(runtime.grad_like, [g, param])
+
+    def backprop(self, region: Region, adj: dict[Value, Value]) -> None:
+        for op in reversed(list(region.ops)):
+            if not any(r in adj for r in op.results):
+                continue
+            self.b.line = op.line
+            if op.kind == "call":
+                self.backprop_call(op, adj)
+            elif op.kind == "if":
+                self.backprop_if(op, adj)
+            elif op.kind in ("for", "while"):
+                self.backprop_loop(op, adj)
+
+    def backprop_call(self, op: Op, adj: dict[Value, Value]) -> None:
+        g = adj.pop(op.result)
+        vjps = rules.lookup(op.fn)
+        if vjps is None:
+            raise self.no_rule(op)
+        args = [self.symbol(a) for a in op.positional]
+        kwargs = {k: self.symbol(v) for k, v in op.keywords.items()}
+        for name, v in op.keywords.items():
+            if v in self.active:
+                raise self.no_rule(op, f"differentiating the keyword argument '{name}'")
+        ans = self.symbol(op.result)
+        for i, a in enumerate(op.positional):
+            if a not in self.active:
+                continue
+            vjp = vjps[i] if i < len(vjps) else None
+            if vjp is None:
+                raise self.no_rule(op, f"differentiating argument {i + 1}")
+            rules._current.append(self.b)
+            try:
+                contribution = vjp(Sym(self.b, g), ans, *args, **kwargs)
+            finally:
+                rules._current.pop()
+            self.accumulate(adj, a, as_value(self.b, contribution))
+
+    def symbol(self, v: Value) -> Any:
+        """What a rule sees for operand ``v``: its Python value if constant, else a symbol."""
+        if v.is_const:
+            return v.const
+        return Sym(self.b, resolve=lambda: self.primal(v))
+
+    def no_rule(self, op: Op, what: str | None = None) -> NoRuleError:
+        name = _describe_callee(op.fn)
+        if what:
+            message = f"{what} of {name} is not supported"
+        elif _is_user_function(op.fn):
+            message = (f"{name} is a Python function: calls of user functions are not differentiated "
+                       "through yet; inline its body, or register a derivative with "
+                       f"symdiff.defvjp({name}, lambda g, ans, x: ...)")
+        else:
+            message = (f"no derivative rule for {name}; register one with "
+                       f"symdiff.defvjp({name}, lambda g, ans, *args: ...)")
+        filename = self.fn.filename
+        source = linecache.getline(filename, op.line) if op.line else None
+        return NoRuleError(located(message, filename, op.line, None, source or None))
+
+    def backprop_if(self, op: Op, adj: dict[Value, Value]) -> None:
+        gs = {i: adj.pop(r) for i, r in enumerate(op.results) if r in adj}
+        cond = self.primal(op.args[0])
+        arms = []
+        for sub in op.regions:
+            region = Region()
+            self.backward[sub] = Backward(region)
+            self.b.push(region)
+            env = dict(adj)
+            for i, g in gs.items():
+                if sub.yields[i] in self.active:
+                    self.accumulate(env, sub.yields[i], g)
+            self.backprop(sub, env)
+            self.b.pop()
+            arms.append((sub, region, env))
+        keys = [k for k in dict.fromkeys([*arms[0][2], *arms[1][2]])
+                if arms[0][2].get(k) is not arms[1][2].get(k)
+                and self.def_region.get(k) not in (arms[0][0], arms[1][0])]
+        results = []
+        for k in keys:
+            for _, region, env in arms:
+                if k not in env:
+                    self.b.push(region)
+                    env[k] = self.zero(k)
+                    self.b.pop()
+                region.yields.append(env[k])
+            result = Value(_adjoint_name(k.hint or "t"), _scalar_kind(arms[0][2][k], arms[1][2][k]))
+            results.append(result)
+            adj[k] = result
+        self.b.emit(Op("if", [cond], results, regions=[a[1] for a in arms]))
+
+    def backprop_loop(self, op: Op, adj: dict[Value, Value]) -> None:
+        body = op.regions[-1]
+        offset = 1 if op.kind == "for" else 0
+        carried = body.params[offset:]
+        slots = [i for i, (r, p) in enumerate(zip(op.results, carried))
+                 if r in self.active or p in self.active]
+        free = self.free_active(body)
+        inits = []
+        for i in slots:
+            r = op.results[i]
+            inits.append(adj.pop(r) if r in adj else self.zero(op.args[offset + i]))
+        inits += [adj[u] if u in adj else self.zero(u) for u in free]
+        if op.kind == "for":
+            iterable = self.b.call(reversed, [self.primal(op.args[0])])
+            target = Value(body.params[0].hint, body.params[0].kind)
+            info = Backward(Region(params=[target]), {body.params[0]: target})
+        else:
+            count = self._count_iterations(op)
+            iterable = self.b.call(range, [self.primal(count)])
+            info = Backward(Region(params=[Value("_")]))
+        self.backward[body] = info
+        state = [Value(_adjoint_name(carried[i].hint or "t"), v.kind) for i, v in zip(slots, inits)]
+        state += [Value(_adjoint_name(u.hint or "t"), u.kind) for u in free]
+        info.region.params += state
+        self.b.push(info.region)
+        env = dict(zip(free, state[len(slots):]))
+        for i, g in zip(slots, state):
+            if body.yields[i] in self.active:
+                self.accumulate(env, body.yields[i], g)
+        self.backprop(body, env)
+        yields = []
+        for i, g in zip(slots, state):
+            p = carried[i]
+            yields.append(env[p] if p in env else self.zero(op.args[offset + i]))
+        yields += [env[u] for u in free]
+        info.region.yields = yields
+        self.b.pop()
+        results = [Value(s.hint, s.kind) for s in state]
+        self.b.emit(Op("for", [iterable] + inits, results, regions=[info.region]))
+        for i, r in zip(slots, results):
+            init = op.args[offset + i]
+            if init in self.active:
+                self.accumulate(adj, init, r)
+        for u, r in zip(free, results[len(slots):]):
+            adj[u] = r
+
+    def free_active(self, body: Region) -> list[Value]:
+        """Active values defined outside ``body`` that its backward sweep accumulates into."""
+        inside = {body} | {sub for sub in self._regions_under(body)}
+        free: dict[Value, None] = {}
+        for op, _ in _walk(body):
+            if op.kind == "call" and op.result in self.active:
+                for a in op.args:
+                    if a in self.active and self.def_region.get(a) not in inside:
+                        free[a] = None
+            elif op.kind == "if" and any(r in self.active for r in op.results):
+                for sub in op.regions:
+                    for y in sub.yields:
+                        if y in self.active and self.def_region.get(y) not in inside:
+                            free[y] = None
+            elif op.kind in ("for", "while"):
+                offset = 1 if op.kind == "for" else 0
+                for a in op.args[offset:]:
+                    if a in self.active and self.def_region.get(a) not in inside:
+                        free[a] = None
+        for y in body.yields:
+            if y in self.active and self.def_region.get(y) not in inside:
+                free[y] = None
+        return list(free)
+
+    def _regions_under(self, region: Region) -> list[Region]:
+        out = []
+        for op in region.ops:
+            for sub in op.regions:
+                out.append(sub)
+                out.extend(self._regions_under(sub))
+        return out
+
+    def _count_iterations(self, op: Op) -> Value:
+        """Add an iteration counter to a forward ``while`` op; return its final value."""
+        cond, body = op.regions
+        zero = Value("n_iter", SCALAR, 0)
+        outer = self.def_region[op.results[0]] if op.results else self._region_of(op)
+        outer.ops.insert(outer.ops.index(op), Op("const", [], [zero], fn=0))
+        p_cond, p_body, result = Value("n_iter", SCALAR), Value("n_iter", SCALAR), Value("n_iter", SCALAR)
+        one = Value(None, SCALAR, 1)
+        nxt = Value("n_iter", SCALAR)
+        body.ops.insert(0, Op("const", [], [one], fn=1))
+        body.ops.insert(1, Op("call", [p_body, one], [nxt], fn=operator.add))
+        op.args.append(zero)
+        cond.params.append(p_cond)
+        body.params.append(p_body)
+        body.yields.append(nxt)
+        op.results.append(result)
+        for v, r in ((zero, outer), (p_cond, cond), (p_body, body), (nxt, body), (one, body), (result, outer)):
+            self.def_region[v] = r
+        return result
+
+    def _region_of(self, target: Op) -> Region:
+        for op, region in _walk(self.fn.body):
+            if op is target:
+                return region
+        raise AssertionError("op not in function")  # pragma: no cover
+
+
+def _walk(region: Region):
+    for op in region.ops:
+        yield op, region
+        for sub in op.regions:
+            yield from _walk(sub)
+
+
+def _adjoint_name(hint: str | None) -> str:
+    return f"d{hint}" if hint else "d_t"
+
+
+def _scalar_kind(a: Value, b: Value) -> str | None:
+    return SCALAR if a.kind == SCALAR and b.kind == SCALAR else None
+
+
+def _describe_callee(fn: Any) -> str:
+    if isinstance(fn, Method):
+        return f"the method .{fn.name}()"
+    module = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
+    if type(fn) is np.ufunc or (module or "").startswith("numpy"):
+        return f"np.{getattr(fn, '__name__', name)}"
+    if module in ("math", "builtins", None):
+        return f"{module}.{name}" if module == "math" else name
+    return name
+
+
+def _is_user_function(fn: Any) -> bool:
+    return isinstance(fn, types.FunctionType) and not (fn.__module__ or "").startswith(("numpy", "symdiff"))
+
+
+def reverse(fn: Function, argnums: list[int], with_value: bool = False) -> Function:
+    """The gradient function of ``fn`` with respect to the parameters at ``argnums``."""
+    wrt = [fn.body.params[i] for i in argnums]
+    rev = Reverse(fn, wrt)
+    out = rev.run(argnums, with_value, scalar_checked=True)
+    passes.eliminate_dead_code(out)
+    return out
+

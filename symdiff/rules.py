@@ -1,0 +1,325 @@
+"""The derivative table: one vector-Jacobian product (VJP) per primitive and argument.
+
+A rule is an ordinary Python function ``(g, ans, *args, **kwargs) -> cotangent`` written
+with NumPy and operators. It is *run once at compile time* on symbolic values (``Sym``) that
+record what it does as IR, so that its body ends up inlined in the generated source:
+``np.tanh``'s rule ``g * (1 - ans**2)`` becomes ``dz = dh * (1 - h ** 2)``.
+Arguments that are compile-time constants (``axis=1``) arrive as plain Python values, so
+rules may branch on them. ``g`` is the cotangent of ``ans``; the result must have the shape
+of the argument (``unbroadcast`` undoes NumPy broadcasting).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any, Callable
+
+import numpy as np
+
+from . import runtime
+from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SCALAR, Builder, GetAttr, Method, Value
+from .passes import result_kind
+
+Rule = Callable[..., Any]
+VJPS: dict[Any, tuple[Rule | None, ...]] = {}
+NONDIFF: set[Any] = set()  # callees whose results carry no derivative (comparisons, floor...)
+
+
+def defvjp(fn: Any, *vjps: Rule | None) -> None:
+    """Register VJP rules for ``fn``: one ``(g, ans, *args, **kwargs) -> cotangent`` per
+    positional argument (``None`` for an argument that is not differentiable).
+
+    The rule body is written with NumPy and operators, and is inlined into generated code::
+
+        symdiff.defvjp(my_softplus, lambda g, ans, x: g * (1 - np.exp(-ans)))
+    """
+    VJPS[_key(fn)] = tuple(vjps)
+
+
+def defnondiff(*fns: Any) -> None:
+    """Declare that ``fns`` have zero derivative everywhere it exists (comparisons, rounding)."""
+    NONDIFF.update(_key(f) for f in fns)
+
+
+def _key(fn: Any) -> Any:
+    try:
+        hash(fn)
+        return fn
+    except TypeError:  # pragma: no cover - unhashable callables cannot be looked up
+        return id(fn)
+
+
+def lookup(fn: Any) -> tuple[Rule | None, ...] | None:
+    """The VJP rules of ``fn``, or None."""
+    try:
+        return VJPS.get(fn)
+    except TypeError:
+        return None
+
+
+def differentiable(fn: Any) -> bool:
+    """Whether derivatives flow through calls of ``fn`` (False for comparisons, floor, len...)."""
+    try:
+        return fn not in NONDIFF
+    except TypeError:
+        return True
+
+
+# ----------------------------------------------------------------------------- symbolic values
+
+
+class Sym:
+    """A value of the code being generated. Operations on it emit IR through its builder."""
+
+    __array_priority__ = 1000
+
+    def __init__(self, builder: Builder, value: Value | None = None, resolve: Callable[[], Value] | None = None):
+        self._b = builder
+        self._value = value
+        self._resolve = resolve
+
+    @property
+    def value(self) -> Value:
+        if self._value is None:
+            self._value = self._resolve()  # primal values are looked up (and taped) lazily
+        return self._value
+
+    @property
+    def kind(self) -> Any:
+        return self.value.kind
+
+    def __bool__(self) -> bool:
+        raise TypeError("a rule used a symbolic value as a Python condition; use np.where")
+
+    # operators
+    def __add__(self, o): return apply(operator.add, self, o)
+    def __radd__(self, o): return apply(operator.add, o, self)
+    def __sub__(self, o): return apply(operator.sub, self, o)
+    def __rsub__(self, o): return apply(operator.sub, o, self)
+    def __mul__(self, o): return apply(operator.mul, self, o)
+    def __rmul__(self, o): return apply(operator.mul, o, self)
+    def __truediv__(self, o): return apply(operator.truediv, self, o)
+    def __rtruediv__(self, o): return apply(operator.truediv, o, self)
+    def __pow__(self, o): return apply(operator.pow, self, o)
+    def __rpow__(self, o): return apply(operator.pow, o, self)
+    def __matmul__(self, o): return apply(operator.matmul, self, o)
+    def __rmatmul__(self, o): return apply(operator.matmul, o, self)
+    def __neg__(self): return apply(operator.neg, self)
+    def __gt__(self, o): return apply(operator.gt, self, o)
+    def __ge__(self, o): return apply(operator.ge, self, o)
+    def __lt__(self, o): return apply(operator.lt, self, o)
+    def __le__(self, o): return apply(operator.le, self, o)
+    def __eq__(self, o): return apply(operator.eq, self, o)  # type: ignore[override]
+    def __ne__(self, o): return apply(operator.ne, self, o)  # type: ignore[override]
+    def __getitem__(self, index): return apply(operator.getitem, self, index)
+    __hash__ = object.__hash__
+
+    @property
+    def T(self): return apply(GetAttr("T"), self)
+    @property
+    def shape(self): return apply(np.shape, self)
+    @property
+    def ndim(self): return apply(np.ndim, self)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method != "__call__":
+            return NotImplemented
+        return apply(ufunc, *inputs, **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return apply(func, *args, **kwargs)
+
+
+def apply(fn: Any, *args: Any, **kwargs: Any) -> Sym:
+    """Emit ``fn(*args, **kwargs)`` into the code being generated and return its symbol."""
+    builder = next(a._b for a in (*args, *kwargs.values()) if isinstance(a, Sym)) \
+        if any(isinstance(a, Sym) for a in (*args, *kwargs.values())) else _current[-1]
+    values = [as_value(builder, a) for a in args]
+    kw = {k: as_value(builder, v) for k, v in kwargs.items()}
+    kind = result_kind(fn, [v.kind for v in values])
+    return Sym(builder, builder.call(fn, values, kw, hint=None, kind=kind))
+
+
+_current: list[Builder] = []  # the builder rules emit into when no argument is symbolic
+
+
+def as_value(builder: Builder, obj: Any) -> Value:
+    """The IR value for a rule's operand: symbols, constants, and tuples/lists/slices of them."""
+    if isinstance(obj, Sym):
+        return obj.value
+    if isinstance(obj, Value):
+        return obj
+    if isinstance(obj, (tuple, list)) and any(isinstance(o, Sym) for o in obj):
+        build = BUILD_TUPLE if isinstance(obj, tuple) else BUILD_LIST
+        return builder.call(build, [as_value(builder, o) for o in obj])
+    if isinstance(obj, slice) and any(isinstance(o, Sym) for o in (obj.start, obj.stop, obj.step)):
+        return builder.call(BUILD_SLICE, [as_value(builder, o) for o in (obj.start, obj.stop, obj.step)])
+    return builder.const(obj)
+
+
+def is_scalar(x: Any) -> bool:
+    """True for Python numbers and symbols statically known to be Python numbers."""
+    return type(x) in (int, float, bool) or (isinstance(x, Sym) and x.kind == SCALAR)
+
+
+def unbroadcast(g: Any, x: Any, *others: Any) -> Any:
+    """Sum ``g`` down to the shape of ``x`` (NumPy broadcasting in reverse).
+
+    Skipped where shapes provably match: both scalars, or every other operand a scalar.
+    """
+    if is_scalar(x) and is_scalar(g) or others and all(is_scalar(o) for o in others):
+        return g
+    return apply(runtime.unbroadcast, g, x)
+
+
+def sign(x: Any) -> Any:
+    return apply(runtime.sign, x) if is_scalar(x) else np.sign(x)
+
+
+def fn_for(x: Any, scalar_fn: Any, array_fn: Any) -> Callable[..., Sym]:
+    """``math.f`` on Python numbers, ``np.f`` on arrays."""
+    return (lambda *a: apply(scalar_fn, *a)) if is_scalar(x) else (lambda *a: apply(array_fn, *a))
+
+
+def cos(x): return fn_for(x, math.cos, np.cos)(x)
+def sin(x): return fn_for(x, math.sin, np.sin)(x)
+def log(x): return fn_for(x, math.log, np.log)(x)
+def sqrt(x): return fn_for(x, math.sqrt, np.sqrt)(x)
+def cosh(x): return fn_for(x, math.cosh, np.cosh)(x)
+def sinh(x): return fn_for(x, math.sinh, np.sinh)(x)
+
+
+# ----------------------------------------------------------------------------- operators
+
+defvjp(operator.add, lambda g, ans, x, y: unbroadcast(g, x, y),
+       lambda g, ans, x, y: unbroadcast(g, y, x))
+defvjp(operator.sub, lambda g, ans, x, y: unbroadcast(g, x, y),
+       lambda g, ans, x, y: unbroadcast(-g, y, x))
+defvjp(operator.mul, lambda g, ans, x, y: unbroadcast(g * y, x, y),
+       lambda g, ans, x, y: unbroadcast(x * g, y, x))
+defvjp(operator.truediv, lambda g, ans, x, y: unbroadcast(g / y, x, y),
+       lambda g, ans, x, y: unbroadcast(-g * ans / y, y, x))
+defvjp(operator.pow, lambda g, ans, x, y: unbroadcast(g * y * x ** (y - 1), x, y),
+       lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
+defvjp(operator.neg, lambda g, ans, x: -g)
+defvjp(operator.pos, lambda g, ans, x: g)
+defvjp(operator.abs, lambda g, ans, x: g * sign(x))
+defvjp(operator.mod, lambda g, ans, x, y: unbroadcast(g, x, y),
+       lambda g, ans, x, y: unbroadcast(-g * np.floor_divide(x, y), y, x))
+defvjp(abs, lambda g, ans, x: g * sign(x))
+defvjp(float, lambda g, ans, x: g)
+defvjp(max, lambda g, ans, x, y: g * (x >= y), lambda g, ans, x, y: g * (y > x))
+defvjp(min, lambda g, ans, x, y: g * (x <= y), lambda g, ans, x, y: g * (y < x))
+defnondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
+           operator.not_, operator.is_, operator.is_not, operator.floordiv, operator.and_,
+           operator.or_, operator.xor, operator.invert, round, int, bool, len, range,
+           isinstance, math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite)
+
+
+def _matmul_vjp(argnum: int) -> Rule:
+    def vjp(g, ans, x, y):
+        ranks = (getattr(x, "kind", None), getattr(y, "kind", None))
+        if ranks == (2, 2):
+            return g @ y.T if argnum == 0 else x.T @ g
+        if ranks == (2, 1):
+            return np.outer(g, y) if argnum == 0 else g @ x
+        if ranks == (1, 2):
+            return y @ g if argnum == 0 else np.outer(x, g)
+        if ranks == (1, 1):
+            return g * y if argnum == 0 else g * x
+        return apply(runtime.matmul_vjp, g, x, y, argnum)
+    return vjp
+
+
+for _mm in (operator.matmul, np.matmul, np.dot):
+    defvjp(_mm, _matmul_vjp(0), _matmul_vjp(1))
+defvjp(Method("dot"), _matmul_vjp(0), _matmul_vjp(1))
+
+# ----------------------------------------------------------------------------- math
+
+defvjp(math.exp, lambda g, ans, x: g * ans)
+defvjp(math.expm1, lambda g, ans, x: g * (ans + 1))
+defvjp(math.log, lambda g, ans, x, base=None: g / x if base is None else g / (x * apply(math.log, base)),
+       lambda g, ans, x, base: -g * ans / (base * apply(math.log, base)))
+defvjp(math.log1p, lambda g, ans, x: g / (1 + x))
+defvjp(math.log2, lambda g, ans, x: g / (x * math.log(2)))
+defvjp(math.log10, lambda g, ans, x: g / (x * math.log(10)))
+defvjp(math.sqrt, lambda g, ans, x: g / (2 * ans))
+defvjp(math.sin, lambda g, ans, x: g * cos(x))
+defvjp(math.cos, lambda g, ans, x: -g * sin(x))
+defvjp(math.tan, lambda g, ans, x: g * (1 + ans ** 2))
+defvjp(math.asin, lambda g, ans, x: g / sqrt(1 - x ** 2))
+defvjp(math.acos, lambda g, ans, x: -g / sqrt(1 - x ** 2))
+defvjp(math.atan, lambda g, ans, x: g / (1 + x ** 2))
+defvjp(math.sinh, lambda g, ans, x: g * cosh(x))
+defvjp(math.cosh, lambda g, ans, x: g * sinh(x))
+defvjp(math.tanh, lambda g, ans, x: g * (1 - ans ** 2))
+defvjp(math.atan2, lambda g, ans, y, x: g * x / (x ** 2 + y ** 2),
+       lambda g, ans, y, x: -g * y / (x ** 2 + y ** 2))
+defvjp(math.hypot, lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans)
+defvjp(math.pow, lambda g, ans, x, y: g * y * apply(math.pow, x, y - 1),
+       lambda g, ans, x, y: g * ans * apply(runtime.log_or_zero, x))
+defvjp(math.fabs, lambda g, ans, x: g * sign(x))
+defvjp(math.erf, lambda g, ans, x: g * (2 / math.sqrt(math.pi)) * apply(math.exp, -x ** 2))
+
+# ----------------------------------------------------------------------------- numpy elementwise
+
+defvjp(np.exp, lambda g, ans, x: g * ans)
+defvjp(np.expm1, lambda g, ans, x: g * (ans + 1))
+defvjp(np.log, lambda g, ans, x: g / x)
+defvjp(np.log1p, lambda g, ans, x: g / (1 + x))
+defvjp(np.sqrt, lambda g, ans, x: g / (2 * ans))
+defvjp(np.square, lambda g, ans, x: g * 2 * x)
+defvjp(np.sin, lambda g, ans, x: g * np.cos(x))
+defvjp(np.cos, lambda g, ans, x: -g * np.sin(x))
+defvjp(np.tan, lambda g, ans, x: g * (1 + ans ** 2))
+defvjp(np.arctan, lambda g, ans, x: g / (1 + x ** 2))
+defvjp(np.sinh, lambda g, ans, x: g * np.cosh(x))
+defvjp(np.cosh, lambda g, ans, x: g * np.sinh(x))
+defvjp(np.tanh, lambda g, ans, x: g * (1 - ans ** 2))
+defvjp(np.abs, lambda g, ans, x: g * np.sign(x))
+defvjp(np.negative, lambda g, ans, x: -g)
+defvjp(np.reciprocal, lambda g, ans, x: -g * ans ** 2)
+defvjp(np.add, *VJPS[operator.add])
+defvjp(np.subtract, *VJPS[operator.sub])
+defvjp(np.multiply, *VJPS[operator.mul])
+defvjp(np.divide, *VJPS[operator.truediv])
+defvjp(np.power, *VJPS[operator.pow])
+# Ties split the cotangent evenly, as JAX does for maximum/minimum.
+defvjp(np.maximum, lambda g, ans, x, y: unbroadcast(g * ((x > y) + 0.5 * (x == y)), x),
+       lambda g, ans, x, y: unbroadcast(g * ((y > x) + 0.5 * (x == y)), y))
+defvjp(np.minimum, lambda g, ans, x, y: unbroadcast(g * ((x < y) + 0.5 * (x == y)), x),
+       lambda g, ans, x, y: unbroadcast(g * ((y < x) + 0.5 * (x == y)), y))
+defvjp(np.where, None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0.0), x),
+       lambda g, ans, c, x, y: unbroadcast(np.where(c, 0.0, g), y))
+defnondiff(np.sign, np.floor, np.ceil, np.round, np.rint, np.trunc, np.greater, np.less,
+           np.greater_equal, np.less_equal, np.equal, np.not_equal, np.logical_and,
+           np.logical_or, np.logical_not, np.isnan, np.isinf, np.isfinite, np.argmax, np.argmin,
+           np.zeros_like, np.ones_like, np.shape, np.ndim, np.size, np.floor_divide,
+           GetAttr("shape"), GetAttr("ndim"), GetAttr("size"), GetAttr("dtype"),
+           Method("argmax"), Method("argmin"))
+
+# ----------------------------------------------------------------------------- reductions
+
+
+def _sum_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, np.shape(x))
+
+
+def _mean_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
+    return _sum_vjp(g, ans, x, axis, keepdims=keepdims) / (np.size(x) / np.size(ans))
+
+
+defvjp(np.sum, _sum_vjp)
+defvjp(np.mean, _mean_vjp)
+defvjp(Method("sum"), lambda g, ans, x, axis=None, **kw: _sum_vjp(g, ans, x, axis, **kw))
+defvjp(Method("mean"), lambda g, ans, x, axis=None, **kw: _mean_vjp(g, ans, x, axis, **kw))
+defvjp(GetAttr("T"), lambda g, ans, x: g.T)
+defvjp(np.transpose, lambda g, ans, x, axes=None: np.transpose(g, None if axes is None else np.argsort(axes)))
+defvjp(Method("reshape"), lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape(x)))
+defvjp(np.reshape, lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape(x)))
+defvjp(Method("copy"), lambda g, ans, x: g)
+defvjp(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index))
