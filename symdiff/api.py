@@ -86,7 +86,7 @@ class GradientFunction:
         nums = [i % nargs for i in nums]
         primal = lower.lower(parsed, kinds)
         ir.verify(primal)
-        gradient = reverse.reverse(primal, nums, self.with_value)
+        gradient = reverse.reverse(primal, nums, self.with_value, as_tuple=not isinstance(self.argnums, int))
         ir.verify(gradient)
         prefix = "value_and_grad" if self.with_value else "grad"
         name = f"{prefix}_{parsed.name}"

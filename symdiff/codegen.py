@@ -74,7 +74,7 @@ class Codegen:
         self.inlined: set[Value] = set()
         self.alias: dict[Value, Value] = {}
         self.names: dict[Value, str] = {}
-        self.taken: set[str] = set(keyword.kwlist) | {"np", "math"}
+        self.taken: set[str] = set(keyword.kwlist) | {"np", "math"} | set(RUNTIME.values())
         self.globals: dict[str, Any] = {"np": np, "math": math}
         self.global_names: dict[int, str] = {}
         self.runtime_used: set[str] = set()
@@ -146,14 +146,21 @@ class Codegen:
                 and v not in self.inlined and not v.is_const and user in region.ops)
 
     def _share_yield(self, region: Region, y: Value, target: Value, param: Value | None) -> None:
+        """Name ``y`` like ``target`` (an if/loop result) so the arm/body assigns it directly.
+
+        Safe only when nothing later in the region reads the old value under that name: for a
+        loop, its carried ``param``; for an ``if`` arm, anything (so ``y`` must come last).
+        """
         op = self.defs.get(y)
         if op is None or op not in region.ops or y in self.alias or y in self.inlined:
             return
-        if self.uses.get(y) != 1 and param is None:
-            return
-        if param is not None and not self._param_dead_after(region, param, region.ops.index(op)):
-            return
-        if param is None and self.uses.get(y) != 1:
+        index = region.ops.index(op)
+        if param is None:
+            later = [o for o in region.ops[index + 1:] if o.kind != "const" and o.results
+                     and o.results[0] not in self.inlined]
+            if self.uses.get(y) != 1 or later:
+                return
+        elif not self._param_dead_after(region, param, index):
             return
         self.alias[y] = target
 
@@ -302,10 +309,11 @@ class Codegen:
         out: list[ast.stmt] = []
         line = None
         for op in region.ops:
-            if op.adjoint and op.line is not None and op.line != line and op.kind != "const":
+            statements = self.statement(op)
+            if statements and op.adjoint and op.line is not None and op.line != line:
                 line = op.line
                 out.append(self.comment(op.line))
-            out.extend(self.statement(op))
+            out.extend(statements)
         out.extend(self.assign_many([(t, y) for t, y in copies]))
         return out or [ast.Pass()]
 

@@ -69,10 +69,17 @@ class Lowerer:
                 return  # the rest is unreachable
             if jumped is not False:
                 rest = stmts[i:]
-                self.branch(self.b.call(operator.not_, [jumped], hint="go_on"), lambda: self.block(rest), None)
+                self.branch(self.b.call(operator.not_, [jumped], hint="go_on"), lambda: self.block_not_jumped(rest), None)
                 return
             self.b.line = stmt.lineno
             self.stmt(stmt)
+
+    def block_not_jumped(self, stmts: list[ast.stmt]) -> None:
+        """Lower ``stmts`` in the arm where no jump happened: the flags are known False there."""
+        for name in self.flag_names():
+            if name in self.env:
+                self.env[name] = self.b.const(False)
+        self.block(stmts)
 
     def jumped(self) -> Value | bool:
         """Whether control left the current block: True, False, or a runtime flag value."""
@@ -160,6 +167,7 @@ class Lowerer:
             if taken is not None:
                 taken()
             return
+        line = self.b.line
         before = dict(self.env)
         then_region, then_env = self.region(then, before)
         else_region, else_env = self.region(orelse, before)
@@ -180,7 +188,7 @@ class Lowerer:
             result = Value(name if not name.startswith("_") else (a.hint or c.hint), kind)
             results.append(result)
             self.env[name] = result
-        self.b.emit(Op("if", [cond], results, regions=[then_region, else_region]))
+        self.b.emit(Op("if", [cond], results, regions=[then_region, else_region], line=line))
 
     def region(self, fill: Callable[[], None] | None, env: dict[str, Value]) -> tuple[Region, dict]:
         region = Region()

@@ -116,7 +116,7 @@ class Reverse:
 
     # ------------------------------------------------------------------ the sweep
 
-    def run(self, argnums: list[int], with_value: bool, scalar_checked: bool) -> Function:
+    def run(self, argnums: list[int], with_value: bool, scalar_checked: bool, as_tuple: bool) -> Function:
         body = self.fn.body
         out = body.yields[0]
         self.backward[body] = Backward(Region())
@@ -132,7 +132,7 @@ class Reverse:
             self.b.call(runtime.scalar_seed, [out, self.b.const(self.fn.name)], effect=True)
         self.backprop(body, adj)
         grads = [self.final_gradient(body.params[i], adj.get(body.params[i])) for i in argnums]
-        result = grads[0] if len(grads) == 1 else self.b.call(BUILD_TUPLE, grads)
+        result = self.b.call(BUILD_TUPLE, grads) if as_tuple else grads[0]
         if with_value:
             result = self.b.call(BUILD_TUPLE, [out, result])
         body.yields = [result]
@@ -187,7 +187,7 @@ class Reverse:
         """What a rule sees for operand ``v``: its Python value if constant, else a symbol."""
         if v.is_const:
             return v.const
-        return Sym(self.b, resolve=lambda: self.primal(v))
+        return Sym(self.b, resolve=lambda: self.primal(v), kind=v.kind)
 
     def no_rule(self, op: Op, what: str | None = None) -> NoRuleError:
         name = _describe_callee(op.fn)
@@ -219,9 +219,16 @@ class Reverse:
             self.backprop(sub, env)
             self.b.pop()
             arms.append((sub, region, env))
-        keys = [k for k in dict.fromkeys([*arms[0][2], *arms[1][2]])
-                if arms[0][2].get(k) is not arms[1][2].get(k)
-                and self.def_region.get(k) not in (arms[0][0], arms[1][0])]
+        keys = []
+        for k in dict.fromkeys([*arms[0][2], *arms[1][2]]):
+            if self.def_region.get(k) in (arms[0][0], arms[1][0]):
+                continue  # an adjoint of a value local to one arm
+            then_g, else_g = arms[0][2].get(k), arms[1][2].get(k)
+            if then_g is else_g:
+                if then_g is not adj.get(k):
+                    adj[k] = then_g  # both arms pass on the same cotangent, computed before the if
+            else:
+                keys.append(k)
         results = []
         for k in keys:
             for _, region, env in arms:
@@ -273,13 +280,14 @@ class Reverse:
         info.region.yields = yields
         self.b.pop()
         results = [Value(s.hint, s.kind) for s in state]
+        self.b.line = op.line
         self.b.emit(Op("for", [iterable] + inits, results, regions=[info.region]))
+        for u, r in zip(free, results[len(slots):]):
+            adj[u] = r
         for i, r in zip(slots, results):
             init = op.args[offset + i]
             if init in self.active:
                 self.accumulate(adj, init, r)
-        for u, r in zip(free, results[len(slots):]):
-            adj[u] = r
 
     def free_active(self, body: Region) -> list[Value]:
         """Active values defined outside ``body`` that its backward sweep accumulates into."""
@@ -371,11 +379,12 @@ def _is_user_function(fn: Any) -> bool:
     return isinstance(fn, types.FunctionType) and not (fn.__module__ or "").startswith(("numpy", "symdiff"))
 
 
-def reverse(fn: Function, argnums: list[int], with_value: bool = False) -> Function:
-    """The gradient function of ``fn`` with respect to the parameters at ``argnums``."""
+def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple: bool = False) -> Function:
+    """The gradient function of ``fn`` with respect to the parameters at ``argnums``
+    (a tuple of gradients when ``as_tuple``), returning ``(value, gradient)`` if ``with_value``."""
     wrt = [fn.body.params[i] for i in argnums]
     rev = Reverse(fn, wrt)
-    out = rev.run(argnums, with_value, scalar_checked=True)
+    out = rev.run(argnums, with_value, scalar_checked=True, as_tuple=as_tuple)
     passes.eliminate_dead_code(out)
     return out
 

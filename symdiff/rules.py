@@ -74,10 +74,12 @@ class Sym:
 
     __array_priority__ = 1000
 
-    def __init__(self, builder: Builder, value: Value | None = None, resolve: Callable[[], Value] | None = None):
+    def __init__(self, builder: Builder, value: Value | None = None, resolve: Callable[[], Value] | None = None,
+                 kind: Any = None):
         self._b = builder
         self._value = value
         self._resolve = resolve
+        self._kind = value.kind if value is not None else kind
 
     @property
     def value(self) -> Value:
@@ -87,7 +89,8 @@ class Sym:
 
     @property
     def kind(self) -> Any:
-        return self.value.kind
+        """SCALAR, an ndim, or None -- known without reading (and so recording) the value."""
+        return self._kind
 
     def __bool__(self) -> bool:
         raise TypeError("a rule used a symbolic value as a Python condition; use np.where")
