@@ -1,13 +1,17 @@
 """The user-facing API: ``grad`` and ``value_and_grad``.
 
-Each returned object compiles the gradient on first call, once per *signature* of its
-arguments (Python number vs NumPy array, and the array's ndim), and caches it. Python
-numbers get plain arithmetic and ``math`` in the generated code; arrays get NumPy.
+Each returned function compiles the gradient once per *signature* of its arguments (the
+exact type of Python numbers, the ndim of NumPy arrays; anything else gets a generic
+version) on first use, and caches it. Python numbers get plain arithmetic and ``math`` in
+the generated code; arrays get NumPy. ``.source`` holds the generated code of the most
+recently compiled specialisation (the generic one right after ``grad``, when the function's
+names can already be resolved).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable, Sequence, Union
 
 import numpy as np
@@ -20,53 +24,29 @@ ArgNums = Union[int, Sequence[int]]
 _SCALAR_TYPES = (float, int, bool)
 
 
-def _kind_of(arg: Any) -> Any:
-    """The static kind an argument is specialised for."""
-    if type(arg) in _SCALAR_TYPES:
-        return ir.SCALAR
-    if type(arg) is np.ndarray:
-        return arg.ndim
-    return None
+class _Compiler:
+    """Compiles and caches the specialisations of one gradient, and keeps its dispatcher --
+    the plain function handed to the user -- pointing at them.
 
-
-class GradientFunction:
-    """A compiled gradient (or value-and-gradient) of a Python function.
-
-    Call it like the original function. ``.source`` is the generated Python code of the most
-    recently used specialisation (or of the generic one, before the first call).
+    The dispatcher is generated code too: one ``type(x) is float``-style guard per compiled
+    specialisation, so calling a compiled gradient costs one cheap test per argument.
     """
 
     def __init__(self, fun: Callable, argnums: ArgNums, with_value: bool):
         self.fun = fun
         self.argnums = argnums
         self.with_value = with_value
-        self._cache: dict[Any, Callable] = {}
-        self._sources: dict[Any, str] = {}
-        self._last_key: Any = None
+        self.params = _param_names(fun)
+        self.cache: dict[tuple, Callable] = {}  # every compiled specialisation, by key
         self._parsed: Parsed | None = None
-        functools.update_wrapper(self, fun)
-
-    @property
-    def _indices(self) -> list[int]:
-        nums = [self.argnums] if isinstance(self.argnums, int) else list(self.argnums)
-        return nums
-
-    def __call__(self, *args: Any) -> Any:
-        key = tuple(map(type, args))
-        if np.ndarray in key:
-            key = tuple(_kind_of(a) for a in args)
-        compiled = self._cache.get(key)
-        if compiled is None:
-            compiled = self._compile(key, [_kind_of(a) for a in args], len(args))
-        return compiled(*args)
-
-    @property
-    def source(self) -> str:
-        """The generated Python source of this gradient."""
-        if self._last_key is None:
-            n = len(self.parsed.params)
-            self._compile(("generic",), [None] * n, n)
-        return self._sources[self._last_key]
+        prefix = "value_and_grad" if with_value else "grad"
+        self.name = f"{prefix}_{_identifier(getattr(fun, '__name__', 'f'))}"
+        self.namespace: dict[str, Any] = {"_compile": self.compile_and_call, "ndarray": np.ndarray}
+        self.dispatcher = self._build_dispatcher()
+        functools.update_wrapper(self.dispatcher, fun, assigned=("__module__", "__doc__"), updated=())
+        self.dispatcher.__name__ = self.dispatcher.__qualname__ = self.name
+        self.dispatcher.source = None
+        self.dispatcher._symdiff = self
 
     @property
     def parsed(self) -> Parsed:
@@ -74,35 +54,113 @@ class GradientFunction:
             self._parsed = parse_function(self.fun)
         return self._parsed
 
-    def _compile(self, key: Any, kinds: list[Any], nargs: int) -> Callable:
+    def compile_and_call(self, *args: Any) -> Any:
+        """The dispatcher's fallback: compile a specialisation for these arguments, then call it."""
+        key = tuple(_guard_key(a) for a in args)
+        compiled = self.cache.get(key) or self.compile(key, len(args))
+        return compiled(*args)
+
+    def compile(self, key: tuple, nargs: int) -> Callable:
+        """Compile the gradient for argument kinds ``key`` and add it to the dispatcher."""
         parsed = self.parsed
         if nargs != len(parsed.params):
             raise SymdiffError(f"{parsed.name}() takes {len(parsed.params)} arguments, got {nargs}")
-        nums = self._indices
+        nums = [self.argnums] if isinstance(self.argnums, int) else list(self.argnums)
         for i in nums:
             if not -nargs <= i < nargs:
                 raise SymdiffError(f"argnums {self.argnums!r} is out of range for {parsed.name}() "
                                    f"with {nargs} arguments")
         nums = [i % nargs for i in nums]
+        kinds = [_kind_from_key(k) for k in key]
         primal = lower.lower(parsed, kinds)
         ir.verify(primal)
         gradient = reverse.reverse(primal, nums, self.with_value, as_tuple=not isinstance(self.argnums, int))
         ir.verify(gradient)
-        prefix = "value_and_grad" if self.with_value else "grad"
-        name = f"{prefix}_{parsed.name}"
-        doc = (f"{prefix} of {parsed.name} ({parsed.filename}:{parsed.node.lineno}) "
+        doc = (f"{self.name.split('_')[0]} of {parsed.name} ({parsed.filename}:{parsed.node.lineno}) "
                f"with respect to {', '.join(parsed.params[i] for i in nums)}; generated by symdiff")
-        source, namespace = codegen.generate(gradient, name, doc)
-        compiled = codegen.compile_function(source, name, namespace, f"<symdiff {name}>")
+        doc = doc.replace("value ", "value_and_grad ", 1) if self.with_value else doc
+        source, namespace = codegen.generate(gradient, self.name, doc)
+        compiled = codegen.compile_function(source, self.name, namespace, f"<symdiff {self.name}>")
         compiled.source = source
-        self._cache[key] = compiled
-        self._sources[key] = source
-        self._last_key = key
+        self.cache[key] = compiled
+        self.dispatcher.source = source
+        if None not in key:  # keys with a generic position are found through _compile
+            self._rebuild_dispatcher()
         return compiled
 
-    def __repr__(self) -> str:
-        kind = "value_and_grad" if self.with_value else "grad"
-        return f"<symdiff {kind} of {getattr(self.fun, '__qualname__', self.fun)}>"
+    @property
+    def guarded(self) -> list[tuple[tuple, Callable]]:
+        return [(k, f) for k, f in self.cache.items() if None not in k]
+
+    def _build_dispatcher(self) -> Callable:
+        code = self._dispatcher_source()
+        exec(compile(code, f"<symdiff dispatch {self.name}>", "exec"), self.namespace)  # noqa: S102
+        return self.namespace[self.name]
+
+    def _rebuild_dispatcher(self) -> None:
+        for i, (_, fn) in enumerate(self.guarded):
+            self.namespace[f"_spec{i}"] = fn
+        scratch = dict(self.namespace)
+        exec(compile(self._dispatcher_source(), f"<symdiff dispatch {self.name}>", "exec"), scratch)  # noqa: S102
+        self.dispatcher.__code__ = scratch[self.name].__code__
+
+    def _dispatcher_source(self) -> str:
+        params = ", ".join(self.params)
+        lines = [f"def {self.name}({params}):"]
+        for i, (key, _) in enumerate(self.guarded):
+            tests = " and ".join(_guard(p, k) for p, k in zip(self.params, key)) or "True"
+            lines.append(f"    if {tests}:\n        return _spec{i}({params})")
+        lines.append(f"    return _compile({params})")
+        return "\n".join(lines) + "\n"
+
+
+def _param_names(fun: Callable) -> list[str]:
+    try:
+        sig = inspect.signature(fun)
+    except (TypeError, ValueError):
+        raise SymdiffError(f"{fun!r} is not a Python function with a signature: symdiff needs Python "
+                           "source; wrap it in a def, or register a rule with symdiff.defvjp") from None
+    names = []
+    for p in sig.parameters.values():
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY):
+            raise SymdiffError(f"{getattr(fun, '__qualname__', fun)}: *args, **kwargs and keyword-only "
+                               "parameters are not supported yet")
+        names.append(p.name)
+    return names
+
+
+def _identifier(name: str) -> str:
+    return name if name.isidentifier() else "lambda"
+
+
+def _guard_key(arg: Any) -> Any:
+    """What a specialisation is keyed on: the exact type of Python numbers, ndim of arrays."""
+    if type(arg) in _SCALAR_TYPES:
+        return type(arg)
+    if type(arg) is np.ndarray:
+        return arg.ndim
+    return None
+
+
+def _kind_from_key(key: Any) -> Any:
+    if key in _SCALAR_TYPES:
+        return ir.SCALAR
+    return key
+
+
+def _guard(param: str, key: Any) -> str:
+    if key in _SCALAR_TYPES:
+        return f"type({param}) is {key.__name__}"
+    return f"type({param}) is ndarray and {param}.ndim == {key}"
+
+
+def _make(fun: Callable, argnums: ArgNums, with_value: bool) -> Callable:
+    compiler = _Compiler(fun, argnums, with_value)
+    try:  # so that .source is there before the first call; names defined later are fine
+        compiler.compile((None,) * len(compiler.params), len(compiler.params))
+    except SymdiffError:
+        pass  # reported when the gradient is called
+    return compiler.dispatcher
 
 
 def grad(fun: Callable | None = None, argnums: ArgNums = 0) -> Any:
@@ -113,12 +171,12 @@ def grad(fun: Callable | None = None, argnums: ArgNums = 0) -> Any:
     ``@grad(argnums=1)``. The result has a ``.source`` attribute with the generated code.
     """
     if fun is None:
-        return lambda f: GradientFunction(f, argnums, with_value=False)
-    return GradientFunction(fun, argnums, with_value=False)
+        return lambda f: _make(f, argnums, with_value=False)
+    return _make(fun, argnums, with_value=False)
 
 
 def value_and_grad(fun: Callable | None = None, argnums: ArgNums = 0) -> Any:
     """Like :func:`grad`, but the result returns ``(fun(*args), gradient)`` from one sweep."""
     if fun is None:
-        return lambda f: GradientFunction(f, argnums, with_value=True)
-    return GradientFunction(fun, argnums, with_value=True)
+        return lambda f: _make(f, argnums, with_value=True)
+    return _make(fun, argnums, with_value=True)
