@@ -25,7 +25,7 @@ import astor
 import numpy as np
 
 from . import passes, runtime
-from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, Function, GetAttr, Method, Op, Region, Value
+from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, Function, GetAttr, Method, Op, Region, Value, temp_name
 
 BINOPS = {operator.add: ast.Add, operator.sub: ast.Sub, operator.mul: ast.Mult,
           operator.truediv: ast.Div, operator.floordiv: ast.FloorDiv, operator.mod: ast.Mod,
@@ -38,10 +38,6 @@ COMPARE = {operator.lt: ast.Lt, operator.le: ast.LtE, operator.gt: ast.Gt, opera
            operator.eq: ast.Eq, operator.ne: ast.NotEq, operator.is_: ast.Is,
            operator.is_not: ast.IsNot, passes.contains_swapped: ast.In,
            passes.not_contains_swapped: ast.NotIn}
-TEMP_NAMES = {operator.add: "total", operator.sub: "diff", operator.mul: "prod",
-              operator.truediv: "ratio", operator.pow: "power", operator.matmul: "matmul",
-              operator.getitem: "item", operator.neg: "neg", np.sum: "total", sum: "total",
-              BUILD_TUPLE: "pair", BUILD_LIST: "items"}
 # Pure calls cheap enough to repeat at each use instead of naming them.
 REMATERIALIZE = {range, BUILD_SLICE}
 COMMENT = "__symdiff_comment__"
@@ -114,7 +110,7 @@ class Codegen:
                 continue
             v = op.result
             temporary = v.hint is None or v.hint.startswith("_")
-            if op.fn in REMATERIALIZE and all(a.is_const or a.hint for a in op.args):
+            if op.fn in REMATERIALIZE and all(a.is_const or a.hint or a in self.inlined for a in op.args):
                 self.inlined.add(v)
             elif temporary and self.uses.get(v) == 1 and local_uses.get(v) == 1:
                 self.inlined.add(v)
@@ -196,12 +192,7 @@ class Codegen:
         if v is self.fn.body.yields[0] or v in self.fn.body.yields:
             return "out"
         op = self.defs.get(v)
-        if op is not None and op.kind == "call":
-            fn = op.fn
-            name = TEMP_NAMES.get(fn) or getattr(fn, "name", None) or getattr(fn, "__name__", None)
-            if isinstance(name, str) and name.isidentifier():
-                return name
-        return "t"
+        return temp_name(op) if op is not None else "t"
 
     def fresh(self, hint: str) -> str:
         base = re.sub(r"\W", "_", hint).strip("_") or "t"
@@ -373,7 +364,7 @@ class Codegen:
         args = ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in params], vararg=None,
                              kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
         node = ast.FunctionDef(name, args, body, [], None)
-        text = astor.to_source(node)
+        text = astor.to_source(node, pretty_source="".join)  # no mid-expression line breaks
         return re.sub(rf"^(\s*)(\"\"\"|'|\"){COMMENT} (.*)\2$", _as_comment, text, flags=re.M)
 
     def module(self, name: str, doc: str) -> str:

@@ -169,6 +169,22 @@ class Builder:
         return self.stack.pop()
 
 
+_TEMP_NAMES = {"add": "total", "sub": "diff", "mul": "prod", "truediv": "ratio", "pow": "power",
+               "getitem": "item", "neg": "neg", "sum": "total", "tuple": "pair", "list": "items"}
+
+
+def temp_name(op: Op) -> str:
+    """A readable name for a value the user did not name, after the op computing it."""
+    if op.kind != "call":
+        return "t"
+    fn = op.fn
+    name = getattr(fn, "name", None) or getattr(fn, "what", None) or getattr(fn, "__name__", None)
+    if name == "pop" and op.args:
+        name = (op.args[0].hint or "t").replace("_stack", "")
+    name = _TEMP_NAMES.get(name, name)
+    return name if isinstance(name, str) and name.isidentifier() else "t"
+
+
 # ----------------------------------------------------------------------------- printer
 
 

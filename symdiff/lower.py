@@ -333,7 +333,7 @@ class Lowerer:
 
     def call(self, fn: Any, args: list[Value], kwargs: dict[str, Value] | None = None,
              hint: str | None = None) -> Value:
-        kind = passes.result_kind(fn, [a.kind for a in args])
+        kind = passes.result_kind(fn, [a.kind for a in args]) or passes.creation_kind(fn, args)
         return self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=not passes.is_pure(fn))
 
     def load(self, name: str, node: ast.AST) -> Value:

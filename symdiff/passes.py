@@ -74,6 +74,19 @@ def result_kind(fn: Any, kinds: list) -> Any:
         return None if a == b == 1 else {(1, 2): 1, (2, 1): 1}.get((a, b), max(a, b))
     if fn in (GetAttr("T"), Method("copy"), Method("astype")) and ranks == kinds[:1]:
         return ranks[0]
+    if fn is operator.getitem and type(kinds[0]) is int and kinds[1] == SCALAR:
+        return kinds[0] - 1 or None  # x[i] drops one axis (to a NumPy scalar from a vector)
+    return None
+
+
+def creation_kind(fn: Any, args: list[Value]) -> Any:
+    """The ndim of ``np.zeros(shape)`` and friends when ``shape`` is a constant."""
+    if fn in (np.zeros, np.ones, np.empty, np.full) and args and args[0].is_const:
+        shape = args[0].const
+        if type(shape) is int:
+            return 1
+        if type(shape) is tuple and shape:
+            return len(shape)
     return None
 
 

@@ -24,7 +24,8 @@ import numpy as np
 
 from . import passes, rules, runtime
 from .errors import NoRuleError, located
-from .ir import BUILD_LIST, BUILD_TUPLE, SCALAR, Builder, Function, Method, Op, Region, Value
+from .ir import (BUILD_LIST, BUILD_TUPLE, SCALAR, Builder, Function, Method, Op, Region, Value,
+                 definitions, temp_name)
 from .rules import Sym, as_value
 
 
@@ -46,6 +47,7 @@ class Reverse:
         self.parent: dict[Region, tuple[Op, Region]] = {}
         self.in_loop: set[Region] = set()
         self.backward: dict[Region, Backward] = {}
+        self.defs = definitions(fn.body)
         self._index(fn.body, None, False)
 
     def _index(self, region: Region, owner: tuple[Op, Region] | None, in_loop: bool) -> None:
@@ -74,18 +76,19 @@ class Reverse:
             self._insert_after_definition(v, region, Op("call", [stack, v], [Value()],
                                                         fn=Method("append"), effect=True))
             popped = Value(v.hint, v.kind)
-            info.region.ops.insert(0, Op("call", [stack], [popped], fn=Method("pop"), effect=True))
+            info.region.ops.insert(0, Op("call", [stack], [popped], fn=Method("pop"), effect=True,
+                                         adjoint=True))
             info.popped[v] = popped
         return info.popped[v]
 
     def _new_stack(self, v: Value, region: Region) -> Value:
         """An empty list created just before the outermost loop enclosing ``region``."""
-        op = None
+        outer = None
         while region in self.parent and region is not self.fn.body:
-            op, region = self.parent[region]
-        stack = Value(f"{v.hint or 'tmp'}_stack")
-        index = region.ops.index(op)
-        region.ops.insert(index, Op("call", [], [stack], fn=BUILD_LIST))
+            outer, region = self.parent[region]
+        op = self.defs.get(v)
+        stack = Value(f"{v.hint or (temp_name(op) if op else 't')}_stack")
+        region.ops.insert(region.ops.index(outer), Op("call", [], [stack], fn=BUILD_LIST))
         return stack
 
     def _insert_after_definition(self, v: Value, region: Region, push: Op) -> None:

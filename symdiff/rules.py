@@ -313,6 +313,8 @@ def _sum_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
 
 
 def _mean_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
+    if axis is None:
+        return np.broadcast_to(g / np.size(x), np.shape(x))
     return _sum_vjp(g, ans, x, axis, keepdims=keepdims) / (np.size(x) / np.size(ans))
 
 
