@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 
 from . import codegen, ir, lower, reverse
-from .errors import SymdiffError
+from .errors import SymdiffError, UnresolvedNameError
 from .frontend import Parsed, parse_function
 
 ArgNums = Union[int, Sequence[int]]
@@ -121,13 +121,9 @@ def _param_names(fun: Callable) -> list[str]:
     except (TypeError, ValueError):
         raise SymdiffError(f"{fun!r} is not a Python function with a signature: symdiff needs Python "
                            "source; wrap it in a def, or register a rule with symdiff.defvjp") from None
-    names = []
-    for p in sig.parameters.values():
-        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY):
-            raise SymdiffError(f"{getattr(fun, '__qualname__', fun)}: *args, **kwargs and keyword-only "
-                               "parameters are not supported yet")
-        names.append(p.name)
-    return names
+    if any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY) for p in sig.parameters.values()):
+        parse_function(fun)  # raises an error located at the signature
+    return list(sig.parameters)
 
 
 def _identifier(name: str) -> str:
@@ -157,10 +153,10 @@ def _guard(param: str, key: Any) -> str:
 
 def _make(fun: Callable, argnums: ArgNums, with_value: bool) -> Callable:
     compiler = _Compiler(fun, argnums, with_value)
-    try:  # so that .source is there before the first call; names defined later are fine
+    try:  # so that .source is there before the first call, and errors show early
         compiler.compile((None,) * len(compiler.params), len(compiler.params))
-    except SymdiffError:
-        pass  # reported when the gradient is called
+    except UnresolvedNameError:
+        pass  # a global defined after the decorated function: fine if it exists by the first call
     return compiler.dispatcher
 
 

@@ -11,6 +11,10 @@ class UnsupportedSyntaxError(SymdiffError):
     """The function uses a Python construct symdiff cannot differentiate (yet)."""
 
 
+class UnresolvedNameError(SymdiffError):
+    """A name in the function is not defined (yet: it may be defined before the first call)."""
+
+
 class NoRuleError(SymdiffError):
     """A call on a differentiated value has no derivative rule."""
 

@@ -15,7 +15,7 @@ import types
 from typing import Any, Callable
 
 from . import passes
-from .errors import SymdiffError
+from .errors import SymdiffError, UnresolvedNameError
 from .frontend import _MISSING, Parsed
 from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, RANGE, SCALAR, Builder, Function, GetAttr, Method, Op, Region, Value
 
@@ -341,10 +341,9 @@ class Lowerer:
             return self.env[name]
         obj = self.p.resolve(name)
         if obj is _MISSING:
-            if name in self.p.local_names():
-                raise self.p.error(node, f"local variable '{name}' may be used before it is assigned",
-                                   cls=_name_error())
-            raise self.p.error(node, f"name '{name}' is not defined", cls=_name_error())
+            if name in _assigned_names(self.p.node):
+                raise self.p.error(node, f"local variable '{name}' may be used before it is assigned")
+            raise self.p.error(node, f"name '{name}' is not defined", cls=UnresolvedNameError)
         return self.b.const(obj, hint=name)
 
     def expr_Name(self, node: ast.Name) -> Value:
@@ -360,7 +359,7 @@ class Lowerer:
                 return self.b.const(getattr(base.const, node.attr), hint=node.attr)
             except AttributeError:
                 raise self.p.error(node, f"module '{base.const.__name__}' has no attribute '{node.attr}'",
-                                   cls=_name_error()) from None
+                                   cls=UnresolvedNameError) from None
         return self.call(GetAttr(node.attr), [base], hint=node.attr if node.attr != "T" else None)
 
     def expr_BinOp(self, node: ast.BinOp) -> Value:
@@ -430,7 +429,7 @@ class Lowerer:
             raise self.p.error(node, "calling a function held in a variable is not supported yet")
         fn = callee.const
         if not callable(fn):
-            raise self.p.error(node, f"'{type(fn).__name__}' object is not callable", cls=_name_error())
+            raise self.p.error(node, f"'{type(fn).__name__}' object is not callable", cls=SymdiffError)
         return self.call(fn, args, kwargs)
 
     def expr_Subscript(self, node: ast.Subscript) -> Value:
@@ -519,8 +518,6 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _name_error() -> type:
-    return SymdiffError
 
 
 def lower(parsed: Parsed, arg_kinds: list[str | None]) -> Function:
