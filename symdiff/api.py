@@ -11,8 +11,8 @@ names can already be resolved).
 from __future__ import annotations
 
 import functools
-import os
 import inspect
+import os
 from typing import Any, Callable, Sequence, Union
 
 import numpy as np

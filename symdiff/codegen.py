@@ -117,7 +117,7 @@ class Codegen:
 
     def _coalesce(self, region: Region) -> None:
         """Let loop/if results share names with the values that flow into them."""
-        for index, op in enumerate(region.ops):
+        for op in region.ops:
             for sub in op.regions:
                 self._coalesce(sub)
             if op.kind == "if":

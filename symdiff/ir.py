@@ -77,7 +77,7 @@ BUILD_TUPLE, BUILD_LIST, BUILD_SLICE = Build("tuple"), Build("list"), Build("sli
 @dataclass(eq=False)
 class Region:
     params: list[Value] = field(default_factory=list)
-    ops: list["Op"] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
     yields: list[Value] = field(default_factory=list)
 
 

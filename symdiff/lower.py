@@ -10,6 +10,7 @@ and loops with ``break`` or ``return`` become ``while`` loops that test them.
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import types
 from typing import Any, Callable
@@ -17,7 +18,20 @@ from typing import Any, Callable
 from . import passes
 from .errors import SymdiffError, UnresolvedNameError
 from .frontend import _MISSING, Parsed
-from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, RANGE, SCALAR, Builder, Function, GetAttr, Method, Op, Region, Value
+from .ir import (
+    BUILD_LIST,
+    BUILD_SLICE,
+    BUILD_TUPLE,
+    RANGE,
+    SCALAR,
+    Builder,
+    Function,
+    GetAttr,
+    Method,
+    Op,
+    Region,
+    Value,
+)
 
 BINOPS = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -68,8 +82,8 @@ class Lowerer:
             if jumped is True:
                 return  # the rest is unreachable
             if jumped is not False:
-                rest = stmts[i:]
-                self.branch(self.b.call(operator.not_, [jumped], hint="go_on"), lambda: self.block_not_jumped(rest), None)
+                go_on = self.b.call(operator.not_, [jumped], hint="go_on")
+                self.branch(go_on, functools.partial(self.block_not_jumped, stmts[i:]), None)
                 return
             self.b.line = stmt.lineno
             self.stmt(stmt)
@@ -306,7 +320,7 @@ class Lowerer:
                 cond_region.params = cond_params
                 cond_region.yields = [cond()]
                 self.b.pop()
-            region, env = self.region(lambda: (self.env.update(zip(names, params)), body()), before)
+            region, env = self.region(functools.partial(self._loop_body, names, params, body), before)
             region.params = extra_params + params
             region.yields = [env[n] for n in names]
             new_kinds = [k if y.kind == k else None for y, k in zip(region.yields, kinds)]
@@ -319,6 +333,10 @@ class Lowerer:
         self.env.update(zip(names, results))
         regions = [cond_region, region] if cond_region is not None else [region]
         return self.b.emit(Op(kind, args + inits, results, regions=regions))
+
+    def _loop_body(self, names: list[str], params: list[Value], body: Callable[[], None]) -> None:
+        self.env.update(zip(names, params))
+        body()
 
     # ------------------------------------------------------------------ expressions
 

@@ -8,8 +8,20 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .ir import (BUILD_SLICE, BUILD_TUPLE, RANGE, SCALAR, Build, Builder, Function, GetAttr,
-                 Method, Op, Region, Value)
+from .ir import (
+    BUILD_SLICE,
+    BUILD_TUPLE,
+    RANGE,
+    SCALAR,
+    Build,
+    Builder,
+    Function,
+    GetAttr,
+    Method,
+    Op,
+    Region,
+    Value,
+)
 
 
 def contains_swapped(a: Any, b: Any) -> bool:

@@ -24,8 +24,19 @@ import numpy as np
 
 from . import passes, rules, runtime
 from .errors import NoRuleError, located
-from .ir import (BUILD_LIST, BUILD_TUPLE, SCALAR, Builder, Function, Method, Op, Region, Value,
-                 definitions, temp_name)
+from .ir import (
+    BUILD_LIST,
+    BUILD_TUPLE,
+    SCALAR,
+    Builder,
+    Function,
+    Method,
+    Op,
+    Region,
+    Value,
+    definitions,
+    temp_name,
+)
 from .rules import Sym, as_value
 
 
@@ -276,7 +287,7 @@ class Reverse:
                 self.accumulate(env, body.yields[i], g)
         self.backprop(body, env)
         yields = []
-        for i, g in zip(slots, state):
+        for i in slots:
             p = carried[i]
             yields.append(env[p] if p in env else self.zero(op.args[offset + i]))
         yields += [env[u] for u in free]
