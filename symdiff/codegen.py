@@ -25,7 +25,7 @@ import astor
 import numpy as np
 
 from . import passes, runtime
-from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, Function, GetAttr, Method, Op, Region, Value, temp_name
+from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, UNDEFINED, Function, GetAttr, Method, Op, Region, Value, temp_name
 
 BINOPS = {operator.add: ast.Add, operator.sub: ast.Sub, operator.mul: ast.Mult,
           operator.truediv: ast.Div, operator.floordiv: ast.FloorDiv, operator.mod: ast.Mod,
@@ -122,8 +122,9 @@ class Codegen:
                 self._coalesce(sub)
             if op.kind == "if":
                 for i, r in enumerate(op.results):
+                    exported = any(sub.yields[i].const is UNDEFINED for sub in op.regions)
                     for sub in op.regions:
-                        self._share_yield(sub, sub.yields[i], r, None)
+                        self._share_yield(sub, sub.yields[i], r, None, always=exported)
             elif op.kind in ("for", "while"):
                 offset = 1 if op.kind == "for" else 0
                 body = op.regions[-1]
@@ -141,7 +142,8 @@ class Codegen:
         return (op is not None and op in region.ops and op.kind == "call" and self.uses.get(v) == 1
                 and v not in self.inlined and not v.is_const and user in region.ops)
 
-    def _share_yield(self, region: Region, y: Value, target: Value, param: Value | None) -> None:
+    def _share_yield(self, region: Region, y: Value, target: Value, param: Value | None,
+                     always: bool = False) -> None:
         """Name ``y`` like ``target`` (an if/loop result) so the arm/body assigns it directly.
 
         Safe only when nothing later in the region reads the old value under that name: for a
@@ -151,7 +153,9 @@ class Codegen:
         if op is None or op not in region.ops or y in self.alias or y in self.inlined:
             return
         index = region.ops.index(op)
-        if param is None:
+        if always:
+            pass  # the target is assigned in this arm only: nothing else goes by its name
+        elif param is None:
             later = [o for o in region.ops[index + 1:] if o.kind != "const" and o.results
                      and o.results[0] not in self.inlined]
             if self.uses.get(y) != 1 or later:
@@ -314,7 +318,8 @@ class Codegen:
 
     def assign_many(self, pairs: list[tuple[Value, Value]]) -> list[ast.stmt]:
         """``a = x`` for each pair whose names differ, as one tuple assignment if several."""
-        pairs = [(t, v) for t, v in pairs if v.is_const or v in self.inlined or self.name(t) != self.name(v)]
+        pairs = [(t, v) for t, v in pairs if v.const is not UNDEFINED
+                 and (v.is_const or v in self.inlined or self.name(t) != self.name(v))]
         if not pairs:
             return []
         if len(pairs) == 1:

@@ -31,6 +31,16 @@ RANGE = "range"  # a range object: iterating it gives Python ints
 NOT_CONST = object()
 
 
+class _Undefined:
+    """What an ``if`` arm yields for a value only the other arm defines (never read)."""
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+
+UNDEFINED = _Undefined()
+
+
 @dataclass(eq=False)
 class Value:
     """One SSA value. ``hint`` is the source name it came from (for readable code);
@@ -135,6 +145,7 @@ class Builder:
         self.line: int | None = None
         self.simplify = simplify  # (builder, fn, args, kwargs) -> Value | None: peephole rewrites
         self.adjoint = False  # stamp emitted ops as part of the backward sweep
+        self.producer: dict[Value, Op] = {}  # the op that computed each value built here
 
     @property
     def region(self) -> Region:
@@ -145,6 +156,8 @@ class Builder:
             op.line = self.line
         op.adjoint = op.adjoint or self.adjoint
         self.region.ops.append(op)
+        for r in op.results:
+            self.producer[r] = op
         return op
 
     def const(self, value: Any, hint: str | None = None) -> Value:
@@ -245,7 +258,7 @@ def verify(fn: Function) -> None:
             visible.add(p.id)
         for op in region.ops:
             for a in op.args:
-                if a.id not in visible:
+                if a.id not in visible and not a.is_const:
                     raise IRError(f"{a!r} used by {op.kind} {_callee_name(op.fn)} before definition")
             _check_shape(op)
             for sub in op.regions:
@@ -254,7 +267,7 @@ def verify(fn: Function) -> None:
                 define(r)
                 visible.add(r.id)
         for y in region.yields:
-            if y.id not in visible:
+            if y.id not in visible and not y.is_const:
                 raise IRError(f"yield of undefined {y!r}")
 
     check_region(fn.body, set())

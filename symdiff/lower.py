@@ -15,7 +15,7 @@ import operator
 import types
 from typing import Any, Callable
 
-from . import passes
+from . import passes, runtime
 from .errors import SymdiffError, UnresolvedNameError
 from .frontend import _MISSING, Parsed
 from .ir import (
@@ -143,9 +143,20 @@ class Lowerer:
     def stmt_AugAssign(self, node: ast.AugAssign) -> None:
         if not isinstance(node.target, ast.Name):
             raise self.p.error(node, "augmented assignment to an item or attribute is not supported yet")
-        current = self.load(node.target.id, node.target)
+        name = node.target.id
+        current = self.load(name, node.target)
         value = self.expr(node.value)
-        self.env[node.target.id] = self.call(BINOPS[type(node.op)], [current, value], hint=node.target.id)
+        updated = self.call(BINOPS[type(node.op)], [current, value], hint=name)
+        aliases = [n for n, v in self.env.items() if v is current and n != name and not n.startswith("__")]
+        if aliases and current.kind != SCALAR:  # numbers are immutable: only `name` is rebound
+            # An ndarray (or list) is updated in place, so every name bound to it sees the
+            # update; whether the value is one is known statically for arrays, else tested.
+            def rebind() -> None:
+                self.env.update((alias, updated) for alias in aliases)
+            in_place = self.call(runtime.updates_in_place, [current]) if type(current.kind) is not int \
+                else self.b.const(True)
+            self.branch(in_place, rebind, None)
+        self.env[name] = updated
 
     def assign(self, target: ast.expr, value: Value) -> None:
         if isinstance(target, ast.Name):

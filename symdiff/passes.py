@@ -108,7 +108,13 @@ FOLDABLE_BUILDS = {BUILD_SLICE: lambda *a: slice(*a), BUILD_TUPLE: lambda *a: tu
 
 
 def fold_constants(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Value | None:
-    """Evaluate pure scalar operations on constants at compile time."""
+    """Evaluate pure scalar operations on constants at compile time, and take items of
+    tuples built in the same function (``a, b = pair`` where ``pair = (x, y)``)."""
+    if fn is operator.getitem and args[1].is_const and type(args[1].const) is int:
+        producer = b.producer.get(args[0])
+        if producer is not None and producer.fn is BUILD_TUPLE and -len(producer.args) <= args[1].const < len(
+                producer.args):
+            return producer.args[args[1].const]
     if kwargs or not all(a.is_const for a in args):
         return None
     values = [a.const for a in args]

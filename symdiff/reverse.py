@@ -27,6 +27,7 @@ from .errors import NoRuleError, located
 from .ir import (
     BUILD_LIST,
     BUILD_TUPLE,
+    UNDEFINED,
     SCALAR,
     Builder,
     Function,
@@ -59,6 +60,7 @@ class Reverse:
         self.in_loop: set[Region] = set()
         self.backward: dict[Region, Backward] = {}
         self.defs = definitions(fn.body)
+        self.exported: dict[Value, Value] = {}
         self._index(fn.body, None, False)
 
     def _index(self, region: Region, owner: tuple[Op, Region] | None, in_loop: bool) -> None:
@@ -77,10 +79,13 @@ class Reverse:
     # ------------------------------------------------------------------ reading primal values
 
     def primal(self, v: Value) -> Value:
-        """The value to read ``v`` through in the backward sweep (popped from a stack in loops)."""
+        """The value to read ``v`` through in the backward sweep: popped from a stack in loops,
+        exported from ``if`` arms outside loops."""
         region = self.def_region.get(v)
-        if v.is_const or region not in self.in_loop:
+        if v.is_const or region is None or region is self.fn.body:
             return v
+        if region not in self.in_loop:
+            return self.primal(self._export(v, region))
         info = self.backward[region]
         if v not in info.popped:
             stack = self._new_stack(v, region)
@@ -91,6 +96,20 @@ class Reverse:
                                          adjoint=True))
             info.popped[v] = popped
         return info.popped[v]
+
+    def _export(self, v: Value, arm: Region) -> Value:
+        """Make ``v``, defined in an ``if`` arm, a result of that ``if`` (the other arm yields
+        UNDEFINED): the backward ``if`` on the same condition reads it only where it exists."""
+        if v not in self.exported:
+            op, outer = self.parent[arm]
+            result = Value(v.hint, v.kind)
+            op.results.append(result)
+            for sub in op.regions:
+                sub.yields.append(v if sub is arm else Value(None, None, UNDEFINED))
+            self.def_region[result] = outer
+            self.defs[result] = op
+            self.exported[v] = result
+        return self.exported[v]
 
     def _new_stack(self, v: Value, region: Region) -> Value:
         """An empty list created just before the outermost loop enclosing ``region``."""
@@ -268,7 +287,15 @@ class Reverse:
             r = op.results[i]
             inits.append(adj.pop(r) if r in adj else self.zero(op.args[offset + i]))
         inits += [adj[u] if u in adj else self.zero(u) for u in free]
-        if op.kind == "for":
+        walks_active_sequence = op.kind == "for" and body.params[0] in self.active
+        if walks_active_sequence:  # for row in x: rows get cotangents, summed into dx by index
+            sequence = self.primal(op.args[0])
+            index = Value("k", SCALAR)
+            iterable = self.b.call(reversed, [self.b.call(range, [self.b.call(len, [sequence])])])
+            info = Backward(Region(params=[index]))
+            inits.append(self.b.call(np.zeros_like, [sequence], {"dtype": self.b.const(float)},
+                                     hint=_adjoint_name(op.args[0].hint or "seq")))
+        elif op.kind == "for":
             iterable = self.b.call(reversed, [self.primal(op.args[0])])
             target = Value(body.params[0].hint, body.params[0].kind)
             info = Backward(Region(params=[target]), {body.params[0]: target})
@@ -279,8 +306,13 @@ class Reverse:
         self.backward[body] = info
         state = [Value(_adjoint_name(carried[i].hint or "t"), v.kind) for i, v in zip(slots, inits)]
         state += [Value(_adjoint_name(u.hint or "t"), u.kind) for u in free]
+        if walks_active_sequence:
+            state.append(Value(inits[-1].hint))
         info.region.params += state
         self.b.push(info.region)
+        if walks_active_sequence:
+            info.popped[body.params[0]] = self.b.call(operator.getitem, [sequence, index],
+                                                      hint=body.params[0].hint)
         env = dict(zip(free, state[len(slots):]))
         for i, g in zip(slots, state):
             if body.yields[i] in self.active:
@@ -291,9 +323,13 @@ class Reverse:
             p = carried[i]
             yields.append(env[p] if p in env else self.zero(op.args[offset + i]))
         yields += [env[u] for u in free]
+        if walks_active_sequence:
+            d_target = env.get(body.params[0])
+            yields.append(state[-1] if d_target is None else self.b.call(
+                runtime.add_at, [state[-1], index, d_target], hint=state[-1].hint, effect=True))
         info.region.yields = yields
         self.b.pop()
-        results = [Value(s.hint, s.kind) for s in state]
+        results = [Value(s.hint, s.kind if y.kind == s.kind else None) for s, y in zip(state, yields)]
         self.b.line = op.line
         self.b.emit(Op("for", [iterable] + inits, results, regions=[info.region]))
         for u, r in zip(free, results[len(slots):]):
@@ -302,6 +338,8 @@ class Reverse:
             init = op.args[offset + i]
             if init in self.active:
                 self.accumulate(adj, init, r)
+        if walks_active_sequence:
+            self.accumulate(adj, op.args[0], results[-1])
 
     def free_active(self, body: Region) -> list[Value]:
         """Active values defined outside ``body`` that its backward sweep accumulates into."""

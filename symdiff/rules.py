@@ -205,6 +205,7 @@ defvjp(operator.truediv, lambda g, ans, x, y: unbroadcast(g / y, x, y),
        lambda g, ans, x, y: unbroadcast(-g * ans / y, y, x))
 defvjp(operator.pow, lambda g, ans, x, y: unbroadcast(g * y * x ** (y - 1), x, y),
        lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
+defvjp(pow, *VJPS[operator.pow])
 defvjp(operator.neg, lambda g, ans, x: -g)
 defvjp(operator.pos, lambda g, ans, x: g)
 defvjp(operator.abs, lambda g, ans, x: g * sign(x))
@@ -217,7 +218,7 @@ defvjp(min, lambda g, ans, x, y: g * (x <= y), lambda g, ans, x, y: g * (y < x))
 defnondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
            operator.not_, operator.is_, operator.is_not, operator.floordiv, operator.and_,
            operator.or_, operator.xor, operator.invert, round, int, bool, len, range,
-           isinstance, math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite)
+           isinstance, runtime.updates_in_place, math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite)
 
 
 def _matmul_vjp(argnum: int) -> Rule:
@@ -235,9 +236,22 @@ def _matmul_vjp(argnum: int) -> Rule:
     return vjp
 
 
-for _mm in (operator.matmul, np.matmul, np.dot):
+def _dot_vjp(argnum: int) -> Rule:
+    """np.dot is matmul up to 2-D; beyond, it contracts x's last axis with y's second-to-last."""
+    matmul = _matmul_vjp(argnum)
+
+    def vjp(g, ans, x, y):
+        ranks = (getattr(x, "kind", None), getattr(y, "kind", None))
+        if all(type(r) is int and r <= 2 for r in ranks):
+            return matmul(g, ans, x, y)
+        return apply(runtime.dot_vjp, g, x, y, argnum)
+    return vjp
+
+
+for _mm in (operator.matmul, np.matmul):
     defvjp(_mm, _matmul_vjp(0), _matmul_vjp(1))
-defvjp(Method("dot"), _matmul_vjp(0), _matmul_vjp(1))
+for _dot in (np.dot, Method("dot")):
+    defvjp(_dot, _dot_vjp(0), _dot_vjp(1))
 
 # ----------------------------------------------------------------------------- math
 

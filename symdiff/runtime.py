@@ -65,12 +65,38 @@ def matmul_vjp(g: Any, x: Any, y: Any, argnum: int) -> Any:
     return unbroadcast(out, y)
 
 
+def dot_vjp(g: Any, x: Any, y: Any, argnum: int) -> Any:
+    """The cotangent of ``x`` (argnum 0) or ``y`` (argnum 1) in ``np.dot(x, y)``, any ranks."""
+    x, y, g = np.asarray(x), np.asarray(y), np.asarray(g)
+    if x.ndim == 0 or y.ndim == 0 or (x.ndim <= 2 and y.ndim <= 2):
+        return matmul_vjp(g, x, y, argnum)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    xs = letters[: x.ndim - 1] + "Z"  # Z: the contracted axis
+    rest = letters[x.ndim - 1: x.ndim - 1 + y.ndim - 1]
+    ys = rest[:-1] + "Z" + rest[-1] if y.ndim >= 2 else "Z"
+    out = xs[:-1] + (rest[:-1] + rest[-1] if y.ndim >= 2 else "")
+    if argnum == 0:
+        return np.einsum(f"{out},{ys}->{xs}", g, y)
+    return np.einsum(f"{xs},{out}->{ys}", x, g)
+
+
 def getitem_vjp(g: Any, x: Any, index: Any) -> np.ndarray:
     """The cotangent of ``x`` in ``x[index]``: zeros, with ``g`` added at ``index``
     (accumulating over repeated fancy indices)."""
     out = np.zeros(np.shape(x), dtype=np.result_type(np.asarray(x).dtype, float))
     np.add.at(out, index, g)
     return out
+
+
+def add_at(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
+    """``acc[index] += g`` in place and return ``acc`` (the backward sweep's own accumulator)."""
+    acc[index] += g
+    return acc
+
+
+def updates_in_place(value: Any) -> bool:
+    """Whether ``value += ...`` changes ``value`` itself (arrays, lists) rather than rebinding."""
+    return isinstance(value, (np.ndarray, list))
 
 
 def scalar_seed(out: Any, name: str) -> float:
