@@ -27,8 +27,8 @@ from .errors import NoRuleError, located
 from .ir import (
     BUILD_LIST,
     BUILD_TUPLE,
-    UNDEFINED,
     SCALAR,
+    UNDEFINED,
     Builder,
     Function,
     Method,

@@ -218,7 +218,8 @@ defvjp(min, lambda g, ans, x, y: g * (x <= y), lambda g, ans, x, y: g * (y < x))
 defnondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
            operator.not_, operator.is_, operator.is_not, operator.floordiv, operator.and_,
            operator.or_, operator.xor, operator.invert, round, int, bool, len, range,
-           isinstance, runtime.updates_in_place, math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite)
+           isinstance, runtime.updates_in_place,
+           math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite)
 
 
 def _matmul_vjp(argnum: int) -> Rule:
