@@ -73,7 +73,7 @@ class _Compiler:
                                    f"with {nargs} arguments")
         nums = [i % nargs for i in nums]
         kinds = [_kind_from_key(k) for k in key]
-        primal = lower.lower(parsed, kinds)
+        primal = lower.lower(parsed, kinds, [k if type(k) is tuple else None for k in key])
         ir.verify(primal)
         gradient = reverse.reverse(primal, nums, self.with_value, as_tuple=not isinstance(self.argnums, int))
         ir.verify(gradient)
@@ -131,24 +131,28 @@ def _identifier(name: str) -> str:
 
 
 def _guard_key(arg: Any) -> Any:
-    """What a specialisation is keyed on: the exact type of Python numbers, ndim of arrays."""
+    """What a specialisation is keyed on: the exact type of Python numbers; for arrays, which
+    axes have size 1 (a tuple of bools, one per axis), since that decides broadcasting."""
     if type(arg) in _SCALAR_TYPES:
         return type(arg)
     if type(arg) is np.ndarray:
-        return arg.ndim
+        return tuple(n == 1 for n in arg.shape)
     return None
 
 
 def _kind_from_key(key: Any) -> Any:
     if key in _SCALAR_TYPES:
         return ir.SCALAR
-    return key
+    return len(key) if type(key) is tuple else None
 
 
 def _guard(param: str, key: Any) -> str:
     if key in _SCALAR_TYPES:
         return f"type({param}) is {key.__name__}"
-    return f"type({param}) is ndarray and {param}.ndim == {key}"
+    test = f"type({param}) is ndarray and {param}.ndim == {len(key)}"
+    if not any(key):
+        return test + (f" and 1 not in {param}.shape" if key else "")
+    return test + "".join(f" and {param}.shape[{i}] {'==' if one else '!='} 1" for i, one in enumerate(key))
 
 
 def _make(fun: Callable, argnums: ArgNums, with_value: bool) -> Callable:

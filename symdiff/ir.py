@@ -50,6 +50,9 @@ class Value:
     hint: str | None = None
     kind: str | None = None
     const: Any = NOT_CONST
+    shape: Any = None  # static shape (see shapes.py), None when unknown
+    dims: Any = None  # for values that are themselves shapes (x.shape): the dims they hold
+    integer: bool = False  # known to be a Python int (loop indices, sizes)
     id: int = field(default_factory=lambda: next(_ids))
 
     @property
@@ -140,12 +143,14 @@ def definitions(region: Region) -> dict[Value, Op]:
 class Builder:
     """Appends ops to a stack of regions; constant and call helpers return result values."""
 
-    def __init__(self, region: Region, simplify: Any = None):
+    def __init__(self, region: Region, simplify: Any = None, annotate: Any = None):
         self.stack = [region]
         self.line: int | None = None
         self.simplify = simplify  # (builder, fn, args, kwargs) -> Value | None: peephole rewrites
         self.adjoint = False  # stamp emitted ops as part of the backward sweep
         self.producer: dict[Value, Op] = {}  # the op that computed each value built here
+        self.annotate = annotate  # (fn, args, kwargs) -> (shape, dims) of a call's result
+        self.params: list[Value] = list(region.params)  # always in scope: shapes are read off them
 
     @property
     def region(self) -> Region:
@@ -162,7 +167,15 @@ class Builder:
 
     def const(self, value: Any, hint: str | None = None) -> Value:
         kind = SCALAR if type(value) in (float, int, bool) else None
-        return self.emit(Op("const", [], [Value(hint, kind, value)], fn=value)).result
+        result = Value(hint, kind, value)
+        result.integer = type(value) is int
+        if kind == SCALAR:
+            result.shape = ()
+        elif type(value).__name__ == "ndarray":
+            result.shape = value.shape
+        if type(value) is tuple and all(type(d) is int for d in value):
+            result.dims = value
+        return self.emit(Op("const", [], [result], fn=value)).result
 
     def call(self, fn: Any, args: list[Value], kwargs: dict[str, Value] | None = None,
              hint: str | None = None, kind: str | None = None, effect: bool = False) -> Value:
@@ -173,6 +186,12 @@ class Builder:
                 return simpler
         op = Op("call", list(args) + list(kwargs.values()), [Value(hint, kind)], fn=fn,
                 kwnames=tuple(kwargs), effect=effect)
+        if self.annotate is not None:
+            op.result.shape, op.result.dims, op.result.integer = self.annotate(fn, list(args), kwargs)
+            if op.result.integer:
+                op.result.kind = SCALAR
+        if kind == SCALAR:
+            op.result.shape = ()
         return self.emit(op).result
 
     def push(self, region: Region) -> None:

@@ -15,7 +15,7 @@ import operator
 import types
 from typing import Any, Callable
 
-from . import passes, runtime
+from . import passes, runtime, shapes
 from .errors import SymdiffError, UnresolvedNameError
 from .frontend import _MISSING, Parsed
 from .ir import (
@@ -52,10 +52,13 @@ RETURN, RETVAL = "__return", "__retval"
 class Lowerer:
     """Lowers one function. ``arg_kinds`` gives each parameter's static kind (SCALAR or None)."""
 
-    def __init__(self, parsed: Parsed, arg_kinds: list[str | None]):
+    def __init__(self, parsed: Parsed, arg_kinds: list[Any], arg_ones: list[tuple[bool, ...] | None]):
         self.p = parsed
         self.body = Region(params=[Value(name, kind) for name, kind in zip(parsed.params, arg_kinds)])
-        self.b = Builder(self.body, simplify=passes.fold_constants)
+        for param, ones in zip(self.body.params, arg_ones):
+            param.shape = () if param.kind == SCALAR else (
+                None if ones is None else shapes.param_shape(param, ones))
+        self.b = Builder(self.body, simplify=passes.fold_constants, annotate=shapes.annotate)
         self.env: dict[str, Value] = dict(zip(parsed.params, self.body.params))
         self.loop_depth = 0
 
@@ -211,6 +214,7 @@ class Lowerer:
             else_region.yields.append(c)
             kind = a.kind if a.kind == c.kind else None
             result = Value(name if not name.startswith("_") else (a.hint or c.hint), kind)
+            result.shape = shapes.merge(a.shape, c.shape)
             results.append(result)
             self.env[name] = result
         self.b.emit(Op("if", [cond], results, regions=[then_region, else_region], line=line))
@@ -240,6 +244,8 @@ class Lowerer:
             self.loop_body(node.body)
 
         target = Value(_target_hint(node.target), target_kind)
+        target.integer = target_kind == SCALAR
+        target.shape = () if target.integer else None
         op = self.loop("for", [iterable], [target], names, body, None)
         op.line = node.lineno
 
@@ -318,13 +324,14 @@ class Lowerer:
                 self.env[name] = self.b.const(None, hint=name)
         inits = [self.env[n] for n in names]
         kinds = [v.kind for v in inits]
+        shapes_ = [v.shape for v in inits]
         before = dict(self.env)
         self.loop_depth += 1
-        while True:
-            params = [Value(_hint(n, v), k) for n, v, k in zip(names, inits, kinds)]
+        while True:  # until the kinds and shapes assumed for the carried values hold
+            params = [self._carried(n, v, k, s) for n, v, k, s in zip(names, inits, kinds, shapes_)]
             cond_region = None
             if cond is not None:
-                cond_params = [Value(_hint(n, v), k) for n, v, k in zip(names, inits, kinds)]
+                cond_params = [self._carried(n, v, k, s) for n, v, k, s in zip(names, inits, kinds, shapes_)]
                 cond_region, cond_env = self.region(None, before)
                 self.env.update(zip(names, cond_params))
                 self.b.push(cond_region)
@@ -335,15 +342,22 @@ class Lowerer:
             region.params = extra_params + params
             region.yields = [env[n] for n in names]
             new_kinds = [k if y.kind == k else None for y, k in zip(region.yields, kinds)]
-            if new_kinds == kinds:
+            new_shapes = [_settle(s, shapes.merge(s, y.shape)) for y, s in zip(region.yields, shapes_)]
+            if new_kinds == kinds and all(a is b for a, b in zip(new_shapes, shapes_)):
                 break
-            kinds = new_kinds
+            kinds, shapes_ = new_kinds, new_shapes
         self.loop_depth -= 1
         self.env = before
-        results = [Value(_hint(n, v), k) for n, v, k in zip(names, inits, kinds)]
+        results = [self._carried(n, v, k, s) for n, v, k, s in zip(names, inits, kinds, shapes_)]
         self.env.update(zip(names, results))
         regions = [cond_region, region] if cond_region is not None else [region]
         return self.b.emit(Op(kind, args + inits, results, regions=regions))
+
+    @staticmethod
+    def _carried(name: str, init: Value, kind: Any, shape: Any) -> Value:
+        value = Value(_hint(name, init), kind)
+        value.shape = shape
+        return value
 
     def _loop_body(self, names: list[str], params: list[Value], body: Callable[[], None]) -> None:
         self.env.update(zip(names, params))
@@ -549,7 +563,19 @@ def _same(a: Any, b: Any) -> bool:
 
 
 
-def lower(parsed: Parsed, arg_kinds: list[str | None]) -> Function:
-    """Lower a parsed function to IR, specialised for the given parameter kinds."""
-    return Lowerer(parsed, arg_kinds).lower()
+def _settle(old: Any, new: Any) -> Any:
+    """``old`` if ``new`` says the same about every axis (so that loop lowering converges)."""
+    if old is None or new is None:
+        return None if new is None else new
+    if len(old) == len(new) and all((a == 1) == (b == 1) for a, b in zip(old, new)) and all(
+            a is b or (type(a) is int and a == b) or (isinstance(a, shapes.Dim) and a.source is None)
+            for a, b in zip(old, new)):
+        return old
+    return new
+
+
+def lower(parsed: Parsed, arg_kinds: list[Any], arg_ones: list[tuple[bool, ...] | None] | None = None) -> Function:
+    """Lower a parsed function to IR, specialised for the given parameter kinds and, for
+    arrays, the pattern of size-1 axes."""
+    return Lowerer(parsed, arg_kinds, arg_ones or [None] * len(arg_kinds)).lower()
 

@@ -74,7 +74,7 @@ def result_kind(fn: Any, kinds: list) -> Any:
     if fn is len:
         return SCALAR
     scalar_args = bool(kinds) and all(k == SCALAR for k in kinds)
-    elementwise = fn in ARITHMETIC or fn in COMPARISONS or type(fn) is np.ufunc
+    elementwise = fn in ARITHMETIC or fn in COMPARISONS or (type(fn) is np.ufunc and fn.signature is None)
     if scalar_args and (fn in ARITHMETIC or fn in COMPARISONS or fn in SCALAR_BUILTINS
                         or getattr(fn, "__module__", None) == "math"):
         return SCALAR

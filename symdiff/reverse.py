@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import passes, rules, runtime
+from . import passes, rules, runtime, shapes
 from .errors import NoRuleError, located
 from .ir import (
     BUILD_LIST,
@@ -53,7 +53,7 @@ class Reverse:
     def __init__(self, fn: Function, wrt: list[Value]):
         self.fn = fn
         self.active = passes.activity(fn, wrt, rules.differentiable)
-        self.b = Builder(fn.body, simplify=passes.simplify_adjoint)
+        self.b = Builder(fn.body, simplify=passes.simplify_adjoint, annotate=shapes.annotate)
         self.b.adjoint = True
         self.def_region: dict[Value, Region] = {}
         self.parent: dict[Region, tuple[Op, Region]] = {}
@@ -91,7 +91,7 @@ class Reverse:
             stack = self._new_stack(v, region)
             self._insert_after_definition(v, region, Op("call", [stack, v], [Value()],
                                                         fn=Method("append"), effect=True))
-            popped = Value(v.hint, v.kind)
+            popped = _like(v)
             info.region.ops.insert(0, Op("call", [stack], [popped], fn=Method("pop"), effect=True,
                                          adjoint=True))
             info.popped[v] = popped
@@ -102,7 +102,7 @@ class Reverse:
         UNDEFINED): the backward ``if`` on the same condition reads it only where it exists."""
         if v not in self.exported:
             op, outer = self.parent[arm]
-            result = Value(v.hint, v.kind)
+            result = _like(v)
             op.results.append(result)
             for sub in op.regions:
                 sub.yields.append(v if sub is arm else Value(None, None, UNDEFINED))
@@ -144,6 +144,9 @@ class Reverse:
         """A zero cotangent shaped like primal value ``like``."""
         if like.kind == SCALAR:
             return self.b.const(0.0)
+        shape = rules.shape_of(Sym(self.b, resolve=lambda: self.primal(like), kind=like.kind, shape=like.shape))
+        if like.shape is not None and shape.value.dims is not None:
+            return self.b.call(np.zeros, [shape.value], hint=_adjoint_name(like.hint or "t"))
         return self.b.call(np.zeros_like, [self.primal(like)], hint=_adjoint_name(like.hint or "t"),
                            kwargs={"dtype": self.b.const(float)})
 
@@ -155,13 +158,13 @@ class Reverse:
         self.backward[body] = Backward(Region())
         adj: dict[Value, Value] = {}
         if out in self.active:
-            if out.kind == SCALAR:
+            if out.kind == SCALAR or out.shape == ():
                 seed = self.b.const(1.0)
             else:
                 seed = self.b.call(runtime.scalar_seed, [out, self.b.const(self.fn.name)], effect=True)
             adj[out] = seed
             seed.hint = _adjoint_name(out.hint or "out")
-        elif scalar_checked and out.kind != SCALAR:
+        elif scalar_checked and out.kind != SCALAR and out.shape != ():
             self.b.call(runtime.scalar_seed, [out, self.b.const(self.fn.name)], effect=True)
         self.backprop(body, adj)
         grads = [self.final_gradient(body.params[i], adj.get(body.params[i])) for i in argnums]
@@ -220,7 +223,7 @@ class Reverse:
         """What a rule sees for operand ``v``: its Python value if constant, else a symbol."""
         if v.is_const:
             return v.const
-        return Sym(self.b, resolve=lambda: self.primal(v), kind=v.kind)
+        return Sym(self.b, resolve=lambda: self.primal(v), kind=v.kind, shape=v.shape)
 
     def no_rule(self, op: Op, what: str | None = None) -> NoRuleError:
         name = _describe_callee(op.fn)
@@ -304,10 +307,10 @@ class Reverse:
             iterable = self.b.call(range, [self.primal(count)])
             info = Backward(Region(params=[Value("_")]))
         self.backward[body] = info
-        state = [Value(_adjoint_name(carried[i].hint or "t"), v.kind) for i, v in zip(slots, inits)]
-        state += [Value(_adjoint_name(u.hint or "t"), u.kind) for u in free]
+        state = [_like(carried[i], _adjoint_name(carried[i].hint or "t"), v.kind) for i, v in zip(slots, inits)]
+        state += [_like(u, _adjoint_name(u.hint or "t")) for u in free]
         if walks_active_sequence:
-            state.append(Value(inits[-1].hint))
+            state.append(_like(op.args[0], inits[-1].hint))
         info.region.params += state
         self.b.push(info.region)
         if walks_active_sequence:
@@ -329,7 +332,7 @@ class Reverse:
                 runtime.add_at, [state[-1], index, d_target], hint=state[-1].hint, effect=True))
         info.region.yields = yields
         self.b.pop()
-        results = [Value(s.hint, s.kind if y.kind == s.kind else None) for s, y in zip(state, yields)]
+        results = [_like(s, kind=s.kind if y.kind == s.kind else None) for s, y in zip(state, yields)]
         self.b.line = op.line
         self.b.emit(Op("for", [iterable] + inits, results, regions=[info.region]))
         for u, r in zip(free, results[len(slots):]):
@@ -398,6 +401,13 @@ class Reverse:
             if op is target:
                 return region
         raise AssertionError("op not in function")  # pragma: no cover
+
+
+def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:
+    """A new value with ``v``'s static shape (and kind, unless given)."""
+    new = Value(hint or v.hint, v.kind if kind == "same" else kind)
+    new.shape = v.shape
+    return new
 
 
 def _walk(region: Region):

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import runtime
 from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SCALAR, Builder, GetAttr, Method, Value
+from . import shapes
 from .passes import result_kind
 
 Rule = Callable[..., Any]
@@ -75,11 +76,12 @@ class Sym:
     __array_priority__ = 1000
 
     def __init__(self, builder: Builder, value: Value | None = None, resolve: Callable[[], Value] | None = None,
-                 kind: Any = None):
+                 kind: Any = None, shape: Any = None):
         self._b = builder
         self._value = value
         self._resolve = resolve
         self._kind = value.kind if value is not None else kind
+        self._shape = value.shape if value is not None else shape
 
     @property
     def value(self) -> Value:
@@ -121,7 +123,12 @@ class Sym:
     @property
     def T(self): return apply(GetAttr("T"), self)
     @property
-    def shape(self): return apply(np.shape, self)
+    def static_shape(self) -> Any:
+        """The shape known at compile time (see shapes.py), without reading the value."""
+        return self._shape
+
+    @property
+    def shape(self): return shape_of(self)
     @property
     def ndim(self): return apply(np.ndim, self)
 
@@ -169,11 +176,72 @@ def is_scalar(x: Any) -> bool:
 def unbroadcast(g: Any, x: Any, *others: Any) -> Any:
     """Sum ``g`` down to the shape of ``x`` (NumPy broadcasting in reverse).
 
-    Skipped where shapes provably match: both scalars, or every other operand a scalar.
+    Nothing to do where shapes provably match (both scalars, or every other operand a
+    scalar); static sums where the shapes are known; a runtime helper otherwise.
     """
     if is_scalar(x) and is_scalar(g) or others and all(is_scalar(o) for o in others):
         return g
-    return apply(runtime.unbroadcast, g, x)
+    axes = shapes.unbroadcast_axes(static_shape(x), static_shape(g))
+    if axes is None:
+        return apply(runtime.unbroadcast, g, x)
+    lead, ones = axes
+    if lead and not static_shape(x):
+        return np.sum(g)
+    if lead:
+        g = np.sum(g, axis=lead[0] if len(lead) == 1 else lead)
+    if ones:
+        g = np.sum(g, axis=ones[0] if len(ones) == 1 else ones, keepdims=True)
+    return g
+
+
+def static_shape(x: Any) -> Any:
+    """The compile-time shape of a rule operand (symbol or constant), or None."""
+    return x.static_shape if isinstance(x, Sym) else np.shape(x)
+
+
+def shape_of(x: Any) -> Any:
+    """``x``'s shape, spelt from the arguments' shapes (``X.shape``) when known statically,
+    so that ``x`` itself need not be kept for the backward sweep."""
+    if not isinstance(x, Sym):
+        return np.shape(x)
+    expr = _shape_expr(x._b, x.static_shape)
+    return expr if expr is not None else apply(np.shape, x)
+
+
+def size_of(x: Any) -> Any:
+    """``x``'s number of elements, like :func:`shape_of`."""
+    if not isinstance(x, Sym):
+        return np.size(x)
+    shape, b = x.static_shape, x._b
+    if shape is not None:
+        if shapes.size(shape) is not None:
+            return shapes.size(shape)
+        for p in b.params:
+            if shapes.same(p.shape, shape):
+                return apply(GetAttr("size"), Sym(b, p))
+    return apply(np.size, x)
+
+
+def _shape_expr(b: Builder, shape: Any) -> Sym | None:
+    if shape is None:
+        return None
+    if all(type(d) is int for d in shape):
+        return Sym(b, b.const(tuple(shape)))
+    for p in b.params:
+        if shapes.same(p.shape, shape):
+            return apply(GetAttr("shape"), Sym(b, p))
+    parts = []
+    for d in shape:
+        if type(d) is int:
+            parts.append(d)
+        elif d.source is not None:
+            param, axis = d.source
+            parts.append(apply(operator.getitem, apply(GetAttr("shape"), Sym(b, param)), axis))
+        else:
+            return None
+    value = as_value(b, tuple(parts))
+    value.dims = tuple(shape)
+    return Sym(b, value)
 
 
 def sign(x: Any) -> Any:
@@ -324,13 +392,15 @@ defnondiff(np.sign, np.floor, np.ceil, np.round, np.rint, np.trunc, np.greater, 
 def _sum_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
-    return np.broadcast_to(g, np.shape(x))
+    if shapes.same(static_shape(g), static_shape(x)):
+        return g
+    return np.broadcast_to(g, shape_of(x))
 
 
 def _mean_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
     if axis is None:
-        return np.broadcast_to(g / np.size(x), np.shape(x))
-    return _sum_vjp(g, ans, x, axis, keepdims=keepdims) / (np.size(x) / np.size(ans))
+        return np.broadcast_to(g / size_of(x), shape_of(x))
+    return _sum_vjp(g, ans, x, axis, keepdims=keepdims) / (size_of(x) / size_of(ans))
 
 
 defvjp(np.sum, _sum_vjp)

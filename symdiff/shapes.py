@@ -1,0 +1,197 @@
+"""Static shapes: which axes of each value are 1, and where its other sizes come from.
+
+Gradients are specialised on the *pattern of size-1 axes* of array arguments (a guard like
+``1 not in x.shape``), so every other axis is a :class:`Dim` known not to be 1, named after
+the argument axis it came from. That is all NumPy broadcasting depends on, so reverse mode
+can undo broadcasting at compile time (``np.sum(g, axis=0)`` instead of a runtime helper) and
+write shapes as ``X.shape`` instead of keeping values alive just to ask for their shape.
+
+A shape is a tuple of dims (ints, or ``Dim``) or None when unknown.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import numpy as np
+
+from .ir import GetAttr, Method, Value
+
+class Dim:
+    """An array axis of size other than 1; ``source`` is ``(parameter, axis)`` when known."""
+
+    def __init__(self, source: tuple[Value, int] | None = None):
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"{self.source[0].hint}.shape[{self.source[1]}]" if self.source else "n"
+
+
+def param_shape(param: Value, ones: tuple[bool, ...]) -> tuple:
+    """The shape of an array parameter whose size-1 axes are ``ones``."""
+    return tuple(1 if one else Dim((param, axis)) for axis, one in enumerate(ones))
+
+
+def broadcast(*shapes: Any) -> Any:
+    """NumPy's broadcast of known shapes (each result axis taken from an operand)."""
+    if any(s is None for s in shapes):
+        return None
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(-ndim, 0):
+        dims = [s[axis] for s in shapes if len(s) >= -axis]
+        big = [d for d in dims if d != 1]
+        out.append(big[0] if big else 1)
+    return tuple(out)
+
+
+def merge(a: Any, b: Any) -> Any:
+    """The shape a value has on either of two paths (branches, loop iterations)."""
+    if a is None or b is None or len(a) != len(b):
+        return None
+    out = []
+    for x, y in zip(a, b):
+        if x is y or (type(x) is int and x == y):
+            out.append(x)
+        elif x != 1 and y != 1:
+            out.append(Dim())  # not 1 either way, but no single expression for it
+        else:
+            return None
+    return tuple(out)
+
+
+def unbroadcast_axes(x: Any, g: Any) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """Axes to sum ``g`` over to get ``x``'s shape: (leading axes, size-1 axes kept)."""
+    if x is None or g is None or len(g) < len(x):
+        return None
+    lead = len(g) - len(x)
+    ones = tuple(i for i, (dx, dg) in enumerate(zip(x, g[lead:])) if dx == 1 and dg != 1)
+    return tuple(range(lead)), ones
+
+
+def _const(v: Value) -> Any:
+    return v.const if v.is_const else None
+
+
+def _axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    if not all(type(a) is int and -ndim <= a < ndim for a in axes):
+        return None
+    return tuple(sorted(a % ndim for a in axes))
+
+
+def _reduce(x: Any, axis: Any, keepdims: Any) -> Any:
+    if x is None or keepdims not in (True, False, None):
+        return None
+    axes = _axes(axis, len(x))
+    if axes is None:
+        return None
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(x))
+    return tuple(d for i, d in enumerate(x) if i not in axes)
+
+
+def _matmul(a: Any, b: Any) -> Any:
+    if a is None or b is None or not a or not b:
+        return None
+    if len(a) == 1 and len(b) == 1:
+        return ()
+    if len(a) == 1:
+        return b[:-2] + b[-1:]
+    if len(b) == 1:
+        return a[:-1]
+    batch = broadcast(a[:-2], b[:-2])
+    return batch + (a[-2], b[-1])
+
+
+def _literal_shape(value: Any) -> Any:
+    if type(value) is int:
+        return (value,)
+    if type(value) is tuple and all(type(d) is int for d in value):
+        return value
+    return None
+
+
+ELEMENTWISE = {operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
+               operator.mod, operator.pow, operator.lt, operator.le, operator.gt, operator.ge,
+               operator.eq, operator.ne, operator.and_, operator.or_, operator.xor}
+UNARY = {operator.neg, operator.pos, operator.abs, operator.invert, abs, float}
+REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std}
+REDUCTION_METHODS = {"sum", "mean", "prod", "max", "min", "var", "std"}
+
+
+def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
+    """The static shape of ``fn(*args, **kwargs)``, or None."""
+    shapes = [a.shape for a in args]
+    ufunc = type(fn) is np.ufunc and fn.signature is None  # elementwise (matmul is a gufunc)
+    if fn in ELEMENTWISE or (ufunc and fn.nin == 2 and len(args) == 2) or fn is np.where:
+        return broadcast(*shapes) if not kwargs else None
+    if fn in UNARY or (ufunc and fn.nin == 1 and len(args) == 1) \
+            or getattr(fn, "__module__", None) == "math":
+        return shapes[0] if len(args) == 1 and not kwargs else (() if all(s == () for s in shapes) else None)
+    if fn in (operator.matmul, np.matmul) or (fn in (np.dot, Method("dot")) and all(
+            s is not None and len(s) <= 2 for s in shapes)):
+        return _matmul(*shapes) if len(args) == 2 else None
+    reduction = fn in REDUCTIONS or (isinstance(fn, Method) and fn.name in REDUCTION_METHODS)
+    if reduction and args:
+        positional = [_const(a) for a in args[1:2]]
+        axis = _const(kwargs["axis"]) if "axis" in kwargs else (positional[0] if positional else None)
+        keepdims = _const(kwargs["keepdims"]) if "keepdims" in kwargs else False
+        if ("axis" in kwargs and not kwargs["axis"].is_const) or (args[1:2] and not args[1].is_const):
+            return None
+        return _reduce(shapes[0], axis, keepdims)
+    if fn == GetAttr("T") or (fn is np.transpose and len(args) == 1 and not kwargs):
+        return None if shapes[0] is None else tuple(reversed(shapes[0]))
+    if fn in (np.zeros, np.ones, np.empty, np.full) and args and args[0].is_const:
+        return _literal_shape(args[0].const)
+    if fn in (np.zeros_like, np.ones_like, np.empty_like, np.full_like) and args:
+        return shapes[0]
+    if fn in (np.broadcast_to, np.reshape) and len(args) == 2:
+        return args[1].dims
+    if fn is np.outer and all(s is not None and len(s) == 1 for s in shapes):
+        return (shapes[0][0], shapes[1][0])
+    if fn is np.expand_dims and shapes[0] is not None and len(args) == 2 and args[1].is_const:
+        axes = args[1].const if isinstance(args[1].const, tuple) else (args[1].const,)
+        ndim = len(shapes[0]) + len(axes)
+        if not all(type(a) is int and -ndim <= a < ndim for a in axes):
+            return None
+        axes = {a % ndim for a in axes}
+        rest = iter(shapes[0])
+        return tuple(1 if i in axes else next(rest) for i in range(ndim))
+    if fn is operator.getitem and shapes[0] and args[1].integer:
+        return shapes[0][1:]
+    return None
+
+
+def infer_dims(fn: Any, args: list[Value]) -> Any:
+    """For values that *are* shapes (``x.shape``, tuples of sizes): the dims they hold."""
+    if fn == GetAttr("shape") and args[0].shape is not None:
+        return args[0].shape
+    if fn is np.shape and len(args) == 1 and args[0].shape is not None:
+        return args[0].shape
+    return None
+
+
+def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> tuple[Any, Any, bool]:
+    """The (shape, dims, is-a-Python-int) of a call's result, for ``ir.Builder``."""
+    integer = fn is len or fn in (GetAttr("ndim"), GetAttr("size")) or (
+        fn is operator.getitem and args[0].dims is not None and args[1].integer)
+    return (() if integer else infer(fn, args, kwargs)), infer_dims(fn, args), integer
+
+
+def same(a: Any, b: Any) -> bool:
+    """Whether two known shapes are provably equal."""
+    return a is not None and b is not None and len(a) == len(b) and all(
+        x is y or (type(x) is int and type(y) is int and x == y) for x, y in zip(a, b))
+
+
+def size(shape: Any) -> Any:
+    """The number of elements as an int, when every dim is a literal."""
+    if shape is not None and all(type(d) is int for d in shape):
+        return math.prod(shape)
+    return None
+
