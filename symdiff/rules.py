@@ -17,9 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import runtime
+from . import runtime, shapes
 from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SCALAR, Builder, GetAttr, Method, Value
-from . import shapes
 from .passes import result_kind
 
 Rule = Callable[..., Any]

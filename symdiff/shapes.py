@@ -19,6 +19,7 @@ import numpy as np
 
 from .ir import GetAttr, Method, Value
 
+
 class Dim:
     """An array axis of size other than 1; ``source`` is ``(parameter, axis)`` when known."""
 
