@@ -181,7 +181,16 @@ class Reverse:
             return self.b.const(float(g.const))
         if param.kind == SCALAR and g.kind == SCALAR:
             return g
-        return self.b.call(runtime.grad_like, [g, param])
+        return self.b.call(runtime.as_grad if self._fresh(g) else runtime.grad_like, [g, param])
+
+    def _fresh(self, v: Value) -> bool:
+        """Whether ``v`` is an array the gradient code created (not a view, argument or constant)."""
+        op = self.b.producer.get(v)
+        if op is None or op.kind != "call":
+            return False
+        if op.fn is runtime.unbroadcast:
+            return self._fresh(op.args[0])
+        return op.fn in FRESH or (type(op.fn) is np.ufunc and op.fn is not np.matmul) or op.fn is np.matmul
 
     def backprop(self, region: Region, adj: dict[Value, Value]) -> None:
         for op in reversed(list(region.ops)):
@@ -401,6 +410,12 @@ class Reverse:
             if op is target:
                 return region
         raise AssertionError("op not in function")  # pragma: no cover
+
+
+# Calls that always return a new array (or a scalar), never a view of an argument.
+FRESH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
+         operator.matmul, np.outer, np.sum, np.full, np.zeros, np.dot, np.einsum, runtime.add_at,
+         runtime.getitem_vjp, runtime.matmul_vjp, runtime.dot_vjp}
 
 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:

@@ -96,6 +96,10 @@ class Sym:
     def __bool__(self) -> bool:
         raise TypeError("a rule used a symbolic value as a Python condition; use np.where")
 
+    def __iter__(self):
+        raise TypeError("a rule iterated over a symbolic value; NumPy functions without "
+                        "__array_function__ dispatch must be called through apply()")
+
     # operators
     def __add__(self, o): return apply(operator.add, self, o)
     def __radd__(self, o): return apply(operator.add, o, self)
@@ -391,14 +395,21 @@ defnondiff(np.sign, np.floor, np.ceil, np.round, np.rint, np.trunc, np.greater, 
 def _sum_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
+    return _spread(g, x)
+
+
+def _spread(g, x):
+    """``g`` broadcast to ``x``'s shape (``np.full`` when it is a scalar: much cheaper)."""
     if shapes.same(static_shape(g), static_shape(x)):
         return g
+    if static_shape(g) == ():
+        return apply(np.full, shape_of(x), g)
     return np.broadcast_to(g, shape_of(x))
 
 
 def _mean_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
     if axis is None:
-        return np.broadcast_to(g / size_of(x), shape_of(x))
+        return _spread(g / size_of(x), x)
     return _sum_vjp(g, ans, x, axis, keepdims=keepdims) / (size_of(x) / size_of(ans))
 
 

@@ -117,7 +117,10 @@ def grad_like(dx: Any, x: Any) -> Any:
     """Give the gradient ``dx`` the type, shape and dtype of its argument ``x`` (a fresh array)."""
     if isinstance(x, np.ndarray):
         dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else np.float64
-        out = np.array(np.broadcast_to(dx, x.shape), dtype=dtype)
+        if np.shape(dx) == x.shape:
+            return np.array(dx, dtype=dtype)
+        out = np.empty(x.shape, dtype=dtype)
+        out[...] = dx
         return out
     if isinstance(x, np.generic):
         dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else np.float64
@@ -125,6 +128,13 @@ def grad_like(dx: Any, x: Any) -> Any:
     if isinstance(x, (int, float)):
         return float(dx)
     return dx
+
+
+def as_grad(dx: Any, x: Any) -> Any:
+    """:func:`grad_like` for a ``dx`` the gradient code computed itself: no copy when it fits."""
+    if type(dx) is np.ndarray and type(x) is np.ndarray and dx.shape == x.shape and dx.dtype == x.dtype:
+        return dx
+    return grad_like(dx, x)
 
 
 def zero_grad(x: Any) -> Any:

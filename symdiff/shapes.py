@@ -149,10 +149,12 @@ def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
         return None if shapes[0] is None else tuple(reversed(shapes[0]))
     if fn in (np.zeros, np.ones, np.empty, np.full) and args and args[0].is_const:
         return _literal_shape(args[0].const)
+    if fn in (np.zeros, np.ones, np.empty) and args and args[0].dims is not None:
+        return args[0].dims
     if fn in (np.zeros_like, np.ones_like, np.empty_like, np.full_like) and args:
         return shapes[0]
-    if fn in (np.broadcast_to, np.reshape) and len(args) == 2:
-        return args[1].dims
+    if fn in (np.broadcast_to, np.reshape, np.full) and len(args) == 2:
+        return args[0].dims if fn is np.full else args[1].dims
     if fn is np.outer and all(s is not None and len(s) == 1 for s in shapes):
         return (shapes[0][0], shapes[1][0])
     if fn is np.expand_dims and shapes[0] is not None and len(args) == 2 and args[1].is_const:
