@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import shapes
 from .ir import (
     BUILD_SLICE,
     BUILD_TUPLE,
@@ -136,59 +137,78 @@ def _is(value: Value, number: float) -> bool:
 
 
 def simplify_adjoint(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Value | None:
-    """Algebraic identities for cotangent arithmetic (floats, so ``g * 1 -> g`` is exact)."""
+    """Algebraic identities for cotangent arithmetic, which is on floats (so ``g * 1 -> g`` is
+    exact): drop multiplications by one and additions of zero, move negations outwards so
+    that they cancel (``-(-a * b) -> a * b``, ``x + -y -> x - y``), and skip broadcasting a
+    cotangent that an elementwise product broadcasts anyway."""
     folded = fold_constants(b, fn, args, kwargs)
     if folded is not None or kwargs:
         return folded
-    if fn is operator.mul:
-        x, y = args
-        if _is(y, 1):
-            return x
-        if _is(x, 1):
-            return y
-        if _is(y, -1):
-            return b.call(operator.neg, [x], kind=x.kind)
-        if _is(x, -1):
-            return b.call(operator.neg, [y], kind=y.kind)
-    if fn is operator.truediv and _is(args[1], 1):
-        return args[0]
+    if fn in (operator.mul, operator.truediv):
+        return _simplify_product(b, fn, *args)
     if fn is operator.add:
         x, y = args
-        if _is(y, 0):
-            return x
-        if _is(x, 0):
-            return y
-        neg = _negated(b, y)
-        if neg is not None:
-            return b.call(operator.sub, [x, neg], kind=_kind(x, neg))
+        if _is(y, 0) or _is(x, 0):
+            return x if _is(y, 0) else y
+        if _negated(b, y) is not None:
+            return _call(b, operator.sub, x, _negated(b, y))
+        if _negated(b, x) is not None:
+            return _call(b, operator.sub, y, _negated(b, x))
     if fn is operator.sub:
         x, y = args
         if _is(y, 0):
             return x
         if _is(x, 0):
-            return b.call(operator.neg, [y], kind=y.kind)
-        neg = _negated(b, y)
-        if neg is not None:
-            return b.call(operator.add, [x, neg], kind=_kind(x, neg))
+            return _call(b, operator.neg, y)
+        if _negated(b, y) is not None:
+            return _call(b, operator.add, x, _negated(b, y))
     if fn is operator.neg:
-        inner = _negated(b, args[0])
-        if inner is not None:
-            return inner
+        return _negated(b, args[0])
     if fn is operator.pow and _is(args[1], 1):
         return args[0]
     return None
 
 
-def _kind(x: Value, y: Value) -> str | None:
-    return SCALAR if x.kind == SCALAR and y.kind == SCALAR else None
+def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:
+    if _is(y, 1):
+        return x
+    if fn is operator.mul and _is(x, 1):
+        return y
+    if _is(y, -1):
+        return _call(b, operator.neg, x)
+    if fn is operator.mul and _is(x, -1):
+        return _call(b, operator.neg, y)
+    for i, v in enumerate((x, y)):
+        inner = _negated(b, v)
+        if inner is not None and (fn is operator.mul or i == 0):
+            return _call(b, operator.neg, _call(b, fn, *((inner, y) if i == 0 else (x, inner))))
+    for i, (v, other) in enumerate(((x, y), (y, x))):
+        core = _spread_from(b, v)
+        if core is not None and shapes.same(other.shape, v.shape) and (fn is operator.mul or i == 0):
+            return _call(b, fn, *((core, y) if i == 0 else (x, core)))
+    return None
+
+
+def _call(b: Builder, fn: Any, *args: Value) -> Value:
+    return b.call(fn, list(args), kind=result_kind(fn, [a.kind for a in args]))
+
+
+def _spread_from(b: Builder, value: Value) -> Value | None:
+    """``c`` if ``value`` was built as ``np.full(shape, c)`` or ``np.broadcast_to(c, shape)``."""
+    op = b.producer.get(value)
+    if op is None or op.kind != "call" or op.kwnames or len(op.args) != 2:
+        return None
+    if op.fn is np.full:
+        return op.args[1]
+    if op.fn is np.broadcast_to:
+        return op.args[0]
+    return None
 
 
 def _negated(b: Builder, value: Value) -> Value | None:
-    """``v`` if ``value`` was built as ``-v`` in the region being built, else None."""
-    for op in reversed(b.region.ops):
-        if value in op.results:
-            return op.args[0] if op.kind == "call" and op.fn is operator.neg else None
-    return None
+    """``v`` if ``value`` was built as ``-v`` by this builder, else None."""
+    op = b.producer.get(value)
+    return op.args[0] if op is not None and op.kind == "call" and op.fn is operator.neg else None
 
 
 # ----------------------------------------------------------------------------- activity

@@ -375,14 +375,14 @@ defvjp(np.subtract, *VJPS[operator.sub])
 defvjp(np.multiply, *VJPS[operator.mul])
 defvjp(np.divide, *VJPS[operator.truediv])
 defvjp(np.power, *VJPS[operator.pow])
-# Ties split the cotangent evenly, as JAX does for maximum/minimum.
-defvjp(np.maximum, lambda g, ans, x, y: unbroadcast(g * ((x > y) + 0.5 * (x == y)), x),
-       lambda g, ans, x, y: unbroadcast(g * ((y > x) + 0.5 * (x == y)), y))
-defvjp(np.minimum, lambda g, ans, x, y: unbroadcast(g * ((x < y) + 0.5 * (x == y)), x),
-       lambda g, ans, x, y: unbroadcast(g * ((y < x) + 0.5 * (x == y)), y))
+# Ties split the cotangent evenly, as JAX does: heaviside(d, 0.5) is 1, 0.5 or 0 as d >, ==, < 0.
+defvjp(np.maximum, lambda g, ans, x, y: unbroadcast(g * np.heaviside(x - y, 0.5), x),
+       lambda g, ans, x, y: unbroadcast(g * np.heaviside(y - x, 0.5), y))
+defvjp(np.minimum, lambda g, ans, x, y: unbroadcast(g * np.heaviside(y - x, 0.5), x),
+       lambda g, ans, x, y: unbroadcast(g * np.heaviside(x - y, 0.5), y))
 defvjp(np.where, None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0.0), x),
        lambda g, ans, c, x, y: unbroadcast(np.where(c, 0.0, g), y))
-defnondiff(np.sign, np.floor, np.ceil, np.round, np.rint, np.trunc, np.greater, np.less,
+defnondiff(np.sign, np.heaviside, np.floor, np.ceil, np.round, np.rint, np.trunc, np.greater, np.less,
            np.greater_equal, np.less_equal, np.equal, np.not_equal, np.logical_and,
            np.logical_or, np.logical_not, np.isnan, np.isinf, np.isfinite, np.argmax, np.argmin,
            np.zeros_like, np.ones_like, np.shape, np.ndim, np.size, np.floor_divide,
