@@ -131,8 +131,10 @@ class Reverse:
     # ------------------------------------------------------------------ adjoint bookkeeping
 
     def accumulate(self, adj: dict[Value, Value], v: Value, g: Value) -> None:
-        if g.hint is None:
-            g.hint = _adjoint_name(v.hint or (temp_name(self.defs[v]) if v in self.defs else None))
+        if g.hint is None and v.hint:
+            g.hint = _adjoint_name(v.hint)
+        elif g.hint is None and v in self.defs:  # a weak name ("_"): may still be inlined
+            g.hint = "_" + _adjoint_name(temp_name(self.defs[v]))
         if v in adj:
             total = self.b.call(operator.add, [adj[v], g], kind=_scalar_kind(adj[v], g),
                                 hint=_adjoint_name(v.hint) if v.hint else None)
