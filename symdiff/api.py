@@ -39,6 +39,7 @@ class _Compiler:
         self.with_value = with_value
         self.params = _param_names(fun)
         self.cache: dict[tuple, Callable] = {}  # every compiled specialisation, by key
+        self.inline: dict[tuple, tuple[str, dict]] = {}  # their source and globals
         self._parsed: Parsed | None = None
         prefix = "value_and_grad" if with_value else "grad"
         self.name = f"{prefix}_{_identifier(getattr(fun, '__name__', 'f'))}"
@@ -84,6 +85,7 @@ class _Compiler:
         compiled = codegen.compile_function(source, self.name, namespace, f"<symdiff {self.name}>")
         compiled.source = source
         self.cache[key] = compiled
+        self.inline[key] = (source, namespace)
         self.dispatcher.source = source
         if None not in key:  # keys with a generic position are found through _compile
             self._rebuild_dispatcher()
@@ -99,20 +101,42 @@ class _Compiler:
         return self.namespace[self.name]
 
     def _rebuild_dispatcher(self) -> None:
-        for i, (_, fn) in enumerate(self.guarded):
+        guarded = self.guarded
+        for i, (_, fn) in enumerate(guarded):
             self.namespace[f"_spec{i}"] = fn
+        # The newest specialisation runs inline in the dispatcher (saving a call per gradient),
+        # provided its globals agree with those already in the dispatcher's namespace.
+        inlined = None
+        if guarded:
+            source, namespace = self.inline[guarded[-1][0]]
+            if all(self.namespace.get(k, v) is v for k, v in namespace.items()):
+                self.namespace.update(namespace)
+                inlined = _function_body(source, self.name)
         scratch = dict(self.namespace)
-        exec(compile(self._dispatcher_source(), f"<symdiff dispatch {self.name}>", "exec"), scratch)  # noqa: S102
+        code = self._dispatcher_source(inlined)
+        exec(compile(code, f"<symdiff dispatch {self.name}>", "exec"), scratch)  # noqa: S102
         self.dispatcher.__code__ = scratch[self.name].__code__
 
-    def _dispatcher_source(self) -> str:
+    def _dispatcher_source(self, inlined: list[str] | None = None) -> str:
         params = ", ".join(self.params)
         lines = [f"def {self.name}({params}):"]
-        for i, (key, _) in enumerate(self.guarded):
+        guarded = self.guarded
+        for i, (key, _) in enumerate(guarded):
             tests = " and ".join(_guard(p, k) for p, k in zip(self.params, key)) or "True"
-            lines.append(f"    if {tests}:\n        return _spec{i}({params})")
+            lines.append(f"    if {tests}:")
+            if inlined is not None and i == len(guarded) - 1:
+                lines.extend("    " + line for line in inlined)
+            else:
+                lines.append(f"        return _spec{i}({params})")
         lines.append(f"    return _compile({params})")
         return "\n".join(lines) + "\n"
+
+
+def _function_body(source: str, name: str) -> list[str]:
+    """The body lines of function ``name`` in generated ``source``."""
+    lines = source.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"def {name}("))
+    return [line for line in lines[start + 1:] if line.strip()]
 
 
 def _param_names(fun: Callable) -> list[str]:
