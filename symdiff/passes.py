@@ -144,6 +144,8 @@ def simplify_adjoint(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, V
     folded = fold_constants(b, fn, args, kwargs)
     if folded is not None or kwargs:
         return folded
+    if fn in FLOAT_ARITHMETIC and any(_small_int(a) for a in args):  # float op float is fastest
+        return _call(b, fn, *(b.const(float(a.const)) if _small_int(a) else a for a in args))
     if fn in (operator.mul, operator.truediv):
         return _simplify_product(b, fn, *args)
     if fn is operator.add:
@@ -167,6 +169,13 @@ def simplify_adjoint(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, V
     if fn is operator.pow and _is(args[1], 1):
         return args[0]
     return None
+
+
+FLOAT_ARITHMETIC = {operator.add, operator.sub, operator.mul, operator.truediv}
+
+
+def _small_int(v: Value) -> bool:
+    return v.is_const and type(v.const) is int and abs(v.const) < 2 ** 53
 
 
 def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:

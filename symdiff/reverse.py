@@ -131,7 +131,7 @@ class Reverse:
     # ------------------------------------------------------------------ adjoint bookkeeping
 
     def accumulate(self, adj: dict[Value, Value], v: Value, g: Value) -> None:
-        if g.hint is None and v.hint:
+        if v.hint and (g.hint is None or g.hint.startswith("_")):
             g.hint = _adjoint_name(v.hint)
         elif g.hint is None and v in self.defs:  # a weak name ("_"): may still be inlined
             g.hint = "_" + _adjoint_name(temp_name(self.defs[v]))

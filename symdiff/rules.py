@@ -189,11 +189,11 @@ def unbroadcast(g: Any, x: Any, *others: Any) -> Any:
         return apply(runtime.unbroadcast, g, x)
     lead, ones = axes
     if lead and not static_shape(x):
-        return np.sum(g)
+        return apply(Method("sum"), g)
     if lead:
-        g = np.sum(g, axis=lead[0] if len(lead) == 1 else lead)
+        g = apply(Method("sum"), g, axis=lead[0] if len(lead) == 1 else lead)
     if ones:
-        g = np.sum(g, axis=ones[0] if len(ones) == 1 else ones, keepdims=True)
+        g = apply(Method("sum"), g, axis=ones[0] if len(ones) == 1 else ones, keepdims=True)
     return g
 
 
@@ -375,14 +375,14 @@ defvjp(np.subtract, *VJPS[operator.sub])
 defvjp(np.multiply, *VJPS[operator.mul])
 defvjp(np.divide, *VJPS[operator.truediv])
 defvjp(np.power, *VJPS[operator.pow])
-# Ties split the cotangent evenly, as JAX does: heaviside(d, 0.5) is 1, 0.5 or 0 as d >, ==, < 0.
-defvjp(np.maximum, lambda g, ans, x, y: unbroadcast(g * np.heaviside(x - y, 0.5), x),
-       lambda g, ans, x, y: unbroadcast(g * np.heaviside(y - x, 0.5), y))
-defvjp(np.minimum, lambda g, ans, x, y: unbroadcast(g * np.heaviside(y - x, 0.5), x),
-       lambda g, ans, x, y: unbroadcast(g * np.heaviside(x - y, 0.5), y))
+# Ties split the cotangent evenly, as JAX does (winner_mask: 1 above, 0.5 on ties, 0 below).
+defvjp(np.maximum, lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, x, y), x),
+       lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, y, x), y))
+defvjp(np.minimum, lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, y, x), x),
+       lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, x, y), y))
 defvjp(np.where, None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0.0), x),
        lambda g, ans, c, x, y: unbroadcast(np.where(c, 0.0, g), y))
-defnondiff(np.sign, np.heaviside, np.floor, np.ceil, np.round, np.rint, np.trunc, np.greater, np.less,
+defnondiff(np.sign, np.heaviside, runtime.winner_mask, np.floor, np.ceil, np.round, np.rint, np.trunc, np.greater, np.less,
            np.greater_equal, np.less_equal, np.equal, np.not_equal, np.logical_and,
            np.logical_or, np.logical_not, np.isnan, np.isinf, np.isfinite, np.argmax, np.argmin,
            np.zeros_like, np.ones_like, np.shape, np.ndim, np.size, np.floor_divide,

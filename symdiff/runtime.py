@@ -31,6 +31,14 @@ def unbroadcast(g: Any, x: Any) -> Any:
     return g
 
 
+def winner_mask(x: Any, y: Any) -> Any:
+    """1 where ``x > y``, 0.5 where ``x == y``, 0 elsewhere: the share of the cotangent of
+    ``maximum(x, y)`` that goes to ``x`` (ties split evenly, as in JAX)."""
+    above = np.greater(x, y)
+    ties = np.equal(x, y)
+    return above + 0.5 * ties if ties.any() else above
+
+
 def sign(x: float) -> float:
     """The sign of a Python number: -1.0, 0.0 or 1.0."""
     return float((x > 0) - (x < 0))
