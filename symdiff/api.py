@@ -38,12 +38,14 @@ class _Compiler:
         self.argnums = argnums
         self.with_value = with_value
         self.params = _param_names(fun)
+        self.defaults = _defaults(fun)
         self.cache: dict[tuple, Callable] = {}  # every compiled specialisation, by key
         self.inline: dict[tuple, tuple[str, dict]] = {}  # their source and globals
         self._parsed: Parsed | None = None
         prefix = "value_and_grad" if with_value else "grad"
         self.name = f"{prefix}_{_identifier(getattr(fun, '__name__', 'f'))}"
         self.namespace: dict[str, Any] = {"_compile": self.compile_and_call, "ndarray": np.ndarray}
+        self.namespace.update({f"_default_{name}": value for name, value in self.defaults.items()})
         self.dispatcher = self._build_dispatcher()
         functools.update_wrapper(self.dispatcher, fun, assigned=("__module__", "__doc__"), updated=())
         self.dispatcher.__name__ = self.dispatcher.__qualname__ = self.name
@@ -119,7 +121,8 @@ class _Compiler:
 
     def _dispatcher_source(self, inlined: list[str] | None = None) -> str:
         params = ", ".join(self.params)
-        lines = [f"def {self.name}({params}):"]
+        signature = ", ".join(f"{p}=_default_{p}" if p in self.defaults else p for p in self.params)
+        lines = [f"def {self.name}({signature}):"]
         guarded = self.guarded
         for i, (key, _) in enumerate(guarded):
             tests = " and ".join(_guard(p, k) for p, k in zip(self.params, key)) or "True"
@@ -148,6 +151,11 @@ def _param_names(fun: Callable) -> list[str]:
     if any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY) for p in sig.parameters.values()):
         parse_function(fun)  # raises an error located at the signature
     return list(sig.parameters)
+
+
+def _defaults(fun: Callable) -> dict[str, Any]:
+    return {name: p.default for name, p in inspect.signature(fun).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 def _identifier(name: str) -> str:

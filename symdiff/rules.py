@@ -382,7 +382,8 @@ defvjp(np.minimum, lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mas
        lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, x, y), y))
 defvjp(np.where, None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0.0), x),
        lambda g, ans, c, x, y: unbroadcast(np.where(c, 0.0, g), y))
-defnondiff(np.sign, np.heaviside, runtime.winner_mask, np.floor, np.ceil, np.round, np.rint, np.trunc, np.greater, np.less,
+defnondiff(np.sign, np.heaviside, runtime.winner_mask, np.floor, np.ceil, np.round, np.rint, np.trunc,
+           np.greater, np.less,
            np.greater_equal, np.less_equal, np.equal, np.not_equal, np.logical_and,
            np.logical_or, np.logical_not, np.isnan, np.isinf, np.isfinite, np.argmax, np.argmin,
            np.zeros_like, np.ones_like, np.shape, np.ndim, np.size, np.floor_divide,
