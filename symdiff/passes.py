@@ -192,9 +192,15 @@ def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:
         if inner is not None and (fn is operator.mul or i == 0):
             return _call(b, operator.neg, _call(b, fn, *((inner, y) if i == 0 else (x, inner))))
     for i, (v, other) in enumerate(((x, y), (y, x))):
-        core = _spread_from(b, v)
-        if core is not None and shapes.same(other.shape, v.shape) and (fn is operator.mul or i == 0):
-            return _call(b, fn, *((core, y) if i == 0 else (x, core)))
+        spread = _spread_from(b, v)
+        if spread is None or not (fn is operator.mul or i == 0):
+            continue
+        shape, core = spread
+        operands = (core, y) if i == 0 else (x, core)
+        if shapes.same(other.shape, v.shape):  # the product broadcasts the scalar anyway
+            return _call(b, fn, *operands)
+        if other.shape == ():  # scale the scalar before spreading it
+            return b.call(np.full, [shape, _call(b, fn, *operands)])
     return None
 
 
@@ -202,16 +208,12 @@ def _call(b: Builder, fn: Any, *args: Value) -> Value:
     return b.call(fn, list(args), kind=result_kind(fn, [a.kind for a in args]))
 
 
-def _spread_from(b: Builder, value: Value) -> Value | None:
-    """``c`` if ``value`` was built as ``np.full(shape, c)`` or ``np.broadcast_to(c, shape)``."""
+def _spread_from(b: Builder, value: Value) -> tuple[Value, Value] | None:
+    """``(shape, c)`` if ``value`` was built as ``np.full(shape, c)`` of a scalar ``c``."""
     op = b.producer.get(value)
-    if op is None or op.kind != "call" or op.kwnames or len(op.args) != 2:
+    if op is None or op.kind != "call" or op.kwnames or len(op.args) != 2 or op.fn is not np.full:
         return None
-    if op.fn is np.full:
-        return op.args[1]
-    if op.fn is np.broadcast_to:
-        return op.args[0]
-    return None
+    return op.args[0], op.args[1]
 
 
 def _negated(b: Builder, value: Value) -> Value | None:

@@ -222,6 +222,12 @@ def size_of(x: Any) -> Any:
         for p in b.params:
             if shapes.same(p.shape, shape):
                 return apply(GetAttr("size"), Sym(b, p))
+        if all(type(d) is int or d.source is not None for d in shape):
+            total = 1
+            for d in shape:
+                total = total * (d if type(d) is int else
+                                 apply(operator.getitem, apply(GetAttr("shape"), Sym(b, d.source[0])), d.source[1]))
+            return total
     return apply(np.size, x)
 
 

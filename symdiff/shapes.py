@@ -181,7 +181,7 @@ def infer_dims(fn: Any, args: list[Value]) -> Any:
 
 def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> tuple[Any, Any, bool]:
     """The (shape, dims, is-a-Python-int) of a call's result, for ``ir.Builder``."""
-    integer = fn is len or fn in (GetAttr("ndim"), GetAttr("size")) or (
+    integer = fn in (len, np.size, np.ndim) or fn in (GetAttr("ndim"), GetAttr("size")) or (
         fn is operator.getitem and args[0].dims is not None and args[1].integer)
     return (() if integer else infer(fn, args, kwargs)), infer_dims(fn, args), integer
 
