@@ -375,7 +375,8 @@ class Codegen:
     def module(self, name: str, doc: str) -> str:
         fn_text = self.function(name)
         header = [f"# {line}" for line in doc.splitlines()]
-        header += ["import math", "", "import numpy as np"]
+        header += ["import math", ""] if "math." in fn_text else []
+        header += ["import numpy as np"]
         if self.runtime_used:
             header.append(f"from symdiff.runtime import {', '.join(sorted(self.runtime_used))}")
         user = sorted(n for n in self.globals if n not in ("np", "math"))
