@@ -16,6 +16,7 @@ import builtins
 import keyword
 import linecache
 import math
+import os
 import operator
 import re
 import types
@@ -305,16 +306,18 @@ class Codegen:
         line = None
         for op in region.ops:
             statements = self.statement(op)
-            if statements and op.adjoint and op.line is not None and op.line != line:
-                line = op.line
-                out.append(self.comment(op.line))
+            if statements and op.adjoint and op.line is not None and (op.file, op.line) != line:
+                line = (op.file, op.line)
+                out.append(self.comment(op.file, op.line))
             out.extend(statements)
         out.extend(self.assign_many([(t, y) for t, y in copies]))
         return out or [ast.Pass()]
 
-    def comment(self, line: int) -> ast.stmt:
-        text = linecache.getline(self.fn.filename, line).strip()
-        return ast.Expr(ast.Constant(f"{COMMENT} line {line}: {text}" if text else f"{COMMENT} line {line}"))
+    def comment(self, file: str | None, line: int) -> ast.stmt:
+        file = file or self.fn.filename
+        text = linecache.getline(file, line).strip()
+        where = f"line {line}" if file == self.fn.filename else f"{os.path.basename(file)}:{line}"
+        return ast.Expr(ast.Constant(f"{COMMENT} {where}: {text}" if text else f"{COMMENT} {where}"))
 
     def assign_many(self, pairs: list[tuple[Value, Value]]) -> list[ast.stmt]:
         """``a = x`` for each pair whose names differ, as one tuple assignment if several."""

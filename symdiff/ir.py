@@ -105,6 +105,8 @@ class Op:
     line: int | None = None  # source line, for comments and errors
     effect: bool = False  # has side effects: never removed or reordered
     adjoint: bool = False  # emitted by the backward sweep
+    file: str | None = None  # source file of ``line`` (inlined callees live in other files)
+    note: str | None = None  # why a call of a Python function was not inlined
 
     @property
     def result(self) -> Value:
@@ -146,6 +148,7 @@ class Builder:
     def __init__(self, region: Region, simplify: Any = None, annotate: Any = None):
         self.stack = [region]
         self.line: int | None = None
+        self.file: str | None = None
         self.simplify = simplify  # (builder, fn, args, kwargs) -> Value | None: peephole rewrites
         self.adjoint = False  # stamp emitted ops as part of the backward sweep
         self.producer: dict[Value, Op] = {}  # the op that computed each value built here
@@ -158,7 +161,7 @@ class Builder:
 
     def emit(self, op: Op) -> Op:
         if op.line is None:
-            op.line = self.line
+            op.line, op.file = self.line, self.file
         op.adjoint = op.adjoint or self.adjoint
         self.region.ops.append(op)
         for r in op.results:

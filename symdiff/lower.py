@@ -15,9 +15,9 @@ import operator
 import types
 from typing import Any, Callable
 
-from . import passes, runtime, shapes
+from . import passes, rules, runtime, shapes
 from .errors import SymdiffError, UnresolvedNameError
-from .frontend import _MISSING, Parsed
+from .frontend import _MISSING, Parsed, parse_function
 from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
@@ -59,12 +59,28 @@ class Lowerer:
             param.shape = () if param.kind == SCALAR else (
                 None if ones is None else shapes.param_shape(param, ones))
         self.b = Builder(self.body, simplify=passes.fold_constants, annotate=shapes.annotate)
+        self.b.file = parsed.filename
         self.env: dict[str, Value] = dict(zip(parsed.params, self.body.params))
         self.loop_depth = 0
+        self.inlining: tuple[Callable, ...] = (parsed.fn,)  # functions being inlined, outermost first
+
+    @classmethod
+    def for_inlining(cls, parsed: Parsed, outer: Lowerer, env: dict[str, Value]) -> Lowerer:
+        """A lowerer that emits a callee's body into ``outer``'s current region."""
+        self = cls.__new__(cls)
+        self.p, self.b, self.env, self.body = parsed, outer.b, env, None
+        self.loop_depth = 0
+        self.inlining = outer.inlining + (parsed.fn,)
+        return self
 
     # ------------------------------------------------------------------ entry point
 
     def lower(self) -> Function:
+        self.body.yields = [self.lower_body()]
+        return Function(self.p.name, self.body, self.p.filename)
+
+    def lower_body(self) -> Value:
+        """Lower the function's statements; return the value it returns."""
         node = self.p.node
         self.env[RETURN] = self.b.const(False)
         self.env[RETVAL] = self.b.const(None)
@@ -73,8 +89,7 @@ class Lowerer:
             self.env[RETVAL] = self.expr(node.body)
         else:
             self.block(node.body)
-        self.body.yields = [self.env[RETVAL]]
-        return Function(self.p.name, self.body, self.p.filename)
+        return self.env[RETVAL]
 
     # ------------------------------------------------------------------ statements
 
@@ -473,7 +488,55 @@ class Lowerer:
         fn = callee.const
         if not callable(fn):
             raise self.p.error(node, f"'{type(fn).__name__}' object is not callable", cls=SymdiffError)
+        if _is_user_function(fn) and rules.lookup(fn) is None:
+            return self.inline(fn, args, kwargs, node)
         return self.call(fn, args, kwargs)
+
+    def inline(self, fn: Callable, args: list[Value], kwargs: dict[str, Value], node: ast.Call) -> Value:
+        """Lower a call of a Python function by lowering its body in place (its own names,
+        its own returns). Recursive calls, and functions whose source cannot be read, stay
+        calls: differentiating through them needs a rule (the error says why)."""
+        reason = None
+        if fn in self.inlining:
+            reason = f"{fn.__qualname__} is recursive; recursive functions are not differentiated through yet"
+        else:
+            try:
+                parsed = parse_function(fn)
+            except SymdiffError as exc:  # fine as long as no derivative has to flow through it
+                reason = str(exc)
+        if reason is not None:
+            value = self.call(fn, args, kwargs)
+            self.b.producer[value].note = reason
+            return value
+        env = self.bind_arguments(parsed, args, kwargs, node)
+        line, file = self.b.line, self.b.file
+        self.b.file = parsed.filename
+        try:
+            return Lowerer.for_inlining(parsed, self, env).lower_body()
+        finally:
+            self.b.line, self.b.file = line, file
+
+    def bind_arguments(self, parsed: Parsed, args: list[Value], kwargs: dict[str, Value],
+                       node: ast.Call) -> dict[str, Value]:
+        """Parameter name -> argument value for a call, with the callee's defaults."""
+        params = parsed.params
+        if len(args) > len(params):
+            raise self.p.error(node, f"{parsed.name}() takes {len(params)} positional arguments "
+                               f"but {len(args)} were given", cls=SymdiffError)
+        env = dict(zip(params, args))
+        for name, value in kwargs.items():
+            if name not in params or name in env:
+                raise self.p.error(node, f"{parsed.name}() got an unexpected or repeated argument '{name}'",
+                                   cls=SymdiffError)
+            env[name] = value
+        defaults = parsed.fn.__defaults__ or ()
+        for name, default in zip(params[len(params) - len(defaults):], defaults):
+            if name not in env:
+                env[name] = self.b.const(default, hint=name)
+        missing = [n for n in params if n not in env]
+        if missing:
+            raise self.p.error(node, f"{parsed.name}() is missing argument '{missing[0]}'", cls=SymdiffError)
+        return env
 
     def expr_Subscript(self, node: ast.Subscript) -> Value:
         base = self.expr(node.value)
@@ -544,6 +607,12 @@ def _assigned_names(node: ast.AST) -> list[str]:
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
             names.append(sub.id)
     return list(dict.fromkeys(names))
+
+
+def _is_user_function(fn: Any) -> bool:
+    """A Python function (not a library's) whose body symdiff should differentiate through."""
+    module = getattr(fn, "__module__", None) or ""
+    return isinstance(fn, types.FunctionType) and not module.startswith(("numpy", "scipy", "symdiff"))
 
 
 def _target_hint(target: ast.expr) -> str | None:

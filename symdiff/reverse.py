@@ -198,7 +198,7 @@ class Reverse:
         for op in reversed(list(region.ops)):
             if not any(r in adj for r in op.results):
                 continue
-            self.b.line = op.line
+            self.b.line, self.b.file = op.line, op.file
             if op.kind == "call":
                 self.backprop_call(op, adj)
             elif op.kind == "if":
@@ -240,14 +240,13 @@ class Reverse:
         name = _describe_callee(op.fn)
         if what:
             message = f"{what} of {name} is not supported"
-        elif _is_user_function(op.fn):
-            message = (f"{name} is a Python function: calls of user functions are not differentiated "
-                       "through yet; inline its body, or register a derivative with "
+        elif op.note:
+            message = (f"cannot differentiate through {name}: {op.note}; register a derivative with "
                        f"symdiff.defvjp({name}, lambda g, ans, x: ...)")
         else:
             message = (f"no derivative rule for {name}; register one with "
                        f"symdiff.defvjp({name}, lambda g, ans, *args: ...)")
-        filename = self.fn.filename
+        filename = op.file or self.fn.filename
         source = linecache.getline(filename, op.line) if op.line else None
         return NoRuleError(located(message, filename, op.line, None, source or None))
 

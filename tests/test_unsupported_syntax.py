@@ -380,20 +380,23 @@ def test_active_call_without_rule_raises_no_rule_error_naming_function_and_defvj
     assert f"{os.path.basename(__file__)}:{line}" in message
 
 
-def user_helper(t):
-    return t * t
+def recursive_power(t, n):
+    if n == 0:
+        return 1.0
+    return t * recursive_power(t, n - 1)  # MARK: recursive call
 
 
-def calls_user_helper(x):
-    return user_helper(x) + 1.0  # MARK: user helper
+def calls_recursive_helper(x):
+    return recursive_power(x, 3) + 1.0
 
 
-def test_active_call_of_user_python_function_raises_no_rule_error_naming_it_and_defvjp():
-    line = marked_line(calls_user_helper, "user helper")
+def test_active_call_of_a_recursive_python_function_raises_no_rule_error_naming_it_and_defvjp():
+    line = marked_line(recursive_power, "recursive call")
     with pytest.raises(symdiff.NoRuleError) as info:
-        symdiff.grad(calls_user_helper)(1.5)
+        symdiff.grad(calls_recursive_helper)(1.5)
     message = str(info.value)
-    assert "user_helper" in message
+    assert "recursive_power" in message
+    assert "recursive" in message
     assert "symdiff.defvjp" in message
     assert f"{os.path.basename(__file__)}:{line}" in message
 
