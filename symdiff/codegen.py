@@ -16,8 +16,8 @@ import builtins
 import keyword
 import linecache
 import math
-import os
 import operator
+import os
 import re
 import types
 from typing import Any

@@ -512,7 +512,10 @@ class Lowerer:
         line, file = self.b.line, self.b.file
         self.b.file = parsed.filename
         try:
-            return Lowerer.for_inlining(parsed, self, env).lower_body()
+            result = Lowerer.for_inlining(parsed, self, env).lower_body()
+            if result.hint is None and not result.is_const:
+                result.hint = "_" + parsed.name  # a weak name: `sigmoid` for sigmoid(...)'s value
+            return result
         finally:
             self.b.line, self.b.file = line, file
 
