@@ -159,12 +159,21 @@ class Lowerer:
             self.assign(target, value)
 
     def stmt_AugAssign(self, node: ast.AugAssign) -> None:
-        if not isinstance(node.target, ast.Name):
-            raise self.p.error(node, "augmented assignment to an item or attribute is not supported yet")
-        name = node.target.id
-        current = self.load(name, node.target)
+        target = node.target
+        if isinstance(target, ast.Subscript):  # a[i] += v  is  a[i] = a[i] + v
+            base, index = self.item_target(target)
+            value = self.expr(node.value)
+            current = self.call(operator.getitem, [base, index])
+            self.store_item(target, base, index, self.call(BINOPS[type(node.op)], [current, value]))
+            return
+        if not isinstance(target, ast.Name):
+            raise self.p.error(node, "augmented assignment to an attribute is not supported")
+        current = self.load(target.id, target)
         value = self.expr(node.value)
-        updated = self.call(BINOPS[type(node.op)], [current, value], hint=name)
+        self.update(target.id, current, self.call(BINOPS[type(node.op)], [current, value], hint=target.id))
+
+    def update(self, name: str, current: Value, updated: Value) -> None:
+        """Rebind ``name`` after an in-place update of its value (``+=``, ``a[i] = v``)."""
         aliases = [n for n, v in self.env.items() if v is current and n != name and not n.startswith("__")]
         if aliases and current.kind != SCALAR:  # numbers are immutable: only `name` is rebound
             # An ndarray (or list) is updated in place, so every name bound to it sees the
@@ -176,6 +185,16 @@ class Lowerer:
             self.branch(in_place, rebind, None)
         self.env[name] = updated
 
+    def item_target(self, target: ast.Subscript) -> tuple[Value, Value]:
+        if not isinstance(target.value, ast.Name):
+            raise self.p.error(target, "item assignment to an expression other than a name is not supported")
+        return self.load(target.value.id, target.value), self.index(target.slice)
+
+    def store_item(self, target: ast.Subscript, base: Value, index: Value, value: Value) -> None:
+        """``a[i] = v`` as a functional update: a new array equal to ``a`` but at ``i``."""
+        name = target.value.id
+        self.update(name, base, self.call(runtime.setitem, [base, index, value], hint=name))
+
     def assign(self, target: ast.expr, value: Value) -> None:
         if isinstance(target, ast.Name):
             if value.hint is None or value.hint.startswith("_") or value.is_const:
@@ -185,7 +204,8 @@ class Lowerer:
             for i, elt in enumerate(target.elts):
                 self.assign(elt, self.call(operator.getitem, [value, self.b.const(i)], hint=_target_hint(elt)))
         elif isinstance(target, ast.Subscript):
-            raise self.p.error(target, "item assignment (a[i] = v) is not supported yet")
+            base, index = self.item_target(target)
+            self.store_item(target, base, index, value)
         else:
             raise self.p.error(target, f"assignment to {type(target).__name__} is not supported")
 
@@ -356,6 +376,14 @@ class Lowerer:
             region, env = self.region(functools.partial(self._loop_body, names, params, body), before)
             region.params = extra_params + params
             region.yields = [env[n] for n in names]
+            # names rebound without being assigned (aliases of an array updated in place)
+            rebound = [n for n in before if not n.startswith("__") and n not in names and env.get(n) is not before[n]]
+            if rebound:
+                names = names + rebound
+                inits += [before[n] for n in rebound]
+                kinds += [before[n].kind for n in rebound]
+                shapes_ += [before[n].shape for n in rebound]
+                continue
             new_kinds = [k if y.kind == k else None for y, k in zip(region.yields, kinds)]
             new_shapes = [_settle(s, shapes.merge(s, y.shape)) for y, s in zip(region.yields, shapes_)]
             if new_kinds == kinds and all(a is b for a, b in zip(new_shapes, shapes_)):
@@ -605,10 +633,13 @@ def _jumps_out(body: list[ast.stmt]) -> bool:
 
 
 def _assigned_names(node: ast.AST) -> list[str]:
+    """Names a statement (re)binds: assignment targets, and ``a`` in ``a[i] = v``."""
     names = []
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
             names.append(sub.id)
+        elif isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store) and isinstance(sub.value, ast.Name):
+            names.append(sub.value.id)
     return list(dict.fromkeys(names))
 
 

@@ -303,14 +303,14 @@ class Reverse:
         walks_active_sequence = op.kind == "for" and body.params[0] in self.active
         if walks_active_sequence:  # for row in x: rows get cotangents, summed into dx by index
             sequence = self.primal(op.args[0])
-            index = Value("k", SCALAR)
+            index = Value("k", SCALAR, integer=True, shape=())
             iterable = self.b.call(reversed, [self.b.call(range, [self.b.call(len, [sequence])])])
             info = Backward(Region(params=[index]))
             inits.append(self.b.call(np.zeros_like, [sequence], {"dtype": self.b.const(float)},
                                      hint=_adjoint_name(op.args[0].hint or "seq")))
         elif op.kind == "for":
             iterable = self.b.call(reversed, [self.primal(op.args[0])])
-            target = Value(body.params[0].hint, body.params[0].kind)
+            target = _like(body.params[0])
             info = Backward(Region(params=[target]), {body.params[0]: target})
         else:
             count = self._count_iterations(op)
@@ -422,7 +422,7 @@ FRESH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.po
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:
     """A new value with ``v``'s static shape (and kind, unless given)."""
     new = Value(hint or v.hint, v.kind if kind == "same" else kind)
-    new.shape = v.shape
+    new.shape, new.integer = v.shape, v.integer
     return new
 
 

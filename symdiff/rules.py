@@ -430,3 +430,6 @@ defvjp(Method("reshape"), lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape
 defvjp(np.reshape, lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape(x)))
 defvjp(Method("copy"), lambda g, ans, x: g)
 defvjp(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index))
+# a[i] = v: the overwritten part of a gets no gradient; v gets what reached a[i]
+defvjp(runtime.setitem, lambda g, ans, a, index, value: apply(runtime.setitem, g, index, 0.0), None,
+       lambda g, ans, a, index, value: unbroadcast(g[index], value))

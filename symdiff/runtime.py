@@ -96,6 +96,13 @@ def getitem_vjp(g: Any, x: Any, index: Any) -> np.ndarray:
     return out
 
 
+def setitem(a: Any, index: Any, value: Any) -> Any:
+    """``a`` with ``a[index] = value``, as a new array (or list): the original is untouched."""
+    out = a.copy() if isinstance(a, np.ndarray) else list(a)
+    out[index] = value
+    return out
+
+
 def add_at(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
     """``acc[index] += g`` in place and return ``acc`` (the backward sweep's own accumulator)."""
     acc[index] += g

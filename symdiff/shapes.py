@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import runtime
 from .ir import GetAttr, Method, Value
 
 
@@ -165,6 +166,8 @@ def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
         axes = {a % ndim for a in axes}
         rest = iter(shapes[0])
         return tuple(1 if i in axes else next(rest) for i in range(ndim))
+    if fn is runtime.setitem:
+        return shapes[0]
     if fn is operator.getitem and shapes[0] and args[1].integer:
         return shapes[0][1:]
     return None

@@ -25,6 +25,7 @@ from fd import check_grad
 
 import symdiff
 import symdiff.rules
+from symdiff import runtime
 from symdiff.ir import GetAttr, Method
 
 # ============================================================================ input domains
@@ -139,6 +140,12 @@ def u_np_absolute(x, w): return np.sum(np.absolute(x) * w)
 def u_np_negative(x, w): return np.sum(np.negative(x) * w)
 def u_np_reciprocal(x, w): return np.sum(np.reciprocal(x) * w)
 def u_np_copy_method(x, w): return np.sum(x.copy() * w)
+
+
+def u_setitem(x, w):
+    y = x * 1.5
+    y[..., 0] = np.sin(x[..., -1])  # the overwritten part of y gets no gradient
+    return np.sum(y * w)
 def u_leaky_relu(x, w): return np.sum(np.where(x > 0, x, 0.1 * x) * w)
 def u_np_maximum_self(x, w): return np.sum(np.maximum(x, x) * w)
 def u_np_minimum_self(x, w): return np.sum(np.minimum(x, x) * w)
@@ -176,6 +183,7 @@ UNARY = [
     ("np.negative", u_np_negative, REAL, [np.negative], ELEMENTWISE_SHAPES),
     ("np.reciprocal", u_np_reciprocal, NONZERO, [np.reciprocal], ELEMENTWISE_SHAPES),
     ("x.copy()", u_np_copy_method, REAL, [Method("copy")], ARRAY_SHAPES),
+    ("y[..., 0] = v", u_setitem, REAL, [runtime.setitem], ARRAY_SHAPES),
     ("np.where leaky relu", u_leaky_relu, NONZERO, [np.where], ELEMENTWISE_SHAPES),
     # a tie everywhere: both halves of the split come back to x, so the gradient is w
     ("np.maximum(x, x)", u_np_maximum_self, REAL, [np.maximum], ELEMENTWISE_SHAPES),

@@ -201,14 +201,20 @@ def test_assert_statement_is_rejected_at_its_line():
     assert_unsupported(uses_assert, "assert", "assert")
 
 
-def uses_item_assignment(x):
-    a = np.zeros(3)
-    a[0] = x  # MARK: item assignment
-    return np.sum(a)
+class _Box:
+    value = 0.0
 
 
-def test_item_assignment_is_rejected_at_its_line():
-    assert_unsupported(uses_item_assignment, "item assignment", "item assignment")
+BOX = _Box()
+
+
+def uses_attribute_assignment(x):
+    BOX.value = x  # MARK: attribute assignment
+    return x * 2.0
+
+
+def test_attribute_assignment_is_rejected_at_its_line():
+    assert_unsupported(uses_attribute_assignment, "attribute assignment", "Attribute")
 
 
 def uses_for_else(x):
