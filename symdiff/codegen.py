@@ -26,7 +26,20 @@ import astor
 import numpy as np
 
 from . import passes, runtime
-from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, UNDEFINED, Function, GetAttr, Method, Op, Region, Value, temp_name
+from .ir import (
+    BUILD_LIST,
+    BUILD_SLICE,
+    BUILD_TUPLE,
+    UNDEFINED,
+    BuildDict,
+    Function,
+    GetAttr,
+    Method,
+    Op,
+    Region,
+    Value,
+    temp_name,
+)
 
 BINOPS = {operator.add: ast.Add, operator.sub: ast.Sub, operator.mul: ast.Mult,
           operator.truediv: ast.Div, operator.floordiv: ast.FloorDiv, operator.mod: ast.Mod,
@@ -290,6 +303,8 @@ class Codegen:
         if isinstance(fn, Method):
             func = ast.Attribute(self.expr(args[0]), fn.name, ast.Load())
             return ast.Call(func, [self.expr(a) for a in args[1:]], keywords)
+        if isinstance(fn, BuildDict):
+            return ast.Dict([self.literal(k) for k in fn.keys], [self.expr(a) for a in args])
         if fn is BUILD_TUPLE:
             return ast.Tuple([self.expr(a) for a in args], ast.Load())
         if fn is BUILD_LIST:

@@ -31,7 +31,7 @@ UNSUPPORTED = {
     "Lambda": "lambda expression", "ListComp": "list comprehension",
     "SetComp": "set comprehension", "DictComp": "dict comprehension",
     "GeneratorExp": "generator expression", "NamedExpr": "assignment expression (:=)",
-    "Set": "set display", "Dict": "dict display", "JoinedStr": "f-string",
+    "Set": "set display", "JoinedStr": "f-string",
     "Assert": "assert statement", "AnnAssign": "annotated assignment",
 }
 

@@ -87,6 +87,29 @@ class Build:
 BUILD_TUPLE, BUILD_LIST, BUILD_SLICE = Build("tuple"), Build("list"), Build("slice")
 
 
+@dataclass(frozen=True)
+class BuildDict:
+    """Callee marker for a dict display with these (constant) keys."""
+
+    keys: tuple
+
+
+@dataclass(frozen=True)
+class Struct:
+    """A container argument (pytree): its type, keys, and the spec of each item."""
+
+    type: type
+    keys: tuple
+    items: tuple
+
+    def leaves(self, prefix: tuple = ()) -> list[tuple[tuple, Any]]:
+        """(path, spec) of every non-container item, depth first."""
+        out = []
+        for key, item in zip(self.keys, self.items):
+            out += item.leaves(prefix + (key,)) if isinstance(item, Struct) else [(prefix + (key,), item)]
+        return out
+
+
 @dataclass(eq=False)
 class Region:
     params: list[Value] = field(default_factory=list)
@@ -127,6 +150,8 @@ class Function:
     name: str
     body: Region  # params are the function's parameters; yields the return value
     filename: str = "<unknown>"
+    # container parameters: param index -> (Struct spec, leaf values in Struct.leaves() order)
+    structs: dict = field(default_factory=dict)
 
 
 def walk(region: Region) -> Iterator[tuple[Op, Region]]:

@@ -24,12 +24,14 @@ from .ir import (
     BUILD_TUPLE,
     RANGE,
     SCALAR,
+    BuildDict,
     Builder,
     Function,
     GetAttr,
     Method,
     Op,
     Region,
+    Struct,
     Value,
 )
 
@@ -50,19 +52,40 @@ RETURN, RETVAL = "__return", "__retval"
 
 
 class Lowerer:
-    """Lowers one function. ``arg_kinds`` gives each parameter's static kind (SCALAR or None)."""
+    """Lowers one function, specialised for its arguments (see :func:`lower`)."""
 
-    def __init__(self, parsed: Parsed, arg_kinds: list[Any], arg_ones: list[tuple[bool, ...] | None]):
+    def __init__(self, parsed: Parsed, specs: list[Any]):
         self.p = parsed
-        self.body = Region(params=[Value(name, kind) for name, kind in zip(parsed.params, arg_kinds)])
-        for param, ones in zip(self.body.params, arg_ones):
-            param.shape = () if param.kind == SCALAR else (
-                None if ones is None else shapes.param_shape(param, ones))
+        self.body = Region(params=[Value(name) for name in parsed.params])
         self.b = Builder(self.body, simplify=passes.fold_constants, annotate=shapes.annotate)
         self.b.file = parsed.filename
         self.env: dict[str, Value] = dict(zip(parsed.params, self.body.params))
         self.loop_depth = 0
         self.inlining: tuple[Callable, ...] = (parsed.fn,)  # functions being inlined, outermost first
+        self.structs: dict[Value, dict] = {}  # container values known item by item: key -> value
+        self.param_structs: dict[int, tuple] = {}
+        for i, (param, spec) in enumerate(zip(self.body.params, specs)):
+            if isinstance(spec, Struct):
+                self.b.line = parsed.node.lineno
+                leaves: list[Value] = []
+                self.unpack(param, spec, leaves)
+                self.param_structs[i] = (spec, leaves)
+            else:
+                specialise(param, spec)
+
+    def unpack(self, value: Value, spec: Struct, leaves: list[Value]) -> None:
+        """Read a container argument's items once, at the top: ``W1 = params["W1"]``."""
+        items = {}
+        for key, item_spec in zip(spec.keys, spec.items):
+            hint = key if isinstance(key, str) and key.isidentifier() else f"{value.hint}_{key}"
+            item = self.b.call(operator.getitem, [value, self.b.const(key)], hint=hint)
+            if isinstance(item_spec, Struct):
+                self.unpack(item, item_spec, leaves)
+            else:
+                specialise(item, item_spec)
+                leaves.append(item)
+            items[key] = item
+        self.structs[value] = items
 
     @classmethod
     def for_inlining(cls, parsed: Parsed, outer: Lowerer, env: dict[str, Value]) -> Lowerer:
@@ -71,13 +94,14 @@ class Lowerer:
         self.p, self.b, self.env, self.body = parsed, outer.b, env, None
         self.loop_depth = 0
         self.inlining = outer.inlining + (parsed.fn,)
+        self.structs = outer.structs
         return self
 
     # ------------------------------------------------------------------ entry point
 
     def lower(self) -> Function:
         self.body.yields = [self.lower_body()]
-        return Function(self.p.name, self.body, self.p.filename)
+        return Function(self.p.name, self.body, self.p.filename, structs=self.param_structs)
 
     def lower_body(self) -> Value:
         """Lower the function's statements; return the value it returns."""
@@ -271,6 +295,8 @@ class Lowerer:
         if _jumps_out(node.body):
             return self.for_as_while(node)
         iterable = self.expr(node.iter)
+        if iterable in self.structs:
+            return self.unrolled_for(node, list(self.structs[iterable].values()))
         names = self.carried(node)
         target_kind = SCALAR if iterable.kind == RANGE else None
 
@@ -283,6 +309,26 @@ class Lowerer:
         target.shape = () if target.integer else None
         op = self.loop("for", [iterable], [target], names, body, None)
         op.line = node.lineno
+
+    def unrolled_for(self, node: ast.For, items: list[Value]) -> None:
+        """``for w in weights`` over a container argument: one copy of the body per item."""
+        self.loop_depth += 1
+        brk = f"__break{self.loop_depth}"
+        self.env[brk] = self.b.const(False)
+
+        def iteration(k: int) -> None:
+            self.assign(node.target, items[k])
+            self.loop_body(node.body)
+            if k + 1 < len(items):
+                flag = self.env[brk]
+                if not (flag.is_const and flag.const is True):
+                    go_on = self.b.const(True) if flag.is_const else self.b.call(operator.not_, [flag])
+                    self.branch(go_on, functools.partial(iteration, k + 1), None)
+
+        if items:
+            iteration(0)
+        self.env.pop(brk, None)
+        self.loop_depth -= 1
 
     def stmt_While(self, node: ast.While) -> None:
         if node.orelse:
@@ -419,6 +465,16 @@ class Lowerer:
 
     def call(self, fn: Any, args: list[Value], kwargs: dict[str, Value] | None = None,
              hint: str | None = None) -> Value:
+        if args and args[0] in self.structs and not kwargs:
+            items = self.structs[args[0]]
+            if fn is operator.getitem and args[1].is_const:
+                key = args[1].const
+                if type(key) is int and key < 0 and key + len(items) in items:
+                    key += len(items)
+                if key in items:
+                    return items[key]
+            if fn is len:
+                return self.b.const(len(items))
         kind = passes.result_kind(fn, [a.kind for a in args]) or passes.creation_kind(fn, args)
         return self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=not passes.is_pure(fn))
 
@@ -585,10 +641,25 @@ class Lowerer:
         return self.expr(node)
 
     def expr_Tuple(self, node: ast.Tuple) -> Value:
-        return self.call(BUILD_TUPLE, [self.expr(e) for e in node.elts])
+        return self.display(BUILD_TUPLE, list(range(len(node.elts))), node.elts)
 
     def expr_List(self, node: ast.List) -> Value:
-        return self.call(BUILD_LIST, [self.expr(e) for e in node.elts])
+        return self.display(BUILD_LIST, list(range(len(node.elts))), node.elts)
+
+    def expr_Dict(self, node: ast.Dict) -> Value:
+        if not all(isinstance(k, ast.Constant) for k in node.keys):
+            raise self.p.error(node, "dict display with keys that are not constants is not supported")
+        keys = [k.value for k in node.keys]
+        return self.display(BuildDict(tuple(keys)), keys, node.values)
+
+    def display(self, build: Any, keys: list, elts: list[ast.expr]) -> Value:
+        """A tuple/list/dict display; its items stay known by key for later indexing."""
+        if any(isinstance(e, ast.Starred) for e in elts):
+            raise self.p.error(elts[0], "star-unpacking in a display is not supported")
+        items = [self.expr(e) for e in elts]
+        value = self.call(build, items)
+        self.structs[value] = dict(zip(keys, items))
+        return value
 
 
 # ---------------------------------------------------------------------- helpers on the AST
@@ -677,8 +748,17 @@ def _settle(old: Any, new: Any) -> Any:
     return new
 
 
-def lower(parsed: Parsed, arg_kinds: list[Any], arg_ones: list[tuple[bool, ...] | None] | None = None) -> Function:
-    """Lower a parsed function to IR, specialised for the given parameter kinds and, for
-    arrays, the pattern of size-1 axes."""
-    return Lowerer(parsed, arg_kinds, arg_ones or [None] * len(arg_kinds)).lower()
+def specialise(value: Value, spec: Any) -> None:
+    """Give an argument the kind and shape its specialisation key promises: a Python number
+    type, a tuple of bools (an array's size-1 axes), or None (anything)."""
+    if spec in (float, int, bool):
+        value.kind, value.shape, value.integer = SCALAR, (), spec is int
+    elif type(spec) is tuple:
+        value.kind, value.shape = len(spec), shapes.param_shape(value, spec)
+
+
+def lower(parsed: Parsed, specs: list[Any]) -> Function:
+    """Lower a parsed function to IR, specialised for its arguments' specs: Python number
+    types, arrays' size-1 axes, container structures (see api._guard_key), or None."""
+    return Lowerer(parsed, specs).lower()
 

@@ -23,17 +23,19 @@ from typing import Any
 import numpy as np
 
 from . import passes, rules, runtime, shapes
-from .errors import NoRuleError, located
+from .errors import NoRuleError, SymdiffError, located
 from .ir import (
     BUILD_LIST,
     BUILD_TUPLE,
     SCALAR,
     UNDEFINED,
+    BuildDict,
     Builder,
     Function,
     Method,
     Op,
     Region,
+    Struct,
     Value,
     definitions,
     temp_name,
@@ -52,6 +54,7 @@ class Backward:
 class Reverse:
     def __init__(self, fn: Function, wrt: list[Value]):
         self.fn = fn
+        self.wrt = set(wrt)
         self.active = passes.activity(fn, wrt, rules.differentiable)
         self.b = Builder(fn.body, simplify=passes.simplify_adjoint, annotate=shapes.annotate)
         self.b.adjoint = True
@@ -154,9 +157,12 @@ class Reverse:
 
     # ------------------------------------------------------------------ the sweep
 
-    def run(self, argnums: list[int], with_value: bool, scalar_checked: bool, as_tuple: bool) -> Function:
+    def run(self, argnums: list[int], with_value: bool, scalar_checked: bool, as_tuple: bool,
+            value: Value | None = None) -> Function:
+        """Append the backward sweep; ``value`` is what ``with_value`` returns (default: the output)."""
         body = self.fn.body
         out = body.yields[0]
+        value = out if value is None else value
         self.backward[body] = Backward(Region())
         adj: dict[Value, Value] = {}
         if out in self.active:
@@ -169,12 +175,28 @@ class Reverse:
         elif scalar_checked and out.kind != SCALAR and out.shape != ():
             self.b.call(runtime.scalar_seed, [out, self.b.const(self.fn.name)], effect=True)
         self.backprop(body, adj)
-        grads = [self.final_gradient(body.params[i], adj.get(body.params[i])) for i in argnums]
+        grads = [self.gradient_of_argument(i, adj) for i in argnums]
         result = self.b.call(BUILD_TUPLE, grads) if as_tuple else grads[0]
         if with_value:
-            result = self.b.call(BUILD_TUPLE, [out, result])
+            result = self.b.call(BUILD_TUPLE, [value, result])
         body.yields = [result]
         return self.fn
+
+    def gradient_of_argument(self, index: int, adj: dict[Value, Value]) -> Value:
+        """The gradient of parameter ``index``; for a container, a container of gradients."""
+        param = self.fn.body.params[index]
+        if index not in self.fn.structs:
+            return self.final_gradient(param, adj.get(param))
+        spec, leaves = self.fn.structs[index]
+        grads = iter([self.final_gradient(leaf, adj.get(leaf)) for leaf in leaves])
+
+        def rebuild(spec: Struct) -> Value:
+            items = [rebuild(item) if isinstance(item, Struct) else next(grads) for item in spec.items]
+            if spec.type is dict:
+                return self.b.call(BuildDict(spec.keys), items, hint=_adjoint_name(param.hint))
+            return self.b.call(BUILD_LIST if spec.type is list else BUILD_TUPLE, items)
+
+        return rebuild(spec)
 
     def final_gradient(self, param: Value, g: Value | None) -> Value:
         if g is None:
@@ -196,8 +218,8 @@ class Reverse:
 
     def backprop(self, region: Region, adj: dict[Value, Value]) -> None:
         for op in reversed(list(region.ops)):
-            if not any(r in adj for r in op.results):
-                continue
+            if not any(r in adj for r in op.results) or any(r in self.wrt for r in op.results):
+                continue  # no cotangent reached it, or it is an input (a container argument's item)
             self.b.line, self.b.file = op.line, op.file
             if op.kind == "call":
                 self.backprop_call(op, adj)
@@ -457,12 +479,20 @@ def _is_user_function(fn: Any) -> bool:
     return isinstance(fn, types.FunctionType) and not (fn.__module__ or "").startswith(("numpy", "symdiff"))
 
 
-def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple: bool = False) -> Function:
+def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple: bool = False,
+            has_aux: bool = False) -> Function:
     """The gradient function of ``fn`` with respect to the parameters at ``argnums``
-    (a tuple of gradients when ``as_tuple``), returning ``(value, gradient)`` if ``with_value``."""
-    wrt = [fn.body.params[i] for i in argnums]
+    (a tuple of gradients when ``as_tuple``), returning ``(value, gradient)`` if ``with_value``;
+    with ``has_aux``, ``fn`` returns ``(loss, aux)`` and the value is that pair."""
+    wrt = [leaf for i in argnums for leaf in (fn.structs[i][1] if i in fn.structs else [fn.body.params[i]])]
+    value = fn.body.yields[0]
+    if has_aux:  # f returns (loss, aux): differentiate the loss, hand back both
+        producer = definitions(fn.body).get(value)
+        if producer is None or producer.fn is not BUILD_TUPLE or len(producer.args) != 2:
+            raise SymdiffError(f"{fn.name}: has_aux=True needs the function to end with `return loss, aux`")
+        fn.body.yields = [producer.args[0]]
     rev = Reverse(fn, wrt)
-    out = rev.run(argnums, with_value, scalar_checked=True, as_tuple=as_tuple)
+    out = rev.run(argnums, with_value, scalar_checked=True, as_tuple=as_tuple, value=value)
     passes.eliminate_dead_code(out)
     return out
 

@@ -22,14 +22,14 @@ def loop_with_branch(x, n):
 
 
 def test_ir_printer_shows_structured_control_flow():
-    primal = lower.lower(frontend.parse_function(loop_with_branch), [ir.SCALAR, ir.SCALAR])
+    primal = lower.lower(frontend.parse_function(loop_with_branch), [float, int])
     text = ir.format_function(primal)
     assert text.startswith("func loop_with_branch(")
     assert " = for " in text and " = if " in text and "region 0" in text and "yield" in text
 
 
 def test_verifier_accepts_lowered_and_differentiated_functions():
-    primal = lower.lower(frontend.parse_function(loop_with_branch), [ir.SCALAR, ir.SCALAR])
+    primal = lower.lower(frontend.parse_function(loop_with_branch), [float, int])
     ir.verify(primal)
     ir.verify(reverse.reverse(primal, [0]))
 

@@ -318,13 +318,13 @@ def test_generator_expression_is_rejected_at_its_line():
     assert_unsupported(uses_generator_expression, "generator expression", "generator")
 
 
-def uses_dict_display(x):
-    d = {"a": x}  # MARK: dict display
-    return d["a"] * 2.0
+def uses_dict_display_with_computed_keys(x):
+    d = {str(x): x}  # MARK: computed keys
+    return d[str(x)] * 2.0
 
 
-def test_dict_display_is_rejected_at_its_line():
-    assert_unsupported(uses_dict_display, "dict display", "dict")
+def test_dict_display_with_computed_keys_is_rejected_at_its_line():
+    assert_unsupported(uses_dict_display_with_computed_keys, "computed keys", "dict display", "constants")
 
 
 def uses_fstring(x):
