@@ -437,7 +437,7 @@ class Reverse:
 
 # Calls that always return a new array (or a scalar), never a view of an argument.
 FRESH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
-         operator.matmul, np.outer, np.sum, np.full, np.zeros, np.dot, np.einsum, runtime.add_at,
+         operator.matmul, np.outer, np.sum, Method("sum"), np.full, np.zeros, np.dot, np.einsum, runtime.add_at,
          runtime.getitem_vjp, runtime.matmul_vjp, runtime.dot_vjp}
 
 
