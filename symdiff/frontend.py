@@ -132,10 +132,23 @@ def _find_lambda(fn: Callable, lines: list[str], first: int) -> ast.Lambda:
         raise SymdiffError(f"cannot find the source of the lambda defined at "
                            f"{fn.__code__.co_filename}:{first}; define it with def")
     position = _code_position(fn)
-    for node in candidates:
-        if position and (node.lineno, node.col_offset) == position:
+    for node in candidates:  # the lambda whose body holds the code's first instruction
+        body = node.body
+        if position and (body.lineno, body.col_offset) <= position < (body.end_lineno, body.end_col_offset):
+            return node
+    for node in candidates:  # Python < 3.11: the lambda that compiles to the same bytecode
+        if _same_bytecode(node, fn.__code__):
             return node
     return candidates[0]
+
+
+def _same_bytecode(node: ast.Lambda, code: types.CodeType) -> bool:
+    try:
+        module = compile(ast.fix_missing_locations(ast.Expression(node)), "<lambda>", "eval")
+    except (SyntaxError, ValueError):  # pragma: no cover
+        return False
+    inner = next((c for c in module.co_consts if isinstance(c, types.CodeType)), None)
+    return inner is not None and inner.co_code == code.co_code and inner.co_consts == code.co_consts
 
 
 def _parse_lambda_at(lines: list[str], row: int, col: int) -> ast.Lambda | None:
@@ -155,10 +168,9 @@ def _code_position(fn: Callable) -> tuple[int, int] | None:
     positions = getattr(fn.__code__, "co_positions", None)
     if positions is None:  # Python < 3.11
         return None
-    for line, _end, col, _endcol in positions():
-        if line is not None and col is not None:
-            return line, col
-    return None
+    spans = [(line, col) for line, _end, col, endcol in positions()
+             if line is not None and col is not None and endcol is not None and endcol > col]
+    return min(spans) if spans else None
 
 
 def _shift(node: ast.AST, rows: int, cols: int, first_row_only: bool = False) -> None:
