@@ -72,17 +72,28 @@ class Parsed:
         return {n.id for n in ast.walk(self.node) if isinstance(n, ast.Name)
                 and isinstance(n.ctx, ast.Load) and (n.lineno, n.col_offset) > end}
 
+    bound: Any = _MISSING  # for a bound method: the object `self` is
+
+    @property
+    def all_params(self) -> list[str]:
+        return [a.arg for a in self.node.args.args]
+
     @property
     def params(self) -> list[str]:
-        return [a.arg for a in self.node.args.args]
+        """The parameters callers pass (without ``self`` for a bound method)."""
+        names = self.all_params
+        return names[1:] if self.bound is not _MISSING else names
 
 
 def parse_function(fn: Callable) -> Parsed:
     """Read and parse the source of ``fn`` (a def or a lambda)."""
     fn = inspect.unwrap(fn)
-    if isinstance(fn, types.MethodType):
-        raise SymdiffError(f"{fn.__qualname__}: bound methods are not supported yet; "
-                           "differentiate a plain function that takes the object's data as arguments")
+    if isinstance(fn, types.MethodType):  # obj.loss: differentiate loss with `self` fixed to obj
+        parsed = parse_function(fn.__func__)
+        if not parsed.params:
+            raise parsed.error(parsed.node, "a method without a `self` parameter cannot be bound")
+        parsed.bound = fn.__self__
+        return parsed
     if not isinstance(fn, types.FunctionType):
         raise SymdiffError(
             f"{fn!r} is not a Python function (it may be a C builtin or a callable object): "

@@ -60,6 +60,8 @@ class Lowerer:
         self.b = Builder(self.body, simplify=passes.fold_constants, annotate=shapes.annotate)
         self.b.file = parsed.filename
         self.env: dict[str, Value] = dict(zip(parsed.params, self.body.params))
+        if parsed.bound is not _MISSING:  # a bound method: `self` is a constant, read at call time
+            self.env[parsed.all_params[0]] = self.b.const(parsed.bound, hint=parsed.all_params[0])
         self.loop_depth = 0
         self.inlining: tuple[Callable, ...] = (parsed.fn,)  # functions being inlined, outermost first
         self.structs: dict[Value, dict] = {}  # container values known item by item: key -> value
@@ -562,6 +564,10 @@ class Lowerer:
         func = node.func
         if isinstance(func, ast.Attribute):
             base = self.expr(func.value)
+            method = getattr(base.const, func.attr, None) if base.is_const else None
+            if isinstance(method, types.MethodType) and _is_user_function(method.__func__) \
+                    and rules.lookup(method.__func__) is None:  # self.helper(x) on a known object
+                return self.inline(method.__func__, [base] + args, kwargs, node)
             if not (base.is_const and isinstance(base.const, types.ModuleType)):
                 return self.call(Method(func.attr), [base] + args, kwargs)
             callee = self.expr_Attribute(func)
@@ -606,7 +612,7 @@ class Lowerer:
     def bind_arguments(self, parsed: Parsed, args: list[Value], kwargs: dict[str, Value],
                        node: ast.Call) -> dict[str, Value]:
         """Parameter name -> argument value for a call, with the callee's defaults."""
-        params = parsed.params
+        params = parsed.all_params
         if len(args) > len(params):
             raise self.p.error(node, f"{parsed.name}() takes {len(params)} positional arguments "
                                f"but {len(args)} were given", cls=SymdiffError)
@@ -616,7 +622,7 @@ class Lowerer:
                 raise self.p.error(node, f"{parsed.name}() got an unexpected or repeated argument '{name}'",
                                    cls=SymdiffError)
             env[name] = value
-        defaults = parsed.fn.__defaults__ or ()
+        defaults = parsed.fn.__defaults__ or ()  # (the callee's own function, not a bound method)
         for name, default in zip(params[len(params) - len(defaults):], defaults):
             if name not in env:
                 env[name] = self.b.const(default, hint=name)
