@@ -433,3 +433,402 @@ defvjp(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, 
 # a[i] = v: the overwritten part of a gets no gradient; v gets what reached a[i]
 defvjp(runtime.setitem, lambda g, ans, a, index, value: apply(runtime.setitem, g, index, 0.0), None,
        lambda g, ans, a, index, value: unbroadcast(g[index], value))
+
+# ============================================================================= NumPy, broadly
+# Rules for the NumPy functions people write most (issue 3). Each is exact where the function
+# is differentiable; the comment says what happens at kinks and ties.
+
+
+def _unsupported(what: str) -> Any:
+    from .errors import NoRuleError
+    raise NoRuleError(f"{what} is not supported")
+
+
+def _positional(name: str, given: tuple, names: tuple) -> dict:
+    """Optional positional arguments of a NumPy function, by name."""
+    if len(given) > len(names):
+        _unsupported(f"{name} with {len(given)} extra positional arguments")
+    return dict(zip(names, given))
+
+
+def _ndim(x: Any) -> Any:
+    """``x``'s number of axes when known at compile time (its kind, or its static shape), else None."""
+    if not isinstance(x, Sym):
+        return np.ndim(x)
+    if type(x.kind) is int:
+        return x.kind
+    return len(x.static_shape) if x.static_shape is not None else None
+
+
+LN2, LN10 = math.log(2.0), math.log(10.0)
+
+# ----------------------------------------------------------------------------- elementwise, unary
+
+defvjp(np.exp2, lambda g, ans, x: g * ans * LN2)
+defvjp(np.log2, lambda g, ans, x: g / (x * LN2))
+defvjp(np.log10, lambda g, ans, x: g / (x * LN10))
+defvjp(np.cbrt, lambda g, ans, x: g / (3 * ans ** 2))  # infinite at 0, as d/dx x**(1/3)
+defvjp(np.positive, lambda g, ans, x: g)
+defvjp(np.arcsin, lambda g, ans, x: g / np.sqrt(1 - x ** 2))
+defvjp(np.arccos, lambda g, ans, x: -g / np.sqrt(1 - x ** 2))
+defvjp(np.arcsinh, lambda g, ans, x: g / np.sqrt(x ** 2 + 1))
+defvjp(np.arccosh, lambda g, ans, x: g / np.sqrt(x ** 2 - 1))
+defvjp(np.arctanh, lambda g, ans, x: g / (1 - x ** 2))
+defvjp(np.fabs, lambda g, ans, x: g * np.sign(x))  # 0 at the kink x == 0 (as np.abs)
+defvjp(np.sinc, lambda g, ans, x: g * apply(runtime.sinc_grad, x, ans))
+defvjp(np.deg2rad, lambda g, ans, x: g * (math.pi / 180))
+defvjp(np.radians, lambda g, ans, x: g * (math.pi / 180))
+defvjp(np.rad2deg, lambda g, ans, x: g * (180 / math.pi))
+defvjp(np.degrees, lambda g, ans, x: g * (180 / math.pi))
+defnondiff(np.fix, np.around, np.signbit, np.isclose, np.allclose, np.array_equal, np.argsort,
+           np.nonzero, np.flatnonzero, np.count_nonzero, np.searchsorted, np.all, np.any,
+           np.logical_xor, Method("round"), Method("all"), Method("any"), Method("argsort"),
+           Method("nonzero"), runtime.fmax_share, runtime.fmin_share)
+
+# ----------------------------------------------------------------------------- elementwise, binary
+
+defvjp(np.true_divide, *VJPS[operator.truediv])  # np.true_divide is np.divide in NumPy >= 1.x
+defvjp(np.float_power, lambda g, ans, x, y: unbroadcast(g * y * np.float_power(x, y - 1), x, y),
+       lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
+defvjp(np.hypot, lambda g, ans, x, y: unbroadcast(g * x / ans, x, y),
+       lambda g, ans, x, y: unbroadcast(g * y / ans, y, x))
+defvjp(np.arctan2, lambda g, ans, y, x: unbroadcast(g * x / (x ** 2 + y ** 2), y, x),
+       lambda g, ans, y, x: unbroadcast(-g * y / (x ** 2 + y ** 2), x, y))
+defvjp(np.logaddexp, lambda g, ans, x, y: unbroadcast(g * np.exp(x - ans), x, y),
+       lambda g, ans, x, y: unbroadcast(g * np.exp(y - ans), y, x))
+defvjp(np.logaddexp2, lambda g, ans, x, y: unbroadcast(g * np.exp2(x - ans), x, y),
+       lambda g, ans, x, y: unbroadcast(g * np.exp2(y - ans), y, x))
+# fmax/fmin: as maximum/minimum (ties split evenly), except that a NaN operand loses outright,
+# as NumPy ignores it; where both are NaN neither gets anything.
+defvjp(np.fmax, lambda g, ans, x, y: unbroadcast(g * apply(runtime.fmax_share, x, y), x, y),
+       lambda g, ans, x, y: unbroadcast(g * apply(runtime.fmax_share, y, x), y, x))
+defvjp(np.fmin, lambda g, ans, x, y: unbroadcast(g * apply(runtime.fmin_share, x, y), x, y),
+       lambda g, ans, x, y: unbroadcast(g * apply(runtime.fmin_share, y, x), y, x))
+
+
+def _clip_bounds(args: tuple, kw: dict) -> tuple:
+    bounds = _positional("np.clip", args, ("a_min", "a_max", "out"))
+    lo = bounds.get("a_min", kw.get("a_min", kw.get("min")))
+    hi = bounds.get("a_max", kw.get("a_max", kw.get("max")))
+    return lo, hi
+
+
+def _clip_vjp(argnum: int) -> Rule:
+    """np.clip(x, lo, hi) = minimum(maximum(x, lo), hi). The cotangent passes to ``x`` where
+    ``lo < x < hi`` strictly, to ``lo`` where ``x <= lo`` (and ``lo < hi``), to ``hi`` elsewhere;
+    a bound of None takes nothing."""
+    def vjp(g, ans, x, *args, **kw):
+        lo, hi = _clip_bounds(args, kw)
+        inside = (x > lo) if hi is None else (x < hi) if lo is None else (x > lo) * (x < hi)
+        if argnum == 0:
+            return unbroadcast(g * inside, x, *(b for b in (lo, hi) if b is not None))
+        below = (x <= lo) if hi is None else (x <= lo) * (lo < hi)
+        if argnum == 1:
+            return unbroadcast(g * below, lo, x, *(() if hi is None else (hi,)))
+        above = (x >= hi) if lo is None else 1 - inside - below
+        return unbroadcast(g * above, hi, x, *(() if lo is None else (lo,)))
+    return vjp
+
+
+for _clip in (np.clip, Method("clip")):
+    defvjp(_clip, _clip_vjp(0), _clip_vjp(1), _clip_vjp(2))
+
+# ----------------------------------------------------------------------------- reductions
+
+
+def _reduction_args(name: str, args: tuple, kw: dict, names: tuple) -> dict:
+    """The keyword view of a reduction's optional arguments (``axis``, ``keepdims``...)."""
+    opts = dict(_positional(name, args, names), **kw)
+    for unsupported in ("where", "out"):
+        if opts.get(unsupported) is not None:
+            _unsupported(f"{name} with {unsupported}=")
+    return opts
+
+
+def _expand(g: Any, axis: Any, keepdims: Any) -> Any:
+    """A reduction's cotangent (or result) with the reduced axes put back as size 1."""
+    if axis is None or keepdims:
+        return g
+    return np.expand_dims(g, axis)
+
+
+def _prod_vjp(name: str) -> Rule:
+    """The product of the other elements of each group, exact at zeros (runtime.prod_vjp)."""
+    def vjp(g, ans, x, *args, **kw):
+        opts = _reduction_args(name, args, kw, ("axis", "dtype", "out", "keepdims"))
+        return apply(runtime.prod_vjp, g, x, opts.get("axis"), bool(opts.get("keepdims", False)))
+    return vjp
+
+
+def _extremum_vjp(name: str) -> Rule:
+    """max/min: the cotangent goes to the maximal (minimal) elements, split evenly among ties
+    (the JAX/autograd convention; for x = [1, 3, 3] the gradient of max is [0, .5, .5])."""
+    def vjp(g, ans, x, *args, **kw):
+        opts = _reduction_args(name, args, kw, ("axis", "out", "keepdims", "initial", "where"))
+        if opts.get("initial") is not None:
+            _unsupported(f"{name} with initial=")
+        axis, keepdims = opts.get("axis"), opts.get("keepdims", False)
+        g, ans = _expand(g, axis, keepdims), _expand(ans, axis, keepdims)
+        mask = x == ans
+        return g * mask / np.sum(mask, axis=axis, keepdims=True)
+    return vjp
+
+
+def _moments(name: str, args: tuple, kw: dict) -> tuple:
+    opts = _reduction_args(name, args, kw, ("axis", "dtype", "out", "ddof", "keepdims"))
+    ddof = opts.get("ddof", 0) if opts.get("correction") is None else opts["correction"]
+    return opts.get("axis"), opts.get("keepdims", False), ddof
+
+
+def _centred(x: Any, ans: Any, axis: Any, ddof: Any) -> tuple:
+    """``x`` minus its mean over ``axis`` (kept as size-1 axes), and the divisor ``N - ddof``."""
+    mean = np.mean(x, axis=axis, keepdims=True)
+    n = size_of(x) / size_of(ans)
+    return x - mean, (n - ddof if type(ddof) is not int or ddof else n)
+
+
+def _var_vjp(name: str) -> Rule:
+    """d var = 2 (x - mean) / (N - ddof)."""
+    def vjp(g, ans, x, *args, **kw):
+        axis, keepdims, ddof = _moments(name, args, kw)
+        centred, n = _centred(x, ans, axis, ddof)
+        return _expand(g, axis, keepdims) * 2 * centred / n
+    return vjp
+
+
+def _std_vjp(name: str) -> Rule:
+    """d std = (x - mean) / ((N - ddof) std); infinite where std == 0 (all elements equal)."""
+    def vjp(g, ans, x, *args, **kw):
+        axis, keepdims, ddof = _moments(name, args, kw)
+        centred, n = _centred(x, ans, axis, ddof)
+        return _expand(g, axis, keepdims) * centred / (n * _expand(ans, axis, keepdims))
+    return vjp
+
+
+def _cumsum_vjp(name: str) -> Rule:
+    def vjp(g, ans, x, *args, **kw):
+        opts = _reduction_args(name, args, kw, ("axis", "dtype", "out"))
+        return apply(runtime.cumsum_vjp, g, x, opts.get("axis"))
+    return vjp
+
+
+def _cumprod_vjp(name: str) -> Rule:
+    """d cumprod: the reversed cumulative sum of g * ans, divided by x. Needs x != 0 (a zero
+    gives NaN), like autograd's rule."""
+    def vjp(g, ans, x, *args, **kw):
+        opts = _reduction_args(name, args, kw, ("axis", "dtype", "out"))
+        return apply(runtime.cumsum_vjp, g * ans, x, opts.get("axis")) / x
+    return vjp
+
+
+for _name, _fn in (("np.prod", np.prod), ("x.prod", Method("prod"))):
+    defvjp(_fn, _prod_vjp(_name))
+for _name, _fn in (("np.max", np.max), ("np.amax", np.amax), ("np.min", np.min), ("np.amin", np.amin),
+                   ("x.max", Method("max")), ("x.min", Method("min"))):
+    defvjp(_fn, _extremum_vjp(_name))
+for _name, _fn in (("np.var", np.var), ("x.var", Method("var"))):
+    defvjp(_fn, _var_vjp(_name))
+for _name, _fn in (("np.std", np.std), ("x.std", Method("std"))):
+    defvjp(_fn, _std_vjp(_name))
+for _name, _fn in (("np.cumsum", np.cumsum), ("x.cumsum", Method("cumsum"))):
+    defvjp(_fn, _cumsum_vjp(_name))
+for _name, _fn in (("np.cumprod", np.cumprod), ("x.cumprod", Method("cumprod"))):
+    defvjp(_fn, _cumprod_vjp(_name))
+
+
+def _average_vjp(argnum: int) -> Rule:
+    """np.average: the mean without weights; with weights w, d/da = w / sum(w) and
+    d/dw = (a - average) / sum(w) (1-D weights apply along ``axis``)."""
+    def vjp(g, ans, a, *args, **kw):
+        opts = dict(_positional("np.average", args, ("axis", "weights", "returned")), **kw)
+        if opts.get("returned"):
+            _unsupported("np.average with returned=True (a tuple result)")
+        axis, weights, keepdims = opts.get("axis"), opts.get("weights"), opts.get("keepdims", False)
+        if weights is None:
+            return _mean_vjp(g, ans, a, axis, keepdims=keepdims)
+        return apply(runtime.average_vjp, g, a, axis, weights, bool(keepdims), ans, argnum)
+    return vjp
+
+
+defvjp(np.average, _average_vjp(0), None, _average_vjp(2))
+
+
+def _norm_vjp(g, ans, x, *args, **kw):
+    """np.linalg.norm: vector norms (ord None, 2, 1, inf, -inf, 0, any p) over the whole vector
+    or ``axis``; the Frobenius norm of matrices (ord None or 'fro'). Matrix norms ord 1, 2,
+    inf, 'nuc' are not supported. Not differentiable where the norm is 0 (gives NaN) and, for
+    ord inf, ties split evenly."""
+    opts = dict(_positional("np.linalg.norm", args, ("ord", "axis", "keepdims")), **kw)
+    ord_, axis, keepdims = opts.get("ord"), opts.get("axis"), opts.get("keepdims", False)
+    ndim = _ndim(x)
+    if axis is None and ord_ is not None and ndim is None:
+        return apply(runtime.norm_vjp, g, x, ans, ord_, axis, keepdims)
+    axes = (axis,) if isinstance(axis, int) else axis
+    matrix = (len(axes) == 2) if axes is not None else (ord_ is not None and ndim == 2)
+    if matrix and ord_ not in (None, "fro"):
+        _unsupported(f"np.linalg.norm with the matrix norm ord={ord_!r}")
+    g, ans = _expand(g, axis, keepdims), _expand(ans, axis, keepdims)
+    if ord_ in (None, 2, "fro"):
+        return g * x / ans
+    if ord_ == 1:
+        return g * np.sign(x)
+    if ord_ == 0:
+        return g * 0.0 * x
+    if ord_ in (math.inf, -math.inf):
+        return apply(runtime.norm_inf_vjp, g, x, ans, axes, True)
+    return g * x * np.abs(x) ** (ord_ - 2) / ans ** (ord_ - 1)
+
+
+defvjp(np.linalg.norm, _norm_vjp)
+
+# ----------------------------------------------------------------------------- shape ops
+
+
+def _reshape_back(g, ans, x, *args, **kw):
+    """Any op that only reshapes: the cotangent reshaped to ``x``'s shape."""
+    return np.reshape(g, shape_of(x))
+
+
+for _fn in (np.ravel, Method("ravel"), Method("flatten"), np.squeeze, Method("squeeze"), np.expand_dims,
+            np.atleast_1d, np.atleast_2d, np.atleast_3d):
+    defvjp(_fn, _reshape_back)
+defvjp(np.swapaxes, lambda g, ans, x, a, b: np.swapaxes(g, a, b))
+defvjp(Method("swapaxes"), lambda g, ans, x, a, b: np.swapaxes(g, a, b))
+defvjp(np.moveaxis, lambda g, ans, x, source, destination: np.moveaxis(g, destination, source))
+
+
+def _method_transpose(g, ans, x, *axes):
+    """x.transpose(), x.transpose(1, 0, 2), x.transpose((1, 0, 2))."""
+    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+        axes = axes[0]
+    if not axes:
+        return np.transpose(g)
+    if isinstance(axes, Sym) or any(isinstance(a, Sym) for a in axes):
+        return np.transpose(g, np.argsort(axes))
+    return np.transpose(g, tuple(int(i) for i in np.argsort(axes)))
+
+
+defvjp(Method("transpose"), _method_transpose)
+defvjp(np.broadcast_to, lambda g, ans, x, shape, **kw: unbroadcast(g, x))
+defvjp(np.tile, lambda g, ans, x, reps: apply(runtime.tile_vjp, g, x, reps))
+
+
+def _repeat_vjp(g, ans, x, repeats, axis=None):
+    return apply(runtime.repeat_vjp, g, x, repeats, axis)
+
+
+defvjp(np.repeat, _repeat_vjp)
+defvjp(Method("repeat"), _repeat_vjp)
+defvjp(np.flip, lambda g, ans, x, axis=None: np.flip(g, axis))
+defvjp(np.fliplr, lambda g, ans, x: np.fliplr(g))
+defvjp(np.flipud, lambda g, ans, x: np.flipud(g))
+
+
+def _roll_vjp(g, ans, x, shift, axis=None):
+    back = np.negative(shift) if isinstance(shift, Sym) else (
+        tuple(-s for s in shift) if isinstance(shift, (tuple, list)) else -shift)
+    return np.roll(g, back, axis)
+
+
+defvjp(np.roll, _roll_vjp)
+
+
+def _pad_vjp(g, ans, x, pad_width, *args, **kw):
+    """Constant mode only (the default): the cotangent is the middle of ``g``."""
+    mode = args[0] if args else kw.get("mode", "constant")
+    if mode != "constant":
+        _unsupported(f"np.pad with mode={mode!r}")
+    return apply(runtime.pad_vjp, g, x, pad_width)
+
+
+defvjp(np.pad, _pad_vjp)
+defvjp(np.triu, lambda g, ans, x, k=0: np.triu(g, k))
+defvjp(np.tril, lambda g, ans, x, k=0: np.tril(g, k))
+# Sorting permutes: the cotangent goes back through the permutation (np.argsort of x). Tied
+# elements have equal values, so which of them gets which tied cotangent does not matter.
+defvjp(np.sort, lambda g, ans, x, axis=-1, **kw: apply(runtime.sort_vjp, g, x, axis))
+
+
+def _diagonal_vjp(g, ans, x, offset=0, axis1=0, axis2=1):
+    return apply(runtime.diagonal_vjp, g, x, offset, axis1, axis2)
+
+
+def _trace_vjp(g, ans, x, offset=0, axis1=0, axis2=1, *args, **kw):
+    if (args and args[0] is not None) or kw.get("dtype") is not None:
+        _unsupported("np.trace with dtype=")
+    return apply(runtime.trace_vjp, g, x, offset, axis1, axis2)
+
+
+for _fn in (np.diagonal, Method("diagonal")):
+    defvjp(_fn, _diagonal_vjp)
+for _fn in (np.trace, Method("trace")):
+    defvjp(_fn, _trace_vjp)
+defvjp(np.diag, lambda g, ans, x, k=0: np.diagonal(g, k) if _ndim(x) == 1 else apply(runtime.diag_vjp, g, x, k))
+
+
+# ----------------------------------------------------------------------------- products
+
+defvjp(np.outer, lambda g, ans, a, b: g @ b if _ndim(a) == 1 and _ndim(b) == 1
+       else np.reshape(g @ np.ravel(b), shape_of(a)),
+       lambda g, ans, a, b: a @ g if _ndim(a) == 1 and _ndim(b) == 1
+       else np.reshape(np.ravel(a) @ g, shape_of(b)))
+defvjp(np.inner, lambda g, ans, a, b: apply(runtime.inner_vjp, g, 0, a, b),
+       lambda g, ans, a, b: apply(runtime.inner_vjp, g, 1, a, b))
+defvjp(np.vdot, lambda g, ans, a, b: g * b if shapes.same(static_shape(a), static_shape(b))
+       else np.reshape(g * b, shape_of(a)),
+       lambda g, ans, a, b: g * a if shapes.same(static_shape(a), static_shape(b))
+       else np.reshape(g * a, shape_of(b)))
+defvjp(np.kron, lambda g, ans, a, b: apply(runtime.kron_vjp, g, 0, a, b),
+       lambda g, ans, a, b: apply(runtime.kron_vjp, g, 1, a, b))
+defvjp(np.tensordot, lambda g, ans, a, b, axes=2: apply(runtime.tensordot_vjp, g, 0, a, b, axes),
+       lambda g, ans, a, b, axes=2: apply(runtime.tensordot_vjp, g, 1, a, b, axes))
+
+
+def _einsum_vjp(argnum: int) -> Rule:
+    """np.einsum('subscripts', *operands), explicit or implicit output, '...' included: the
+    einsum of g with the other operands into this operand's subscripts (runtime.einsum_vjp)."""
+    def vjp(g, ans, subscripts, *operands, **kw):
+        if not isinstance(subscripts, str):
+            _unsupported("np.einsum without a constant subscripts string")
+        return apply(runtime.einsum_vjp, g, argnum, subscripts, *operands)
+    return vjp
+
+
+defvjp(np.einsum, None, *(_einsum_vjp(i) for i in range(16)))
+
+# ----------------------------------------------------------------------------- linear algebra
+
+
+def _mT(a: Any) -> Any:
+    """The matrix transpose of ``a`` (of each matrix of a stack)."""
+    return a.T if _ndim(a) == 2 else np.swapaxes(a, -1, -2)
+
+
+# d inv(A) = -inv(A) dA inv(A), so dA = -inv(A)^T g inv(A)^T.
+defvjp(np.linalg.inv, lambda g, ans, a: -(_mT(ans) @ g @ _mT(ans)))
+
+
+def _solve_vjp(argnum: int) -> Rule:
+    """x = solve(A, b): db = solve(A^T, g), dA = -db x^T."""
+    def vjp(g, ans, a, b):
+        if _ndim(a) == 2 and _ndim(b) in (1, 2):
+            gb = np.linalg.solve(a.T, g)
+            if argnum == 1:
+                return gb
+            return -np.outer(gb, ans) if _ndim(b) == 1 else -(gb @ ans.T)
+        return apply(runtime.solve_vjp, g, a, ans, argnum, b)
+    return vjp
+
+
+defvjp(np.linalg.solve, _solve_vjp(0), _solve_vjp(1))
+
+
+def _det_vjp(g, ans, a):
+    """d det(A) = det(A) inv(A)^T (A must be invertible)."""
+    if _ndim(a) == 2:
+        return g * ans * np.linalg.inv(a).T
+    return np.expand_dims(g * ans, (-2, -1)) * np.swapaxes(np.linalg.inv(a), -1, -2)
+
+
+defvjp(np.linalg.det, _det_vjp)
+defvjp(np.linalg.cholesky, lambda g, ans, a, **kw: apply(runtime.cholesky_vjp, g, ans))

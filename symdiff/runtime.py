@@ -155,3 +155,305 @@ def as_grad(dx: Any, x: Any) -> Any:
 def zero_grad(x: Any) -> Any:
     """The gradient of an argument the output does not depend on."""
     return grad_like(0.0, x)
+
+
+# ----------------------------------------------------------------------------- NumPy rule helpers
+
+
+def fmax_share(x: Any, y: Any) -> Any:
+    """The share of the cotangent of ``np.fmax(x, y)`` that goes to ``x``: :func:`winner_mask`,
+    and 1 where ``y`` is NaN and ``x`` is not (fmax ignores NaN)."""
+    return winner_mask(x, y) + np.logical_and(np.isnan(y), np.logical_not(np.isnan(x)))
+
+
+def fmin_share(x: Any, y: Any) -> Any:
+    """The share of the cotangent of ``np.fmin(x, y)`` that goes to ``x`` (see :func:`fmax_share`)."""
+    return winner_mask(y, x) + np.logical_and(np.isnan(y), np.logical_not(np.isnan(x)))
+
+
+def sinc_grad(x: Any, ans: Any) -> Any:
+    """d sinc(x) / dx = (cos(pi x) - sinc(x)) / x, and 0 at x == 0."""
+    x = np.asarray(x)
+    safe = np.where(x == 0, 1.0, x)
+    return np.where(x == 0, 0.0, (np.cos(np.pi * x) - ans) / safe)
+
+
+def _axes(axis: Any, ndim: int) -> tuple:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    return tuple(sorted(int(a) % ndim for a in axes))
+
+
+def _expand(g: Any, axes: tuple, keepdims: bool) -> np.ndarray:
+    g = np.asarray(g)
+    return g if keepdims or not axes else np.expand_dims(g, axes)
+
+
+def prod_vjp(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.prod(x, axis, keepdims)``: ``g`` times the product of the
+    *other* elements of each reduced group, computed exactly (zeros included) from exclusive
+    cumulative products taken from both ends."""
+    x = np.asarray(x)
+    axes = _axes(axis, x.ndim)
+    g = _expand(g, axes, keepdims)
+    if x.ndim == 0:
+        return g * np.ones_like(x, dtype=np.result_type(x, float))
+    rest = [i for i in range(x.ndim) if i not in axes]
+    moved = np.transpose(x, rest + list(axes))
+    flat = moved.reshape(moved.shape[: len(rest)] + (-1,))
+    ones = np.ones(flat.shape[:-1] + (1,), dtype=np.result_type(flat, float))
+    left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    others = np.transpose((left * right).reshape(moved.shape), np.argsort(rest + list(axes)))
+    return g * others
+
+
+def cumsum_vjp(g: Any, x: Any, axis: Any = None) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.cumsum(x, axis)``: ``g`` summed from the end."""
+    g = np.asarray(g)
+    if axis is None:
+        return np.reshape(np.cumsum(g[::-1])[::-1], np.shape(x))
+    return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
+
+
+def tile_vjp(g: Any, x: Any, reps: Any) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.tile(x, reps)``: the tiles of ``g`` summed."""
+    g = np.asarray(g)
+    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)
+    shape = np.shape(x)
+    ndim = max(len(shape), len(reps))
+    full = (1,) * (ndim - len(shape)) + tuple(shape)
+    reps = (1,) * (ndim - len(reps)) + reps
+    split = [n for pair in zip(reps, full) for n in pair]
+    out = g.reshape(split).sum(axis=tuple(range(0, 2 * ndim, 2)))
+    return out.reshape(shape)
+
+
+def repeat_vjp(g: Any, x: Any, repeats: Any, axis: Any = None) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.repeat(x, repeats, axis)``: each run of repeats summed."""
+    x = np.asarray(x)
+    g = np.asarray(g)
+    if axis is None:
+        return repeat_vjp(g, x.ravel(), repeats, 0).reshape(x.shape)
+    axis = axis % x.ndim
+    n = x.shape[axis]
+    owner = np.repeat(np.arange(n), repeats)
+    out = np.zeros(np.moveaxis(x, axis, 0).shape, dtype=np.result_type(g, float))
+    np.add.at(out, owner, np.moveaxis(g, axis, 0))
+    return np.moveaxis(out, 0, axis)
+
+
+def pad_vjp(g: Any, x: Any, pad_width: Any) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.pad(x, pad_width)`` (constant mode): the middle of ``g``."""
+    g = np.asarray(g)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int).reshape(-1, 2) if np.ndim(pad_width) else
+                             pad_width, (g.ndim, 2))
+    return g[tuple(slice(int(b), g.shape[i] - int(a)) for i, (b, a) in enumerate(widths))]
+
+
+def sort_vjp(g: Any, x: Any, axis: Any = -1) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.sort(x, axis)``: ``g`` sent back through the sorting
+    permutation (``np.argsort``; tied elements each get one of the tied cotangents)."""
+    x = np.asarray(x)
+    g = np.asarray(g)
+    if axis is None:
+        return sort_vjp(g, x.ravel(), 0).reshape(x.shape)
+    perm = np.argsort(x, axis=axis)
+    out = np.empty(x.shape, dtype=np.result_type(g, float))
+    np.put_along_axis(out, perm, g, axis=axis)
+    return out
+
+
+def diagonal_vjp(g: Any, x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.diagonal(x, offset, axis1, axis2)``: ``g`` placed on that
+    diagonal of zeros."""
+    x = np.asarray(x)
+    g = np.asarray(g)
+    out = np.zeros(x.shape, dtype=np.result_type(g, float))
+    moved = np.moveaxis(out, (axis1, axis2), (-2, -1))  # a view of out
+    n = g.shape[-1]
+    rows = np.arange(n) + max(-offset, 0)
+    cols = np.arange(n) + max(offset, 0)
+    moved[..., rows, cols] = g
+    return out
+
+
+def trace_vjp(g: Any, x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.trace(x, offset, axis1, axis2)``."""
+    n = np.diagonal(np.asarray(x), offset, axis1, axis2).shape[-1]
+    g = np.asarray(g)
+    return diagonal_vjp(np.broadcast_to(g[..., None], g.shape + (n,)), x, offset, axis1, axis2)
+
+
+def diag_vjp(g: Any, x: Any, k: int = 0) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.diag(x, k)``: for a vector (which ``diag`` places on a
+    diagonal) that diagonal of ``g``; for a matrix, ``g`` placed on its ``k``-th diagonal."""
+    if np.ndim(x) == 1:
+        return np.diagonal(g, k).copy()
+    return diagonal_vjp(g, x, k)
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _einsum_terms(subscripts: str, ndims: list) -> tuple[list, str]:
+    """The input terms and output term of an einsum, with ``...`` spelt out as letters and an
+    implicit output made explicit."""
+    spec = subscripts.replace(" ", "")
+    ins, arrow, out = spec.partition("->")
+    terms = ins.split(",")
+    if len(terms) != len(ndims):
+        raise ValueError(f"einsum {subscripts!r} has {len(terms)} operands, got {len(ndims)}")
+    unused = [c for c in _LETTERS if c not in spec]
+    ell = max((nd - (len(t) - 3) for t, nd in zip(terms, ndims) if "..." in t), default=0)
+    pool = "".join(unused[:ell])
+    spelt = []
+    for t, nd in zip(terms, ndims):
+        if "..." in t:
+            k = nd - (len(t) - 3)
+            t = t.replace("...", pool[ell - k:] if k else "")
+        spelt.append(t)
+    if not arrow:
+        counts = "".join(spelt)
+        out = pool + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in pool))
+    else:
+        out = out.replace("...", pool)
+    return spelt, out
+
+
+def einsum_vjp(g: Any, argnum: int, subscripts: str, *operands: Any) -> np.ndarray:
+    """The cotangent of operand ``argnum`` of ``np.einsum(subscripts, *operands)``: the einsum
+    of ``g`` with the other operands, read back into the operand's subscripts (broadcast along
+    subscripts the forward summed away, placed on the diagonal of repeated subscripts)."""
+    operands = [np.asarray(o) for o in operands]
+    terms, out = _einsum_terms(subscripts, [o.ndim for o in operands])
+    x, xs = operands[argnum], terms[argnum]
+    uniq = "".join(dict.fromkeys(xs))
+    others = [t for k, t in enumerate(terms) if k != argnum]
+    available = set(out).union(*others)
+    keep = "".join(c for c in uniq if c in available)
+    r = np.einsum(",".join([out] + others) + "->" + keep, g, *[o for k, o in enumerate(operands) if k != argnum])
+    sizes = dict(zip(xs, x.shape))
+    r = r.reshape([sizes[c] if c in keep else 1 for c in uniq])
+    r = np.broadcast_to(r, [sizes[c] for c in uniq])
+    if len(uniq) == len(xs):
+        return np.transpose(r, [uniq.index(c) for c in xs]) if uniq != xs else np.array(r)
+    result = np.zeros(x.shape, dtype=np.result_type(r, float))
+    np.einsum(xs + "->" + uniq, result)[...] = r  # a writeable view on the repeated diagonal
+    return result
+
+
+def tensordot_subscripts(a_ndim: int, b_ndim: int, axes: Any = 2) -> str:
+    """The einsum spelling of ``np.tensordot(a, b, axes)``."""
+    if np.ndim(axes) == 0:
+        n = int(axes)
+        a_axes, b_axes = list(range(a_ndim - n, a_ndim)), list(range(n))
+    else:
+        a_axes, b_axes = axes
+        a_axes = [a_axes] if np.ndim(a_axes) == 0 else list(a_axes)
+        b_axes = [b_axes] if np.ndim(b_axes) == 0 else list(b_axes)
+    a = list(_LETTERS[:a_ndim])
+    b = list(_LETTERS[a_ndim: a_ndim + b_ndim])
+    for i, j in zip(a_axes, b_axes):
+        b[j % b_ndim] = a[i % a_ndim]
+    a_free = [c for k, c in enumerate(a) if k not in {i % a_ndim for i in a_axes}]
+    b_free = [c for k, c in enumerate(b) if k not in {j % b_ndim for j in b_axes}]
+    return f"{''.join(a)},{''.join(b)}->{''.join(a_free + b_free)}"
+
+
+def tensordot_vjp(g: Any, argnum: int, a: Any, b: Any, axes: Any = 2) -> np.ndarray:
+    """The cotangent of ``a`` (argnum 0) or ``b`` (argnum 1) in ``np.tensordot(a, b, axes)``."""
+    return einsum_vjp(g, argnum, tensordot_subscripts(np.ndim(a), np.ndim(b), axes), a, b)
+
+
+def inner_vjp(g: Any, argnum: int, a: Any, b: Any) -> Any:
+    """The cotangent of ``a`` or ``b`` in ``np.inner(a, b)`` (contracting the last axes)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return unbroadcast(np.asarray(g) * (b if argnum == 0 else a), a if argnum == 0 else b)
+    return tensordot_vjp(g, argnum, a, b, ([-1], [-1]))
+
+
+def kron_vjp(g: Any, argnum: int, a: Any, b: Any) -> np.ndarray:
+    """The cotangent of ``a`` or ``b`` in ``np.kron(a, b)``."""
+    a, b, g = np.asarray(a), np.asarray(b), np.asarray(g)
+    nd = max(a.ndim, b.ndim)
+    sa = (1,) * (nd - a.ndim) + a.shape
+    sb = (1,) * (nd - b.ndim) + b.shape
+    blocks = g.reshape([n for pair in zip(sa, sb) for n in pair])
+    la, lb = _LETTERS[:nd], _LETTERS[nd: 2 * nd]
+    gs = "".join(p + q for p, q in zip(la, lb))
+    if argnum == 0:
+        return np.einsum(f"{gs},{lb}->{la}", blocks, b.reshape(sb)).reshape(a.shape)
+    return np.einsum(f"{gs},{la}->{lb}", blocks, a.reshape(sa)).reshape(b.shape)
+
+
+def average_vjp(g: Any, a: Any, axis: Any, weights: Any, keepdims: bool, ans: Any, argnum: int) -> np.ndarray:
+    """The cotangent of ``a`` (argnum 0) or of ``weights`` (argnum 2) in
+    ``np.average(a, axis, weights, keepdims=keepdims)``."""
+    a, w = np.asarray(a), np.asarray(weights)
+    axes = _axes(axis, a.ndim)
+    if w.shape != a.shape:  # 1-D weights along a single axis
+        w = np.expand_dims(w, tuple(i for i in range(a.ndim) if i != axes[0]))
+    total = np.sum(np.broadcast_to(w, a.shape), axis=axes, keepdims=True)
+    g = _expand(g, axes, keepdims)
+    if argnum == 0:
+        return g * w / total
+    out = g * (a - _expand(ans, axes, keepdims)) / total
+    return unbroadcast(out, w).reshape(np.shape(weights))
+
+
+def norm_inf_vjp(g: Any, x: Any, ans: Any, axis: Any, keepdims: bool) -> np.ndarray:
+    """The cotangent of ``x`` in the vector norm ``ord=inf`` (or ``-inf``) along ``axis``: like
+    ``max(abs(x))``, ties splitting the cotangent evenly."""
+    x = np.asarray(x)
+    axes = _axes(axis, x.ndim)
+    g, ans = _expand(g, axes, keepdims), _expand(ans, axes, keepdims)
+    mask = np.abs(x) == ans
+    return g * np.sign(x) * mask / np.sum(mask, axis=axes, keepdims=True)
+
+
+def norm_vjp(g: Any, x: Any, ans: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.linalg.norm(x, ord, axis, keepdims)`` for vector norms and
+    the Frobenius norm, when the rank of ``x`` is only known at run time."""
+    x = np.asarray(x)
+    if isinstance(axis, int):
+        axis = (axis,)
+    matrix = len(axis) == 2 if axis is not None else (ord is not None and x.ndim == 2)
+    if matrix and ord not in (None, "fro"):
+        raise SymdiffError(f"the gradient of np.linalg.norm with the matrix norm ord={ord!r} is not supported")
+    axes = _axes(axis, x.ndim)
+    g, ans = _expand(g, axes, keepdims), _expand(ans, axes, keepdims)
+    if ord in (None, 2, "fro"):
+        return g * x / ans
+    if ord == 1:
+        return g * np.sign(x)
+    if ord == 0:
+        return np.zeros(x.shape, dtype=np.result_type(g, float))
+    if ord in (np.inf, -np.inf):
+        return norm_inf_vjp(g, x, ans, axes, True)
+    return g * x * np.abs(x) ** (ord - 2) / ans ** (ord - 1)
+
+
+def solve_vjp(g: Any, a: Any, ans: Any, argnum: int, b: Any = None) -> np.ndarray:
+    """The cotangent of ``a`` (argnum 0) or ``b`` (argnum 1) in ``ans = np.linalg.solve(a, b)``
+    (also batched and broadcast; ``b`` a vector or a stack of matrices, as NumPy >= 2 reads it)."""
+    a, ans, g = np.asarray(a), np.asarray(ans), np.asarray(g)
+    b_ndim = ans.ndim if b is None else np.ndim(b)
+    vector = b_ndim == 1 or (np.lib.NumpyVersion(np.__version__) < "2.0.0" and b_ndim == a.ndim - 1)
+    gb = np.linalg.solve(np.swapaxes(a, -1, -2), g[..., None] if vector else g)
+    if argnum == 1:
+        return unbroadcast(gb[..., 0] if vector else gb, b)
+    x = ans[..., None] if vector else ans
+    return unbroadcast(-gb @ np.swapaxes(x, -1, -2), a)
+
+
+def cholesky_vjp(g: Any, chol: Any) -> np.ndarray:
+    """The cotangent of ``a`` in ``chol = np.linalg.cholesky(a)``, symmetrised (``a`` is read as a
+    symmetric matrix; Murray 2016, as in JAX and autograd)."""
+    chol, g = np.asarray(chol), np.asarray(g)
+    phi = np.tril(np.swapaxes(chol, -1, -2) @ g)
+    phi = phi - 0.5 * np.tril(np.triu(phi))  # halve the diagonal
+    inv = np.linalg.inv(chol)
+    s = np.swapaxes(inv, -1, -2) @ phi @ inv
+    return 0.5 * (s + np.swapaxes(s, -1, -2))

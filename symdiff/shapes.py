@@ -170,6 +170,39 @@ def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
         return shapes[0]
     if fn is operator.getitem and shapes[0] and args[1].integer:
         return shapes[0][1:]
+    return _infer_numpy(fn, args, kwargs, shapes)
+
+
+# Functions whose result has the shape of their first argument, whatever the other arguments.
+SAME_SHAPE = {np.linalg.inv, np.linalg.cholesky, np.triu, np.tril, np.flip, np.fliplr, np.flipud, np.roll,
+              np.sinc}
+
+
+def _infer_numpy(fn: Any, args: list[Value], kwargs: dict[str, Value], shapes: list) -> Any:
+    """Shapes of the NumPy functions of issue 3's rules, where they are easy to know."""
+    if not args:
+        return None
+    if fn in SAME_SHAPE:
+        return shapes[0]
+    if fn in (np.clip, Method("clip")):
+        bounds = [a.shape for a in args[1:3]] + [v.shape for k, v in kwargs.items() if k in ("a_min", "a_max")]
+        return broadcast(shapes[0], *bounds) if len(args) <= 3 and set(kwargs) <= {"a_min", "a_max"} else None
+    if fn in (np.cumsum, np.cumprod, np.sort) and not kwargs.keys() - {"axis"}:
+        axis = kwargs["axis"] if "axis" in kwargs else (args[1] if len(args) > 1 else None)
+        if fn is np.sort and axis is None:
+            return shapes[0]
+        if axis is not None and axis.is_const and type(axis.const) is int:
+            return shapes[0]
+        return None
+    if fn is np.linalg.det and shapes[0] is not None and len(shapes[0]) >= 2:
+        return shapes[0][:-2]
+    if fn is np.linalg.norm and len(args) == 1 and set(kwargs) <= {"axis", "keepdims"}:
+        axis = kwargs.get("axis")
+        keepdims = kwargs.get("keepdims")
+        if (axis is not None and not axis.is_const) or (keepdims is not None and not keepdims.is_const):
+            return None
+        return _reduce(shapes[0], None if axis is None else axis.const,
+                       False if keepdims is None else keepdims.const)
     return None
 
 

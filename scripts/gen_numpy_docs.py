@@ -1,0 +1,210 @@
+"""Generate docs/numpy.md, the table of functions symdiff differentiates, from the rule
+registry (``symdiff.rules.VJPS`` and ``symdiff.rules.NONDIFF``).
+
+    python3 scripts/gen_numpy_docs.py          # rewrite docs/numpy.md
+    python3 scripts/gen_numpy_docs.py --check  # exit 1 if docs/numpy.md is stale
+
+``tests/test_numpy_rules.py::test_numpy_docs_are_up_to_date`` fails when the file is stale.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import math
+import operator
+import pathlib
+import sys
+from typing import Any
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from symdiff import rules, runtime  # noqa: E402
+from symdiff.ir import GetAttr, Method  # noqa: E402
+
+DOC = ROOT / "docs" / "numpy.md"
+
+OPERATORS = {
+    operator.add: "x + y", operator.sub: "x - y", operator.mul: "x * y", operator.truediv: "x / y",
+    operator.pow: "x ** y", operator.neg: "-x", operator.pos: "+x", operator.abs: "abs(x) (operator.abs)",
+    operator.mod: "x % y", operator.matmul: "x @ y", operator.getitem: "x[index]",
+    operator.lt: "x < y", operator.le: "x <= y", operator.gt: "x > y", operator.ge: "x >= y",
+    operator.eq: "x == y", operator.ne: "x != y", operator.not_: "not x", operator.is_: "x is y",
+    operator.is_not: "x is not y", operator.floordiv: "x // y", operator.and_: "x & y",
+    operator.or_: "x | y", operator.xor: "x ^ y", operator.invert: "~x",
+}
+SPECIAL = {id(getattr(runtime, "setitem", None)): "x[index] = value"}
+
+# Arguments a rule takes through *args (so its own parameter names do not say which).
+ARG_NAMES = {"np.clip": ("a", "a_min", "a_max"), "x.clip()": ("x", "min", "max"),
+             "np.average": ("a", "axis", "weights"), "np.einsum": ("subscripts", "*operands")}
+
+NOTES = {
+    "x + y": "NumPy broadcasting undone at compile time where shapes are known",
+    "x ** y": "d/dy uses log(x), taken as 0 where x == 0",
+    "x % y": "d/dy = -floor(x / y)",
+    "x[index]": "basic, fancy (repeated indices accumulate) and boolean-mask indexing",
+    "max": "two arguments; a tie sends the cotangent to the first",
+    "min": "two arguments; a tie sends the cotangent to the first",
+    "np.maximum": "ties split the cotangent evenly (as JAX)",
+    "np.minimum": "ties split the cotangent evenly (as JAX)",
+    "np.fmax": "as np.maximum; a NaN operand gets nothing (fmax ignores NaN)",
+    "np.fmin": "as np.minimum; a NaN operand gets nothing (fmin ignores NaN)",
+    "np.absolute": "also spelt np.abs; 0 at x == 0", "np.fabs": "0 at x == 0", "abs": "0 at x == 0",
+    "np.divide": "also spelt np.true_divide",
+    "np.cbrt": "infinite at 0",
+    "np.sinc": "0 at x == 0",
+    "np.clip": "passes where a_min < x < a_max; bounds may be None, constant or differentiated (positionally)",
+    "x.clip()": "as np.clip",
+    "np.where": "the condition is not differentiable",
+    "np.float_power": "computed in float64, as NumPy does",
+    "np.sum": "axis (int, negative, tuple), keepdims",
+    "np.mean": "axis (int, negative, tuple), keepdims",
+    "np.prod": "axis, keepdims; exact with zeros (product of the other elements)",
+    "np.max": "axis, keepdims; ties split the cotangent evenly among the maximal elements (as JAX)",
+    "np.amax": "as np.max", "np.min": "as np.max", "np.amin": "as np.max",
+    "np.var": "axis, ddof (or correction), keepdims",
+    "np.std": "axis, ddof (or correction), keepdims; infinite where std == 0",
+    "np.cumsum": "axis (default: flattened)",
+    "np.cumprod": "axis; needs nonzero elements (a zero gives NaN)",
+    "np.average": "axis, keepdims, weights (1-D along axis or full shape); returned=True not supported",
+    "np.linalg.norm": "vector norms ord None/2/1/inf/-inf/0/p, Frobenius ('fro') with axis/keepdims; "
+                      "matrix norms ord 1/2/inf/'nuc' not supported; NaN where the norm is 0",
+    "np.transpose": "with or without axes",
+    "np.reshape": "-1 allowed",
+    "np.broadcast_to": "the cotangent is summed over the broadcast axes",
+    "np.repeat": "int or per-element repeats, axis or flattened",
+    "np.pad": "constant mode only (the default); constant_values is not differentiated",
+    "np.sort": "through the sorting permutation (np.argsort)",
+    "np.trace": "offset, axis1, axis2", "np.diagonal": "offset, axis1, axis2",
+    "np.diag": "of a vector (builds a matrix) and of a matrix (takes a diagonal), with k",
+    "np.dot": "any ranks", "np.matmul": "any ranks, batched and broadcast", "x @ y": "any ranks, batched and broadcast",
+    "np.einsum": "a constant subscripts string: explicit or implicit output, '...', repeated (diagonal) "
+                 "subscripts; up to 16 operands",
+    "np.tensordot": "axes as an int or a pair of sequences",
+    "np.linalg.inv": "also batched", "np.linalg.det": "also batched; needs an invertible matrix",
+    "np.linalg.solve": "also batched; b a vector or a matrix",
+    "x.max()": "as np.max", "x.min()": "as np.max", "x.prod()": "as np.prod", "x.sum()": "as np.sum",
+    "x.mean()": "as np.mean", "x.var()": "as np.var", "x.std()": "as np.std", "x.cumsum()": "as np.cumsum",
+    "x.cumprod()": "as np.cumprod", "x.repeat()": "as np.repeat", "x.trace()": "as np.trace",
+    "x.diagonal()": "as np.diagonal", "x.transpose()": "x.transpose(), x.transpose(1, 0, 2), x.transpose((1, 0, 2))",
+    "np.linalg.cholesky": "the gradient is symmetrised (the input is read as symmetric), as in JAX",
+}
+
+
+def display(fn: Any) -> str:
+    """How users write ``fn``: ``np.exp``, ``np.linalg.inv``, ``x.sum()``, ``x + y``, ``math.log``."""
+    if fn in OPERATORS:
+        return OPERATORS[fn]
+    if id(fn) in SPECIAL:
+        return SPECIAL[id(fn)]
+    if isinstance(fn, Method):
+        return f"x.{fn.name}()"
+    if isinstance(fn, GetAttr):
+        return f"x.{fn.name}"
+    name = getattr(fn, "__name__", None)
+    for prefix, module in (("np.linalg.", np.linalg), ("np.", np), ("math.", math)):
+        if name and getattr(module, name, None) is fn:
+            return prefix + name
+    for prefix, module in (("np.linalg.", np.linalg), ("np.", np), ("math.", math)):
+        for alias, obj in sorted(vars(module).items()):
+            if obj is fn and not alias.startswith("_"):
+                return prefix + alias
+    if name and getattr(builtins, name, None) is fn:
+        return name
+    if getattr(fn, "__module__", None) == runtime.__name__:
+        return f"symdiff.runtime.{name}"
+    return repr(fn)
+
+
+def section(fn: Any) -> str:
+    if fn in OPERATORS or id(fn) in SPECIAL or getattr(builtins, getattr(fn, "__name__", ""), None) is fn:
+        return "Python operators and builtins"
+    if isinstance(fn, (Method, GetAttr)):
+        return "Array methods and attributes"
+    if getattr(fn, "__module__", None) == "math" or display(fn).startswith("math."):
+        return "math"
+    if display(fn).startswith("np.linalg."):
+        return "np.linalg"
+    if isinstance(fn, np.ufunc):
+        return "NumPy elementwise (ufuncs)"
+    return "NumPy functions"
+
+
+SECTIONS = ["Python operators and builtins", "math", "NumPy elementwise (ufuncs)", "NumPy functions",
+            "np.linalg", "Array methods and attributes"]
+
+
+def argument_names(name: str, vjps: tuple) -> str:
+    """The differentiable arguments, named after the rule's parameters."""
+    names = ARG_NAMES.get(name)
+    out = []
+    for i, vjp in enumerate(vjps):
+        if vjp is None:
+            continue
+        if names is not None:
+            out.append(names[min(i, len(names) - 1)])
+            continue
+        params = [p for p in inspect.signature(vjp).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][2:]
+        out.append(params[i].name if i < len(params) else f"argument {i + 1}")
+    return ", ".join(dict.fromkeys(out))
+
+
+def render() -> str:
+    rows: dict[str, list] = {s: [] for s in SECTIONS}
+    for fn, vjps in rules.VJPS.items():
+        if getattr(fn, "__module__", None) == runtime.__name__ and id(fn) not in SPECIAL:
+            continue
+        name = display(fn)
+        rows[section(fn)].append((name, argument_names(name, vjps), NOTES.get(name, "")))
+    lines = [
+        "# NumPy and Python functions symdiff differentiates",
+        "",
+        "<!-- generated by scripts/gen_numpy_docs.py from symdiff.rules; do not edit by hand -->",
+        "",
+        "Each function below has a derivative rule in `symdiff/rules.py` (a vector-Jacobian product",
+        "written in NumPy and inlined into the generated gradient). *Differentiable arguments* are",
+        "the positional arguments a derivative flows to; keyword arguments (`axis=`, `keepdims=`,",
+        "`ord=`...) must not depend on the differentiated inputs. Register more with",
+        "`symdiff.defvjp(fn, *vjps)`.",
+        "",
+    ]
+    for title in SECTIONS:
+        if not rows[title]:
+            continue
+        lines += [f"## {title}", "", "| function | differentiable arguments | notes |", "|---|---|---|"]
+        for name, args, note in sorted(rows[title], key=lambda r: r[0].lower()):
+            lines.append(f"| `{name}` | {args} | {note} |")
+        lines.append("")
+    nondiff = sorted({display(fn) for fn in rules.NONDIFF
+                      if getattr(fn, "__module__", None) != runtime.__name__}, key=str.lower)
+    lines += [
+        "## Zero derivative",
+        "",
+        "These run as written and contribute no derivative (comparisons, rounding, indices, shapes):",
+        "",
+        ", ".join(f"`{name}`" for name in nondiff) + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        if not DOC.exists() or DOC.read_text() != text:
+            print(f"{DOC.relative_to(ROOT)} is stale: run python3 scripts/gen_numpy_docs.py")
+            return 1
+        return 0
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(text)
+    print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

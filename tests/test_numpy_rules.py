@@ -1,0 +1,854 @@
+"""The NumPy derivative rules of issue 3, checked against central finite differences.
+
+Same pattern as ``tests/test_rules.py``: each case reduces the op's output to a scalar with a
+fixed random weighting ``w`` of the output's shape, so that a gradient with the right shape but
+the wrong entries cannot pass. Functions whose call spelling varies (the axis of a reduction,
+the subscripts of an einsum) are built by small factories: symdiff reads closure variables as
+compile-time constants, so ``axis`` arrives in the rule exactly as a literal would.
+
+``CASES`` is this module's table; ``tests/test_rules.py::test_every_rule_has_a_case`` accepts a
+``VJPS`` key covered by a case here or there. Every case also runs in float32
+(``test_float32_gradient``): the gradient must be float32 and close to float64 finite
+differences with a looser tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fd import check_grad, numerical_grad
+from test_rules import (
+    NONZERO,
+    PAIRS,
+    POS,
+    REAL,
+    SHAPE_NAMES,
+    UNIT,
+    Case,
+    _broadcast,
+    _called,
+    _in,
+    _n,
+    _shape,
+    out_shape,
+    weight,
+)
+
+import symdiff
+from symdiff.ir import Method
+
+CASES: list[Case] = []
+XFAIL: dict[str, str] = {}  # case id -> reason (a compiler limitation outside the rules)
+
+
+def case(id, fn, make, argnums, covers, **kw) -> None:
+    assert all(c.id != id for c in CASES), f"duplicate case id {id}"
+    CASES.append(Case(id, fn, make, tuple(argnums), tuple(covers), **kw))
+
+
+def _sname(shape) -> str:
+    return SHAPE_NAMES.get(shape, str(shape))
+
+
+# ============================================================================ domains
+
+
+def ABOVE1(rng, shape):  # arccosh
+    return _shape(rng.uniform(1.2, 3.0, _n(shape)), shape)
+
+
+def SPREAD(rng, shape):
+    """Distinct values at least 0.05 apart (max/min/sort/norm inf: no ties within eps)."""
+    n = _n(shape)
+    values = rng.permutation(np.linspace(-2.0, 2.0, n)) + rng.uniform(-0.01, 0.01, n) if n > 1 else \
+        rng.uniform(-2.0, 2.0, 1)
+    return _shape(values, shape)
+
+
+def SPREAD_NONZERO(rng, shape):  # distinct and away from 0 (norm ord=1/inf, cumprod)
+    n = _n(shape)
+    mags = rng.permutation(np.linspace(0.5, 2.0, n)) + rng.uniform(-0.01, 0.01, n) if n > 1 else \
+        rng.uniform(0.5, 2.0, 1)
+    return _shape(rng.choice([-1.0, 1.0], n) * mags, shape)
+
+
+def WELL_CONDITIONED(rng, shape):
+    """Square matrices (or stacks) near 3 * identity: invertible, not close to singular."""
+    a = rng.uniform(-1.0, 1.0, shape)
+    return a + 3.0 * np.eye(shape[-1])
+
+
+# ============================================================================ elementwise, unary
+
+
+def u_exp2(x, w): return np.sum(np.exp2(x) * w)
+def u_log2(x, w): return np.sum(np.log2(x) * w)
+def u_log10(x, w): return np.sum(np.log10(x) * w)
+def u_cbrt(x, w): return np.sum(np.cbrt(x) * w)
+def u_positive(x, w): return np.sum(np.positive(x) * w)
+def u_arcsin(x, w): return np.sum(np.arcsin(x) * w)
+def u_arccos(x, w): return np.sum(np.arccos(x) * w)
+def u_arcsinh(x, w): return np.sum(np.arcsinh(x) * w)
+def u_arccosh(x, w): return np.sum(np.arccosh(x) * w)
+def u_arctanh(x, w): return np.sum(np.arctanh(x) * w)
+def u_fabs(x, w): return np.sum(np.fabs(x) * w)
+def u_sinc(x, w): return np.sum(np.sinc(x) * w)
+def u_deg2rad(x, w): return np.sum(np.deg2rad(x) * w)
+def u_radians(x, w): return np.sum(np.radians(x) * w)
+def u_rad2deg(x, w): return np.sum(np.rad2deg(x) * w)
+def u_degrees(x, w): return np.sum(np.degrees(x) * w)
+
+
+ALL_SHAPES = [None, (4,), (3, 4), (2, 3, 4)]
+
+UNARY = [
+    # (name, function, domain, covers)
+    ("np.exp2", u_exp2, REAL, [np.exp2]),
+    ("np.log2", u_log2, POS, [np.log2]),
+    ("np.log10", u_log10, POS, [np.log10]),
+    ("np.cbrt", u_cbrt, NONZERO, [np.cbrt]),
+    ("np.positive", u_positive, REAL, [np.positive]),
+    ("np.arcsin", u_arcsin, UNIT, [np.arcsin]),
+    ("np.arccos", u_arccos, UNIT, [np.arccos]),
+    ("np.arcsinh", u_arcsinh, REAL, [np.arcsinh]),
+    ("np.arccosh", u_arccosh, ABOVE1, [np.arccosh]),
+    ("np.arctanh", u_arctanh, UNIT, [np.arctanh]),
+    ("np.fabs", u_fabs, NONZERO, [np.fabs]),
+    ("np.sinc", u_sinc, REAL, [np.sinc]),
+    ("np.deg2rad", u_deg2rad, REAL, [np.deg2rad]),
+    ("np.radians", u_radians, REAL, [np.radians]),
+    ("np.rad2deg", u_rad2deg, REAL, [np.rad2deg]),
+    ("np.degrees", u_degrees, REAL, [np.degrees]),
+]
+
+
+def _unary_make(domain, shape):
+    return lambda rng: (domain(rng, shape), weight(rng, shape))
+
+
+for _name, _fn, _dom, _covers in UNARY:
+    for _s in ALL_SHAPES:
+        case(f"{_name}[{_sname(_s)}]", _fn, _unary_make(_dom, _s), (0,), _covers)
+
+
+def test_sinc_gradient_at_zero_is_zero() -> None:
+    x = np.array([0.0, 0.5, -1.5])
+    (g,) = symdiff.grad(u_sinc, argnums=(0,))(x, np.ones(3))
+    assert g[0] == 0.0
+    np.testing.assert_allclose(g, numerical_grad(u_sinc, [x, np.ones(3)], 0), rtol=1e-6, atol=1e-8)
+
+
+# ============================================================================ elementwise, binary
+
+
+def b_float_power(x, y, w): return np.sum(np.float_power(x, y) * w)
+def b_hypot(x, y, w): return np.sum(np.hypot(x, y) * w)
+def b_arctan2(y, x, w): return np.sum(np.arctan2(y, x) * w)
+def b_logaddexp(x, y, w): return np.sum(np.logaddexp(x, y) * w)
+def b_logaddexp2(x, y, w): return np.sum(np.logaddexp2(x, y) * w)
+def b_true_divide(x, y, w): return np.sum(np.true_divide(x, y) * w)
+def b_fmax(x, y, w): return np.sum(np.fmax(x, y) * w)
+def b_fmin(x, y, w): return np.sum(np.fmin(x, y) * w)
+
+
+BINARY = [
+    # (name, function, domain of x, domain of y, covers)
+    ("np.float_power", b_float_power, POS, REAL, [np.float_power]),
+    ("np.hypot", b_hypot, NONZERO, NONZERO, [np.hypot]),
+    ("np.arctan2", b_arctan2, NONZERO, NONZERO, [np.arctan2]),
+    ("np.logaddexp", b_logaddexp, REAL, REAL, [np.logaddexp]),
+    ("np.logaddexp2", b_logaddexp2, REAL, REAL, [np.logaddexp2]),
+    ("np.true_divide", b_true_divide, REAL, NONZERO, [np.true_divide]),
+    ("np.fmax", b_fmax, REAL, REAL, [np.fmax]),
+    ("np.fmin", b_fmin, REAL, REAL, [np.fmin]),
+]
+
+
+def _binary_make(dx, dy, sx, sy):
+    return lambda rng: (dx(rng, sx), dy(rng, sy), weight(rng, _broadcast(sx, sy)))
+
+
+for _name, _fn, _dx, _dy, _covers in BINARY:
+    for _label, _sx, _sy in PAIRS:
+        case(f"{_name}[{_label}]", _fn, _binary_make(_dx, _dy, _sx, _sy), (0, 1), _covers)
+
+
+def test_fmax_fmin_ignore_nan() -> None:
+    """NaN loses outright in fmax/fmin (NumPy returns the other operand); ties split evenly."""
+    x = np.array([1.0, np.nan, 2.0, 3.0])
+    y = np.array([np.nan, 1.0, 2.0, 0.0])
+    w = np.array([1.0, 2.0, 4.0, 8.0])
+    gx, gy = symdiff.grad(b_fmax, argnums=(0, 1))(x, y, w)
+    np.testing.assert_array_equal(gx, [1.0, 0.0, 2.0, 8.0])
+    np.testing.assert_array_equal(gy, [0.0, 2.0, 2.0, 0.0])
+    gx, gy = symdiff.grad(b_fmin, argnums=(0, 1))(x, y, w)
+    np.testing.assert_array_equal(gx, [1.0, 0.0, 2.0, 0.0])
+    np.testing.assert_array_equal(gy, [0.0, 2.0, 2.0, 8.0])
+
+
+# ---------------------------------------------------------------------------- clip
+
+
+def c_clip(x, w): return np.sum(np.clip(x, -0.5, 0.7) * w)
+def c_clip_keywords(x, w): return np.sum(np.clip(x, a_min=-0.5, a_max=0.7) * w)
+def c_clip_no_min(x, w): return np.sum(np.clip(x, None, 0.7) * w)
+def c_clip_no_max(x, w): return np.sum(np.clip(x, -0.5, None) * w)
+def c_clip_method(x, w): return np.sum(x.clip(-0.5, 0.7) * w)
+def c_clip_active(x, lo, hi, w): return np.sum(np.clip(x, lo, hi) * w)
+def c_clip_active_no_max(x, lo, w): return np.sum(np.clip(x, lo, None) * w)
+def c_clip_active_no_min(x, hi, w): return np.sum(np.clip(x, None, hi) * w)
+
+
+def _clip_x(rng, shape):
+    """Away from the bounds -0.5 and 0.7 (where the clip has kinks)."""
+    n = _n(shape)
+    values = rng.choice([-1.5, -1.0, 0.0, 0.3, 1.0, 1.5], n) + rng.uniform(-0.15, 0.15, n)
+    return _shape(values, shape)
+
+
+for _s in ALL_SHAPES:
+    for _name, _fn, _covers in (("np.clip(x, -0.5, 0.7)", c_clip, [np.clip]),
+                                ("np.clip(x, a_min=, a_max=)", c_clip_keywords, [np.clip]),
+                                ("np.clip(x, None, 0.7)", c_clip_no_min, [np.clip]),
+                                ("np.clip(x, -0.5, None)", c_clip_no_max, [np.clip])):
+        case(f"{_name}[{_sname(_s)}]", _fn, _unary_make(_clip_x, _s), (0,), _covers)
+for _s in [(4,), (3, 4)]:
+    case(f"x.clip(-0.5, 0.7)[{_sname(_s)}]", c_clip_method, _unary_make(_clip_x, _s), (0,), [Method("clip")])
+
+
+def _clip_active_make(sx, slo, shi):
+    def make(rng):
+        x = _clip_x(rng, sx)
+        lo = _shape(np.full(_n(slo), -0.5) + rng.uniform(-0.05, 0.05, _n(slo)), slo)
+        hi = _shape(np.full(_n(shi), 0.7) + rng.uniform(-0.05, 0.05, _n(shi)), shi)
+        return x, lo, hi, weight(rng, _broadcast(_broadcast(sx, slo), shi))
+    return make
+
+
+for _label, _sx, _slo, _shi in (("scalars", None, None, None), ("vector, scalar bounds", (4,), None, None),
+                                ("matrix, row bounds", (3, 4), (4,), (4,)),
+                                ("matrix, column/scalar bounds", (3, 4), (3, 1), None),
+                                ("matrix, matrix bounds", (3, 4), (3, 4), (3, 4))):
+    case(f"np.clip(x, lo, hi) active bounds[{_label}]", c_clip_active, _clip_active_make(_sx, _slo, _shi),
+         (0, 1, 2), [np.clip])
+case("np.clip(x, lo, None) active bound[matrix]", c_clip_active_no_max,
+     lambda rng: (_clip_x(rng, (3, 4)), -0.5 + 0.1 * REAL(rng, (4,)), weight(rng, (3, 4))), (0, 1), [np.clip])
+case("np.clip(x, None, hi) active bound[matrix]", c_clip_active_no_min,
+     lambda rng: (_clip_x(rng, (3, 4)), 0.7 + 0.1 * REAL(rng, (3, 1)), weight(rng, (3, 4))), (0, 1), [np.clip])
+
+
+def test_clip_gradient_is_the_inside_mask() -> None:
+    x = np.array([-2.0, -0.4, 0.0, 0.69, 3.0])
+    (g,) = symdiff.grad(c_clip, argnums=(0,))(x, np.ones(5))
+    np.testing.assert_array_equal(g, [0.0, 1.0, 1.0, 1.0, 0.0])
+
+
+# ============================================================================ reductions
+# f(x, w) = sum(reduce(x, axis=..., keepdims=...) * w).
+
+
+def _fn_axis(op, axis, keepdims):
+    def f(x, w):
+        return np.sum(op(x, axis=axis, keepdims=keepdims) * w)
+    return f
+
+
+def _fn_plain(op):
+    def f(x, w):
+        return np.sum(op(x) * w)
+    return f
+
+
+def _fn_positional_axis(op, axis):
+    def f(x, w):
+        return np.sum(op(x, axis) * w)
+    return f
+
+
+def _fn_ddof(op, axis, ddof, keepdims):
+    def f(x, w):
+        return np.sum(op(x, axis=axis, ddof=ddof, keepdims=keepdims) * w)
+    return f
+
+
+def _m_prod(axis, keepdims):
+    def f(x, w):
+        return np.sum(x.prod(axis=axis, keepdims=keepdims) * w)
+    return f
+
+
+def _m_max(axis, keepdims):
+    def f(x, w):
+        return np.sum(x.max(axis=axis, keepdims=keepdims) * w)
+    return f
+
+
+def _m_min(axis, keepdims):
+    def f(x, w):
+        return np.sum(x.min(axis=axis, keepdims=keepdims) * w)
+    return f
+
+
+def _m_var(axis, keepdims):
+    def f(x, w):
+        return np.sum(x.var(axis=axis, keepdims=keepdims) * w)
+    return f
+
+
+def _m_std(axis, keepdims):
+    def f(x, w):
+        return np.sum(x.std(axis=axis, ddof=1, keepdims=keepdims) * w)
+    return f
+
+
+AXES = {  # every axis spelling: None, each axis, negative, tuples (negative and unsorted too)
+    (4,): [None, 0, -1, (0,)],
+    (3, 4): [None, 0, 1, -1, -2, (0, 1), (-1, 0), (1,)],
+    (2, 3, 4): [None, 0, 1, 2, -1, -3, (0, 2), (2, 0), (1, -1), (0, 1, 2), (-3, -2)],
+}
+
+
+def _reduce_make(domain, shape, reduce):
+    def make(rng):
+        x = domain(rng, shape)
+        return x, weight(rng, out_shape(np.shape(reduce(x))))
+    return make
+
+
+REDUCTIONS = [
+    # (name, NumPy function, domain)
+    ("np.prod", np.prod, REAL),
+    ("np.max", np.max, SPREAD),
+    ("np.min", np.min, SPREAD),
+    ("np.amax", np.amax, SPREAD),
+    ("np.amin", np.amin, SPREAD),
+    ("np.var", np.var, REAL),
+    ("np.std", np.std, REAL),
+]
+
+for _name, _op, _dom in REDUCTIONS:
+    for _s in [None, (4,), (3, 4), (2, 3, 4)]:
+        if _s is None and _op is np.std:
+            continue  # the std of one number is 0, where std is not differentiable
+        case(f"{_name}(x)[{_sname(_s)}]", _fn_plain(_op), _reduce_make(_dom, _s, _op), (0,), [_op])
+    for _s, _axes in AXES.items():
+        for _axis in _axes:
+            for _keep in (False, True):
+                _ref = (lambda op, a, k: lambda x: op(x, axis=a, keepdims=k))(_op, _axis, _keep)
+                case(f"{_name}(x, axis={_axis}, keepdims={_keep})[{_sname(_s)}]", _fn_axis(_op, _axis, _keep),
+                     _reduce_make(_dom, _s, _ref), (0,), [_op])
+    case(f"{_name}(x, 1)[matrix]", _fn_positional_axis(_op, 1),
+         _reduce_make(_dom, (3, 4), (lambda op: lambda x: op(x, 1))(_op)), (0,), [_op])
+
+for _name, _op in (("np.var", np.var), ("np.std", np.std)):
+    for _s, _axis in (((4,), None), ((3, 4), 0), ((3, 4), -1), ((2, 3, 4), (0, 2))):
+        for _keep in (False, True):
+            _ref = (lambda op, a, k: lambda x: op(x, axis=a, ddof=1, keepdims=k))(_op, _axis, _keep)
+            case(f"{_name}(x, axis={_axis}, ddof=1, keepdims={_keep})[{_sname(_s)}]",
+                 _fn_ddof(_op, _axis, 1, _keep), _reduce_make(REAL, _s, _ref), (0,), [_op])
+
+METHODS = [
+    # (name, factory, NumPy spelling, domain, covers)
+    ("x.prod", _m_prod, lambda x, a, k: x.prod(axis=a, keepdims=k), REAL, Method("prod")),
+    ("x.max", _m_max, lambda x, a, k: x.max(axis=a, keepdims=k), SPREAD, Method("max")),
+    ("x.min", _m_min, lambda x, a, k: x.min(axis=a, keepdims=k), SPREAD, Method("min")),
+    ("x.var", _m_var, lambda x, a, k: x.var(axis=a, keepdims=k), REAL, Method("var")),
+    ("x.std(ddof=1)", _m_std, lambda x, a, k: x.std(axis=a, ddof=1, keepdims=k), REAL, Method("std")),
+]
+for _name, _factory, _spell, _dom, _key in METHODS:
+    for _s, _axis, _keep in (((4,), None, False), ((3, 4), None, True), ((3, 4), 1, False), ((3, 4), -2, True),
+                             ((2, 3, 4), (0, -1), False), ((2, 3, 4), 1, True)):
+        _ref = (lambda sp, a, k: lambda x: sp(x, a, k))(_spell, _axis, _keep)
+        case(f"{_name}(axis={_axis}, keepdims={_keep})[{_sname(_s)}]", _factory(_axis, _keep),
+             _reduce_make(_dom, _s, _ref), (0,), [_key])
+
+
+# ---------------------------------------------------------------------------- cumulative
+
+
+def _fn_cum(op, axis):
+    def f(x, w):
+        return np.sum(op(x, axis=axis) * w)
+    return f
+
+
+def m_cumsum(x, w): return np.sum(x.cumsum() * w)
+def m_cumsum_axis(x, w): return np.sum(x.cumsum(axis=-1) * w)
+def m_cumprod(x, w): return np.sum(x.cumprod(0) * w)
+
+
+for _name, _op, _dom in (("np.cumsum", np.cumsum, REAL), ("np.cumprod", np.cumprod, SPREAD_NONZERO)):
+    for _s in [None, (4,), (3, 4), (2, 3, 4)]:
+        case(f"{_name}(x)[{_sname(_s)}]", _fn_plain(_op), _reduce_make(_dom, _s, _op), (0,), [_op])
+    for _s, _axes in AXES.items():
+        for _axis in _axes:
+            if isinstance(_axis, tuple) or _axis is None:
+                continue
+            _ref = (lambda op, a: lambda x: op(x, axis=a))(_op, _axis)
+            case(f"{_name}(x, axis={_axis})[{_sname(_s)}]", _fn_cum(_op, _axis), _reduce_make(_dom, _s, _ref),
+                 (0,), [_op])
+for _s in [(4,), (3, 4)]:
+    case(f"x.cumsum()[{_sname(_s)}]", m_cumsum, _reduce_make(REAL, _s, np.cumsum), (0,), [Method("cumsum")])
+    case(f"x.cumsum(axis=-1)[{_sname(_s)}]", m_cumsum_axis,
+         _reduce_make(REAL, _s, lambda x: np.cumsum(x, -1)), (0,), [Method("cumsum")])
+    case(f"x.cumprod(0)[{_sname(_s)}]", m_cumprod,
+         _reduce_make(SPREAD_NONZERO, _s, lambda x: np.cumprod(x, 0)), (0,), [Method("cumprod")])
+
+
+# ---------------------------------------------------------------------------- norm
+
+
+def _fn_norm(ord, axis, keepdims):
+    def f(x, w):
+        return np.sum(np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims) * w)
+    return f
+
+
+def n_norm(x, w): return np.linalg.norm(x) * w
+def n_norm_positional(x, w): return np.sum(np.linalg.norm(x, 2, -1) * w)
+
+
+NORMS = [
+    # (shape, ord, axis, keepdims, domain)
+    ((4,), None, None, False, REAL), ((4,), 2, None, False, REAL), ((4,), 1, None, False, NONZERO),
+    ((4,), np.inf, None, False, SPREAD_NONZERO), ((4,), -np.inf, None, False, SPREAD_NONZERO),
+    ((4,), 3, None, False, NONZERO), ((4,), 0.5, None, False, NONZERO), ((4,), 2, 0, True, REAL),
+    ((3, 4), None, None, False, REAL), ((3, 4), "fro", None, False, REAL), ((3, 4), None, None, True, REAL),
+    ((3, 4), "fro", (0, 1), False, REAL), ((3, 4), None, (-1, -2), True, REAL),
+    ((3, 4), None, 1, False, REAL), ((3, 4), 2, 0, True, REAL), ((3, 4), 1, -1, False, NONZERO),
+    ((3, 4), np.inf, 1, True, SPREAD_NONZERO), ((3, 4), np.inf, 0, False, SPREAD_NONZERO),
+    ((2, 3, 4), None, None, False, REAL), ((2, 3, 4), None, -1, False, REAL),
+    ((2, 3, 4), 2, 1, True, REAL), ((2, 3, 4), None, (1, 2), False, REAL), ((2, 3, 4), "fro", (0, 2), True, REAL),
+]
+for _s, _ord, _axis, _keep, _dom in NORMS:
+    _ref = (lambda o, a, k: lambda x: np.linalg.norm(x, ord=o, axis=a, keepdims=k))(_ord, _axis, _keep)
+    case(f"np.linalg.norm(x, ord={_ord}, axis={_axis}, keepdims={_keep})[{_sname(_s)}]",
+         _fn_norm(_ord, _axis, _keep), _reduce_make(_dom, _s, _ref), (0,), [np.linalg.norm])
+for _s in [(4,), (3, 4), (2, 3, 4)]:
+    case(f"np.linalg.norm(x)[{_sname(_s)}]", n_norm, lambda rng, s=_s: (REAL(rng, s), weight(rng, None)), (0,),
+         [np.linalg.norm])
+case("np.linalg.norm(x, 2, -1)[matrix]", n_norm_positional,
+     _reduce_make(REAL, (3, 4), lambda x: np.linalg.norm(x, 2, -1)), (0,), [np.linalg.norm])
+
+
+# ---------------------------------------------------------------------------- average
+
+
+def a_average(x, w): return np.average(x) * w
+def a_average_axis(x, w): return np.sum(np.average(x, axis=1) * w)
+def a_weighted(x, v, w): return np.average(x, weights=v) * w
+def a_weighted_axis(x, v, w): return np.sum(np.average(x, axis=-1, weights=v) * w)
+def a_weighted_1d(x, v, w): return np.sum(np.average(x, axis=0, weights=v) * w)
+def a_weighted_positional(x, v, w): return np.sum(np.average(x, 1, v) * w)
+def a_weighted_keepdims(x, v, w): return np.sum(np.average(x, axis=0, weights=v, keepdims=True) * w)
+
+
+case("np.average(x)[matrix]", a_average, lambda rng: (REAL(rng, (3, 4)), weight(rng, None)), (0,), [np.average])
+case("np.average(x, axis=1)[matrix]", a_average_axis, lambda rng: (REAL(rng, (3, 4)), weight(rng, (3,))), (0,),
+     [np.average])
+case("np.average(x, weights=v)[matrix]", a_weighted,
+     lambda rng: (REAL(rng, (3, 4)), POS(rng, (3, 4)), weight(rng, None)), (0,), [np.average])
+case("np.average(x, axis=-1, weights=v) v full[matrix]", a_weighted_axis,
+     lambda rng: (REAL(rng, (3, 4)), POS(rng, (3, 4)), weight(rng, (3,))), (0,), [np.average])
+case("np.average(x, axis=0, weights=v) v 1-D[matrix]", a_weighted_1d,
+     lambda rng: (REAL(rng, (3, 4)), POS(rng, (3,)), weight(rng, (4,))), (0,), [np.average])
+case("np.average(x, axis=0, weights=v) v 1-D[3d]", a_weighted_1d,
+     lambda rng: (REAL(rng, (2, 3, 4)), POS(rng, (2,)), weight(rng, (3, 4))), (0,), [np.average])
+case("np.average(x, 1, v) positional weights, both differentiated[matrix]", a_weighted_positional,
+     lambda rng: (REAL(rng, (3, 4)), POS(rng, (4,)), weight(rng, (3,))), (0, 1), [np.average])
+case("np.average(x, 1, v) positional weights, both differentiated, v full[matrix]", a_weighted_positional,
+     lambda rng: (REAL(rng, (3, 4)), POS(rng, (3, 4)), weight(rng, (3,))), (0, 1), [np.average])
+case("np.average(x, axis=0, weights=v, keepdims=True)[matrix]", a_weighted_keepdims,
+     lambda rng: (REAL(rng, (3, 4)), POS(rng, (3,)), weight(rng, (1, 4))), (0,), [np.average])
+
+
+# ---------------------------------------------------------------------------- exact values
+
+
+def r_max(x): return np.max(x)
+def r_min(x): return np.min(x)
+def r_max_axis(x, w): return np.sum(np.max(x, axis=-1, keepdims=True) * w)
+def r_min_method(x, w): return np.sum(x.min(axis=0) * w)
+def r_prod(x): return np.prod(x)
+def r_prod_axis(x, w): return np.sum(np.prod(x, axis=1, keepdims=True) * w)
+
+
+def test_max_min_ties_split_evenly() -> None:
+    np.testing.assert_array_equal(symdiff.grad(r_max)(np.array([1.0, 3.0, 3.0])), [0.0, 0.5, 0.5])
+    np.testing.assert_array_equal(symdiff.grad(r_min)(np.array([2.0, 1.0, 1.0, 1.0])), [0.0, 1 / 3, 1 / 3, 1 / 3])
+    x = np.array([[1.0, 4.0, 4.0, 0.0], [2.0, 2.0, 2.0, 2.0]])
+    g = symdiff.grad(r_max_axis)(x, np.array([[2.0], [8.0]]))
+    np.testing.assert_array_equal(g, [[0.0, 1.0, 1.0, 0.0], [2.0, 2.0, 2.0, 2.0]])
+    g = symdiff.grad(r_min_method)(np.array([[1.0, 5.0], [1.0, 3.0]]), np.array([1.0, 1.0]))
+    np.testing.assert_array_equal(g, [[0.5, 0.0], [0.5, 1.0]])
+
+
+def test_prod_with_zeros_is_exact() -> None:
+    np.testing.assert_array_equal(symdiff.grad(r_prod)(np.array([2.0, 0.0, 3.0, 4.0])), [0.0, 24.0, 0.0, 0.0])
+    np.testing.assert_array_equal(symdiff.grad(r_prod)(np.array([2.0, 0.0, 3.0, 0.0])), [0.0, 0.0, 0.0, 0.0])
+    x = np.array([[1.0, 0.0, 3.0], [0.0, 0.0, 2.0], [1.0, 2.0, 3.0]])
+    g = symdiff.grad(r_prod_axis)(x, np.array([[1.0], [1.0], [1.0]]))
+    np.testing.assert_array_equal(g, [[0.0, 3.0, 0.0], [0.0, 0.0, 0.0], [6.0, 3.0, 2.0]])
+    for x in (np.array([0.0, 1.5, -2.0]), np.array([[0.0, 1.5], [-2.0, 0.0]])):
+        np.testing.assert_allclose(symdiff.grad(r_prod)(x), numerical_grad(r_prod, [x], 0), rtol=1e-6, atol=1e-8)
+
+
+# ============================================================================ shape ops
+# f(x, w) = sum(op(x) * w).
+
+
+def s_ravel(x, w): return np.sum(np.ravel(x) * w)
+def s_ravel_method(x, w): return np.sum(x.ravel() * w)
+def s_flatten(x, w): return np.sum(x.flatten() * w)
+def s_squeeze(x, w): return np.sum(np.squeeze(x) * w)
+def s_squeeze_axis(x, w): return np.sum(np.squeeze(x, axis=0) * w)
+def s_squeeze_method(x, w): return np.sum(x.squeeze() * w)
+def s_expand_dims(x, w): return np.sum(np.expand_dims(x, 1) * w)
+def s_expand_dims_tuple(x, w): return np.sum(np.expand_dims(x, (0, -1)) * w)
+def s_swapaxes(x, w): return np.sum(np.swapaxes(x, 0, -1) * w)
+def s_swapaxes_method(x, w): return np.sum(x.swapaxes(1, 2) * w)
+def s_moveaxis(x, w): return np.sum(np.moveaxis(x, 0, -1) * w)
+def s_moveaxis_tuple(x, w): return np.sum(np.moveaxis(x, (0, 1), (2, 0)) * w)
+def s_transpose_method(x, w): return np.sum(x.transpose() * w)
+def s_transpose_method_axes(x, w): return np.sum(x.transpose(1, 2, 0) * w)
+def s_transpose_method_tuple(x, w): return np.sum(x.transpose((2, 0, 1)) * w)
+def s_broadcast_to(x, w): return np.sum(np.broadcast_to(x, (2, 3, 4)) * w)
+def s_atleast_1d(x, w): return np.sum(np.atleast_1d(x) * w)
+def s_atleast_2d(x, w): return np.sum(np.atleast_2d(x) * w)
+def s_atleast_3d(x, w): return np.sum(np.atleast_3d(x) * w)
+def s_tile(x, w): return np.sum(np.tile(x, 2) * w)
+def s_tile_tuple(x, w): return np.sum(np.tile(x, (2, 1, 3)) * w)
+def s_repeat(x, w): return np.sum(np.repeat(x, 2) * w)
+def s_repeat_axis(x, w): return np.sum(np.repeat(x, 3, axis=-1) * w)
+def s_repeat_counts(x, w): return np.sum(np.repeat(x, [2, 0, 1], axis=0) * w)
+def s_repeat_method(x, w): return np.sum(x.repeat(2, axis=0) * w)
+def s_flip(x, w): return np.sum(np.flip(x) * w)
+def s_flip_axis(x, w): return np.sum(np.flip(x, axis=1) * w)
+def s_flip_axes(x, w): return np.sum(np.flip(x, (0, -1)) * w)
+def s_fliplr(x, w): return np.sum(np.fliplr(x) * w)
+def s_flipud(x, w): return np.sum(np.flipud(x) * w)
+def s_roll(x, w): return np.sum(np.roll(x, 2) * w)
+def s_roll_axis(x, w): return np.sum(np.roll(x, -1, axis=1) * w)
+def s_roll_axes(x, w): return np.sum(np.roll(x, (1, 2), axis=(0, 1)) * w)
+def s_pad(x, w): return np.sum(np.pad(x, 1) * w)
+def s_pad_pairs(x, w): return np.sum(np.pad(x, ((1, 0), (2, 3))) * w)
+def s_pad_constant(x, w): return np.sum(np.pad(x, (2, 1), mode="constant", constant_values=5.0) * w)
+def s_triu(x, w): return np.sum(np.triu(x) * w)
+def s_triu_k(x, w): return np.sum(np.triu(x, 1) * w)
+def s_tril(x, w): return np.sum(np.tril(x) * w)
+def s_tril_k(x, w): return np.sum(np.tril(x, k=-1) * w)
+def s_sort(x, w): return np.sum(np.sort(x) * w)
+def s_sort_axis(x, w): return np.sum(np.sort(x, axis=0) * w)
+def s_sort_none(x, w): return np.sum(np.sort(x, axis=None) * w)
+def s_trace(x, w): return np.trace(x) * w
+def s_trace_offset(x, w): return np.trace(x, 1) * w
+def s_trace_axes(x, w): return np.sum(np.trace(x, 0, 1, 2) * w)
+def s_trace_method(x, w): return x.trace(offset=-1) * w
+def s_diag_vector(x, w): return np.sum(np.diag(x) * w)
+def s_diag_vector_k(x, w): return np.sum(np.diag(x, -1) * w)
+def s_diag_matrix(x, w): return np.sum(np.diag(x) * w)
+def s_diag_matrix_k(x, w): return np.sum(np.diag(x, k=2) * w)
+def s_diagonal(x, w): return np.sum(np.diagonal(x) * w)
+def s_diagonal_axes(x, w): return np.sum(np.diagonal(x, 1, 0, 2) * w)
+def s_diagonal_method(x, w): return np.sum(x.diagonal(-1) * w)
+
+
+SHAPE_OPS = [
+    # (name, function, shape of x, the same op in NumPy, covers, domain)
+    ("np.ravel", s_ravel, (3, 4), np.ravel, [np.ravel]),
+    ("np.ravel", s_ravel, (2, 3, 4), np.ravel, [np.ravel]),
+    ("x.ravel()", s_ravel_method, (3, 4), np.ravel, [Method("ravel")]),
+    ("x.flatten()", s_flatten, (3, 4), np.ravel, [Method("flatten")]),
+    ("x.flatten()", s_flatten, (2, 3, 4), np.ravel, [Method("flatten")]),
+    ("np.squeeze", s_squeeze, (1, 4), np.squeeze, [np.squeeze]),
+    ("np.squeeze", s_squeeze, (3, 1, 4, 1), np.squeeze, [np.squeeze]),
+    ("np.squeeze(x, axis=0)", s_squeeze_axis, (1, 3, 1), lambda x: np.squeeze(x, axis=0), [np.squeeze]),
+    ("x.squeeze()", s_squeeze_method, (3, 1), np.squeeze, [Method("squeeze")]),
+    ("np.expand_dims(x, 1)", s_expand_dims, (4,), lambda x: np.expand_dims(x, 1), [np.expand_dims]),
+    ("np.expand_dims(x, 1)", s_expand_dims, (3, 4), lambda x: np.expand_dims(x, 1), [np.expand_dims]),
+    ("np.expand_dims(x, (0, -1))", s_expand_dims_tuple, (3, 4), lambda x: np.expand_dims(x, (0, -1)),
+     [np.expand_dims]),
+    ("np.swapaxes(x, 0, -1)", s_swapaxes, (3, 4), lambda x: np.swapaxes(x, 0, -1), [np.swapaxes]),
+    ("np.swapaxes(x, 0, -1)", s_swapaxes, (2, 3, 4), lambda x: np.swapaxes(x, 0, -1), [np.swapaxes]),
+    ("x.swapaxes(1, 2)", s_swapaxes_method, (2, 3, 4), lambda x: x.swapaxes(1, 2), [Method("swapaxes")]),
+    ("np.moveaxis(x, 0, -1)", s_moveaxis, (2, 3, 4), lambda x: np.moveaxis(x, 0, -1), [np.moveaxis]),
+    ("np.moveaxis(x, (0, 1), (2, 0))", s_moveaxis_tuple, (2, 3, 4), lambda x: np.moveaxis(x, (0, 1), (2, 0)),
+     [np.moveaxis]),
+    ("x.transpose()", s_transpose_method, (3, 4), lambda x: x.transpose(), [Method("transpose")]),
+    ("x.transpose()", s_transpose_method, (2, 3, 4), lambda x: x.transpose(), [Method("transpose")]),
+    ("x.transpose(1, 2, 0)", s_transpose_method_axes, (2, 3, 4), lambda x: x.transpose(1, 2, 0),
+     [Method("transpose")]),
+    ("x.transpose((2, 0, 1))", s_transpose_method_tuple, (2, 3, 4), lambda x: x.transpose((2, 0, 1)),
+     [Method("transpose")]),
+    ("np.broadcast_to(x, (2, 3, 4))", s_broadcast_to, (4,), lambda x: np.broadcast_to(x, (2, 3, 4)),
+     [np.broadcast_to]),
+    ("np.broadcast_to(x, (2, 3, 4))", s_broadcast_to, (3, 1), lambda x: np.broadcast_to(x, (2, 3, 4)),
+     [np.broadcast_to]),
+    ("np.broadcast_to(x, (2, 3, 4))", s_broadcast_to, (1, 3, 4), lambda x: np.broadcast_to(x, (2, 3, 4)),
+     [np.broadcast_to]),
+    ("np.broadcast_to(x, (2, 3, 4))", s_broadcast_to, None, lambda x: np.broadcast_to(x, (2, 3, 4)),
+     [np.broadcast_to]),
+    ("np.atleast_1d", s_atleast_1d, None, np.atleast_1d, [np.atleast_1d]),
+    ("np.atleast_1d", s_atleast_1d, (4,), np.atleast_1d, [np.atleast_1d]),
+    ("np.atleast_2d", s_atleast_2d, None, np.atleast_2d, [np.atleast_2d]),
+    ("np.atleast_2d", s_atleast_2d, (4,), np.atleast_2d, [np.atleast_2d]),
+    ("np.atleast_2d", s_atleast_2d, (3, 4), np.atleast_2d, [np.atleast_2d]),
+    ("np.atleast_3d", s_atleast_3d, (4,), np.atleast_3d, [np.atleast_3d]),
+    ("np.atleast_3d", s_atleast_3d, (3, 4), np.atleast_3d, [np.atleast_3d]),
+    ("np.tile(x, 2)", s_tile, (4,), lambda x: np.tile(x, 2), [np.tile]),
+    ("np.tile(x, 2)", s_tile, (3, 4), lambda x: np.tile(x, 2), [np.tile]),
+    ("np.tile(x, (2, 1, 3))", s_tile_tuple, (3, 4), lambda x: np.tile(x, (2, 1, 3)), [np.tile]),
+    ("np.tile(x, (2, 1, 3))", s_tile_tuple, (4,), lambda x: np.tile(x, (2, 1, 3)), [np.tile]),
+    ("np.repeat(x, 2)", s_repeat, (3, 4), lambda x: np.repeat(x, 2), [np.repeat]),
+    ("np.repeat(x, 3, axis=-1)", s_repeat_axis, (3, 4), lambda x: np.repeat(x, 3, axis=-1), [np.repeat]),
+    ("np.repeat(x, [2, 0, 1], axis=0)", s_repeat_counts, (3, 4), lambda x: np.repeat(x, [2, 0, 1], axis=0),
+     [np.repeat]),
+    ("x.repeat(2, axis=0)", s_repeat_method, (3, 4), lambda x: x.repeat(2, axis=0), [Method("repeat")]),
+    ("np.flip(x)", s_flip, (3, 4), np.flip, [np.flip]),
+    ("np.flip(x, axis=1)", s_flip_axis, (2, 3, 4), lambda x: np.flip(x, axis=1), [np.flip]),
+    ("np.flip(x, (0, -1))", s_flip_axes, (2, 3, 4), lambda x: np.flip(x, (0, -1)), [np.flip]),
+    ("np.fliplr", s_fliplr, (3, 4), np.fliplr, [np.fliplr]),
+    ("np.flipud", s_flipud, (3, 4), np.flipud, [np.flipud]),
+    ("np.flipud", s_flipud, (4,), np.flipud, [np.flipud]),
+    ("np.roll(x, 2)", s_roll, (3, 4), lambda x: np.roll(x, 2), [np.roll]),
+    ("np.roll(x, -1, axis=1)", s_roll_axis, (3, 4), lambda x: np.roll(x, -1, axis=1), [np.roll]),
+    ("np.roll(x, (1, 2), axis=(0, 1))", s_roll_axes, (3, 4), lambda x: np.roll(x, (1, 2), axis=(0, 1)), [np.roll]),
+    ("np.pad(x, 1)", s_pad, (4,), lambda x: np.pad(x, 1), [np.pad]),
+    ("np.pad(x, 1)", s_pad, (3, 4), lambda x: np.pad(x, 1), [np.pad]),
+    ("np.pad(x, ((1, 0), (2, 3)))", s_pad_pairs, (3, 4), lambda x: np.pad(x, ((1, 0), (2, 3))), [np.pad]),
+    ("np.pad(x, (2, 1), constant_values=5.0)", s_pad_constant, (3, 4), lambda x: np.pad(x, (2, 1)), [np.pad]),
+    ("np.triu", s_triu, (3, 4), np.triu, [np.triu]),
+    ("np.triu(x, 1)", s_triu_k, (4, 3), lambda x: np.triu(x, 1), [np.triu]),
+    ("np.triu", s_triu, (2, 3, 3), np.triu, [np.triu]),
+    ("np.tril", s_tril, (3, 4), np.tril, [np.tril]),
+    ("np.tril(x, k=-1)", s_tril_k, (3, 3), lambda x: np.tril(x, k=-1), [np.tril]),
+    ("np.sort", s_sort, (5,), np.sort, [np.sort]),
+    ("np.sort", s_sort, (3, 4), np.sort, [np.sort]),
+    ("np.sort(x, axis=0)", s_sort_axis, (3, 4), lambda x: np.sort(x, axis=0), [np.sort]),
+    ("np.sort(x, axis=None)", s_sort_none, (3, 4), lambda x: np.sort(x, axis=None), [np.sort]),
+    ("np.trace", s_trace, (3, 3), np.trace, [np.trace]),
+    ("np.trace", s_trace, (3, 4), np.trace, [np.trace]),
+    ("np.trace(x, 1)", s_trace_offset, (4, 3), lambda x: np.trace(x, 1), [np.trace]),
+    ("np.trace(x, 0, 1, 2)", s_trace_axes, (2, 3, 4), lambda x: np.trace(x, 0, 1, 2), [np.trace]),
+    ("x.trace(offset=-1)", s_trace_method, (3, 3), lambda x: x.trace(offset=-1), [Method("trace")]),
+    ("np.diag(vector)", s_diag_vector, (4,), np.diag, [np.diag]),
+    ("np.diag(vector, -1)", s_diag_vector_k, (3,), lambda x: np.diag(x, -1), [np.diag]),
+    ("np.diag(matrix)", s_diag_matrix, (3, 4), np.diag, [np.diag]),
+    ("np.diag(matrix, k=2)", s_diag_matrix_k, (3, 4), lambda x: np.diag(x, k=2), [np.diag]),
+    ("np.diagonal", s_diagonal, (3, 4), np.diagonal, [np.diagonal]),
+    ("np.diagonal(x, 1, 0, 2)", s_diagonal_axes, (3, 2, 4), lambda x: np.diagonal(x, 1, 0, 2), [np.diagonal]),
+    ("x.diagonal(-1)", s_diagonal_method, (4, 3), lambda x: x.diagonal(-1), [Method("diagonal")]),
+]
+
+for _name, _fn, _s, _op, _covers in SHAPE_OPS:
+    _dom = SPREAD if np.sort in _covers else REAL
+    case(f"{_name}[{_sname(_s)}]", _fn, _reduce_make(_dom, _s, _op), (0,), _covers)
+
+
+# ============================================================================ products
+
+
+def p_outer(a, b, w): return np.sum(np.outer(a, b) * w)
+def p_inner(a, b, w): return np.sum(np.inner(a, b) * w)
+def p_vdot(a, b, w): return np.vdot(a, b) * w
+def p_kron(a, b, w): return np.sum(np.kron(a, b) * w)
+def p_tensordot(a, b, w): return np.sum(np.tensordot(a, b) * w)
+def p_tensordot_int(a, b, w): return np.sum(np.tensordot(a, b, 1) * w)
+def p_tensordot_axes(a, b, w): return np.sum(np.tensordot(a, b, axes=([0, 2], [1, 0])) * w)
+
+
+PRODUCTS = [
+    # (name, function, shape of a, shape of b, the same product in NumPy, covers)
+    ("np.outer", p_outer, (3,), (4,), np.outer, [np.outer]),
+    ("np.outer", p_outer, (2, 3), (4,), np.outer, [np.outer]),
+    ("np.outer", p_outer, (3,), (2, 2), np.outer, [np.outer]),
+    ("np.inner", p_inner, (4,), (4,), np.inner, [np.inner]),
+    ("np.inner", p_inner, (3, 4), (4,), np.inner, [np.inner]),
+    ("np.inner", p_inner, (3, 4), (2, 4), np.inner, [np.inner]),
+    ("np.inner", p_inner, (2, 3, 4), (5, 4), np.inner, [np.inner]),
+    ("np.inner", p_inner, None, (3, 4), np.inner, [np.inner]),
+    ("np.vdot", p_vdot, (4,), (4,), np.vdot, [np.vdot]),
+    ("np.vdot", p_vdot, (3, 4), (3, 4), np.vdot, [np.vdot]),
+    ("np.vdot", p_vdot, (3, 4), (12,), np.vdot, [np.vdot]),
+    ("np.kron", p_kron, (3,), (2,), np.kron, [np.kron]),
+    ("np.kron", p_kron, (2, 3), (3, 2), np.kron, [np.kron]),
+    ("np.kron", p_kron, (3,), (2, 2), np.kron, [np.kron]),
+    ("np.kron", p_kron, (2, 2, 2), (2, 3), np.kron, [np.kron]),
+    ("np.tensordot", p_tensordot, (2, 3, 4), (3, 4, 5), np.tensordot, [np.tensordot]),
+    ("np.tensordot", p_tensordot, (3, 4), (3, 4), np.tensordot, [np.tensordot]),
+    ("np.tensordot(a, b, 1)", p_tensordot_int, (3, 4), (4, 2), lambda a, b: np.tensordot(a, b, 1), [np.tensordot]),
+    ("np.tensordot(a, b, axes=([0, 2], [1, 0]))", p_tensordot_axes, (2, 3, 4), (4, 2, 5),
+     lambda a, b: np.tensordot(a, b, axes=([0, 2], [1, 0])), [np.tensordot]),
+]
+
+
+def _product_make(sa, sb, product):
+    def make(rng):
+        a, b = REAL(rng, sa), REAL(rng, sb)
+        return a, b, weight(rng, out_shape(np.shape(product(a, b))))
+    return make
+
+
+for _name, _fn, _sa, _sb, _op, _covers in PRODUCTS:
+    case(f"{_name}[{_sname(_sa)}, {_sname(_sb)}]", _fn, _product_make(_sa, _sb, _op), (0, 1), _covers)
+
+
+# ---------------------------------------------------------------------------- einsum
+
+
+def _einsum1(spec):
+    def f(a, w):
+        return np.sum(np.einsum(spec, a) * w)
+    return f
+
+
+def _einsum2(spec):
+    def f(a, b, w):
+        return np.sum(np.einsum(spec, a, b) * w)
+    return f
+
+
+def _einsum3(spec):
+    def f(a, b, c, w):
+        return np.sum(np.einsum(spec, a, b, c) * w)
+    return f
+
+
+EINSUMS = [
+    # (subscripts, operand shapes)
+    ("ij->ji", [(3, 4)]),
+    ("ij", [(3, 4)]),
+    ("ji", [(3, 4)]),
+    ("ij->", [(3, 4)]),
+    ("ij->i", [(3, 4)]),
+    ("ii->i", [(3, 3)]),
+    ("ii", [(3, 3)]),
+    ("iij->j", [(3, 3, 2)]),
+    ("...i->...", [(2, 3, 4)]),
+    ("i,i->", [(4,), (4,)]),
+    ("i,i", [(4,), (4,)]),
+    ("i,j->ij", [(3,), (4,)]),
+    ("i,j", [(3,), (4,)]),
+    ("ij,jk->ik", [(3, 4), (4, 2)]),
+    ("ij,jk", [(3, 4), (4, 2)]),
+    ("ij,ij->ij", [(3, 4), (3, 4)]),
+    ("ij,ij->", [(3, 4), (3, 4)]),
+    ("ij,j->i", [(3, 4), (4,)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)]),
+    ("...ij,jk", [(2, 3, 4), (4, 5)]),
+    ("ij,kl->ijkl", [(2, 3), (2, 2)]),
+    ("ii,i->i", [(3, 3), (3,)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+    ("i,ij,j", [(3,), (3, 4), (4,)]),
+]
+
+
+def _einsum_make(spec, shapes):
+    def make(rng):
+        ops = [REAL(rng, s) for s in shapes]
+        return (*ops, weight(rng, out_shape(np.shape(np.einsum(spec, *ops)))))
+    return make
+
+
+for _spec, _shapes in EINSUMS:
+    _factory = {1: _einsum1, 2: _einsum2, 3: _einsum3}[len(_shapes)]
+    case(f"np.einsum('{_spec}')[{', '.join(map(str, _shapes))}]", _factory(_spec), _einsum_make(_spec, _shapes),
+         tuple(range(len(_shapes))), [np.einsum])
+
+
+# ============================================================================ linear algebra
+
+
+def l_inv(a, w): return np.sum(np.linalg.inv(a) * w)
+def l_solve(a, b, w): return np.sum(np.linalg.solve(a, b) * w)
+def l_det(a, w): return np.sum(np.linalg.det(a) * w)
+def l_cholesky(x, w): return np.sum(np.linalg.cholesky(x @ x.T + 3.0 * np.eye(3)) * w)
+def l_cholesky_batched(x, w): return np.sum(np.linalg.cholesky(x @ np.swapaxes(x, -1, -2) + 3.0 * np.eye(3)) * w)
+
+
+for _s in [(3, 3), (2, 3, 3)]:
+    case(f"np.linalg.inv[{_s}]", l_inv, lambda rng, s=_s: (WELL_CONDITIONED(rng, s), weight(rng, s)), (0,),
+         [np.linalg.inv])
+    case(f"np.linalg.det[{_s}]", l_det,
+         lambda rng, s=_s: (WELL_CONDITIONED(rng, s), weight(rng, out_shape(s[:-2]))), (0,), [np.linalg.det])
+
+
+def _solve_make(sa, sb):
+    def make(rng):
+        a, b = WELL_CONDITIONED(rng, sa), REAL(rng, sb)
+        return a, b, weight(rng, np.linalg.solve(a, b).shape)
+    return make
+
+
+for _sa, _sb in [((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 2)), ((2, 3, 3), (3, 2))]:
+    case(f"np.linalg.solve[{_sa}, {_sb}]", l_solve, _solve_make(_sa, _sb), (0, 1), [np.linalg.solve])
+case("np.linalg.cholesky(x @ x.T + 3 I)[(3, 3)]", l_cholesky,
+     lambda rng: (REAL(rng, (3, 3)), weight(rng, (3, 3))), (0,), [np.linalg.cholesky])
+case("np.linalg.cholesky(x @ x.T + 3 I)[(3, 4)]", l_cholesky,
+     lambda rng: (REAL(rng, (3, 4)), weight(rng, (3, 3))), (0,), [np.linalg.cholesky])
+case("np.linalg.cholesky batched[(2, 3, 3)]", l_cholesky_batched,
+     lambda rng: (REAL(rng, (2, 3, 3)), weight(rng, (2, 3, 3))), (0,), [np.linalg.cholesky])
+
+
+# ============================================================================ the parametrized checks
+
+
+def _params():
+    return [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=XFAIL[c.id])] if c.id in XFAIL
+                         else []) for c in CASES]
+
+
+@pytest.mark.parametrize("case", _params())
+def test_gradient_matches_finite_differences(case: Case) -> None:
+    args = case.args()
+    check_grad(case.fn, *args, argnums=case.argnums, rtol=case.rtol, atol=case.atol)
+
+
+def _float32(args: tuple, argnums: tuple) -> tuple:
+    return tuple(a.astype(np.float32) if isinstance(a, np.ndarray) and i in argnums else a
+                 for i, a in enumerate(args))
+
+
+F32_CASES = [c for c in CASES if any(isinstance(a, np.ndarray) for i, a in enumerate(c.args()) if i in c.argnums)]
+
+
+@pytest.mark.parametrize("case", [p for p in _params() if p.values[0] in F32_CASES])
+def test_float32_gradient(case: Case) -> None:
+    """float32 arguments get float32 gradients, close to the float64 finite differences."""
+    args = case.args()
+    args32 = _float32(args, case.argnums)
+    exact = tuple(a.astype(np.float64) if isinstance(a, np.ndarray) else a for a in args32)
+    grads = symdiff.grad(case.fn, argnums=case.argnums)(*args32)
+    for n, g in zip(case.argnums, grads):
+        if isinstance(args32[n], np.ndarray):
+            assert isinstance(g, np.ndarray) and g.dtype == np.float32, f"argument {n}: {getattr(g, 'dtype', g)}"
+            assert g.shape == args32[n].shape
+        want = numerical_grad(case.fn, list(exact), n)
+        np.testing.assert_allclose(g, want, rtol=2e-3, atol=2e-3, err_msg=f"argument {n}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_case_exercises_the_rules_it_claims(case: Case) -> None:
+    called = _called(case.fn, case.args())
+    for key in case.covers:
+        assert _in(key, called), f"{case.id} claims to exercise {key!r}, but its IR calls {called}"
+
+
+# ============================================================================ docs/numpy.md
+
+
+def test_numpy_docs_are_up_to_date() -> None:
+    """docs/numpy.md is generated from the rule table by scripts/gen_numpy_docs.py."""
+    import importlib.util
+    import pathlib
+
+    if np.lib.NumpyVersion(np.__version__) < "2.0.0":
+        pytest.skip("docs/numpy.md is generated with NumPy 2, where np.max and np.amax are distinct functions")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("gen_numpy_docs", root / "scripts" / "gen_numpy_docs.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    current = (root / "docs" / "numpy.md").read_text()
+    assert current == gen.render(), "docs/numpy.md is stale: run python3 scripts/gen_numpy_docs.py"
+
