@@ -23,7 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from symdiff import rules, runtime  # noqa: E402
-from symdiff.ir import GetAttr, Method  # noqa: E402
+from symdiff.ir import Build, GetAttr, Method  # noqa: E402
 
 DOC = ROOT / "docs" / "numpy.md"
 
@@ -158,6 +158,8 @@ def render() -> str:
     rows: dict[str, list] = {s: [] for s in SECTIONS}
     for fn, vjps in rules.VJPS.items():
         if getattr(fn, "__module__", None) == runtime.__name__ and id(fn) not in SPECIAL:
+            continue
+        if isinstance(fn, Build):  # tuple/list displays: documented with sequences below
             continue
         name = display(fn)
         rows[section(fn)].append((name, argument_names(name, vjps), NOTES.get(name, "")))

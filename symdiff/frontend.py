@@ -28,9 +28,8 @@ UNSUPPORTED = {
     "Delete": "del statement", "ClassDef": "class definition", "Starred": "star-args (*)",
     "Match": "match statement", "Raise": "raise statement", "Import": "import statement",
     "ImportFrom": "import statement", "FunctionDef": "nested function definition",
-    "Lambda": "lambda expression", "ListComp": "list comprehension",
-    "SetComp": "set comprehension", "DictComp": "dict comprehension",
-    "GeneratorExp": "generator expression", "NamedExpr": "assignment expression (:=)",
+    "Lambda": "lambda expression",
+    "SetComp": "set comprehension", "DictComp": "dict comprehension", "NamedExpr": "assignment expression (:=)",
     "Set": "set display", "JoinedStr": "f-string",
     "Assert": "assert statement", "AnnAssign": "annotated assignment",
 }

@@ -26,6 +26,7 @@ _ids = itertools.count()
 # Static kinds of values, used to specialise code for Python scalars.
 SCALAR = "scalar"  # a Python float/int/bool: plain arithmetic, `math`, no broadcasting
 RANGE = "range"  # a range object: iterating it gives Python ints
+SEQUENCE = "sequence"  # a list or tuple built in the function; its cotangent is {position: cotangent}
 
 
 NOT_CONST = object()

@@ -24,6 +24,7 @@ from .ir import (
     BUILD_TUPLE,
     RANGE,
     SCALAR,
+    SEQUENCE,
     BuildDict,
     Builder,
     Function,
@@ -65,6 +66,7 @@ class Lowerer:
         self.loop_depth = 0
         self.inlining: tuple[Callable, ...] = (parsed.fn,)  # functions being inlined, outermost first
         self.structs: dict[Value, dict] = {}  # container values known item by item: key -> value
+        self.item_lists: dict[Value, Value] = {}  # container -> a list value of its items
         self.param_structs: dict[int, tuple] = {}
         for i, (param, spec) in enumerate(zip(self.body.params, specs)):
             if isinstance(spec, Struct):
@@ -97,6 +99,7 @@ class Lowerer:
         self.loop_depth = 0
         self.inlining = outer.inlining + (parsed.fn,)
         self.structs = outer.structs
+        self.item_lists = outer.item_lists
         return self
 
     # ------------------------------------------------------------------ entry point
@@ -170,7 +173,19 @@ class Lowerer:
     def stmt_Expr(self, node: ast.Expr) -> None:
         if isinstance(node.value, ast.Constant):
             return  # docstring or bare constant
+        call = node.value
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "append" \
+                and isinstance(call.func.value, ast.Name) and len(call.args) == 1 and not call.keywords:
+            items = self.load(call.func.value.id, call.func.value)
+            if items.kind == SEQUENCE or items in self.structs:
+                return self.append(call.func.value.id, items, self.expr(call.args[0]))
         self.expr(node.value)
+
+    def append(self, name: str, items: Value, value: Value) -> None:
+        """``items.append(value)``: in place, as in Python; its position is recorded for the
+        backward sweep, which hands each appended value the cotangent of its position."""
+        position = self.call(len, [items], hint="position")
+        self.update(name, items, self.call(runtime.list_append, [items, value, position], hint=name))
 
     def stmt_Assign(self, node: ast.Assign) -> None:
         if len(node.targets) == 1 and isinstance(node.targets[0], (ast.Tuple, ast.List)) \
@@ -294,11 +309,16 @@ class Lowerer:
     def stmt_For(self, node: ast.For) -> None:
         if node.orelse:
             raise self.p.error(node, "for ... else is not supported")
+        rewritten = self.index_loop(node)
+        if rewritten is not None:
+            node = rewritten
         if _jumps_out(node.body):
             return self.for_as_while(node)
         iterable = self.expr(node.iter)
         if iterable in self.structs:
             return self.unrolled_for(node, list(self.structs[iterable].values()))
+        if iterable.kind == SEQUENCE:  # iterate a snapshot: the list may grow afterwards
+            iterable = self.b.call(tuple, [iterable], kind=SEQUENCE, effect=True)
         names = self.carried(node)
         target_kind = SCALAR if iterable.kind == RANGE else None
 
@@ -311,6 +331,61 @@ class Lowerer:
         target.shape = () if target.integer else None
         op = self.loop("for", [iterable], [target], names, body, None)
         op.line = node.lineno
+
+    def index_loop(self, node: ast.For) -> ast.For | None:
+        """``for i, v in enumerate(s)``, ``for a, b in zip(s, t)`` and ``for v in reversed(s)``
+        as loops over an index, so that items are read (and differentiated) by position."""
+        call = node.iter
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and not call.keywords):
+            return None
+        fn = self.p.resolve(call.func.id) if call.func.id not in self.env else None
+        target, n_args = node.target, len(call.args)
+        pairs = isinstance(target, ast.Tuple)
+        if fn is enumerate and n_args == 1 and pairs and len(target.elts) == 2:
+            kind = "enumerate"
+        elif fn is zip and n_args >= 1 and pairs and len(target.elts) == n_args:
+            kind = "zip"
+        elif fn is reversed and n_args == 1:
+            kind = "reversed"
+        else:
+            return None
+        names = []
+        for i, arg in enumerate(call.args):  # evaluate the sequences once, in order
+            name = f"__seq{id(node)}_{i}"
+            self.env[name] = self.expr(arg)
+            names.append(name)
+
+        def load(name: str) -> ast.expr:
+            return ast.Name(name, ast.Load())
+
+        def length(name: str) -> ast.expr:
+            return ast.Call(ast.Name("len", ast.Load()), [load(name)], [])
+
+        index = f"__k{id(node)}"
+        item = lambda name: ast.Subscript(load(name), load(index), ast.Load())  # noqa: E731
+        if kind == "enumerate":
+            bound = length(names[0])
+            value = ast.Tuple([load(index), item(names[0])], ast.Load())
+        elif kind == "zip":
+            bound = ast.Call(ast.Name("min", ast.Load()), [length(n) for n in names], []) if n_args > 1 \
+                else length(names[0])
+            value = ast.Tuple([item(n) for n in names], ast.Load())
+        else:
+            bound = None
+            value = item(names[0])
+        if bound is None:  # reversed: range(len(s) - 1, -1, -1)
+            start = ast.BinOp(length(names[0]), ast.Sub(), ast.Constant(1))
+            indices = ast.Call(ast.Name("range", ast.Load()), [start, ast.Constant(-1), ast.Constant(-1)], [])
+        else:
+            indices = ast.Call(ast.Name("range", ast.Load()), [bound], [])
+        loop = ast.For(ast.Name(index, ast.Store()), indices,
+                       [ast.Assign([target], value)] + node.body, [])
+        for synthetic in ast.walk(loop):
+            if getattr(synthetic, "lineno", None) is None and hasattr(synthetic, "_attributes") \
+                    and "lineno" in synthetic._attributes:
+                ast.copy_location(synthetic, node)
+        loop.end_lineno, loop.end_col_offset = node.end_lineno, node.end_col_offset
+        return loop
 
     def unrolled_for(self, node: ast.For, items: list[Value]) -> None:
         """``for w in weights`` over a container argument: one copy of the body per item."""
@@ -425,7 +500,7 @@ class Lowerer:
             region.params = extra_params + params
             region.yields = [env[n] for n in names]
             # names rebound without being assigned (aliases of an array updated in place)
-            rebound = [n for n in before if not n.startswith("__") and n not in names and env.get(n) is not before[n]]
+            rebound = [n for n in before if n not in names and env.get(n) is not before[n]]
             if rebound:
                 names = names + rebound
                 inits += [before[n] for n in rebound]
@@ -477,8 +552,44 @@ class Lowerer:
                     return items[key]
             if fn is len:
                 return self.b.const(len(items))
+            if fn is operator.getitem and args[0].kind != SEQUENCE:
+                # a container argument indexed by a run-time value: index a list of its items,
+                # so that each item (a leaf being differentiated) gets its own cotangent
+                if list(items) != list(range(len(items))):
+                    raise SymdiffError(f"{self.p.filename}:{self.b.line}: indexing a dict argument needs a "
+                                       "constant key")
+                return self.call(operator.getitem, [self.items_list(args[0]), args[1]], hint=hint)
+        if fn is reversed and len(args) == 1 and not kwargs and args[0].kind == SEQUENCE:
+            return self.b.call(runtime.reverse_sequence, args, kind=SEQUENCE, effect=True, hint=hint)
+        if fn is operator.getitem and args[0].kind == SEQUENCE:  # lst[i] on a list built here
+            position = self.call(runtime.list_index, [args[0], args[1]], hint="position")
+            return self.b.call(operator.getitem, [args[0], position], hint=hint, effect=True)
+        if fn not in (len, runtime.list_append, runtime.list_index) and any(
+                a.kind == SEQUENCE and a not in self.structs for a in args):
+            # a list that may still grow: pass a snapshot, so the backward sweep sees what was used
+            args = [self.b.call(tuple, [a], kind=SEQUENCE, effect=True)
+                    if a.kind == SEQUENCE and a not in self.structs else a for a in args]
         kind = passes.result_kind(fn, [a.kind for a in args]) or passes.creation_kind(fn, args)
-        return self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=not passes.is_pure(fn))
+        if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or (
+                fn in (list, tuple) and args and args[0].kind == SEQUENCE):
+            kind = SEQUENCE
+        # reading a list that grows in place must not be moved past an append
+        effect = not passes.is_pure(fn) or any(a.kind == SEQUENCE for a in args)
+        return self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=effect)
+
+    def items_list(self, container: Value) -> Value:
+        """A list value of a container argument's items (built once, where it was unpacked)."""
+        if container not in self.item_lists:
+            items = list(self.structs[container].values())
+            here = self.b.stack
+            self.b.stack = [self.b.stack[0]]  # at function level, so every region can read it
+            line = self.b.line
+            value = self.b.call(BUILD_LIST, items, kind=SEQUENCE)
+            self.b.line = line
+            self.b.stack = here
+            self.structs[value] = dict(enumerate(items))
+            self.item_lists[container] = value
+        return self.item_lists[container]
 
     def load(self, name: str, node: ast.AST) -> Value:
         if name in self.env:
@@ -657,6 +768,33 @@ class Lowerer:
             raise self.p.error(node, "dict display with keys that are not constants is not supported")
         keys = [k.value for k in node.keys]
         return self.display(BuildDict(tuple(keys)), keys, node.values)
+
+    def expr_ListComp(self, node: ast.ListComp | ast.GeneratorExp) -> Value:
+        """``[e for x in seq if c]`` as ``out = []; for x in seq: if c: out.append(e)``, with
+        ``x`` local to the comprehension, as in Python 3. A generator expression is the same
+        list (symdiff has no lazy iterators)."""
+        if len(node.generators) != 1 or node.generators[0].is_async:
+            raise self.p.error(node, "comprehension with several `for` clauses is not supported")
+        gen = node.generators[0]
+        out = f"__comprehension{id(node)}"
+        self.env[out] = self.display(BUILD_LIST, [], [])
+        self.env[out].hint = "_items"
+        append = ast.Expr(ast.Call(ast.Attribute(ast.Name(out, ast.Load()), "append", ast.Load()), [node.elt], []))
+        body: ast.stmt = append
+        for cond in reversed(gen.ifs):
+            body = ast.If(cond, [body], [])
+        loop = ast.For(gen.target, gen.iter, [body], [])
+        for synthetic in ast.walk(loop):
+            if not hasattr(synthetic, "lineno") or synthetic.lineno is None:
+                ast.copy_location(synthetic, node)
+        shadowed = {n: self.env[n] for n in _assigned_names(gen.target) if n in self.env}
+        self.stmt_For(loop)
+        for name in _assigned_names(gen.target):
+            self.env.pop(name, None)
+        self.env.update(shadowed)
+        return self.env.pop(out)
+
+    expr_GeneratorExp = expr_ListComp
 
     def display(self, build: Any, keys: list, elts: list[ast.expr]) -> Value:
         """A tuple/list/dict display; its items stay known by key for later indexing."""

@@ -28,6 +28,7 @@ from .ir import (
     BUILD_LIST,
     BUILD_TUPLE,
     SCALAR,
+    SEQUENCE,
     UNDEFINED,
     BuildDict,
     Builder,
@@ -139,7 +140,8 @@ class Reverse:
         elif g.hint is None and v in self.defs:  # a weak name ("_"): may still be inlined
             g.hint = "_" + _adjoint_name(temp_name(self.defs[v]))
         if v in adj:
-            total = self.b.call(operator.add, [adj[v], g], kind=_scalar_kind(adj[v], g),
+            add = runtime.add_cotangents if v.kind == SEQUENCE else operator.add
+            total = self.b.call(add, [adj[v], g], kind=SEQUENCE if v.kind == SEQUENCE else _scalar_kind(adj[v], g),
                                 hint=_adjoint_name(v.hint) if v.hint else None)
             adj[v] = total
         else:
@@ -149,6 +151,8 @@ class Reverse:
         """A zero cotangent shaped like primal value ``like``."""
         if like.kind == SCALAR:
             return self.b.const(0.0)
+        if like.kind == SEQUENCE:
+            return self.b.call(BuildDict(()), [], kind=SEQUENCE, hint=_adjoint_name(like.hint or "t"))
         shape = rules.shape_of(Sym(self.b, resolve=lambda: self.primal(like), kind=like.kind, shape=like.shape))
         if like.shape is not None and shape.value.dims is not None:
             return self.b.call(np.zeros, [shape.value], hint=_adjoint_name(like.hint or "t"))
@@ -328,7 +332,8 @@ class Reverse:
             index = Value("k", SCALAR, integer=True, shape=())
             iterable = self.b.call(reversed, [self.b.call(range, [self.b.call(len, [sequence])])])
             info = Backward(Region(params=[index]))
-            inits.append(self.b.call(np.zeros_like, [sequence], {"dtype": self.b.const(float)},
+            inits.append(self.zero(op.args[0]) if op.args[0].kind == SEQUENCE else
+                         self.b.call(np.zeros_like, [sequence], {"dtype": self.b.const(float)},
                                      hint=_adjoint_name(op.args[0].hint or "seq")))
         elif op.kind == "for":
             iterable = self.b.call(reversed, [self.primal(op.args[0])])
@@ -360,8 +365,9 @@ class Reverse:
         yields += [env[u] for u in free]
         if walks_active_sequence:
             d_target = env.get(body.params[0])
+            add_at = runtime.add_at_key if op.args[0].kind == SEQUENCE else runtime.add_at
             yields.append(state[-1] if d_target is None else self.b.call(
-                runtime.add_at, [state[-1], index, d_target], hint=state[-1].hint, effect=True))
+                add_at, [state[-1], index, d_target], hint=state[-1].hint, effect=True))
         info.region.yields = yields
         self.b.pop()
         results = [_like(s, kind=s.kind if y.kind == s.kind else None) for s, y in zip(state, yields)]
@@ -438,7 +444,7 @@ class Reverse:
 # Calls that always return a new array (or a scalar), never a view of an argument.
 FRESH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
          operator.matmul, np.outer, np.sum, Method("sum"), np.full, np.zeros, np.dot, np.einsum, runtime.add_at,
-         runtime.getitem_vjp, runtime.matmul_vjp, runtime.dot_vjp}
+         runtime.getitem_vjp, runtime.matmul_vjp, runtime.dot_vjp, runtime.add_at_key}
 
 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:

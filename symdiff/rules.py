@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import runtime, shapes
-from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SCALAR, Builder, GetAttr, Method, Value
+from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SCALAR, SEQUENCE, Builder, GetAttr, Method, Value
 from .passes import result_kind
 
 Rule = Callable[..., Any]
@@ -832,3 +832,34 @@ def _det_vjp(g, ans, a):
 
 defvjp(np.linalg.det, _det_vjp)
 defvjp(np.linalg.cholesky, lambda g, ans, a, **kw: apply(runtime.cholesky_vjp, g, ans))
+
+
+# ============================================================================= sequences
+# Lists and tuples built in the function: cotangents are {position: cotangent} dicts.
+
+
+class _ItemRules:
+    """The rule for each item of a tuple/list display, whatever its length."""
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+    def __getitem__(self, i: int) -> Rule:
+        return lambda g, ans, *items: apply(runtime.cotangent_at, g, i, items[i])
+
+
+for _build in (BUILD_LIST, BUILD_TUPLE):
+    VJPS[_build] = _ItemRules()
+defvjp(runtime.list_append, lambda g, ans, items, value, position: g,
+       lambda g, ans, items, value, position: apply(runtime.cotangent_at, g, position, value), None)
+defvjp(tuple, lambda g, ans, seq: g)
+defvjp(list, lambda g, ans, seq: g)
+defvjp(runtime.reverse_sequence, lambda g, ans, seq: apply(runtime.reverse_cotangent, g, seq))
+defvjp(sum, lambda g, ans, seq, start=0: apply(runtime.repeat_cotangent, g, seq),
+       lambda g, ans, seq, start: g)
+defvjp(np.stack, lambda g, ans, seq, axis=0, **_: apply(runtime.unstack, g, axis))
+defvjp(np.concatenate, lambda g, ans, seq, axis=0, **_: apply(runtime.unconcatenate, g, seq, axis))
+for _array in (np.array, np.asarray):  # of a sequence: like np.stack; of an array: a copy
+    defvjp(_array, lambda g, ans, x, *args, **kwargs: apply(runtime.unstack, g, 0)
+           if getattr(x, "kind", None) == SEQUENCE else g)
+defnondiff(runtime.list_index)

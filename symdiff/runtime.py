@@ -88,9 +88,85 @@ def dot_vjp(g: Any, x: Any, y: Any, argnum: int) -> Any:
     return np.einsum(f"{xs},{out}->{ys}", x, g)
 
 
-def getitem_vjp(g: Any, x: Any, index: Any) -> np.ndarray:
+# Sequences (lists, tuples) built inside a differentiated function: their cotangent is a dict
+# {position: cotangent}, positions without an entry having a zero cotangent. Appends only
+# ever add positions, so a cotangent stays valid for every version of a growing list.
+
+
+def list_append(items: list, value: Any, position: int) -> list:
+    """``items.append(value)`` (in place, as in Python); ``position`` is ``len(items)`` before."""
+    items.append(value)
+    return items
+
+
+def list_index(items: Any, index: Any) -> int:
+    """A non-negative position for ``items[index]`` (checked like Python's indexing)."""
+    n = len(items)
+    if not -n <= index < n:
+        raise IndexError("list index out of range")
+    return index + n if index < 0 else index
+
+
+def cotangent_at(cotangent: dict, position: int, like: Any) -> Any:
+    """The cotangent of item ``position`` (zeros shaped like ``like`` if none reached it)."""
+    if not isinstance(cotangent, dict):  # a nested display's cotangent arrived stacked
+        return cotangent[position]
+    g = cotangent.get(position)
+    if g is None:
+        return 0.0 if isinstance(like, (int, float)) else np.zeros(np.shape(like))
+    return g
+
+
+def add_cotangents(a: dict, b: dict) -> dict:
+    """The sum of two sequence cotangents."""
+    out = dict(a)
+    for k, g in b.items():
+        out[k] = out[k] + g if k in out else g
+    return out
+
+
+def add_at_key(acc: dict, position: int, g: Any) -> dict:
+    """``acc[position] += g`` in place (the backward sweep's own accumulator); returns ``acc``."""
+    acc[position] = acc[position] + g if position in acc else g
+    return acc
+
+
+def reverse_sequence(seq: Any) -> tuple:
+    """``reversed(seq)`` for a list built in the function, as a tuple one can index."""
+    return tuple(reversed(seq))
+
+
+def reverse_cotangent(g: dict, seq: Any) -> dict:
+    """The cotangent of ``seq`` in ``reverse_sequence(seq)``."""
+    last = len(seq) - 1
+    return {last - k: v for k, v in g.items()} if isinstance(g, dict) else {
+        last - k: v for k, v in enumerate(g)}
+
+
+def unstack(g: Any, axis: int = 0) -> dict:
+    """The cotangent of the sequence in ``np.stack(seq, axis)`` (or ``np.array(seq)``)."""
+    g = np.moveaxis(np.asarray(g), axis, 0)
+    return dict(enumerate(g))
+
+
+def repeat_cotangent(g: Any, seq: Any) -> Any:
+    """The cotangent of ``seq`` in ``sum(seq)``: ``g`` for every item (summed to its shape)."""
+    if isinstance(seq, np.ndarray):
+        return np.array(np.broadcast_to(g, seq.shape))
+    return {i: unbroadcast(g, item) for i, item in enumerate(seq)}
+
+
+def unconcatenate(g: Any, seq: Any, axis: int = 0) -> dict:
+    """The cotangent of the sequence in ``np.concatenate(seq, axis)``."""
+    sizes = np.cumsum([np.shape(item)[axis] for item in seq])[:-1]
+    return dict(enumerate(np.split(np.asarray(g), sizes, axis=axis)))
+
+
+def getitem_vjp(g: Any, x: Any, index: Any) -> Any:
     """The cotangent of ``x`` in ``x[index]``: zeros, with ``g`` added at ``index``
-    (accumulating over repeated fancy indices)."""
+    (accumulating over repeated fancy indices); for a sequence, ``{index: g}``."""
+    if isinstance(x, (list, tuple)):
+        return {index: g}
     out = np.zeros(np.shape(x), dtype=np.result_type(np.asarray(x).dtype, float))
     np.add.at(out, index, g)
     return out

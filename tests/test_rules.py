@@ -26,7 +26,7 @@ from fd import check_grad
 import symdiff
 import symdiff.rules
 from symdiff import runtime
-from symdiff.ir import GetAttr, Method
+from symdiff.ir import BUILD_LIST, BUILD_TUPLE, GetAttr, Method
 
 # ============================================================================ input domains
 
@@ -811,6 +811,52 @@ ALIASES: dict[Any, Any] = {}
 
 def _covered() -> list:
     return [k for c in CASES for k in c.covers]
+
+
+# ---------------------------------------------------------------------------- sequences
+# Lists and tuples built inside the function and handed to NumPy (cotangents per position).
+
+
+def q_stack_list(x, w): return np.sum(np.stack([x, 2.0 * x, np.sin(x)]) * w)
+def q_stack_tuple(x, w): return np.sum(np.stack((x, x * x), axis=-1) * w)
+def q_array(x, w): return np.sum(np.array([x, 3.0 * x]) * w)
+def q_asarray(x, w): return np.sum(np.asarray([np.cos(x), x]) * w)
+def q_sum(x, w): return np.sum(sum([x, x * x, np.tanh(x)]) * w)
+def q_concatenate(x, w): return np.sum(np.concatenate([x, x ** 2], axis=0) * w)
+
+
+def q_append(x, w):
+    parts = []
+    for i in range(3):
+        parts.append(x * (i + 1.0) + np.sin(x))
+    return np.sum(np.stack(parts) * w)
+
+
+def q_reversed(x, w):
+    parts = [x, np.sin(x), 3.0 * x]
+    return np.sum(np.stack(list(reversed(parts))) * w)
+
+
+def _seq_make(stack_shape):
+    def make_for(shape):
+        def make(rng):
+            return REAL(rng, shape), weight(rng, stack_shape(shape))
+        return make
+    return make_for
+
+
+for _id, _fn, _stack, _covers in [
+    ("np.stack([..])", q_stack_list, lambda s: (3,) + s, [BUILD_LIST, np.stack]),
+    ("np.stack((..), axis=-1)", q_stack_tuple, lambda s: s + (2,), [BUILD_TUPLE, np.stack]),
+    ("np.array([..])", q_array, lambda s: (2,) + s, [BUILD_LIST, np.array]),
+    ("np.asarray([..])", q_asarray, lambda s: (2,) + s, [BUILD_LIST, np.asarray]),
+    ("sum([..])", q_sum, lambda s: s, [BUILD_LIST, sum]),
+    ("np.concatenate([..])", q_concatenate, lambda s: (2 * s[0],) + s[1:], [BUILD_LIST, np.concatenate]),
+    ("np.stack(reversed([..]))", q_reversed, lambda s: (3,) + s, [runtime.reverse_sequence, list]),
+    ("list.append in a loop, stacked", q_append, lambda s: (3,) + s, [runtime.list_append, tuple, np.stack]),
+]:
+    for _seq_shape in [(4,), (3, 4)]:
+        case(f"{_id}[{_seq_shape}]", _fn, _seq_make(_stack)(_seq_shape), (0,), _covers)
 
 
 def _in(key, keys) -> bool:

@@ -1,0 +1,90 @@
+"""Lists and tuples built inside the function: append, comprehensions, stacking, iteration."""
+
+import numpy as np
+from fd import check_grad
+
+import symdiff
+
+RNG = np.random.default_rng(11)
+WH = RNG.uniform(-0.5, 0.5, (3, 3))
+WX = RNG.uniform(-0.5, 0.5, (3, 2))
+XS = RNG.uniform(-1.0, 1.0, (5, 2))
+
+
+def rnn_stacked(Wh, Wx, xs):
+    h = np.zeros(3)
+    hs = []
+    for t in range(xs.shape[0]):
+        h = np.tanh(Wh @ h + Wx @ xs[t])
+        hs.append(h)
+    H = np.stack(hs)  # (T, 3)
+    return np.sum(H ** 2) + np.sum(hs[-1] * hs[0])
+
+
+def test_rnn_appending_hidden_states_and_stacking_them():
+    check_grad(rnn_stacked, WH, WX, XS, argnums=(0, 1, 2))
+
+
+def reads_while_growing(x):
+    hs = [x]
+    for t in range(4):
+        hs.append(np.sin(hs[t]) + hs[-1] * 0.5)
+    return np.sum(np.array(hs) ** 2)
+
+
+def test_indexing_a_list_while_it_grows():
+    check_grad(reads_while_growing, np.array([0.3, -0.8]))
+
+
+def comprehension_and_generator(x):
+    rows = [np.tanh(x * k) for k in range(1, 4)]
+    return np.sum(np.stack(rows)) + sum(np.sum(r * r) for r in rows if r is not None)
+
+
+def test_list_comprehension_and_generator_expression():
+    check_grad(comprehension_and_generator, np.array([0.4, -0.2, 0.9]))
+
+
+def iterate_helpers(x, y):
+    items = [x, 2.0 * y, x * y]
+    s = 0.0
+    for i, v in enumerate(items):
+        s = s + np.sum(v) * (i + 1.0)
+    for a, b in zip(items, reversed(items)):
+        s = s + np.sum(a * b)
+    for v in reversed(items):
+        s = s * 0.5 + np.sum(np.cos(v))
+    return s + len(items)
+
+
+def test_enumerate_zip_and_reversed():
+    check_grad(iterate_helpers, np.array([0.3, 0.7]), np.array([-0.5, 1.2]))
+
+
+def list_argument_indexed_in_a_loop(weights, x):
+    h = x
+    for i in range(len(weights)):
+        h = np.tanh(weights[i] @ h)
+    return np.sum(h)
+
+
+def test_container_argument_indexed_by_a_loop_variable():
+    weights = [RNG.normal(size=(2, 2)) for _ in range(3)]
+    x = np.array([0.5, -1.0])
+    got = symdiff.grad(list_argument_indexed_in_a_loop)(weights, x)
+    eps = 1e-6
+    for i, W in enumerate(weights):
+        for index in np.ndindex(W.shape):
+            plus = [w.copy() for w in weights]
+            minus = [w.copy() for w in weights]
+            plus[i][index] += eps
+            minus[i][index] -= eps
+            want = (list_argument_indexed_in_a_loop(plus, x) - list_argument_indexed_in_a_loop(minus, x)) / (2 * eps)
+            np.testing.assert_allclose(got[i][index], want, rtol=1e-5, atol=1e-7)
+
+
+def test_lists_built_in_the_function_leave_caller_data_alone():
+    x = np.array([0.3, -0.8])
+    before = x.copy()
+    symdiff.grad(reads_while_growing)(x)
+    np.testing.assert_array_equal(x, before)
