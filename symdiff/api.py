@@ -42,6 +42,7 @@ class _Compiler:
         self.defaults = _defaults(fun)
         self.cache: dict[tuple, Callable] = {}  # every compiled specialisation, by key
         self.inline: dict[tuple, tuple[str, dict]] = {}  # their source and globals
+        self.reads: dict[tuple, list] = {}  # the globals/closure variables each one compiled in
         self._parsed: Parsed | None = None
         prefix = "value_and_grad" if with_value else "grad"
         self.name = f"{prefix}_{_identifier(getattr(fun, '__name__', 'f'))}"
@@ -62,7 +63,9 @@ class _Compiler:
     def compile_and_call(self, *args: Any) -> Any:
         """The dispatcher's fallback: compile a specialisation for these arguments, then call it."""
         key = tuple(_guard_key(a) for a in args)
-        compiled = self.cache.get(key) or self.compile(key, len(args))
+        compiled = self.cache.get(key)
+        if compiled is None or not _unchanged(self.reads[key]):
+            compiled = self.compile(key, len(args))
         return compiled(*args)
 
     def compile(self, key: tuple, nargs: int) -> Callable:
@@ -88,6 +91,7 @@ class _Compiler:
         compiled = codegen.compile_function(source, self.name, namespace, f"<symdiff {self.name}>")
         compiled.source = source
         self.cache[key] = compiled
+        self.reads[key] = primal.reads
         self.inline[key] = (source, namespace)
         self.dispatcher.source = source
         if _guardable(key):  # other keys are found through _compile
@@ -126,7 +130,12 @@ class _Compiler:
         lines = [f"def {self.name}({signature}):"]
         guarded = self.guarded
         for i, (key, _) in enumerate(guarded):
-            tests = " and ".join(_guard(p, k) for p, k in zip(self.params, key)) or "True"
+            tests = [_guard(p, k) for p, k in zip(self.params, key)]
+            for j, (holder, name, obj) in enumerate(self.reads[key]):  # a global rebound: recompile
+                self.namespace[f"_held{i}_{j}"], self.namespace[f"_was{i}_{j}"] = holder, obj
+                tests.append(f"_held{i}_{j}.get({name!r}) is _was{i}_{j}" if isinstance(holder, dict)
+                             else f"_held{i}_{j}.cell_contents is _was{i}_{j}")
+            tests = " and ".join(tests) or "True"
             lines.append(f"    if {tests}:")
             if inlined is not None and i == len(guarded) - 1:
                 lines.extend("    " + line for line in inlined)
@@ -175,6 +184,19 @@ def _guard_key(arg: Any) -> Any:
         keys = tuple(arg) if type(arg) is dict else tuple(range(len(arg)))
         return ir.Struct(type(arg), keys, tuple(_guard_key(arg[k]) for k in keys))
     return None
+
+
+def _unchanged(reads: list) -> bool:
+    """Whether every global and closure variable a specialisation compiled in is still bound
+    to the same object (an array changed in place is fine: the code reads the object)."""
+    for holder, name, obj in reads:
+        try:
+            current = holder.get(name) if isinstance(holder, dict) else holder.cell_contents
+        except ValueError:
+            return False
+        if current is not obj:
+            return False
+    return True
 
 
 def _guardable(key: tuple) -> bool:

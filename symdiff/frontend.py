@@ -65,6 +65,13 @@ class Parsed:
             value = getattr(builtins, name, _MISSING)
         return value
 
+    def holder(self, name: str) -> Any:
+        """Where a free name lives: a closure cell, the globals dict, or None for builtins."""
+        code = self.fn.__code__
+        if name in code.co_freevars and self.fn.__closure__:
+            return self.fn.__closure__[code.co_freevars.index(name)]
+        return self.fn.__globals__ if name in self.fn.__globals__ else None
+
     def names_read_after(self, node: ast.AST) -> set[str]:
         """Names read anywhere in the function after ``node`` ends (in source order)."""
         end = (node.end_lineno, node.end_col_offset)

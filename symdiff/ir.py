@@ -153,6 +153,8 @@ class Function:
     filename: str = "<unknown>"
     # container parameters: param index -> (Struct spec, leaf values in Struct.leaves() order)
     structs: dict = field(default_factory=dict)
+    # globals and closure variables read at compile time: (cell or globals dict, name, object)
+    reads: list = field(default_factory=list)
 
 
 def walk(region: Region) -> Iterator[tuple[Op, Region]]:

@@ -67,6 +67,7 @@ class Lowerer:
         self.inlining: tuple[Callable, ...] = (parsed.fn,)  # functions being inlined, outermost first
         self.structs: dict[Value, dict] = {}  # container values known item by item: key -> value
         self.item_lists: dict[Value, Value] = {}  # container -> a list value of its items
+        self.reads: list[tuple[Any, str, Any]] = []
         self.param_structs: dict[int, tuple] = {}
         for i, (param, spec) in enumerate(zip(self.body.params, specs)):
             if isinstance(spec, Struct):
@@ -100,13 +101,14 @@ class Lowerer:
         self.inlining = outer.inlining + (parsed.fn,)
         self.structs = outer.structs
         self.item_lists = outer.item_lists
+        self.reads = outer.reads
         return self
 
     # ------------------------------------------------------------------ entry point
 
     def lower(self) -> Function:
         self.body.yields = [self.lower_body()]
-        return Function(self.p.name, self.body, self.p.filename, structs=self.param_structs)
+        return Function(self.p.name, self.body, self.p.filename, structs=self.param_structs, reads=self.reads)
 
     def lower_body(self) -> Value:
         """Lower the function's statements; return the value it returns."""
@@ -595,6 +597,9 @@ class Lowerer:
         if name in self.env:
             return self.env[name]
         obj = self.p.resolve(name)
+        holder = self.p.holder(name)
+        if obj is not _MISSING and holder is not None and not isinstance(obj, types.ModuleType):
+            self.reads.append((holder, name, obj))  # compiled in: the gradient checks it is unchanged
         if obj is _MISSING:
             if name in _assigned_names(self.p.node):
                 raise self.p.error(node, f"local variable '{name}' may be used before it is assigned")
