@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import types
 from typing import Any, Callable, Sequence, Union
 
 import numpy as np
@@ -23,6 +24,7 @@ from .frontend import Parsed, parse_function
 
 ArgNums = Union[int, Sequence[int]]
 _SCALAR_TYPES = (float, int, bool)
+FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType, np.ufunc)
 
 
 class _Compiler:
@@ -180,6 +182,8 @@ def _guard_key(arg: Any) -> Any:
         return type(arg)
     if type(arg) is np.ndarray:
         return tuple(n == 1 for n in arg.shape)
+    if isinstance(arg, FUNCTION_TYPES):  # a function argument: specialised on (and inlined)
+        return arg
     if type(arg) in (dict, list, tuple):
         keys = tuple(arg) if type(arg) is dict else tuple(range(len(arg)))
         return ir.Struct(type(arg), keys, tuple(_guard_key(arg[k]) for k in keys))
@@ -201,7 +205,7 @@ def _unchanged(reads: list) -> bool:
 
 def _guardable(key: tuple) -> bool:
     """Whether the dispatcher can test for ``key`` with inline ``type(x) is ...`` guards."""
-    return all(k is not None and not isinstance(k, ir.Struct) for k in key)
+    return all(k is not None and not isinstance(k, (ir.Struct, *FUNCTION_TYPES)) for k in key)
 
 
 def _guard(param: str, key: Any) -> str:

@@ -13,7 +13,10 @@ import ast
 import functools
 import operator
 import types
+from dataclasses import dataclass
 from typing import Any, Callable
+
+import numpy as np
 
 from . import passes, rules, runtime, shapes
 from .errors import SymdiffError, UnresolvedNameError
@@ -68,6 +71,7 @@ class Lowerer:
         self.structs: dict[Value, dict] = {}  # container values known item by item: key -> value
         self.item_lists: dict[Value, Value] = {}  # container -> a list value of its items
         self.reads: list[tuple[Any, str, Any]] = []
+        self.local_calls: frozenset = frozenset()  # nested functions being inlined
         self.param_structs: dict[int, tuple] = {}
         for i, (param, spec) in enumerate(zip(self.body.params, specs)):
             if isinstance(spec, Struct):
@@ -75,6 +79,9 @@ class Lowerer:
                 leaves: list[Value] = []
                 self.unpack(param, spec, leaves)
                 self.param_structs[i] = (spec, leaves)
+            elif isinstance(spec, (types.FunctionType, types.BuiltinFunctionType, np.ufunc)):
+                # a function argument: the gradient is specialised on it, so it is a constant
+                self.env[param.hint] = self.b.const(spec, hint=param.hint)
             else:
                 specialise(param, spec)
 
@@ -102,6 +109,7 @@ class Lowerer:
         self.structs = outer.structs
         self.item_lists = outer.item_lists
         self.reads = outer.reads
+        self.local_calls = outer.local_calls
         return self
 
     # ------------------------------------------------------------------ entry point
@@ -561,6 +569,9 @@ class Lowerer:
                     raise SymdiffError(f"{self.p.filename}:{self.b.line}: indexing a dict argument needs a "
                                        "constant key")
                 return self.call(operator.getitem, [self.items_list(args[0]), args[1]], hint=hint)
+        if any(isinstance(a.const, LocalFunction) for a in [*args, *(kwargs or {}).values()]):
+            raise SymdiffError(f"{self.p.filename}:{self.b.line}: a function defined inside the differentiated "
+                               "function can only be called directly (not passed to another function)")
         if fn is reversed and len(args) == 1 and not kwargs and args[0].kind == SEQUENCE:
             return self.b.call(runtime.reverse_sequence, args, kind=SEQUENCE, effect=True, hint=hint)
         if fn is operator.getitem and args[0].kind == SEQUENCE:  # lst[i] on a list built here
@@ -690,8 +701,13 @@ class Lowerer:
         else:
             callee = self.expr(func)
         if not callee.is_const:
+            if self.body is not None and callee in self.body.params:  # known once called with one
+                raise self.p.error(node, f"calling the argument '{callee.hint}' needs a Python function "
+                                   "(a def or lambda) there", cls=UnresolvedNameError)
             raise self.p.error(node, "calling a function held in a variable is not supported yet")
         fn = callee.const
+        if isinstance(fn, LocalFunction):
+            return self.inline_local(fn, args, kwargs, node)
         if not callable(fn):
             raise self.p.error(node, f"'{type(fn).__name__}' object is not callable", cls=SymdiffError)
         if _is_user_function(fn) and rules.lookup(fn) is None:
@@ -725,8 +741,45 @@ class Lowerer:
         finally:
             self.b.line, self.b.file = line, file
 
+    def expr_Lambda(self, node: ast.Lambda) -> Value:
+        return self.local_function(node)
+
+    def stmt_FunctionDef(self, node: ast.FunctionDef) -> None:
+        if node.decorator_list:
+            raise self.p.error(node, "decorators on a nested function are not supported")
+        self.env[node.name] = self.local_function(node)
+        self.env[node.name].hint = node.name
+
+    def local_function(self, node: ast.Lambda | ast.FunctionDef) -> Value:
+        """A lambda or def inside the function: a compile-time value, inlined where called."""
+        args = node.args
+        if args.vararg or args.kwarg or args.kwonlyargs or getattr(args, "posonlyargs", []):
+            raise self.p.error(node, "*args, **kwargs and keyword-only parameters are not supported")
+        defaults = tuple(self.expr(d) for d in args.defaults)  # evaluated once, as in Python
+        return self.b.const(LocalFunction(node, defaults))
+
+    def inline_local(self, local: LocalFunction, args: list[Value], kwargs: dict[str, Value],
+                     node: ast.Call) -> Value:
+        """Call a lambda/def defined in the function: its body is lowered here, reading the
+        enclosing variables as they are now (Python closures read them at call time too)."""
+        if local.node in self.local_calls:
+            raise self.p.error(node, "recursive calls of a nested function are not supported")
+        name = getattr(local.node, "name", "lambda")
+        parsed = Parsed(self.p.fn, local.node, self.p.filename, name)
+        env = {k: v for k, v in self.env.items() if not k.startswith("__")}
+        bound = self.bind_arguments(parsed, args, kwargs, node, local.defaults)
+        env.update(bound)
+        sub = Lowerer.for_inlining(parsed, self, env)
+        sub.local_calls = self.local_calls | {local.node}
+        line = self.b.line
+        try:
+            result = sub.lower_body()
+        finally:
+            self.b.line = line
+        return result
+
     def bind_arguments(self, parsed: Parsed, args: list[Value], kwargs: dict[str, Value],
-                       node: ast.Call) -> dict[str, Value]:
+                       node: ast.Call, defaults: tuple[Value, ...] | None = None) -> dict[str, Value]:
         """Parameter name -> argument value for a call, with the callee's defaults."""
         params = parsed.all_params
         if len(args) > len(params):
@@ -738,10 +791,11 @@ class Lowerer:
                 raise self.p.error(node, f"{parsed.name}() got an unexpected or repeated argument '{name}'",
                                    cls=SymdiffError)
             env[name] = value
-        defaults = parsed.fn.__defaults__ or ()  # (the callee's own function, not a bound method)
+        if defaults is None:  # the callee's own function's defaults (not a bound method's)
+            defaults = tuple(self.b.const(d) for d in parsed.fn.__defaults__ or ())
         for name, default in zip(params[len(params) - len(defaults):], defaults):
             if name not in env:
-                env[name] = self.b.const(default, hint=name)
+                env[name] = default
         missing = [n for n in params if n not in env]
         if missing:
             raise self.p.error(node, f"{parsed.name}() is missing argument '{missing[0]}'", cls=SymdiffError)
@@ -861,6 +915,14 @@ def _assigned_names(node: ast.AST) -> list[str]:
         elif isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store) and isinstance(sub.value, ast.Name):
             names.append(sub.value.id)
     return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True, eq=False)
+class LocalFunction:
+    """A lambda or def inside the function being differentiated (and its default values)."""
+
+    node: ast.Lambda | ast.FunctionDef
+    defaults: tuple
 
 
 def _is_user_function(fn: Any) -> bool:

@@ -292,13 +292,14 @@ def test_double_star_kwargs_in_the_signature_are_rejected_at_the_def_line():
 # ---------------------------------------------------------------------- expressions
 
 
-def uses_lambda(x):
-    double = lambda t: t * 2.0  # MARK: lambda  # noqa: E731
-    return double(x)
+def uses_recursive_nested_function(x):
+    def power(t, n):
+        return 1.0 if n == 0 else t * power(t, n - 1)  # MARK: recursive nested
+    return power(x, 2)
 
 
-def test_lambda_inside_the_function_is_rejected_at_its_line():
-    assert_unsupported(uses_lambda, "lambda", "lambda")
+def test_recursive_nested_function_is_rejected_at_its_line():
+    assert_unsupported(uses_recursive_nested_function, "recursive nested", "recursive", "nested function")
 
 
 def uses_nested_comprehension(x):
