@@ -720,7 +720,7 @@ class Lowerer:
         calls: differentiating through them needs a rule (the error says why)."""
         reason = None
         if fn in self.inlining:
-            reason = f"{fn.__qualname__} is recursive; recursive functions are not differentiated through yet"
+            reason = f"recursive: {fn.__qualname__} calls itself (its own generated VJP is used)"
         else:
             try:
                 parsed = parse_function(fn)

@@ -162,14 +162,18 @@ class Reverse:
     # ------------------------------------------------------------------ the sweep
 
     def run(self, argnums: list[int], with_value: bool, scalar_checked: bool, as_tuple: bool,
-            value: Value | None = None) -> Function:
-        """Append the backward sweep; ``value`` is what ``with_value`` returns (default: the output)."""
+            value: Value | None = None, seed: Value | None = None) -> Function:
+        """Append the backward sweep; ``value`` is what ``with_value`` returns (default: the
+        output); ``seed`` is the output's cotangent (default: 1, for a scalar output)."""
         body = self.fn.body
         out = body.yields[0]
         value = out if value is None else value
         self.backward[body] = Backward(Region())
         adj: dict[Value, Value] = {}
-        if out in self.active:
+        if seed is not None:
+            if out in self.active:
+                adj[out] = seed
+        elif out in self.active:
             if out.kind == SCALAR or out.shape == ():
                 seed = self.b.const(1.0)
             else:
@@ -235,6 +239,8 @@ class Reverse:
     def backprop_call(self, op: Op, adj: dict[Value, Value]) -> None:
         g = adj.pop(op.result)
         vjps = rules.lookup(op.fn)
+        if vjps is None and op.note and op.note.startswith("recursive") and not op.kwnames:
+            vjps = self.recursive_rules(op)
         if vjps is None:
             raise self.no_rule(op)
         args = [self.symbol(a) for a in op.positional]
@@ -255,6 +261,16 @@ class Reverse:
             finally:
                 rules._current.pop()
             self.accumulate(adj, a, as_value(self.b, contribution))
+
+    @staticmethod
+    def recursive_rules(op: Op) -> tuple:
+        """Rules for a recursive call of ``f``: call f's own generated VJP (``vjp_f``), which
+        reruns ``f`` forwards and backwards from the call's cotangent."""
+        vjp = RECURSIVE_VJP(op.fn)
+
+        def rule(i: int) -> rules.Rule:
+            return lambda g, ans, *args: rules.apply(operator.getitem, rules.apply(vjp, *args, g), i)
+        return tuple(rule(i) for i in range(len(op.positional)))
 
     def symbol(self, v: Value) -> Any:
         """What a rule sees for operand ``v``: its Python value if constant, else a symbol."""
@@ -485,8 +501,11 @@ def _is_user_function(fn: Any) -> bool:
     return isinstance(fn, types.FunctionType) and not (fn.__module__ or "").startswith(("numpy", "symdiff"))
 
 
+RECURSIVE_VJP: Any = None  # api.recursive_vjp: the generated VJP of a function, by function
+
+
 def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple: bool = False,
-            has_aux: bool = False) -> Function:
+            has_aux: bool = False, seed: Value | None = None) -> Function:
     """The gradient function of ``fn`` with respect to the parameters at ``argnums``
     (a tuple of gradients when ``as_tuple``), returning ``(value, gradient)`` if ``with_value``;
     with ``has_aux``, ``fn`` returns ``(loss, aux)`` and the value is that pair."""
@@ -498,7 +517,9 @@ def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple
             raise SymdiffError(f"{fn.name}: has_aux=True needs the function to end with `return loss, aux`")
         fn.body.yields = [producer.args[0]]
     rev = Reverse(fn, wrt)
-    out = rev.run(argnums, with_value, scalar_checked=True, as_tuple=as_tuple, value=value)
+    if seed is not None:  # a VJP: the cotangent of the output is the last parameter
+        fn.body.params.append(seed)
+    out = rev.run(argnums, with_value, scalar_checked=seed is None, as_tuple=as_tuple, value=value, seed=seed)
     passes.eliminate_dead_code(out)
     return out
 

@@ -100,3 +100,35 @@ def test_helper_names_do_not_clash_with_the_callers():
         return sigmoid(t) * t + sigmoid(z)  # sigmoid's own `z` is a different variable
 
     check_grad(f, 0.3)
+
+
+def recursive_power(t, n):
+    if n == 0:
+        return 1.0
+    return t * recursive_power(t, n - 1)
+
+
+def tree(x, depth):
+    if depth == 0:
+        return np.sin(x)
+    return tree(x * 0.5, depth - 1) + tree(x * x, depth - 1) * 0.3
+
+
+def is_even_poly(x, n):
+    return 1.0 if n == 0 else x * is_odd_poly(x + 0.1, n - 1)
+
+
+def is_odd_poly(x, n):
+    return 2.0 if n == 0 else np.cos(x) * is_even_poly(x, n - 1)
+
+
+def test_recursive_functions_use_their_own_generated_vjp():
+    check_grad(lambda x: recursive_power(x, 4) + math.sin(x), 0.7)
+    check_grad(lambda x: np.sum(tree(x, 3)), np.array([0.3, -0.4]))
+    g = symdiff.grad(lambda x: recursive_power(x, 4))
+    g(0.7)
+    assert "vjp_recursive_power(" in g.source
+
+
+def test_mutually_recursive_functions():
+    check_grad(lambda x: is_even_poly(x, 5), 0.4)

@@ -391,15 +391,15 @@ def test_active_call_without_rule_raises_no_rule_error_naming_function_and_defvj
 def recursive_power(t, n):
     if n == 0:
         return 1.0
-    return t * recursive_power(t, n - 1)  # MARK: recursive call
+    return t * recursive_power(t, n=n - 1)  # MARK: recursive call with a keyword
 
 
 def calls_recursive_helper(x):
     return recursive_power(x, 3) + 1.0
 
 
-def test_active_call_of_a_recursive_python_function_raises_no_rule_error_naming_it_and_defvjp():
-    line = marked_line(recursive_power, "recursive call")
+def test_recursive_call_with_keyword_arguments_raises_no_rule_error_naming_it_and_defvjp():
+    line = marked_line(recursive_power, "recursive call with a keyword")
     with pytest.raises(symdiff.NoRuleError) as info:
         symdiff.grad(calls_recursive_helper)(1.5)
     message = str(info.value)
