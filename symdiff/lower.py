@@ -583,7 +583,7 @@ class Lowerer:
             args = [self.b.call(tuple, [a], kind=SEQUENCE, effect=True)
                     if a.kind == SEQUENCE and a not in self.structs else a for a in args]
         kind = passes.result_kind(fn, [a.kind for a in args]) or passes.creation_kind(fn, args)
-        if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or (
+        if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or fn in rules.SEQUENCE_RESULTS or (
                 fn in (list, tuple) and args and args[0].kind == SEQUENCE):
             kind = SEQUENCE
         # reading a list that grows in place must not be moved past an append
@@ -710,8 +710,8 @@ class Lowerer:
             return self.inline_local(fn, args, kwargs, node)
         if not callable(fn):
             raise self.p.error(node, f"'{type(fn).__name__}' object is not callable", cls=SymdiffError)
-        if _is_user_function(fn) and rules.lookup(fn) is None:
-            return self.inline(fn, args, kwargs, node)
+        if _is_user_function(fn) and rules.lookup(fn) is None and rules.differentiable(fn):
+            return self.inline(fn, args, kwargs, node)  # (a registered rule takes precedence)
         return self.call(fn, args, kwargs)
 
     def inline(self, fn: Callable, args: list[Value], kwargs: dict[str, Value], node: ast.Call) -> Value:

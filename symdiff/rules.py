@@ -862,4 +862,18 @@ defvjp(np.concatenate, lambda g, ans, seq, axis=0, **_: apply(runtime.unconcaten
 for _array in (np.array, np.asarray):  # of a sequence: like np.stack; of an array: a copy
     defvjp(_array, lambda g, ans, x, *args, **kwargs: apply(runtime.unstack, g, 0)
            if getattr(x, "kind", None) == SEQUENCE else g)
-defnondiff(runtime.list_index)
+for _name in ("hstack", "vstack", "dstack", "column_stack"):
+    defvjp(getattr(np, _name), lambda g, ans, seq, *a, _how=_name, **k: apply(runtime.unstack_pieces, g, seq, _how))
+
+
+# split family: the result is a list of pieces; the cotangent ({piece: cotangent}) is joined back
+defvjp(np.split, lambda g, ans, x, sections, axis=0: apply(runtime.unsplit, g, ans, axis))
+defvjp(np.array_split, lambda g, ans, x, sections, axis=0: apply(runtime.unsplit, g, ans, axis))
+defvjp(np.vsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, 0))
+defvjp(np.dsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, 2))
+defvjp(np.hsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, apply(runtime.hsplit_axis, x)))
+defvjp(np.linalg.slogdet, lambda g, ans, a: apply(runtime.slogdet_vjp, g, a))
+defvjp(Method("astype"), lambda g, ans, x, dtype, *a, **k: g if np.issubdtype(np.dtype(dtype), np.inexact)
+       else 0.0 * g)
+defnondiff(runtime.list_index, runtime.hsplit_axis)
+SEQUENCE_RESULTS = {np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit, np.linalg.slogdet}

@@ -156,6 +156,40 @@ def repeat_cotangent(g: Any, seq: Any) -> Any:
     return {i: unbroadcast(g, item) for i, item in enumerate(seq)}
 
 
+def unstack_pieces(g: Any, seq: Any, how: str) -> dict:
+    """The cotangent of the sequence in ``np.hstack/vstack/dstack/column_stack(seq)``."""
+    if how == "vstack":
+        pieces, axis = [np.atleast_2d(x) for x in seq], 0
+    elif how == "dstack":
+        pieces, axis = [np.atleast_3d(x) for x in seq], 2
+    elif how == "column_stack":
+        pieces = [np.asarray(x)[:, None] if np.ndim(x) == 1 else np.asarray(x) for x in seq]
+        axis = 1
+    else:  # hstack
+        pieces = [np.atleast_1d(x) for x in seq]
+        axis = 0 if pieces[0].ndim == 1 else 1
+    sizes = np.cumsum([p.shape[axis] for p in pieces])[:-1]
+    return {i: part.reshape(np.shape(x)) for i, (part, x) in enumerate(zip(np.split(np.asarray(g), sizes, axis), seq))}
+
+
+def unsplit(g: dict, pieces: Any, axis: int) -> np.ndarray:
+    """The cotangent of ``x`` in ``pieces = np.split(x, ..., axis)``: the pieces' cotangents,
+    zeros where none reached, put back together."""
+    return np.concatenate([g.get(i, np.zeros(np.shape(p))) if isinstance(g, dict) else g[i]
+                           for i, p in enumerate(pieces)], axis=axis)
+
+
+def hsplit_axis(x: Any) -> int:
+    """The axis ``np.hsplit`` splits ``x`` along."""
+    return 0 if np.ndim(x) == 1 else 1
+
+
+def slogdet_vjp(g: dict, a: Any) -> np.ndarray:
+    """The cotangent of ``a`` in ``sign, logabsdet = np.linalg.slogdet(a)`` (sign is constant)."""
+    d_logdet = g.get(1, 0.0) if isinstance(g, dict) else g[1]
+    return np.asarray(d_logdet)[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)
+
+
 def unconcatenate(g: Any, seq: Any, axis: int = 0) -> dict:
     """The cotangent of the sequence in ``np.concatenate(seq, axis)``."""
     sizes = np.cumsum([np.shape(item)[axis] for item in seq])[:-1]

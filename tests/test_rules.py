@@ -837,6 +837,44 @@ def q_reversed(x, w):
     return np.sum(np.stack(list(reversed(parts))) * w)
 
 
+def q_hstack(x, w): return np.sum(np.hstack([x, np.sin(x)]) * w)
+def q_vstack(x, w): return np.sum(np.vstack((x, x * x)) * w)
+def q_dstack(x, w): return np.sum(np.dstack([x, 2.0 * x]) * w)
+def q_column_stack(x, w): return np.sum(np.column_stack([x, x ** 2]) * w)
+
+
+def q_split(x, w):
+    a, b = np.split(x, 2, axis=-1)  # only some pieces reach the output
+    return np.sum(np.concatenate([b * b, a], axis=-1) * w)
+
+
+def q_array_split(x, w):
+    parts = np.array_split(x, 3, axis=0)
+    return np.sum(parts[0] * 2.0) + np.sum(np.tanh(parts[-1])) + np.sum(x * w)
+
+
+def q_hsplit(x, w):
+    left, right = np.hsplit(x, 2)
+    return np.sum(left * right) + np.sum(x * w)
+
+
+def q_vsplit(x, w):
+    top = np.vsplit(x, 2)[1]
+    return np.sum(np.sin(top)) + np.sum(x * w)
+
+
+def q_dsplit(x, w):
+    return np.sum(np.dsplit(x, 2)[0] ** 2) + np.sum(x * w)
+
+
+def q_slogdet(x, w):
+    sign, logdet = np.linalg.slogdet(x @ x.T + 2.0 * np.eye(x.shape[0]))
+    return logdet * sign + np.sum(x * w)
+
+
+def q_astype(x, w): return np.sum(x.astype(np.float64) * w) + np.sum(x.astype(int) * w)
+
+
 def _seq_make(stack_shape):
     def make_for(shape):
         def make(rng):
@@ -853,10 +891,25 @@ for _id, _fn, _stack, _covers in [
     ("sum([..])", q_sum, lambda s: s, [BUILD_LIST, sum]),
     ("np.concatenate([..])", q_concatenate, lambda s: (2 * s[0],) + s[1:], [BUILD_LIST, np.concatenate]),
     ("np.stack(reversed([..]))", q_reversed, lambda s: (3,) + s, [runtime.reverse_sequence, list]),
+    ("np.hstack", q_hstack, lambda s: s[:-1] + (2 * s[-1],) if len(s) > 1 else (2 * s[0],), [np.hstack]),
+    ("np.vstack", q_vstack, lambda s: (2 * s[0],) + s[1:] if len(s) > 1 else (2, s[0]), [np.vstack]),
+    ("np.dstack", q_dstack, lambda s: ((1,) + s + (2,)) if len(s) == 1 else s + (2,), [np.dstack]),
+    ("np.column_stack", q_column_stack, lambda s: (s[0], 2) if len(s) == 1 else (s[0], 2 * s[1]),
+     [np.column_stack]),
+    ("np.split", q_split, lambda s: s, [np.split]),
+    ("np.hsplit", q_hsplit, lambda s: s, [np.hsplit]),
+    ("x.astype", q_astype, lambda s: s, [Method("astype")]),
     ("list.append in a loop, stacked", q_append, lambda s: (3,) + s, [runtime.list_append, tuple, np.stack]),
 ]:
     for _seq_shape in [(4,), (3, 4)]:
         case(f"{_id}[{_seq_shape}]", _fn, _seq_make(_stack)(_seq_shape), (0,), _covers)
+for _id, _fn, _shape_, _covers in [
+    ("np.array_split", q_array_split, (5, 2), [np.array_split]),
+    ("np.vsplit", q_vsplit, (4, 3), [np.vsplit]),
+    ("np.dsplit", q_dsplit, (2, 3, 4), [np.dsplit]),
+    ("np.linalg.slogdet", q_slogdet, (3, 3), [np.linalg.slogdet]),
+]:
+    case(_id, _fn, _seq_make(lambda s: s)(_shape_), (0,), _covers)
 
 
 def _in(key, keys) -> bool:
