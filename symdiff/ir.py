@@ -221,6 +221,8 @@ class Builder:
             op.result.shape, op.result.dims, op.result.integer = self.annotate(fn, list(args), kwargs)
             if op.result.integer:
                 op.result.kind = SCALAR
+            elif kind is None and op.result.shape:  # an array of known rank
+                op.result.kind = len(op.result.shape)
         if kind == SCALAR:
             op.result.shape = ()
         return self.emit(op).result

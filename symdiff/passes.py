@@ -189,6 +189,9 @@ def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:
         return _call(b, operator.neg, y)
     for i, v in enumerate((x, y)):
         inner = _negated(b, v)
+        other = y if i == 0 else x
+        if inner is not None and other.is_const and type(other.const) is float:  # -a * c -> a * -c
+            return _call(b, fn, *((inner, b.const(-other.const)) if i == 0 else (b.const(-other.const), inner)))
         if inner is not None and (fn is operator.mul or i == 0):
             return _call(b, operator.neg, _call(b, fn, *((inner, y) if i == 0 else (x, inner))))
     for i, (v, other) in enumerate(((x, y), (y, x))):

@@ -57,6 +57,8 @@ def matmul_vjp(g: Any, x: Any, y: Any, argnum: int) -> Any:
     x, y, g = np.asarray(x), np.asarray(y), np.asarray(g)
     if x.ndim == 0 or y.ndim == 0:  # np.dot with a scalar is a product
         return unbroadcast(g * (y if argnum == 0 else x), x if argnum == 0 else y)
+    if x.ndim == 1 and y.ndim == 1:  # an inner product: g is a scalar
+        return g * (y if argnum == 0 else x)
     xm = x[None, :] if x.ndim == 1 else x
     ym = y[:, None] if y.ndim == 1 else y
     gm = g
@@ -202,8 +204,17 @@ def getitem_vjp(g: Any, x: Any, index: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return {index: g}
     out = np.zeros(np.shape(x), dtype=np.result_type(np.asarray(x).dtype, float))
-    np.add.at(out, index, g)
+    if _basic(index):  # each element at most once: a plain assignment
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
     return out
+
+
+def _basic(index: Any) -> bool:
+    """Whether ``index`` is basic indexing (ints, slices, None, ...), which never repeats an element."""
+    parts = index if type(index) is tuple else (index,)
+    return all(type(p) in (int, slice, type(None), type(Ellipsis)) or isinstance(p, np.integer) for p in parts)
 
 
 def setitem(a: Any, index: Any, value: Any) -> Any:

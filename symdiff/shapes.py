@@ -207,7 +207,11 @@ def _infer_numpy(fn: Any, args: list[Value], kwargs: dict[str, Value], shapes: l
 
 
 def infer_dims(fn: Any, args: list[Value]) -> Any:
-    """For values that *are* shapes (``x.shape``, tuples of sizes): the dims they hold."""
+    """For values that *are* shapes (``x.shape``, tuples of sizes): the dims they hold; for a
+    size read off a shape (``W.shape[0]``), the one-axis shape ``(dim,)`` it makes."""
+    if fn is operator.getitem and args[0].dims is not None and type(_const(args[1])) is int:
+        dims, i = args[0].dims, _const(args[1])
+        return (dims[i],) if -len(dims) <= i < len(dims) else None
     if fn == GetAttr("shape") and args[0].shape is not None:
         return args[0].shape
     if fn is np.shape and len(args) == 1 and args[0].shape is not None:

@@ -163,3 +163,24 @@ DEFINED_LATER = np.array([2.0, -1.0])
 
 def test_a_decorated_function_may_use_globals_defined_after_it():
     np.testing.assert_array_equal(uses_a_global_defined_below(np.ones(2)), DEFINED_LATER)
+
+
+def test_inner_product_of_vectors_of_unknown_rank():
+    def f(v, n):
+        return v @ (v + np.zeros(n))
+
+    np.testing.assert_allclose(symdiff.grad(f)(np.array([1.0, -2.0]), 2), [2.0, -4.0])
+
+
+def test_sizes_read_off_argument_shapes_give_known_ranks():
+    def rnn(Wh, xs):
+        h = np.zeros(Wh.shape[0])
+        for t in range(xs.shape[0]):
+            h = np.tanh(Wh @ h + xs[t])
+        return np.sum(h ** 2)
+
+    Wh, xs = np.array([[0.5, -0.2], [0.1, 0.3]]), np.array([[0.2, 0.4], [-0.3, 0.1], [0.5, 0.5]])
+    g = symdiff.grad(rnn)
+    g(Wh, xs)
+    assert "matmul_vjp" not in g.source and "scalar_seed" not in g.source
+    check_grad(rnn, Wh, xs, argnums=(0, 1))
