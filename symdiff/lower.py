@@ -61,6 +61,7 @@ class Lowerer:
     def __init__(self, parsed: Parsed, specs: list[Any]):
         self.p = parsed
         self.body = Region(params=[Value(name) for name in parsed.params])
+        # constant folding stays on: it is what makes `axis=-1` or `(2, 0, 1)` static arguments
         self.b = Builder(self.body, simplify=passes.fold_constants, annotate=shapes.annotate)
         self.b.file = parsed.filename
         self.env: dict[str, Value] = dict(zip(parsed.params, self.body.params))

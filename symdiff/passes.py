@@ -4,6 +4,7 @@ kinds of values, activity analysis and dead-code elimination."""
 from __future__ import annotations
 
 import operator
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -23,6 +24,11 @@ from .ir import (
     Region,
     Value,
 )
+
+# Set SYMDIFF_OPTIMIZE=0 to turn the optimisations off (algebraic peepholes on adjoints,
+# dead-code elimination, compile-time unbroadcasting): the tests run both ways. Folding of
+# constants stays on: it is part of lowering (it makes `axis=-1` a static argument).
+OPTIMIZE = os.environ.get("SYMDIFF_OPTIMIZE", "1") != "0"
 
 
 def contains_swapped(a: Any, b: Any) -> bool:

@@ -57,7 +57,8 @@ class Reverse:
         self.fn = fn
         self.wrt = set(wrt)
         self.active = passes.activity(fn, wrt, rules.differentiable)
-        self.b = Builder(fn.body, simplify=passes.simplify_adjoint, annotate=shapes.annotate)
+        self.b = Builder(fn.body, simplify=passes.simplify_adjoint if passes.OPTIMIZE else None,
+                         annotate=shapes.annotate)
         self.b.adjoint = True
         self.def_region: dict[Value, Region] = {}
         self.parent: dict[Region, tuple[Op, Region]] = {}
@@ -520,6 +521,7 @@ def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple
     if seed is not None:  # a VJP: the cotangent of the output is the last parameter
         fn.body.params.append(seed)
     out = rev.run(argnums, with_value, scalar_checked=seed is None, as_tuple=as_tuple, value=value, seed=seed)
-    passes.eliminate_dead_code(out)
+    if passes.OPTIMIZE:
+        passes.eliminate_dead_code(out)
     return out
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import runtime, shapes
 from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SCALAR, SEQUENCE, Builder, GetAttr, Method, Value
-from .passes import result_kind
+from .passes import OPTIMIZE, result_kind
 
 Rule = Callable[..., Any]
 VJPS: dict[Any, tuple[Rule | None, ...]] = {}
@@ -182,6 +182,8 @@ def unbroadcast(g: Any, x: Any, *others: Any) -> Any:
     Nothing to do where shapes provably match (both scalars, or every other operand a
     scalar); static sums where the shapes are known; a runtime helper otherwise.
     """
+    if not OPTIMIZE:
+        return apply(runtime.unbroadcast, g, x)
     if is_scalar(x) and is_scalar(g) or others and all(is_scalar(o) for o in others):
         return g
     axes = shapes.unbroadcast_axes(static_shape(x), static_shape(g))
@@ -522,10 +524,13 @@ def _clip_vjp(argnum: int) -> Rule:
         inside = (x > lo) if hi is None else (x < hi) if lo is None else (x > lo) * (x < hi)
         if argnum == 0:
             return unbroadcast(g * inside, x, *(b for b in (lo, hi) if b is not None))
-        below = (x <= lo) if hi is None else (x <= lo) * (lo < hi)
         if argnum == 1:
+            below = (x <= lo) if hi is None else (x <= lo) * (lo < hi)
             return unbroadcast(g * below, lo, x, *(() if hi is None else (hi,)))
-        above = (x >= hi) if lo is None else 1 - inside - below
+        if lo is None:
+            above = x >= hi
+        else:
+            above = 1 - inside - (x <= lo) * (lo < hi)
         return unbroadcast(g * above, hi, x, *(() if lo is None else (lo,)))
     return vjp
 

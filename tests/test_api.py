@@ -289,6 +289,7 @@ ADDS_ZERO = re.compile(r"(?<![\w.])0(\.0*)?\s*\+|\+\s*0(\.0*)?(?![\w.])")
 TIMES_ONE = re.compile(r"\*\s*1\.0(?![\d])|(?<![\w.])1\.0\s*\*")
 
 
+@pytest.mark.optimized_source
 @pytest.mark.parametrize("name, source", list(_all_sources()), ids=lambda v: v if "\n" not in v else "")
 def test_source_has_no_additions_of_zero_or_multiplications_by_one(name, source):
     code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))

@@ -100,6 +100,7 @@ def test_inactive_calls_run_as_written_and_need_no_rule():
     check_grad(f, np.array([0.5, -1.0, 2.0]))
 
 
+@pytest.mark.optimized_source
 def test_broadcasting_of_array_arguments_is_undone_at_compile_time():
     def f(x, b):
         return np.sum(np.tanh(x @ W + b))
@@ -130,6 +131,7 @@ def test_gradient_of_a_function_of_no_differentiated_input_is_zero():
     assert symdiff.grad(f)(1.0, 2.0) == 0.0
 
 
+@pytest.mark.optimized_source
 def test_loops_record_only_what_the_backward_sweep_reads():
     def f(x, n):
         s = 0.0
@@ -172,6 +174,7 @@ def test_inner_product_of_vectors_of_unknown_rank():
     np.testing.assert_allclose(symdiff.grad(f)(np.array([1.0, -2.0]), 2), [2.0, -4.0])
 
 
+@pytest.mark.optimized_source
 def test_sizes_read_off_argument_shapes_give_known_ranks():
     def rnn(Wh, xs):
         h = np.zeros(Wh.shape[0])
