@@ -462,3 +462,13 @@ def test_gradient_works_as_jac_in_scipy_minimize_on_rosenbrock():
     np.testing.assert_allclose(result.x, np.ones(5), atol=1e-5)
     result = optimize.minimize(rosenbrock, x0, jac=jac, method="L-BFGS-B")
     np.testing.assert_allclose(result.x, np.ones(5), atol=1e-3)
+
+
+@pytest.mark.parametrize("scalar_type", [np.float64, np.float32])
+def test_numpy_scalar_argument_gets_a_numpy_scalar_gradient_of_its_type(scalar_type):
+    def f(x):
+        return x * x * 3.0
+
+    g = symdiff.grad(f)(scalar_type(2.0))
+    assert type(g) is scalar_type
+    assert g == pytest.approx(12.0)
