@@ -1,0 +1,15 @@
+"""The samples run and reach what they promise (each exits non-zero otherwise)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SAMPLES = sorted((Path(__file__).parent.parent / "samples").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SAMPLES, ids=lambda p: p.name)
+def test_sample_runs_to_its_goal(script):
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
