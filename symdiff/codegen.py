@@ -25,7 +25,7 @@ from typing import Any
 import astor
 import numpy as np
 
-from . import passes, runtime
+from . import operators, passes, runtime
 from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
@@ -40,18 +40,11 @@ from .ir import (
     Value,
     temp_name,
 )
+from .operators import inverse
 
-BINOPS = {operator.add: ast.Add, operator.sub: ast.Sub, operator.mul: ast.Mult,
-          operator.truediv: ast.Div, operator.floordiv: ast.FloorDiv, operator.mod: ast.Mod,
-          operator.pow: ast.Pow, operator.matmul: ast.MatMult, operator.and_: ast.BitAnd,
-          operator.or_: ast.BitOr, operator.xor: ast.BitXor, operator.lshift: ast.LShift,
-          operator.rshift: ast.RShift}
-UNARY = {operator.neg: ast.USub, operator.pos: ast.UAdd, operator.not_: ast.Not,
-         operator.invert: ast.Invert}
-COMPARE = {operator.lt: ast.Lt, operator.le: ast.LtE, operator.gt: ast.Gt, operator.ge: ast.GtE,
-           operator.eq: ast.Eq, operator.ne: ast.NotEq, operator.is_: ast.Is,
-           operator.is_not: ast.IsNot, passes.contains_swapped: ast.In,
-           passes.not_contains_swapped: ast.NotIn}
+BINOPS = inverse(operators.BINOPS)
+UNARY = inverse(operators.UNARYOPS)
+COMPARE = inverse(operators.CMPOPS)
 # Pure calls cheap enough to repeat at each use instead of naming them.
 REMATERIALIZE = {range, BUILD_SLICE}
 COMMENT = "__symdiff_comment__"

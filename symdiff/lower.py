@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import passes, rules, runtime, shapes
+from . import operators, passes, rules, runtime, shapes
 from .errors import SymdiffError, UnresolvedNameError
 from .frontend import _MISSING, Parsed, parse_function
 from .ir import (
@@ -39,18 +39,7 @@ from .ir import (
     Value,
 )
 
-BINOPS = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
-    ast.MatMult: operator.matmul, ast.BitAnd: operator.and_, ast.BitOr: operator.or_,
-    ast.BitXor: operator.xor, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
-}
-UNARYOPS = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_,
-            ast.Invert: operator.invert}
-CMPOPS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-          ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Is: operator.is_,
-          ast.IsNot: operator.is_not, ast.In: passes.contains_swapped,
-          ast.NotIn: passes.not_contains_swapped}
+BINOPS, UNARYOPS, CMPOPS = operators.BINOPS, operators.UNARYOPS, operators.CMPOPS
 
 RETURN, RETVAL = "__return", "__retval"
 

@@ -31,16 +31,6 @@ from .ir import (
 OPTIMIZE = os.environ.get("SYMDIFF_OPTIMIZE", "1") != "0"
 
 
-def contains_swapped(a: Any, b: Any) -> bool:
-    """``a in b`` (``operator.contains`` takes its arguments the other way round)."""
-    return a in b
-
-
-def not_contains_swapped(a: Any, b: Any) -> bool:
-    """``a not in b``."""
-    return a not in b
-
-
 def both(a: Any, b: Any) -> Any:
     """``a and b`` on two already-computed booleans (no short circuit needed)."""
     return a and b
