@@ -66,6 +66,7 @@ class Reverse:
         self.backward: dict[Region, Backward] = {}
         self.defs = definitions(fn.body)
         self.exported: dict[Value, Value] = {}
+        self.owned: dict[Value, Value] = {}  # fresh adjoint arrays -> the one value they are the adjoint of
         self._index(fn.body, None, False)
 
     def _index(self, region: Region, owner: tuple[Op, Region] | None, in_loop: bool) -> None:
@@ -140,6 +141,12 @@ class Reverse:
             g.hint = _adjoint_name(v.hint)
         elif g.hint is None and v in self.defs:  # a weak name ("_"): may still be inlined
             g.hint = "_" + _adjoint_name(temp_name(self.defs[v]))
+        if v in adj and self._owned_index_cotangent(v, adj[v]) and self._index_cotangent(g):
+            # x[i] and x[j] both used: add the second into the first's fresh zeros, in place
+            part, _, index = self.b.producer[g].args
+            adj[v] = self.b.call(runtime.add_at_index, [adj[v], index, part], hint=adj[v].hint, effect=True)
+            self.owned[adj[v]] = v
+            return
         if v in adj:
             add = runtime.add_cotangents if v.kind == SEQUENCE else operator.add
             total = self.b.call(add, [adj[v], g], kind=SEQUENCE if v.kind == SEQUENCE else _scalar_kind(adj[v], g),
@@ -147,6 +154,17 @@ class Reverse:
             adj[v] = total
         else:
             adj[v] = g
+            if self._index_cotangent(g):
+                self.owned[g] = v
+
+    def _index_cotangent(self, g: Value) -> bool:
+        """``g`` is ``getitem_vjp(...)`` (fresh zeros with a part filled in) built in this region."""
+        op = self.b.producer.get(g)
+        return op is not None and op.fn is runtime.getitem_vjp and op in self.b.region.ops
+
+    def _owned_index_cotangent(self, v: Value, g: Value) -> bool:
+        """``g`` is such an array, and only ``v``'s adjoint: it may be added into in place."""
+        return self.owned.get(g) is v and g in self.b.producer and self.b.producer[g] in self.b.region.ops
 
     def zero(self, like: Value) -> Value:
         """A zero cotangent shaped like primal value ``like``."""
@@ -461,7 +479,8 @@ class Reverse:
 # Calls that always return a new array (or a scalar), never a view of an argument.
 FRESH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
          operator.matmul, np.outer, np.sum, Method("sum"), np.full, np.zeros, np.dot, np.einsum, runtime.add_at,
-         runtime.getitem_vjp, runtime.matmul_vjp, runtime.dot_vjp, runtime.add_at_key}
+         runtime.getitem_vjp, runtime.matmul_vjp, runtime.dot_vjp, runtime.add_at_key,
+         runtime.add_at_index}
 
 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:

@@ -211,6 +211,18 @@ def getitem_vjp(g: Any, x: Any, index: Any) -> Any:
     return out
 
 
+def add_at_index(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
+    """``acc[index] += g`` in place (``acc`` is the gradient code's own array, or a sequence
+    cotangent); returns ``acc``."""
+    if isinstance(acc, dict):
+        return add_at_key(acc, index, g)
+    if _basic(index):
+        acc[index] += g
+    else:
+        np.add.at(acc, index, g)
+    return acc
+
+
 def _basic(index: Any) -> bool:
     """Whether ``index`` is basic indexing (ints, slices, None, ...), which never repeats an element."""
     parts = index if type(index) is tuple else (index,)

@@ -87,6 +87,8 @@ def _axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
 
 
 def _reduce(x: Any, axis: Any, keepdims: Any) -> Any:
+    if axis is None and not keepdims:
+        return ()  # a reduction over everything is a scalar, whatever the input's shape
     if x is None or keepdims not in (True, False, None):
         return None
     axes = _axes(axis, len(x))
