@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import linecache
 import operator
-import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -277,6 +276,8 @@ class Reverse:
             rules._current.append(self.b)
             try:
                 contribution = vjp(Sym(self.b, g), ans, *args, **kwargs)
+            except NoRuleError as exc:  # a rule that does not cover these arguments: say where
+                raise self.no_rule(op, message=f"{exc} (in the derivative rule of {_describe_callee(op.fn)})") from None
             finally:
                 rules._current.pop()
             self.accumulate(adj, a, as_value(self.b, contribution))
@@ -297,14 +298,14 @@ class Reverse:
             return v.const
         return Sym(self.b, resolve=lambda: self.primal(v), kind=v.kind, shape=v.shape)
 
-    def no_rule(self, op: Op, what: str | None = None) -> NoRuleError:
+    def no_rule(self, op: Op, what: str | None = None, message: str | None = None) -> NoRuleError:
         name = _describe_callee(op.fn)
-        if what:
+        if message is None and what:
             message = f"{what} of {name} is not supported"
-        elif op.note:
+        elif message is None and op.note:
             message = (f"cannot differentiate through {name}: {op.note}; register a derivative with "
                        f"symdiff.defvjp({name}, lambda g, ans, x: ...)")
-        else:
+        elif message is None:
             message = (f"no derivative rule for {name}; register one with "
                        f"symdiff.defvjp({name}, lambda g, ans, *args: ...)")
         filename = op.file or self.fn.filename
@@ -511,14 +512,11 @@ def _describe_callee(fn: Any) -> str:
     module = getattr(fn, "__module__", None)
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
     if type(fn) is np.ufunc or (module or "").startswith("numpy"):
-        return f"np.{getattr(fn, '__name__', name)}"
+        prefix = "np.linalg." if (module or "").startswith("numpy.linalg") else "np."
+        return f"{prefix}{getattr(fn, '__name__', name)}"
     if module in ("math", "builtins", None):
         return f"{module}.{name}" if module == "math" else name
     return name
-
-
-def _is_user_function(fn: Any) -> bool:
-    return isinstance(fn, types.FunctionType) and not (fn.__module__ or "").startswith(("numpy", "symdiff"))
 
 
 RECURSIVE_VJP: Any = None  # api.recursive_vjp: the generated VJP of a function, by function

@@ -431,3 +431,24 @@ def test_undefined_name_raises_symdiff_error_naming_it_at_its_line():
     message = str(info.value)
     assert "name_that_is_not_defined_anywhere" in message
     check_located(message, __file__, line)
+
+
+def pads_reflecting(x):
+    return np.sum(np.pad(x, 1, mode="reflect"))  # MARK: reflect pad
+
+
+def test_rule_that_does_not_cover_its_arguments_raises_located_no_rule_error():
+    line = marked_line(pads_reflecting, "reflect pad")
+    with pytest.raises(symdiff.NoRuleError) as info:
+        symdiff.grad(pads_reflecting)(np.ones(3))
+    assert f"{os.path.basename(__file__)}:{line}" in str(info.value)
+    assert "reflect" in str(info.value) and "np.pad" in str(info.value)
+
+
+def uses_pinv(a):
+    return np.sum(np.linalg.pinv(a))  # MARK: pinv
+
+
+def test_missing_linalg_rule_names_the_function_with_its_module():
+    with pytest.raises(symdiff.NoRuleError, match=r"np\.linalg\.pinv"):
+        symdiff.grad(uses_pinv)(np.eye(2))
