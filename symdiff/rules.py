@@ -434,7 +434,15 @@ defvjp(Method("copy"), lambda g, ans, x: g)
 defvjp(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index))
 # a[i] = v: the overwritten part of a gets no gradient; v gets what reached a[i]
 defvjp(runtime.setitem, lambda g, ans, a, index, value: apply(runtime.setitem, g, index, 0.0), None,
-       lambda g, ans, a, index, value: unbroadcast(g[index], value))
+       lambda g, ans, a, index, value: unbroadcast(g[index], value) if _basic_index(index)
+       else apply(runtime.setitem_value_vjp, g, index, value))
+
+
+def _basic_index(index: Any) -> bool:
+    """An index known at compile time to pick each element at most once."""
+    if isinstance(index, Sym):
+        return index.value.integer
+    return runtime.is_basic_index(index)
 
 # ============================================================================= NumPy, broadly
 # Rules for the NumPy functions people write most (issue 3). Each is exact where the function

@@ -204,11 +204,24 @@ def getitem_vjp(g: Any, x: Any, index: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return {index: g}
     out = np.zeros(np.shape(x), dtype=np.result_type(np.asarray(x).dtype, float))
-    if _basic(index):  # each element at most once: a plain assignment
+    if is_basic_index(index):  # each element at most once: a plain assignment
         out[index] = g
     else:
         np.add.at(out, index, g)
     return out
+
+
+def setitem_value_vjp(g: Any, index: Any, value: Any) -> Any:
+    """The cotangent of ``v`` in ``a[index] = v``: what reached ``a[index]``, except at
+    entries a later write to the same position overwrote (NumPy: the last write wins)."""
+    g = np.asarray(g)
+    part = g[index]
+    if not is_basic_index(index):
+        order = np.arange(1, part.size + 1).reshape(part.shape)
+        marker = np.zeros(g.shape, dtype=np.intp)
+        marker[index] = order
+        part = part * (marker[index] == order)
+    return unbroadcast(part, value)
 
 
 def add_at_index(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
@@ -216,14 +229,14 @@ def add_at_index(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
     cotangent); returns ``acc``."""
     if isinstance(acc, dict):
         return add_at_key(acc, index, g)
-    if _basic(index):
+    if is_basic_index(index):
         acc[index] += g
     else:
         np.add.at(acc, index, g)
     return acc
 
 
-def _basic(index: Any) -> bool:
+def is_basic_index(index: Any) -> bool:
     """Whether ``index`` is basic indexing (ints, slices, None, ...), which never repeats an element."""
     parts = index if type(index) is tuple else (index,)
     return all(type(p) in (int, slice, type(None), type(Ellipsis)) or isinstance(p, np.integer) for p in parts)

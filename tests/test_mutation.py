@@ -60,3 +60,17 @@ def test_mutation_patterns_match_finite_differences_and_leave_arguments_alone(fn
     symdiff.grad(fn, argnums=tuple(range(len(args))))(*args)
     for a, b in zip(args, before):
         np.testing.assert_array_equal(a, b)
+
+
+def repeated_fancy_assignment(x, v):
+    y = x * 1.0
+    y[[0, 2, 0]] = v * v  # position 0 is written twice: the last write (v[2]) wins
+    return np.sum(y * np.array([1.0, 2.0, 3.0, 4.0]))
+
+
+def test_repeated_fancy_index_assignment_gives_gradient_only_to_the_winning_write():
+    import symdiff
+    x, v = np.array([0.3, -0.8, 1.1, 0.5]), np.array([0.5, -1.5, 2.0])
+    check_grad(repeated_fancy_assignment, x, v)
+    dv = symdiff.grad(repeated_fancy_assignment, argnums=1)(x, v)
+    assert dv[0] == 0.0
