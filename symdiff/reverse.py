@@ -66,6 +66,7 @@ class Reverse:
         self.defs = definitions(fn.body)
         self.exported: dict[Value, Value] = {}
         self.owned: dict[Value, Value] = {}  # fresh adjoint arrays -> the one value they are the adjoint of
+        self.accumulators: set[Value] = set()  # loop-carried adjoint arrays only this sweep holds
         self._index(fn.body, None, False)
 
     def _index(self, region: Region, owner: tuple[Op, Region] | None, in_loop: bool) -> None:
@@ -140,6 +141,10 @@ class Reverse:
             g.hint = _adjoint_name(v.hint)
         elif g.hint is None and v in self.defs:  # a weak name ("_"): may still be inlined
             g.hint = "_" + _adjoint_name(temp_name(self.defs[v]))
+        if v in adj and adj[v] in self.accumulators and adj[v].kind != SCALAR:
+            adj[v] = self.b.call(runtime.add_into, [adj[v], g], hint=adj[v].hint, effect=True)
+            self.accumulators.add(adj[v])
+            return
         if v in adj and self._owned_index_cotangent(v, adj[v]) and self._index_cotangent(g):
             # x[i] and x[j] both used: add the second into the first's fresh zeros, in place
             part, _, index = self.b.producer[g].args
@@ -390,6 +395,9 @@ class Reverse:
             info.popped[body.params[0]] = self.b.call(operator.getitem, [sequence, index],
                                                       hint=body.params[0].hint)
         env = dict(zip(free, state[len(slots):]))
+        for u, param in zip(free, state[len(slots):]):
+            if u not in adj and u.kind != SCALAR and u.kind != SEQUENCE:  # a fresh np.zeros of ours
+                self.accumulators.add(param)  # so the loop adds into it in place
         for i, g in zip(slots, state):
             if body.yields[i] in self.active:
                 self.accumulate(env, body.yields[i], g)

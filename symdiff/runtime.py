@@ -224,6 +224,18 @@ def setitem_value_vjp(g: Any, index: Any, value: Any) -> Any:
     return unbroadcast(part, value)
 
 
+def add_into(acc: Any, g: Any) -> Any:
+    """``acc += g`` in place when ``acc`` is an array of the right shape (the gradient code's own
+    accumulator), else ``acc + g``."""
+    if type(acc) is np.ndarray and (np.shape(g) == acc.shape or np.ndim(g) < acc.ndim):
+        try:
+            acc += g
+            return acc
+        except (TypeError, ValueError):  # e.g. a complex cotangent into a real array
+            pass
+    return acc + g
+
+
 def add_at_index(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
     """``acc[index] += g`` in place (``acc`` is the gradient code's own array, or a sequence
     cotangent); returns ``acc``."""
