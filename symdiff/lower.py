@@ -943,7 +943,7 @@ def _settle(old: Any, new: Any) -> Any:
     if old is None or new is None:
         return None if new is None else new
     if len(old) == len(new) and all((a == 1) == (b == 1) for a, b in zip(old, new)) and all(
-            a is b or (type(a) is int and a == b) or (isinstance(a, shapes.Dim) and a.source is None)
+            shapes.equal_dims(a, b) or (isinstance(a, shapes.Dim) and a.source is None)
             for a, b in zip(old, new)):
         return old
     return new

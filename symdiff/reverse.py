@@ -365,7 +365,7 @@ class Reverse:
         inits = []
         for i in slots:
             r = op.results[i]
-            inits.append(adj.pop(r) if r in adj else self.zero(op.args[offset + i]))
+            inits.append(adj.pop(r) if r in adj else self.zero(r))
         inits += [adj[u] if u in adj else self.zero(u) for u in free]
         walks_active_sequence = op.kind == "for" and body.params[0] in self.active
         if walks_active_sequence:  # for row in x: rows get cotangents, summed into dx by index
@@ -405,7 +405,7 @@ class Reverse:
         yields = []
         for i in slots:
             p = carried[i]
-            yields.append(env[p] if p in env else self.zero(op.args[offset + i]))
+            yields.append(env[p] if p in env else self.zero(p))
         yields += [env[u] for u in free]
         if walks_active_sequence:
             d_target = env.get(body.params[0])

@@ -31,6 +31,30 @@ class Dim:
         return f"{self.source[0].hint}.shape[{self.source[1]}]" if self.source else "n"
 
 
+class OffsetDim:
+    """An axis ``base - minus`` long, from slicing a known axis (``x[1:]``, ``x[:-1]``): unlike a
+    ``Dim`` it may be 1 (or 0), so it only ever matches an equal ``OffsetDim``."""
+
+    source = None
+
+    def __init__(self, base: Any, minus: int):
+        self.base, self.minus = base, minus
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, OffsetDim) and other.base is self.base and other.minus == self.minus
+
+    def __hash__(self) -> int:
+        return hash((id(self.base), self.minus))
+
+    def __repr__(self) -> str:
+        return f"({self.base!r} - {self.minus})"
+
+
+def equal_dims(a: Any, b: Any) -> bool:
+    """Whether two dims are provably the same size."""
+    return a is b or (type(a) is int and type(b) is int and a == b) or (isinstance(a, OffsetDim) and a == b)
+
+
 def param_shape(param: Value, ones: tuple[bool, ...]) -> tuple:
     """The shape of an array parameter whose size-1 axes are ``ones``."""
     return tuple(1 if one else Dim((param, axis)) for axis, one in enumerate(ones))
@@ -45,6 +69,8 @@ def broadcast(*shapes: Any) -> Any:
     for axis in range(-ndim, 0):
         dims = [s[axis] for s in shapes if len(s) >= -axis]
         big = [d for d in dims if d != 1]
+        if any(isinstance(d, OffsetDim) for d in big) and not all(equal_dims(big[0], d) for d in big):
+            return None  # a slice's length against another size: broadcasting may or may not happen
         out.append(big[0] if big else 1)
     return tuple(out)
 
@@ -55,8 +81,10 @@ def merge(a: Any, b: Any) -> Any:
         return None
     out = []
     for x, y in zip(a, b):
-        if x is y or (type(x) is int and x == y):
+        if equal_dims(x, y):
             out.append(x)
+        elif isinstance(x, OffsetDim) or isinstance(y, OffsetDim):
+            return None
         elif x != 1 and y != 1:
             out.append(Dim())  # not 1 either way, but no single expression for it
         else:
@@ -69,8 +97,37 @@ def unbroadcast_axes(x: Any, g: Any) -> tuple[tuple[int, ...], tuple[int, ...]] 
     if x is None or g is None or len(g) < len(x):
         return None
     lead = len(g) - len(x)
+    if any(isinstance(dx, OffsetDim) and not equal_dims(dx, dg) for dx, dg in zip(x, g[lead:])):
+        return None  # x's axis may be 1 and have been broadcast: only the run time knows
     ones = tuple(i for i, (dx, dg) in enumerate(zip(x, g[lead:])) if dx == 1 and dg != 1)
     return tuple(range(lead)), ones
+
+
+def _sliced(shape: tuple, index: Any) -> Any:
+    """The shape of ``x[index]`` for basic indices of ints and unit-step slices, or None."""
+    parts = index if type(index) is tuple else (index,)
+    if len(parts) > len(shape) or not all(type(p) in (int, slice) for p in parts):
+        return None
+    out = []
+    for dim, part in zip(shape, parts):
+        if type(part) is int:
+            continue  # the axis is dropped (an out-of-range index fails at run time)
+        if part.step not in (None, 1):
+            return None
+        start, stop = part.start or 0, part.stop
+        if type(dim) is int:
+            out.append(len(range(dim)[part]))
+        elif start >= 0 and (stop is None or stop < 0):
+            minus = start + (-stop if stop is not None else 0)
+            if minus == 0:
+                out.append(dim)
+            elif isinstance(dim, OffsetDim):
+                out.append(OffsetDim(dim.base, dim.minus + minus))
+            else:
+                out.append(OffsetDim(dim, minus))
+        else:
+            return None  # x[-3:] or x[:3]: min(n, 3) long
+    return tuple(out) + tuple(shape[len(parts):])
 
 
 def _const(v: Value) -> Any:
@@ -172,6 +229,8 @@ def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
         return shapes[0]
     if fn is operator.getitem and shapes[0] and args[1].integer:
         return shapes[0][1:]
+    if fn is operator.getitem and shapes[0] is not None and args[1].is_const:
+        return _sliced(shapes[0], args[1].const)
     return _infer_numpy(fn, args, kwargs, shapes)
 
 
@@ -230,8 +289,7 @@ def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> tuple[Any,
 
 def same(a: Any, b: Any) -> bool:
     """Whether two known shapes are provably equal."""
-    return a is not None and b is not None and len(a) == len(b) and all(
-        x is y or (type(x) is int and type(y) is int and x == y) for x, y in zip(a, b))
+    return a is not None and b is not None and len(a) == len(b) and all(equal_dims(x, y) for x, y in zip(a, b))
 
 
 def size(shape: Any) -> Any:

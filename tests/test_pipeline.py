@@ -187,3 +187,39 @@ def test_sizes_read_off_argument_shapes_give_known_ranks():
     g(Wh, xs)
     assert "matmul_vjp" not in g.source and "scalar_seed" not in g.source
     check_grad(rnn, Wh, xs, argnums=(0, 1))
+
+
+def slice_against_whole(x):
+    return np.sum(x[1:] * x + x[:-1])  # x[1:] has length 1 when len(x) == 2: then it broadcasts
+
+
+def slices_of_two_arrays(x, y):
+    return np.sum((x[1:] - y[:-1]) ** 2)
+
+
+def shrinking(x):
+    s = 0.0
+    for _ in range(2):
+        x = x[1:] * 2.0
+        s = s + np.sum(x * x)
+    return s
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_slices_that_may_have_length_one_broadcast_correctly(n):
+    x = np.linspace(-1.0, 1.5, n)
+    if n == 2:
+        check_grad(slice_against_whole, x)
+    check_grad(slices_of_two_arrays, x, np.linspace(0.5, -0.5, n))
+    check_grad(shrinking, np.linspace(-1.0, 1.5, n + 2))
+
+
+@pytest.mark.optimized_source
+def test_unit_step_slices_are_undone_at_compile_time():
+    def rosen(x):
+        return np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+    g = symdiff.grad(rosen)
+    g(np.linspace(-1.0, 1.0, 6))
+    assert "unbroadcast" not in g.source and "scalar_seed" not in g.source
+    check_grad(rosen, np.linspace(-1.0, 1.0, 6))
