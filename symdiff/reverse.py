@@ -353,7 +353,7 @@ class Reverse:
             result = Value(_adjoint_name(k.hint or "t"), _scalar_kind(arms[0][2][k], arms[1][2][k]))
             results.append(result)
             adj[k] = result
-        self.b.emit(Op("if", [cond], results, regions=[a[1] for a in arms]))
+        self.b.emit(Op("if", [cond], results, regions=[a[1] for a in arms], line=op.line, file=op.file))
 
     def backprop_loop(self, op: Op, adj: dict[Value, Value]) -> None:
         body = op.regions[-1]
