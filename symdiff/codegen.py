@@ -106,8 +106,6 @@ class Codegen:
         for op in region.ops:
             for a in op.args if op.kind != "for" else op.args[:1]:
                 local_uses[a] = local_uses.get(a, 0) + 1
-            if op.kind == "if":
-                continue
         for y in region.yields:
             local_uses[y] = local_uses.get(y, 0) + 1
         for op in region.ops:

@@ -930,10 +930,8 @@ def _hint(name: str, value: Value) -> str | None:
 
 
 def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b) if isinstance(a, (bool, int, float, str, type(None))) else a is b
-    except Exception:  # pragma: no cover - exotic __eq__
-        return False
+    """Whether two constants are the same value (by identity for anything but plain scalars)."""
+    return a == b if isinstance(a, (bool, int, float, str, type(None))) else a is b
 
 
 
