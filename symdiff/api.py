@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
-from . import codegen, ir, lower, reverse
+from . import codegen, ir, lower, optimize, reverse
 from .errors import SymdiffError, UnresolvedNameError
 from .frontend import Parsed, parse_function
 
@@ -86,6 +86,7 @@ class _Compiler:
                                    f"with {nargs} arguments")
         nums = [i % nargs for i in nums]
         primal = lower.lower(parsed, list(key))
+        optimize.optimize(primal)
         ir.verify(primal)
         seed = None
         if self.seeded:

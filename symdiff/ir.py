@@ -54,6 +54,7 @@ class Value:
     shape: Any = None  # static shape (see shapes.py), None when unknown
     dims: Any = None  # for values that are themselves shapes (x.shape): the dims they hold
     integer: bool = False  # known to be a Python int (loop indices, sizes)
+    pytype: Any = None  # the exact Python number type of a specialised argument (float, int, bool)
     id: int = field(default_factory=lambda: next(_ids))
 
     @property

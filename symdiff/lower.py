@@ -951,7 +951,7 @@ def specialise(value: Value, spec: Any) -> None:
     """Give an argument the kind and shape its specialisation key promises: a Python number
     type, a tuple of bools (an array's size-1 axes), or None (anything)."""
     if spec in (float, int, bool):
-        value.kind, value.shape, value.integer = SCALAR, (), spec is int
+        value.kind, value.shape, value.integer, value.pytype = SCALAR, (), spec is int, spec
     elif type(spec) is tuple:
         value.kind, value.shape = len(spec), shapes.param_shape(value, spec)
 

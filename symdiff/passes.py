@@ -25,10 +25,38 @@ from .ir import (
     Value,
 )
 
-# Set SYMDIFF_OPTIMIZE=0 to turn the optimisations off (algebraic peepholes on adjoints,
-# dead-code elimination, compile-time unbroadcasting): the tests run both ways. Folding of
-# constants stays on: it is part of lowering (it makes `axis=-1` a static argument).
-OPTIMIZE = os.environ.get("SYMDIFF_OPTIMIZE", "1") != "0"
+# The optimisations, each of which can be turned off for testing: SYMDIFF_OPTIMIZE=0 turns all
+# of them off, SYMDIFF_OPTIMIZE=-cse,-licm the ones named (the tests run the corpus both ways).
+# Folding of constants stays on: it is part of lowering (it makes `axis=-1` a static argument).
+PASSES = {
+    "peephole": "algebraic identities on adjoint arithmetic (no `g * 1.0`, no `0 + g`)",
+    "unbroadcast": "undo broadcasting at compile time where static shapes allow",
+    "copies": "copy propagation through if/loop results",
+    "cse": "common-subexpression elimination",
+    "dce": "dead-code elimination",
+}
+
+
+def _disabled(setting: str) -> set[str]:
+    setting = setting.strip()
+    if setting in ("", "1"):
+        return set()
+    if setting == "0":
+        return set(PASSES)
+    names = {part.strip().lstrip("-") for part in setting.split(",") if part.strip()}
+    unknown = names - set(PASSES)
+    if unknown:
+        raise ValueError(f"SYMDIFF_OPTIMIZE: unknown pass(es) {sorted(unknown)}; known: {sorted(PASSES)}")
+    return names
+
+
+DISABLED = _disabled(os.environ.get("SYMDIFF_OPTIMIZE", "1"))
+OPTIMIZE = not DISABLED  # every optimisation on (tests of the optimised source apply)
+
+
+def enabled(name: str) -> bool:
+    """Whether optimisation ``name`` (a key of PASSES) is on."""
+    return name not in DISABLED
 
 
 def both(a: Any, b: Any) -> Any:
@@ -97,6 +125,44 @@ def creation_kind(fn: Any, args: list[Value]) -> Any:
         if type(shape) is tuple and shape:
             return len(shape)
     return None
+
+
+# Functions of the math module that do not return a float.
+MATH_NOT_FLOAT = {"floor", "ceil", "trunc", "isnan", "isinf", "isfinite", "isclose", "factorial",
+                  "gcd", "lcm", "comb", "perm", "isqrt", "frexp", "modf", "prod", "fsum"}
+
+
+def surely_float(v: Value, producer: dict[Value, Op], assumed: set[Value] | None = None) -> bool:
+    """Whether scalar ``v`` is surely a Python float: a float constant or argument, or float
+    arithmetic on one (``if`` and loop results: when every value flowing into them is)."""
+    assumed = set() if assumed is None else assumed
+    if v.is_const:
+        return type(v.const) is float
+    if v.pytype is float or v in assumed:
+        return True
+    op = producer.get(v)
+    if op is None:
+        return False
+    if op.kind == "if":
+        i = op.results.index(v)
+        return all(surely_float(sub.yields[i], producer, assumed) for sub in op.regions)
+    if op.kind in ("for", "while"):
+        i = op.results.index(v)
+        offset = 1 if op.kind == "for" else 0
+        body = op.regions[-1]
+        assumed |= {v} | {sub.params[i + (offset if sub is body else 0)] for sub in op.regions}
+        return surely_float(op.args[offset + i], producer, assumed) and surely_float(body.yields[i], producer, assumed)
+    fn = op.fn
+    if fn is float or (getattr(fn, "__module__", None) == "math" and fn.__name__ not in MATH_NOT_FLOAT):
+        return True
+    if fn in (operator.neg, operator.pos, operator.abs):
+        return surely_float(op.args[0], producer, assumed)
+    if fn is operator.pow:  # float ** float may be complex; float ** int is a float
+        return surely_float(op.args[0], producer, assumed) and op.args[1].integer
+    if fn in (operator.add, operator.sub, operator.mul, operator.truediv, operator.mod, operator.floordiv):
+        return any(surely_float(a, producer, assumed) for a in op.args) and all(
+            a.kind == SCALAR for a in op.args)
+    return False
 
 
 # ----------------------------------------------------------------------------- peepholes
@@ -310,55 +376,79 @@ def _backward_useful(region: Region, useful: set[Value], differentiable: Callabl
 
 
 def eliminate_dead_code(fn: Function) -> None:
-    """Remove pure ops, branch results and loop-carried values that nothing reads."""
-    while _dce_once(fn):
-        pass
+    """Remove what nothing live reads: pure ops, ``if`` results, and loop-carried values --
+    also those that only feed themselves (``total = total + x`` when ``total`` is unused) --
+    then ``for`` loops and ``if`` ops left empty."""
+    live = _live_values(fn)
+    _sweep(fn.body, live)
 
 
-def _uses(fn: Function) -> dict[Value, int]:
-    counts: dict[Value, int] = {}
+def _live_values(fn: Function) -> set[Value]:
+    """Values something live reads, from the function's result and side effects backwards; a
+    fixpoint, since loop bodies read their own carried values."""
+    live: set[Value] = set(fn.body.yields)
+    changed = True
 
-    def count(region: Region) -> None:
-        for op in region.ops:
-            for a in op.args:
-                counts[a] = counts.get(a, 0) + 1
-            for sub in op.regions:
-                count(sub)
-        for y in region.yields:
-            counts[y] = counts.get(y, 0) + 1
-
-    count(fn.body)
-    return counts
-
-
-def _dce_once(fn: Function) -> bool:
-    uses = _uses(fn)
-    changed = False
-
-    def used(v: Value) -> bool:
-        return uses.get(v, 0) > 0
-
-    def sweep(region: Region) -> None:
+    def mark(values: Any) -> None:
         nonlocal changed
-        kept = []
-        for op in region.ops:
-            for sub in op.regions:
-                sweep(sub)
-            if op.kind in ("const", "call"):
-                if op.effect or any(used(r) for r in op.results):
-                    kept.append(op)
-                else:
-                    changed = True
-                continue
-            changed |= _drop_dead_results(op, used)
-            if op.results or op.kind != "if" or any(sub.ops for sub in op.regions):
-                kept.append(op)
-            else:
+        for v in values:
+            if v not in live:
+                live.add(v)
                 changed = True
-        region.ops = kept
 
-    sweep(fn.body)
-    return changed
+    def visit(region: Region) -> bool:
+        """Mark what the live ops of ``region`` read; True if any op in it is live."""
+        any_live = False
+        for op in reversed(region.ops):
+            if op.kind == "const":
+                continue
+            if op.kind == "call":
+                if op.effect or any(r in live for r in op.results):
+                    mark(op.args)
+                    any_live = True
+                continue
+            inner = [visit(sub) for sub in op.regions]
+            if op.kind == "if":
+                for i, r in enumerate(op.results):
+                    if r in live:
+                        mark(sub.yields[i] for sub in op.regions)
+                if any(inner) or any(r in live for r in op.results):
+                    mark(op.args)
+                    any_live = True
+                continue
+            offset = 1 if op.kind == "for" else 0
+            body = op.regions[-1]
+            for i, r in enumerate(op.results):
+                params = [sub.params[i + (offset if sub is body else 0)] for sub in op.regions]
+                if r in live or any(p in live for p in params):
+                    mark([op.args[i + offset], body.yields[i]])
+            if op.kind == "while" or any(inner) or any(r in live for r in op.results):
+                mark(op.args[:offset])  # the iterable; a while loop always runs (it may not end)
+                if op.kind == "while":
+                    mark(op.regions[0].yields)
+                any_live = True
+        return any_live
+
+    while changed:
+        changed = False
+        visit(fn.body)
+    return live
+
+
+def _sweep(region: Region, live: set[Value]) -> None:
+    kept = []
+    for op in region.ops:
+        for sub in op.regions:
+            _sweep(sub, live)
+        if op.kind in ("const", "call"):
+            if op.effect or any(r in live for r in op.results):
+                kept.append(op)
+            continue
+        _drop_dead_results(op, lambda v: v in live)
+        empty = not op.results and not any(sub.ops for sub in op.regions)
+        if not (empty and op.kind in ("if", "for")):
+            kept.append(op)
+    region.ops = kept
 
 
 def _drop_dead_results(op: Op, used: Callable[[Value], bool]) -> bool:

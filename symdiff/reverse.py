@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import passes, rules, runtime, shapes
+from . import optimize, passes, rules, runtime, shapes
 from .errors import NoRuleError, SymdiffError, located
 from .ir import (
     BUILD_LIST,
@@ -56,7 +56,7 @@ class Reverse:
         self.fn = fn
         self.wrt = set(wrt)
         self.active = passes.activity(fn, wrt, rules.differentiable)
-        self.b = Builder(fn.body, simplify=passes.simplify_adjoint if passes.OPTIMIZE else None,
+        self.b = Builder(fn.body, simplify=passes.simplify_adjoint if passes.enabled("peephole") else None,
                          annotate=shapes.annotate)
         self.b.adjoint = True
         self.def_region: dict[Value, Region] = {}
@@ -67,6 +67,7 @@ class Reverse:
         self.exported: dict[Value, Value] = {}
         self.owned: dict[Value, Value] = {}  # fresh adjoint arrays -> the one value they are the adjoint of
         self.accumulators: set[Value] = set()  # loop-carried adjoint arrays only this sweep holds
+        self.handed_over: set[Value] = set()  # arrays returned to the caller as a gradient
         self._index(fn.body, None, False)
 
     def _index(self, region: Region, owner: tuple[Op, Region] | None, in_loop: bool) -> None:
@@ -235,8 +236,19 @@ class Reverse:
         if g.is_const and param.kind == SCALAR:
             return self.b.const(float(g.const))
         if param.kind == SCALAR and g.kind == SCALAR:
-            return g
-        return self.b.call(runtime.as_grad if self._fresh(g) else runtime.grad_like, [g, param])
+            return g if self._float(g) else self.b.call(float, [g], kind=SCALAR)
+        # as_grad hands the array over without a copy: only once, so two gradients never share one
+        root = g
+        while self.b.producer.get(root) is not None and self.b.producer[root].fn is runtime.unbroadcast:
+            root = self.b.producer[root].args[0]  # unbroadcast may return its argument itself
+        fresh = self._fresh(g) and root not in self.handed_over
+        self.handed_over.add(root)
+        return self.b.call(runtime.as_grad if fresh else runtime.grad_like, [g, param])
+
+    def _float(self, g: Value) -> bool:
+        """Whether the scalar ``g`` is surely a Python float (a primal value such as the int
+        argument ``n`` of ``x * n`` may be the whole cotangent of ``x``, and must be converted)."""
+        return passes.surely_float(g, self.b.producer)
 
     def _fresh(self, v: Value) -> bool:
         """Whether ``v`` is an array the gradient code created (not a view, argument or constant)."""
@@ -546,7 +558,6 @@ def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple
     if seed is not None:  # a VJP: the cotangent of the output is the last parameter
         fn.body.params.append(seed)
     out = rev.run(argnums, with_value, scalar_checked=seed is None, as_tuple=as_tuple, value=value, seed=seed)
-    if passes.OPTIMIZE:
-        passes.eliminate_dead_code(out)
+    optimize.optimize(out)
     return out
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import runtime, shapes
 from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SCALAR, SEQUENCE, Builder, GetAttr, Method, Value
-from .passes import OPTIMIZE, result_kind
+from .passes import enabled, result_kind
 
 Rule = Callable[..., Any]
 VJPS: dict[Any, tuple[Rule | None, ...]] = {}
@@ -182,7 +182,7 @@ def unbroadcast(g: Any, x: Any, *others: Any) -> Any:
     Nothing to do where shapes provably match (both scalars, or every other operand a
     scalar); static sums where the shapes are known; a runtime helper otherwise.
     """
-    if not OPTIMIZE:
+    if not enabled("unbroadcast"):
         return apply(runtime.unbroadcast, g, x)
     if is_scalar(x) and is_scalar(g) or others and all(is_scalar(o) for o in others):
         return g
