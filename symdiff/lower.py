@@ -578,6 +578,8 @@ class Lowerer:
             kind = SEQUENCE
         # reading a list that grows in place must not be moved past an append
         effect = not passes.is_pure(fn) or any(a.kind == SEQUENCE for a in args)
+        if self.b.region is self.b.stack[0] and not kwargs:  # runs whenever the function returns
+            shapes.unify(fn, args)
         return self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=effect)
 
     def items_list(self, container: Value) -> Value:

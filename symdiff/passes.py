@@ -210,10 +210,14 @@ def simplify_adjoint(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, V
         return _call(b, fn, *(b.const(float(a.const)) if _small_int(a) else a for a in args))
     if fn in (operator.mul, operator.truediv):
         return _simplify_product(b, fn, *args)
+    if _elementwise(fn) and any(_spread_from(b, a) for a in args):
+        return _absorb_spread(b, fn, args)
     if fn is operator.add:
         x, y = args
         if _is(y, 0) or _is(x, 0):
             return x if _is(y, 0) else y
+        if x is y or _swapped_products(b, x, y):  # p + p: one doubling (exact)
+            return _call(b, operator.mul, b.const(2.0), x)
         if _negated(b, y) is not None:
             return _call(b, operator.sub, x, _negated(b, y))
         if _negated(b, x) is not None:
@@ -267,6 +271,32 @@ def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:
         if other.shape == ():  # scale the scalar before spreading it
             return b.call(np.full, [shape, _call(b, fn, *operands)])
     return None
+
+
+def _elementwise(fn: Any) -> bool:
+    return fn in FLOAT_ARITHMETIC or fn is np.where or (type(fn) is np.ufunc and fn.signature is None)
+
+
+def _absorb_spread(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    """``f(..., np.full(S, c), ...)`` is ``f(..., c, ...)`` when the other operands broadcast
+    to ``S`` anyway (``np.where(m, np.full(x.shape, 1.0), 0.0)`` -> ``np.where(m, 1.0, 0.0)``)."""
+    for i, a in enumerate(args):
+        spread = _spread_from(b, a)
+        if spread is None:
+            continue
+        others = shapes.broadcast(*[o.shape for j, o in enumerate(args) if j != i])
+        if shapes.same(others, a.shape):
+            new = list(args)
+            new[i] = spread[1]
+            return _call(b, fn, *new)
+    return None
+
+
+def _swapped_products(b: Builder, x: Value, y: Value) -> bool:
+    """``x`` is ``p * q`` and ``y`` is ``q * p`` (what the product rule gives for ``p * p``)."""
+    px, py = b.producer.get(x), b.producer.get(y)
+    return (px is not None and py is not None and px.kind == py.kind == "call" and px.fn is py.fn is operator.mul
+            and not px.kwnames and not py.kwnames and px.args == py.args[::-1])
 
 
 def _call(b: Builder, fn: Any, *args: Value) -> Value:

@@ -284,6 +284,7 @@ class Reverse:
             if v in self.active:
                 raise self.no_rule(op, f"differentiating the keyword argument '{name}'")
         ans = self.symbol(op.result)
+        contributions: dict[Value, Value] = {}  # an operand used twice (x * x) gets one sum
         for i, a in enumerate(op.positional):
             if a not in self.active:
                 continue
@@ -297,7 +298,14 @@ class Reverse:
                 raise self.no_rule(op, message=f"{exc} (in the derivative rule of {_describe_callee(op.fn)})") from None
             finally:
                 rules._current.pop()
-            self.accumulate(adj, a, as_value(self.b, contribution))
+            part = as_value(self.b, contribution)
+            if a in contributions:
+                add = runtime.add_cotangents if a.kind == SEQUENCE else operator.add
+                part = self.b.call(add, [contributions[a], part], kind=SEQUENCE if a.kind == SEQUENCE
+                                   else _scalar_kind(contributions[a], part))
+            contributions[a] = part
+        for a, part in contributions.items():
+            self.accumulate(adj, a, part)
 
     @staticmethod
     def recursive_rules(op: Op) -> tuple:

@@ -36,7 +36,7 @@ def winner_mask(x: Any, y: Any) -> Any:
     ``maximum(x, y)`` that goes to ``x`` (ties split evenly, as in JAX)."""
     above = np.greater(x, y)
     ties = np.equal(x, y)
-    return above + 0.5 * ties if ties.any() else above
+    return above + 0.5 * ties if np.count_nonzero(ties) else above  # count_nonzero: faster than any()
 
 
 def sign(x: float) -> float:

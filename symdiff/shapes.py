@@ -22,10 +22,20 @@ from .ir import GetAttr, Method, Value
 
 
 class Dim:
-    """An array axis of size other than 1; ``source`` is ``(parameter, axis)`` when known."""
+    """An array axis of size other than 1; ``source`` is ``(parameter, axis)`` when known.
+
+    Two dims broadcast against each other in code that always runs are the same size (else
+    NumPy raises): :func:`unify` records that, and ``same_as`` points to the dim it equals."""
 
     def __init__(self, source: tuple[Value, int] | None = None):
         self.source = source
+        self.same_as: Dim | None = None
+
+    def root(self) -> Dim:
+        dim = self
+        while dim.same_as is not None:
+            dim = dim.same_as
+        return dim
 
     def __repr__(self) -> str:
         return f"{self.source[0].hint}.shape[{self.source[1]}]" if self.source else "n"
@@ -52,7 +62,25 @@ class OffsetDim:
 
 def equal_dims(a: Any, b: Any) -> bool:
     """Whether two dims are provably the same size."""
+    if isinstance(a, Dim) and isinstance(b, Dim):
+        return a.root() is b.root()
     return a is b or (type(a) is int and type(b) is int and a == b) or (isinstance(a, OffsetDim) and a == b)
+
+
+def unify(fn: Any, args: list[Value]) -> None:
+    """After an elementwise ``fn(*args)`` that always runs (straight-line code of the function
+    body): the operands' axes other than 1 that line up are the same size."""
+    if not (fn in ELEMENTWISE or fn is np.where or (type(fn) is np.ufunc and fn.signature is None)):
+        return
+    known = [a.shape for a in args if a.shape]
+    if len(known) < 2 or any(s is None for s in known):
+        return
+    for axis in range(-max(len(s) for s in known), 0):
+        dims = [s[axis] for s in known if len(s) >= -axis and isinstance(s[axis], Dim)]
+        for other in dims[1:]:
+            a, b = dims[0].root(), other.root()
+            if a is not b:
+                b.same_as = a
 
 
 def param_shape(param: Value, ones: tuple[bool, ...]) -> tuple:
@@ -181,6 +209,8 @@ ELEMENTWISE = {operator.add, operator.sub, operator.mul, operator.truediv, opera
                operator.mod, operator.pow, operator.lt, operator.le, operator.gt, operator.ge,
                operator.eq, operator.ne, operator.and_, operator.or_, operator.xor}
 UNARY = {operator.neg, operator.pos, operator.abs, operator.invert, abs, float}
+# Functions whose result has the broadcast shape of their arguments.
+BROADCASTING = {np.where, runtime.winner_mask, runtime.fmax_share, runtime.fmin_share}
 REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std}
 REDUCTION_METHODS = {"sum", "mean", "prod", "max", "min", "var", "std"}
 
@@ -189,7 +219,7 @@ def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
     """The static shape of ``fn(*args, **kwargs)``, or None."""
     shapes = [a.shape for a in args]
     ufunc = type(fn) is np.ufunc and fn.signature is None  # elementwise (matmul is a gufunc)
-    if fn in ELEMENTWISE or (ufunc and fn.nin == 2 and len(args) == 2) or fn is np.where:
+    if fn in ELEMENTWISE or (ufunc and fn.nin == 2 and len(args) == 2) or fn in BROADCASTING:
         return broadcast(*shapes) if not kwargs else None
     if fn in UNARY or (ufunc and fn.nin == 1 and len(args) == 1) \
             or getattr(fn, "__module__", None) == "math":

@@ -109,3 +109,36 @@ def test_two_gradients_are_never_the_same_array():
     assert not np.shares_memory(gx, gy)
     gx *= 5.0
     np.testing.assert_array_equal(gy, np.ones(3))
+
+
+def piecewise(x, w):
+    return np.sum(np.where(x > 0, x * x, 0.5 * x) + np.maximum(x, 0.1) * w)
+
+
+@pytest.mark.optimized_source
+def test_axes_broadcast_together_in_straight_line_code_are_known_equal():
+    g = symdiff.grad(piecewise, argnums=(0, 1))
+    x, w = np.array([-1.0, -0.3, 0.05, 0.6, 1.2]), np.linspace(0.5, 2.0, 5)  # off the kinks
+    g(x, w)
+    assert "unbroadcast" not in g.source and "np.full" not in g.source
+    assert "2.0 *" in g.source  # x * x: one doubled product, not two
+    check_grad(piecewise, x, w)
+
+
+def only_one_arm_broadcasts(x, w):
+    if x.shape[0] == w.shape[0]:
+        return np.sum(x * w)
+    return np.sum(np.outer(x, w) * x[:, None]) + np.sum(w * w)
+
+
+def test_axes_broadcast_in_one_arm_only_are_not_assumed_equal():
+    check_grad(only_one_arm_broadcasts, np.array([0.5, -1.0, 2.0]), np.array([1.5, 0.25]))
+    check_grad(only_one_arm_broadcasts, np.array([0.5, -1.0]), np.array([1.5, 0.25]))
+
+
+def test_an_operand_used_twice_gets_both_contributions():
+    def f(x, y):
+        return np.sum(x * x) + np.sum(np.where(y > 0, y * y, -y)) + np.sum(np.hypot(x, x))
+
+    check_grad(f, np.array([0.5, -1.0, 2.0]), np.array([1.5, -0.25, 0.75]))
+    check_grad(lambda s: s * s * s, 1.5)
