@@ -99,7 +99,9 @@ class Codegen:
 
         count(body)
         self._choose_inlining(body)
+        self._pending: list[tuple[Value, Value, list[Op]]] = []
         self._coalesce(body)
+        self._undo_clashing_shares()
 
     def _choose_inlining(self, region: Region) -> None:
         local_uses: dict[Value, int] = {}
@@ -163,11 +165,36 @@ class Codegen:
         elif param is None:
             later = [o for o in region.ops[index + 1:] if o.kind != "const" and o.results
                      and o.results[0] not in self.inlined]
-            if self.uses.get(y) != 1 or later:
+            if self.uses.get(y) != 1:
                 return
+            if later:  # safe unless they read the old value of the name: known once all names are
+                self._pending.append((y, target, later))
         elif not self._param_dead_after(region, param, index):
             return
         self.alias[y] = target
+
+    def _undo_clashing_shares(self) -> None:
+        """An ``if`` arm value named like the ``if`` result before the arm ends: keep the shared
+        name only if nothing after it in the arm reads another value going by that name."""
+        for y, target, later in self._pending:
+            root = self._root(target)
+            if any(self._reads_where(op, lambda v: v is not y and self._root(v) is root) for op in later):
+                del self.alias[y]
+
+    def _root(self, v: Value) -> Value:
+        while v in self.alias:
+            v = self.alias[v]
+        return v
+
+    def _reads_where(self, op: Op, hit: Any) -> bool:
+        """Whether ``op`` (with what is inlined into it, and its regions) reads a value ``hit`` accepts."""
+        for a in op.args:
+            if hit(a) or (a in self.inlined and self._reads_where(self.defs[a], hit)):
+                return True
+        for sub in op.regions:
+            if any(hit(y) for y in sub.yields) or any(self._reads_where(o, hit) for o in sub.ops):
+                return True
+        return False
 
     def _param_dead_after(self, region: Region, param: Value, index: int) -> bool:
         """Nothing in ``region`` reads ``param`` after op ``index`` (yields read at the end)."""
@@ -312,7 +339,8 @@ class Codegen:
         line = None
         for op in region.ops:
             statements = self.statement(op)
-            if statements and op.adjoint and op.line is not None and (op.file, op.line) != line:
+            if statements and op.adjoint and op.line is not None and (op.file, op.line) != line \
+                    and self.fn.mode != "forward":  # tangent code sits right under its source line
                 line = (op.file, op.line)
                 out.append(self.comment(op.file, op.line))
             out.extend(statements)
@@ -384,10 +412,11 @@ class Codegen:
     def module(self, name: str, doc: str) -> str:
         fn_text = self.function(name)
         header = [f"# {line}" for line in doc.splitlines()]
-        header += ["import math", ""] if "math." in fn_text else []
-        header += ["import numpy as np"]
+        stdlib = ["import math"] if re.search(r"\bmath\.", fn_text) else []
+        third = ["import numpy as np"] if re.search(r"\bnp\.", fn_text) else []
         if self.runtime_used:
-            header.append(f"from symdiff.runtime import {', '.join(sorted(self.runtime_used))}")
+            third.append(f"from symdiff.runtime import {', '.join(sorted(self.runtime_used))}")
+        header += stdlib + ([""] if stdlib and third else []) + third
         user = sorted(n for n in self.globals if n not in ("np", "math"))
         if user:
             header.append(f"# from your code: {', '.join(user)}")

@@ -156,6 +156,7 @@ class Function:
     structs: dict = field(default_factory=dict)
     # globals and closure variables read at compile time: (cell or globals dict, name, object)
     reads: list = field(default_factory=list)
+    mode: str = "reverse"  # how the gradient was built: "reverse", or "forward" (one scalar input)
 
 
 def walk(region: Region) -> Iterator[tuple[Op, Region]]:

@@ -34,6 +34,7 @@ PASSES = {
     "copies": "copy propagation through if/loop results",
     "cse": "common-subexpression elimination",
     "dce": "dead-code elimination",
+    "forward": "forward mode for gradients with respect to one Python number (no tape)",
 }
 
 
@@ -331,6 +332,16 @@ def activity(fn: Function, wrt: list[Value], differentiable: Callable[[Any], boo
         _backward_useful(fn.body, useful, differentiable)
         changed = (len(varied), len(useful)) != before
     return varied & useful
+
+
+def varied_values(fn: Function, wrt: list[Value], differentiable: Callable[[Any], bool]) -> set[Value]:
+    """Values that depend on ``wrt`` through differentiable ops."""
+    varied = set(wrt)
+    before = -1
+    while len(varied) != before:
+        before = len(varied)
+        _forward_varied(fn.body, varied, differentiable)
+    return varied
 
 
 def _forward_varied(region: Region, varied: set[Value], differentiable: Callable[[Any], bool]) -> None:

@@ -324,18 +324,7 @@ class Reverse:
         return Sym(self.b, resolve=lambda: self.primal(v), kind=v.kind, shape=v.shape)
 
     def no_rule(self, op: Op, what: str | None = None, message: str | None = None) -> NoRuleError:
-        name = _describe_callee(op.fn)
-        if message is None and what:
-            message = f"{what} of {name} is not supported"
-        elif message is None and op.note:
-            message = (f"cannot differentiate through {name}: {op.note}; register a derivative with "
-                       f"symdiff.defvjp({name}, lambda g, ans, x: ...)")
-        elif message is None:
-            message = (f"no derivative rule for {name}; register one with "
-                       f"symdiff.defvjp({name}, lambda g, ans, *args: ...)")
-        filename = op.file or self.fn.filename
-        source = linecache.getline(filename, op.line) if op.line else None
-        return NoRuleError(located(message, filename, op.line, None, source or None))
+        return no_rule_error(self.fn, op, what, message)
 
     def backprop_if(self, op: Op, adj: dict[Value, Value]) -> None:
         gs = {i: adj.pop(r) for i, r in enumerate(op.results) if r in adj}
@@ -512,6 +501,34 @@ FRESH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.po
          runtime.add_at_index}
 
 
+def no_rule_error(fn: Function, op: Op, what: str | None = None, message: str | None = None) -> NoRuleError:
+    """The error for an active call that cannot be differentiated, located at the call."""
+    name = _describe_callee(op.fn)
+    if message is None and what:
+        message = f"{what} of {name} is not supported"
+    elif message is None and op.note:
+        message = (f"cannot differentiate through {name}: {op.note}; register a derivative with "
+                   f"symdiff.defvjp({name}, lambda g, ans, x: ...)")
+    elif message is None:
+        message = (f"no derivative rule for {name}; register one with "
+                   f"symdiff.defvjp({name}, lambda g, ans, *args: ...)")
+    filename = op.file or fn.filename
+    source = linecache.getline(filename, op.line) if op.line else None
+    return NoRuleError(located(message, filename, op.line, None, source or None))
+
+
+def loss_of(fn: Function, has_aux: bool) -> Value:
+    """The value being differentiated: the output, or with ``has_aux`` the first item of the
+    ``(loss, aux)`` pair the function returns."""
+    value = fn.body.yields[0]
+    if not has_aux:
+        return value
+    producer = definitions(fn.body).get(value)
+    if producer is None or producer.fn is not BUILD_TUPLE or len(producer.args) != 2:
+        raise SymdiffError(f"{fn.name}: has_aux=True needs the function to end with `return loss, aux`")
+    return producer.args[0]
+
+
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:
     """A new value with ``v``'s static shape (and kind, unless given)."""
     new = Value(hint or v.hint, v.kind if kind == "same" else kind)
@@ -557,11 +574,7 @@ def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple
     with ``has_aux``, ``fn`` returns ``(loss, aux)`` and the value is that pair."""
     wrt = [leaf for i in argnums for leaf in (fn.structs[i][1] if i in fn.structs else [fn.body.params[i]])]
     value = fn.body.yields[0]
-    if has_aux:  # f returns (loss, aux): differentiate the loss, hand back both
-        producer = definitions(fn.body).get(value)
-        if producer is None or producer.fn is not BUILD_TUPLE or len(producer.args) != 2:
-            raise SymdiffError(f"{fn.name}: has_aux=True needs the function to end with `return loss, aux`")
-        fn.body.yields = [producer.args[0]]
+    fn.body.yields = [loss_of(fn, has_aux)]  # with has_aux: differentiate the loss, hand back both
     rev = Reverse(fn, wrt)
     if seed is not None:  # a VJP: the cotangent of the output is the last parameter
         fn.body.params.append(seed)
