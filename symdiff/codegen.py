@@ -178,7 +178,10 @@ class Codegen:
         name only if nothing after it in the arm reads another value going by that name."""
         for y, target, later in self._pending:
             root = self._root(target)
-            if any(self._reads_where(op, lambda v: v is not y and self._root(v) is root) for op in later):
+            def clashes(v: Value, y: Value = y, root: Value = root) -> bool:
+                return v is not y and self._root(v) is root
+
+            if any(self._reads_where(op, clashes) for op in later):
                 del self.alias[y]
 
     def _root(self, v: Value) -> Value:
