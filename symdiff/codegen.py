@@ -165,8 +165,6 @@ class Codegen:
         elif param is None:
             later = [o for o in region.ops[index + 1:] if o.kind != "const" and o.results
                      and o.results[0] not in self.inlined]
-            if self.uses.get(y) != 1:
-                return
             if later:  # safe unless they read the old value of the name: known once all names are
                 self._pending.append((y, target, later))
         elif not self._param_dead_after(region, param, index):
@@ -201,8 +199,8 @@ class Codegen:
 
     def _param_dead_after(self, region: Region, param: Value, index: int) -> bool:
         """Nothing in ``region`` reads ``param`` after op ``index`` (yields read at the end)."""
-        if param in region.yields:
-            return False
+        if any(y is param or (y in self.inlined and self._reads(self.defs[y], param)) for y in region.yields):
+            return False  # a yield (or an expression inlined into one) still reads it
         for later in region.ops[index + 1:]:
             if self._reads(later, param):
                 return False

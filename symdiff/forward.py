@@ -154,5 +154,5 @@ def forward(fn: Function, argnum: int, with_value: bool = False, as_tuple: bool 
         grad = b.call(BUILD_TUPLE, [grad])
     fn.body.yields = [b.call(BUILD_TUPLE, [value, grad]) if with_value else grad]
     fn.mode = "forward"
-    optimize.optimize(fn)
+    optimize.optimize(fn, final=True)
     return fn

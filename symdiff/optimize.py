@@ -17,7 +17,9 @@ from typing import Any
 from . import passes, runtime, shapes
 from .ir import (
     BUILD_LIST,
+    SCALAR,
     SEQUENCE,
+    Build,
     BuildDict,
     Builder,
     Function,
@@ -27,6 +29,7 @@ from .ir import (
     Region,
     Value,
     definitions,
+    temp_name,
     walk,
 )
 
@@ -46,14 +49,20 @@ PURE_HELPERS = {runtime.winner_mask, runtime.sign, runtime.log_or_zero, runtime.
                 runtime.fmax_share, runtime.fmin_share, runtime.sinc_grad}
 
 
-def optimize(fn: Function) -> None:
-    """Run the enabled whole-function passes on ``fn`` in place."""
+def optimize(fn: Function, final: bool = False) -> None:
+    """Run the enabled whole-function passes on ``fn`` in place; ``final`` for the gradient
+    function itself (loop-invariant code motion runs only there: it adds carried values
+    that reverse mode should not see)."""
     if passes.enabled("copies"):
         propagate_copies(fn)
     if passes.enabled("cse"):
         eliminate_common_subexpressions(fn)
     if passes.enabled("dce"):
         passes.eliminate_dead_code(fn)
+    if final and passes.enabled("licm"):
+        hoist_loop_invariants(fn)
+        if passes.enabled("dce"):
+            passes.eliminate_dead_code(fn)
 
 
 # ----------------------------------------------------------------------------- substitution
@@ -255,3 +264,137 @@ def _touched_by_updates(fn: Function) -> set[Value]:
     return touched
 
 
+
+
+# ----------------------------------------------------------------------------- loop invariants
+
+# Scalar operations that cannot raise: safe to run before the loop even where the loop body
+# might not (a branch not taken, no iterations at all).
+TOTAL_ON_NUMBERS = {operator.add, operator.sub, operator.mul, operator.neg, operator.pos, operator.abs,
+                    operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
+                    operator.not_, passes.both}
+
+
+def hoist_loop_invariants(fn: Function) -> None:
+    """Compute what a loop recomputes with the same operands once.
+
+    Scalar arithmetic that cannot raise moves before the loop. Anything else (``math.sin``,
+    NumPy calls: they may raise, or cost much) is computed the first time the loop gets
+    to it and kept in a carried value, so the code raises where and when the original
+    did -- ``if sin is None: sin = math.sin(x)``."""
+    touched = _touched_by_updates(fn)
+    _hoist_in(fn.body, touched)
+
+
+def _hoist_in(region: Region, touched: set[Value]) -> None:
+    i = 0
+    while i < len(region.ops):
+        op = region.ops[i]
+        for sub in op.regions:  # inner loops first: their invariants may be the outer's too
+            _hoist_in(sub, touched)
+        if op.kind in ("for", "while"):
+            moved = _hoist_out_of(op, touched)
+            region.ops[i:i] = moved
+            i += len(moved)
+        i += 1
+
+
+def _hoist_out_of(loop: Op, touched: set[Value]) -> list[Op]:
+    inside = {v for sub in loop.regions for v in sub.params} | {
+        v for sub in loop.regions for o, _ in walk(sub) if o.kind != "const" for v in o.results}
+    moved: list[Op] = []
+    groups: list[tuple[list[Op], Region, list[tuple[Op, Region]]]] = []
+
+    def scan(region: Region, path: list[tuple[Op, Region]]) -> None:
+        group: list[Op] = []  # invariant ops computed together on first use
+        grouped: set[Value] = set()
+        for op in list(region.ops):
+            if op.kind == "const":
+                continue
+            if op.kind == "if":
+                for sub in op.regions:
+                    scan(sub, path + [(op, sub)])
+                continue
+            if op.kind != "call" or op.effect:  # a side effect (or a loop) between: a new group
+                group, grouped = [], set()
+                continue
+            if not _reusable(op, touched) or isinstance(op.fn, (GetAttr, Build)) or op.fn is len or any(
+                    a in inside and a not in grouped for a in op.args if not a.is_const):
+                continue
+            if op.fn in TOTAL_ON_NUMBERS and all(a.kind == SCALAR for a in op.args + op.results) \
+                    and not any(a in grouped for a in op.args):
+                region.ops.remove(op)
+                moved.append(op)
+                inside.difference_update(op.results)
+                continue
+            if not group:
+                groups.append((group, region, path))
+            group.append(op)
+            grouped.update(op.results)
+
+    scan(loop.regions[-1], [])
+    for group, region, path in groups:
+        _memoize(loop, group, region, path)
+    return moved
+
+
+def _memoize(loop: Op, group: list[Op], region: Region, path: list[tuple[Op, Region]]) -> None:
+    """Replace the ops of ``group`` in ``region`` of ``loop``'s body by ``if memo is None:``
+    followed by them, each result carried by the loop (and out of the ``if`` arms on
+    ``path``) and None at first."""
+    body = loop.regions[-1]
+    fill_then, fill_else = Region(), Region()
+    fill = Op("if", [], [], regions=[fill_then, fill_else], line=group[0].line, file=group[0].file)
+    index = region.ops.index(group[0])
+    for op in group:
+        region.ops.remove(op)
+        fill_then.ops.append(op)
+    outs = [op.result for op in group]
+    for result in outs:
+        hint = result.hint or temp_name(next(op for op in group if op.result is result))
+        carried = Value(hint)
+        for sub in loop.regions[:-1]:  # a while loop's condition takes the carried values too
+            sub.params.append(Value(hint))
+        loop.args.append(Value(hint, const=None))
+        body.params.append(carried)
+        loop.results.append(Value(hint))
+        memo = _like(result, hint)
+        fill_then.yields.append(result)
+        fill_else.yields.append(carried)
+        fill.results.append(memo)
+        if result is outs[0]:
+            test = Op("call", [carried, Value(None, const=None)], [Value("_unset")], fn=operator.is_,
+                      line=group[0].line, file=group[0].file, adjoint=group[0].adjoint)
+            fill.args = [test.result]
+        current = memo
+        for branch, arm in reversed(path):  # pass the memo out of each enclosing if arm
+            for sub in branch.regions:
+                sub.yields.append(current if sub is arm else carried)
+            current = _like(result, hint)
+            branch.results.append(current)
+        body.yields.append(current)
+    region.ops[index:index] = [test, fill]
+    for result, memo in zip(outs, fill.results):
+        _rename_after(region, index + 2, result, memo)
+
+
+def _like(v: Value, hint: str) -> Value:
+    new = Value(hint, v.kind)
+    new.shape, new.integer = v.shape, v.integer
+    return new
+
+
+def _rename_after(region: Region, start: int, old: Value, new: Value) -> None:
+    """Read ``new`` instead of ``old`` in ``region`` from op ``start`` on (nested regions too)."""
+    def fix(values: list[Value]) -> list[Value]:
+        return [new if v is old else v for v in values]
+
+    def visit(ops: list[Op]) -> None:
+        for o in ops:
+            o.args = fix(o.args)
+            for sub in o.regions:
+                visit(sub.ops)
+                sub.yields = fix(sub.yields)
+
+    visit(region.ops[start:])
+    region.yields = fix(region.yields)

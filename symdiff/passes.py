@@ -34,6 +34,7 @@ PASSES = {
     "copies": "copy propagation through if/loop results",
     "cse": "common-subexpression elimination",
     "dce": "dead-code elimination",
+    "licm": "loop-invariant code motion (computed once, on first use where it may raise)",
     "forward": "forward mode for gradients with respect to one Python number (no tape)",
 }
 

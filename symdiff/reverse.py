@@ -579,6 +579,6 @@ def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple
     if seed is not None:  # a VJP: the cotangent of the output is the last parameter
         fn.body.params.append(seed)
     out = rev.run(argnums, with_value, scalar_checked=seed is None, as_tuple=as_tuple, value=value, seed=seed)
-    optimize.optimize(out)
+    optimize.optimize(out, final=True)
     return out
 

@@ -2,6 +2,8 @@
 that came with them: each pins down what the generated code computes, and checks the
 gradient against finite differences."""
 
+import math
+
 import numpy as np
 import pytest
 from fd import check_grad
@@ -142,3 +144,57 @@ def test_an_operand_used_twice_gets_both_contributions():
 
     check_grad(f, np.array([0.5, -1.0, 2.0]), np.array([1.5, -0.25, 0.75]))
     check_grad(lambda s: s * s * s, 1.5)
+
+
+def doubling(x, c):
+    y = x
+    while y < 100.0:
+        y = y * 2.0 + math.exp(-x) * c
+    return y
+
+
+def test_a_loop_value_read_by_an_inlined_yield_keeps_its_own_name():
+    # the backward loop computes dx from the old dy and the new dy in one iteration: the new dy
+    # must not overwrite the name the yield expression still reads
+    check_grad(doubling, 1.7, 0.5)
+
+
+def guarded(x, n):
+    s = x
+    for i in range(n):
+        if x > 0:
+            s = s + math.log(x) * i  # invariant, and it raises for x <= 0, where it never runs
+        else:
+            s = s - x * math.exp(x)
+    return s
+
+
+@pytest.mark.parametrize("x, n", [(-1.0, 3), (2.0, 3), (2.0, 0), (0.0, 0)])
+def test_loop_invariants_are_computed_once_and_only_where_the_loop_reaches_them(x, n):
+    check_grad(guarded, x, n, argnums=0)
+    check_grad(guarded, x, n, argnums=(0,))
+
+
+def sqrt_loop(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s + math.sqrt(x) * i
+    return s
+
+
+@pytest.mark.optimized_source
+def test_loop_invariants_are_hoisted_or_computed_on_first_use():
+    g = symdiff.grad(guarded)
+    g(2.0, 3)
+    before, body = g.source.split("for ")
+    assert "x > 0" in before and "x > 0" not in body  # cannot raise: hoisted
+    assert "if ratio is None:" in body and body.count("1.0 / x") == 1  # d log(x): on first use
+
+
+def test_a_loop_invariant_raises_where_the_original_does_and_only_there():
+    with pytest.raises(ValueError):
+        sqrt_loop(-1.0, 2)
+    with pytest.raises(ValueError):
+        symdiff.grad(sqrt_loop)(-1.0, 2)
+    assert symdiff.grad(sqrt_loop)(-1.0, 0) == 0.0
+    check_grad(sqrt_loop, 4.0, 3, argnums=0)
