@@ -577,10 +577,15 @@ class Lowerer:
                 fn in (list, tuple) and args and args[0].kind == SEQUENCE):
             kind = SEQUENCE
         # reading a list that grows in place must not be moved past an append
-        effect = not passes.is_pure(fn) or any(a.kind == SEQUENCE for a in args)
+        effect = not passes.is_pure(fn) or any(self.may_grow(a) for a in args)
         if self.b.region is self.b.stack[0] and not kwargs:  # runs whenever the function returns
             shapes.unify(fn, args)
         return self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=effect)
+
+    def may_grow(self, v: Value) -> bool:
+        """Whether ``v`` may be a list that appends change (tuples built here do not)."""
+        producer = self.b.producer.get(v)
+        return v.kind == SEQUENCE and not (producer is not None and producer.fn in (BUILD_TUPLE, tuple))
 
     def items_list(self, container: Value) -> Value:
         """A list value of a container argument's items (built once, where it was unpacked)."""

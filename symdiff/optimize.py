@@ -14,6 +14,8 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+import numpy as np
+
 from . import passes, runtime, shapes
 from .ir import (
     BUILD_LIST,
@@ -59,6 +61,9 @@ def optimize(fn: Function, final: bool = False) -> None:
         eliminate_common_subexpressions(fn)
     if passes.enabled("dce"):
         passes.eliminate_dead_code(fn)
+    if final and passes.enabled("defer"):
+        defer_outer_products(fn)
+        hand_over_fresh_gradients(fn)
     if final and passes.enabled("licm"):
         hoist_loop_invariants(fn)
         if passes.enabled("dce"):
@@ -398,3 +403,109 @@ def _rename_after(region: Region, start: int, old: Value, new: Value) -> None:
 
     visit(region.ops[start:])
     region.yields = fix(region.yields)
+
+
+# ----------------------------------------------------------------------------- deferred sums
+
+
+def defer_outer_products(fn: Function) -> None:
+    """A loop that adds an outer product into a carried accumulator each iteration
+    (``dW = dW + np.outer(u, v)``: the backward sweep of ``W @ h`` in a loop) instead
+    collects the vectors and forms the sum after the loop, as one matrix product
+    (``sum_of_outer(us, vs)``: the stacked ``us`` transposed times the stacked ``vs``)."""
+    uses: dict[Value, int] = {}
+    producers = definitions(fn.body)
+    for op, _ in walk(fn.body):
+        for a in op.args:
+            uses[a] = uses.get(a, 0) + 1
+        for sub in op.regions:
+            for y in sub.yields:
+                uses[y] = uses.get(y, 0) + 1
+    replace: dict[Value, Value] = {}
+    for region in [fn.body] + [sub for op, _ in walk(fn.body) for sub in op.regions]:
+        for loop in [op for op in region.ops if op.kind in ("for", "while")]:
+            _defer_in(loop, region, uses, producers, replace)
+    substitute(fn, replace)
+
+
+def _outer_factors(c: Value, body: Region, producers: dict[Value, Op], uses: dict[Value, int]) -> tuple | None:
+    """``(u, v)`` if ``c`` is ``np.outer(u, v)`` of vectors, or ``u.T @ v`` of matrices, computed
+    in ``body`` for nothing else."""
+    op = producers.get(c)
+    if op is None or op not in body.ops or uses.get(c) != 1 or op.kwnames or len(op.args) != 2:
+        return None
+    u, v = op.args
+    if op.fn is np.outer and u.kind == 1 and v.kind == 1:
+        return u, v
+    inner = producers.get(u)
+    if op.fn in (operator.matmul, np.matmul) and inner is not None and inner.fn == GetAttr("T") \
+            and inner.args[0].kind == 2 and v.kind == 2:
+        return inner.args[0], v
+    return None
+
+
+def _defer_in(loop: Op, region: Region, uses: dict[Value, int], producers: dict[Value, Op],
+              replace: dict[Value, Value]) -> None:
+    offset = 1 if loop.kind == "for" else 0
+    body = loop.regions[-1]
+    lists: dict[Value, Value] = {}  # a value collected once, whatever sums use it
+    after = region.ops.index(loop) + 1
+    for k in reversed(range(len(loop.results))):
+        param, y = body.params[offset + k], body.yields[k]
+        add = producers.get(y)
+        if add is None or add not in body.ops or uses.get(param) != 1 or uses.get(y) != 1 or add.kwnames:
+            continue
+        if add.fn not in (runtime.add_into, operator.add) or len(add.args) != 2 or param not in add.args:
+            continue
+        if any(uses.get(sub.params[k], 0) for sub in loop.regions[:-1]):
+            continue
+        factors = _outer_factors(add.args[1] if add.args[0] is param else add.args[0], body, producers, uses)
+        if factors is None:
+            continue
+        index = body.ops.index(add)
+        body.ops.remove(add)
+        for v in reversed(factors):
+            if v not in lists:
+                lists[v] = Value(f"{v.hint or (temp_name(producers[v]) if v in producers else 'row')}_rows")
+                region.ops.insert(region.ops.index(loop), Op("call", [], [lists[v]], fn=BUILD_LIST))
+                body.ops.insert(index, Op("call", [lists[v], v], [Value()], fn=Method("append"), effect=True))
+        init, result = loop.args[offset + k], loop.results[k]
+        zeros = producers.get(init)
+        total = Value(result.hint, result.kind)
+        total.shape = result.shape
+        if zeros is not None and zeros.fn is np.zeros and len(zeros.args) == 1 and uses.get(init) == 1:
+            summed = [Op("call", [lists[factors[0]], lists[factors[1]], zeros.args[0]], [total],
+                         fn=runtime.sum_of_outer, line=add.line, file=add.file, adjoint=add.adjoint)]
+        else:
+            part = Value(None, result.kind)
+            summed = [Op("call", [lists[factors[0]], lists[factors[1]]], [part], fn=runtime.sum_of_outer,
+                         line=add.line, file=add.file, adjoint=add.adjoint),
+                      Op("call", [init, part], [total], fn=operator.add, line=add.line, file=add.file,
+                         adjoint=add.adjoint)]
+        after = region.ops.index(loop) + 1
+        region.ops[after:after] = summed
+        replace[result] = total
+        del loop.args[offset + k], loop.results[k], body.yields[k]
+        for sub in loop.regions:
+            del sub.params[(offset if sub is body else 0) + k]
+
+
+def hand_over_fresh_gradients(fn: Function) -> None:
+    """``grad_like(dW, W)`` copies ``dW`` into a new array; ``as_grad`` returns it as it is when
+    it already fits. Safe where ``dW`` is an array this code made and reads nowhere else (as
+    after :func:`defer_outer_products`)."""
+    producers = definitions(fn.body)
+    uses: dict[Value, int] = {}
+    for op, _ in walk(fn.body):
+        for a in op.args:
+            uses[a] = uses.get(a, 0) + 1
+    for y in fn.body.yields:
+        uses[y] = uses.get(y, 0) + 1
+    for op, _ in walk(fn.body):
+        if op.kind != "call" or op.fn is not runtime.grad_like or not passes.fresh_array(op.args[0], producers):
+            continue
+        v = op.args[0]
+        while uses.get(v) == 1 and producers[v].fn is runtime.unbroadcast:
+            v = producers[v].args[0]
+        if uses.get(v) == 1:
+            op.fn = runtime.as_grad

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import shapes
+from . import runtime, shapes
 from .ir import (
     BUILD_SLICE,
     BUILD_TUPLE,
@@ -34,6 +34,7 @@ PASSES = {
     "copies": "copy propagation through if/loop results",
     "cse": "common-subexpression elimination",
     "dce": "dead-code elimination",
+    "defer": "sums of outer products over a loop formed after it, as one matrix product",
     "licm": "loop-invariant code motion (computed once, on first use where it may raise)",
     "forward": "forward mode for gradients with respect to one Python number (no tape)",
 }
@@ -165,6 +166,23 @@ def surely_float(v: Value, producer: dict[Value, Op], assumed: set[Value] | None
         return any(surely_float(a, producer, assumed) for a in op.args) and all(
             a.kind == SCALAR for a in op.args)
     return False
+
+
+# Calls that always return a new array (or a scalar), never a view of an argument.
+FRESH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
+         operator.matmul, np.outer, np.sum, Method("sum"), np.full, np.zeros, np.dot, np.einsum, runtime.add_at,
+         runtime.getitem_vjp, runtime.matmul_vjp, runtime.dot_vjp, runtime.add_at_key,
+         runtime.add_at_index, runtime.sum_of_outer}
+
+
+def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:
+    """Whether ``v`` is an array the gradient code created (not a view, argument or constant)."""
+    op = producer.get(v)
+    if op is None or op.kind != "call":
+        return False
+    if op.fn is runtime.unbroadcast:
+        return fresh_array(op.args[0], producer)
+    return op.fn in FRESH or type(op.fn) is np.ufunc
 
 
 # ----------------------------------------------------------------------------- peepholes

@@ -252,12 +252,7 @@ class Reverse:
 
     def _fresh(self, v: Value) -> bool:
         """Whether ``v`` is an array the gradient code created (not a view, argument or constant)."""
-        op = self.b.producer.get(v)
-        if op is None or op.kind != "call":
-            return False
-        if op.fn is runtime.unbroadcast:
-            return self._fresh(op.args[0])
-        return op.fn in FRESH or (type(op.fn) is np.ufunc and op.fn is not np.matmul) or op.fn is np.matmul
+        return passes.fresh_array(v, self.b.producer)
 
     def backprop(self, region: Region, adj: dict[Value, Value]) -> None:
         for op in reversed(list(region.ops)):
@@ -492,13 +487,6 @@ class Reverse:
             if op is target:
                 return region
         raise AssertionError("op not in function")  # pragma: no cover
-
-
-# Calls that always return a new array (or a scalar), never a view of an argument.
-FRESH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
-         operator.matmul, np.outer, np.sum, Method("sum"), np.full, np.zeros, np.dot, np.einsum, runtime.add_at,
-         runtime.getitem_vjp, runtime.matmul_vjp, runtime.dot_vjp, runtime.add_at_key,
-         runtime.add_at_index}
 
 
 def no_rule_error(fn: Function, op: Op, what: str | None = None, message: str | None = None) -> NoRuleError:

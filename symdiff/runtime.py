@@ -236,6 +236,15 @@ def add_into(acc: Any, g: Any) -> Any:
     return acc + g
 
 
+def sum_of_outer(lefts: list, rights: list, shape: Any = None) -> Any:
+    """``sum(np.outer(u, v) for u, v in zip(lefts, rights))`` -- or of ``a.T @ b`` for matrices
+    -- as one product of the stacked rows: what a loop adding an outer product per iteration
+    into an accumulator computes (zeros of ``shape``, or 0.0, when the loop did not run)."""
+    if not lefts:
+        return np.zeros(shape) if shape is not None else 0.0
+    return np.vstack(lefts).T @ np.vstack(rights)
+
+
 def add_at_index(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
     """``acc[index] += g`` in place (``acc`` is the gradient code's own array, or a sequence
     cotangent); returns ``acc``."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import runtime
-from .ir import GetAttr, Method, Value
+from .ir import BUILD_TUPLE, GetAttr, Method, Value
 
 
 class Dim:
@@ -305,9 +305,18 @@ def infer_dims(fn: Any, args: list[Value]) -> Any:
         return (dims[i],) if -len(dims) <= i < len(dims) else None
     if fn == GetAttr("shape") and args[0].shape is not None:
         return args[0].shape
+    if fn == BUILD_TUPLE and all(_size_dims(a) is not None for a in args):  # (x.shape[1], 3)
+        return tuple(_size_dims(a)[0] for a in args)
     if fn is np.shape and len(args) == 1 and args[0].shape is not None:
         return args[0].shape
     return None
+
+
+def _size_dims(v: Value) -> Any:
+    """``(dim,)`` for a size: an int constant, or a size read off a shape (``x.shape[1]``)."""
+    if v.is_const and type(v.const) is int:
+        return (v.const,)
+    return v.dims if v.integer and v.dims is not None and len(v.dims) == 1 else None
 
 
 def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> tuple[Any, Any, bool]:

@@ -198,3 +198,43 @@ def test_a_loop_invariant_raises_where_the_original_does_and_only_there():
         symdiff.grad(sqrt_loop)(-1.0, 2)
     assert symdiff.grad(sqrt_loop)(-1.0, 0) == 0.0
     check_grad(sqrt_loop, 4.0, 3, argnums=0)
+
+
+def rnn(Wx, Wh, xs):
+    h = np.zeros(Wh.shape[0])
+    for t in range(xs.shape[0]):
+        h = np.tanh(Wx @ xs[t] + Wh @ h)
+    return np.sum(h ** 2) + np.sum(Wh * Wh)  # Wh's cotangent does not start at zero
+
+
+def batched_rnn(Wx, Wh, xs):
+    h = np.zeros((xs.shape[1], Wh.shape[0]))
+    for t in range(xs.shape[0]):
+        h = np.tanh(xs[t] @ Wx + h @ Wh)
+    return np.sum(h ** 2)
+
+
+def accumulates_outer_products(us, vs):
+    acc = np.zeros((us.shape[1], vs.shape[1]))
+    for t in range(us.shape[0]):
+        acc = acc + np.outer(np.sin(us[t]), vs[t])
+    return np.sum(acc * acc)
+
+
+@pytest.mark.parametrize("T", [0, 1, 4])
+def test_loops_summing_outer_products_form_them_after_the_loop(T):
+    r = np.random.default_rng(T)
+    Wx, Wh, xs = r.normal(size=(3, 2)) * 0.5, r.normal(size=(3, 3)) * 0.5, r.normal(size=(T, 2))
+    check_grad(rnn, Wx, Wh, xs, argnums=(0, 1, 2))
+    check_grad(batched_rnn, Wx.T, Wh, r.normal(size=(T, 5, 2)), argnums=(0, 1, 2))
+    check_grad(accumulates_outer_products, r.normal(size=(T, 3)), r.normal(size=(T, 2)))
+
+
+@pytest.mark.optimized_source
+def test_an_rnn_gradient_does_one_matrix_product_per_weight():
+    g = symdiff.grad(rnn, argnums=(0, 1))
+    r = np.random.default_rng(0)
+    g(r.normal(size=(3, 2)), r.normal(size=(3, 3)), r.normal(size=(4, 2)))
+    backward = g.source.split("reversed(")[1]
+    assert "np.outer" not in backward and "add_into" not in backward
+    assert g.source.count("sum_of_outer(") == 2
