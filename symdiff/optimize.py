@@ -449,7 +449,7 @@ def _defer_in(loop: Op, region: Region, uses: dict[Value, int], producers: dict[
     offset = 1 if loop.kind == "for" else 0
     body = loop.regions[-1]
     lists: dict[Value, Value] = {}  # a value collected once, whatever sums use it
-    after = region.ops.index(loop) + 1
+    sums: list[Op] = []
     for k in reversed(range(len(loop.results))):
         param, y = body.params[offset + k], body.yields[k]
         add = producers.get(y)
@@ -482,12 +482,30 @@ def _defer_in(loop: Op, region: Region, uses: dict[Value, int], producers: dict[
                          line=add.line, file=add.file, adjoint=add.adjoint),
                       Op("call", [init, part], [total], fn=operator.add, line=add.line, file=add.file,
                          adjoint=add.adjoint)]
+        sums.append(summed[0])
         after = region.ops.index(loop) + 1
         region.ops[after:after] = summed
         replace[result] = total
         del loop.args[offset + k], loop.results[k], body.yields[k]
         for sub in loop.regions:
             del sub.params[(offset if sub is body else 0) + k]
+    _stack_shared_rows(region, loop, sums)
+
+
+def _stack_shared_rows(region: Region, loop: Op, sums: list[Op]) -> None:
+    """Rows that several sums read are stacked once, right after the loop."""
+    readers: dict[Value, list[Op]] = {}
+    for op in sums:
+        for rows in op.args[:2]:
+            readers.setdefault(rows, []).append(op)
+    for rows, ops in readers.items():
+        if len(ops) < 2:
+            continue
+        matrix = Value(rows.hint.replace("_rows", "s") if rows.hint else None)
+        region.ops.insert(region.ops.index(loop) + 1, Op("call", [rows], [matrix], fn=runtime.stacked,
+                                                         line=ops[0].line, file=ops[0].file, adjoint=True))
+        for op in ops:
+            op.args = [matrix if a is rows else a for a in op.args]
 
 
 def hand_over_fresh_gradients(fn: Function) -> None:

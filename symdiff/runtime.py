@@ -240,9 +240,16 @@ def sum_of_outer(lefts: list, rights: list, shape: Any = None) -> Any:
     """``sum(np.outer(u, v) for u, v in zip(lefts, rights))`` -- or of ``a.T @ b`` for matrices
     -- as one product of the stacked rows: what a loop adding an outer product per iteration
     into an accumulator computes (zeros of ``shape``, or 0.0, when the loop did not run)."""
-    if not lefts:
+    if lefts is None or len(lefts) == 0:
         return np.zeros(shape) if shape is not None else 0.0
-    return np.vstack(lefts).T @ np.vstack(rights)
+    return stacked(lefts).T @ stacked(rights)
+
+
+def stacked(rows: Any) -> Any:
+    """``np.vstack(rows)`` (rows may already be stacked), or None for no rows."""
+    if isinstance(rows, np.ndarray) or rows is None:
+        return rows
+    return np.vstack(rows) if rows else None
 
 
 def add_at_index(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
