@@ -30,6 +30,7 @@ from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
     BUILD_TUPLE,
+    SCALAR,
     UNDEFINED,
     BuildDict,
     Function,
@@ -306,6 +307,8 @@ class Codegen:
 
     def call_expr(self, op: Op) -> ast.expr:
         fn, args = op.fn, op.positional
+        if fn is operator.pow and self._float_square(op):  # x ** 2 on a float: x * x, the same value
+            return ast.BinOp(self.expr(args[0]), ast.Mult(), self.expr(args[0]))
         if fn in BINOPS and len(args) == 2:
             return ast.BinOp(self.expr(args[0]), BINOPS[fn](), self.expr(args[1]))
         if fn in UNARY and len(args) == 1:
@@ -332,6 +335,14 @@ class Codegen:
             return ast.Call(ast.Name("slice", ast.Load()), [self.expr(a) for a in args], [])
         func = _dotted(self.global_name(fn, None))
         return ast.Call(func, [self.expr(a) for a in args], keywords)
+
+    def _float_square(self, op: Op) -> bool:
+        """``x ** 2`` of a Python float held in a name: ``x * x`` is the same number (up to
+        overflow, which gives inf instead of OverflowError) at a third of the cost."""
+        base, exponent = op.positional if len(op.positional) == 2 else (None, None)
+        return (base is not None and exponent.is_const and type(exponent.const) in (int, float)
+                and exponent.const == 2 and not op.kwnames and base not in self.inlined
+                and base.kind == SCALAR and passes.surely_float(base, self.defs))
 
     # ------------------------------------------------------------------ statements
 

@@ -632,7 +632,17 @@ class Lowerer:
 
     def expr_BinOp(self, node: ast.BinOp) -> Value:
         left, right = self.expr(node.left), self.expr(node.right)
-        return self.call(BINOPS[type(node.op)], [left, right])
+        fn = BINOPS[type(node.op)]
+        if fn in passes.FLOAT_ARITHMETIC:  # 1 - x on a float x: 1.0 - x (the same value, one conversion less)
+            left, right = (self.as_float(a, other) for a, other in ((left, right), (right, left)))
+        return self.call(fn, [left, right])
+
+    def as_float(self, v: Value, other: Value) -> Value:
+        """A small int constant as a float where the other operand is surely a Python float."""
+        if v.is_const and type(v.const) is int and abs(v.const) < 2 ** 53 and other.kind == SCALAR \
+                and passes.surely_float(other, self.b.producer):
+            return self.b.const(float(v.const))
+        return v
 
     def expr_UnaryOp(self, node: ast.UnaryOp) -> Value:
         return self.call(UNARYOPS[type(node.op)], [self.expr(node.operand)])

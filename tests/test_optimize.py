@@ -238,3 +238,19 @@ def test_an_rnn_gradient_does_one_matrix_product_per_weight():
     backward = g.source.split("reversed(")[1]
     assert "np.outer" not in backward and "add_into" not in backward
     assert g.source.count("sum_of_outer(") == 2
+
+
+def rosenbrock(x, y):
+    return (1 - x) ** 2 + 100 * (y - x ** 2) ** 2
+
+
+@pytest.mark.optimized_source
+def test_float_code_squares_by_multiplying_and_subtracts_from_float_constants():
+    g = symdiff.grad(rosenbrock, argnums=(0, 1))
+    assert g(-1.2, 1.0) == pytest.approx((-215.6, -88.0))
+    code = "\n".join(line for line in g.source.splitlines() if not line.lstrip().startswith("#"))
+    assert "x * x" in code and "x ** 2" not in code and "1.0 - x" in code
+    check_grad(rosenbrock, -1.2, 1.0)
+    gi = symdiff.grad(rosenbrock, argnums=(0, 1))
+    assert gi(2, 3) == (802.0, -200.0)  # int arguments: int arithmetic, float gradients
+    assert all(type(d) is float for d in gi(2, 3))
