@@ -40,6 +40,7 @@ from .ir import (
     Region,
     Value,
     temp_name,
+    walk,
 )
 from .operators import inverse
 
@@ -99,6 +100,9 @@ class Codegen:
                 self.uses[y] = self.uses.get(y, 0) + 1
 
         count(body)
+        for op, _ in walk(body):  # acc[i] += g returns acc: one name for both
+            if self._written_in_place(op) and op.fn is not runtime.getitem_vjp:
+                self.alias[op.result] = op.args[0]
         self._choose_inlining(body)
         self._pending: list[tuple[Value, Value, list[Op]]] = []
         self._coalesce(body)
@@ -114,7 +118,7 @@ class Codegen:
         for op in region.ops:
             for sub in op.regions:
                 self._choose_inlining(sub)
-            if op.kind != "call" or op.effect:
+            if op.kind != "call" or op.effect or self._written_in_place(op):
                 continue
             v = op.result
             temporary = v.hint is None or v.hint.startswith("_")
@@ -344,6 +348,55 @@ class Codegen:
                 and exponent.const == 2 and not op.kwnames and base not in self.inlined
                 and base.kind == SCALAR and passes.surely_float(base, self.defs))
 
+    # ------------------------------------------------------------------ in-place updates
+
+    def _written_in_place(self, op: Op) -> bool:
+        """The backward sweep's scatters into its own zeros, spelt as item assignments when the
+        index is basic (each element at most once) and the array surely an ndarray:
+        ``getitem_vjp(g, x, i)`` is ``dx = np.zeros(x.shape); dx[i] = g``, and
+        ``add_at_index(dx, i, g)`` is ``dx[i] += g``."""
+        if op.kind != "call" or len(op.args) != 3 or op.kwnames:
+            return False
+        if op.fn is runtime.getitem_vjp:
+            return type(op.args[1].kind) is int and self._basic(op.args[2])
+        if op.fn is runtime.add_at_index:
+            return self._basic(op.args[1]) and self._zeros_array(op.args[0])
+        return op.fn is runtime.add_at and self._zeros_array(op.args[0])
+
+    def _zeros_array(self, v: Value) -> bool:
+        """``v`` is an ndarray of zeros this code made (then scattered into)."""
+        op = self.defs.get(v)
+        if op is None or op.kind != "call":
+            return False
+        if op.fn in (runtime.add_at_index, runtime.add_at):
+            return self._zeros_array(op.args[0])
+        if op.fn is runtime.getitem_vjp:
+            return type(op.args[1].kind) is int
+        return op.fn in (np.zeros, np.zeros_like)
+
+    def _basic(self, index: Value) -> bool:
+        """An index known to be basic: ints, slices, None, Ellipsis, and tuples of them."""
+        if index.is_const:
+            return runtime.is_basic_index(index.const)
+        if index.integer:
+            return True
+        op = self.defs.get(index)
+        if op is not None and op.fn is BUILD_SLICE:
+            return all(a.is_const and a.const is None or a.integer for a in op.args)
+        return op is not None and op.fn is BUILD_TUPLE and all(self._basic(a) for a in op.args)
+
+    def in_place(self, op: Op) -> list[ast.stmt]:
+        target = ast.Subscript(ast.Name(self.name(op.args[0] if op.fn is not runtime.getitem_vjp else op.result),
+                                        ast.Load()), None, ast.Store())
+        if op.fn is runtime.getitem_vjp:
+            g, x, index = op.args
+            target.slice = self.index_expr(index)
+            zeros = ast.Call(_dotted("np.zeros"), [ast.Attribute(self.expr(x), "shape", ast.Load())], [])
+            return [ast.Assign([ast.Name(self.name(op.result), ast.Store())], zeros), ast.Assign([target], self.expr(g))]
+        acc, index, g = op.args
+        target.slice = self.index_expr(index)
+        return [ast.AugAssign(target, ast.Add(), self.expr(g))]
+
     # ------------------------------------------------------------------ statements
 
     def region(self, region: Region, copies: list[tuple[Value, Value]] = ()) -> list[ast.stmt]:
@@ -380,6 +433,8 @@ class Codegen:
     def statement(self, op: Op) -> list[ast.stmt]:
         if op.kind == "const" or (op.results and op.results[0] in self.inlined):
             return []
+        if op.kind == "call" and self._written_in_place(op):
+            return self.in_place(op)
         if op.kind == "call":
             value = self.call_expr(op)
             if self.uses.get(op.result, 0) == 0:

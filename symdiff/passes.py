@@ -286,7 +286,7 @@ def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:
             continue
         shape, core = spread
         operands = (core, y) if i == 0 else (x, core)
-        if shapes.same(other.shape, v.shape):  # the product broadcasts the scalar anyway
+        if shapes.same(other.shape, v.shape) or _shape_read_off(b, shape) is other:  # broadcasts it anyway
             return _call(b, fn, *operands)
         if other.shape == ():  # scale the scalar before spreading it
             return b.call(np.full, [shape, _call(b, fn, *operands)])
@@ -329,6 +329,14 @@ def _spread_from(b: Builder, value: Value) -> tuple[Value, Value] | None:
     if op is None or op.kind != "call" or op.kwnames or len(op.args) != 2 or op.fn is not np.full:
         return None
     return op.args[0], op.args[1]
+
+
+def _shape_read_off(b: Builder, shape: Value) -> Value | None:
+    """``x`` if ``shape`` was built as ``np.shape(x)`` (or ``x.shape``)."""
+    op = b.producer.get(shape)
+    if op is not None and op.kind == "call" and len(op.args) == 1 and op.fn in (np.shape, GetAttr("shape")):
+        return op.args[0]
+    return None
 
 
 def _negated(b: Builder, value: Value) -> Value | None:

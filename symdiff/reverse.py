@@ -138,7 +138,9 @@ class Reverse:
     # ------------------------------------------------------------------ adjoint bookkeeping
 
     def accumulate(self, adj: dict[Value, Value], v: Value, g: Value) -> None:
-        if v.hint and (g.hint is None or g.hint.startswith("_")):
+        if g not in self.b.producer:
+            pass  # a primal value (x[1:] is the cotangent of x[:-1] in x[1:] * x[:-1]): keeps its name
+        elif v.hint and (g.hint is None or g.hint.startswith("_")):
             g.hint = _adjoint_name(v.hint)
         elif g.hint is None and v in self.defs:  # a weak name ("_"): may still be inlined
             g.hint = "_" + _adjoint_name(temp_name(self.defs[v]))
@@ -316,7 +318,22 @@ class Reverse:
         """What a rule sees for operand ``v``: its Python value if constant, else a symbol."""
         if v.is_const:
             return v.const
-        return Sym(self.b, resolve=lambda: self.primal(v), kind=v.kind, shape=v.shape)
+        sym = Sym(self.b, resolve=lambda: self.primal(v), kind=v.kind, shape=v.shape)
+        source = self._same_shape_source(v)
+        if source is not v and v.shape is None:  # np.shape(x ** 2) is np.shape(x): read x, not x ** 2
+            sym.shape_like = self.symbol(source)
+        return sym
+
+    def _same_shape_source(self, v: Value) -> Value:
+        """The operand an elementwise op with scalars (``x ** 2``, ``2.0 * x``) gets its shape from."""
+        while True:
+            op = self.defs.get(v)
+            if op is None or op.kind != "call" or op.kwnames or not shapes.is_elementwise(op.fn):
+                return v
+            arrays = [a for a in op.args if not (a.kind == SCALAR or a.is_const and type(a.const) in (int, float))]
+            if len(arrays) != 1:
+                return v
+            v = arrays[0]
 
     def no_rule(self, op: Op, what: str | None = None, message: str | None = None) -> NoRuleError:
         return no_rule_error(self.fn, op, what, message)

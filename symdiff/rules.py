@@ -81,6 +81,7 @@ class Sym:
         self._resolve = resolve
         self._kind = value.kind if value is not None else kind
         self._shape = value.shape if value is not None else shape
+        self.shape_like: Sym | None = None  # a value known to have this one's shape (x for x ** 2)
 
     @property
     def value(self) -> Value:
@@ -210,6 +211,8 @@ def shape_of(x: Any) -> Any:
     if not isinstance(x, Sym):
         return np.shape(x)
     expr = _shape_expr(x._b, x.static_shape)
+    if expr is None and x.shape_like is not None:
+        return shape_of(x.shape_like)
     return expr if expr is not None else apply(np.shape, x)
 
 

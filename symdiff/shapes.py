@@ -215,6 +215,11 @@ REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var
 REDUCTION_METHODS = {"sum", "mean", "prod", "max", "min", "var", "std"}
 
 
+def is_elementwise(fn: Any) -> bool:
+    """Whether ``fn`` works element by element (its result has its operands' broadcast shape)."""
+    return fn in ELEMENTWISE or fn in UNARY or fn in BROADCASTING or (type(fn) is np.ufunc and fn.signature is None)
+
+
 def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
     """The static shape of ``fn(*args, **kwargs)``, or None."""
     shapes = [a.shape for a in args]
