@@ -392,7 +392,8 @@ class Codegen:
             g, x, index = op.args
             target.slice = self.index_expr(index)
             zeros = ast.Call(_dotted("np.zeros"), [ast.Attribute(self.expr(x), "shape", ast.Load())], [])
-            return [ast.Assign([ast.Name(self.name(op.result), ast.Store())], zeros), ast.Assign([target], self.expr(g))]
+            fresh = ast.Assign([ast.Name(self.name(op.result), ast.Store())], zeros)
+            return [fresh, ast.Assign([target], self.expr(g))]
         acc, index, g = op.args
         target.slice = self.index_expr(index)
         return [ast.AugAssign(target, ast.Add(), self.expr(g))]
