@@ -3,6 +3,7 @@ kinds of values, activity analysis and dead-code elimination."""
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 from typing import Any, Callable
@@ -273,6 +274,10 @@ def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:
         return _call(b, operator.neg, x)
     if fn is operator.mul and _is(x, -1):
         return _call(b, operator.neg, y)
+    if fn is operator.mul:
+        scaled = _scale_mask(b, x, y) or _scale_mask(b, y, x)
+        if scaled is not None:
+            return scaled
     for i, v in enumerate((x, y)):
         inner = _negated(b, v)
         other = y if i == 0 else x
@@ -317,6 +322,43 @@ def _swapped_products(b: Builder, x: Value, y: Value) -> bool:
     px, py = b.producer.get(x), b.producer.get(y)
     return (px is not None and py is not None and px.kind == py.kind == "call" and px.fn is py.fn is operator.mul
             and not px.kwnames and not py.kwnames and px.args == py.args[::-1])
+
+
+def _const_where(b: Builder, v: Value) -> tuple[Value, float, float] | None:
+    """``(c, a, b)`` if ``v`` was built as ``np.where(c, a, b)`` of two float constants."""
+    op = b.producer.get(v)
+    if op is None or op.kind != "call" or op.fn is not np.where or op.kwnames or len(op.args) != 3:
+        return None
+    c, a, e = op.args
+    if not all(t.is_const and type(t.const) is float for t in (a, e)):
+        return None
+    return c, a.const, e.const
+
+
+def _scale_mask(b: Builder, k: Value, m: Value) -> Value | None:
+    """A float constant ``k`` times ``np.where(c, a, e)`` (constants) is ``np.where(c, k*a, k*e)``;
+    times ``np.where(c, a, e) * x`` it is ``np.where(c, k*a, k*e) * x`` when that is exact (``a``,
+    ``e`` in {0, 1, -1}, or ``k`` a power of two)."""
+    if not (k.is_const and type(k.const) is float):
+        return None
+    where = _const_where(b, m)
+    if where is not None:
+        c, a, e = where
+        return b.call(np.where, [c, b.const(k.const * a), b.const(k.const * e)], kind=m.kind)
+    op = b.producer.get(m)
+    if op is None or op.kind != "call" or op.fn is not operator.mul or op.kwnames:
+        return None
+    for i, inner in enumerate(op.args):
+        where = _const_where(b, inner)
+        if where is None:
+            continue
+        c, a, e = where
+        exact = {a, e} <= {0.0, 1.0, -1.0} or (k.const != 0 and math.frexp(abs(k.const))[0] == 0.5)
+        if exact:
+            mask = b.call(np.where, [c, b.const(k.const * a), b.const(k.const * e)], kind=inner.kind)
+            other = op.args[1 - i]
+            return _call(b, operator.mul, *((mask, other) if i == 0 else (other, mask)))
+    return None
 
 
 def _call(b: Builder, fn: Any, *args: Value) -> Value:

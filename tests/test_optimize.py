@@ -124,7 +124,7 @@ def test_axes_broadcast_together_in_straight_line_code_are_known_equal():
     x, w = np.array([-1.0, -0.3, 0.05, 0.6, 1.2]), np.linspace(0.5, 2.0, 5)  # off the kinks
     g(x, w)
     assert "unbroadcast" not in g.source and "np.full" not in g.source
-    assert "2.0 *" in g.source  # x * x: one doubled product, not two
+    assert "np.where(gt, 2.0, 0.0) * x" in g.source  # x * x: one doubled product, not two
     check_grad(piecewise, x, w)
 
 
@@ -268,3 +268,14 @@ def test_scatters_into_the_gradient_are_item_assignments_for_basic_indices():
     assert "dx[0, 1] += 3.0" in g.source and "dx[1:] += " in g.source
     assert "getitem_vjp(" in g.source  # the fancy index x[idx] repeats rows: np.add.at
     check_grad(f, x, idx, argnums=0)
+
+
+def test_constant_masks_absorb_constant_factors_exactly():
+    def f(x):
+        return np.sum(np.where(x > 0, x * x, -0.5 * x)) + 3.0 * np.sum(np.where(x > 1.0, x, 0.25 * x))
+
+    x = np.array([-1.5, -0.2, 0.3, 1.7, 2.5])
+    check_grad(f, x)
+    got = symdiff.grad(f)(x)
+    want = np.where(x > 0, 2.0 * x, -0.5) + 3.0 * np.where(x > 1.0, 1.0, 0.25)
+    np.testing.assert_array_equal(got, want)  # bit for bit
