@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import re
 import types
 from typing import Any, Callable, Sequence, Union
 
@@ -141,13 +142,23 @@ class _Compiler:
         exec(compile(code, f"<symdiff dispatch {self.name}>", "exec"), scratch)  # noqa: S102
         self.dispatcher.__code__ = scratch[self.name].__code__
 
+    def _dtype_name(self, key: Any) -> str | None:
+        """The dispatcher's global holding an array key's dtype (compared with ``is``: NumPy's
+        dtypes of one kind are one object; another object of an equal dtype takes the slow path)."""
+        if not isinstance(key, ir.ArraySpec):
+            return None
+        name = "_dtype_" + re.sub(r"\W", "_", str(key.dtype))
+        while self.namespace.setdefault(name, key.dtype) is not key.dtype:
+            name += "_"
+        return name
+
     def _dispatcher_source(self, inlined: list[str] | None = None) -> str:
         params = ", ".join(self.params)
         signature = ", ".join(f"{p}=_default_{p}" if p in self.defaults else p for p in self.params)
         lines = [f"def {self.name}({signature}):"]
         guarded = self.guarded
         for i, (key, _) in enumerate(guarded):
-            tests = [_guard(p, k) for p, k in zip(self.params, key)]
+            tests = [_guard(p, k, self._dtype_name(k)) for p, k in zip(self.params, key)]
             for j, (holder, name, obj) in enumerate(self.reads[key]):  # a global rebound: recompile
                 self.namespace[f"_held{i}_{j}"], self.namespace[f"_was{i}_{j}"] = holder, obj
                 tests.append(f"_held{i}_{j}.get({name!r}) is _was{i}_{j}" if isinstance(holder, dict)
@@ -196,7 +207,7 @@ def _guard_key(arg: Any) -> Any:
     if type(arg) in _SCALAR_TYPES:
         return type(arg)
     if type(arg) is np.ndarray:
-        return tuple(n == 1 for n in arg.shape)
+        return ir.ArraySpec(tuple(n == 1 for n in arg.shape), arg.dtype)
     if isinstance(arg, FUNCTION_TYPES):  # a function argument: specialised on (and inlined)
         return arg
     if type(arg) in (dict, list, tuple):
@@ -223,13 +234,14 @@ def _guardable(key: tuple) -> bool:
     return all(k is not None and not isinstance(k, (ir.Struct, *FUNCTION_TYPES)) for k in key)
 
 
-def _guard(param: str, key: Any) -> str:
+def _guard(param: str, key: Any, dtype_name: str | None = None) -> str:
     if key in _SCALAR_TYPES:
         return f"type({param}) is {key.__name__}"
-    test = f"type({param}) is ndarray and {param}.ndim == {len(key)}"
-    if not any(key):
-        return test + (f" and 1 not in {param}.shape" if key else "")
-    return test + "".join(f" and {param}.shape[{i}] {'==' if one else '!='} 1" for i, one in enumerate(key))
+    ones = key.ones
+    test = f"type({param}) is ndarray and {param}.dtype is {dtype_name} and {param}.ndim == {len(ones)}"
+    if not any(ones):
+        return test + (f" and 1 not in {param}.shape" if ones else "")
+    return test + "".join(f" and {param}.shape[{i}] {'==' if one else '!='} 1" for i, one in enumerate(ones))
 
 
 _VJPS: dict[Callable, Callable] = {}

@@ -55,6 +55,7 @@ class Value:
     dims: Any = None  # for values that are themselves shapes (x.shape): the dims they hold
     integer: bool = False  # known to be a Python int (loop indices, sizes)
     pytype: Any = None  # the exact Python number type of a specialised argument (float, int, bool)
+    dtype: Any = None  # the NumPy dtype of an array, when known (see shapes.infer_dtype)
     id: int = field(default_factory=lambda: next(_ids))
 
     @property
@@ -94,6 +95,15 @@ class BuildDict:
     """Callee marker for a dict display with these (constant) keys."""
 
     keys: tuple
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """What a gradient is specialised on for an ndarray argument: which axes have size 1 (all
+    that NumPy broadcasting depends on) and its dtype."""
+
+    ones: tuple
+    dtype: Any
 
 
 @dataclass(frozen=True)
@@ -182,7 +192,7 @@ class Builder:
         self.simplify = simplify  # (builder, fn, args, kwargs) -> Value | None: peephole rewrites
         self.adjoint = False  # stamp emitted ops as part of the backward sweep
         self.producer: dict[Value, Op] = {}  # the op that computed each value built here
-        self.annotate = annotate  # (fn, args, kwargs) -> (shape, dims) of a call's result
+        self.annotate = annotate  # (fn, args, kwargs) -> (shape, dims, integer, dtype) of a result
         self.params: list[Value] = list(region.params)  # always in scope: shapes are read off them
 
     @property
@@ -220,7 +230,8 @@ class Builder:
         op = Op("call", list(args) + list(kwargs.values()), [Value(hint, kind)], fn=fn,
                 kwnames=tuple(kwargs), effect=effect)
         if self.annotate is not None:
-            op.result.shape, op.result.dims, op.result.integer = self.annotate(fn, list(args), kwargs)
+            r = op.result
+            r.shape, r.dims, r.integer, r.dtype = self.annotate(fn, list(args), kwargs)
             if op.result.integer:
                 op.result.kind = SCALAR
             elif kind is None and op.result.shape:  # an array of known rank

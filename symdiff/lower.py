@@ -28,6 +28,7 @@ from .ir import (
     RANGE,
     SCALAR,
     SEQUENCE,
+    ArraySpec,
     BuildDict,
     Builder,
     Function,
@@ -483,13 +484,15 @@ class Lowerer:
         inits = [self.env[n] for n in names]
         kinds = [v.kind for v in inits]
         shapes_ = [v.shape for v in inits]
+        dtypes = [v.dtype for v in inits]
         before = dict(self.env)
         self.loop_depth += 1
         while True:  # until the kinds and shapes assumed for the carried values hold
-            params = [self._carried(n, v, k, s) for n, v, k, s in zip(names, inits, kinds, shapes_)]
+            params = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
             cond_region = None
             if cond is not None:
-                cond_params = [self._carried(n, v, k, s) for n, v, k, s in zip(names, inits, kinds, shapes_)]
+                cond_params = [self._carried(n, v, k, s, d)
+                               for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
                 cond_region, cond_env = self.region(None, before)
                 self.env.update(zip(names, cond_params))
                 self.b.push(cond_region)
@@ -506,23 +509,25 @@ class Lowerer:
                 inits += [before[n] for n in rebound]
                 kinds += [before[n].kind for n in rebound]
                 shapes_ += [before[n].shape for n in rebound]
+                dtypes += [before[n].dtype for n in rebound]
                 continue
             new_kinds = [k if y.kind == k else None for y, k in zip(region.yields, kinds)]
             new_shapes = [_settle(s, shapes.merge(s, y.shape)) for y, s in zip(region.yields, shapes_)]
-            if new_kinds == kinds and all(a is b for a, b in zip(new_shapes, shapes_)):
+            new_dtypes = [d if y.dtype is d else None for y, d in zip(region.yields, dtypes)]
+            if new_kinds == kinds and all(a is b for a, b in zip(new_shapes, shapes_)) and new_dtypes == dtypes:
                 break
-            kinds, shapes_ = new_kinds, new_shapes
+            kinds, shapes_, dtypes = new_kinds, new_shapes, new_dtypes
         self.loop_depth -= 1
         self.env = before
-        results = [self._carried(n, v, k, s) for n, v, k, s in zip(names, inits, kinds, shapes_)]
+        results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
         self.env.update(zip(names, results))
         regions = [cond_region, region] if cond_region is not None else [region]
         return self.b.emit(Op(kind, args + inits, results, regions=regions))
 
     @staticmethod
-    def _carried(name: str, init: Value, kind: Any, shape: Any) -> Value:
+    def _carried(name: str, init: Value, kind: Any, shape: Any, dtype: Any = None) -> Value:
         value = Value(_hint(name, init), kind)
-        value.shape = shape
+        value.shape, value.dtype = shape, dtype
         return value
 
     def _loop_body(self, names: list[str], params: list[Value], body: Callable[[], None]) -> None:
@@ -969,7 +974,9 @@ def specialise(value: Value, spec: Any) -> None:
     type, a tuple of bools (an array's size-1 axes), or None (anything)."""
     if spec in (float, int, bool):
         value.kind, value.shape, value.integer, value.pytype = SCALAR, (), spec is int, spec
-    elif type(spec) is tuple:
+    elif isinstance(spec, ArraySpec):
+        value.kind, value.shape, value.dtype = len(spec.ones), shapes.param_shape(value, spec.ones), spec.dtype
+    elif type(spec) is tuple:  # size-1 axes only (dtype unknown)
         value.kind, value.shape = len(spec), shapes.param_shape(value, spec)
 
 

@@ -63,6 +63,7 @@ def optimize(fn: Function, final: bool = False) -> None:
         passes.eliminate_dead_code(fn)
     if final and passes.enabled("defer"):
         defer_outer_products(fn)
+    if final and passes.enabled("handover"):
         hand_over_fresh_gradients(fn)
     if final and passes.enabled("licm"):
         hoist_loop_invariants(fn)
@@ -473,7 +474,9 @@ def _defer_in(loop: Op, region: Region, uses: dict[Value, int], producers: dict[
         zeros = producers.get(init)
         total = Value(result.hint, result.kind)
         total.shape = result.shape
+        floats = all(v.dtype is shapes.F64 for v in factors)
         if zeros is not None and zeros.fn is np.zeros and len(zeros.args) == 1 and uses.get(init) == 1:
+            total.dtype = shapes.F64 if floats else None
             summed = [Op("call", [lists[factors[0]], lists[factors[1]], zeros.args[0]], [total],
                          fn=runtime.sum_of_outer, line=add.line, file=add.file, adjoint=add.adjoint)]
         else:
@@ -482,6 +485,7 @@ def _defer_in(loop: Op, region: Region, uses: dict[Value, int], producers: dict[
                          line=add.line, file=add.file, adjoint=add.adjoint),
                       Op("call", [init, part], [total], fn=operator.add, line=add.line, file=add.file,
                          adjoint=add.adjoint)]
+            total.dtype = shapes.F64 if floats and init.dtype is shapes.F64 else None
         sums.append(summed[0])
         after = region.ops.index(loop) + 1
         region.ops[after:after] = summed
@@ -509,9 +513,10 @@ def _stack_shared_rows(region: Region, loop: Op, sums: list[Op]) -> None:
 
 
 def hand_over_fresh_gradients(fn: Function) -> None:
-    """``grad_like(dW, W)`` copies ``dW`` into a new array; ``as_grad`` returns it as it is when
-    it already fits. Safe where ``dW`` is an array this code made and reads nowhere else (as
-    after :func:`defer_outer_products`)."""
+    """Gradients this code made are returned without a copy: ``grad_like(dW, W)`` (a copy into
+    a new array) becomes ``as_grad(dW, W)`` (the array itself when its shape and dtype fit)
+    where nothing else reads ``dW``, and ``as_grad`` goes where the shape and the float64
+    dtype are known to fit."""
     producers = definitions(fn.body)
     uses: dict[Value, int] = {}
     for op, _ in walk(fn.body):
@@ -519,11 +524,21 @@ def hand_over_fresh_gradients(fn: Function) -> None:
             uses[a] = uses.get(a, 0) + 1
     for y in fn.body.yields:
         uses[y] = uses.get(y, 0) + 1
+    replace: dict[Value, Value] = {}
     for op, _ in walk(fn.body):
-        if op.kind != "call" or op.fn is not runtime.grad_like or not passes.fresh_array(op.args[0], producers):
+        if op.kind != "call" or op.fn not in (runtime.grad_like, runtime.as_grad):
             continue
-        v = op.args[0]
-        while uses.get(v) == 1 and producers[v].fn is runtime.unbroadcast:
-            v = producers[v].args[0]
-        if uses.get(v) == 1:
+        g, x = op.args
+        if not passes.fresh_array(g, producers):
+            continue
+        if op.fn is runtime.grad_like:
+            v = g
+            while uses.get(v) == 1 and producers[v].fn is runtime.unbroadcast:
+                v = producers[v].args[0]
+            if uses.get(v) != 1:
+                continue
             op.fn = runtime.as_grad
+        fits = type(x.kind) is int and x.kind >= 1 and g.kind == x.kind and shapes.same(g.shape, x.shape)
+        if fits and g.dtype is shapes.F64 and x.dtype is shapes.F64:
+            replace[op.result] = g
+    substitute(fn, replace)

@@ -537,7 +537,7 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:
     """A new value with ``v``'s static shape (and kind, unless given)."""
     new = Value(hint or v.hint, v.kind if kind == "same" else kind)
-    new.shape, new.integer = v.shape, v.integer
+    new.shape, new.integer, new.dtype = v.shape, v.integer, v.dtype
     return new
 
 

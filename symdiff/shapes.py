@@ -68,8 +68,14 @@ def equal_dims(a: Any, b: Any) -> bool:
 
 
 def unify(fn: Any, args: list[Value]) -> None:
-    """After an elementwise ``fn(*args)`` that always runs (straight-line code of the function
-    body): the operands' axes other than 1 that line up are the same size."""
+    """After an elementwise ``fn(*args)`` or a matrix product that always runs (straight-line
+    code of the function body): the operands' axes other than 1 that line up, or that the
+    product contracts, are the same size."""
+    if fn in (operator.matmul, np.matmul, np.dot) and len(args) == 2 and all(a.shape for a in args):
+        a, b = args[0].shape, args[1].shape
+        if len(a) <= 2 and len(b) <= 2 or fn is not np.dot:
+            _same(a[-1], b[-2] if len(b) >= 2 else b[-1])  # the contracted axis
+        return
     if not (fn in ELEMENTWISE or fn is np.where or (type(fn) is np.ufunc and fn.signature is None)):
         return
     known = [a.shape for a in args if a.shape]
@@ -78,9 +84,15 @@ def unify(fn: Any, args: list[Value]) -> None:
     for axis in range(-max(len(s) for s in known), 0):
         dims = [s[axis] for s in known if len(s) >= -axis and isinstance(s[axis], Dim)]
         for other in dims[1:]:
-            a, b = dims[0].root(), other.root()
-            if a is not b:
-                b.same_as = a
+            _same(dims[0], other)
+
+
+def _same(a: Any, b: Any) -> None:
+    """Record that dims ``a`` and ``b`` are the same size (if both are :class:`Dim`)."""
+    if isinstance(a, Dim) and isinstance(b, Dim):
+        a, b = a.root(), b.root()
+        if a is not b:
+            b.same_as = a
 
 
 def param_shape(param: Value, ones: tuple[bool, ...]) -> tuple:
@@ -260,8 +272,12 @@ def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
         axes = {a % ndim for a in axes}
         rest = iter(shapes[0])
         return tuple(1 if i in axes else next(rest) for i in range(ndim))
-    if fn is runtime.setitem:
-        return shapes[0]
+    if fn is runtime.setitem or fn in (runtime.add_at_index, runtime.add_at):
+        return shapes[0]  # (the in-place ones return their first argument)
+    if fn is runtime.add_into:  # acc += g, or acc + g where g does not fit
+        return broadcast(*shapes)
+    if fn is runtime.getitem_vjp and args[1].kind != "sequence":
+        return shapes[1]
     if fn is operator.getitem and shapes[0] and args[1].integer:
         return shapes[0][1:]
     if fn is operator.getitem and shapes[0] is not None and args[1].is_const:
@@ -324,11 +340,78 @@ def _size_dims(v: Value) -> Any:
     return v.dims if v.integer and v.dims is not None and len(v.dims) == 1 else None
 
 
-def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> tuple[Any, Any, bool]:
-    """The (shape, dims, is-a-Python-int) of a call's result, for ``ir.Builder``."""
+def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> tuple[Any, Any, bool, Any]:
+    """The (shape, dims, is-a-Python-int, dtype) of a call's result, for ``ir.Builder``."""
     integer = fn in (len, np.size, np.ndim) or fn in (GetAttr("ndim"), GetAttr("size")) or (
         fn is operator.getitem and args[0].dims is not None and args[1].integer)
-    return (() if integer else infer(fn, args, kwargs)), infer_dims(fn, args), integer
+    if integer:
+        return (), infer_dims(fn, args), True, None
+    return infer(fn, args, kwargs), infer_dims(fn, args), False, infer_dtype(fn, args, kwargs)
+
+
+# ----------------------------------------------------------------------------- dtypes
+# Only float64 is tracked (what gradients are computed in): enough to know that a gradient
+# the code computed already has its argument's dtype, so it is handed over as it is.
+
+F64 = np.dtype(np.float64)
+MASK = "mask"  # a boolean array, or a float64 one of 0s, 1s and halves (winner_mask)
+# Calls whose result is float64 when every array operand is (Python numbers are weak).
+KEEPS_FLOAT = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
+               operator.pos, operator.abs, operator.mod, operator.floordiv, operator.matmul, np.matmul,
+               np.dot, np.outer, np.sum, np.mean, np.prod, np.cumsum, np.transpose, np.reshape, np.ravel,
+               GetAttr("T"), Method("sum"), Method("mean"), Method("prod"), Method("max"), Method("min"),
+               Method("reshape"), Method("ravel"), Method("transpose"), Method("copy"), Method("cumsum"),
+               runtime.unbroadcast}
+REDUCING_KEYWORDS = {"axis", "keepdims"}
+
+
+def _weak(v: Value) -> bool:
+    """A Python number (NumPy's weak scalars: they do not change an array's dtype)."""
+    return v.kind == "scalar" or (v.is_const and type(v.const) in (int, float, bool))
+
+
+def infer_dtype(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
+    """``F64`` when ``fn(*args)`` is surely a float64 array (or scalar), MASK for comparisons, or None."""
+    if fn in (np.zeros, np.ones, np.empty) and len(args) == 1 and not kwargs:
+        return F64
+    if fn is np.full and len(args) == 2 and not kwargs and (args[1].dtype is F64 or (
+            args[1].is_const and type(args[1].const) is float) or args[1].pytype is float):
+        return F64
+    if fn is np.zeros_like and len(args) == 1 and set(kwargs) == {"dtype"} and kwargs["dtype"].const is float:
+        return F64
+    if fn is runtime.getitem_vjp or fn is runtime.winner_mask:
+        return F64 if fn is runtime.getitem_vjp and args[1].dtype is F64 else (MASK if fn is runtime.winner_mask
+                                                                                else None)
+    if fn in (runtime.add_into, runtime.add_at_index, runtime.add_at):  # acc[i] += g: acc's dtype if g fits it
+        return F64 if args[0].dtype is F64 and (args[-1].dtype in (F64, MASK) or _weak(args[-1])) else None
+    if fn is operator.getitem or fn is runtime.setitem:
+        return F64 if args and args[0].dtype is F64 else None
+    if fn is np.where and len(args) == 3 and not kwargs:
+        return F64 if all(a.dtype is F64 or (a.is_const and type(a.const) is float) for a in args[1:]) else None
+    ufunc = type(fn) is np.ufunc and fn.signature is None
+    if ufunc and not kwargs:
+        arrays = [a for a in args if not _weak(a)]
+        if arrays and all(a.dtype is F64 for a in arrays):
+            out = _ufunc_output(fn)
+            return F64 if out == "d" else (MASK if out == "?" else None)
+        return None
+    if fn in KEEPS_FLOAT and set(kwargs) <= REDUCING_KEYWORDS:
+        arrays = [a for a in args if not _weak(a)]
+        if arrays and all(a.dtype in (F64, MASK) for a in arrays) and any(a.dtype is F64 for a in arrays):
+            return F64
+    if fn in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne):
+        arrays = [a for a in args if not _weak(a)]
+        return MASK if arrays and all(a.dtype is F64 for a in arrays) else None
+    return None
+
+
+def _ufunc_output(fn: np.ufunc) -> str | None:
+    """The output type character of ufunc ``fn`` on float64 inputs ('d', '?'...)."""
+    prefix = "d" * fn.nin + "->"
+    for types in fn.types:
+        if types.startswith(prefix) and fn.nout == 1:
+            return types[len(prefix):]
+    return None
 
 
 def same(a: Any, b: Any) -> bool:

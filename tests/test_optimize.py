@@ -279,3 +279,30 @@ def test_constant_masks_absorb_constant_factors_exactly():
     got = symdiff.grad(f)(x)
     want = np.where(x > 0, 2.0 * x, -0.5) + 3.0 * np.where(x > 1.0, 1.0, 0.25)
     np.testing.assert_array_equal(got, want)  # bit for bit
+
+
+def xor_like(W, b, X):
+    h = np.tanh(X @ W + b)
+    return np.sum(h * h)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, ">f8"])
+def test_specialisations_by_dtype_give_gradients_of_the_arguments_dtype(dtype):
+    r = np.random.default_rng(1)
+    W, b, X = (r.normal(size=s).astype(dtype) for s in ((3, 2), (2,), (4, 3)))
+    g = symdiff.grad(xor_like, argnums=(0, 1))
+    for _ in range(2):  # the second call goes through the dispatcher's guards
+        dW, db = g(W, b, X)
+        assert dW.dtype == W.dtype and db.dtype == b.dtype and dW.shape == W.shape
+        assert not np.shares_memory(dW, W) and dW.flags.writeable
+    check_grad(xor_like, W.astype(np.float64), b.astype(np.float64), X.astype(np.float64), argnums=(0, 1))
+
+
+@pytest.mark.optimized_source
+def test_float64_gradients_of_known_shape_are_returned_without_a_check():
+    g = symdiff.grad(xor_like, argnums=(0, 1))
+    r = np.random.default_rng(1)
+    g(r.normal(size=(3, 2)), r.normal(size=2), r.normal(size=(4, 3)))
+    assert "as_grad" not in g.source and "grad_like" not in g.source
+    g(r.normal(size=(3, 2)).astype(np.float32), r.normal(size=2), r.normal(size=(4, 3)))
+    assert "as_grad(dW, W)" in g.source  # float32: converted
