@@ -100,9 +100,11 @@ class Codegen:
                 self.uses[y] = self.uses.get(y, 0) + 1
 
         count(body)
-        for op, _ in walk(body):  # acc[i] += g returns acc: one name for both
-            if self._written_in_place(op) and op.fn is not runtime.getitem_vjp:
+        self.updated: set[Value] = set()  # arrays updated in place: they need a name
+        for op, _ in walk(body):  # acc[i] += g (and acc += g) returns acc: one name for both
+            if (self._written_in_place(op) and op.fn is not runtime.getitem_vjp) or op.fn is operator.iadd:
                 self.alias[op.result] = op.args[0]
+                self.updated.add(op.args[0])
         self._choose_inlining(body)
         self._pending: list[tuple[Value, Value, list[Op]]] = []
         self._coalesce(body)
@@ -121,6 +123,8 @@ class Codegen:
             if op.kind != "call" or op.effect or self._written_in_place(op):
                 continue
             v = op.result
+            if v in self.updated:
+                continue
             temporary = v.hint is None or v.hint.startswith("_")
             if op.fn in REMATERIALIZE and all(a.is_const or a.hint or a in self.inlined for a in op.args):
                 self.inlined.add(v)
@@ -436,6 +440,8 @@ class Codegen:
             return []
         if op.kind == "call" and self._written_in_place(op):
             return self.in_place(op)
+        if op.kind == "call" and op.fn is operator.iadd:
+            return [ast.AugAssign(ast.Name(self.name(op.args[0]), ast.Store()), ast.Add(), self.expr(op.args[1]))]
         if op.kind == "call":
             value = self.call_expr(op)
             if self.uses.get(op.result, 0) == 0:

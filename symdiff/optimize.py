@@ -36,7 +36,7 @@ from .ir import (
 )
 
 # Effectful calls that update their first argument in place (and return it).
-UPDATES_FIRST = {runtime.add_into, runtime.add_at_index, runtime.add_at, runtime.add_at_key,
+UPDATES_FIRST = {operator.iadd, runtime.add_into, runtime.add_at_index, runtime.add_at, runtime.add_at_key,
                  runtime.list_append, Method("append"), Method("pop")}
 # Effectful calls that only read their arguments (effectful to keep their place in order).
 READS_ONLY = {runtime.scalar_seed, tuple, runtime.reverse_sequence, operator.getitem, len,
@@ -65,6 +65,8 @@ def optimize(fn: Function, final: bool = False) -> None:
         defer_outer_products(fn)
     if final and passes.enabled("handover"):
         hand_over_fresh_gradients(fn)
+    if final and passes.enabled("inplace"):
+        accumulate_in_place(fn)
     if final and passes.enabled("licm"):
         hoist_loop_invariants(fn)
         if passes.enabled("dce"):
@@ -542,3 +544,38 @@ def hand_over_fresh_gradients(fn: Function) -> None:
         if fits and g.dtype is shapes.F64 and x.dtype is shapes.F64:
             replace[op.result] = g
     substitute(fn, replace)
+
+
+# ----------------------------------------------------------------------------- in place
+
+# Calls whose result is a new array nothing else refers to.
+NEW_ARRAY = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
+             operator.matmul, operator.iadd, np.outer, np.full, np.zeros, Method("sum"), runtime.getitem_vjp}
+
+
+def accumulate_in_place(fn: Function) -> None:
+    """``dx_2 = dx + part`` becomes ``dx += part`` where ``dx`` is a float64 array the backward
+    sweep just made, read by nothing else, and ``part`` fits into it (same shape, a dtype that
+    does not widen it): no new array for each contribution."""
+    producers = definitions(fn.body)
+    uses: dict[Value, int] = {}
+    for op, _ in walk(fn.body):
+        for a in op.args:
+            uses[a] = uses.get(a, 0) + 1
+        for sub in op.regions:
+            for y in sub.yields:
+                uses[y] = uses.get(y, 0) + 1
+    for y in fn.body.yields:
+        uses[y] = uses.get(y, 0) + 1
+    for op, _ in walk(fn.body):
+        if op.kind != "call" or op.fn is not operator.add or not op.adjoint or op.kwnames or op.effect:
+            continue
+        acc, part = op.args
+        made = producers.get(acc)
+        if made is None or made.kind != "call" or not (made.fn in NEW_ARRAY or type(made.fn) is np.ufunc):
+            continue
+        fits = (type(acc.kind) is int and acc.kind >= 1 and uses.get(acc) == 1 and acc.dtype is shapes.F64
+                and shapes.same(acc.shape, op.result.shape) and (part.dtype in (shapes.F64, shapes.MASK)
+                                                                 or shapes._weak(part)))
+        if fits:
+            op.fn, op.effect = operator.iadd, True  # codegen: acc += part; the result is acc itself

@@ -306,3 +306,15 @@ def test_float64_gradients_of_known_shape_are_returned_without_a_check():
     assert "as_grad" not in g.source and "grad_like" not in g.source
     g(r.normal(size=(3, 2)).astype(np.float32), r.normal(size=2), r.normal(size=(4, 3)))
     assert "as_grad(dW, W)" in g.source  # float32: converted
+
+
+@pytest.mark.optimized_source
+def test_contributions_are_added_into_the_sweeps_own_arrays_in_place():
+    g = symdiff.grad(piecewise, argnums=(0, 1))
+    x, w = np.array([-1.0, -0.3, 0.05, 0.6, 1.2]), np.linspace(0.5, 2.0, 5)
+    before = x.copy()
+    gx, gw = g(x, w)
+    assert "dx += " in g.source
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_array_equal(gw, np.maximum(x, 0.1))
+    check_grad(piecewise, x, w)
