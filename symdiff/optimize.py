@@ -73,6 +73,15 @@ def optimize(fn: Function, final: bool = False) -> None:
             passes.eliminate_dead_code(fn)
 
 
+def use_counts(fn: Function) -> dict[Value, int]:
+    """How many times each value is read: by op arguments and region yields."""
+    uses: dict[Value, int] = {}
+    for v in [a for op, _ in walk(fn.body) for a in op.args] + fn.body.yields + [
+            y for op, _ in walk(fn.body) for sub in op.regions for y in sub.yields]:
+        uses[v] = uses.get(v, 0) + 1
+    return uses
+
+
 # ----------------------------------------------------------------------------- substitution
 
 
@@ -416,14 +425,8 @@ def defer_outer_products(fn: Function) -> None:
     (``dW = dW + np.outer(u, v)``: the backward sweep of ``W @ h`` in a loop) instead
     collects the vectors and forms the sum after the loop, as one matrix product
     (``sum_of_outer(us, vs)``: the stacked ``us`` transposed times the stacked ``vs``)."""
-    uses: dict[Value, int] = {}
+    uses = use_counts(fn)
     producers = definitions(fn.body)
-    for op, _ in walk(fn.body):
-        for a in op.args:
-            uses[a] = uses.get(a, 0) + 1
-        for sub in op.regions:
-            for y in sub.yields:
-                uses[y] = uses.get(y, 0) + 1
     replace: dict[Value, Value] = {}
     for region in [fn.body] + [sub for op, _ in walk(fn.body) for sub in op.regions]:
         for loop in [op for op in region.ops if op.kind in ("for", "while")]:
@@ -520,12 +523,7 @@ def hand_over_fresh_gradients(fn: Function) -> None:
     where nothing else reads ``dW``, and ``as_grad`` goes where the shape and the float64
     dtype are known to fit."""
     producers = definitions(fn.body)
-    uses: dict[Value, int] = {}
-    for op, _ in walk(fn.body):
-        for a in op.args:
-            uses[a] = uses.get(a, 0) + 1
-    for y in fn.body.yields:
-        uses[y] = uses.get(y, 0) + 1
+    uses = use_counts(fn)
     replace: dict[Value, Value] = {}
     for op, _ in walk(fn.body):
         if op.kind != "call" or op.fn not in (runtime.grad_like, runtime.as_grad):
@@ -558,15 +556,7 @@ def accumulate_in_place(fn: Function) -> None:
     sweep just made, read by nothing else, and ``part`` fits into it (same shape, a dtype that
     does not widen it): no new array for each contribution."""
     producers = definitions(fn.body)
-    uses: dict[Value, int] = {}
-    for op, _ in walk(fn.body):
-        for a in op.args:
-            uses[a] = uses.get(a, 0) + 1
-        for sub in op.regions:
-            for y in sub.yields:
-                uses[y] = uses.get(y, 0) + 1
-    for y in fn.body.yields:
-        uses[y] = uses.get(y, 0) + 1
+    uses = use_counts(fn)
     for op, _ in walk(fn.body):
         if op.kind != "call" or op.fn is not operator.add or not op.adjoint or op.kwnames or op.effect:
             continue
