@@ -444,10 +444,17 @@ def _outer_factors(c: Value, body: Region, producers: dict[Value, Op], uses: dic
     if op.fn is np.outer and u.kind == 1 and v.kind == 1:
         return u, v
     inner = producers.get(u)
+    if op.fn is operator.mul and inner is not None and inner.fn is operator.getitem and v.kind == 1 \
+            and inner.args[0].kind == 1 and inner.args[1].is_const and _is_column_index(inner.args[1].const):
+        return inner.args[0], v  # u[:, None] * v
     if op.fn in (operator.matmul, np.matmul) and inner is not None and inner.fn == GetAttr("T") \
             and inner.args[0].kind == 2 and v.kind == 2:
         return inner.args[0], v
     return None
+
+
+def _is_column_index(index: Any) -> bool:
+    return type(index) is tuple and len(index) == 2 and index[0] == slice(None) and index[1] is None
 
 
 def _defer_in(loop: Op, region: Region, uses: dict[Value, int], producers: dict[Value, Op],

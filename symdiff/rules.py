@@ -304,15 +304,20 @@ defnondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, oper
            math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite)
 
 
+def column(v: Any) -> Any:
+    """``v[:, None]``: with ``* w`` the outer product of two vectors (cheaper than ``np.outer``)."""
+    return v[:, None]
+
+
 def _matmul_vjp(argnum: int) -> Rule:
     def vjp(g, ans, x, y):
         ranks = (getattr(x, "kind", None), getattr(y, "kind", None))
         if ranks == (2, 2):
             return g @ y.T if argnum == 0 else x.T @ g
         if ranks == (2, 1):
-            return np.outer(g, y) if argnum == 0 else g @ x
+            return column(g) * y if argnum == 0 else g @ x
         if ranks == (1, 2):
-            return y @ g if argnum == 0 else np.outer(x, g)
+            return y @ g if argnum == 0 else column(x) * g
         if ranks == (1, 1):
             return g * y if argnum == 0 else g * x
         return apply(runtime.matmul_vjp, g, x, y, argnum)

@@ -146,7 +146,16 @@ def unbroadcast_axes(x: Any, g: Any) -> tuple[tuple[int, ...], tuple[int, ...]] 
 def _sliced(shape: tuple, index: Any) -> Any:
     """The shape of ``x[index]`` for basic indices of ints and unit-step slices, or None."""
     parts = index if type(index) is tuple else (index,)
-    if len(parts) > len(shape) or not all(type(p) in (int, slice) for p in parts):
+    if not all(type(p) in (int, slice, type(None)) for p in parts):
+        return None
+    if parts.count(None):  # x[:, None]: a new axis of size 1 where None stands
+        at = parts.index(None)
+        rest = _sliced(shape, parts[:at] + parts[at + 1:])
+        if rest is None:
+            return None
+        kept = sum(1 for p in parts[:at] if type(p) is slice)
+        return rest[:kept] + (1,) + rest[kept:]
+    if len(parts) > len(shape):
         return None
     out = []
     for dim, part in zip(shape, parts):

@@ -318,3 +318,15 @@ def test_contributions_are_added_into_the_sweeps_own_arrays_in_place():
     np.testing.assert_array_equal(x, before)
     np.testing.assert_array_equal(gw, np.maximum(x, 0.1))
     check_grad(piecewise, x, w)
+
+
+@pytest.mark.optimized_source
+def test_new_axes_have_static_shapes():
+    def f(x, y):
+        return np.sum(np.tanh(x[:, None] * y[None, :] + x[:, None]))
+
+    g = symdiff.grad(f, argnums=(0, 1))
+    x, y = np.array([0.5, -1.0, 2.0]), np.array([1.5, 0.25])
+    g(x, y)
+    assert "unbroadcast" not in g.source
+    check_grad(f, x, y)
