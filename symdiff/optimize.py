@@ -300,23 +300,25 @@ def hoist_loop_invariants(fn: Function) -> None:
     to it and kept in a carried value, so the code raises where and when the original
     did -- ``if sin is None: sin = math.sin(x)``."""
     touched = _touched_by_updates(fn)
-    _hoist_in(fn.body, touched)
+    memos: dict[Value, tuple[Op, Value]] = {}
+    _hoist_in(fn.body, touched, memos)
+    _unstack_memos(fn, memos)
 
 
-def _hoist_in(region: Region, touched: set[Value]) -> None:
+def _hoist_in(region: Region, touched: set[Value], memos: dict) -> None:
     i = 0
     while i < len(region.ops):
         op = region.ops[i]
         for sub in op.regions:  # inner loops first: their invariants may be the outer's too
-            _hoist_in(sub, touched)
+            _hoist_in(sub, touched, memos)
         if op.kind in ("for", "while"):
-            moved = _hoist_out_of(op, touched)
+            moved = _hoist_out_of(op, touched, memos)
             region.ops[i:i] = moved
             i += len(moved)
         i += 1
 
 
-def _hoist_out_of(loop: Op, touched: set[Value]) -> list[Op]:
+def _hoist_out_of(loop: Op, touched: set[Value], memos: dict) -> list[Op]:
     inside = {v for sub in loop.regions for v in sub.params} | {
         v for sub in loop.regions for o, _ in walk(sub) if o.kind != "const" for v in o.results}
     moved: list[Op] = []
@@ -351,11 +353,11 @@ def _hoist_out_of(loop: Op, touched: set[Value]) -> list[Op]:
 
     scan(loop.regions[-1], [])
     for group, region, path in groups:
-        _memoize(loop, group, region, path)
+        _memoize(loop, group, region, path, memos)
     return moved
 
 
-def _memoize(loop: Op, group: list[Op], region: Region, path: list[tuple[Op, Region]]) -> None:
+def _memoize(loop: Op, group: list[Op], region: Region, path: list[tuple[Op, Region]], memos: dict) -> None:
     """Replace the ops of ``group`` in ``region`` of ``loop``'s body by ``if memo is None:``
     followed by them, each result carried by the loop (and out of the ``if`` arms on
     ``path``) and None at first."""
@@ -384,6 +386,7 @@ def _memoize(loop: Op, group: list[Op], region: Region, path: list[tuple[Op, Reg
                       line=group[0].line, file=group[0].file, adjoint=group[0].adjoint)
             fill.args = [test.result]
         current = memo
+        memos[memo] = (loop, loop.results[-1])  # the memo's value once set: the loop's final one
         for branch, arm in reversed(path):  # pass the memo out of each enclosing if arm
             for sub in branch.regions:
                 sub.yields.append(current if sub is arm else carried)
@@ -399,6 +402,57 @@ def _like(v: Value, hint: str) -> Value:
     new = Value(hint, v.kind)
     new.shape, new.integer = v.shape, v.integer
     return new
+
+
+def _unstack_memos(fn: Function, memos: dict[Value, tuple[Op, Value]]) -> None:
+    """A memo pushed on a stack each iteration is one value: where the stack is only popped
+    after the loop (by the backward sweep), read the loop's final memo instead of recording."""
+    pushes: dict[Value, list[Op]] = {}
+    pops: dict[Value, list[tuple[Op, Region]]] = {}
+    other: set[Value] = set()
+    for op, region in walk(fn.body):
+        for i, a in enumerate(op.args):
+            if op.kind == "call" and op.fn == Method("append") and i == 0 and op.args[1] in memos:
+                pushes.setdefault(a, []).append(op)
+            elif op.kind == "call" and op.fn == Method("pop") and i == 0 and len(op.args) == 1:
+                pops.setdefault(a, []).append((op, region))
+            else:
+                other.add(a)
+    replace: dict[Value, Value] = {}
+    for stack, appends in pushes.items():
+        loops = {memos[op.args[1]] for op in appends}
+        if stack in other or len(loops) != 1:
+            continue
+        loop, final = loops.pop()
+        after = _regions_after(fn.body, loop)
+        if after is None or not all(region in after for _, region in pops.get(stack, [])):
+            continue
+        for op, region in pops.get(stack, []):
+            replace[op.result] = final
+            region.ops.remove(op)
+        for op in appends:
+            _remove_op(fn.body, op)
+    substitute(fn, replace)
+
+
+def _all_regions(body: Region) -> list[Region]:
+    return [body] + [sub for op, _ in walk(body) for sub in op.regions]
+
+
+def _regions_after(body: Region, loop: Op) -> set[Region] | None:
+    """The region holding ``loop`` and every region nested in the ops after it."""
+    for region in _all_regions(body):
+        if loop in region.ops:
+            later = region.ops[region.ops.index(loop) + 1:]
+            return {region} | {sub for op in later for inner in op.regions for sub in _all_regions(inner)}
+    return None
+
+
+def _remove_op(body: Region, target: Op) -> None:
+    for region in _all_regions(body):
+        if target in region.ops:
+            region.ops.remove(target)
+            return
 
 
 def _rename_after(region: Region, start: int, old: Value, new: Value) -> None:

@@ -330,3 +330,12 @@ def test_new_axes_have_static_shapes():
     g(x, y)
     assert "unbroadcast" not in g.source
     check_grad(f, x, y)
+
+
+@pytest.mark.optimized_source
+def test_a_loop_invariant_is_not_recorded_for_the_backward_sweep():
+    g = symdiff.grad(doubling, argnums=(0, 1))  # two inputs: reverse mode
+    g(1.7, 0.5)
+    assert "_stack" not in g.source and "is None" in g.source
+    check_grad(doubling, 1.7, 0.5)
+    check_grad(doubling, 150.0, 0.5)  # no iteration: the invariant is never computed
