@@ -18,11 +18,10 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from . import optimize, passes, rules, shapes
-from .errors import NoRuleError
-from .ir import BUILD_TUPLE, NOT_CONST, SCALAR, Builder, Function, Op, Region, Value, definitions, walk
-from .reverse import loss_of, no_rule_error
-from .rules import Sym, as_value
+from . import optimize, passes, rules
+from .ir import BUILD_TUPLE, NOT_CONST, SCALAR, Function, Op, Region, Value, definitions, walk
+from .reverse import loss_of, no_rule_error, run_rule
+from .rules import Sym
 
 
 def applies(fn: Function, argnums: list[int], seeded: bool) -> bool:
@@ -51,9 +50,7 @@ class Forward:
 
     def __init__(self, fn: Function, x: Value):
         self.fn = fn
-        self.b = Builder(fn.body, simplify=passes.simplify_adjoint if passes.enabled("peephole") else None,
-                         annotate=shapes.annotate)
-        self.b.adjoint = True  # tangent arithmetic is on floats, like cotangent arithmetic
+        self.b = passes.adjoint_builder(fn.body)  # tangent arithmetic is on floats, like cotangent arithmetic
         self.varied = passes.varied_values(fn, [x], rules.differentiable)
         self.tangent: dict[Value, Value] = {x: _scalar(f"d{x.hint}", 1.0)}
 
@@ -89,14 +86,8 @@ class Forward:
             rule = vjps[i] if i < len(vjps) else None
             if rule is None:
                 raise no_rule_error(self.fn, op, f"differentiating argument {i + 1}")
-            rules._current.append(self.b)
-            try:  # for scalars, the VJP of a tangent is the JVP
-                part = rule(Sym(self.b, self.tangent[a]), Sym(self.b, op.result), *args, **kwargs)
-            except NoRuleError as exc:
-                raise no_rule_error(self.fn, op, message=str(exc)) from None
-            finally:
-                rules._current.pop()
-            part = as_value(self.b, part)
+            # for scalars, the VJP of a tangent is the JVP
+            part = run_rule(self.fn, op, rule, self.b, self.tangent[a], Sym(self.b, op.result), args, kwargs)
             total = part if total is None else self.b.call(operator.add, [total, part], kind=SCALAR)
         if op.result.hint and not total.is_const and (total.hint is None or total.hint.startswith("_")):
             total.hint = f"d{op.result.hint}"

@@ -1,7 +1,8 @@
-"""Whole-function passes on the IR, run on the primal before reverse mode and on the gradient
-after it: common-subexpression elimination and copy propagation through structured control
-flow. (The peepholes that run while ops are built, activity analysis and dead-code
-elimination live in ``passes``.)
+"""Whole-function passes on the IR (see :func:`optimize` for the order): copy propagation and
+common-subexpression elimination, on the primal before AD and on the gradient after it; then,
+on the gradient only, deferred sums of outer products, handing over gradients without a copy,
+in-place accumulation and loop-invariant code motion. (The peepholes that run while ops are
+built, activity analysis and dead-code elimination live in ``passes``.)
 
 The IR is SSA, so a pure op computes the same value wherever its operands are the same
 values -- except where the backward sweep updates its own arrays in place (``add_into``,
@@ -23,7 +24,6 @@ from .ir import (
     SEQUENCE,
     Build,
     BuildDict,
-    Builder,
     Function,
     GetAttr,
     Method,
@@ -91,10 +91,8 @@ def substitute(fn: Function, replace: dict[Value, Value]) -> None:
     unchanged through a loop is the constant it started as: ``1.0 * i`` becomes ``i``)."""
     if not replace:
         return
-    builder = Builder(fn.body, simplify=passes.simplify_adjoint if passes.enabled("peephole") else None,
-                      annotate=shapes.annotate)
+    builder = passes.adjoint_builder(fn.body)
     builder.producer = definitions(fn.body)
-    builder.adjoint = True
 
     def final(v: Value) -> Value:
         while v in replace:
@@ -279,8 +277,6 @@ def _touched_by_updates(fn: Function) -> set[Value]:
                 touched.add(other)
                 stack.append(other)
     return touched
-
-
 
 
 # ----------------------------------------------------------------------------- loop invariants

@@ -217,6 +217,14 @@ def fold_constants(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, Val
     return None
 
 
+def adjoint_builder(region: Region) -> Builder:
+    """A builder for derivative code (cotangents, tangents) appended to ``region``: adjoint
+    peepholes on (unless turned off), static shapes and dtypes annotated."""
+    b = Builder(region, simplify=simplify_adjoint if enabled("peephole") else None, annotate=shapes.annotate)
+    b.adjoint = True
+    return b
+
+
 def _is(value: Value, number: float) -> bool:
     return value.is_const and type(value.const) in (int, float) and value.const == number
 

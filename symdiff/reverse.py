@@ -56,9 +56,7 @@ class Reverse:
         self.fn = fn
         self.wrt = set(wrt)
         self.active = passes.activity(fn, wrt, rules.differentiable)
-        self.b = Builder(fn.body, simplify=passes.simplify_adjoint if passes.enabled("peephole") else None,
-                         annotate=shapes.annotate)
-        self.b.adjoint = True
+        self.b = passes.adjoint_builder(fn.body)
         self.def_region: dict[Value, Region] = {}
         self.parent: dict[Region, tuple[Op, Region]] = {}
         self.in_loop: set[Region] = set()
@@ -155,14 +153,17 @@ class Reverse:
             self.owned[adj[v]] = v
             return
         if v in adj:
-            add = runtime.add_cotangents if v.kind == SEQUENCE else operator.add
-            total = self.b.call(add, [adj[v], g], kind=SEQUENCE if v.kind == SEQUENCE else _scalar_kind(adj[v], g),
-                                hint=_adjoint_name(v.hint) if v.hint else None)
-            adj[v] = total
+            adj[v] = self.add_cotangents(v, adj[v], g, hint=_adjoint_name(v.hint) if v.hint else None)
         else:
             adj[v] = g
             if self._index_cotangent(g):
                 self.owned[g] = v
+
+    def add_cotangents(self, v: Value, a: Value, b: Value, hint: str | None = None) -> Value:
+        """``a + b`` for two cotangents of ``v`` (for a list or tuple: their dicts merged)."""
+        if v.kind == SEQUENCE:
+            return self.b.call(runtime.add_cotangents, [a, b], kind=SEQUENCE, hint=hint)
+        return self.b.call(operator.add, [a, b], kind=_scalar_kind(a, b), hint=hint)
 
     def _index_cotangent(self, g: Value) -> bool:
         """``g`` is ``getitem_vjp(...)`` (fresh zeros with a part filled in) built in this region."""
@@ -288,19 +289,8 @@ class Reverse:
             vjp = vjps[i] if i < len(vjps) else None
             if vjp is None:
                 raise self.no_rule(op, f"differentiating argument {i + 1}")
-            rules._current.append(self.b)
-            try:
-                contribution = vjp(Sym(self.b, g), ans, *args, **kwargs)
-            except NoRuleError as exc:  # a rule that does not cover these arguments: say where
-                raise self.no_rule(op, message=f"{exc} (in the derivative rule of {_describe_callee(op.fn)})") from None
-            finally:
-                rules._current.pop()
-            part = as_value(self.b, contribution)
-            if a in contributions:
-                add = runtime.add_cotangents if a.kind == SEQUENCE else operator.add
-                part = self.b.call(add, [contributions[a], part], kind=SEQUENCE if a.kind == SEQUENCE
-                                   else _scalar_kind(contributions[a], part))
-            contributions[a] = part
+            part = run_rule(self.fn, op, vjp, self.b, g, ans, args, kwargs)
+            contributions[a] = self.add_cotangents(a, contributions[a], part) if a in contributions else part
         for a, part in contributions.items():
             self.accumulate(adj, a, part)
 
@@ -504,6 +494,19 @@ class Reverse:
             if op is target:
                 return region
         raise AssertionError("op not in function")  # pragma: no cover
+
+
+def run_rule(fn: Function, op: Op, rule: rules.Rule, b: Builder, g: Value, ans: Any, args: list,
+             kwargs: dict) -> Value:
+    """Emit ``rule(g, ans, *args, **kwargs)`` (a VJP, or for scalars a JVP) into ``b``; an error
+    inside the rule is located at the call ``op`` of function ``fn``."""
+    rules._current.append(b)
+    try:
+        return as_value(b, rule(Sym(b, g), ans, *args, **kwargs))
+    except NoRuleError as exc:  # a rule that does not cover these arguments: say where
+        raise no_rule_error(fn, op, message=f"{exc} (in the derivative rule of {_describe_callee(op.fn)})") from None
+    finally:
+        rules._current.pop()
 
 
 def no_rule_error(fn: Function, op: Op, what: str | None = None, message: str | None = None) -> NoRuleError:
