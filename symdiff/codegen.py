@@ -216,19 +216,12 @@ class Codegen:
         return True
 
     def _reads(self, op: Op, v: Value) -> bool:
-        if any(a is v or (a in self.inlined and self._reads(self.defs[a], v)) for a in op.args):
-            return True
-        for sub in op.regions:
-            if v in sub.yields or any(self._reads(o, v) for o in sub.ops):
-                return True
-        return False
+        return self._reads_where(op, lambda a: a is v)
 
     # ------------------------------------------------------------------ names
 
     def name(self, v: Value) -> str:
-        root = v
-        while root in self.alias:
-            root = self.alias[root]
+        root = self._root(v)
         if root not in self.names:
             self.names[root] = self.fresh(root.hint or self.temp_hint(root))
         return self.names[root]
