@@ -76,7 +76,7 @@ def unify(fn: Any, args: list[Value]) -> None:
         if len(a) <= 2 and len(b) <= 2 or fn is not np.dot:
             _same(a[-1], b[-2] if len(b) >= 2 else b[-1])  # the contracted axis
         return
-    if not (fn in ELEMENTWISE or fn is np.where or (type(fn) is np.ufunc and fn.signature is None)):
+    if not is_elementwise(fn):
         return
     known = [a.shape for a in args if a.shape]
     if len(known) < 2 or any(s is None for s in known):
