@@ -1,6 +1,6 @@
 """Whole-function passes on the IR (see :func:`optimize` for the order): copy propagation and
 common-subexpression elimination, on the primal before AD and on the gradient after it; then,
-on the gradient only, deferred sums of outer products, handing over gradients without a copy,
+on the gradient only, sums of ``np.where``-masked cotangents, deferred sums of outer products, handing over gradients without a copy,
 in-place accumulation and loop-invariant code motion. (The peepholes that run while ops are
 built, activity analysis and dead-code elimination live in ``passes``.)
 
@@ -24,6 +24,7 @@ from .ir import (
     SEQUENCE,
     Build,
     BuildDict,
+    Builder,
     Function,
     GetAttr,
     Method,
@@ -61,6 +62,10 @@ def optimize(fn: Function, final: bool = False) -> None:
         eliminate_common_subexpressions(fn)
     if passes.enabled("dce"):
         passes.eliminate_dead_code(fn)
+    if final and passes.enabled("masks"):
+        merge_masked_sums(fn)
+        if passes.enabled("dce"):
+            passes.eliminate_dead_code(fn)
     if final and passes.enabled("defer"):
         defer_outer_products(fn)
     if final and passes.enabled("handover"):
@@ -467,6 +472,143 @@ def _rename_after(region: Region, start: int, old: Value, new: Value) -> None:
     region.yields = fix(region.yields)
 
 
+# ----------------------------------------------------------------------------- masked sums
+
+# A cotangent masked by a condition: ``(c, if_true, if_false)``, each arm None (zero) or a
+# function building the arm's value with a builder (``np.where(c, p, 0.0) * x``: ``p * x``).
+Masked = tuple
+ACCUMULATE = (operator.add, runtime.add_into)
+
+
+def merge_masked_sums(fn: Function) -> None:
+    """Cotangents masked by one condition are summed inside one ``np.where`` (which costs as
+    much as several products): ``np.where(gt, 0.0, 0.5) + np.where(gt, 2.0, 0.0) * x`` (the
+    derivative of ``np.where(x > 0, x * x, 0.5 * x)``) becomes ``np.where(gt, 2.0 * x, 0.5)``.
+
+    Each element gets the same terms summed in the same order, less the zeros of the branch
+    not taken -- so a branch's derivative that is inf or NaN where that branch is not taken
+    no longer makes the element NaN. ``(a + where(c, p, 0)) + where(c, 0, q)`` (or
+    ``(where(c, p, 0) + a) + ...``) becomes ``a + where(c, p, q)``: exact too, since at each
+    element one of the two is a zero."""
+    uses = use_counts(fn)
+    touched = _touched_by_updates(fn)
+    builder = passes.adjoint_builder(fn.body)
+    builder.producer = definitions(fn.body)
+    replace: dict[Value, Value] = {}
+
+    def visit(region: Region) -> None:
+        ops, region.ops = region.ops, []
+        builder.push(region)
+        for op in ops:
+            for sub in op.regions:
+                visit(sub)
+            region.ops.append(op)
+            if op.kind == "call" and op.fn in ACCUMULATE and op.adjoint and not op.kwnames and len(op.args) == 2:
+                merged = _merge_sum(builder, op, uses, touched, replace)
+                if merged is not None:
+                    replace[op.result] = merged
+        builder.pop()
+
+    visit(fn.body)
+    substitute(fn, replace)
+
+
+def _merge_sum(b: Builder, add: Op, uses: dict[Value, int], touched: set[Value],
+               replace: dict[Value, Value]) -> Value | None:
+    """The merged value of ``add`` (``x + y`` or ``add_into(x, y)``), built after it, or None."""
+    if add.result.dtype is not shapes.F64:
+        return None
+    x, y = (_final(a, replace) for a in add.args)
+    right = _masked(b, y, uses, touched)
+    if right is None:
+        return None
+    left, rest, inner = _masked(b, x, uses, touched), None, None
+    if left is None or left[0] is not right[0]:  # (rest + where(c, p, 0)) + where(c, 0, q)
+        inner = b.producer.get(x)
+        if (inner is None or inner.fn is not add.fn or inner.kwnames or len(inner.args) != 2 or uses.get(x) != 1
+                or inner not in b.region.ops):
+            return None
+        first, second = (_final(v, replace) for v in inner.args)
+        orders = [(first, second)] + ([(second, first)] if add.fn is operator.add else [])  # add_into(acc, g)
+        for rest, part in orders:
+            left = _masked(b, part, uses, touched)
+            if left is not None and left[0] is right[0] and _complementary(left, right):
+                break
+        else:
+            return None
+        if add.fn is runtime.add_into and uses.get(rest) != 1:  # nothing else sees rest's updates
+            return None
+    start = len(b.region.ops)
+    b.line, b.file = add.line, add.file
+    merged = _where_of_sum(b, left, right, add.result.kind)
+    if merged is None or merged.dtype is not shapes.F64:
+        del b.region.ops[start:]
+        return None
+    if rest is None and b.producer.get(merged) in b.region.ops[start:] and merged.hint is None:
+        merged.hint = add.result.hint
+    if add.effect:  # add_into updated x in place: drop that update (and the inner one)
+        b.region.ops.remove(add)
+    if inner is not None and inner.effect:
+        b.region.ops.remove(inner)
+    if rest is not None:
+        uses[merged] = 1
+        merged = b.call(add.fn, [rest, merged], hint=add.result.hint, kind=add.result.kind, effect=add.effect)
+    uses[merged] = uses.get(add.result, 0)
+    return merged
+
+
+def _final(v: Value, replace: dict[Value, Value]) -> Value:
+    while v in replace:
+        v = replace[v]
+    return v
+
+
+def _masked(b: Builder, v: Value, uses: dict[Value, int], touched: set[Value]) -> Masked | None:
+    """``v`` as a masked cotangent, if it is ``np.where(c, p, q)`` -- or such a where times,
+    divided by or negated -- computed next to the sum for nothing else."""
+    op = b.producer.get(v)
+    if (op is None or op.kind != "call" or op.kwnames or uses.get(v) != 1 or v in touched
+            or op not in b.region.ops or touched.intersection(op.args)):
+        return None
+    if op.fn is np.where and len(op.args) == 3:
+        c, p, q = op.args
+        arms = tuple(None if passes._is(a, 0) else _value_of(a) for a in (p, q))
+        return None if arms == (None, None) else (c, *arms)
+    scaled = (0, 1) if op.fn is operator.mul else (0,) if op.fn in (operator.truediv, operator.neg) else ()
+    for i in scaled:
+        inner = _masked(b, op.args[i], uses, touched)
+        if inner is not None:
+            return inner[0], _lifted(op, i, inner[1]), _lifted(op, i, inner[2])
+    return None
+
+
+def _value_of(v: Value) -> Any:
+    return lambda b: v
+
+
+def _lifted(op: Op, i: int, arm: Any) -> Any:
+    """``op`` applied with ``arm`` in place of its operand ``i`` (a zero arm stays zero)."""
+    if arm is None:
+        return None
+    return lambda b: passes._call(b, op.fn, *(arm(b) if j == i else a for j, a in enumerate(op.args)))
+
+
+def _complementary(left: Masked, right: Masked) -> bool:
+    """At every element one of the two masked terms is zero."""
+    return (left[1] is None and right[2] is None) or (left[2] is None and right[1] is None)
+
+
+def _where_of_sum(b: Builder, left: Masked, right: Masked, kind: Any) -> Value:
+    arms = []
+    for k in (1, 2):
+        parts = [t[k](b) for t in (left, right) if t[k] is not None]
+        total = parts[0] if parts else b.const(0.0)
+        for p in parts[1:]:
+            total = passes._call(b, operator.add, total, p)
+        arms.append(total)
+    return b.call(np.where, [left[0], *arms], kind=kind)
+
+
 # ----------------------------------------------------------------------------- deferred sums
 
 
@@ -605,7 +747,8 @@ def hand_over_fresh_gradients(fn: Function) -> None:
 
 # Calls whose result is a new array nothing else refers to.
 NEW_ARRAY = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
-             operator.matmul, operator.iadd, np.outer, np.full, np.zeros, Method("sum"), runtime.getitem_vjp}
+             operator.matmul, operator.iadd, np.outer, np.full, np.zeros, Method("sum"), runtime.getitem_vjp,
+             np.where}
 
 
 def accumulate_in_place(fn: Function) -> None:

@@ -35,6 +35,7 @@ PASSES = {
     "copies": "copy propagation through if/loop results",
     "cse": "common-subexpression elimination",
     "dce": "dead-code elimination",
+    "masks": "cotangents masked by one np.where condition summed inside one np.where",
     "defer": "sums of outer products over a loop formed after it, as one matrix product",
     "handover": "gradients the code made, of their argument's shape and dtype, returned as they are",
     "inplace": "cotangents added into the backward sweep's own fresh arrays in place (dx += part)",
@@ -175,7 +176,7 @@ def surely_float(v: Value, producer: dict[Value, Op], assumed: set[Value] | None
 FRESH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
          operator.matmul, np.outer, np.sum, Method("sum"), np.full, np.zeros, np.dot, np.einsum, runtime.add_at,
          runtime.getitem_vjp, runtime.matmul_vjp, runtime.dot_vjp, runtime.add_at_key,
-         runtime.add_at_index, runtime.sum_of_outer, runtime.stacked}
+         runtime.add_at_index, runtime.sum_of_outer, runtime.stacked, np.where}
 
 
 def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:
