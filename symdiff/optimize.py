@@ -1,7 +1,8 @@
 """Whole-function passes on the IR (see :func:`optimize` for the order): copy propagation and
 common-subexpression elimination, on the primal before AD and on the gradient after it; then,
-on the gradient only, sums of ``np.where``-masked cotangents, deferred sums of outer products, handing over gradients without a copy,
-in-place accumulation and loop-invariant code motion. (The peepholes that run while ops are
+on the gradient only, sums of ``np.where``-masked cotangents in one ``np.where``, deferred
+sums of outer products, handing over gradients without a copy, in-place accumulation and
+loop-invariant code motion. (The peepholes that run while ops are
 built, activity analysis and dead-code elimination live in ``passes``.)
 
 The IR is SSA, so a pure op computes the same value wherever its operands are the same
@@ -530,12 +531,11 @@ def _merge_sum(b: Builder, add: Op, uses: dict[Value, int], touched: set[Value],
             return None
         first, second = (_final(v, replace) for v in inner.args)
         orders = [(first, second)] + ([(second, first)] if add.fn is operator.add else [])  # add_into(acc, g)
-        for rest, part in orders:
-            left = _masked(b, part, uses, touched)
-            if left is not None and left[0] is right[0] and _complementary(left, right):
-                break
-        else:
+        found = [(r, m) for r, m in ((r, _masked(b, p, uses, touched)) for r, p in orders)
+                 if m is not None and m[0] is right[0] and _complementary(m, right)]
+        if not found:
             return None
+        rest, left = found[0]
         if add.fn is runtime.add_into and uses.get(rest) != 1:  # nothing else sees rest's updates
             return None
     start = len(b.region.ops)
