@@ -517,39 +517,55 @@ def merge_masked_sums(fn: Function) -> None:
 def _merge_sum(b: Builder, add: Op, uses: dict[Value, int], touched: set[Value],
                replace: dict[Value, Value]) -> Value | None:
     """The merged value of ``add`` (``x + y`` or ``add_into(x, y)``), built after it, or None."""
-    if add.result.dtype is not shapes.F64:
+    if add.result.dtype is not shapes.F64 or add.result.kind == SCALAR:
         return None
     x, y = (_final(a, replace) for a in add.args)
     right = _masked(b, y, uses, touched)
     if right is None:
         return None
-    left, rest, inner = _masked(b, x, uses, touched), None, None
-    if left is None or left[0] is not right[0]:  # (rest + where(c, p, 0)) + where(c, 0, q)
-        inner = b.producer.get(x)
-        if (inner is None or inner.fn is not add.fn or inner.kwnames or len(inner.args) != 2 or uses.get(x) != 1
-                or inner not in b.region.ops):
-            return None
-        first, second = (_final(v, replace) for v in inner.args)
-        orders = [(first, second)] + ([(second, first)] if add.fn is operator.add else [])  # add_into(acc, g)
-        found = [(r, m) for r, m in ((r, _masked(b, p, uses, touched)) for r, p in orders)
-                 if m is not None and m[0] is right[0] and _complementary(m, right)]
-        if not found:
-            return None
-        rest, left = found[0]
+    left = _masked(b, x, uses, touched)
+    if left is not None and left[0] is right[0]:  # where(c, p, q) + where(c, r, s)
+        return _emit_merged(b, add, left, right, None, None, uses)
+    split = _complementary_split(b, add, x, right, uses, touched, replace)
+    return None if split is None else _emit_merged(b, add, split[2], right, *split[:2], uses)
+
+
+def _complementary_split(b: Builder, add: Op, x: Value, right: Masked, uses: dict[Value, int],
+                         touched: set[Value], replace: dict[Value, Value]) -> tuple | None:
+    """``(inner, rest, left)`` if ``x`` is ``inner``: ``rest + left`` (either order) or
+    ``add_into(rest, left)``, computed for ``add`` alone, with ``left`` masked by the same
+    condition as ``right`` and zero wherever ``right`` is not."""
+    inner = b.producer.get(x)
+    if (inner is None or inner.fn is not add.fn or inner.kwnames or len(inner.args) != 2 or uses.get(x) != 1
+            or inner not in b.region.ops):
+        return None
+    first, second = (_final(v, replace) for v in inner.args)
+    orders = [(first, second)] + ([(second, first)] if add.fn is operator.add else [])  # add_into(acc, g)
+    for rest, part in orders:
+        left = _masked(b, part, uses, touched)
+        if left is None or left[0] is not right[0] or not _complementary(left, right):
+            continue
         if add.fn is runtime.add_into and uses.get(rest) != 1:  # nothing else sees rest's updates
             return None
+        return inner, rest, left
+    return None
+
+
+def _emit_merged(b: Builder, add: Op, left: Masked, right: Masked, inner: Op | None, rest: Value | None,
+                 uses: dict[Value, int]) -> Value | None:
+    """Build ``where(c, ...)`` of the two masked terms (plus ``rest``) after ``add``; drop the
+    in-place updates it replaces. None, building nothing, if it would not be float64."""
     start = len(b.region.ops)
     b.line, b.file = add.line, add.file
     merged = _where_of_sum(b, left, right, add.result.kind)
-    if merged is None or merged.dtype is not shapes.F64:
+    if merged.dtype is not shapes.F64:
         del b.region.ops[start:]
         return None
     if rest is None and b.producer.get(merged) in b.region.ops[start:] and merged.hint is None:
         merged.hint = add.result.hint
-    if add.effect:  # add_into updated x in place: drop that update (and the inner one)
-        b.region.ops.remove(add)
-    if inner is not None and inner.effect:
-        b.region.ops.remove(inner)
+    for update in (add, inner):
+        if update is not None and update.effect:  # add_into: the merged sum replaces its update
+            b.region.ops.remove(update)
     if rest is not None:
         uses[merged] = 1
         merged = b.call(add.fn, [rest, merged], hint=add.result.hint, kind=add.result.kind, effect=add.effect)
