@@ -304,8 +304,10 @@ def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:
         operands = (core, y) if i == 0 else (x, core)
         if shapes.same(other.shape, v.shape) or _shape_read_off(b, shape) is other:  # broadcasts it anyway
             return _call(b, fn, *operands)
-        if other.shape == ():  # scale the scalar before spreading it
-            return b.call(np.full, [shape, _call(b, fn, *operands)])
+        if other.shape == ():  # scale before spreading
+            spreader = b.producer[v].fn
+            scaled = _call(b, fn, *operands)
+            return b.call(spreader, [shape, scaled] if spreader is np.full else [scaled, shape])
     return None
 
 
@@ -377,11 +379,14 @@ def _call(b: Builder, fn: Any, *args: Value) -> Value:
 
 
 def _spread_from(b: Builder, value: Value) -> tuple[Value, Value] | None:
-    """``(shape, c)`` if ``value`` was built as ``np.full(shape, c)`` of a scalar ``c``."""
+    """``(shape, c)`` if ``value`` was built as ``np.full(shape, c)`` of a scalar ``c``, or as
+    ``np.broadcast_to(c, shape)``."""
     op = b.producer.get(value)
-    if op is None or op.kind != "call" or op.kwnames or len(op.args) != 2 or op.fn is not np.full:
+    if op is None or op.kind != "call" or op.kwnames or len(op.args) != 2:
         return None
-    return op.args[0], op.args[1]
+    if op.fn is np.full:
+        return op.args[0], op.args[1]
+    return (op.args[1], op.args[0]) if op.fn is np.broadcast_to else None
 
 
 def _shape_read_off(b: Builder, shape: Value) -> Value | None:

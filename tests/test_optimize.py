@@ -433,3 +433,19 @@ def test_masked_sums_of_float32_arrays_keep_their_dtype():
     g = symdiff.grad(two_branches_one_mask)(x)
     assert g.dtype == np.float32
     check_grad(two_branches_one_mask, x.astype(np.float64))
+
+
+def log_softmax_loss(z, Y):
+    z = z - np.max(z, axis=1, keepdims=True)
+    logp = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    return -np.sum(Y * logp) / z.shape[0]
+
+
+@pytest.mark.optimized_source
+def test_a_row_cotangent_broadcast_to_a_matrix_is_absorbed_by_the_product_that_broadcasts_it():
+    r = np.random.default_rng(5)
+    z, Y = r.normal(size=(6, 4)), np.eye(4)[r.integers(0, 4, size=6)]
+    g = symdiff.grad(log_softmax_loss)
+    g(z, Y)
+    assert "broadcast_to" not in g.source
+    check_grad(log_softmax_loss, z, Y, argnums=0)
