@@ -91,6 +91,13 @@ def use_counts(fn: Function) -> dict[Value, int]:
 # ----------------------------------------------------------------------------- substitution
 
 
+def _final(v: Value, replace: dict[Value, Value]) -> Value:
+    """What ``v`` is replaced by, following chains of replacements."""
+    while v in replace:
+        v = replace[v]
+    return v
+
+
 def substitute(fn: Function, replace: dict[Value, Value]) -> None:
     """Rewrite every use of a key of ``replace`` (op arguments, region yields) to its value.
     Adjoint arithmetic that now reads a constant is simplified again (a cotangent carried
@@ -100,16 +107,11 @@ def substitute(fn: Function, replace: dict[Value, Value]) -> None:
     builder = passes.adjoint_builder(fn.body)
     builder.producer = definitions(fn.body)
 
-    def final(v: Value) -> Value:
-        while v in replace:
-            v = replace[v]
-        return v
-
     def visit(region: Region) -> None:
         ops, region.ops = region.ops, []
         builder.push(region)
         for op in ops:
-            args = [final(a) for a in op.args]
+            args = [_final(a, replace) for a in op.args]
             changed = any(a is not b for a, b in zip(args, op.args))
             op.args = args
             for sub in op.regions:
@@ -120,7 +122,7 @@ def substitute(fn: Function, replace: dict[Value, Value]) -> None:
                 if simpler is not None and simpler is not op.result:
                     replace[op.result] = simpler
             region.ops.append(op)
-        region.yields = [final(y) for y in region.yields]
+        region.yields = [_final(y, replace) for y in region.yields]
         builder.pop()
 
     visit(fn.body)
@@ -208,9 +210,7 @@ def _reusable(op: Op, touched: set[Value]) -> bool:
 
 def _key(op: Op, replace: dict[Value, Value]) -> tuple:
     parts: list[Any] = []
-    for a in op.args:
-        while a in replace:
-            a = replace[a]
+    for a in (_final(v, replace) for v in op.args):
         parts.append(a if not a.is_const else _const_key(a.const))
     try:
         hash(op.fn)
@@ -571,12 +571,6 @@ def _emit_merged(b: Builder, add: Op, left: Masked, right: Masked, inner: Op | N
         merged = b.call(add.fn, [rest, merged], hint=add.result.hint, kind=add.result.kind, effect=add.effect)
     uses[merged] = uses.get(add.result, 0)
     return merged
-
-
-def _final(v: Value, replace: dict[Value, Value]) -> Value:
-    while v in replace:
-        v = replace[v]
-    return v
 
 
 def _masked(b: Builder, v: Value, uses: dict[Value, int], touched: set[Value]) -> Masked | None:

@@ -388,9 +388,10 @@ def infer_dtype(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
         return F64
     if fn is np.zeros_like and len(args) == 1 and set(kwargs) == {"dtype"} and kwargs["dtype"].const is float:
         return F64
-    if fn is runtime.getitem_vjp or fn is runtime.winner_mask:
-        return F64 if fn is runtime.getitem_vjp and args[1].dtype is F64 else (MASK if fn is runtime.winner_mask
-                                                                                else None)
+    if fn is runtime.winner_mask:
+        return MASK
+    if fn is runtime.getitem_vjp:
+        return F64 if args[1].dtype is F64 else None
     if fn in (runtime.add_into, runtime.add_at_index, runtime.add_at):  # acc[i] += g: acc's dtype if g fits it
         return F64 if args[0].dtype is F64 and (args[-1].dtype in (F64, MASK) or _weak(args[-1])) else None
     if fn is operator.getitem or fn is runtime.setitem:
