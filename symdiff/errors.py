@@ -19,6 +19,15 @@ class NoRuleError(SymdiffError):
     """A call on a differentiated value has no derivative rule."""
 
 
+class InternalError(SymdiffError):
+    """A bug in symdiff itself: the compiler failed, or generated code raised where the user's
+    function does not. The message names the user's code being processed and asks for a report."""
+
+
+REPORT = ("This is a bug in symdiff, not in your code: please report it with the function and the "
+          "types and shapes of its arguments.")
+
+
 def located(message: str, filename: str, line: int | None, col: int | None = None,
             source_line: str | None = None) -> str:
     """Format ``message`` as ``file:line:col: message`` followed by the source line and a caret."""

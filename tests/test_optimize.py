@@ -41,11 +41,33 @@ def test_generated_code_slices_once_per_distinct_slice():
     check_grad(rosen, x)
 
 
-def test_cse_keeps_constants_of_different_types_apart():
-    def f(x):
-        return np.sum(x * 1) + np.sum(x * 1.0) + np.sum(x * True)
+BYTES = np.array([200, 100], dtype=np.uint8)
 
-    check_grad(f, np.array([0.5, -2.0]))
+
+def test_cse_keeps_constants_of_different_types_apart():
+    """``BYTES + 100`` wraps around in uint8 and ``BYTES + 100.0`` does not: merging the two
+    equal constants would change both the value and the gradient."""
+    def f(x):
+        return np.sum(x * (BYTES + 100)) + np.sum(x * (BYTES + 100.0)) + np.sum(x * (BYTES + True))
+
+    x = np.array([0.5, -2.0])
+    g = symdiff.grad(f)(x)
+    np.testing.assert_array_equal(g, (BYTES + 100) + (BYTES + 100.0) + (BYTES + True))
+    check_grad(f, x)
+
+
+def test_cse_does_not_merge_two_accumulators_the_loop_adds_into():
+    """``a`` and ``b`` have one shape, so their gradients' zero accumulators are the same
+    expression; the backward loop adds into each in place, so they must stay two arrays."""
+    def f(x):
+        a = x * 1.0
+        b = x * 2.0
+        s = 0.0
+        for i in range(3):
+            s = s + a[i] * b[i] + a[i]
+        return s
+
+    check_grad(f, np.array([0.5, -1.0, 2.0]))
 
 
 def test_cse_does_not_merge_arrays_the_backward_sweep_updates_in_place():
@@ -192,7 +214,7 @@ def sqrt_loop(x, n):
 def test_loop_invariants_are_hoisted_or_computed_on_first_use():
     g = symdiff.grad(guarded)
     g(2.0, 3)
-    before, body = g.source.split("for ")
+    before, body = g.source.split("\n    for ")
     assert "x > 0" in before and "x > 0" not in body  # cannot raise: hoisted
     assert "if ratio is None:" in body and body.count("1.0 / x") == 1  # d log(x): on first use
 
