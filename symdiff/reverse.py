@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import linecache
 import operator
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from .ir import (
     BuildDict,
     Builder,
     Function,
+    GetAttr,
     Method,
     Op,
     Region,
@@ -515,11 +517,9 @@ def no_rule_error(fn: Function, op: Op, what: str | None = None, message: str | 
     if message is None and what:
         message = f"{what} of {name} is not supported"
     elif message is None and op.note:
-        message = (f"cannot differentiate through {name}: {op.note}; register a derivative with "
-                   f"symdiff.defvjp({name}, lambda g, ans, x: ...)")
+        message = f"cannot differentiate through {name}: {op.note}; {_rule_advice(op.fn, name)}"
     elif message is None:
-        message = (f"no derivative rule for {name}; register one with "
-                   f"symdiff.defvjp({name}, lambda g, ans, *args: ...)")
+        message = f"no derivative rule for {name}; {_rule_advice(op.fn, name)}"
     filename = op.file or fn.filename
     source = linecache.getline(filename, op.line) if op.line else None
     return NoRuleError(located(message, filename, op.line, None, source or None))
@@ -560,16 +560,43 @@ def _scalar_kind(a: Value, b: Value) -> str | None:
 
 
 def _describe_callee(fn: Any) -> str:
+    """The callee as a user spells it: ``np.fft.fft``, ``scipy.special.expit``, ``math.sin``."""
     if isinstance(fn, Method):
         return f"the method .{fn.name}()"
+    if isinstance(fn, GetAttr):
+        return f"the attribute .{fn.name}"
+    name = getattr(fn, "__name__", None) or repr(fn)
+    public = _public_name(fn, name)
+    if public:
+        return public
     module = getattr(fn, "__module__", None)
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
-    if type(fn) is np.ufunc or (module or "").startswith("numpy"):
-        prefix = "np.linalg." if (module or "").startswith("numpy.linalg") else "np."
-        return f"{prefix}{getattr(fn, '__name__', name)}"
+    qualname = getattr(fn, "__qualname__", None) or name
     if module in ("math", "builtins", None):
-        return f"{module}.{name}" if module == "math" else name
-    return name
+        return f"{module}.{qualname}" if module == "math" else qualname
+    if module.startswith("scipy."):  # scipy.special._ufuncs -> scipy.special
+        return ".".join(p for p in module.split(".") if not p.startswith("_")) + "." + qualname
+    return qualname
+
+
+_NUMPY_NAMESPACES = (("np", np), ("np.linalg", np.linalg), ("np.fft", np.fft), ("np.random", np.random))
+
+
+def _public_name(fn: Any, name: str) -> str | None:
+    """``np.<name>`` (or ``np.linalg.<name>``, ``scipy.special.<name>``...) where that is ``fn`` itself."""
+    scipy_special = sys.modules.get("scipy.special")  # its ufuncs know no module of their own
+    for prefix, namespace in _NUMPY_NAMESPACES + ((("scipy.special", scipy_special),) if scipy_special else ()):
+        if getattr(namespace, name, None) is fn:
+            return f"{prefix}.{name}"
+    return None
+
+
+def _rule_advice(fn: Any, name: str) -> str:
+    """What to do about an active call without a rule: register one, or (for methods and
+    attributes, which cannot be registered) write the computation differently."""
+    if isinstance(fn, (Method, GetAttr)):
+        return ("write it with NumPy functions that have derivative rules (docs/numpy.md lists them), "
+                "or wrap it in a function of your own and give that a rule with symdiff.defvjp")
+    return f"register one with symdiff.defvjp({name}, lambda g, ans, *args: ...)"
 
 
 RECURSIVE_VJP: Any = None  # api.recursive_vjp: the generated VJP of a function, by function
