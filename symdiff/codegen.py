@@ -83,6 +83,7 @@ class Codegen:
         self.globals: dict[str, Any] = {"np": np, "math": math}
         self.global_names: dict[int, str] = {}
         self.runtime_used: set[str] = set()
+        self.comments: list[str] = []  # the text of each comment, by the index its placeholder holds
         self._analyse(fn.body)
 
     # ------------------------------------------------------------------ analysis
@@ -414,7 +415,10 @@ class Codegen:
         file = file or self.fn.filename
         text = linecache.getline(file, line).strip()
         where = f"line {line}" if file == self.fn.filename else f"{os.path.basename(file)}:{line}"
-        return ast.Expr(ast.Constant(f"{COMMENT} {where}: {text}" if text else f"{COMMENT} {where}"))
+        self.comments.append(f"{where}: {text}" if text else where)
+        # astor cannot print a comment: a placeholder string holding the comment's index is
+        # replaced by the text after printing (the text itself never passes through repr)
+        return ast.Expr(ast.Constant(f"{COMMENT} {len(self.comments) - 1}"))
 
     def assign_many(self, pairs: list[tuple[Value, Value]]) -> list[ast.stmt]:
         """``a = x`` for each pair whose names differ, as one tuple assignment if several."""
@@ -474,7 +478,8 @@ class Codegen:
                              kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
         node = ast.FunctionDef(name, args, body, [], None)
         text = astor.to_source(node, pretty_source="".join)  # no mid-expression line breaks
-        return re.sub(rf"^(\s*)(\"\"\"|'|\"){COMMENT} (.*)\2$", _as_comment, text, flags=re.M)
+        return re.sub(rf"^(\s*)(\"\"\"|'|\"){COMMENT} (\d+)\2$",
+                      lambda m: f"{m.group(1)}# {self.comments[int(m.group(3))]}", text, flags=re.M)
 
     def module(self, name: str, doc: str) -> str:
         fn_text = self.function(name)
@@ -488,11 +493,6 @@ class Codegen:
         if user:
             header.append(f"# from your code: {', '.join(user)}")
         return "\n".join(header) + "\n\n\n" + fn_text
-
-
-def _as_comment(match: re.Match) -> str:
-    text = match.group(3).encode().decode("unicode_escape", errors="ignore")
-    return f"{match.group(1)}# {text}"
 
 
 def _dotted(path: str) -> ast.expr:

@@ -225,3 +225,13 @@ def test_unit_step_slices_are_undone_at_compile_time():
     g(np.linspace(-1.0, 1.0, 6))
     assert "unbroadcast" not in g.source and "scalar_seed" not in g.source
     check_grad(rosen, np.linspace(-1.0, 1.0, 6))
+
+
+def test_comments_in_generated_code_keep_non_ascii_source_text():
+    def f(x):
+        y = np.tanh(x)  # café → tanh
+        return np.sum(y)
+
+    g = symdiff.grad(f)
+    g(np.ones(2))
+    assert "y = np.tanh(x)  # café → tanh" in g.source
