@@ -3,7 +3,7 @@
     python3 scripts/difftest.py --count 20000 --seed 0 [--jobs 2] [--family all|scalar,...] [--out DIR]
 
 Programs get seeds seed..seed+count-1 and families round-robin. Prints counts by class and
-family, writes every failure (minimised) as a runnable .py file under --out, and exits with
+family, writes every failure as a runnable .py file (the first few of each kind minimised) under --out, and exits with
 status 1 if any program is wrong, internal, mutated or hung.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -18,6 +19,17 @@ from collections import Counter
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
 import difftest  # noqa: E402
+
+MINIMISED: Counter = Counter()  # failures minimised so far in this process, by signature
+MINIMISE_PER_SIGNATURE = 3
+
+
+def signature(family: str, outcome: difftest.Outcome) -> tuple:
+    """Failures that probably share a cause: the exception (names and numbers dropped), or the
+    class, stage and family of a wrong gradient."""
+    if outcome.cls in ("internal", "refused"):
+        return outcome.cls, re.sub(r"[%\w/.]*\d[\w/.]*|'[^']*'", "#", outcome.detail)[:80]
+    return outcome.cls, outcome.stage, family
 
 
 def run_one(job: tuple) -> tuple:
@@ -30,7 +42,11 @@ def run_one(job: tuple) -> tuple:
     outcome = difftest.check(program)
     text = None
     if outcome.cls in difftest.FAILURES:
-        small = difftest.minimise(program, budget=minimise_budget) if minimise_budget else program
+        sig = signature(family, outcome)
+        MINIMISED[sig] += 1
+        small = program
+        if minimise_budget and MINIMISED[sig] <= MINIMISE_PER_SIGNATURE:
+            small = difftest.minimise(program, budget=minimise_budget)
         final = difftest.check(small)
         if final.key != outcome.key:  # minimising drifted: keep the original
             small, final = program, outcome
@@ -69,7 +85,7 @@ def main(argv: list | None = None) -> int:
     for done, (seed, family, cls, stage, detail, text) in enumerate(results, 1):
         counts[family, cls] += 1
         if cls not in ("pass",):
-            details[cls, stage, detail.split("\n")[0][:160]] += 1
+            details[cls, stage, re.sub(r"\S+\.py:\d+(:\d+)?", "<file>", detail.split("\n")[0])[:160]] += 1
         if text is not None and args.out:
             with open(os.path.join(args.out, f"{cls}_{family}_{seed}.py"), "w") as fh:
                 fh.write(text)

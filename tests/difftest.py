@@ -36,6 +36,7 @@ import re
 import signal
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -232,12 +233,15 @@ def _dt_call(fn: Any, *args: Any, **kw: Any) -> Any:
         _note(a - b, np.maximum(np.abs(a), np.abs(b)))
     elif fn in (np.max, np.min, np.amax, np.amin):
         _gap(args[0], kw.get("axis", args[1] if len(args) > 1 else None))
+    elif fn is np.std:  # not differentiable where it is 0
+        _note(fn(*args, **kw), 0.0)
     return fn(*args, **kw)
 
 
 _RECORDERS = {"_dt_cmp": _dt_cmp, "_dt_call": _dt_call}
 _WATCHED_NAMES = {"abs", "min", "max"}
-_WATCHED_ATTRS = {"abs", "absolute", "fabs", "maximum", "minimum", "fmax", "fmin", "max", "min", "amax", "amin"}
+_WATCHED_ATTRS = {"abs", "absolute", "fabs", "maximum", "minimum", "fmax", "fmin", "max", "min", "amax", "amin",
+                  "std"}
 
 
 class _Instrument(ast.NodeTransformer):
@@ -340,7 +344,7 @@ def validate(program: Program) -> str | None:
     if "invalid" in program._cache:
         return program._cache["invalid"]
     reason = None
-    with Loaded(program.source, f"{program.family}_{program.seed}") as plain, \
+    with warnings.catch_warnings(), Loaded(program.source, f"{program.family}_{program.seed}") as plain, \
             Loaded(program.source, "instr", _instrument) as instr:
         try:
             with _alarm(TIMEOUT_S):
@@ -533,7 +537,8 @@ def _compare(got: Any, args: list, argnums: Any, ref: tuple, stage: str) -> Outc
 def check(program: Program) -> Outcome:
     """Compile ``program`` with symdiff.grad / value_and_grad and classify what happens."""
     try:
-        with _alarm(TIMEOUT_S):
+        with _alarm(TIMEOUT_S), np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return _check(program)
     except _Timeout:
         return Outcome("hang", f"no result within {TIMEOUT_S} s")
@@ -1496,6 +1501,12 @@ def _draft(seed: int, family: str, attempt: int) -> Program:
 def generate(seed: int, family: str, max_attempts: int = 200) -> Program:
     """A valid program of ``family`` (deterministic in ``seed``): drafts are tried with sub-seeds
     0, 1, ... until one runs, returns a finite float away from kinks, with stable finite differences."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _generate(seed, family, max_attempts)
+
+
+def _generate(seed: int, family: str, max_attempts: int) -> Program:
     last = None
     for attempt in range(max_attempts):
         try:
