@@ -822,7 +822,7 @@ class Gen:
             return f"abs({a()})"
         if kind == "minmax":
             f = r.choice(["min", "max"])
-            if r.random() < 0.15:
+            if r.random() < 0.05:
                 return f"{f}({a()}, {a()}, {a()})"
             return f"{f}({a()}, {a()})"
         if kind == "ifexp":
