@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import difftest  # noqa: E402
 
 MINIMISED: Counter = Counter()  # failures minimised so far in this process, by signature
-MINIMISE_PER_SIGNATURE = 2
+MINIMISE_PER_SIGNATURE = 1
 
 
 def signature(family: str, outcome: difftest.Outcome) -> tuple:
@@ -47,7 +47,7 @@ def run_one(job: tuple) -> tuple:
         small = program
         if outcome.cls == "hang":  # every try of a hanging candidate costs the whole time limit
             if minimise_budget and MINIMISED[sig] <= 1:
-                small = difftest.minimise(program, budget=min(minimise_budget, 20))
+                small = difftest.minimise(program, budget=min(minimise_budget, 8))
         elif minimise_budget and MINIMISED[sig] <= MINIMISE_PER_SIGNATURE:
             small = difftest.minimise(program, budget=minimise_budget)
         final = difftest.check(small)
@@ -64,7 +64,7 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--family", default="all", help="all, or a comma-separated list of " + ", ".join(difftest.FAMILIES))
     ap.add_argument("--out", default=None, help="directory for the failing programs")
-    ap.add_argument("--minimise-budget", type=int, default=60, help="checks spent minimising each failure (0: none)")
+    ap.add_argument("--minimise-budget", type=int, default=50, help="checks spent minimising each failure (0: none)")
     args = ap.parse_args(argv)
 
     families = list(difftest.FAMILIES) if args.family == "all" else args.family.split(",")

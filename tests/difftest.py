@@ -48,7 +48,7 @@ from symdiff.errors import SymdiffError
 MARGIN = 1e-3  # distance from a branch's switching point, relative to 1 + |operands|
 EPS = (1e-6, 1e-4)  # two finite-difference steps: disagreement marks the point unstable
 RTOL, ATOL = 1e-5, 1e-6
-TIMEOUT_S = 10
+TIMEOUT_S = 5
 MAX_ABS_VALUE = 1e4
 CLASSES = ("pass", "refused", "internal", "wrong", "mutated", "hang")
 FAILURES = ("internal", "wrong", "mutated", "hang")
