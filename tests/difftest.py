@@ -1065,7 +1065,11 @@ class Gen:
             op = r.choice(["=", "+=", "-=", "=", "+="] + (["*="] if shape else []))
             if op == "*=":
                 expr = f"np.tanh({expr})"
-            self.emit(f"{name} {op} {expr}")
+            if (shape or self.elementwise) and op != "=" and not re.fullmatch(r"[ab]\d+", name):
+                # not an array this function made: in place it could be the caller's
+                self.emit(f"{name} = {name} {op[0]} {_paren(expr)}")
+            else:
+                self.emit(f"{name} {op} {expr}")
             return
         expr, shape = self.any_value(sc, d)
         name = self.fresh("v")
