@@ -40,15 +40,16 @@ SPECIAL = {id(getattr(runtime, "setitem", None)): "x[index] = value"}
 
 # Arguments a rule takes through *args (so its own parameter names do not say which).
 ARG_NAMES = {"np.clip": ("a", "a_min", "a_max"), "x.clip()": ("x", "min", "max"),
-             "np.average": ("a", "axis", "weights"), "np.einsum": ("subscripts", "*operands")}
+             "np.average": ("a", "axis", "weights"), "np.einsum": ("subscripts", "*operands"),
+             "max": ("*args",), "min": ("*args",)}
 
 NOTES = {
     "x + y": "NumPy broadcasting undone at compile time where shapes are known",
     "x ** y": "d/dy uses log(x), taken as 0 where x == 0",
     "x % y": "d/dy = -floor(x / y)",
     "x[index]": "basic, fancy (repeated indices accumulate) and boolean-mask indexing",
-    "max": "two arguments; a tie sends the cotangent to the first",
-    "min": "two arguments; a tie sends the cotangent to the first",
+    "max": "two or more numbers (not one sequence, no key=); a tie sends the cotangent to the first",
+    "min": "two or more numbers (not one sequence, no key=); a tie sends the cotangent to the first",
     "np.maximum": "ties split the cotangent evenly (as JAX)",
     "np.minimum": "ties split the cotangent evenly (as JAX)",
     "np.fmax": "as np.maximum; a NaN operand gets nothing (fmax ignores NaN)",

@@ -285,7 +285,16 @@ defvjp(operator.mul, lambda g, ans, x, y: unbroadcast(g * y, x, y),
        lambda g, ans, x, y: unbroadcast(x * g, y, x))
 defvjp(operator.truediv, lambda g, ans, x, y: unbroadcast(g / y, x, y),
        lambda g, ans, x, y: unbroadcast(-g * ans / y, y, x))
-defvjp(operator.pow, lambda g, ans, x, y: unbroadcast(g * y * x ** (y - 1), x, y),
+def power_slope(x: Any, y: Any, power: Any = operator.pow) -> Any:
+    """``y * x ** (y - 1)``, d(x ** y)/dx. A constant ``y >= 1`` (or ``y < 0``, where ``0 ** y`` is
+    itself infinite) cannot meet ``0 ** negative`` where ``x ** y`` is finite, so it is inlined;
+    any other ``y`` goes through runtime.power_slope (0 where ``y == 0``, inf where ``0 < y < 1``)."""
+    if type(y) in (int, float) and (y >= 1 or y < 0):
+        return y * (x ** (y - 1) if power is operator.pow else apply(power, x, y - 1))
+    return apply(runtime.power_slope, x, y) if power is operator.pow else apply(runtime.power_slope, x, y, power)
+
+
+defvjp(operator.pow, lambda g, ans, x, y: unbroadcast(g * power_slope(x, y), x, y),
        lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
 defvjp(pow, *VJPS[operator.pow])
 defvjp(operator.neg, lambda g, ans, x: -g)
@@ -295,8 +304,25 @@ defvjp(operator.mod, lambda g, ans, x, y: unbroadcast(g, x, y),
        lambda g, ans, x, y: unbroadcast(-g * np.floor_divide(x, y), y, x))
 defvjp(abs, lambda g, ans, x: g * sign(x))
 defvjp(float, lambda g, ans, x: g)
-defvjp(max, lambda g, ans, x, y: g * (x >= y), lambda g, ans, x, y: g * (y > x))
-defvjp(min, lambda g, ans, x, y: g * (x <= y), lambda g, ans, x, y: g * (y < x))
+
+
+def _winner_vjp(argnum: int, beats: Any, ties: Any) -> Rule:
+    """Builtin max/min of two or more numbers: the cotangent goes to the result, the first of
+    the winning arguments (Python's choice on ties): argument i wins where it ``beats`` every
+    earlier one strictly and ``ties`` (beats or equals) every later one."""
+    def vjp(g, ans, *args, **kw):
+        if kw or len(args) < 2:
+            _unsupported("max/min with one sequence argument or key=/default= (write max(a, b, c))")
+        x = args[argnum]
+        for j, other in enumerate(args):
+            if j != argnum:
+                g = g * (beats(x, other) if j < argnum else ties(x, other))
+        return g
+    return vjp
+
+
+defvjp(max, *(_winner_vjp(i, operator.gt, operator.ge) for i in range(16)))
+defvjp(min, *(_winner_vjp(i, operator.lt, operator.le) for i in range(16)))
 defnondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
            operator.not_, operator.is_, operator.is_not, operator.floordiv, operator.and_,
            operator.or_, operator.xor, operator.invert, round, int, bool, len, range,
@@ -363,7 +389,7 @@ defvjp(math.tanh, lambda g, ans, x: g * (1 - ans ** 2))
 defvjp(math.atan2, lambda g, ans, y, x: g * x / (x ** 2 + y ** 2),
        lambda g, ans, y, x: -g * y / (x ** 2 + y ** 2))
 defvjp(math.hypot, lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans)
-defvjp(math.pow, lambda g, ans, x, y: g * y * apply(math.pow, x, y - 1),
+defvjp(math.pow, lambda g, ans, x, y: g * power_slope(x, y, math.pow),
        lambda g, ans, x, y: g * ans * apply(runtime.log_or_zero, x))
 defvjp(math.fabs, lambda g, ans, x: g * sign(x))
 defvjp(math.erf, lambda g, ans, x: g * (2 / math.sqrt(math.pi)) * apply(math.exp, -x ** 2))
@@ -506,7 +532,7 @@ defnondiff(np.fix, np.around, np.signbit, np.isclose, np.allclose, np.array_equa
 # ----------------------------------------------------------------------------- elementwise, binary
 
 defvjp(np.true_divide, *VJPS[operator.truediv])  # np.true_divide is np.divide in NumPy >= 1.x
-defvjp(np.float_power, lambda g, ans, x, y: unbroadcast(g * y * np.float_power(x, y - 1), x, y),
+defvjp(np.float_power, lambda g, ans, x, y: unbroadcast(g * power_slope(x, y, np.float_power), x, y),
        lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
 defvjp(np.hypot, lambda g, ans, x, y: unbroadcast(g * x / ans, x, y),
        lambda g, ans, x, y: unbroadcast(g * y / ans, y, x))
@@ -713,8 +739,8 @@ def _reshape_back(g, ans, x, *args, **kw):
 for _fn in (np.ravel, Method("ravel"), Method("flatten"), np.squeeze, Method("squeeze"), np.expand_dims,
             np.atleast_1d, np.atleast_2d, np.atleast_3d):
     defvjp(_fn, _reshape_back)
-defvjp(np.swapaxes, lambda g, ans, x, a, b: np.swapaxes(g, a, b))
-defvjp(Method("swapaxes"), lambda g, ans, x, a, b: np.swapaxes(g, a, b))
+defvjp(np.swapaxes, lambda g, ans, x, axis1, axis2: np.swapaxes(g, axis1, axis2))
+defvjp(Method("swapaxes"), lambda g, ans, x, axis1, axis2: np.swapaxes(g, axis1, axis2))
 defvjp(np.moveaxis, lambda g, ans, x, source, destination: np.moveaxis(g, destination, source))
 
 

@@ -52,6 +52,20 @@ def log_or_zero(x: Any) -> Any:
     return np.log(np.where(x == 0, 1.0, x))
 
 
+def power_slope(x: Any, y: Any, power: Any = None) -> Any:
+    """``y * x ** (y - 1)``, the derivative of ``x ** y`` in ``x`` (``power``: math.pow or
+    np.float_power, else ``**``), also where ``x == 0``: 0 where ``y == 0`` (``x ** 0`` is 1 for
+    every x), +inf where ``0 < y < 1`` (as JAX), with no ZeroDivisionError and no warning."""
+    power = power or (lambda a, b: a ** b)
+    if type(x) in (int, float) and type(y) in (int, float):
+        if x != 0 or y >= 1:
+            return y * power(x, y - 1)
+        return 0.0 if y == 0 else math.copysign(math.inf, y)
+    with np.errstate(divide="ignore"):  # 0 ** negative: inf, the one-sided limit
+        slope = power(x, y - 1) if power is not math.pow else np.power(np.asarray(x, float), y - 1)
+    return y * np.where(np.equal(y, 0), 0, slope)
+
+
 def matmul_vjp(g: Any, x: Any, y: Any, argnum: int) -> Any:
     """The cotangent of ``x`` (argnum 0) or ``y`` (argnum 1) in ``x @ y``, for any ranks."""
     x, y, g = np.asarray(x), np.asarray(y), np.asarray(g)
@@ -421,8 +435,7 @@ def repeat_vjp(g: Any, x: Any, repeats: Any, axis: Any = None) -> np.ndarray:
 def pad_vjp(g: Any, x: Any, pad_width: Any) -> np.ndarray:
     """The cotangent of ``x`` in ``np.pad(x, pad_width)`` (constant mode): the middle of ``g``."""
     g = np.asarray(g)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int).reshape(-1, 2) if np.ndim(pad_width) else
-                             pad_width, (g.ndim, 2))
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (g.ndim, 2))  # 3, (3,), (1, 2) or pairs
     return g[tuple(slice(int(b), g.shape[i] - int(a)) for i, (b, a) in enumerate(widths))]
 
 

@@ -14,6 +14,9 @@ differences with a looser tolerance.
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import pytest
 from fd import check_grad, numerical_grad
@@ -789,6 +792,179 @@ case("np.linalg.cholesky(x @ x.T + 3 I)[(3, 4)]", l_cholesky,
      lambda rng: (REAL(rng, (3, 4)), weight(rng, (3, 3))), (0,), [np.linalg.cholesky])
 case("np.linalg.cholesky batched[(2, 3, 3)]", l_cholesky_batched,
      lambda rng: (REAL(rng, (2, 3, 3)), weight(rng, (2, 3, 3))), (0,), [np.linalg.cholesky])
+
+
+# ============================================================================ builtins, keywords, -1, powers at 0
+
+
+def b_max3(x, y, z, w): return max(x, y, z) * w
+def b_min3(x, y, z, w): return min(x, y, z) * w
+def b_max4(x, y, z, t, w): return max(x, y, z, t) * w
+def b_min_max3(x, y, z, w): return (max(z, x, y) - 2.0 * min(y, z, x)) * w
+
+
+def _distinct_floats(n):
+    """``n`` floats at least 0.2 apart (max/min have kinks where two are equal), in random order."""
+    def make(rng):
+        values = rng.permutation(np.linspace(-1.5, 1.5, n)) + rng.uniform(-0.05, 0.05, n)
+        return (*(float(v) for v in values), float(weight(rng, None)))
+    return make
+
+
+for _seed in range(3):
+    case(f"max(x, y, z)[draw {_seed}]", b_max3, _distinct_floats(3), (0, 1, 2), [max])
+    case(f"min(x, y, z)[draw {_seed}]", b_min3, _distinct_floats(3), (0, 1, 2), [min])
+    case(f"max(x, y, z, t)[draw {_seed}]", b_max4, _distinct_floats(4), (0, 1, 2, 3), [max])
+    case(f"max(z, x, y) - 2 min(y, z, x)[draw {_seed}]", b_min_max3, _distinct_floats(3), (0, 1, 2), [max, min])
+
+
+def test_three_argument_max_min_send_the_gradient_to_the_first_winner() -> None:
+    assert symdiff.grad(b_max3, argnums=(0, 1, 2))(1.0, 3.0, 2.0, 1.0) == (0.0, 1.0, 0.0)
+    assert symdiff.grad(b_min3, argnums=(0, 1, 2))(1.0, 3.0, -2.0, 2.0) == (0.0, 0.0, 2.0)
+    assert symdiff.grad(b_max3, argnums=(0, 1, 2))(3.0, 1.0, 3.0, 1.0) == (1.0, 0.0, 0.0)  # a tie: the first
+    assert symdiff.grad(b_min3, argnums=(0, 1, 2))(2.0, 1.0, 1.0, 1.0) == (0.0, 1.0, 0.0)
+    assert symdiff.grad(b_max4, argnums=(0, 1, 2, 3))(0.0, 5.0, 5.0, 5.0, 1.0) == (0.0, 1.0, 0.0, 0.0)
+
+
+def b_max_key(x, y, z): return max(x, y, z, key=abs)
+
+
+def test_max_with_key_is_refused_with_a_located_error() -> None:
+    with pytest.raises(symdiff.SymdiffError, match="key"):
+        symdiff.grad(b_max_key, argnums=(0, 1, 2))(1.0, -3.0, 2.0)
+
+
+def s_swapaxes_keywords(x, w): return np.sum(np.swapaxes(x, axis1=0, axis2=-1) * w)
+def s_pad_one_width(x, w): return np.sum(np.pad(x, (3,)) * w)
+def s_pad_int_width(x, w): return np.sum(np.pad(x, 3) * w)
+
+
+KEYWORD_SHAPE_OPS = [
+    ("np.swapaxes(x, axis1=0, axis2=-1)", s_swapaxes_keywords, (3, 4), lambda x: np.swapaxes(x, 0, -1),
+     [np.swapaxes]),
+    ("np.swapaxes(x, axis1=0, axis2=-1)", s_swapaxes_keywords, (2, 3, 4), lambda x: np.swapaxes(x, 0, -1),
+     [np.swapaxes]),
+    ("np.pad(x, 3)", s_pad_int_width, (4,), lambda x: np.pad(x, 3), [np.pad]),
+    ("np.pad(x, 3)", s_pad_int_width, (3, 4), lambda x: np.pad(x, 3), [np.pad]),
+    ("np.pad(x, (3,))", s_pad_one_width, (3, 4), lambda x: np.pad(x, (3,)), [np.pad]),
+]
+for _name, _fn, _s, _op, _covers in KEYWORD_SHAPE_OPS:
+    case(f"{_name}[{_sname(_s)}]", _fn, _reduce_make(REAL, _s, _op), (0,), _covers)
+
+
+def test_swapaxes_with_keyword_axes() -> None:
+    x, w = np.arange(6.0).reshape(2, 3), np.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(symdiff.grad(s_swapaxes_keywords)(x, w), w.T)
+
+
+def test_pad_with_one_width_for_every_axis() -> None:
+    x = np.ones((2, 3))
+    w = np.arange(72.0).reshape(8, 9)
+    np.testing.assert_array_equal(symdiff.grad(s_pad_one_width)(x, w), w[3:-3, 3:-3])
+
+
+def r_mean_reshape_minus1(x): return np.mean(np.reshape(x, (3, -1)))
+def r_mean_reshape_method_minus1(x): return np.mean(x.reshape(3, -1))
+def r_sum_reshape_minus1(x, w): return np.sum(np.reshape(x, (-1,)) * w)
+def r_sum_reshape_rows_minus1(x, w): return np.sum(np.reshape(x, (x.shape[0], -1)).sum(axis=0) * w)
+def r_spread_reshape_minus1(x): return np.sum(np.reshape(x, (-1, 2)) * 3.0)
+
+
+RESHAPES = [
+    ("np.mean(np.reshape(x, (3, -1)))", r_mean_reshape_minus1, (3, 4), None, [np.reshape, np.mean]),
+    ("np.mean(np.reshape(x, (3, -1)))", r_mean_reshape_minus1, (2, 3, 4), None, [np.reshape, np.mean]),
+    ("np.mean(x.reshape(3, -1))", r_mean_reshape_method_minus1, (3, 4), None, [Method("reshape"), np.mean]),
+    ("np.reshape(x, (-1,))", r_sum_reshape_minus1, (3, 4), (12,), [np.reshape]),
+    ("np.reshape(x, (x.shape[0], -1)).sum(axis=0)", r_sum_reshape_rows_minus1, (3, 4), (4,), [np.reshape]),
+    ("np.reshape(x, (x.shape[0], -1)).sum(axis=0)", r_sum_reshape_rows_minus1, (3, 2, 2), (4,), [np.reshape]),
+    ("np.sum(np.reshape(x, (-1, 2)) * 3.0)", r_spread_reshape_minus1, (3, 4), None, [np.reshape]),
+]
+
+
+def _reshape_make(sx, sw):
+    def make(rng):
+        x = REAL(rng, sx)
+        return (x,) if sw is None else (x, weight(rng, sw))
+    return make
+
+
+for _name, _fn, _sx, _sw, _covers in RESHAPES:
+    case(f"{_name}[{_sname(_sx)}]", _fn, _reshape_make(_sx, _sw), (0,), _covers)
+
+
+def test_reshape_with_minus_one_spreads_to_the_actual_shape() -> None:
+    for fn in (r_mean_reshape_minus1, r_mean_reshape_method_minus1):
+        g = symdiff.grad(fn)(np.ones((3, 4)))
+        np.testing.assert_allclose(g, np.full((3, 4), 1 / 12))
+        assert "(3, -1)," not in symdiff.grad(fn).source  # no np.full((3, -1), ...)
+    np.testing.assert_array_equal(symdiff.grad(r_spread_reshape_minus1)(np.ones((2, 3))), np.full((2, 3), 3.0))
+
+
+def j_stack(a, b, w): return np.sum(np.stack((a, b)) * w)
+def j_stack_squared(a, b): return np.sum(np.stack((a, b)) ** 2)
+def j_concatenate(a, b, w): return np.sum(np.concatenate((a, b)) * w)
+def j_vstack(a, b, w): return np.sum(np.vstack((a, b)) * w)
+def j_hstack(a, b, w): return np.sum(np.hstack([a, b]) * w)
+def j_column_stack(a, b, w): return np.sum(np.column_stack((a, b)) * w)
+
+
+JOINS_OF_ARGUMENTS = [
+    ("np.stack((a, b))", j_stack, np.stack), ("np.concatenate((a, b))", j_concatenate, np.concatenate),
+    ("np.vstack((a, b))", j_vstack, np.vstack), ("np.hstack([a, b])", j_hstack, np.hstack),
+    ("np.column_stack((a, b))", j_column_stack, np.column_stack),
+]
+
+
+def _join_make(join):
+    def make(rng):
+        a, b = REAL(rng, (4,)), REAL(rng, (4,))
+        return a, b, weight(rng, join((a, b)).shape)
+    return make
+
+
+for _name, _fn, _join in JOINS_OF_ARGUMENTS:
+    case(f"{_name} of the differentiated arguments[vector]", _fn, _join_make(_join), (0, 1), [_join])
+case("np.sum(np.stack((a, b)) ** 2) of the differentiated arguments[matrix]", j_stack_squared,
+     lambda rng: (REAL(rng, (3, 4)), REAL(rng, (3, 4))), (0, 1), [np.stack])
+
+
+def p_pow(x, y): return x ** y
+def p_pow_weighted(x, y, w): return np.sum(x ** y * w)
+def p_np_power(x, y, w): return np.sum(np.power(x, y) * w)
+def p_pow_half(x): return x ** 0.5 + x
+def p_pow_half_array(x, w): return np.sum(x ** 0.5 * w)
+def p_pow_zero(x, y): return x ** y + 2.0 * x
+def p_math_pow(x, y): return math.pow(x, y)
+
+
+def test_power_of_zero_base_has_finite_gradient_where_the_function_is_smooth() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert symdiff.grad(p_pow, argnums=(0, 1))(0.0, 2.5) == (0.0, 0.0)
+        assert symdiff.grad(p_pow, argnums=(0, 1))(0.0, 1.0) == (1.0, 0.0)
+        assert symdiff.grad(p_pow, argnums=1)(0.0, 0.5) == 0.0
+        assert symdiff.grad(p_pow_zero, argnums=(0, 1))(0.0, 0.0) == (2.0, 0.0)  # x ** 0 is 1 for every x
+        assert symdiff.grad(p_math_pow, argnums=(0, 1))(0.0, 2.5) == (0.0, 0.0)
+        x = np.array([0.0, 0.0, 0.0, 1.5])
+        y = np.array([2.5, 1.0, 0.0, 0.5])
+        w = np.array([1.0, 2.0, 3.0, 4.0])
+        for fn in (p_pow_weighted, p_np_power):
+            gx, gy = symdiff.grad(fn, argnums=(0, 1))(x, y, w)
+            np.testing.assert_array_equal(gx[:3], [0.0, 2.0, 0.0])
+            np.testing.assert_array_equal(gy[:3], [0.0, 0.0, 0.0])
+            np.testing.assert_allclose(gx[3], 4.0 * 0.5 * 1.5 ** -0.5)
+            np.testing.assert_allclose(gy[3], 4.0 * 1.5 ** 0.5 * np.log(1.5))
+
+
+def test_power_below_one_of_zero_base_has_infinite_gradient_without_raising() -> None:
+    """d/dx x ** y at x == 0 for 0 < y < 1 is +inf (as JAX gives), not a ZeroDivisionError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert symdiff.grad(p_pow, argnums=(0, 1))(0.0, 0.5) == (math.inf, 0.0)
+        assert symdiff.grad(p_pow_half)(0.0) == math.inf
+        assert symdiff.grad(p_math_pow)(0.0, 0.5) == math.inf
+        g = symdiff.grad(p_pow_half_array)(np.array([0.0, 4.0]), np.array([1.0, 1.0]))
+        np.testing.assert_array_equal(g, [np.inf, 0.25])
 
 
 # ============================================================================ the parametrized checks
