@@ -522,6 +522,9 @@ def einsum_vjp(g: Any, argnum: int, subscripts: str, *operands: Any) -> np.ndarr
     keep = "".join(c for c in uniq if c in available)
     r = np.einsum(",".join([out] + others) + "->" + keep, g, *[o for k, o in enumerate(operands) if k != argnum])
     sizes = dict(zip(xs, x.shape))
+    broadcast = tuple(i for i, c in enumerate(keep) if sizes[c] == 1 and r.shape[i] != 1)  # '...' of size 1
+    if broadcast:
+        r = r.sum(axis=broadcast, keepdims=True)
     r = r.reshape([sizes[c] if c in keep else 1 for c in uniq])
     r = np.broadcast_to(r, [sizes[c] for c in uniq])
     if len(uniq) == len(xs):

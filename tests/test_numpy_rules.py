@@ -744,7 +744,34 @@ EINSUMS = [
     ("ii,i->i", [(3, 3), (3,)]),
     ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
     ("i,ij,j", [(3,), (3, 4), (4,)]),
+    ("ii->", [(3, 3)]),
+    ("ij,jk->ki", [(3, 4), (4, 2)]),
+    ("ij, jk -> ik", [(3, 4), (4, 2)]),
+    ("bi,bi->b", [(2, 3), (2, 3)]),
+    ("...,...->...", [(2, 3), (2, 3)]),
+    ("i...,i...->...", [(3, 2), (3, 2)]),
+    ("ij,ij,ij->i", [(2, 3), (2, 3), (2, 3)]),
+    ("ijk->kji", [(2, 3, 4)]),
+    ("ii,jj->ij", [(3, 3), (2, 2)]),
+    ("ij,jk,kl", [(2, 3), (3, 4), (4, 2)]),
+    ("i,i,i->", [(3,), (3,), (3,)]),
+    ("...i,...i->...", [(2, 3, 4), (4,)]),
+    ("iii->i", [(2, 2, 2)]),
+    ("bii->b", [(2, 3, 3)]),
+    ("...ij,...jk->...ik", [(2, 1, 3, 4), (3, 4, 2)]),
+    ("ij...,jk...->ik...", [(2, 3, 2), (3, 4, 2)]),
+    ("ij,ij->ij", [(3, 1), (3, 4)]),
 ]
+
+
+def e_same_operand_twice(a, w): return np.sum(np.einsum("ij,ij->i", a, a) * w)
+def e_same_operand_thrice(a, w): return np.einsum("ij,jk,ki->", a, a, a) * w
+
+
+case("np.einsum('ij,ij->i', a, a)[matrix]", e_same_operand_twice,
+     lambda rng: (REAL(rng, (3, 4)), weight(rng, (3,))), (0,), [np.einsum])
+case("np.einsum('ij,jk,ki->', a, a, a)[(3, 3)]", e_same_operand_thrice,
+     lambda rng: (REAL(rng, (3, 3)), weight(rng, None)), (0,), [np.einsum])
 
 
 def _einsum_make(spec, shapes):
