@@ -578,7 +578,7 @@ class Lowerer:
             args = [self.b.call(tuple, [a], kind=SEQUENCE, effect=True)
                     if a.kind == SEQUENCE and a not in self.structs else a for a in args]
         kind = passes.result_kind(fn, [a.kind for a in args]) or passes.creation_kind(fn, args)
-        if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or fn in rules.SEQUENCE_RESULTS or (
+        if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or rules.sequence_result(fn, args, kwargs) or (
                 fn in (list, tuple) and args and args[0].kind == SEQUENCE):
             kind = SEQUENCE
         # reading a list that grows in place must not be moved past an append

@@ -713,7 +713,7 @@ def _norm_vjp(g, ans, x, *args, **kw):
     axes = (axis,) if isinstance(axis, int) else axis
     matrix = (len(axes) == 2) if axes is not None else (ord_ is not None and ndim == 2)
     if matrix and ord_ not in (None, "fro"):
-        _unsupported(f"np.linalg.norm with the matrix norm ord={ord_!r}")
+        return apply(runtime.matrix_norm_vjp, g, x, ans, ord_, axis, keepdims)
     g, ans = _expand(g, axis, keepdims), _expand(ans, axis, keepdims)
     if ord_ in (None, 2, "fro"):
         return g * x / ans
@@ -879,6 +879,32 @@ def _det_vjp(g, ans, a):
 
 defvjp(np.linalg.det, _det_vjp)
 defvjp(np.linalg.cholesky, lambda g, ans, a, **kw: apply(runtime.cholesky_vjp, g, ans))
+# Decompositions (runtime.*_vjp): distinct eigenvalues / singular values; a tuple result's
+# cotangent is {position: cotangent}.
+defvjp(np.linalg.pinv, lambda g, ans, a, *args, **kw: apply(runtime.pinv_vjp, g, a, ans))
+defvjp(np.linalg.eigh, lambda g, ans, a, *args, **kw: apply(runtime.eigh_vjp, g, a, ans))
+defvjp(np.linalg.eigvalsh, lambda g, ans, a, *args, **kw: apply(runtime.eigh_vjp, g, a))
+defvjp(np.linalg.eig, lambda g, ans, a: apply(runtime.eig_vjp, g, a, ans))
+defvjp(np.linalg.eigvals, lambda g, ans, a: apply(runtime.eig_vjp, g, a))
+
+
+def _svd_vjp(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
+    """u, s, vh = svd(a, full_matrices=False) (full matrices only when square), or s alone."""
+    return apply(runtime.svd_vjp, g, a, ans) if compute_uv else apply(runtime.svd_vjp, g, a)
+
+
+def _qr_vjp(g, ans, a, mode="reduced"):
+    if mode != "reduced":
+        _unsupported(f"np.linalg.qr with mode={mode!r}")
+    return apply(runtime.qr_vjp, g, a, ans)
+
+
+defvjp(np.linalg.svd, _svd_vjp)
+if hasattr(np.linalg, "svdvals"):
+    defvjp(np.linalg.svdvals, lambda g, ans, a: apply(runtime.svd_vjp, g, a))
+defvjp(np.linalg.qr, _qr_vjp)
+defvjp(np.linalg.lstsq, lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 0, a, b, ans),
+       lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 1, a, b, ans))
 
 
 # ============================================================================= sequences
@@ -923,4 +949,16 @@ defvjp(np.linalg.slogdet, lambda g, ans, a: apply(runtime.slogdet_vjp, g, a))
 defvjp(Method("astype"), lambda g, ans, x, dtype, *a, **k: g if np.issubdtype(np.dtype(dtype), np.inexact)
        else 0.0 * g)
 defnondiff(runtime.list_index, runtime.hsplit_axis)
-SEQUENCE_RESULTS = {np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit, np.linalg.slogdet}
+SEQUENCE_RESULTS = {np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit, np.linalg.slogdet, np.linalg.eigh,
+                    np.linalg.eig, np.linalg.svd, np.linalg.qr, np.linalg.lstsq}
+
+
+def sequence_result(fn: Any, args: list, kwargs: dict) -> bool:
+    """Whether ``fn(*args, **kwargs)`` returns a tuple or list (its cotangent a {position: ...} dict)."""
+    if fn is np.linalg.svd:
+        compute_uv = kwargs.get("compute_uv", args[2] if len(args) > 2 else None)
+        return compute_uv is None or not compute_uv.is_const or bool(compute_uv.const)
+    if fn is np.linalg.qr:
+        mode = kwargs.get("mode", args[1] if len(args) > 1 else None)
+        return mode is None or not mode.is_const or mode.const != "r"
+    return fn in SEQUENCE_RESULTS

@@ -611,7 +611,7 @@ def norm_vjp(g: Any, x: Any, ans: Any, ord: Any = None, axis: Any = None, keepdi
         axis = (axis,)
     matrix = len(axis) == 2 if axis is not None else (ord is not None and x.ndim == 2)
     if matrix and ord not in (None, "fro"):
-        raise SymdiffError(f"the gradient of np.linalg.norm with the matrix norm ord={ord!r} is not supported")
+        return matrix_norm_vjp(g, x, ans, ord, axis, keepdims)
     axes = _axes(axis, x.ndim)
     g, ans = _expand(g, axes, keepdims), _expand(ans, axes, keepdims)
     if ord in (None, 2, "fro"):
@@ -647,3 +647,173 @@ def cholesky_vjp(g: Any, chol: Any) -> np.ndarray:
     inv = np.linalg.inv(chol)
     s = np.swapaxes(inv, -1, -2) @ phi @ inv
     return 0.5 * (s + np.swapaxes(s, -1, -2))
+
+
+# ----------------------------------------------------------------------------- linear algebra helpers
+# Each takes the cotangents of a decomposition's outputs ({position: cotangent} for a tuple
+# result, positions missing where no cotangent reached) and returns the input's cotangent.
+
+
+def _mT(a: Any) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+def _part(g: Any, i: int) -> Any:
+    """Item ``i`` of a tuple result's cotangent, or None where none reached it."""
+    if isinstance(g, dict):
+        return g.get(i)
+    return g[i]
+
+
+def _off_diagonal_inverse(w: np.ndarray) -> np.ndarray:
+    """F with F[..., i, j] = 1 / (w[j] - w[i]) off the diagonal and 0 on it (distinct w)."""
+    diff = w[..., None, :] - w[..., :, None]
+    eye = np.eye(w.shape[-1], dtype=bool)
+    return np.where(eye, 0.0, 1.0 / np.where(eye, 1.0, diff))
+
+
+def _diag_embed(d: np.ndarray) -> np.ndarray:
+    return d[..., :, None] * np.eye(d.shape[-1], dtype=d.dtype)
+
+
+def eigh_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
+    """The cotangent of a symmetric ``a`` in ``result = w, v = np.linalg.eigh(a)`` (or, with no
+    ``result``, of ``w = eigvalsh(a)``: ``g`` is then the eigenvalues' cotangent). Needs distinct
+    eigenvalues; symmetrised, as ``a`` is read as symmetric."""
+    if result is None:
+        w, v = np.linalg.eigh(a)
+        gw, gv = np.asarray(g), None
+    else:
+        (w, v), gw, gv = result, _part(g, 0), _part(g, 1)
+    inner = _diag_embed(np.zeros(w.shape, w.dtype) if gw is None else np.asarray(gw))
+    if gv is not None:
+        inner = inner + _off_diagonal_inverse(w) * (_mT(v) @ gv)
+    out = v @ inner @ _mT(v)
+    return 0.5 * (out + _mT(out))
+
+
+def _real_eig(a: Any) -> tuple:
+    w, v = np.linalg.eig(a)
+    if np.iscomplexobj(w) or np.iscomplexobj(v):
+        raise SymdiffError("the gradient of np.linalg.eig is only supported where every eigenvalue is real")
+    return w, v
+
+
+def eig_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
+    """The cotangent of a real ``a`` in ``result = w, v = np.linalg.eig(a)`` (or, with no
+    ``result``, ``w = eigvals(a)``), for real, distinct eigenvalues; ``v``'s columns have unit
+    norm, as NumPy returns them."""
+    if result is None:
+        w, v = _real_eig(a)
+        gw, gv = np.asarray(g), None
+    else:
+        (w, v), gw, gv = result, _part(g, 0), _part(g, 1)
+        if np.iscomplexobj(w) or np.iscomplexobj(v):
+            _real_eig(a)
+    inner = _diag_embed(np.zeros(w.shape, w.dtype) if gw is None else np.asarray(gw))
+    if gv is not None:
+        gv = gv - v * np.sum(v * gv, axis=-2, keepdims=True)  # the unit-norm normalisation
+        inner = inner + _off_diagonal_inverse(w) * (_mT(v) @ gv)
+    return np.linalg.solve(_mT(v), inner @ _mT(v))
+
+
+def svd_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
+    """The cotangent of ``a`` in ``result = u, s, vh = np.linalg.svd(a, full_matrices=False)`` (or,
+    with no ``result``, of ``s = svd(a, compute_uv=False)``: ``g`` is then the singular values'
+    cotangent). Needs distinct, nonzero singular values when ``u`` or ``vh`` is differentiated."""
+    if result is None:
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        gu, gs, gvh = None, np.asarray(g), None
+    else:
+        (u, s, vh), gu, gs, gvh = result, _part(g, 0), _part(g, 1), _part(g, 2)
+        if u.shape[-1] != vh.shape[-2]:
+            raise SymdiffError("the gradient of np.linalg.svd of a non-square matrix needs full_matrices=False")
+    v = _mT(vh)
+    inner = _diag_embed(np.zeros(s.shape, s.dtype) if gs is None else np.asarray(gs))
+    out = 0.0
+    if gu is not None or gvh is not None:
+        f = _off_diagonal_inverse(s ** 2)
+        if gu is not None:
+            ug = _mT(u) @ gu
+            inner = inner + (f * (ug - _mT(ug))) * s[..., None, :]
+            out = out + (gu - u @ ug) / s[..., None, :] @ vh  # (I - U U^T) gU S^-1 V^T
+        if gvh is not None:
+            gv = _mT(gvh)
+            vg = vh @ gv
+            inner = inner + s[..., :, None] * (f * (vg - _mT(vg)))
+            out = out + u @ (_mT(gv - v @ vg) / s[..., :, None])  # U S^-1 gV^T (I - V V^T)
+    return u @ inner @ vh + out
+
+
+def qr_vjp(g: Any, a: Any, result: Any) -> np.ndarray:
+    """The cotangent of ``a`` (m >= n) in ``result = q, r = np.linalg.qr(a)`` (reduced mode)."""
+    q, r = result
+    if np.shape(a)[-2] < np.shape(a)[-1]:
+        raise SymdiffError("the gradient of np.linalg.qr is only supported for matrices with at least as many "
+                           "rows as columns")
+    gq, gr = _part(g, 0), _part(g, 1)
+    gq = np.zeros(np.shape(q), q.dtype) if gq is None else np.asarray(gq)
+    gr = np.zeros(np.shape(r), r.dtype) if gr is None else np.asarray(gr)
+    m = r @ _mT(gr) - _mT(gq) @ q
+    m = np.tril(m) + _mT(np.tril(m, -1))  # lower triangle copied to the upper one
+    return _mT(np.linalg.solve(r, _mT(gq + q @ m)))  # (gQ + Q m) R^-T
+
+
+def pinv_vjp(g: Any, a: Any, p: Any) -> np.ndarray:
+    """The cotangent of ``a`` in ``p = np.linalg.pinv(a)``, for ``a`` of full rank."""
+    g = np.asarray(g)
+    gt = _mT(g)
+    eye_m, eye_n = np.eye(np.shape(a)[-2]), np.eye(np.shape(a)[-1])
+    return (-_mT(p) @ g @ _mT(p) + (eye_m - a @ p) @ gt @ (p @ _mT(p))
+            + (_mT(p) @ p) @ gt @ (eye_n - p @ a))
+
+
+def lstsq_vjp(g: Any, argnum: int, a: Any, b: Any, result: Any) -> np.ndarray:
+    """The cotangent of ``a`` (argnum 0) or ``b`` (1) in ``x, res, rank, sv = np.linalg.lstsq(a, b)``
+    for ``a`` of full rank, from the cotangents of ``x`` and of the residuals ``res``."""
+    if _part(g, 2) is not None or _part(g, 3) is not None:
+        raise SymdiffError("the gradient of np.linalg.lstsq flows through the solution and the residuals only")
+    a, b, x = np.asarray(a), np.asarray(b), np.asarray(result[0])
+    gx, gres = _part(g, 0), _part(g, 1)
+    vector = b.ndim == 1
+    bm, xm = (b[:, None], x[:, None]) if vector else (b, x)
+    p = np.linalg.pinv(a)
+    gxm = np.zeros(xm.shape) if gx is None else (np.asarray(gx)[:, None] if vector else np.asarray(gx))
+    if argnum == 1:
+        out = _mT(p) @ gxm
+    else:
+        out = pinv_vjp(gxm @ _mT(bm), a, p)
+    if gres is not None and np.size(gres):
+        resid = a @ xm - bm  # d res = 2 resid^T (da x - db): the a @ dx term is 0 at the optimum
+        scaled = 2.0 * resid * np.asarray(gres)
+        out = out + (scaled @ _mT(xm) if argnum == 0 else -scaled)
+    return out[:, 0] if argnum == 1 and vector else out
+
+
+def matrix_norm_vjp(g: Any, x: Any, ans: Any, ord: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    """The cotangent of ``x`` in the matrix norm ``np.linalg.norm(x, ord, axis, keepdims)`` (ord 'nuc', 2,
+    -2, 1, -1, inf, -inf over the two ``axis``, the last two by default); the extreme singular
+    value, column or row must be unique (ties split evenly for columns and rows)."""
+    x = np.asarray(x)
+    axes = (-2, -1) if axis is None else tuple(axis)
+    axes = tuple(int(a) % x.ndim for a in axes)
+    g = _expand(g, axes, keepdims)
+    moved = np.moveaxis(x, axes, (-2, -1))
+    gm = np.moveaxis(np.asarray(g), axes, (-2, -1))
+    if ord in ("nuc", 2, -2):
+        u, s, vh = np.linalg.svd(moved, full_matrices=False)
+        if ord == "nuc":
+            out = gm * (u @ vh)
+        else:
+            k = 0 if ord == 2 else -1
+            out = gm * (u[..., :, k:k + 1 or None] @ vh[..., k:k + 1 or None, :])
+    elif ord in (1, -1, np.inf, -np.inf):
+        sums_axis = -2 if ord in (1, -1) else -1  # ord 1: columns (sum over rows); inf: rows
+        sums = np.sum(np.abs(moved), axis=sums_axis, keepdims=True)
+        best = np.max(sums, axis=-1 if sums_axis == -2 else -2, keepdims=True) if ord in (1, np.inf) else \
+            np.min(sums, axis=-1 if sums_axis == -2 else -2, keepdims=True)
+        mask = sums == best
+        out = gm * np.sign(moved) * mask / np.sum(mask, axis=(-2, -1), keepdims=True)
+    else:
+        raise SymdiffError(f"the gradient of np.linalg.norm with the matrix norm ord={ord!r} is not supported")
+    return np.moveaxis(out, (-2, -1), axes)

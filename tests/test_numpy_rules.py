@@ -821,6 +821,147 @@ case("np.linalg.cholesky batched[(2, 3, 3)]", l_cholesky_batched,
      lambda rng: (REAL(rng, (2, 3, 3)), weight(rng, (2, 3, 3))), (0,), [np.linalg.cholesky])
 
 
+# ---------------------------------------------------------------------------- decompositions
+# Eigenvectors and singular vectors are defined up to sign: the functions below read them
+# through sign-invariant expressions (squares, u_k v_k^T), so that finite differences agree.
+
+
+def SPREAD_SYMMETRIC(rng, shape):
+    """Square matrices (or stacks) whose symmetric part has eigenvalues at least 0.5 apart."""
+    n = shape[-1]
+    q, _ = np.linalg.qr(rng.normal(size=shape))
+    w = np.linspace(-2.0, 2.0, n) + rng.uniform(-0.05, 0.05, n)
+    return (q * w[..., None, :]) @ np.swapaxes(q, -1, -2) + 0.1 * rng.uniform(-1.0, 1.0, shape)
+
+
+def REAL_EIGENVALUES(rng, shape):
+    """Square matrices with real eigenvalues at least 0.5 apart, not symmetric."""
+    n = shape[-1]
+    v = rng.uniform(-1.0, 1.0, shape) + 2.0 * np.eye(n)
+    w = np.linspace(-2.0, 2.0, n) + rng.uniform(-0.05, 0.05, n)
+    return (v * w[..., None, :]) @ np.linalg.inv(v)
+
+
+def l_pinv(a, w): return np.sum(np.linalg.pinv(a) * w)
+def l_eigh(a, w1, w2):
+    vals, vecs = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)
+    return np.sum(vals * w1) + np.sum(vecs ** 2 * w2)
+def l_eigh_values(a, w1, w2): return np.sum(np.linalg.eigh((a + a.T) / 2)[0] * w1)
+def l_eigvalsh(a, w1, w2): return np.sum(np.linalg.eigvalsh((a + a.T) / 2) * w1)
+def l_eig(a, w1, w2):
+    vals, vecs = np.linalg.eig(a)
+    return np.sum(vals * w1) + np.sum(vecs ** 2 * w2)
+def l_eigvals(a, w1, w2): return np.sum(np.linalg.eigvals(a) * w1)
+def l_svd(a, w1, w2, w3):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return np.sum(s * w1) + np.sum(u ** 2 * w2) + np.sum(vh ** 2 * w3) + np.sum(u[:, :1] * vh[:1, :] * w2[0, 0])
+def l_svd_values(a, w1, w2, w3): return np.sum(np.linalg.svd(a, compute_uv=False) * w1)
+def l_svd_square(a, w1, w2, w3):
+    u, s, vh = np.linalg.svd(a)
+    return np.sum(s * w1) + np.sum(u ** 2 * w2) + np.sum((u[:, :1] * vh[:1, :]) * w3)
+def l_qr(a, w1, w2):
+    q, r = np.linalg.qr(a)
+    return np.sum((q * np.sign(np.diagonal(r))) * w1) + np.sum(np.abs(r) * w2)
+def l_qr_r(a, w1, w2):
+    return np.sum(np.linalg.qr(a)[1] ** 2 * w2)
+def l_lstsq(a, b, w):
+    x, res, rank, sv = np.linalg.lstsq(a, b, rcond=None)
+    return np.sum(x * w) + np.sum(res)
+def l_lstsq_solution(a, b, w): return np.sum(np.linalg.lstsq(a, b, rcond=None)[0] * w)
+
+
+def _decomposition_make(domain, shape, weights):
+    def make(rng):
+        return (domain(rng, shape), *(weight(rng, s) for s in weights))
+    return make
+
+
+DECOMPOSITIONS = [
+    # (name, function, domain, shape, weight shapes, covers)
+    ("np.linalg.pinv", l_pinv, REAL, (3, 3), [(3, 3)], [np.linalg.pinv]),
+    ("np.linalg.pinv", l_pinv, REAL, (4, 2), [(2, 4)], [np.linalg.pinv]),
+    ("np.linalg.pinv", l_pinv, REAL, (2, 4), [(4, 2)], [np.linalg.pinv]),
+    ("np.linalg.pinv", l_pinv, REAL, (2, 4, 3), [(2, 3, 4)], [np.linalg.pinv]),
+    ("np.linalg.eigh((a + a.T) / 2)", l_eigh, SPREAD_SYMMETRIC, (3, 3), [(3,), (3, 3)], [np.linalg.eigh]),
+    ("np.linalg.eigh((a + a.T) / 2)", l_eigh, SPREAD_SYMMETRIC, (4, 4), [(4,), (4, 4)], [np.linalg.eigh]),
+    ("np.linalg.eigh batched", l_eigh, SPREAD_SYMMETRIC, (2, 3, 3), [(2, 3), (2, 3, 3)], [np.linalg.eigh]),
+    ("np.linalg.eigh(...)[0]", l_eigh_values, SPREAD_SYMMETRIC, (3, 3), [(3,), (3, 3)], [np.linalg.eigh]),
+    ("np.linalg.eigvalsh", l_eigvalsh, SPREAD_SYMMETRIC, (3, 3), [(3,), (3, 3)], [np.linalg.eigvalsh]),
+    ("np.linalg.eig", l_eig, REAL_EIGENVALUES, (3, 3), [(3,), (3, 3)], [np.linalg.eig]),
+    ("np.linalg.eigvals", l_eigvals, REAL_EIGENVALUES, (3, 3), [(3,), (3, 3)], [np.linalg.eigvals]),
+    ("np.linalg.svd(a, full_matrices=False)", l_svd, SPREAD_SYMMETRIC, (3, 3), [(3,), (3, 3), (3, 3)],
+     [np.linalg.svd]),
+    ("np.linalg.svd(a, compute_uv=False)", l_svd_values, REAL, (3, 4), [(3,), (3, 3), (3, 3)], [np.linalg.svd]),
+    ("np.linalg.svd(a) square", l_svd_square, SPREAD_SYMMETRIC, (3, 3), [(3,), (3, 3), (3, 3)], [np.linalg.svd]),
+    ("np.linalg.qr", l_qr, REAL, (3, 3), [(3, 3), (3, 3)], [np.linalg.qr]),
+    ("np.linalg.qr", l_qr, REAL, (4, 3), [(4, 3), (3, 3)], [np.linalg.qr]),
+    ("np.linalg.qr(a)[1]", l_qr_r, REAL, (4, 3), [(4, 3), (3, 3)], [np.linalg.qr]),
+]
+for _name, _fn, _dom, _s, _ws, _covers in DECOMPOSITIONS:
+    case(f"{_name}[{_s}]", _fn, _decomposition_make(_dom, _s, _ws), (0,), _covers, rtol=1e-4, atol=1e-5)
+
+
+def _svd_rect_make(shape):
+    def make(rng):
+        m, n = shape
+        k = min(m, n)
+        u, _ = np.linalg.qr(rng.normal(size=(m, k)))
+        v, _ = np.linalg.qr(rng.normal(size=(n, k)))
+        a = (u * np.linspace(1.0, 3.0, k)) @ v.T
+        return a, weight(rng, (k,)), weight(rng, (m, k)), weight(rng, (k, n))
+    return make
+
+
+for _s in [(4, 3), (3, 5)]:
+    case(f"np.linalg.svd(a, full_matrices=False)[{_s}]", l_svd, _svd_rect_make(_s), (0,), [np.linalg.svd],
+         rtol=1e-4, atol=1e-5)
+
+
+def _lstsq_make(sa, sb):
+    def make(rng):
+        a, b = REAL(rng, sa) + np.eye(*sa), REAL(rng, sb)
+        return a, b, weight(rng, np.linalg.lstsq(a, b, rcond=None)[0].shape)
+    return make
+
+
+for _sa, _sb in [((4, 3), (4,)), ((5, 2), (5, 3)), ((3, 3), (3,))]:
+    case(f"np.linalg.lstsq solution and residuals[{_sa}, {_sb}]", l_lstsq, _lstsq_make(_sa, _sb), (0, 1),
+         [np.linalg.lstsq], rtol=1e-4, atol=1e-5)
+case("np.linalg.lstsq(a, b)[0][(4, 3), (4, 2)]", l_lstsq_solution, _lstsq_make((4, 3), (4, 2)), (0, 1),
+     [np.linalg.lstsq], rtol=1e-4, atol=1e-5)
+
+
+def l_eig_complex(a): return np.sum(np.linalg.eig(a)[0])
+
+
+def test_eig_with_complex_eigenvalues_is_refused() -> None:
+    rotation = np.array([[0.0, -1.0], [1.0, 0.0]])
+    with pytest.raises(symdiff.SymdiffError, match="real"):
+        symdiff.grad(l_eig_complex)(rotation)
+
+
+MATRIX_NORMS = [
+    # (shape, ord, axis, keepdims)
+    ((3, 4), "nuc", None, False), ((3, 4), 2, None, False), ((3, 4), -2, None, False),
+    ((3, 4), 1, None, False), ((3, 4), -1, None, False), ((3, 4), np.inf, None, False),
+    ((3, 4), -np.inf, None, False), ((4, 3), 2, None, True), ((2, 3, 4), "nuc", (1, 2), False),
+    ((2, 3, 4), 1, (0, 2), True), ((2, 3, 4), -2, (-1, 0), False), ((2, 3, 4), np.inf, (1, 2), False),
+]
+
+
+def SPREAD_MATRIX(rng, shape):
+    """Distinct singular values, column and row sums: matrix norms are differentiable there."""
+    x = SPREAD_NONZERO(rng, shape)
+    return x * (1.0 + np.arange(shape[-1])) * (1.0 + 0.3 * np.arange(shape[-2]))[:, None]
+
+
+for _s, _ord, _axis, _keep in MATRIX_NORMS:
+    _ref = (lambda o, a, k: lambda x: np.linalg.norm(x, ord=o, axis=a, keepdims=k))(_ord, _axis, _keep)
+    case(f"np.linalg.norm(x, ord={_ord}, axis={_axis}, keepdims={_keep}) matrix norm[{_sname(_s)}]",
+         _fn_norm(_ord, _axis, _keep), _reduce_make(SPREAD_MATRIX, _s, _ref), (0,), [np.linalg.norm],
+         rtol=1e-4, atol=1e-5)
+
+
 # ============================================================================ builtins, keywords, -1, powers at 0
 
 
