@@ -644,11 +644,13 @@ def _var_vjp(name: str) -> Rule:
 
 
 def _std_vjp(name: str) -> Rule:
-    """d std = (x - mean) / ((N - ddof) std); infinite where std == 0 (all elements equal)."""
+    """d std = (x - mean) / ((N - ddof) std); 0 where std == 0 (one element, or all equal: x - mean
+    is 0 there too; like abs at 0), not NaN."""
     def vjp(g, ans, x, *args, **kw):
         axis, keepdims, ddof = _moments(name, args, kw)
         centred, n = _centred(x, ans, axis, ddof)
-        return _expand(g, axis, keepdims) * centred / (n * _expand(ans, axis, keepdims))
+        ans = _expand(ans, axis, keepdims)
+        return _expand(g, axis, keepdims) * centred / (n * np.where(ans == 0, 1.0, ans))
     return vjp
 
 
@@ -660,11 +662,11 @@ def _cumsum_vjp(name: str) -> Rule:
 
 
 def _cumprod_vjp(name: str) -> Rule:
-    """d cumprod: the reversed cumulative sum of g * ans, divided by x. Needs x != 0 (a zero
-    gives NaN), like autograd's rule."""
+    """d cumprod: the reversed cumulative sum of g * ans, divided by x; exact with zeros
+    (runtime.cumprod_vjp)."""
     def vjp(g, ans, x, *args, **kw):
         opts = _reduction_args(name, args, kw, ("axis", "dtype", "out"))
-        return apply(runtime.cumsum_vjp, g * ans, x, opts.get("axis")) / x
+        return apply(runtime.cumprod_vjp, g, x, ans, opts.get("axis"))
     return vjp
 
 
@@ -702,9 +704,9 @@ defvjp(np.average, _average_vjp(0), None, _average_vjp(2))
 
 def _norm_vjp(g, ans, x, *args, **kw):
     """np.linalg.norm: vector norms (ord None, 2, 1, inf, -inf, 0, any p) over the whole vector
-    or ``axis``; the Frobenius norm of matrices (ord None or 'fro'). Matrix norms ord 1, 2,
-    inf, 'nuc' are not supported. Not differentiable where the norm is 0 (gives NaN) and, for
-    ord inf, ties split evenly."""
+    or ``axis``; the Frobenius norm of matrices (ord None or 'fro'), and the other matrix norms
+    ('nuc', 2, -2, 1, -1, inf, -inf) through runtime.matrix_norm_vjp. Not differentiable where the
+    norm is 0 (gives NaN) and, for ord inf, ties split evenly."""
     opts = dict(_positional("np.linalg.norm", args, ("ord", "axis", "keepdims")), **kw)
     ord_, axis, keepdims = opts.get("ord"), opts.get("axis"), opts.get("keepdims", False)
     ndim = _ndim(x)
@@ -905,6 +907,93 @@ if hasattr(np.linalg, "svdvals"):
 defvjp(np.linalg.qr, _qr_vjp)
 defvjp(np.linalg.lstsq, lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 0, a, b, ans),
        lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 1, a, b, ans))
+
+
+# ----------------------------------------------------------------------------- more NumPy functions
+# Helpers with loops or index bookkeeping live in runtime (one place for the math).
+
+
+def _diff_vjp(g, ans, a, n=1, axis=-1, **kw):
+    if kw:
+        _unsupported("np.diff with prepend= or append=")
+    return apply(runtime.diff_vjp, g, n, axis)
+
+
+def _quantile_vjp(name: str, percent: bool = False) -> Rule:
+    """np.quantile / np.percentile (q / 100) / np.median (q = 0.5): linear interpolation only."""
+    def vjp(g, ans, a, *args, **kw):
+        names = ("axis", "out", "overwrite_input", "keepdims") if name == "np.median" else \
+            ("q", "axis", "out", "overwrite_input", "method", "keepdims")
+        opts = dict(_positional(name, args, names), **kw)
+        if opts.get("out") is not None or opts.get("method", "linear") != "linear":
+            _unsupported(f"{name} with out= or a method other than 'linear'")
+        q = 0.5 if name == "np.median" else opts["q"]
+        return apply(runtime.quantile_vjp, g, a, q, opts.get("axis"), bool(opts.get("keepdims", False)), percent)
+    return vjp
+
+
+def _interp_vjp(argnum: int) -> Rule:
+    def vjp(g, ans, x, xp, fp, left=None, right=None, period=None):
+        if left is not None or right is not None or period is not None:
+            _unsupported("np.interp with left=, right= or period=")
+        return apply(runtime.interp_vjp, g, argnum, x, xp, fp)
+    return vjp
+
+
+def _nanmean_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    mask = apply(runtime.nan_mask, x)
+    return _expand(g, axis, keepdims) * mask / np.sum(mask, axis=axis, keepdims=True)
+
+
+def _linspace_vjp(argnum: int) -> Rule:
+    def vjp(g, ans, start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+        if retstep:
+            _unsupported("np.linspace with retstep=True")
+        return apply(runtime.linspace_vjp, g, argnum, start, stop, num, endpoint, axis)
+    return vjp
+
+
+def _gradient_vjp(g, ans, f, *varargs, axis=None, edge_order=1):
+    if axis is not None and not isinstance(axis, int):
+        _unsupported("np.gradient with several axes (a list result)")
+    return apply(runtime.gradient_vjp, g, f, *varargs, axis=axis, edge_order=edge_order)
+
+
+defvjp(np.diff, _diff_vjp)
+defvjp(np.take, lambda g, ans, a, indices, axis=None, **kw: apply(runtime.take_vjp, g, a, indices, axis))
+defvjp(np.take_along_axis, lambda g, ans, a, indices, axis=-1: apply(runtime.take_along_axis_vjp, g, a, indices, axis))
+defvjp(np.quantile, _quantile_vjp("np.quantile"))
+defvjp(np.percentile, _quantile_vjp("np.percentile", percent=True))
+defvjp(np.median, _quantile_vjp("np.median"))
+defvjp(np.mod, *VJPS[operator.mod])  # np.remainder is np.mod
+defvjp(np.fmod, lambda g, ans, x, y: unbroadcast(g, x, y),
+       lambda g, ans, x, y: unbroadcast(-g * np.trunc(x / y), y, x))
+defvjp(np.append, lambda g, ans, arr, values, axis=None: apply(runtime.append_vjp, g, 0, arr, values, axis),
+       lambda g, ans, arr, values, axis=None: apply(runtime.append_vjp, g, 1, arr, values, axis))
+defvjp(np.rot90, lambda g, ans, m, k=1, axes=(0, 1): np.rot90(g, -k, axes))
+defvjp(np.rollaxis, lambda g, ans, a, axis, start=0: apply(runtime.rollaxis_vjp, g, a, axis, start))
+defvjp(np.cross, lambda g, ans, a, b: apply(runtime.cross_vjp, g, 0, a, b),
+       lambda g, ans, a, b: apply(runtime.cross_vjp, g, 1, a, b))
+defvjp(np.select, None, lambda g, ans, conds, choices, default=0: apply(runtime.select_vjp, g, conds, choices),
+       lambda g, ans, conds, choices, default: apply(runtime.select_default_vjp, g, conds, default))
+defvjp(np.interp, _interp_vjp(0), None, _interp_vjp(2))
+defvjp(np.convolve, lambda g, ans, a, v, mode="full": apply(runtime.convolve_vjp, g, 0, a, v, mode),
+       lambda g, ans, a, v, mode="full": apply(runtime.convolve_vjp, g, 1, a, v, mode))
+defvjp(np.polyval, lambda g, ans, p, x: apply(runtime.polyval_vjp, g, 0, p, x),
+       lambda g, ans, p, x: apply(runtime.polyval_vjp, g, 1, p, x))
+defvjp(np.nansum, lambda g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **kw:
+       _sum_vjp(g, ans, x, axis, keepdims=keepdims) * apply(runtime.nan_mask, x))
+defvjp(np.nanmean, _nanmean_vjp)
+defvjp(np.partition, lambda g, ans, a, kth, axis=-1, **kw: apply(runtime.partition_vjp, g, a, ans, axis))
+defvjp(np.nan_to_num, lambda g, ans, x, *args, **kw: g * np.isfinite(x))
+defvjp(np.linspace, _linspace_vjp(0), _linspace_vjp(1))
+defvjp(np.gradient, _gradient_vjp)
+# Of real arrays (complex ones are refused where they appear): real and conj are the identity,
+# imag and angle constant.
+for _fn in (np.real, np.conj, Method("conj"), GetAttr("real")):
+    defvjp(_fn, lambda g, ans, x: g)
+for _fn in (np.imag, np.angle, GetAttr("imag")):
+    defvjp(_fn, lambda g, ans, x, *args, **kw: 0.0 * g)
 
 
 # ============================================================================= sequences

@@ -817,3 +817,210 @@ def matrix_norm_vjp(g: Any, x: Any, ans: Any, ord: Any, axis: Any = None, keepdi
     else:
         raise SymdiffError(f"the gradient of np.linalg.norm with the matrix norm ord={ord!r} is not supported")
     return np.moveaxis(out, (-2, -1), axes)
+
+
+# ----------------------------------------------------------------------------- more NumPy rule helpers
+
+
+def diff_vjp(g: Any, n: int = 1, axis: int = -1) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.diff(x, n, axis)``: the transposed difference, ``n`` times."""
+    g = np.asarray(g)
+    for _ in range(n):
+        g = -np.diff(g, axis=axis, prepend=0.0, append=0.0)
+    return g
+
+
+def take_vjp(g: Any, x: Any, indices: Any, axis: Any = None) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.take(x, indices, axis)``: ``g`` added at the indices taken
+    (repeated indices accumulate)."""
+    x, g = np.asarray(x), np.asarray(g)
+    out = np.zeros(x.size if axis is None else x.shape, dtype=np.result_type(g, float))
+    if axis is None:
+        np.add.at(out, np.asarray(indices), g)
+        return out.reshape(x.shape)
+    axis = axis % x.ndim
+    np.add.at(out, (slice(None),) * axis + (np.asarray(indices),), g)
+    return out
+
+
+def take_along_axis_vjp(g: Any, x: Any, indices: Any, axis: Any) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.take_along_axis(x, indices, axis)`` (repeats accumulate)."""
+    x, g, indices = np.asarray(x), np.asarray(g), np.asarray(indices)
+    if axis is None:
+        return take_vjp(g, x, indices)
+    axis = axis % x.ndim
+    full = np.broadcast_shapes(x.shape[:axis] + (1,) + x.shape[axis + 1:], indices.shape)
+    index = list(np.ix_(*(np.arange(n) for n in full)))
+    index[axis] = np.broadcast_to(indices, full)
+    out = np.zeros(x.shape, dtype=np.result_type(g, float))
+    np.add.at(out, tuple(index), np.broadcast_to(g, full))
+    return out
+
+
+def quantile_vjp(g: Any, x: Any, q: Any, axis: Any = None, keepdims: bool = False, percent: bool = False) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.quantile(x, q, axis, keepdims=keepdims)`` (or ``np.percentile``,
+    ``percent``; linear interpolation, the default method): each quantile's cotangent goes to the
+    two order statistics it interpolates between, by their weights (ties: to one of the equal elements)."""
+    x, q = np.asarray(x), np.asarray(q, dtype=float) / (100 if percent else 1)
+    axes = _axes(axis, x.ndim)
+    rest = [i for i in range(x.ndim) if i not in axes]
+    moved = np.transpose(x, rest + list(axes))
+    flat = moved.reshape(moved.shape[:len(rest)] + (-1,))
+    n = flat.shape[-1]
+    position = q.ravel() * (n - 1)
+    lo = np.floor(position).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    weights = np.zeros((q.size, n))
+    np.add.at(weights, (np.arange(q.size), lo), 1.0 - (position - lo))
+    np.add.at(weights, (np.arange(q.size), hi), position - lo)
+    gq = np.asarray(g).reshape(q.size, -1)  # q's axes first, then the axes not reduced (kept ones are 1)
+    spread = (gq.T @ weights).reshape(flat.shape)
+    out = np.empty(flat.shape, dtype=np.result_type(g, float))
+    np.put_along_axis(out, np.argsort(flat, axis=-1), spread, axis=-1)
+    return np.transpose(out.reshape(moved.shape), np.argsort(rest + list(axes)))
+
+
+def cumprod_vjp(g: Any, x: Any, ans: Any, axis: Any = None) -> np.ndarray:
+    """The cotangent of ``x`` in ``ans = np.cumprod(x, axis)``: the reversed cumulative sum of
+    ``g * ans`` divided by ``x`` where no element is 0; exact with zeros (each element's
+    products of the others, O(n^2) along the axis)."""
+    x, g = np.asarray(x), np.asarray(g)
+    if axis is None:
+        return cumprod_vjp(g, x.ravel(), ans, 0).reshape(x.shape)
+    if np.all(x != 0):
+        return cumsum_vjp(g * ans, x, axis) / x
+    moved, gm = np.moveaxis(x, axis, -1), np.moveaxis(g, axis, -1)
+    n = moved.shape[-1]
+    others = np.broadcast_to(moved[..., None, :], moved.shape + (n,)).copy()
+    others[..., np.arange(n), np.arange(n)] = 1.0  # row i: x with x[i] replaced by 1
+    products = np.triu(np.cumprod(others, axis=-1))  # [i, k]: prod_{j <= k, j != i} x[j], for k >= i
+    return np.moveaxis(np.sum(products * gm[..., None, :], axis=-1), -1, axis)
+
+
+def append_vjp(g: Any, argnum: int, arr: Any, values: Any, axis: Any = None) -> np.ndarray:
+    """The cotangent of ``arr`` (argnum 0) or ``values`` (1) in ``np.append(arr, values, axis)``."""
+    g = np.asarray(g)
+    if axis is None:
+        part = g[:np.size(arr)] if argnum == 0 else g[np.size(arr):]
+        return part.reshape(np.shape(arr if argnum == 0 else values))
+    first, rest = np.split(g, [np.shape(arr)[axis]], axis=axis)
+    return first if argnum == 0 else rest
+
+
+def rollaxis_vjp(g: Any, x: Any, axis: int, start: int = 0) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.rollaxis(x, axis, start)``."""
+    ndim = np.ndim(x)
+    axis = axis % ndim
+    start = start + ndim if start < 0 else start
+    to = start - 1 if start > axis else start
+    return np.moveaxis(g, to, axis)
+
+
+def cross_vjp(g: Any, argnum: int, a: Any, b: Any) -> np.ndarray:
+    """The cotangent of ``a`` (argnum 0) or ``b`` (1) in ``np.cross(a, b)`` of 3-component vectors
+    along the last axis (broadcast): ``b x g`` and ``g x a``."""
+    a, b, g = np.asarray(a), np.asarray(b), np.asarray(g)
+    if a.shape[-1:] != (3,) or b.shape[-1:] != (3,):
+        raise SymdiffError("the gradient of np.cross is supported for 3-component vectors along the last axis")
+    part = np.cross(b, g) if argnum == 0 else np.cross(g, a)
+    return unbroadcast(part, a if argnum == 0 else b)
+
+
+def select_vjp(g: Any, condlist: Any, choicelist: Any) -> dict:
+    """The cotangent of ``choicelist`` in ``np.select(condlist, choicelist, default)``: each choice
+    gets ``g`` where its condition is the first one true."""
+    g = np.asarray(g)
+    taken = np.zeros(g.shape, dtype=bool)
+    out = {}
+    for i, (cond, choice) in enumerate(zip(condlist, choicelist)):
+        mine = np.broadcast_to(cond, g.shape) & ~taken
+        taken = taken | mine
+        out[i] = unbroadcast(np.where(mine, g, 0.0), choice)
+    return out
+
+
+def select_default_vjp(g: Any, condlist: Any, default: Any) -> Any:
+    """The cotangent of ``default`` in ``np.select(condlist, choicelist, default)``."""
+    g = np.asarray(g)
+    none = np.ones(g.shape, dtype=bool)
+    for cond in condlist:
+        none = none & ~np.broadcast_to(cond, g.shape)
+    return unbroadcast(np.where(none, g, 0.0), default)
+
+
+def interp_vjp(g: Any, argnum: int, x: Any, xp: Any, fp: Any) -> np.ndarray:
+    """The cotangent of ``x`` (argnum 0) or ``fp`` (2) in ``np.interp(x, xp, fp)`` (no period or
+    left/right values): the slope of the segment ``x`` falls in (0 outside ``xp``), or the two
+    interpolation weights on ``fp``."""
+    x, xp, fp, g = np.asarray(x), np.asarray(xp), np.asarray(fp), np.asarray(g)
+    hi = np.clip(np.searchsorted(xp, x, side="right"), 1, len(xp) - 1)
+    lo = hi - 1
+    width = xp[hi] - xp[lo]
+    if argnum == 0:
+        inside = (x >= xp[0]) & (x <= xp[-1])
+        return np.where(inside, g * (fp[hi] - fp[lo]) / width, 0.0)
+    t = np.clip((x - xp[lo]) / width, 0.0, 1.0)
+    out = np.zeros(fp.shape, dtype=np.result_type(g, float))
+    np.add.at(out, lo.ravel(), (g * (1.0 - t)).ravel())
+    np.add.at(out, hi.ravel(), (g * t).ravel())
+    return out
+
+
+def convolve_vjp(g: Any, argnum: int, a: Any, v: Any, mode: str = "full") -> np.ndarray:
+    """The cotangent of ``a`` (argnum 0) or ``v`` (1) in ``np.convolve(a, v, mode)``: ``g`` placed in
+    the full-length output, correlated with the other operand."""
+    a, v, g = np.asarray(a), np.asarray(v), np.asarray(g)
+    n_full = a.size + v.size - 1
+    start = {"full": 0, "same": (min(a.size, v.size) - 1) // 2, "valid": min(a.size, v.size) - 1}[mode]
+    full = np.zeros(n_full, dtype=np.result_type(g, float))
+    full[start:start + g.size] = g
+    return np.correlate(full, v if argnum == 0 else a, mode="valid")
+
+
+def polyval_vjp(g: Any, argnum: int, p: Any, x: Any) -> Any:
+    """The cotangent of ``p`` (argnum 0) or ``x`` (1) in ``np.polyval(p, x)``."""
+    p, g = np.asarray(p), np.asarray(g)
+    if argnum == 1:
+        return g * np.polyval(np.polyder(p), x) if p.size > 1 else g * 0.0
+    powers = np.asarray(x)[..., None] ** np.arange(p.size - 1, -1, -1)
+    return np.sum(g[..., None] * powers, axis=tuple(range(powers.ndim - 1)))
+
+
+def linspace_vjp(g: Any, argnum: int, start: Any, stop: Any, num: int = 50, endpoint: bool = True,
+                 axis: int = 0) -> Any:
+    """The cotangent of ``start`` (argnum 0) or ``stop`` (1) in ``np.linspace(start, stop, num,
+    endpoint)``: ``start + (stop - start) * t`` with ``t = i / (num - 1)`` (or ``i / num``)."""
+    g = np.moveaxis(np.asarray(g), axis, 0)
+    steps = num - 1 if endpoint else num
+    t = np.arange(num) / steps if steps > 0 else np.zeros(num)
+    t = t.reshape((num,) + (1,) * (g.ndim - 1))
+    part = np.sum(g * (t if argnum == 1 else 1.0 - t), axis=0)
+    return unbroadcast(part, start if argnum == 0 else stop)
+
+
+def gradient_vjp(g: Any, x: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.gradient(x, *varargs, axis=axis, edge_order=edge_order)`` for
+    one axis (a 1-D ``x``, or an int ``axis``): the transpose of the linear difference operator,
+    read off by applying ``np.gradient`` to the identity."""
+    x, g = np.asarray(x), np.asarray(g)
+    axis = 0 if axis is None else axis % x.ndim
+    n = x.shape[axis]
+    operator_ = np.gradient(np.eye(n), *varargs, axis=0, edge_order=edge_order)  # [out, in]
+    return np.moveaxis(np.tensordot(operator_, np.moveaxis(g, axis, 0), axes=([0], [0])), 0, axis)
+
+
+def partition_vjp(g: Any, x: Any, ans: Any, axis: Any = -1) -> np.ndarray:
+    """The cotangent of ``x`` in ``ans = np.partition(x, kth, axis)``: ``ans`` is a permutation of
+    ``x``; equal ranks in both sortings pair each output with its element."""
+    x, g, ans = np.asarray(x), np.asarray(g), np.asarray(ans)
+    if axis is None:
+        return partition_vjp(g, x.ravel(), ans, 0).reshape(x.shape)
+    out = np.empty(x.shape, dtype=np.result_type(g, float))
+    ranked = np.take_along_axis(g, np.argsort(ans, axis=axis), axis=axis)
+    np.put_along_axis(out, np.argsort(x, axis=axis), ranked, axis=axis)
+    return out
+
+
+def nan_mask(x: Any) -> Any:
+    """1 where ``x`` is not NaN, 0 where it is (the share of the cotangent of ``np.nansum``)."""
+    return np.logical_not(np.isnan(x))

@@ -38,7 +38,7 @@ from test_rules import (
 )
 
 import symdiff
-from symdiff.ir import Method
+from symdiff.ir import GetAttr, Method
 
 CASES: list[Case] = []
 XFAIL: dict[str, str] = {}  # case id -> reason (a compiler limitation outside the rules)
@@ -912,6 +912,12 @@ def _svd_rect_make(shape):
     return make
 
 
+def l_svdvals(a, w): return np.sum(np.linalg.svdvals(a) * w)
+
+
+if hasattr(np.linalg, "svdvals"):
+    case("np.linalg.svdvals[(3, 4)]", l_svdvals, lambda rng: (REAL(rng, (3, 4)), weight(rng, (3,))), (0,),
+         [np.linalg.svdvals], rtol=1e-4, atol=1e-5)
 for _s in [(4, 3), (3, 5)]:
     case(f"np.linalg.svd(a, full_matrices=False)[{_s}]", l_svd, _svd_rect_make(_s), (0,), [np.linalg.svd],
          rtol=1e-4, atol=1e-5)
@@ -960,6 +966,241 @@ for _s, _ord, _axis, _keep in MATRIX_NORMS:
     case(f"np.linalg.norm(x, ord={_ord}, axis={_axis}, keepdims={_keep}) matrix norm[{_sname(_s)}]",
          _fn_norm(_ord, _axis, _keep), _reduce_make(SPREAD_MATRIX, _s, _ref), (0,), [np.linalg.norm],
          rtol=1e-4, atol=1e-5)
+
+
+# ============================================================================ more NumPy functions
+# f(x, w) = sum(op(x) * w), as for the shape ops above.
+
+
+def m_diff(x, w): return np.sum(np.diff(x) * w)
+def m_diff_n(x, w): return np.sum(np.diff(x, n=2) * w)
+def m_diff_axis(x, w): return np.sum(np.diff(x, axis=0) * w)
+def m_diff_n_axis(x, w): return np.sum(np.diff(x, 2, 1) * w)
+def m_take(x, w): return np.sum(np.take(x, [0, 2, 2, 1]) * w)
+def m_take_axis(x, w): return np.sum(np.take(x, [3, 0, 3], axis=1) * w)
+def m_take_axis0(x, w): return np.sum(np.take(x, [1, 1], axis=0) * w)
+def m_take_along_axis(x, w): return np.sum(np.take_along_axis(x, np.argsort(x, axis=1), axis=1) * w)
+def m_take_along_axis0(x, w): return np.sum(np.take_along_axis(x, np.array([[0, 2, 1, 0]]), axis=0) * w)
+def m_median(x, w): return np.median(x) * w
+def m_median_axis(x, w): return np.sum(np.median(x, axis=1) * w)
+def m_median_keepdims(x, w): return np.sum(np.median(x, axis=0, keepdims=True) * w)
+def m_percentile(x, w): return np.percentile(x, 30) * w
+def m_percentile_list(x, w): return np.sum(np.percentile(x, [10, 50, 85], axis=-1) * w)
+def m_quantile(x, w): return np.sum(np.quantile(x, 0.3, axis=(0, 2)) * w)
+def m_quantile_list(x, w): return np.sum(np.quantile(x, [0.25, 0.9]) * w)
+def m_append(x, w): return np.sum(np.append(x, x[:1] * 2.0) * w)
+def m_append_axis(x, w): return np.sum(np.append(x, x[:1] * 2.0, axis=0) * w)
+def m_rot90(x, w): return np.sum(np.rot90(x) * w)
+def m_rot90_k(x, w): return np.sum(np.rot90(x, 3, axes=(1, 2)) * w)
+def m_rot90_neg(x, w): return np.sum(np.rot90(x, -2) * w)
+def m_rollaxis(x, w): return np.sum(np.rollaxis(x, 2) * w)
+def m_rollaxis_start(x, w): return np.sum(np.rollaxis(x, 0, 3) * w)
+def m_rollaxis_neg(x, w): return np.sum(np.rollaxis(x, -1, 1) * w)
+def m_nan_to_num(x, w): return np.sum(np.nan_to_num(x) * w)
+def m_nansum(x, w): return np.nansum(x) * w
+def m_nansum_axis(x, w): return np.sum(np.nansum(x, axis=1) * w)
+def m_nanmean(x, w): return np.nanmean(x) * w
+def m_nanmean_axis(x, w): return np.sum(np.nanmean(x, axis=0, keepdims=True) * w)
+def m_partition(x, w): return np.sum(np.partition(x, 2) * w)
+def m_partition_axis(x, w): return np.sum(np.partition(x, (0, 2), axis=0) * w)
+def m_cumprod_zeros(x, w): return np.sum(np.cumprod(x * np.array([1.0, 0.0, 1.0, 1.0])) * w)
+def m_cumprod_zeros_axis(x, w): return np.sum(np.cumprod(np.where(x > 1.0, 0.0, x), axis=1) * w)
+def m_real(x, w): return np.sum(np.real(x) * w)
+def m_imag(x, w): return np.sum((np.imag(x) + x) * w)
+def m_conj(x, w): return np.sum(np.conj(x) * w)
+def m_conj_method(x, w): return np.sum(x.conj() * w)
+def m_angle(x, w): return np.sum((np.angle(x) + x) * w)
+def m_real_attr(x, w): return np.sum((x.real + x.imag) * w)
+def m_gradient(x, w): return np.sum(np.gradient(x) * w)
+def m_gradient_spacing(x, w): return np.sum(np.gradient(x, 0.5) * w)
+def m_gradient_axis(x, w): return np.sum(np.gradient(x, axis=1) * w)
+def m_gradient_edge(x, w): return np.sum(np.gradient(x, 2.0, edge_order=2) * w)
+
+
+MORE_OPS = [
+    # (name, function, shape of x, the same op in NumPy, covers, domain)
+    ("np.diff", m_diff, (5,), np.diff, [np.diff], REAL),
+    ("np.diff", m_diff, (3, 4), np.diff, [np.diff], REAL),
+    ("np.diff(x, n=2)", m_diff_n, (5,), lambda x: np.diff(x, n=2), [np.diff], REAL),
+    ("np.diff(x, axis=0)", m_diff_axis, (3, 4), lambda x: np.diff(x, axis=0), [np.diff], REAL),
+    ("np.diff(x, 2, 1)", m_diff_n_axis, (2, 3, 4), lambda x: np.diff(x, 2, 1), [np.diff], REAL),
+    ("np.take(x, [0, 2, 2, 1])", m_take, (3, 4), lambda x: np.take(x, [0, 2, 2, 1]), [np.take], REAL),
+    ("np.take(x, [3, 0, 3], axis=1)", m_take_axis, (3, 4), lambda x: np.take(x, [3, 0, 3], axis=1), [np.take], REAL),
+    ("np.take(x, [1, 1], axis=0)", m_take_axis0, (4,), lambda x: np.take(x, [1, 1], axis=0), [np.take], REAL),
+    ("np.take_along_axis(x, argsort, axis=1)", m_take_along_axis, (3, 4), lambda x: np.sort(x, axis=1),
+     [np.take_along_axis], SPREAD),
+    ("np.take_along_axis(x, [[0, 2, 1, 0]], axis=0)", m_take_along_axis0, (3, 4),
+     lambda x: np.take_along_axis(x, np.array([[0, 2, 1, 0]]), axis=0), [np.take_along_axis], REAL),
+    ("np.median", m_median, (5,), None, [np.median], SPREAD),
+    ("np.median", m_median, (3, 4), None, [np.median], SPREAD),
+    ("np.median(x, axis=1)", m_median_axis, (3, 4), lambda x: np.median(x, axis=1), [np.median], SPREAD),
+    ("np.median(x, axis=0, keepdims=True)", m_median_keepdims, (3, 4),
+     lambda x: np.median(x, axis=0, keepdims=True), [np.median], SPREAD),
+    ("np.percentile(x, 30)", m_percentile, (3, 4), None, [np.percentile], SPREAD),
+    ("np.percentile(x, [10, 50, 85], axis=-1)", m_percentile_list, (3, 4),
+     lambda x: np.percentile(x, [10, 50, 85], axis=-1), [np.percentile], SPREAD),
+    ("np.quantile(x, 0.3, axis=(0, 2))", m_quantile, (2, 3, 4), lambda x: np.quantile(x, 0.3, axis=(0, 2)),
+     [np.quantile], SPREAD),
+    ("np.quantile(x, [0.25, 0.9])", m_quantile_list, (2, 3), lambda x: np.quantile(x, [0.25, 0.9]), [np.quantile],
+     SPREAD),
+    ("np.append(x, 2 x[:1])", m_append, (3, 4), lambda x: np.append(x, x[:1]), [np.append], REAL),
+    ("np.append(x, 2 x[:1], axis=0)", m_append_axis, (3, 4), lambda x: np.append(x, x[:1], axis=0), [np.append],
+     REAL),
+    ("np.rot90", m_rot90, (3, 4), np.rot90, [np.rot90], REAL),
+    ("np.rot90(x, 3, axes=(1, 2))", m_rot90_k, (2, 3, 4), lambda x: np.rot90(x, 3, axes=(1, 2)), [np.rot90], REAL),
+    ("np.rot90(x, -2)", m_rot90_neg, (3, 4), lambda x: np.rot90(x, -2), [np.rot90], REAL),
+    ("np.rollaxis(x, 2)", m_rollaxis, (2, 3, 4), lambda x: np.rollaxis(x, 2), [np.rollaxis], REAL),
+    ("np.rollaxis(x, 0, 3)", m_rollaxis_start, (2, 3, 4), lambda x: np.rollaxis(x, 0, 3), [np.rollaxis], REAL),
+    ("np.rollaxis(x, -1, 1)", m_rollaxis_neg, (2, 3, 4), lambda x: np.rollaxis(x, -1, 1), [np.rollaxis], REAL),
+    ("np.nan_to_num", m_nan_to_num, (3, 4), np.nan_to_num, [np.nan_to_num], REAL),
+    ("np.nansum", m_nansum, (3, 4), None, [np.nansum], REAL),
+    ("np.nansum(x, axis=1)", m_nansum_axis, (3, 4), lambda x: np.nansum(x, axis=1), [np.nansum], REAL),
+    ("np.nanmean", m_nanmean, (3, 4), None, [np.nanmean], REAL),
+    ("np.nanmean(x, axis=0, keepdims=True)", m_nanmean_axis, (3, 4), lambda x: np.nanmean(x, axis=0, keepdims=True),
+     [np.nanmean], REAL),
+    ("np.partition(x, 2)", m_partition, (5,), lambda x: np.partition(x, 2), [np.partition], SPREAD),
+    ("np.partition(x, 2)", m_partition, (3, 5), lambda x: np.partition(x, 2), [np.partition], SPREAD),
+    ("np.partition(x, (0, 2), axis=0)", m_partition_axis, (4, 3), lambda x: np.partition(x, (0, 2), axis=0),
+     [np.partition], SPREAD),
+    ("np.cumprod with a zero", m_cumprod_zeros, (4,), np.cumprod, [np.cumprod], SPREAD_NONZERO),
+    ("np.cumprod with zeros, axis=1", m_cumprod_zeros_axis, (3, 4), lambda x: np.cumprod(x, axis=1), [np.cumprod],
+     SPREAD_NONZERO),
+    ("np.real", m_real, (3, 4), np.real, [np.real], REAL),
+    ("np.imag(x) + x", m_imag, (3, 4), np.real, [np.imag], REAL),
+    ("np.conj", m_conj, (3, 4), np.real, [np.conj], REAL),
+    ("x.conj()", m_conj_method, (3, 4), np.real, [Method("conj")], REAL),
+    ("np.angle(x) + x", m_angle, (3, 4), np.real, [np.angle], NONZERO),
+    ("x.real + x.imag", m_real_attr, (3, 4), np.real, [GetAttr("real"), GetAttr("imag")], REAL),
+    ("np.gradient", m_gradient, (5,), np.gradient, [np.gradient], REAL),
+    ("np.gradient(x, 0.5)", m_gradient_spacing, (5,), np.gradient, [np.gradient], REAL),
+    ("np.gradient(x, axis=1)", m_gradient_axis, (3, 4), lambda x: np.gradient(x, axis=1), [np.gradient], REAL),
+    ("np.gradient(x, 2.0, edge_order=2)", m_gradient_edge, (6,), np.gradient, [np.gradient], REAL),
+]
+
+for _name, _fn, _s, _op, _covers, _dom in MORE_OPS:
+    _make = _reduce_make(_dom, _s, _op) if _op is not None else \
+        (lambda dom, s: lambda rng: (dom(rng, s), weight(rng, None)))(_dom, _s)
+    case(f"{_name}[{_sname(_s)}]", _fn, _make, (0,), _covers)
+
+
+def test_cumprod_with_zeros_is_exact() -> None:
+    x = np.array([2.0, 0.0, 3.0, 0.0, 5.0])
+    g = symdiff.grad(_fn_plain(np.cumprod))(x, np.ones(5))
+    np.testing.assert_allclose(g, numerical_grad(_fn_plain(np.cumprod), [x, np.ones(5)], 0), atol=1e-8)
+    np.testing.assert_array_equal(g, [1.0, 2.0 + 6.0, 0.0, 0.0, 0.0])
+
+
+def test_nansum_nanmean_give_nan_elements_no_gradient() -> None:
+    x = np.array([1.0, np.nan, 3.0, 4.0])
+    np.testing.assert_array_equal(symdiff.grad(m_nansum)(x, 2.0), [2.0, 0.0, 2.0, 2.0])
+    np.testing.assert_allclose(symdiff.grad(m_nanmean)(x, 3.0), [1.0, 0.0, 1.0, 1.0])
+
+
+def test_nan_to_num_passes_finite_elements_only() -> None:
+    x = np.array([1.0, np.nan, np.inf, -np.inf, -2.0])
+    np.testing.assert_array_equal(symdiff.grad(m_nan_to_num)(x, np.ones(5)), [1.0, 0.0, 0.0, 0.0, 1.0])
+
+
+def m_mod(x, y, w): return np.sum(np.mod(x, y) * w)
+def m_remainder(x, y, w): return np.sum(np.remainder(x, y) * w)
+def m_fmod(x, y, w): return np.sum(np.fmod(x, y) * w)
+def m_percent(x, y, w): return np.sum((x % y) * w)
+
+
+def AWAY_MULTIPLES(rng, shape):
+    """x with x / y away from integers for y in [1.1, 1.9] (mod jumps there)."""
+    n = _n(shape)
+    return _shape(rng.choice([-1.0, 1.0], n) * (rng.integers(0, 3, n) * 1.5 + rng.uniform(0.3, 0.5, n)), shape)
+
+
+def MODULI(rng, shape):
+    n = _n(shape)
+    return _shape(rng.choice([-1.0, 1.0], n) * rng.uniform(1.45, 1.55, n), shape)
+
+
+for _name, _fn, _covers in (("np.mod", m_mod, [np.mod]), ("np.remainder", m_remainder, [np.remainder]),
+                            ("np.fmod", m_fmod, [np.fmod]), ("x % y arrays", m_percent, [])):
+    for _label, _sx, _sy in (("vector-vector", (4,), (4,)), ("matrix-scalar", (3, 4), None),
+                             ("matrix-row(n,)", (3, 4), (4,))):
+        case(f"{_name}[{_label}]", _fn, _binary_make(AWAY_MULTIPLES, MODULI, _sx, _sy), (0, 1), _covers)
+
+
+def j_cross(a, b, w): return np.sum(np.cross(a, b) * w)
+def j_select(x, y, w): return np.sum(np.select([x > 0.5, x < -0.5], [x * y, 2.0 * y], x + y) * w)
+def j_interp(x, fp, w): return np.sum(np.interp(x, np.array([-2.0, -0.5, 0.4, 2.0]), fp) * w)
+def j_convolve(a, v, w): return np.sum(np.convolve(a, v) * w)
+def j_convolve_same(a, v, w): return np.sum(np.convolve(a, v, mode="same") * w)
+def j_convolve_valid(a, v, w): return np.sum(np.convolve(a, v, "valid") * w)
+def j_polyval(p, x, w): return np.sum(np.polyval(p, x) * w)
+def j_linspace(a, b, w): return np.sum(np.linspace(a, b, 5) * w)
+def j_linspace_open(a, b, w): return np.sum(np.linspace(a, b, num=4, endpoint=False) * w)
+
+
+def _pair_make(da, sa, db, sb, op):
+    def make(rng):
+        a, b = da(rng, sa), db(rng, sb)
+        return a, b, weight(rng, out_shape(np.shape(op(a, b))))
+    return make
+
+
+def INTERP_X(rng, shape):
+    """Inside and outside the knots -2, -0.5, 0.4, 2 and away from them (the kinks)."""
+    n = _n(shape)
+    return _shape(rng.choice([-2.6, -1.2, -0.1, 1.1, 2.5], n) + rng.uniform(-0.1, 0.1, n), shape)
+
+
+PAIRS_MORE = [
+    # (name, function, (domain, shape) of each argument, the op in NumPy, covers)
+    ("np.cross", j_cross, REAL, (3,), REAL, (3,), np.cross, [np.cross]),
+    ("np.cross", j_cross, REAL, (4, 3), REAL, (3,), np.cross, [np.cross]),
+    ("np.cross", j_cross, REAL, (2, 1, 3), REAL, (4, 3), np.cross, [np.cross]),
+    ("np.select", j_select, NONZERO, (3, 4), REAL, (4,),
+     lambda x, y: np.select([x > 0.5, x < -0.5], [x * y, 2.0 * y], x + y), [np.select]),
+    ("np.interp", j_interp, INTERP_X, (6,), REAL, (4,), lambda x, fp: np.interp(x, [-2.0, -0.5, 0.4, 2.0], fp),
+     [np.interp]),
+    ("np.interp", j_interp, INTERP_X, (2, 3), REAL, (4,), lambda x, fp: np.interp(x, [-2.0, -0.5, 0.4, 2.0], fp),
+     [np.interp]),
+    ("np.convolve", j_convolve, REAL, (5,), REAL, (3,), np.convolve, [np.convolve]),
+    ("np.convolve", j_convolve, REAL, (2,), REAL, (4,), np.convolve, [np.convolve]),
+    ("np.convolve same", j_convolve_same, REAL, (5,), REAL, (3,), lambda a, v: np.convolve(a, v, "same"),
+     [np.convolve]),
+    ("np.convolve same", j_convolve_same, REAL, (5,), REAL, (4,), lambda a, v: np.convolve(a, v, "same"),
+     [np.convolve]),
+    ("np.convolve same", j_convolve_same, REAL, (3,), REAL, (6,), lambda a, v: np.convolve(a, v, "same"),
+     [np.convolve]),
+    ("np.convolve valid", j_convolve_valid, REAL, (6,), REAL, (3,), lambda a, v: np.convolve(a, v, "valid"),
+     [np.convolve]),
+    ("np.convolve valid", j_convolve_valid, REAL, (2,), REAL, (5,), lambda a, v: np.convolve(a, v, "valid"),
+     [np.convolve]),
+    ("np.polyval", j_polyval, REAL, (4,), REAL, (3, 2), np.polyval, [np.polyval]),
+    ("np.polyval", j_polyval, REAL, (3,), REAL, None, np.polyval, [np.polyval]),
+    ("np.linspace(a, b, 5)", j_linspace, REAL, None, REAL, None, lambda a, b: np.linspace(a, b, 5), [np.linspace]),
+    ("np.linspace(a, b, 5)", j_linspace, REAL, (3,), REAL, (3,), lambda a, b: np.linspace(a, b, 5), [np.linspace]),
+    ("np.linspace(a, b, 5)", j_linspace, REAL, (2, 3), REAL, None, lambda a, b: np.linspace(a, b, 5),
+     [np.linspace]),
+    ("np.linspace(a, b, num=4, endpoint=False)", j_linspace_open, REAL, None, REAL, (2,),
+     lambda a, b: np.linspace(a, b, num=4, endpoint=False), [np.linspace]),
+]
+for _name, _fn, _da, _sa, _db, _sb, _op, _covers in PAIRS_MORE:
+    case(f"{_name}[{_sname(_sa)}, {_sname(_sb)}]", _fn, _pair_make(_da, _sa, _db, _sb, _op), (0, 1), _covers)
+
+
+def v_std_one(x): return np.std(x)
+def v_var_one(x): return np.var(x)
+def v_std_rows(x, w): return np.sum(np.std(x, axis=1) * w)
+
+
+def test_std_and_var_of_one_value_have_zero_gradient() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert symdiff.grad(v_std_one)(2.5) == 0.0
+        assert symdiff.grad(v_var_one)(2.5) == 0.0
+        np.testing.assert_array_equal(symdiff.grad(v_std_one)(np.array([2.5])), [0.0])
+        np.testing.assert_array_equal(symdiff.grad(v_std_rows)(np.array([[1.0], [2.0]]), np.ones(2)), [[0.0], [0.0]])
+
+
+for _s in [None, (1,), (1, 1)]:
+    case(f"np.std(x) of one value[{_sname(_s)}]", _fn_plain(np.std), _reduce_make(REAL, _s, np.std), (0,), [np.std])
 
 
 # ============================================================================ builtins, keywords, -1, powers at 0
