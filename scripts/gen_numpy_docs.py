@@ -47,7 +47,8 @@ NOTES = {
     "x + y": "NumPy broadcasting undone at compile time where shapes are known",
     "x ** y": "d/dy uses log(x), taken as 0 where x == 0",
     "x % y": "d/dy = -floor(x / y)",
-    "x[index]": "basic, fancy (repeated indices accumulate) and boolean-mask indexing",
+    "x[index]": "basic, fancy (repeated indices accumulate) and boolean-mask indexing; the index only for "
+                "the items of np.r_[a, b, ...] and np.c_[a, b, ...]",
     "max": "two or more numbers (not one sequence, no key=); a tie sends the cotangent to the first",
     "min": "two or more numbers (not one sequence, no key=); a tie sends the cotangent to the first",
     "np.maximum": "ties split the cotangent evenly (as JAX)",

@@ -285,16 +285,16 @@ defvjp(operator.mul, lambda g, ans, x, y: unbroadcast(g * y, x, y),
        lambda g, ans, x, y: unbroadcast(x * g, y, x))
 defvjp(operator.truediv, lambda g, ans, x, y: unbroadcast(g / y, x, y),
        lambda g, ans, x, y: unbroadcast(-g * ans / y, y, x))
-def power_slope(x: Any, y: Any, power: Any = operator.pow) -> Any:
-    """``y * x ** (y - 1)``, d(x ** y)/dx. A constant ``y >= 1`` (or ``y < 0``, where ``0 ** y`` is
-    itself infinite) cannot meet ``0 ** negative`` where ``x ** y`` is finite, so it is inlined;
-    any other ``y`` goes through runtime.power_slope (0 where ``y == 0``, inf where ``0 < y < 1``)."""
+def times_power_slope(g: Any, x: Any, y: Any, power: Any = operator.pow) -> Any:
+    """``g * y * x ** (y - 1)``: ``g`` times d(x ** y)/dx. A constant ``y >= 1`` (or ``y < 0``, where
+    ``0 ** y`` is itself infinite) cannot meet ``0 ** negative`` where ``x ** y`` is finite, so it is
+    inlined; any other ``y`` goes through runtime.power_slope (0 where ``y == 0``, inf where ``0 < y < 1``)."""
     if type(y) in (int, float) and (y >= 1 or y < 0):
-        return y * (x ** (y - 1) if power is operator.pow else apply(power, x, y - 1))
-    return apply(runtime.power_slope, x, y) if power is operator.pow else apply(runtime.power_slope, x, y, power)
+        return g * y * (x ** (y - 1) if power is operator.pow else apply(power, x, y - 1))
+    return g * (apply(runtime.power_slope, x, y) if power is operator.pow else apply(runtime.power_slope, x, y, power))
 
 
-defvjp(operator.pow, lambda g, ans, x, y: unbroadcast(g * power_slope(x, y), x, y),
+defvjp(operator.pow, lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y), x, y),
        lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
 defvjp(pow, *VJPS[operator.pow])
 defvjp(operator.neg, lambda g, ans, x: -g)
@@ -389,7 +389,7 @@ defvjp(math.tanh, lambda g, ans, x: g * (1 - ans ** 2))
 defvjp(math.atan2, lambda g, ans, y, x: g * x / (x ** 2 + y ** 2),
        lambda g, ans, y, x: -g * y / (x ** 2 + y ** 2))
 defvjp(math.hypot, lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans)
-defvjp(math.pow, lambda g, ans, x, y: g * power_slope(x, y, math.pow),
+defvjp(math.pow, lambda g, ans, x, y: times_power_slope(g, x, y, math.pow),
        lambda g, ans, x, y: g * ans * apply(runtime.log_or_zero, x))
 defvjp(math.fabs, lambda g, ans, x: g * sign(x))
 defvjp(math.erf, lambda g, ans, x: g * (2 / math.sqrt(math.pi)) * apply(math.exp, -x ** 2))
@@ -465,7 +465,15 @@ defvjp(np.transpose, lambda g, ans, x, axes=None: np.transpose(g, None if axes i
 defvjp(Method("reshape"), lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape(x)))
 defvjp(np.reshape, lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape(x)))
 defvjp(Method("copy"), lambda g, ans, x: g)
-defvjp(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index))
+def _index_vjp(g, ans, x, index):
+    """The items of ``np.r_[a, b, ...]`` and ``np.c_[a, b, ...]`` (an index of np.r_): the pieces of
+    ``g``; no other index is differentiable."""
+    if x is not np.r_ and x is not np.c_:
+        _unsupported("differentiating an index (other than the items of np.r_[...] or np.c_[...])")
+    return apply(runtime.concatenator_vjp, g, "r" if x is np.r_ else "c", index)
+
+
+defvjp(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index), _index_vjp)
 # a[i] = v: the overwritten part of a gets no gradient; v gets what reached a[i]
 defvjp(runtime.setitem, lambda g, ans, a, index, value: apply(runtime.setitem, g, index, 0.0), None,
        lambda g, ans, a, index, value: unbroadcast(g[index], value) if _basic_index(index)
@@ -532,7 +540,7 @@ defnondiff(np.fix, np.around, np.signbit, np.isclose, np.allclose, np.array_equa
 # ----------------------------------------------------------------------------- elementwise, binary
 
 defvjp(np.true_divide, *VJPS[operator.truediv])  # np.true_divide is np.divide in NumPy >= 1.x
-defvjp(np.float_power, lambda g, ans, x, y: unbroadcast(g * power_slope(x, y, np.float_power), x, y),
+defvjp(np.float_power, lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y, np.float_power), x, y),
        lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
 defvjp(np.hypot, lambda g, ans, x, y: unbroadcast(g * x / ans, x, y),
        lambda g, ans, x, y: unbroadcast(g * y / ans, y, x))
@@ -954,8 +962,8 @@ def _linspace_vjp(argnum: int) -> Rule:
 
 
 def _gradient_vjp(g, ans, f, *varargs, axis=None, edge_order=1):
-    if axis is not None and not isinstance(axis, int):
-        _unsupported("np.gradient with several axes (a list result)")
+    if (axis is not None and not isinstance(axis, int)) or (axis is None and _ndim(f) not in (1, None)):
+        _unsupported("np.gradient of an n-D array without one int axis= (a list result)")
     return apply(runtime.gradient_vjp, g, f, *varargs, axis=axis, edge_order=edge_order)
 
 

@@ -1003,6 +1003,9 @@ def gradient_vjp(g: Any, x: Any, *varargs: Any, axis: Any = None, edge_order: in
     one axis (a 1-D ``x``, or an int ``axis``): the transpose of the linear difference operator,
     read off by applying ``np.gradient`` to the identity."""
     x, g = np.asarray(x), np.asarray(g)
+    if axis is None and x.ndim != 1:
+        raise SymdiffError("the gradient of np.gradient is supported for 1-D arrays or one int axis= "
+                           "(of an n-D array it returns a list of arrays)")
     axis = 0 if axis is None else axis % x.ndim
     n = x.shape[axis]
     operator_ = np.gradient(np.eye(n), *varargs, axis=0, edge_order=edge_order)  # [out, in]
@@ -1024,3 +1027,17 @@ def partition_vjp(g: Any, x: Any, ans: Any, axis: Any = -1) -> np.ndarray:
 def nan_mask(x: Any) -> Any:
     """1 where ``x`` is not NaN, 0 where it is (the share of the cotangent of ``np.nansum``)."""
     return np.logical_not(np.isnan(x))
+
+
+def concatenator_vjp(g: Any, how: str, index: Any) -> dict:
+    """The cotangent of the items of ``np.r_[index]`` (``how`` 'r': joined along the first axis) or
+    ``np.c_[index]`` ('c': 1-D items as columns, joined along the last axis)."""
+    items = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(item, str) for item in items):
+        raise SymdiffError(f"the gradient of np.{how}_[...] with a string directive is not supported")
+    join = np.r_ if how == "r" else np.c_
+    axis = 0 if how == "r" else -1
+    sizes = np.cumsum([join[item].shape[axis] for item in items])[:-1]
+    pieces = np.split(np.asarray(g), sizes, axis=axis)
+    return {i: piece.reshape(np.shape(item)) if not isinstance(item, slice) else piece
+            for i, (piece, item) in enumerate(zip(pieces, items))}

@@ -15,6 +15,8 @@ differences with a looser tolerance.
 from __future__ import annotations
 
 import math
+import operator
+import re
 import warnings
 
 import numpy as np
@@ -1181,8 +1183,53 @@ PAIRS_MORE = [
     ("np.linspace(a, b, num=4, endpoint=False)", j_linspace_open, REAL, None, REAL, (2,),
      lambda a, b: np.linspace(a, b, num=4, endpoint=False), [np.linspace]),
 ]
+def j_r(a, b, w): return np.sum(np.r_[a, b] * w)
+def j_r_mixed(a, b, w): return np.sum(np.r_[a, 2.0, b, 0:2] * w)
+def j_c(a, b, w): return np.sum(np.c_[a, b] * w)
+
+
+PAIRS_MORE += [
+    ("np.r_[a, b]", j_r, REAL, (2,), REAL, (3,), lambda a, b: np.r_[a, b], [operator.getitem]),
+    ("np.r_[a, b]", j_r, REAL, None, REAL, (3,), lambda a, b: np.r_[a, b], [operator.getitem]),
+    ("np.r_[a, b]", j_r, REAL, (2, 3), REAL, (1, 3), lambda a, b: np.r_[a, b], [operator.getitem]),
+    ("np.r_[a, 2.0, b, 0:2]", j_r_mixed, REAL, (2,), REAL, None, lambda a, b: np.r_[a, 2.0, b, 0:2],
+     [operator.getitem]),
+    ("np.c_[a, b]", j_c, REAL, (3,), REAL, (3,), lambda a, b: np.c_[a, b], [operator.getitem]),
+    ("np.c_[a, b]", j_c, REAL, (3, 2), REAL, (3,), lambda a, b: np.c_[a, b], [operator.getitem]),
+]
 for _name, _fn, _da, _sa, _db, _sb, _op, _covers in PAIRS_MORE:
     case(f"{_name}[{_sname(_sa)}, {_sname(_sb)}]", _fn, _pair_make(_da, _sa, _db, _sb, _op), (0, 1), _covers)
+
+
+def x_svd_full_rectangular(a): return np.sum(np.linalg.svd(a)[0])
+def x_qr_wide(a): return np.sum(np.linalg.qr(a)[1])
+def x_lstsq_singular_values(a, b): return np.sum(np.linalg.lstsq(a, b, rcond=None)[3])
+def x_gradient_matrix(x): return np.sum(np.gradient(x)[0])
+def x_diff_prepend(x): return np.sum(np.diff(x, prepend=0.0))
+def x_quantile_method(x): return np.quantile(x, 0.5, method="nearest")
+def x_interp_left(x, fp): return np.sum(np.interp(x, np.array([0.0, 1.0]), fp, left=0.0))
+def x_qr_complete(a): return np.sum(np.linalg.qr(a, mode="complete")[0])
+def x_r_directive(a, b): return np.sum(np.r_["0,2", a, b])
+
+
+REFUSED = [
+    # (function, arguments, argnums, words the error must contain)
+    (x_svd_full_rectangular, (np.arange(6.0).reshape(3, 2),), 0, "full_matrices=False"),
+    (x_qr_wide, (np.arange(6.0).reshape(2, 3),), 0, "rows"),
+    (x_lstsq_singular_values, (np.eye(3) + 0.5, np.ones(3)), 0, "residuals"),
+    (x_gradient_matrix, (np.arange(6.0).reshape(2, 3),), 0, "np.gradient"),
+    (x_diff_prepend, (np.arange(4.0),), 0, "prepend"),
+    (x_quantile_method, (np.arange(4.0),), 0, "linear"),
+    (x_interp_left, (np.array([0.5]), np.array([1.0, 2.0])), (0, 1), "left="),
+    (x_qr_complete, (np.eye(3),), 0, "mode='complete'"),
+    (x_r_directive, (np.ones(2), np.ones(2)), (0, 1), "string directive"),
+]
+
+
+@pytest.mark.parametrize("fn, args, argnums, words", REFUSED, ids=[r[0].__name__ for r in REFUSED])
+def test_unsupported_uses_of_new_rules_are_refused_with_a_symdiff_error(fn, args, argnums, words) -> None:
+    with pytest.raises(symdiff.SymdiffError, match=re.escape(words)):
+        symdiff.grad(fn, argnums=argnums)(*args)
 
 
 def v_std_one(x): return np.std(x)
