@@ -312,7 +312,7 @@ def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
 
 # Functions whose result has the shape of their first argument, whatever the other arguments.
 SAME_SHAPE = {np.linalg.inv, np.linalg.cholesky, np.triu, np.tril, np.flip, np.fliplr, np.flipud, np.roll,
-              np.sinc}
+              np.sinc, np.nan_to_num, np.real, np.imag, np.angle}
 
 
 def _infer_numpy(fn: Any, args: list[Value], kwargs: dict[str, Value], shapes: list) -> Any:
