@@ -968,7 +968,13 @@ def _gradient_vjp(g, ans, f, *varargs, axis=None, edge_order=1):
 
 
 defvjp(np.diff, _diff_vjp)
-defvjp(np.take, lambda g, ans, a, indices, axis=None, **kw: apply(runtime.take_vjp, g, a, indices, axis))
+def _take_vjp(g, ans, a, indices, axis=None, out=None, mode="raise"):
+    if out is not None or mode != "raise":
+        _unsupported("np.take with out= or mode= (indices out of range)")
+    return apply(runtime.take_vjp, g, a, indices, axis)
+
+
+defvjp(np.take, _take_vjp)
 defvjp(np.take_along_axis, lambda g, ans, a, indices, axis=-1: apply(runtime.take_along_axis_vjp, g, a, indices, axis))
 defvjp(np.quantile, _quantile_vjp("np.quantile"))
 defvjp(np.percentile, _quantile_vjp("np.percentile", percent=True))

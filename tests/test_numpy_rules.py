@@ -1210,6 +1210,7 @@ def x_quantile_method(x): return np.quantile(x, 0.5, method="nearest")
 def x_interp_left(x, fp): return np.sum(np.interp(x, np.array([0.0, 1.0]), fp, left=0.0))
 def x_qr_complete(a): return np.sum(np.linalg.qr(a, mode="complete")[0])
 def x_r_directive(a, b): return np.sum(np.r_["0,2", a, b])
+def x_take_wrap(x): return np.sum(np.take(x, [0, 5], mode="wrap"))
 
 
 REFUSED = [
@@ -1223,6 +1224,7 @@ REFUSED = [
     (x_interp_left, (np.array([0.5]), np.array([1.0, 2.0])), (0, 1), "left="),
     (x_qr_complete, (np.eye(3),), 0, "mode='complete'"),
     (x_r_directive, (np.ones(2), np.ones(2)), (0, 1), "string directive"),
+    (x_take_wrap, (np.ones(3),), 0, "mode="),
 ]
 
 
