@@ -1386,6 +1386,53 @@ case("np.sum(np.stack((a, b)) ** 2) of the differentiated arguments[matrix]", j_
      lambda rng: (REAL(rng, (3, 4)), REAL(rng, (3, 4))), (0, 1), [np.stack])
 
 
+def c_stack(ab, w): return np.sum(np.stack(ab) * w)
+def c_concatenate(ab, w): return np.sum(np.concatenate(ab) * w)
+def c_vstack(ab, w): return np.sum(np.vstack(ab) * w)
+def c_hstack(ab, w): return np.sum(np.hstack(ab) * w)
+def c_column_stack(ab, w): return np.sum(np.column_stack(ab) * w)
+def c_array(ab, w): return np.sum(np.array(ab) * w)
+def c_sum(ab, w): return np.sum(sum(ab) * w[0])
+def c_nested(abc, w): return np.sum(np.stack(abc[0]) * w) * abc[1]
+
+
+CONTAINER_JOINS = [(c_stack, np.stack), (c_concatenate, np.concatenate), (c_vstack, np.vstack), (c_hstack, np.hstack),
+                   (c_column_stack, np.column_stack), (c_array, np.array), (c_sum, lambda ab: np.stack(ab))]
+
+
+def _leaves_grad(fn, container, w):
+    """Finite differences with respect to each array of a list/tuple argument."""
+    def at(i):
+        def f(x):
+            items = list(container)
+            items[i] = x
+            return fn(type(container)(items), w)
+        return f
+    return [numerical_grad(at(i), [item], 0) for i, item in enumerate(container)]
+
+
+@pytest.mark.parametrize("fn, join", CONTAINER_JOINS, ids=[c[0].__name__ for c in CONTAINER_JOINS])
+@pytest.mark.parametrize("kind", [tuple, list])
+def test_joining_a_differentiated_list_or_tuple_argument_passes_the_gradient_to_each_item(fn, join, kind) -> None:
+    rng = np.random.default_rng(7)
+    ab = kind([REAL(rng, (4,)), REAL(rng, (4,))])
+    w = weight(rng, join(ab).shape)
+    got = symdiff.grad(fn)(ab, w)
+    assert type(got) is kind and len(got) == 2
+    for g, want in zip(got, _leaves_grad(fn, ab, w)):
+        np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-8)
+
+
+def test_stacking_a_tuple_inside_a_differentiated_argument() -> None:
+    rng = np.random.default_rng(8)
+    pair = (REAL(rng, (3,)), REAL(rng, (3,)))
+    w = weight(rng, (2, 3))
+    (ga, gb), gs = symdiff.grad(c_nested)((pair, 1.5), w)
+    np.testing.assert_allclose(ga, 1.5 * w[0])
+    np.testing.assert_allclose(gb, 1.5 * w[1])
+    np.testing.assert_allclose(gs, np.sum(np.stack(pair) * w))
+
+
 def p_pow(x, y): return x ** y
 def p_pow_weighted(x, y, w): return np.sum(x ** y * w)
 def p_np_power(x, y, w): return np.sum(np.power(x, y) * w)
