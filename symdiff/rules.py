@@ -285,6 +285,8 @@ defvjp(operator.mul, lambda g, ans, x, y: unbroadcast(g * y, x, y),
        lambda g, ans, x, y: unbroadcast(x * g, y, x))
 defvjp(operator.truediv, lambda g, ans, x, y: unbroadcast(g / y, x, y),
        lambda g, ans, x, y: unbroadcast(-g * ans / y, y, x))
+
+
 def times_power_slope(g: Any, x: Any, y: Any, power: Any = operator.pow) -> Any:
     """``g * y * x ** (y - 1)``: ``g`` times d(x ** y)/dx. A constant ``y >= 1`` (or ``y < 0``, where
     ``0 ** y`` is itself infinite) cannot meet ``0 ** negative`` where ``x ** y`` is finite, so it is
@@ -465,6 +467,8 @@ defvjp(np.transpose, lambda g, ans, x, axes=None: np.transpose(g, None if axes i
 defvjp(Method("reshape"), lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape(x)))
 defvjp(np.reshape, lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape(x)))
 defvjp(Method("copy"), lambda g, ans, x: g)
+
+
 def _index_vjp(g, ans, x, index):
     """The items of ``np.r_[a, b, ...]`` and ``np.c_[a, b, ...]`` (an index of np.r_): the pieces of
     ``g``; no other index is differentiable."""
