@@ -40,15 +40,17 @@ SPECIAL = {id(getattr(runtime, "setitem", None)): "x[index] = value"}
 
 # Arguments a rule takes through *args (so its own parameter names do not say which).
 ARG_NAMES = {"np.clip": ("a", "a_min", "a_max"), "x.clip()": ("x", "min", "max"),
-             "np.average": ("a", "axis", "weights"), "np.einsum": ("subscripts", "*operands")}
+             "np.average": ("a", "axis", "weights"), "np.einsum": ("subscripts", "*operands"),
+             "max": ("*args",), "min": ("*args",)}
 
 NOTES = {
     "x + y": "NumPy broadcasting undone at compile time where shapes are known",
     "x ** y": "d/dy uses log(x), taken as 0 where x == 0",
     "x % y": "d/dy = -floor(x / y)",
-    "x[index]": "basic, fancy (repeated indices accumulate) and boolean-mask indexing",
-    "max": "two arguments; a tie sends the cotangent to the first",
-    "min": "two arguments; a tie sends the cotangent to the first",
+    "x[index]": "basic, fancy (repeated indices accumulate) and boolean-mask indexing; the index only for "
+                "the items of np.r_[a, b, ...] and np.c_[a, b, ...]",
+    "max": "two or more numbers (not one sequence, no key=); a tie sends the cotangent to the first",
+    "min": "two or more numbers (not one sequence, no key=); a tie sends the cotangent to the first",
     "np.maximum": "ties split the cotangent evenly (as JAX)",
     "np.minimum": "ties split the cotangent evenly (as JAX)",
     "np.fmax": "as np.maximum; a NaN operand gets nothing (fmax ignores NaN)",
@@ -67,12 +69,12 @@ NOTES = {
     "np.max": "axis, keepdims; ties split the cotangent evenly among the maximal elements (as JAX)",
     "np.amax": "as np.max", "np.min": "as np.max", "np.amin": "as np.max",
     "np.var": "axis, ddof (or correction), keepdims",
-    "np.std": "axis, ddof (or correction), keepdims; infinite where std == 0",
+    "np.std": "axis, ddof (or correction), keepdims; 0 where std == 0 (one element, or all equal)",
     "np.cumsum": "axis (default: flattened)",
-    "np.cumprod": "axis; needs nonzero elements (a zero gives NaN)",
+    "np.cumprod": "axis; exact with zeros",
     "np.average": "axis, keepdims, weights (1-D along axis or full shape); returned=True not supported",
-    "np.linalg.norm": "vector norms ord None/2/1/inf/-inf/0/p, Frobenius ('fro') with axis/keepdims; "
-                      "matrix norms ord 1/2/inf/'nuc' not supported; NaN where the norm is 0",
+    "np.linalg.norm": "vector norms ord None/2/1/inf/-inf/0/p, matrix norms 'fro'/'nuc'/2/-2/1/-1/inf/-inf, "
+                      "with axis/keepdims; NaN where the norm is 0; a unique extreme singular value/column/row",
     "np.transpose": "with or without axes",
     "np.reshape": "-1 allowed",
     "np.broadcast_to": "the cotangent is summed over the broadcast axes",
@@ -92,6 +94,38 @@ NOTES = {
     "x.cumprod()": "as np.cumprod", "x.repeat()": "as np.repeat", "x.trace()": "as np.trace",
     "x.diagonal()": "as np.diagonal", "x.transpose()": "x.transpose(), x.transpose(1, 0, 2), x.transpose((1, 0, 2))",
     "np.linalg.cholesky": "the gradient is symmetrised (the input is read as symmetric), as in JAX",
+    "np.linalg.pinv": "also batched; a of full rank",
+    "np.linalg.eigh": "w, v = eigh(a): distinct eigenvalues; symmetrised (a is read as symmetric); also batched",
+    "np.linalg.eigvalsh": "as np.linalg.eigh",
+    "np.linalg.eig": "real input with real, distinct eigenvalues (complex ones are refused); unit-norm vectors",
+    "np.linalg.eigvals": "as np.linalg.eig",
+    "np.linalg.svd": "full_matrices=False (or a square matrix), or compute_uv=False; distinct, nonzero "
+                     "singular values; also batched",
+    "np.linalg.svdvals": "as np.linalg.svd(a, compute_uv=False)",
+    "np.linalg.qr": "reduced mode, at least as many rows as columns",
+    "np.linalg.lstsq": "a of full rank; through the solution and the residuals (not rank, singular values)",
+    "np.diff": "n, axis (no prepend=/append=)",
+    "np.take": "indices, axis (default: flattened); repeated indices accumulate",
+    "np.take_along_axis": "repeated indices accumulate",
+    "np.median": "axis, keepdims; through the middle element(s), ties to one of the equal elements",
+    "np.percentile": "as np.quantile (q in percent)",
+    "np.quantile": "q a number or a list, axis, keepdims; method='linear' (the default) only",
+    "np.mod": "also spelt np.remainder; d/dy = -floor(x / y)",
+    "np.fmod": "d/dy = -trunc(x / y)",
+    "np.append": "axis, or flattened",
+    "np.rot90": "k, axes", "np.rollaxis": "axis, start",
+    "np.cross": "3-component vectors along the last axis, broadcast",
+    "np.select": "choices and the default (positionally); the conditions are not differentiable",
+    "np.interp": "x and fp (not xp); 0 for x outside xp; no left=/right=/period=",
+    "np.convolve": "modes full, same, valid",
+    "np.polyval": "p and x",
+    "np.nansum": "NaN elements get 0", "np.nanmean": "NaN elements get 0",
+    "np.partition": "through the permutation the partition applies",
+    "np.nan_to_num": "0 for NaN and infinite elements",
+    "np.linspace": "start and stop (numbers or arrays), num, endpoint, axis",
+    "np.gradient": "1-D, or one int axis; spacing and edge_order not differentiated",
+    "np.real": "of real arrays: the identity", "np.conjugate": "of real arrays: the identity",
+    "np.imag": "of real arrays: 0", "np.angle": "of real arrays: 0",
 }
 
 

@@ -61,6 +61,8 @@ class Lowerer:
         self.inlining: tuple[Callable, ...] = (parsed.fn,)  # functions being inlined, outermost first
         self.structs: dict[Value, dict] = {}  # container values known item by item: key -> value
         self.item_lists: dict[Value, Value] = {}  # container -> a list value of its items
+        self.unpacked: dict[Value, type] = {}  # container arguments (and containers in them) -> list/tuple/dict
+        self.displays: dict[Value, Value] = {}  # container argument -> a display of its items
         self.reads: list[tuple[Any, str, Any]] = []
         self.local_calls: frozenset = frozenset()  # nested functions being inlined
         self.param_structs: dict[int, tuple] = {}
@@ -89,6 +91,7 @@ class Lowerer:
                 leaves.append(item)
             items[key] = item
         self.structs[value] = items
+        self.unpacked[value] = spec.type
 
     @classmethod
     def for_inlining(cls, parsed: Parsed, outer: Lowerer, env: dict[str, Value]) -> Lowerer:
@@ -99,6 +102,8 @@ class Lowerer:
         self.inlining = outer.inlining + (parsed.fn,)
         self.structs = outer.structs
         self.item_lists = outer.item_lists
+        self.unpacked = outer.unpacked
+        self.displays = outer.displays
         self.reads = outer.reads
         self.local_calls = outer.local_calls
         return self
@@ -564,6 +569,11 @@ class Lowerer:
                     raise SymdiffError(f"{self.p.filename}:{self.b.line}: indexing a dict argument needs a "
                                        "constant key")
                 return self.call(operator.getitem, [self.items_list(args[0]), args[1]], hint=hint)
+        if any(a in self.unpacked for a in [*args, *(kwargs or {}).values()]):
+            # a list/tuple argument passed whole (np.stack(xs)): pass a display of its items, the
+            # leaves being differentiated, so that the cotangent reaches each of them
+            args = [self.display_of(a) for a in args]
+            kwargs = {k: self.display_of(v) for k, v in (kwargs or {}).items()}
         if any(isinstance(a.const, LocalFunction) for a in [*args, *(kwargs or {}).values()]):
             raise SymdiffError(f"{self.p.filename}:{self.b.line}: a function defined inside the differentiated "
                                "function can only be called directly (not passed to another function)")
@@ -578,7 +588,7 @@ class Lowerer:
             args = [self.b.call(tuple, [a], kind=SEQUENCE, effect=True)
                     if a.kind == SEQUENCE and a not in self.structs else a for a in args]
         kind = passes.result_kind(fn, [a.kind for a in args]) or passes.creation_kind(fn, args)
-        if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or fn in rules.SEQUENCE_RESULTS or (
+        if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or rules.sequence_result(fn, args, kwargs) or (
                 fn in (list, tuple) and args and args[0].kind == SEQUENCE):
             kind = SEQUENCE
         # reading a list that grows in place must not be moved past an append
@@ -591,6 +601,22 @@ class Lowerer:
         """Whether ``v`` may be a list that appends change (tuples built here do not)."""
         producer = self.b.producer.get(v)
         return v.kind == SEQUENCE and not (producer is not None and producer.fn in (BUILD_TUPLE, tuple))
+
+    def display_of(self, value: Value) -> Value:
+        """For a list/tuple argument (or one inside a container argument): a display of its items,
+        built once at function level; any other value as it is."""
+        if self.unpacked.get(value) not in (list, tuple):
+            return value
+        if value not in self.displays:
+            here, line = self.b.stack, self.b.line
+            self.b.stack = [self.b.stack[0]]
+            items = list(self.structs[value].values())
+            build = BUILD_LIST if self.unpacked[value] is list else BUILD_TUPLE
+            display = self.call(build, [self.display_of(item) for item in items])
+            self.b.stack, self.b.line = here, line
+            self.structs[display] = dict(enumerate(items))
+            self.displays[value] = display
+        return self.displays[value]
 
     def items_list(self, container: Value) -> Value:
         """A list value of a container argument's items (built once, where it was unpacked)."""

@@ -176,7 +176,7 @@ def surely_float(v: Value, producer: dict[Value, Op], assumed: set[Value] | None
 FRESH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
          operator.matmul, np.outer, np.sum, Method("sum"), np.full, np.zeros, np.dot, np.einsum, runtime.add_at,
          runtime.getitem_vjp, runtime.matmul_vjp, runtime.dot_vjp, runtime.add_at_key,
-         runtime.add_at_index, runtime.sum_of_outer, runtime.stacked, np.where}
+         runtime.add_at_index, runtime.sum_of_outer, runtime.stacked, np.where, runtime.power_slope}
 
 
 def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:

@@ -285,7 +285,18 @@ defvjp(operator.mul, lambda g, ans, x, y: unbroadcast(g * y, x, y),
        lambda g, ans, x, y: unbroadcast(x * g, y, x))
 defvjp(operator.truediv, lambda g, ans, x, y: unbroadcast(g / y, x, y),
        lambda g, ans, x, y: unbroadcast(-g * ans / y, y, x))
-defvjp(operator.pow, lambda g, ans, x, y: unbroadcast(g * y * x ** (y - 1), x, y),
+
+
+def times_power_slope(g: Any, x: Any, y: Any, power: Any = operator.pow) -> Any:
+    """``g * y * x ** (y - 1)``: ``g`` times d(x ** y)/dx. A constant ``y >= 1`` (or ``y < 0``, where
+    ``0 ** y`` is itself infinite) cannot meet ``0 ** negative`` where ``x ** y`` is finite, so it is
+    inlined; any other ``y`` goes through runtime.power_slope (0 where ``y == 0``, inf where ``0 < y < 1``)."""
+    if type(y) in (int, float) and (y >= 1 or y < 0):
+        return g * y * (x ** (y - 1) if power is operator.pow else apply(power, x, y - 1))
+    return g * (apply(runtime.power_slope, x, y) if power is operator.pow else apply(runtime.power_slope, x, y, power))
+
+
+defvjp(operator.pow, lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y), x, y),
        lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
 defvjp(pow, *VJPS[operator.pow])
 defvjp(operator.neg, lambda g, ans, x: -g)
@@ -295,8 +306,25 @@ defvjp(operator.mod, lambda g, ans, x, y: unbroadcast(g, x, y),
        lambda g, ans, x, y: unbroadcast(-g * np.floor_divide(x, y), y, x))
 defvjp(abs, lambda g, ans, x: g * sign(x))
 defvjp(float, lambda g, ans, x: g)
-defvjp(max, lambda g, ans, x, y: g * (x >= y), lambda g, ans, x, y: g * (y > x))
-defvjp(min, lambda g, ans, x, y: g * (x <= y), lambda g, ans, x, y: g * (y < x))
+
+
+def _winner_vjp(argnum: int, beats: Any, ties: Any) -> Rule:
+    """Builtin max/min of two or more numbers: the cotangent goes to the result, the first of
+    the winning arguments (Python's choice on ties): argument i wins where it ``beats`` every
+    earlier one strictly and ``ties`` (beats or equals) every later one."""
+    def vjp(g, ans, *args, **kw):
+        if kw or len(args) < 2:
+            _unsupported("max/min with one sequence argument or key=/default= (write max(a, b, c))")
+        x = args[argnum]
+        for j, other in enumerate(args):
+            if j != argnum:
+                g = g * (beats(x, other) if j < argnum else ties(x, other))
+        return g
+    return vjp
+
+
+defvjp(max, *(_winner_vjp(i, operator.gt, operator.ge) for i in range(16)))
+defvjp(min, *(_winner_vjp(i, operator.lt, operator.le) for i in range(16)))
 defnondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
            operator.not_, operator.is_, operator.is_not, operator.floordiv, operator.and_,
            operator.or_, operator.xor, operator.invert, round, int, bool, len, range,
@@ -363,7 +391,7 @@ defvjp(math.tanh, lambda g, ans, x: g * (1 - ans ** 2))
 defvjp(math.atan2, lambda g, ans, y, x: g * x / (x ** 2 + y ** 2),
        lambda g, ans, y, x: -g * y / (x ** 2 + y ** 2))
 defvjp(math.hypot, lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans)
-defvjp(math.pow, lambda g, ans, x, y: g * y * apply(math.pow, x, y - 1),
+defvjp(math.pow, lambda g, ans, x, y: times_power_slope(g, x, y, math.pow),
        lambda g, ans, x, y: g * ans * apply(runtime.log_or_zero, x))
 defvjp(math.fabs, lambda g, ans, x: g * sign(x))
 defvjp(math.erf, lambda g, ans, x: g * (2 / math.sqrt(math.pi)) * apply(math.exp, -x ** 2))
@@ -439,7 +467,17 @@ defvjp(np.transpose, lambda g, ans, x, axes=None: np.transpose(g, None if axes i
 defvjp(Method("reshape"), lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape(x)))
 defvjp(np.reshape, lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape(x)))
 defvjp(Method("copy"), lambda g, ans, x: g)
-defvjp(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index))
+
+
+def _index_vjp(g, ans, x, index):
+    """The items of ``np.r_[a, b, ...]`` and ``np.c_[a, b, ...]`` (an index of np.r_): the pieces of
+    ``g``; no other index is differentiable."""
+    if x is not np.r_ and x is not np.c_:
+        _unsupported("differentiating an index (other than the items of np.r_[...] or np.c_[...])")
+    return apply(runtime.concatenator_vjp, g, "r" if x is np.r_ else "c", index)
+
+
+defvjp(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index), _index_vjp)
 # a[i] = v: the overwritten part of a gets no gradient; v gets what reached a[i]
 defvjp(runtime.setitem, lambda g, ans, a, index, value: apply(runtime.setitem, g, index, 0.0), None,
        lambda g, ans, a, index, value: unbroadcast(g[index], value) if _basic_index(index)
@@ -506,7 +544,7 @@ defnondiff(np.fix, np.around, np.signbit, np.isclose, np.allclose, np.array_equa
 # ----------------------------------------------------------------------------- elementwise, binary
 
 defvjp(np.true_divide, *VJPS[operator.truediv])  # np.true_divide is np.divide in NumPy >= 1.x
-defvjp(np.float_power, lambda g, ans, x, y: unbroadcast(g * y * np.float_power(x, y - 1), x, y),
+defvjp(np.float_power, lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y, np.float_power), x, y),
        lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
 defvjp(np.hypot, lambda g, ans, x, y: unbroadcast(g * x / ans, x, y),
        lambda g, ans, x, y: unbroadcast(g * y / ans, y, x))
@@ -618,11 +656,13 @@ def _var_vjp(name: str) -> Rule:
 
 
 def _std_vjp(name: str) -> Rule:
-    """d std = (x - mean) / ((N - ddof) std); infinite where std == 0 (all elements equal)."""
+    """d std = (x - mean) / ((N - ddof) std); 0 where std == 0 (one element, or all equal: x - mean
+    is 0 there too; like abs at 0), not NaN."""
     def vjp(g, ans, x, *args, **kw):
         axis, keepdims, ddof = _moments(name, args, kw)
         centred, n = _centred(x, ans, axis, ddof)
-        return _expand(g, axis, keepdims) * centred / (n * _expand(ans, axis, keepdims))
+        ans = _expand(ans, axis, keepdims)
+        return _expand(g, axis, keepdims) * centred / (n * np.where(ans == 0, 1.0, ans))
     return vjp
 
 
@@ -634,11 +674,11 @@ def _cumsum_vjp(name: str) -> Rule:
 
 
 def _cumprod_vjp(name: str) -> Rule:
-    """d cumprod: the reversed cumulative sum of g * ans, divided by x. Needs x != 0 (a zero
-    gives NaN), like autograd's rule."""
+    """d cumprod: the reversed cumulative sum of g * ans, divided by x; exact with zeros
+    (runtime.cumprod_vjp)."""
     def vjp(g, ans, x, *args, **kw):
         opts = _reduction_args(name, args, kw, ("axis", "dtype", "out"))
-        return apply(runtime.cumsum_vjp, g * ans, x, opts.get("axis")) / x
+        return apply(runtime.cumprod_vjp, g, x, ans, opts.get("axis"))
     return vjp
 
 
@@ -676,9 +716,9 @@ defvjp(np.average, _average_vjp(0), None, _average_vjp(2))
 
 def _norm_vjp(g, ans, x, *args, **kw):
     """np.linalg.norm: vector norms (ord None, 2, 1, inf, -inf, 0, any p) over the whole vector
-    or ``axis``; the Frobenius norm of matrices (ord None or 'fro'). Matrix norms ord 1, 2,
-    inf, 'nuc' are not supported. Not differentiable where the norm is 0 (gives NaN) and, for
-    ord inf, ties split evenly."""
+    or ``axis``; the Frobenius norm of matrices (ord None or 'fro'), and the other matrix norms
+    ('nuc', 2, -2, 1, -1, inf, -inf) through runtime.matrix_norm_vjp. Not differentiable where the
+    norm is 0 (gives NaN) and, for ord inf, ties split evenly."""
     opts = dict(_positional("np.linalg.norm", args, ("ord", "axis", "keepdims")), **kw)
     ord_, axis, keepdims = opts.get("ord"), opts.get("axis"), opts.get("keepdims", False)
     ndim = _ndim(x)
@@ -687,7 +727,7 @@ def _norm_vjp(g, ans, x, *args, **kw):
     axes = (axis,) if isinstance(axis, int) else axis
     matrix = (len(axes) == 2) if axes is not None else (ord_ is not None and ndim == 2)
     if matrix and ord_ not in (None, "fro"):
-        _unsupported(f"np.linalg.norm with the matrix norm ord={ord_!r}")
+        return apply(runtime.matrix_norm_vjp, g, x, ans, ord_, axis, keepdims)
     g, ans = _expand(g, axis, keepdims), _expand(ans, axis, keepdims)
     if ord_ in (None, 2, "fro"):
         return g * x / ans
@@ -713,8 +753,8 @@ def _reshape_back(g, ans, x, *args, **kw):
 for _fn in (np.ravel, Method("ravel"), Method("flatten"), np.squeeze, Method("squeeze"), np.expand_dims,
             np.atleast_1d, np.atleast_2d, np.atleast_3d):
     defvjp(_fn, _reshape_back)
-defvjp(np.swapaxes, lambda g, ans, x, a, b: np.swapaxes(g, a, b))
-defvjp(Method("swapaxes"), lambda g, ans, x, a, b: np.swapaxes(g, a, b))
+defvjp(np.swapaxes, lambda g, ans, x, axis1, axis2: np.swapaxes(g, axis1, axis2))
+defvjp(Method("swapaxes"), lambda g, ans, x, axis1, axis2: np.swapaxes(g, axis1, axis2))
 defvjp(np.moveaxis, lambda g, ans, x, source, destination: np.moveaxis(g, destination, source))
 
 
@@ -853,6 +893,125 @@ def _det_vjp(g, ans, a):
 
 defvjp(np.linalg.det, _det_vjp)
 defvjp(np.linalg.cholesky, lambda g, ans, a, **kw: apply(runtime.cholesky_vjp, g, ans))
+# Decompositions (runtime.*_vjp): distinct eigenvalues / singular values; a tuple result's
+# cotangent is {position: cotangent}.
+defvjp(np.linalg.pinv, lambda g, ans, a, *args, **kw: apply(runtime.pinv_vjp, g, a, ans))
+defvjp(np.linalg.eigh, lambda g, ans, a, *args, **kw: apply(runtime.eigh_vjp, g, a, ans))
+defvjp(np.linalg.eigvalsh, lambda g, ans, a, *args, **kw: apply(runtime.eigh_vjp, g, a))
+defvjp(np.linalg.eig, lambda g, ans, a: apply(runtime.eig_vjp, g, a, ans))
+defvjp(np.linalg.eigvals, lambda g, ans, a: apply(runtime.eig_vjp, g, a))
+
+
+def _svd_vjp(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
+    """u, s, vh = svd(a, full_matrices=False) (full matrices only when square), or s alone."""
+    return apply(runtime.svd_vjp, g, a, ans) if compute_uv else apply(runtime.svd_vjp, g, a)
+
+
+def _qr_vjp(g, ans, a, mode="reduced"):
+    if mode != "reduced":
+        _unsupported(f"np.linalg.qr with mode={mode!r}")
+    return apply(runtime.qr_vjp, g, a, ans)
+
+
+defvjp(np.linalg.svd, _svd_vjp)
+if hasattr(np.linalg, "svdvals"):
+    defvjp(np.linalg.svdvals, lambda g, ans, a: apply(runtime.svd_vjp, g, a))
+defvjp(np.linalg.qr, _qr_vjp)
+defvjp(np.linalg.lstsq, lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 0, a, b, ans),
+       lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 1, a, b, ans))
+
+
+# ----------------------------------------------------------------------------- more NumPy functions
+# Helpers with loops or index bookkeeping live in runtime (one place for the math).
+
+
+def _diff_vjp(g, ans, a, n=1, axis=-1, **kw):
+    if kw:
+        _unsupported("np.diff with prepend= or append=")
+    return apply(runtime.diff_vjp, g, n, axis)
+
+
+def _quantile_vjp(name: str, percent: bool = False) -> Rule:
+    """np.quantile / np.percentile (q / 100) / np.median (q = 0.5): linear interpolation only."""
+    def vjp(g, ans, a, *args, **kw):
+        names = ("axis", "out", "overwrite_input", "keepdims") if name == "np.median" else \
+            ("q", "axis", "out", "overwrite_input", "method", "keepdims")
+        opts = dict(_positional(name, args, names), **kw)
+        if opts.get("out") is not None or opts.get("method", "linear") != "linear":
+            _unsupported(f"{name} with out= or a method other than 'linear'")
+        q = 0.5 if name == "np.median" else opts["q"]
+        return apply(runtime.quantile_vjp, g, a, q, opts.get("axis"), bool(opts.get("keepdims", False)), percent)
+    return vjp
+
+
+def _interp_vjp(argnum: int) -> Rule:
+    def vjp(g, ans, x, xp, fp, left=None, right=None, period=None):
+        if left is not None or right is not None or period is not None:
+            _unsupported("np.interp with left=, right= or period=")
+        return apply(runtime.interp_vjp, g, argnum, x, xp, fp)
+    return vjp
+
+
+def _nanmean_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    mask = apply(runtime.nan_mask, x)
+    return _expand(g, axis, keepdims) * mask / np.sum(mask, axis=axis, keepdims=True)
+
+
+def _linspace_vjp(argnum: int) -> Rule:
+    def vjp(g, ans, start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+        if retstep:
+            _unsupported("np.linspace with retstep=True")
+        return apply(runtime.linspace_vjp, g, argnum, start, stop, num, endpoint, axis)
+    return vjp
+
+
+def _gradient_vjp(g, ans, f, *varargs, axis=None, edge_order=1):
+    if (axis is not None and not isinstance(axis, int)) or (axis is None and _ndim(f) not in (1, None)):
+        _unsupported("np.gradient of an n-D array without one int axis= (a list result)")
+    return apply(runtime.gradient_vjp, g, f, *varargs, axis=axis, edge_order=edge_order)
+
+
+defvjp(np.diff, _diff_vjp)
+def _take_vjp(g, ans, a, indices, axis=None, out=None, mode="raise"):
+    if out is not None or mode != "raise":
+        _unsupported("np.take with out= or mode= (indices out of range)")
+    return apply(runtime.take_vjp, g, a, indices, axis)
+
+
+defvjp(np.take, _take_vjp)
+defvjp(np.take_along_axis, lambda g, ans, a, indices, axis=-1: apply(runtime.take_along_axis_vjp, g, a, indices, axis))
+defvjp(np.quantile, _quantile_vjp("np.quantile"))
+defvjp(np.percentile, _quantile_vjp("np.percentile", percent=True))
+defvjp(np.median, _quantile_vjp("np.median"))
+defvjp(np.mod, *VJPS[operator.mod])  # np.remainder is np.mod
+defvjp(np.fmod, lambda g, ans, x, y: unbroadcast(g, x, y),
+       lambda g, ans, x, y: unbroadcast(-g * np.trunc(x / y), y, x))
+defvjp(np.append, lambda g, ans, arr, values, axis=None: apply(runtime.append_vjp, g, 0, arr, values, axis),
+       lambda g, ans, arr, values, axis=None: apply(runtime.append_vjp, g, 1, arr, values, axis))
+defvjp(np.rot90, lambda g, ans, m, k=1, axes=(0, 1): np.rot90(g, -k, axes))
+defvjp(np.rollaxis, lambda g, ans, a, axis, start=0: apply(runtime.rollaxis_vjp, g, a, axis, start))
+defvjp(np.cross, lambda g, ans, a, b: apply(runtime.cross_vjp, g, 0, a, b),
+       lambda g, ans, a, b: apply(runtime.cross_vjp, g, 1, a, b))
+defvjp(np.select, None, lambda g, ans, conds, choices, default=0: apply(runtime.select_vjp, g, conds, choices),
+       lambda g, ans, conds, choices, default: apply(runtime.select_default_vjp, g, conds, default))
+defvjp(np.interp, _interp_vjp(0), None, _interp_vjp(2))
+defvjp(np.convolve, lambda g, ans, a, v, mode="full": apply(runtime.convolve_vjp, g, 0, a, v, mode),
+       lambda g, ans, a, v, mode="full": apply(runtime.convolve_vjp, g, 1, a, v, mode))
+defvjp(np.polyval, lambda g, ans, p, x: apply(runtime.polyval_vjp, g, 0, p, x),
+       lambda g, ans, p, x: apply(runtime.polyval_vjp, g, 1, p, x))
+defvjp(np.nansum, lambda g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **kw:
+       _sum_vjp(g, ans, x, axis, keepdims=keepdims) * apply(runtime.nan_mask, x))
+defvjp(np.nanmean, _nanmean_vjp)
+defvjp(np.partition, lambda g, ans, a, kth, axis=-1, **kw: apply(runtime.partition_vjp, g, a, ans, axis))
+defvjp(np.nan_to_num, lambda g, ans, x, *args, **kw: g * np.isfinite(x))
+defvjp(np.linspace, _linspace_vjp(0), _linspace_vjp(1))
+defvjp(np.gradient, _gradient_vjp)
+# Of real arrays (complex ones are refused where they appear): real and conj are the identity,
+# imag and angle constant.
+for _fn in (np.real, np.conj, Method("conj"), GetAttr("real")):
+    defvjp(_fn, lambda g, ans, x: g)
+for _fn in (np.imag, np.angle, GetAttr("imag")):
+    defvjp(_fn, lambda g, ans, x, *args, **kw: 0.0 * g)
 
 
 # ============================================================================= sequences
@@ -897,4 +1056,16 @@ defvjp(np.linalg.slogdet, lambda g, ans, a: apply(runtime.slogdet_vjp, g, a))
 defvjp(Method("astype"), lambda g, ans, x, dtype, *a, **k: g if np.issubdtype(np.dtype(dtype), np.inexact)
        else 0.0 * g)
 defnondiff(runtime.list_index, runtime.hsplit_axis)
-SEQUENCE_RESULTS = {np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit, np.linalg.slogdet}
+SEQUENCE_RESULTS = {np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit, np.linalg.slogdet, np.linalg.eigh,
+                    np.linalg.eig, np.linalg.svd, np.linalg.qr, np.linalg.lstsq}
+
+
+def sequence_result(fn: Any, args: list, kwargs: dict) -> bool:
+    """Whether ``fn(*args, **kwargs)`` returns a tuple or list (its cotangent a {position: ...} dict)."""
+    if fn is np.linalg.svd:
+        compute_uv = kwargs.get("compute_uv", args[2] if len(args) > 2 else None)
+        return compute_uv is None or not compute_uv.is_const or bool(compute_uv.const)
+    if fn is np.linalg.qr:
+        mode = kwargs.get("mode", args[1] if len(args) > 1 else None)
+        return mode is None or not mode.is_const or mode.const != "r"
+    return fn in SEQUENCE_RESULTS

@@ -52,6 +52,20 @@ def log_or_zero(x: Any) -> Any:
     return np.log(np.where(x == 0, 1.0, x))
 
 
+def power_slope(x: Any, y: Any, power: Any = None) -> Any:
+    """``y * x ** (y - 1)``, the derivative of ``x ** y`` in ``x`` (``power``: math.pow or
+    np.float_power, else ``**``), also where ``x == 0``: 0 where ``y == 0`` (``x ** 0`` is 1 for
+    every x), +inf where ``0 < y < 1`` (as JAX), with no ZeroDivisionError and no warning."""
+    power = power or (lambda a, b: a ** b)
+    if type(x) in (int, float) and type(y) in (int, float):
+        if x != 0 or y >= 1:
+            return y * power(x, y - 1)
+        return 0.0 if y == 0 else math.copysign(math.inf, y)
+    with np.errstate(divide="ignore"):  # 0 ** negative: inf, the one-sided limit
+        slope = power(x, y - 1) if power is not math.pow else np.power(np.asarray(x, float), y - 1)
+    return y * np.where(np.equal(y, 0), 0, slope)
+
+
 def matmul_vjp(g: Any, x: Any, y: Any, argnum: int) -> Any:
     """The cotangent of ``x`` (argnum 0) or ``y`` (argnum 1) in ``x @ y``, for any ranks."""
     x, y, g = np.asarray(x), np.asarray(y), np.asarray(g)
@@ -421,8 +435,7 @@ def repeat_vjp(g: Any, x: Any, repeats: Any, axis: Any = None) -> np.ndarray:
 def pad_vjp(g: Any, x: Any, pad_width: Any) -> np.ndarray:
     """The cotangent of ``x`` in ``np.pad(x, pad_width)`` (constant mode): the middle of ``g``."""
     g = np.asarray(g)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int).reshape(-1, 2) if np.ndim(pad_width) else
-                             pad_width, (g.ndim, 2))
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (g.ndim, 2))  # 3, (3,), (1, 2) or pairs
     return g[tuple(slice(int(b), g.shape[i] - int(a)) for i, (b, a) in enumerate(widths))]
 
 
@@ -509,6 +522,9 @@ def einsum_vjp(g: Any, argnum: int, subscripts: str, *operands: Any) -> np.ndarr
     keep = "".join(c for c in uniq if c in available)
     r = np.einsum(",".join([out] + others) + "->" + keep, g, *[o for k, o in enumerate(operands) if k != argnum])
     sizes = dict(zip(xs, x.shape))
+    broadcast = tuple(i for i, c in enumerate(keep) if sizes[c] == 1 and r.shape[i] != 1)  # '...' of size 1
+    if broadcast:
+        r = r.sum(axis=broadcast, keepdims=True)
     r = r.reshape([sizes[c] if c in keep else 1 for c in uniq])
     r = np.broadcast_to(r, [sizes[c] for c in uniq])
     if len(uniq) == len(xs):
@@ -595,7 +611,7 @@ def norm_vjp(g: Any, x: Any, ans: Any, ord: Any = None, axis: Any = None, keepdi
         axis = (axis,)
     matrix = len(axis) == 2 if axis is not None else (ord is not None and x.ndim == 2)
     if matrix and ord not in (None, "fro"):
-        raise SymdiffError(f"the gradient of np.linalg.norm with the matrix norm ord={ord!r} is not supported")
+        return matrix_norm_vjp(g, x, ans, ord, axis, keepdims)
     axes = _axes(axis, x.ndim)
     g, ans = _expand(g, axes, keepdims), _expand(ans, axes, keepdims)
     if ord in (None, 2, "fro"):
@@ -631,3 +647,397 @@ def cholesky_vjp(g: Any, chol: Any) -> np.ndarray:
     inv = np.linalg.inv(chol)
     s = np.swapaxes(inv, -1, -2) @ phi @ inv
     return 0.5 * (s + np.swapaxes(s, -1, -2))
+
+
+# ----------------------------------------------------------------------------- linear algebra helpers
+# Each takes the cotangents of a decomposition's outputs ({position: cotangent} for a tuple
+# result, positions missing where no cotangent reached) and returns the input's cotangent.
+
+
+def _mT(a: Any) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+def _part(g: Any, i: int) -> Any:
+    """Item ``i`` of a tuple result's cotangent, or None where none reached it."""
+    if isinstance(g, dict):
+        return g.get(i)
+    return g[i]
+
+
+def _off_diagonal_inverse(w: np.ndarray) -> np.ndarray:
+    """F with F[..., i, j] = 1 / (w[j] - w[i]) off the diagonal and 0 on it (distinct w)."""
+    diff = w[..., None, :] - w[..., :, None]
+    eye = np.eye(w.shape[-1], dtype=bool)
+    return np.where(eye, 0.0, 1.0 / np.where(eye, 1.0, diff))
+
+
+def _diag_embed(d: np.ndarray) -> np.ndarray:
+    return d[..., :, None] * np.eye(d.shape[-1], dtype=d.dtype)
+
+
+def eigh_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
+    """The cotangent of a symmetric ``a`` in ``result = w, v = np.linalg.eigh(a)`` (or, with no
+    ``result``, of ``w = eigvalsh(a)``: ``g`` is then the eigenvalues' cotangent). Needs distinct
+    eigenvalues; symmetrised, as ``a`` is read as symmetric."""
+    if result is None:
+        w, v = np.linalg.eigh(a)
+        gw, gv = np.asarray(g), None
+    else:
+        (w, v), gw, gv = result, _part(g, 0), _part(g, 1)
+    inner = _diag_embed(np.zeros(w.shape, w.dtype) if gw is None else np.asarray(gw))
+    if gv is not None:
+        inner = inner + _off_diagonal_inverse(w) * (_mT(v) @ gv)
+    out = v @ inner @ _mT(v)
+    return 0.5 * (out + _mT(out))
+
+
+def _real_eig(a: Any) -> tuple:
+    w, v = np.linalg.eig(a)
+    if np.iscomplexobj(w) or np.iscomplexobj(v):
+        raise SymdiffError("the gradient of np.linalg.eig is only supported where every eigenvalue is real")
+    return w, v
+
+
+def eig_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
+    """The cotangent of a real ``a`` in ``result = w, v = np.linalg.eig(a)`` (or, with no
+    ``result``, ``w = eigvals(a)``), for real, distinct eigenvalues; ``v``'s columns have unit
+    norm, as NumPy returns them."""
+    if result is None:
+        w, v = _real_eig(a)
+        gw, gv = np.asarray(g), None
+    else:
+        (w, v), gw, gv = result, _part(g, 0), _part(g, 1)
+        if np.iscomplexobj(w) or np.iscomplexobj(v):
+            _real_eig(a)
+    inner = _diag_embed(np.zeros(w.shape, w.dtype) if gw is None else np.asarray(gw))
+    if gv is not None:
+        gv = gv - v * np.sum(v * gv, axis=-2, keepdims=True)  # the unit-norm normalisation
+        inner = inner + _off_diagonal_inverse(w) * (_mT(v) @ gv)
+    return np.linalg.solve(_mT(v), inner @ _mT(v))
+
+
+def svd_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
+    """The cotangent of ``a`` in ``result = u, s, vh = np.linalg.svd(a, full_matrices=False)`` (or,
+    with no ``result``, of ``s = svd(a, compute_uv=False)``: ``g`` is then the singular values'
+    cotangent). Needs distinct, nonzero singular values when ``u`` or ``vh`` is differentiated."""
+    if result is None:
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        gu, gs, gvh = None, np.asarray(g), None
+    else:
+        (u, s, vh), gu, gs, gvh = result, _part(g, 0), _part(g, 1), _part(g, 2)
+        if u.shape[-1] != vh.shape[-2]:
+            raise SymdiffError("the gradient of np.linalg.svd of a non-square matrix needs full_matrices=False")
+    v = _mT(vh)
+    inner = _diag_embed(np.zeros(s.shape, s.dtype) if gs is None else np.asarray(gs))
+    out = 0.0
+    if gu is not None or gvh is not None:
+        f = _off_diagonal_inverse(s ** 2)
+        if gu is not None:
+            ug = _mT(u) @ gu
+            inner = inner + (f * (ug - _mT(ug))) * s[..., None, :]
+            out = out + (gu - u @ ug) / s[..., None, :] @ vh  # (I - U U^T) gU S^-1 V^T
+        if gvh is not None:
+            gv = _mT(gvh)
+            vg = vh @ gv
+            inner = inner + s[..., :, None] * (f * (vg - _mT(vg)))
+            out = out + u @ (_mT(gv - v @ vg) / s[..., :, None])  # U S^-1 gV^T (I - V V^T)
+    return u @ inner @ vh + out
+
+
+def qr_vjp(g: Any, a: Any, result: Any) -> np.ndarray:
+    """The cotangent of ``a`` (m >= n) in ``result = q, r = np.linalg.qr(a)`` (reduced mode)."""
+    q, r = result
+    if np.shape(a)[-2] < np.shape(a)[-1]:
+        raise SymdiffError("the gradient of np.linalg.qr is only supported for matrices with at least as many "
+                           "rows as columns")
+    gq, gr = _part(g, 0), _part(g, 1)
+    gq = np.zeros(np.shape(q), q.dtype) if gq is None else np.asarray(gq)
+    gr = np.zeros(np.shape(r), r.dtype) if gr is None else np.asarray(gr)
+    m = r @ _mT(gr) - _mT(gq) @ q
+    m = np.tril(m) + _mT(np.tril(m, -1))  # lower triangle copied to the upper one
+    return _mT(np.linalg.solve(r, _mT(gq + q @ m)))  # (gQ + Q m) R^-T
+
+
+def pinv_vjp(g: Any, a: Any, p: Any) -> np.ndarray:
+    """The cotangent of ``a`` in ``p = np.linalg.pinv(a)``, for ``a`` of full rank."""
+    g = np.asarray(g)
+    gt = _mT(g)
+    eye_m, eye_n = np.eye(np.shape(a)[-2]), np.eye(np.shape(a)[-1])
+    return (-_mT(p) @ g @ _mT(p) + (eye_m - a @ p) @ gt @ (p @ _mT(p))
+            + (_mT(p) @ p) @ gt @ (eye_n - p @ a))
+
+
+def lstsq_vjp(g: Any, argnum: int, a: Any, b: Any, result: Any) -> np.ndarray:
+    """The cotangent of ``a`` (argnum 0) or ``b`` (1) in ``x, res, rank, sv = np.linalg.lstsq(a, b)``
+    for ``a`` of full rank, from the cotangents of ``x`` and of the residuals ``res``."""
+    if _part(g, 2) is not None or _part(g, 3) is not None:
+        raise SymdiffError("the gradient of np.linalg.lstsq flows through the solution and the residuals only")
+    a, b, x = np.asarray(a), np.asarray(b), np.asarray(result[0])
+    gx, gres = _part(g, 0), _part(g, 1)
+    vector = b.ndim == 1
+    bm, xm = (b[:, None], x[:, None]) if vector else (b, x)
+    p = np.linalg.pinv(a)
+    gxm = np.zeros(xm.shape) if gx is None else (np.asarray(gx)[:, None] if vector else np.asarray(gx))
+    if argnum == 1:
+        out = _mT(p) @ gxm
+    else:
+        out = pinv_vjp(gxm @ _mT(bm), a, p)
+    if gres is not None and np.size(gres):
+        resid = a @ xm - bm  # d res = 2 resid^T (da x - db): the a @ dx term is 0 at the optimum
+        scaled = 2.0 * resid * np.asarray(gres)
+        out = out + (scaled @ _mT(xm) if argnum == 0 else -scaled)
+    return out[:, 0] if argnum == 1 and vector else out
+
+
+def matrix_norm_vjp(g: Any, x: Any, ans: Any, ord: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    """The cotangent of ``x`` in the matrix norm ``np.linalg.norm(x, ord, axis, keepdims)`` (ord 'nuc', 2,
+    -2, 1, -1, inf, -inf over the two ``axis``, the last two by default); the extreme singular
+    value, column or row must be unique (ties split evenly for columns and rows)."""
+    x = np.asarray(x)
+    axes = (-2, -1) if axis is None else tuple(axis)
+    axes = tuple(int(a) % x.ndim for a in axes)
+    g = _expand(g, axes, keepdims)
+    moved = np.moveaxis(x, axes, (-2, -1))
+    gm = np.moveaxis(np.asarray(g), axes, (-2, -1))
+    if ord in ("nuc", 2, -2):
+        u, s, vh = np.linalg.svd(moved, full_matrices=False)
+        if ord == "nuc":
+            out = gm * (u @ vh)
+        else:
+            k = 0 if ord == 2 else -1
+            out = gm * (u[..., :, k:k + 1 or None] @ vh[..., k:k + 1 or None, :])
+    elif ord in (1, -1, np.inf, -np.inf):
+        sums_axis = -2 if ord in (1, -1) else -1  # ord 1: columns (sum over rows); inf: rows
+        sums = np.sum(np.abs(moved), axis=sums_axis, keepdims=True)
+        best = np.max(sums, axis=-1 if sums_axis == -2 else -2, keepdims=True) if ord in (1, np.inf) else \
+            np.min(sums, axis=-1 if sums_axis == -2 else -2, keepdims=True)
+        mask = sums == best
+        out = gm * np.sign(moved) * mask / np.sum(mask, axis=(-2, -1), keepdims=True)
+    else:
+        raise SymdiffError(f"the gradient of np.linalg.norm with the matrix norm ord={ord!r} is not supported")
+    return np.moveaxis(out, (-2, -1), axes)
+
+
+# ----------------------------------------------------------------------------- more NumPy rule helpers
+
+
+def diff_vjp(g: Any, n: int = 1, axis: int = -1) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.diff(x, n, axis)``: the transposed difference, ``n`` times."""
+    g = np.asarray(g)
+    for _ in range(n):
+        g = -np.diff(g, axis=axis, prepend=0.0, append=0.0)
+    return g
+
+
+def take_vjp(g: Any, x: Any, indices: Any, axis: Any = None) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.take(x, indices, axis)``: ``g`` added at the indices taken
+    (repeated indices accumulate)."""
+    x, g = np.asarray(x), np.asarray(g)
+    out = np.zeros(x.size if axis is None else x.shape, dtype=np.result_type(g, float))
+    if axis is None:
+        np.add.at(out, np.asarray(indices), g)
+        return out.reshape(x.shape)
+    axis = axis % x.ndim
+    np.add.at(out, (slice(None),) * axis + (np.asarray(indices),), g)
+    return out
+
+
+def take_along_axis_vjp(g: Any, x: Any, indices: Any, axis: Any) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.take_along_axis(x, indices, axis)`` (repeats accumulate)."""
+    x, g, indices = np.asarray(x), np.asarray(g), np.asarray(indices)
+    if axis is None:
+        return take_vjp(g, x, indices)
+    axis = axis % x.ndim
+    full = np.broadcast_shapes(x.shape[:axis] + (1,) + x.shape[axis + 1:], indices.shape)
+    index = list(np.ix_(*(np.arange(n) for n in full)))
+    index[axis] = np.broadcast_to(indices, full)
+    out = np.zeros(x.shape, dtype=np.result_type(g, float))
+    np.add.at(out, tuple(index), np.broadcast_to(g, full))
+    return out
+
+
+def quantile_vjp(g: Any, x: Any, q: Any, axis: Any = None, keepdims: bool = False, percent: bool = False) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.quantile(x, q, axis, keepdims=keepdims)`` (or ``np.percentile``,
+    ``percent``; linear interpolation, the default method): each quantile's cotangent goes to the
+    two order statistics it interpolates between, by their weights (ties: to one of the equal elements)."""
+    x, q = np.asarray(x), np.asarray(q, dtype=float) / (100 if percent else 1)
+    axes = _axes(axis, x.ndim)
+    rest = [i for i in range(x.ndim) if i not in axes]
+    moved = np.transpose(x, rest + list(axes))
+    flat = moved.reshape(moved.shape[:len(rest)] + (-1,))
+    n = flat.shape[-1]
+    position = q.ravel() * (n - 1)
+    lo = np.floor(position).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    weights = np.zeros((q.size, n))
+    np.add.at(weights, (np.arange(q.size), lo), 1.0 - (position - lo))
+    np.add.at(weights, (np.arange(q.size), hi), position - lo)
+    gq = np.asarray(g).reshape(q.size, -1)  # q's axes first, then the axes not reduced (kept ones are 1)
+    spread = (gq.T @ weights).reshape(flat.shape)
+    out = np.empty(flat.shape, dtype=np.result_type(g, float))
+    np.put_along_axis(out, np.argsort(flat, axis=-1), spread, axis=-1)
+    return np.transpose(out.reshape(moved.shape), np.argsort(rest + list(axes)))
+
+
+def cumprod_vjp(g: Any, x: Any, ans: Any, axis: Any = None) -> np.ndarray:
+    """The cotangent of ``x`` in ``ans = np.cumprod(x, axis)``: the reversed cumulative sum of
+    ``g * ans`` divided by ``x`` where no element is 0; exact with zeros (each element's
+    products of the others, O(n^2) along the axis)."""
+    x, g = np.asarray(x), np.asarray(g)
+    if axis is None:
+        return cumprod_vjp(g, x.ravel(), ans, 0).reshape(x.shape)
+    if np.all(x != 0):
+        return cumsum_vjp(g * ans, x, axis) / x
+    moved, gm = np.moveaxis(x, axis, -1), np.moveaxis(g, axis, -1)
+    n = moved.shape[-1]
+    others = np.broadcast_to(moved[..., None, :], moved.shape + (n,)).copy()
+    others[..., np.arange(n), np.arange(n)] = 1.0  # row i: x with x[i] replaced by 1
+    products = np.triu(np.cumprod(others, axis=-1))  # [i, k]: prod_{j <= k, j != i} x[j], for k >= i
+    return np.moveaxis(np.sum(products * gm[..., None, :], axis=-1), -1, axis)
+
+
+def append_vjp(g: Any, argnum: int, arr: Any, values: Any, axis: Any = None) -> np.ndarray:
+    """The cotangent of ``arr`` (argnum 0) or ``values`` (1) in ``np.append(arr, values, axis)``."""
+    g = np.asarray(g)
+    if axis is None:
+        part = g[:np.size(arr)] if argnum == 0 else g[np.size(arr):]
+        return part.reshape(np.shape(arr if argnum == 0 else values))
+    first, rest = np.split(g, [np.shape(arr)[axis]], axis=axis)
+    return first if argnum == 0 else rest
+
+
+def rollaxis_vjp(g: Any, x: Any, axis: int, start: int = 0) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.rollaxis(x, axis, start)``."""
+    ndim = np.ndim(x)
+    axis = axis % ndim
+    start = start + ndim if start < 0 else start
+    to = start - 1 if start > axis else start
+    return np.moveaxis(g, to, axis)
+
+
+def cross_vjp(g: Any, argnum: int, a: Any, b: Any) -> np.ndarray:
+    """The cotangent of ``a`` (argnum 0) or ``b`` (1) in ``np.cross(a, b)`` of 3-component vectors
+    along the last axis (broadcast): ``b x g`` and ``g x a``."""
+    a, b, g = np.asarray(a), np.asarray(b), np.asarray(g)
+    if a.shape[-1:] != (3,) or b.shape[-1:] != (3,):
+        raise SymdiffError("the gradient of np.cross is supported for 3-component vectors along the last axis")
+    part = np.cross(b, g) if argnum == 0 else np.cross(g, a)
+    return unbroadcast(part, a if argnum == 0 else b)
+
+
+def select_vjp(g: Any, condlist: Any, choicelist: Any) -> dict:
+    """The cotangent of ``choicelist`` in ``np.select(condlist, choicelist, default)``: each choice
+    gets ``g`` where its condition is the first one true."""
+    g = np.asarray(g)
+    taken = np.zeros(g.shape, dtype=bool)
+    out = {}
+    for i, (cond, choice) in enumerate(zip(condlist, choicelist)):
+        mine = np.broadcast_to(cond, g.shape) & ~taken
+        taken = taken | mine
+        out[i] = unbroadcast(np.where(mine, g, 0.0), choice)
+    return out
+
+
+def select_default_vjp(g: Any, condlist: Any, default: Any) -> Any:
+    """The cotangent of ``default`` in ``np.select(condlist, choicelist, default)``."""
+    g = np.asarray(g)
+    none = np.ones(g.shape, dtype=bool)
+    for cond in condlist:
+        none = none & ~np.broadcast_to(cond, g.shape)
+    return unbroadcast(np.where(none, g, 0.0), default)
+
+
+def interp_vjp(g: Any, argnum: int, x: Any, xp: Any, fp: Any) -> np.ndarray:
+    """The cotangent of ``x`` (argnum 0) or ``fp`` (2) in ``np.interp(x, xp, fp)`` (no period or
+    left/right values): the slope of the segment ``x`` falls in (0 outside ``xp``), or the two
+    interpolation weights on ``fp``."""
+    x, xp, fp, g = np.asarray(x), np.asarray(xp), np.asarray(fp), np.asarray(g)
+    hi = np.clip(np.searchsorted(xp, x, side="right"), 1, len(xp) - 1)
+    lo = hi - 1
+    width = xp[hi] - xp[lo]
+    if argnum == 0:
+        inside = (x >= xp[0]) & (x <= xp[-1])
+        return np.where(inside, g * (fp[hi] - fp[lo]) / width, 0.0)
+    t = np.clip((x - xp[lo]) / width, 0.0, 1.0)
+    out = np.zeros(fp.shape, dtype=np.result_type(g, float))
+    np.add.at(out, lo.ravel(), (g * (1.0 - t)).ravel())
+    np.add.at(out, hi.ravel(), (g * t).ravel())
+    return out
+
+
+def convolve_vjp(g: Any, argnum: int, a: Any, v: Any, mode: str = "full") -> np.ndarray:
+    """The cotangent of ``a`` (argnum 0) or ``v`` (1) in ``np.convolve(a, v, mode)``: ``g`` placed in
+    the full-length output, correlated with the other operand."""
+    a, v, g = np.asarray(a), np.asarray(v), np.asarray(g)
+    n_full = a.size + v.size - 1
+    start = {"full": 0, "same": (min(a.size, v.size) - 1) // 2, "valid": min(a.size, v.size) - 1}[mode]
+    full = np.zeros(n_full, dtype=np.result_type(g, float))
+    full[start:start + g.size] = g
+    return np.correlate(full, v if argnum == 0 else a, mode="valid")
+
+
+def polyval_vjp(g: Any, argnum: int, p: Any, x: Any) -> Any:
+    """The cotangent of ``p`` (argnum 0) or ``x`` (1) in ``np.polyval(p, x)``."""
+    p, g = np.asarray(p), np.asarray(g)
+    if argnum == 1:
+        return g * np.polyval(np.polyder(p), x) if p.size > 1 else g * 0.0
+    powers = np.asarray(x)[..., None] ** np.arange(p.size - 1, -1, -1)
+    return np.sum(g[..., None] * powers, axis=tuple(range(powers.ndim - 1)))
+
+
+def linspace_vjp(g: Any, argnum: int, start: Any, stop: Any, num: int = 50, endpoint: bool = True,
+                 axis: int = 0) -> Any:
+    """The cotangent of ``start`` (argnum 0) or ``stop`` (1) in ``np.linspace(start, stop, num,
+    endpoint)``: ``start + (stop - start) * t`` with ``t = i / (num - 1)`` (or ``i / num``)."""
+    g = np.moveaxis(np.asarray(g), axis, 0)
+    steps = num - 1 if endpoint else num
+    t = np.arange(num) / steps if steps > 0 else np.zeros(num)
+    t = t.reshape((num,) + (1,) * (g.ndim - 1))
+    part = np.sum(g * (t if argnum == 1 else 1.0 - t), axis=0)
+    return unbroadcast(part, start if argnum == 0 else stop)
+
+
+def gradient_vjp(g: Any, x: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.gradient(x, *varargs, axis=axis, edge_order=edge_order)`` for
+    one axis (a 1-D ``x``, or an int ``axis``): the transpose of the linear difference operator,
+    read off by applying ``np.gradient`` to the identity."""
+    x, g = np.asarray(x), np.asarray(g)
+    if axis is None and x.ndim != 1:
+        raise SymdiffError("the gradient of np.gradient is supported for 1-D arrays or one int axis= "
+                           "(of an n-D array it returns a list of arrays)")
+    axis = 0 if axis is None else axis % x.ndim
+    n = x.shape[axis]
+    operator_ = np.gradient(np.eye(n), *varargs, axis=0, edge_order=edge_order)  # [out, in]
+    return np.moveaxis(np.tensordot(operator_, np.moveaxis(g, axis, 0), axes=([0], [0])), 0, axis)
+
+
+def partition_vjp(g: Any, x: Any, ans: Any, axis: Any = -1) -> np.ndarray:
+    """The cotangent of ``x`` in ``ans = np.partition(x, kth, axis)``: ``ans`` is a permutation of
+    ``x``; equal ranks in both sortings pair each output with its element."""
+    x, g, ans = np.asarray(x), np.asarray(g), np.asarray(ans)
+    if axis is None:
+        return partition_vjp(g, x.ravel(), ans, 0).reshape(x.shape)
+    out = np.empty(x.shape, dtype=np.result_type(g, float))
+    ranked = np.take_along_axis(g, np.argsort(ans, axis=axis), axis=axis)
+    np.put_along_axis(out, np.argsort(x, axis=axis), ranked, axis=axis)
+    return out
+
+
+def nan_mask(x: Any) -> Any:
+    """1 where ``x`` is not NaN, 0 where it is (the share of the cotangent of ``np.nansum``)."""
+    return np.logical_not(np.isnan(x))
+
+
+def concatenator_vjp(g: Any, how: str, index: Any) -> dict:
+    """The cotangent of the items of ``np.r_[index]`` (``how`` 'r': joined along the first axis) or
+    ``np.c_[index]`` ('c': 1-D items as columns, joined along the last axis)."""
+    items = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(item, str) for item in items):
+        raise SymdiffError(f"the gradient of np.{how}_[...] with a string directive is not supported")
+    join = np.r_ if how == "r" else np.c_
+    axis = 0 if how == "r" else -1
+    sizes = np.cumsum([join[item].shape[axis] for item in items])[:-1]
+    pieces = np.split(np.asarray(g), sizes, axis=axis)
+    return {i: piece.reshape(np.shape(item)) if not isinstance(item, slice) else piece
+            for i, (piece, item) in enumerate(zip(pieces, items))}

@@ -218,6 +218,19 @@ def _matmul(a: Any, b: Any) -> Any:
     return batch + (a[-2], b[-1])
 
 
+def _reshaped(x: Any, dims: Any) -> Any:
+    """The shape of ``np.reshape(x, dims)``: a ``-1`` is worked out when every size is a literal."""
+    if dims is None or not any(type(d) is int and d < 0 for d in dims):
+        return dims
+    known = [d for d in dims if not (type(d) is int and d < 0)]
+    if x is None or len(known) != len(dims) - 1 or not all(type(d) is int for d in (*x, *known)):
+        return None
+    rest = math.prod(known)
+    if rest == 0 or math.prod(x) % rest:
+        return None  # NumPy raises
+    return tuple(math.prod(x) // rest if type(d) is int and d < 0 else d for d in dims)
+
+
 def _literal_shape(value: Any) -> Any:
     if type(value) is int:
         return (value,)
@@ -231,7 +244,7 @@ ELEMENTWISE = {operator.add, operator.sub, operator.mul, operator.truediv, opera
                operator.eq, operator.ne, operator.and_, operator.or_, operator.xor}
 UNARY = {operator.neg, operator.pos, operator.abs, operator.invert, abs, float}
 # Functions whose result has the broadcast shape of their arguments.
-BROADCASTING = {np.where, runtime.winner_mask, runtime.fmax_share, runtime.fmin_share}
+BROADCASTING = {np.where, runtime.winner_mask, runtime.fmax_share, runtime.fmin_share, runtime.power_slope}
 REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std}
 REDUCTION_METHODS = {"sum", "mean", "prod", "max", "min", "var", "std"}
 
@@ -269,8 +282,11 @@ def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
         return args[0].dims
     if fn in (np.zeros_like, np.ones_like, np.empty_like, np.full_like) and args:
         return shapes[0]
-    if fn in (np.broadcast_to, np.reshape, np.full) and len(args) == 2:
-        return args[0].dims if fn is np.full else args[1].dims
+    if fn is np.reshape and len(args) == 2:
+        return _reshaped(shapes[0], args[1].dims)
+    if fn in (np.broadcast_to, np.full) and len(args) == 2:
+        dims = args[0].dims if fn is np.full else args[1].dims
+        return None if dims is None or any(type(d) is int and d < 0 for d in dims) else dims
     if fn is np.outer and all(s is not None and len(s) == 1 for s in shapes):
         return (shapes[0][0], shapes[1][0])
     if fn is np.expand_dims and shapes[0] is not None and len(args) == 2 and args[1].is_const:
@@ -296,7 +312,7 @@ def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
 
 # Functions whose result has the shape of their first argument, whatever the other arguments.
 SAME_SHAPE = {np.linalg.inv, np.linalg.cholesky, np.triu, np.tril, np.flip, np.fliplr, np.flipud, np.roll,
-              np.sinc}
+              np.sinc, np.nan_to_num, np.real, np.imag, np.angle}
 
 
 def _infer_numpy(fn: Any, args: list[Value], kwargs: dict[str, Value], shapes: list) -> Any:
@@ -370,7 +386,7 @@ KEEPS_FLOAT = {operator.add, operator.sub, operator.mul, operator.truediv, opera
                np.dot, np.outer, np.sum, np.mean, np.prod, np.cumsum, np.transpose, np.reshape, np.ravel,
                GetAttr("T"), Method("sum"), Method("mean"), Method("prod"), Method("max"), Method("min"),
                Method("reshape"), Method("ravel"), Method("transpose"), Method("copy"), Method("cumsum"),
-               runtime.unbroadcast}
+               runtime.unbroadcast, runtime.power_slope}
 REDUCING_KEYWORDS = {"axis", "keepdims"}
 
 

@@ -14,6 +14,11 @@ differences with a looser tolerance.
 
 from __future__ import annotations
 
+import math
+import operator
+import re
+import warnings
+
 import numpy as np
 import pytest
 from fd import check_grad, numerical_grad
@@ -35,7 +40,7 @@ from test_rules import (
 )
 
 import symdiff
-from symdiff.ir import Method
+from symdiff.ir import GetAttr, Method
 
 CASES: list[Case] = []
 XFAIL: dict[str, str] = {}  # case id -> reason (a compiler limitation outside the rules)
@@ -741,7 +746,34 @@ EINSUMS = [
     ("ii,i->i", [(3, 3), (3,)]),
     ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
     ("i,ij,j", [(3,), (3, 4), (4,)]),
+    ("ii->", [(3, 3)]),
+    ("ij,jk->ki", [(3, 4), (4, 2)]),
+    ("ij, jk -> ik", [(3, 4), (4, 2)]),
+    ("bi,bi->b", [(2, 3), (2, 3)]),
+    ("...,...->...", [(2, 3), (2, 3)]),
+    ("i...,i...->...", [(3, 2), (3, 2)]),
+    ("ij,ij,ij->i", [(2, 3), (2, 3), (2, 3)]),
+    ("ijk->kji", [(2, 3, 4)]),
+    ("ii,jj->ij", [(3, 3), (2, 2)]),
+    ("ij,jk,kl", [(2, 3), (3, 4), (4, 2)]),
+    ("i,i,i->", [(3,), (3,), (3,)]),
+    ("...i,...i->...", [(2, 3, 4), (4,)]),
+    ("iii->i", [(2, 2, 2)]),
+    ("bii->b", [(2, 3, 3)]),
+    ("...ij,...jk->...ik", [(2, 1, 3, 4), (3, 4, 2)]),
+    ("ij...,jk...->ik...", [(2, 3, 2), (3, 4, 2)]),
+    ("ij,ij->ij", [(3, 1), (3, 4)]),
 ]
+
+
+def e_same_operand_twice(a, w): return np.sum(np.einsum("ij,ij->i", a, a) * w)
+def e_same_operand_thrice(a, w): return np.einsum("ij,jk,ki->", a, a, a) * w
+
+
+case("np.einsum('ij,ij->i', a, a)[matrix]", e_same_operand_twice,
+     lambda rng: (REAL(rng, (3, 4)), weight(rng, (3,))), (0,), [np.einsum])
+case("np.einsum('ij,jk,ki->', a, a, a)[(3, 3)]", e_same_operand_thrice,
+     lambda rng: (REAL(rng, (3, 3)), weight(rng, None)), (0,), [np.einsum])
 
 
 def _einsum_make(spec, shapes):
@@ -789,6 +821,655 @@ case("np.linalg.cholesky(x @ x.T + 3 I)[(3, 4)]", l_cholesky,
      lambda rng: (REAL(rng, (3, 4)), weight(rng, (3, 3))), (0,), [np.linalg.cholesky])
 case("np.linalg.cholesky batched[(2, 3, 3)]", l_cholesky_batched,
      lambda rng: (REAL(rng, (2, 3, 3)), weight(rng, (2, 3, 3))), (0,), [np.linalg.cholesky])
+
+
+# ---------------------------------------------------------------------------- decompositions
+# Eigenvectors and singular vectors are defined up to sign: the functions below read them
+# through sign-invariant expressions (squares, u_k v_k^T), so that finite differences agree.
+
+
+def SPREAD_SYMMETRIC(rng, shape):
+    """Square matrices (or stacks) whose symmetric part has eigenvalues at least 0.5 apart."""
+    n = shape[-1]
+    q, _ = np.linalg.qr(rng.normal(size=shape))
+    w = np.linspace(-2.0, 2.0, n) + rng.uniform(-0.05, 0.05, n)
+    return (q * w[..., None, :]) @ np.swapaxes(q, -1, -2) + 0.1 * rng.uniform(-1.0, 1.0, shape)
+
+
+def REAL_EIGENVALUES(rng, shape):
+    """Square matrices with real eigenvalues at least 0.5 apart, not symmetric."""
+    n = shape[-1]
+    v = rng.uniform(-1.0, 1.0, shape) + 2.0 * np.eye(n)
+    w = np.linspace(-2.0, 2.0, n) + rng.uniform(-0.05, 0.05, n)
+    return (v * w[..., None, :]) @ np.linalg.inv(v)
+
+
+def l_pinv(a, w): return np.sum(np.linalg.pinv(a) * w)
+def l_eigh(a, w1, w2):
+    vals, vecs = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)
+    return np.sum(vals * w1) + np.sum(vecs ** 2 * w2)
+def l_eigh_values(a, w1, w2): return np.sum(np.linalg.eigh((a + a.T) / 2)[0] * w1)
+def l_eigvalsh(a, w1, w2): return np.sum(np.linalg.eigvalsh((a + a.T) / 2) * w1)
+def l_eig(a, w1, w2):
+    vals, vecs = np.linalg.eig(a)
+    return np.sum(vals * w1) + np.sum(vecs ** 2 * w2)
+def l_eigvals(a, w1, w2): return np.sum(np.linalg.eigvals(a) * w1)
+def l_svd(a, w1, w2, w3):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return np.sum(s * w1) + np.sum(u ** 2 * w2) + np.sum(vh ** 2 * w3) + np.sum(u[:, :1] * vh[:1, :] * w2[0, 0])
+def l_svd_values(a, w1, w2, w3): return np.sum(np.linalg.svd(a, compute_uv=False) * w1)
+def l_svd_square(a, w1, w2, w3):
+    u, s, vh = np.linalg.svd(a)
+    return np.sum(s * w1) + np.sum(u ** 2 * w2) + np.sum((u[:, :1] * vh[:1, :]) * w3)
+def l_qr(a, w1, w2):
+    q, r = np.linalg.qr(a)
+    return np.sum((q * np.sign(np.diagonal(r))) * w1) + np.sum(np.abs(r) * w2)
+def l_qr_r(a, w1, w2):
+    return np.sum(np.linalg.qr(a)[1] ** 2 * w2)
+def l_lstsq(a, b, w):
+    x, res, rank, sv = np.linalg.lstsq(a, b, rcond=None)
+    return np.sum(x * w) + np.sum(res)
+def l_lstsq_solution(a, b, w): return np.sum(np.linalg.lstsq(a, b, rcond=None)[0] * w)
+
+
+def _decomposition_make(domain, shape, weights):
+    def make(rng):
+        return (domain(rng, shape), *(weight(rng, s) for s in weights))
+    return make
+
+
+DECOMPOSITIONS = [
+    # (name, function, domain, shape, weight shapes, covers)
+    ("np.linalg.pinv", l_pinv, REAL, (3, 3), [(3, 3)], [np.linalg.pinv]),
+    ("np.linalg.pinv", l_pinv, REAL, (4, 2), [(2, 4)], [np.linalg.pinv]),
+    ("np.linalg.pinv", l_pinv, REAL, (2, 4), [(4, 2)], [np.linalg.pinv]),
+    ("np.linalg.pinv", l_pinv, REAL, (2, 4, 3), [(2, 3, 4)], [np.linalg.pinv]),
+    ("np.linalg.eigh((a + a.T) / 2)", l_eigh, SPREAD_SYMMETRIC, (3, 3), [(3,), (3, 3)], [np.linalg.eigh]),
+    ("np.linalg.eigh((a + a.T) / 2)", l_eigh, SPREAD_SYMMETRIC, (4, 4), [(4,), (4, 4)], [np.linalg.eigh]),
+    ("np.linalg.eigh batched", l_eigh, SPREAD_SYMMETRIC, (2, 3, 3), [(2, 3), (2, 3, 3)], [np.linalg.eigh]),
+    ("np.linalg.eigh(...)[0]", l_eigh_values, SPREAD_SYMMETRIC, (3, 3), [(3,), (3, 3)], [np.linalg.eigh]),
+    ("np.linalg.eigvalsh", l_eigvalsh, SPREAD_SYMMETRIC, (3, 3), [(3,), (3, 3)], [np.linalg.eigvalsh]),
+    ("np.linalg.eig", l_eig, REAL_EIGENVALUES, (3, 3), [(3,), (3, 3)], [np.linalg.eig]),
+    ("np.linalg.eigvals", l_eigvals, REAL_EIGENVALUES, (3, 3), [(3,), (3, 3)], [np.linalg.eigvals]),
+    ("np.linalg.svd(a, full_matrices=False)", l_svd, SPREAD_SYMMETRIC, (3, 3), [(3,), (3, 3), (3, 3)],
+     [np.linalg.svd]),
+    ("np.linalg.svd(a, compute_uv=False)", l_svd_values, REAL, (3, 4), [(3,), (3, 3), (3, 3)], [np.linalg.svd]),
+    ("np.linalg.svd(a) square", l_svd_square, SPREAD_SYMMETRIC, (3, 3), [(3,), (3, 3), (3, 3)], [np.linalg.svd]),
+    ("np.linalg.qr", l_qr, REAL, (3, 3), [(3, 3), (3, 3)], [np.linalg.qr]),
+    ("np.linalg.qr", l_qr, REAL, (4, 3), [(4, 3), (3, 3)], [np.linalg.qr]),
+    ("np.linalg.qr(a)[1]", l_qr_r, REAL, (4, 3), [(4, 3), (3, 3)], [np.linalg.qr]),
+]
+for _name, _fn, _dom, _s, _ws, _covers in DECOMPOSITIONS:
+    case(f"{_name}[{_s}]", _fn, _decomposition_make(_dom, _s, _ws), (0,), _covers, rtol=1e-4, atol=1e-5)
+
+
+def _svd_rect_make(shape):
+    def make(rng):
+        m, n = shape
+        k = min(m, n)
+        u, _ = np.linalg.qr(rng.normal(size=(m, k)))
+        v, _ = np.linalg.qr(rng.normal(size=(n, k)))
+        a = (u * np.linspace(1.0, 3.0, k)) @ v.T
+        return a, weight(rng, (k,)), weight(rng, (m, k)), weight(rng, (k, n))
+    return make
+
+
+def l_svdvals(a, w): return np.sum(np.linalg.svdvals(a) * w)
+
+
+if hasattr(np.linalg, "svdvals"):
+    case("np.linalg.svdvals[(3, 4)]", l_svdvals, lambda rng: (REAL(rng, (3, 4)), weight(rng, (3,))), (0,),
+         [np.linalg.svdvals], rtol=1e-4, atol=1e-5)
+for _s in [(4, 3), (3, 5)]:
+    case(f"np.linalg.svd(a, full_matrices=False)[{_s}]", l_svd, _svd_rect_make(_s), (0,), [np.linalg.svd],
+         rtol=1e-4, atol=1e-5)
+
+
+def _lstsq_make(sa, sb):
+    def make(rng):
+        a, b = REAL(rng, sa) + np.eye(*sa), REAL(rng, sb)
+        return a, b, weight(rng, np.linalg.lstsq(a, b, rcond=None)[0].shape)
+    return make
+
+
+for _sa, _sb in [((4, 3), (4,)), ((5, 2), (5, 3)), ((3, 3), (3,))]:
+    case(f"np.linalg.lstsq solution and residuals[{_sa}, {_sb}]", l_lstsq, _lstsq_make(_sa, _sb), (0, 1),
+         [np.linalg.lstsq], rtol=1e-4, atol=1e-5)
+case("np.linalg.lstsq(a, b)[0][(4, 3), (4, 2)]", l_lstsq_solution, _lstsq_make((4, 3), (4, 2)), (0, 1),
+     [np.linalg.lstsq], rtol=1e-4, atol=1e-5)
+
+
+def l_eig_complex(a): return np.sum(np.linalg.eig(a)[0])
+
+
+def test_eig_with_complex_eigenvalues_is_refused() -> None:
+    rotation = np.array([[0.0, -1.0], [1.0, 0.0]])
+    with pytest.raises(symdiff.SymdiffError, match="real"):
+        symdiff.grad(l_eig_complex)(rotation)
+
+
+MATRIX_NORMS = [
+    # (shape, ord, axis, keepdims)
+    ((3, 4), "nuc", None, False), ((3, 4), 2, None, False), ((3, 4), -2, None, False),
+    ((3, 4), 1, None, False), ((3, 4), -1, None, False), ((3, 4), np.inf, None, False),
+    ((3, 4), -np.inf, None, False), ((4, 3), 2, None, True), ((2, 3, 4), "nuc", (1, 2), False),
+    ((2, 3, 4), 1, (0, 2), True), ((2, 3, 4), -2, (-1, 0), False), ((2, 3, 4), np.inf, (1, 2), False),
+]
+
+
+def SPREAD_MATRIX(rng, shape):
+    """Distinct singular values, column and row sums: matrix norms are differentiable there."""
+    x = SPREAD_NONZERO(rng, shape)
+    return x * (1.0 + np.arange(shape[-1])) * (1.0 + 0.3 * np.arange(shape[-2]))[:, None]
+
+
+for _s, _ord, _axis, _keep in MATRIX_NORMS:
+    _ref = (lambda o, a, k: lambda x: np.linalg.norm(x, ord=o, axis=a, keepdims=k))(_ord, _axis, _keep)
+    case(f"np.linalg.norm(x, ord={_ord}, axis={_axis}, keepdims={_keep}) matrix norm[{_sname(_s)}]",
+         _fn_norm(_ord, _axis, _keep), _reduce_make(SPREAD_MATRIX, _s, _ref), (0,), [np.linalg.norm],
+         rtol=1e-4, atol=1e-5)
+
+
+# ============================================================================ more NumPy functions
+# f(x, w) = sum(op(x) * w), as for the shape ops above.
+
+
+def m_diff(x, w): return np.sum(np.diff(x) * w)
+def m_diff_n(x, w): return np.sum(np.diff(x, n=2) * w)
+def m_diff_axis(x, w): return np.sum(np.diff(x, axis=0) * w)
+def m_diff_n_axis(x, w): return np.sum(np.diff(x, 2, 1) * w)
+def m_take(x, w): return np.sum(np.take(x, [0, 2, 2, 1]) * w)
+def m_take_axis(x, w): return np.sum(np.take(x, [3, 0, 3], axis=1) * w)
+def m_take_axis0(x, w): return np.sum(np.take(x, [1, 1], axis=0) * w)
+def m_take_along_axis(x, w): return np.sum(np.take_along_axis(x, np.argsort(x, axis=1), axis=1) * w)
+def m_take_along_axis0(x, w): return np.sum(np.take_along_axis(x, np.array([[0, 2, 1, 0]]), axis=0) * w)
+def m_median(x, w): return np.median(x) * w
+def m_median_axis(x, w): return np.sum(np.median(x, axis=1) * w)
+def m_median_keepdims(x, w): return np.sum(np.median(x, axis=0, keepdims=True) * w)
+def m_percentile(x, w): return np.percentile(x, 30) * w
+def m_percentile_list(x, w): return np.sum(np.percentile(x, [10, 50, 85], axis=-1) * w)
+def m_quantile(x, w): return np.sum(np.quantile(x, 0.3, axis=(0, 2)) * w)
+def m_quantile_list(x, w): return np.sum(np.quantile(x, [0.25, 0.9]) * w)
+def m_append(x, w): return np.sum(np.append(x, x[:1] * 2.0) * w)
+def m_append_axis(x, w): return np.sum(np.append(x, x[:1] * 2.0, axis=0) * w)
+def m_rot90(x, w): return np.sum(np.rot90(x) * w)
+def m_rot90_k(x, w): return np.sum(np.rot90(x, 3, axes=(1, 2)) * w)
+def m_rot90_neg(x, w): return np.sum(np.rot90(x, -2) * w)
+def m_rollaxis(x, w): return np.sum(np.rollaxis(x, 2) * w)
+def m_rollaxis_start(x, w): return np.sum(np.rollaxis(x, 0, 3) * w)
+def m_rollaxis_neg(x, w): return np.sum(np.rollaxis(x, -1, 1) * w)
+def m_nan_to_num(x, w): return np.sum(np.nan_to_num(x) * w)
+def m_nansum(x, w): return np.nansum(x) * w
+def m_nansum_axis(x, w): return np.sum(np.nansum(x, axis=1) * w)
+def m_nanmean(x, w): return np.nanmean(x) * w
+def m_nanmean_axis(x, w): return np.sum(np.nanmean(x, axis=0, keepdims=True) * w)
+def m_partition(x, w): return np.sum(np.partition(x, 2) * w)
+def m_partition_axis(x, w): return np.sum(np.partition(x, (0, 2), axis=0) * w)
+def m_cumprod_zeros(x, w): return np.sum(np.cumprod(x * np.array([1.0, 0.0, 1.0, 1.0])) * w)
+def m_cumprod_zeros_axis(x, w): return np.sum(np.cumprod(np.where(x > 1.0, 0.0, x), axis=1) * w)
+def m_real(x, w): return np.sum(np.real(x) * w)
+def m_imag(x, w): return np.sum((np.imag(x) + x) * w)
+def m_conj(x, w): return np.sum(np.conj(x) * w)
+def m_conj_method(x, w): return np.sum(x.conj() * w)
+def m_angle(x, w): return np.sum((np.angle(x) + x) * w)
+def m_real_attr(x, w): return np.sum((x.real + x.imag) * w)
+def m_gradient(x, w): return np.sum(np.gradient(x) * w)
+def m_gradient_spacing(x, w): return np.sum(np.gradient(x, 0.5) * w)
+def m_gradient_axis(x, w): return np.sum(np.gradient(x, axis=1) * w)
+def m_gradient_edge(x, w): return np.sum(np.gradient(x, 2.0, edge_order=2) * w)
+
+
+MORE_OPS = [
+    # (name, function, shape of x, the same op in NumPy, covers, domain)
+    ("np.diff", m_diff, (5,), np.diff, [np.diff], REAL),
+    ("np.diff", m_diff, (3, 4), np.diff, [np.diff], REAL),
+    ("np.diff(x, n=2)", m_diff_n, (5,), lambda x: np.diff(x, n=2), [np.diff], REAL),
+    ("np.diff(x, axis=0)", m_diff_axis, (3, 4), lambda x: np.diff(x, axis=0), [np.diff], REAL),
+    ("np.diff(x, 2, 1)", m_diff_n_axis, (2, 3, 4), lambda x: np.diff(x, 2, 1), [np.diff], REAL),
+    ("np.take(x, [0, 2, 2, 1])", m_take, (3, 4), lambda x: np.take(x, [0, 2, 2, 1]), [np.take], REAL),
+    ("np.take(x, [3, 0, 3], axis=1)", m_take_axis, (3, 4), lambda x: np.take(x, [3, 0, 3], axis=1), [np.take], REAL),
+    ("np.take(x, [1, 1], axis=0)", m_take_axis0, (4,), lambda x: np.take(x, [1, 1], axis=0), [np.take], REAL),
+    ("np.take_along_axis(x, argsort, axis=1)", m_take_along_axis, (3, 4), lambda x: np.sort(x, axis=1),
+     [np.take_along_axis], SPREAD),
+    ("np.take_along_axis(x, [[0, 2, 1, 0]], axis=0)", m_take_along_axis0, (3, 4),
+     lambda x: np.take_along_axis(x, np.array([[0, 2, 1, 0]]), axis=0), [np.take_along_axis], REAL),
+    ("np.median", m_median, (5,), None, [np.median], SPREAD),
+    ("np.median", m_median, (3, 4), None, [np.median], SPREAD),
+    ("np.median(x, axis=1)", m_median_axis, (3, 4), lambda x: np.median(x, axis=1), [np.median], SPREAD),
+    ("np.median(x, axis=0, keepdims=True)", m_median_keepdims, (3, 4),
+     lambda x: np.median(x, axis=0, keepdims=True), [np.median], SPREAD),
+    ("np.percentile(x, 30)", m_percentile, (3, 4), None, [np.percentile], SPREAD),
+    ("np.percentile(x, [10, 50, 85], axis=-1)", m_percentile_list, (3, 4),
+     lambda x: np.percentile(x, [10, 50, 85], axis=-1), [np.percentile], SPREAD),
+    ("np.quantile(x, 0.3, axis=(0, 2))", m_quantile, (2, 3, 4), lambda x: np.quantile(x, 0.3, axis=(0, 2)),
+     [np.quantile], SPREAD),
+    ("np.quantile(x, [0.25, 0.9])", m_quantile_list, (2, 3), lambda x: np.quantile(x, [0.25, 0.9]), [np.quantile],
+     SPREAD),
+    ("np.append(x, 2 x[:1])", m_append, (3, 4), lambda x: np.append(x, x[:1]), [np.append], REAL),
+    ("np.append(x, 2 x[:1], axis=0)", m_append_axis, (3, 4), lambda x: np.append(x, x[:1], axis=0), [np.append],
+     REAL),
+    ("np.rot90", m_rot90, (3, 4), np.rot90, [np.rot90], REAL),
+    ("np.rot90(x, 3, axes=(1, 2))", m_rot90_k, (2, 3, 4), lambda x: np.rot90(x, 3, axes=(1, 2)), [np.rot90], REAL),
+    ("np.rot90(x, -2)", m_rot90_neg, (3, 4), lambda x: np.rot90(x, -2), [np.rot90], REAL),
+    ("np.rollaxis(x, 2)", m_rollaxis, (2, 3, 4), lambda x: np.rollaxis(x, 2), [np.rollaxis], REAL),
+    ("np.rollaxis(x, 0, 3)", m_rollaxis_start, (2, 3, 4), lambda x: np.rollaxis(x, 0, 3), [np.rollaxis], REAL),
+    ("np.rollaxis(x, -1, 1)", m_rollaxis_neg, (2, 3, 4), lambda x: np.rollaxis(x, -1, 1), [np.rollaxis], REAL),
+    ("np.nan_to_num", m_nan_to_num, (3, 4), np.nan_to_num, [np.nan_to_num], REAL),
+    ("np.nansum", m_nansum, (3, 4), None, [np.nansum], REAL),
+    ("np.nansum(x, axis=1)", m_nansum_axis, (3, 4), lambda x: np.nansum(x, axis=1), [np.nansum], REAL),
+    ("np.nanmean", m_nanmean, (3, 4), None, [np.nanmean], REAL),
+    ("np.nanmean(x, axis=0, keepdims=True)", m_nanmean_axis, (3, 4), lambda x: np.nanmean(x, axis=0, keepdims=True),
+     [np.nanmean], REAL),
+    ("np.partition(x, 2)", m_partition, (5,), lambda x: np.partition(x, 2), [np.partition], SPREAD),
+    ("np.partition(x, 2)", m_partition, (3, 5), lambda x: np.partition(x, 2), [np.partition], SPREAD),
+    ("np.partition(x, (0, 2), axis=0)", m_partition_axis, (4, 3), lambda x: np.partition(x, (0, 2), axis=0),
+     [np.partition], SPREAD),
+    ("np.cumprod with a zero", m_cumprod_zeros, (4,), np.cumprod, [np.cumprod], SPREAD_NONZERO),
+    ("np.cumprod with zeros, axis=1", m_cumprod_zeros_axis, (3, 4), lambda x: np.cumprod(x, axis=1), [np.cumprod],
+     SPREAD_NONZERO),
+    ("np.real", m_real, (3, 4), np.real, [np.real], REAL),
+    ("np.imag(x) + x", m_imag, (3, 4), np.real, [np.imag], REAL),
+    ("np.conj", m_conj, (3, 4), np.real, [np.conj], REAL),
+    ("x.conj()", m_conj_method, (3, 4), np.real, [Method("conj")], REAL),
+    ("np.angle(x) + x", m_angle, (3, 4), np.real, [np.angle], NONZERO),
+    ("x.real + x.imag", m_real_attr, (3, 4), np.real, [GetAttr("real"), GetAttr("imag")], REAL),
+    ("np.gradient", m_gradient, (5,), np.gradient, [np.gradient], REAL),
+    ("np.gradient(x, 0.5)", m_gradient_spacing, (5,), np.gradient, [np.gradient], REAL),
+    ("np.gradient(x, axis=1)", m_gradient_axis, (3, 4), lambda x: np.gradient(x, axis=1), [np.gradient], REAL),
+    ("np.gradient(x, 2.0, edge_order=2)", m_gradient_edge, (6,), np.gradient, [np.gradient], REAL),
+]
+
+for _name, _fn, _s, _op, _covers, _dom in MORE_OPS:
+    _make = _reduce_make(_dom, _s, _op) if _op is not None else \
+        (lambda dom, s: lambda rng: (dom(rng, s), weight(rng, None)))(_dom, _s)
+    case(f"{_name}[{_sname(_s)}]", _fn, _make, (0,), _covers)
+
+
+def test_cumprod_with_zeros_is_exact() -> None:
+    x = np.array([2.0, 0.0, 3.0, 0.0, 5.0])
+    g = symdiff.grad(_fn_plain(np.cumprod))(x, np.ones(5))
+    np.testing.assert_allclose(g, numerical_grad(_fn_plain(np.cumprod), [x, np.ones(5)], 0), atol=1e-8)
+    np.testing.assert_array_equal(g, [1.0, 2.0 + 6.0, 0.0, 0.0, 0.0])
+
+
+def test_nansum_nanmean_give_nan_elements_no_gradient() -> None:
+    x = np.array([1.0, np.nan, 3.0, 4.0])
+    np.testing.assert_array_equal(symdiff.grad(m_nansum)(x, 2.0), [2.0, 0.0, 2.0, 2.0])
+    np.testing.assert_allclose(symdiff.grad(m_nanmean)(x, 3.0), [1.0, 0.0, 1.0, 1.0])
+
+
+def test_nan_to_num_passes_finite_elements_only() -> None:
+    x = np.array([1.0, np.nan, np.inf, -np.inf, -2.0])
+    np.testing.assert_array_equal(symdiff.grad(m_nan_to_num)(x, np.ones(5)), [1.0, 0.0, 0.0, 0.0, 1.0])
+
+
+def m_mod(x, y, w): return np.sum(np.mod(x, y) * w)
+def m_remainder(x, y, w): return np.sum(np.remainder(x, y) * w)
+def m_fmod(x, y, w): return np.sum(np.fmod(x, y) * w)
+def m_percent(x, y, w): return np.sum((x % y) * w)
+
+
+def AWAY_MULTIPLES(rng, shape):
+    """x with x / y away from integers for y in [1.1, 1.9] (mod jumps there)."""
+    n = _n(shape)
+    return _shape(rng.choice([-1.0, 1.0], n) * (rng.integers(0, 3, n) * 1.5 + rng.uniform(0.3, 0.5, n)), shape)
+
+
+def MODULI(rng, shape):
+    n = _n(shape)
+    return _shape(rng.choice([-1.0, 1.0], n) * rng.uniform(1.45, 1.55, n), shape)
+
+
+for _name, _fn, _covers in (("np.mod", m_mod, [np.mod]), ("np.remainder", m_remainder, [np.remainder]),
+                            ("np.fmod", m_fmod, [np.fmod]), ("x % y arrays", m_percent, [])):
+    for _label, _sx, _sy in (("vector-vector", (4,), (4,)), ("matrix-scalar", (3, 4), None),
+                             ("matrix-row(n,)", (3, 4), (4,))):
+        case(f"{_name}[{_label}]", _fn, _binary_make(AWAY_MULTIPLES, MODULI, _sx, _sy), (0, 1), _covers)
+
+
+def j_cross(a, b, w): return np.sum(np.cross(a, b) * w)
+def j_select(x, y, w): return np.sum(np.select([x > 0.5, x < -0.5], [x * y, 2.0 * y], x + y) * w)
+def j_interp(x, fp, w): return np.sum(np.interp(x, np.array([-2.0, -0.5, 0.4, 2.0]), fp) * w)
+def j_convolve(a, v, w): return np.sum(np.convolve(a, v) * w)
+def j_convolve_same(a, v, w): return np.sum(np.convolve(a, v, mode="same") * w)
+def j_convolve_valid(a, v, w): return np.sum(np.convolve(a, v, "valid") * w)
+def j_polyval(p, x, w): return np.sum(np.polyval(p, x) * w)
+def j_linspace(a, b, w): return np.sum(np.linspace(a, b, 5) * w)
+def j_linspace_open(a, b, w): return np.sum(np.linspace(a, b, num=4, endpoint=False) * w)
+
+
+def _pair_make(da, sa, db, sb, op):
+    def make(rng):
+        a, b = da(rng, sa), db(rng, sb)
+        return a, b, weight(rng, out_shape(np.shape(op(a, b))))
+    return make
+
+
+def INTERP_X(rng, shape):
+    """Inside and outside the knots -2, -0.5, 0.4, 2 and away from them (the kinks)."""
+    n = _n(shape)
+    return _shape(rng.choice([-2.6, -1.2, -0.1, 1.1, 2.5], n) + rng.uniform(-0.1, 0.1, n), shape)
+
+
+PAIRS_MORE = [
+    # (name, function, (domain, shape) of each argument, the op in NumPy, covers)
+    ("np.cross", j_cross, REAL, (3,), REAL, (3,), np.cross, [np.cross]),
+    ("np.cross", j_cross, REAL, (4, 3), REAL, (3,), np.cross, [np.cross]),
+    ("np.cross", j_cross, REAL, (2, 1, 3), REAL, (4, 3), np.cross, [np.cross]),
+    ("np.select", j_select, NONZERO, (3, 4), REAL, (4,),
+     lambda x, y: np.select([x > 0.5, x < -0.5], [x * y, 2.0 * y], x + y), [np.select]),
+    ("np.interp", j_interp, INTERP_X, (6,), REAL, (4,), lambda x, fp: np.interp(x, [-2.0, -0.5, 0.4, 2.0], fp),
+     [np.interp]),
+    ("np.interp", j_interp, INTERP_X, (2, 3), REAL, (4,), lambda x, fp: np.interp(x, [-2.0, -0.5, 0.4, 2.0], fp),
+     [np.interp]),
+    ("np.convolve", j_convolve, REAL, (5,), REAL, (3,), np.convolve, [np.convolve]),
+    ("np.convolve", j_convolve, REAL, (2,), REAL, (4,), np.convolve, [np.convolve]),
+    ("np.convolve same", j_convolve_same, REAL, (5,), REAL, (3,), lambda a, v: np.convolve(a, v, "same"),
+     [np.convolve]),
+    ("np.convolve same", j_convolve_same, REAL, (5,), REAL, (4,), lambda a, v: np.convolve(a, v, "same"),
+     [np.convolve]),
+    ("np.convolve same", j_convolve_same, REAL, (3,), REAL, (6,), lambda a, v: np.convolve(a, v, "same"),
+     [np.convolve]),
+    ("np.convolve valid", j_convolve_valid, REAL, (6,), REAL, (3,), lambda a, v: np.convolve(a, v, "valid"),
+     [np.convolve]),
+    ("np.convolve valid", j_convolve_valid, REAL, (2,), REAL, (5,), lambda a, v: np.convolve(a, v, "valid"),
+     [np.convolve]),
+    ("np.polyval", j_polyval, REAL, (4,), REAL, (3, 2), np.polyval, [np.polyval]),
+    ("np.polyval", j_polyval, REAL, (3,), REAL, None, np.polyval, [np.polyval]),
+    ("np.linspace(a, b, 5)", j_linspace, REAL, None, REAL, None, lambda a, b: np.linspace(a, b, 5), [np.linspace]),
+    ("np.linspace(a, b, 5)", j_linspace, REAL, (3,), REAL, (3,), lambda a, b: np.linspace(a, b, 5), [np.linspace]),
+    ("np.linspace(a, b, 5)", j_linspace, REAL, (2, 3), REAL, None, lambda a, b: np.linspace(a, b, 5),
+     [np.linspace]),
+    ("np.linspace(a, b, num=4, endpoint=False)", j_linspace_open, REAL, None, REAL, (2,),
+     lambda a, b: np.linspace(a, b, num=4, endpoint=False), [np.linspace]),
+]
+def j_r(a, b, w): return np.sum(np.r_[a, b] * w)
+def j_r_mixed(a, b, w): return np.sum(np.r_[a, 2.0, b, 0:2] * w)
+def j_c(a, b, w): return np.sum(np.c_[a, b] * w)
+
+
+PAIRS_MORE += [
+    ("np.r_[a, b]", j_r, REAL, (2,), REAL, (3,), lambda a, b: np.r_[a, b], [operator.getitem]),
+    ("np.r_[a, b]", j_r, REAL, None, REAL, (3,), lambda a, b: np.r_[a, b], [operator.getitem]),
+    ("np.r_[a, b]", j_r, REAL, (2, 3), REAL, (1, 3), lambda a, b: np.r_[a, b], [operator.getitem]),
+    ("np.r_[a, 2.0, b, 0:2]", j_r_mixed, REAL, (2,), REAL, None, lambda a, b: np.r_[a, 2.0, b, 0:2],
+     [operator.getitem]),
+    ("np.c_[a, b]", j_c, REAL, (3,), REAL, (3,), lambda a, b: np.c_[a, b], [operator.getitem]),
+    ("np.c_[a, b]", j_c, REAL, (3, 2), REAL, (3,), lambda a, b: np.c_[a, b], [operator.getitem]),
+]
+for _name, _fn, _da, _sa, _db, _sb, _op, _covers in PAIRS_MORE:
+    case(f"{_name}[{_sname(_sa)}, {_sname(_sb)}]", _fn, _pair_make(_da, _sa, _db, _sb, _op), (0, 1), _covers)
+
+
+def x_svd_full_rectangular(a): return np.sum(np.linalg.svd(a)[0])
+def x_qr_wide(a): return np.sum(np.linalg.qr(a)[1])
+def x_lstsq_singular_values(a, b): return np.sum(np.linalg.lstsq(a, b, rcond=None)[3])
+def x_gradient_matrix(x): return np.sum(np.gradient(x)[0])
+def x_diff_prepend(x): return np.sum(np.diff(x, prepend=0.0))
+def x_quantile_method(x): return np.quantile(x, 0.5, method="nearest")
+def x_interp_left(x, fp): return np.sum(np.interp(x, np.array([0.0, 1.0]), fp, left=0.0))
+def x_qr_complete(a): return np.sum(np.linalg.qr(a, mode="complete")[0])
+def x_r_directive(a, b): return np.sum(np.r_["0,2", a, b])
+def x_take_wrap(x): return np.sum(np.take(x, [0, 5], mode="wrap"))
+
+
+REFUSED = [
+    # (function, arguments, argnums, words the error must contain)
+    (x_svd_full_rectangular, (np.arange(6.0).reshape(3, 2),), 0, "full_matrices=False"),
+    (x_qr_wide, (np.arange(6.0).reshape(2, 3),), 0, "rows"),
+    (x_lstsq_singular_values, (np.eye(3) + 0.5, np.ones(3)), 0, "residuals"),
+    (x_gradient_matrix, (np.arange(6.0).reshape(2, 3),), 0, "np.gradient"),
+    (x_diff_prepend, (np.arange(4.0),), 0, "prepend"),
+    (x_quantile_method, (np.arange(4.0),), 0, "linear"),
+    (x_interp_left, (np.array([0.5]), np.array([1.0, 2.0])), (0, 1), "left="),
+    (x_qr_complete, (np.eye(3),), 0, "mode='complete'"),
+    (x_r_directive, (np.ones(2), np.ones(2)), (0, 1), "string directive"),
+    (x_take_wrap, (np.ones(3),), 0, "mode="),
+]
+
+
+@pytest.mark.parametrize("fn, args, argnums, words", REFUSED, ids=[r[0].__name__ for r in REFUSED])
+def test_unsupported_uses_of_new_rules_are_refused_with_a_symdiff_error(fn, args, argnums, words) -> None:
+    with pytest.raises(symdiff.SymdiffError, match=re.escape(words)):
+        symdiff.grad(fn, argnums=argnums)(*args)
+
+
+def v_std_one(x): return np.std(x)
+def v_var_one(x): return np.var(x)
+def v_std_rows(x, w): return np.sum(np.std(x, axis=1) * w)
+
+
+def test_std_and_var_of_one_value_have_zero_gradient() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert symdiff.grad(v_std_one)(2.5) == 0.0
+        assert symdiff.grad(v_var_one)(2.5) == 0.0
+        np.testing.assert_array_equal(symdiff.grad(v_std_one)(np.array([2.5])), [0.0])
+        np.testing.assert_array_equal(symdiff.grad(v_std_rows)(np.array([[1.0], [2.0]]), np.ones(2)), [[0.0], [0.0]])
+
+
+for _s in [None, (1,), (1, 1)]:
+    case(f"np.std(x) of one value[{_sname(_s)}]", _fn_plain(np.std), _reduce_make(REAL, _s, np.std), (0,), [np.std])
+
+
+# ============================================================================ builtins, keywords, -1, powers at 0
+
+
+def b_max3(x, y, z, w): return max(x, y, z) * w
+def b_min3(x, y, z, w): return min(x, y, z) * w
+def b_max4(x, y, z, t, w): return max(x, y, z, t) * w
+def b_min_max3(x, y, z, w): return (max(z, x, y) - 2.0 * min(y, z, x)) * w
+
+
+def _distinct_floats(n):
+    """``n`` floats at least 0.2 apart (max/min have kinks where two are equal), in random order."""
+    def make(rng):
+        values = rng.permutation(np.linspace(-1.5, 1.5, n)) + rng.uniform(-0.05, 0.05, n)
+        return (*(float(v) for v in values), float(weight(rng, None)))
+    return make
+
+
+for _seed in range(3):
+    case(f"max(x, y, z)[draw {_seed}]", b_max3, _distinct_floats(3), (0, 1, 2), [max])
+    case(f"min(x, y, z)[draw {_seed}]", b_min3, _distinct_floats(3), (0, 1, 2), [min])
+    case(f"max(x, y, z, t)[draw {_seed}]", b_max4, _distinct_floats(4), (0, 1, 2, 3), [max])
+    case(f"max(z, x, y) - 2 min(y, z, x)[draw {_seed}]", b_min_max3, _distinct_floats(3), (0, 1, 2), [max, min])
+
+
+def test_three_argument_max_min_send_the_gradient_to_the_first_winner() -> None:
+    assert symdiff.grad(b_max3, argnums=(0, 1, 2))(1.0, 3.0, 2.0, 1.0) == (0.0, 1.0, 0.0)
+    assert symdiff.grad(b_min3, argnums=(0, 1, 2))(1.0, 3.0, -2.0, 2.0) == (0.0, 0.0, 2.0)
+    assert symdiff.grad(b_max3, argnums=(0, 1, 2))(3.0, 1.0, 3.0, 1.0) == (1.0, 0.0, 0.0)  # a tie: the first
+    assert symdiff.grad(b_min3, argnums=(0, 1, 2))(2.0, 1.0, 1.0, 1.0) == (0.0, 1.0, 0.0)
+    assert symdiff.grad(b_max4, argnums=(0, 1, 2, 3))(0.0, 5.0, 5.0, 5.0, 1.0) == (0.0, 1.0, 0.0, 0.0)
+
+
+def b_max_key(x, y, z): return max(x, y, z, key=abs)
+
+
+def test_max_with_key_is_refused_with_a_located_error() -> None:
+    with pytest.raises(symdiff.SymdiffError, match="key"):
+        symdiff.grad(b_max_key, argnums=(0, 1, 2))(1.0, -3.0, 2.0)
+
+
+def s_swapaxes_keywords(x, w): return np.sum(np.swapaxes(x, axis1=0, axis2=-1) * w)
+def s_pad_one_width(x, w): return np.sum(np.pad(x, (3,)) * w)
+def s_pad_int_width(x, w): return np.sum(np.pad(x, 3) * w)
+
+
+KEYWORD_SHAPE_OPS = [
+    ("np.swapaxes(x, axis1=0, axis2=-1)", s_swapaxes_keywords, (3, 4), lambda x: np.swapaxes(x, 0, -1),
+     [np.swapaxes]),
+    ("np.swapaxes(x, axis1=0, axis2=-1)", s_swapaxes_keywords, (2, 3, 4), lambda x: np.swapaxes(x, 0, -1),
+     [np.swapaxes]),
+    ("np.pad(x, 3)", s_pad_int_width, (4,), lambda x: np.pad(x, 3), [np.pad]),
+    ("np.pad(x, 3)", s_pad_int_width, (3, 4), lambda x: np.pad(x, 3), [np.pad]),
+    ("np.pad(x, (3,))", s_pad_one_width, (3, 4), lambda x: np.pad(x, (3,)), [np.pad]),
+]
+for _name, _fn, _s, _op, _covers in KEYWORD_SHAPE_OPS:
+    case(f"{_name}[{_sname(_s)}]", _fn, _reduce_make(REAL, _s, _op), (0,), _covers)
+
+
+def test_swapaxes_with_keyword_axes() -> None:
+    x, w = np.arange(6.0).reshape(2, 3), np.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(symdiff.grad(s_swapaxes_keywords)(x, w), w.T)
+
+
+def test_pad_with_one_width_for_every_axis() -> None:
+    x = np.ones((2, 3))
+    w = np.arange(72.0).reshape(8, 9)
+    np.testing.assert_array_equal(symdiff.grad(s_pad_one_width)(x, w), w[3:-3, 3:-3])
+
+
+def r_mean_reshape_minus1(x): return np.mean(np.reshape(x, (3, -1)))
+def r_mean_reshape_method_minus1(x): return np.mean(x.reshape(3, -1))
+def r_sum_reshape_minus1(x, w): return np.sum(np.reshape(x, (-1,)) * w)
+def r_sum_reshape_rows_minus1(x, w): return np.sum(np.reshape(x, (x.shape[0], -1)).sum(axis=0) * w)
+def r_spread_reshape_minus1(x): return np.sum(np.reshape(x, (-1, 2)) * 3.0)
+
+
+RESHAPES = [
+    ("np.mean(np.reshape(x, (3, -1)))", r_mean_reshape_minus1, (3, 4), None, [np.reshape, np.mean]),
+    ("np.mean(np.reshape(x, (3, -1)))", r_mean_reshape_minus1, (2, 3, 4), None, [np.reshape, np.mean]),
+    ("np.mean(x.reshape(3, -1))", r_mean_reshape_method_minus1, (3, 4), None, [Method("reshape"), np.mean]),
+    ("np.reshape(x, (-1,))", r_sum_reshape_minus1, (3, 4), (12,), [np.reshape]),
+    ("np.reshape(x, (x.shape[0], -1)).sum(axis=0)", r_sum_reshape_rows_minus1, (3, 4), (4,), [np.reshape]),
+    ("np.reshape(x, (x.shape[0], -1)).sum(axis=0)", r_sum_reshape_rows_minus1, (3, 2, 2), (4,), [np.reshape]),
+    ("np.sum(np.reshape(x, (-1, 2)) * 3.0)", r_spread_reshape_minus1, (3, 4), None, [np.reshape]),
+]
+
+
+def _reshape_make(sx, sw):
+    def make(rng):
+        x = REAL(rng, sx)
+        return (x,) if sw is None else (x, weight(rng, sw))
+    return make
+
+
+for _name, _fn, _sx, _sw, _covers in RESHAPES:
+    case(f"{_name}[{_sname(_sx)}]", _fn, _reshape_make(_sx, _sw), (0,), _covers)
+
+
+def test_reshape_with_minus_one_spreads_to_the_actual_shape() -> None:
+    for fn in (r_mean_reshape_minus1, r_mean_reshape_method_minus1):
+        g = symdiff.grad(fn)(np.ones((3, 4)))
+        np.testing.assert_allclose(g, np.full((3, 4), 1 / 12))
+        assert "(3, -1)," not in symdiff.grad(fn).source  # no np.full((3, -1), ...)
+    np.testing.assert_array_equal(symdiff.grad(r_spread_reshape_minus1)(np.ones((2, 3))), np.full((2, 3), 3.0))
+
+
+def j_stack(a, b, w): return np.sum(np.stack((a, b)) * w)
+def j_stack_squared(a, b): return np.sum(np.stack((a, b)) ** 2)
+def j_concatenate(a, b, w): return np.sum(np.concatenate((a, b)) * w)
+def j_vstack(a, b, w): return np.sum(np.vstack((a, b)) * w)
+def j_hstack(a, b, w): return np.sum(np.hstack([a, b]) * w)
+def j_column_stack(a, b, w): return np.sum(np.column_stack((a, b)) * w)
+
+
+JOINS_OF_ARGUMENTS = [
+    ("np.stack((a, b))", j_stack, np.stack), ("np.concatenate((a, b))", j_concatenate, np.concatenate),
+    ("np.vstack((a, b))", j_vstack, np.vstack), ("np.hstack([a, b])", j_hstack, np.hstack),
+    ("np.column_stack((a, b))", j_column_stack, np.column_stack),
+]
+
+
+def _join_make(join):
+    def make(rng):
+        a, b = REAL(rng, (4,)), REAL(rng, (4,))
+        return a, b, weight(rng, join((a, b)).shape)
+    return make
+
+
+for _name, _fn, _join in JOINS_OF_ARGUMENTS:
+    case(f"{_name} of the differentiated arguments[vector]", _fn, _join_make(_join), (0, 1), [_join])
+case("np.sum(np.stack((a, b)) ** 2) of the differentiated arguments[matrix]", j_stack_squared,
+     lambda rng: (REAL(rng, (3, 4)), REAL(rng, (3, 4))), (0, 1), [np.stack])
+
+
+def c_stack(ab, w): return np.sum(np.stack(ab) * w)
+def c_concatenate(ab, w): return np.sum(np.concatenate(ab) * w)
+def c_vstack(ab, w): return np.sum(np.vstack(ab) * w)
+def c_hstack(ab, w): return np.sum(np.hstack(ab) * w)
+def c_column_stack(ab, w): return np.sum(np.column_stack(ab) * w)
+def c_array(ab, w): return np.sum(np.array(ab) * w)
+def c_sum(ab, w): return np.sum(sum(ab) * w[0])
+def c_nested(abc, w): return np.sum(np.stack(abc[0]) * w) * abc[1]
+
+
+CONTAINER_JOINS = [(c_stack, np.stack), (c_concatenate, np.concatenate), (c_vstack, np.vstack), (c_hstack, np.hstack),
+                   (c_column_stack, np.column_stack), (c_array, np.array), (c_sum, lambda ab: np.stack(ab))]
+
+
+def _leaves_grad(fn, container, w):
+    """Finite differences with respect to each array of a list/tuple argument."""
+    def at(i):
+        def f(x):
+            items = list(container)
+            items[i] = x
+            return fn(type(container)(items), w)
+        return f
+    return [numerical_grad(at(i), [item], 0) for i, item in enumerate(container)]
+
+
+@pytest.mark.parametrize("fn, join", CONTAINER_JOINS, ids=[c[0].__name__ for c in CONTAINER_JOINS])
+@pytest.mark.parametrize("kind", [tuple, list])
+def test_joining_a_differentiated_list_or_tuple_argument_passes_the_gradient_to_each_item(fn, join, kind) -> None:
+    rng = np.random.default_rng(7)
+    ab = kind([REAL(rng, (4,)), REAL(rng, (4,))])
+    w = weight(rng, join(ab).shape)
+    got = symdiff.grad(fn)(ab, w)
+    assert type(got) is kind and len(got) == 2
+    for g, want in zip(got, _leaves_grad(fn, ab, w)):
+        np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-8)
+
+
+def test_stacking_a_tuple_inside_a_differentiated_argument() -> None:
+    rng = np.random.default_rng(8)
+    pair = (REAL(rng, (3,)), REAL(rng, (3,)))
+    w = weight(rng, (2, 3))
+    (ga, gb), gs = symdiff.grad(c_nested)((pair, 1.5), w)
+    np.testing.assert_allclose(ga, 1.5 * w[0])
+    np.testing.assert_allclose(gb, 1.5 * w[1])
+    np.testing.assert_allclose(gs, np.sum(np.stack(pair) * w))
+
+
+def p_pow(x, y): return x ** y
+def p_pow_weighted(x, y, w): return np.sum(x ** y * w)
+def p_np_power(x, y, w): return np.sum(np.power(x, y) * w)
+def p_pow_half(x): return x ** 0.5 + x
+def p_pow_half_array(x, w): return np.sum(x ** 0.5 * w)
+def p_pow_zero(x, y): return x ** y + 2.0 * x
+def p_math_pow(x, y): return math.pow(x, y)
+
+
+def test_power_of_zero_base_has_finite_gradient_where_the_function_is_smooth() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert symdiff.grad(p_pow, argnums=(0, 1))(0.0, 2.5) == (0.0, 0.0)
+        assert symdiff.grad(p_pow, argnums=(0, 1))(0.0, 1.0) == (1.0, 0.0)
+        assert symdiff.grad(p_pow, argnums=1)(0.0, 0.5) == 0.0
+        assert symdiff.grad(p_pow_zero, argnums=(0, 1))(0.0, 0.0) == (2.0, 0.0)  # x ** 0 is 1 for every x
+        assert symdiff.grad(p_math_pow, argnums=(0, 1))(0.0, 2.5) == (0.0, 0.0)
+        x = np.array([0.0, 0.0, 0.0, 1.5])
+        y = np.array([2.5, 1.0, 0.0, 0.5])
+        w = np.array([1.0, 2.0, 3.0, 4.0])
+        for fn in (p_pow_weighted, p_np_power):
+            gx, gy = symdiff.grad(fn, argnums=(0, 1))(x, y, w)
+            np.testing.assert_array_equal(gx[:3], [0.0, 2.0, 0.0])
+            np.testing.assert_array_equal(gy[:3], [0.0, 0.0, 0.0])
+            np.testing.assert_allclose(gx[3], 4.0 * 0.5 * 1.5 ** -0.5)
+            np.testing.assert_allclose(gy[3], 4.0 * 1.5 ** 0.5 * np.log(1.5))
+
+
+def test_power_below_one_of_zero_base_has_infinite_gradient_without_raising() -> None:
+    """d/dx x ** y at x == 0 for 0 < y < 1 is +inf (as JAX gives), not a ZeroDivisionError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert symdiff.grad(p_pow, argnums=(0, 1))(0.0, 0.5) == (math.inf, 0.0)
+        assert symdiff.grad(p_pow_half)(0.0) == math.inf
+        assert symdiff.grad(p_math_pow)(0.0, 0.5) == math.inf
+        g = symdiff.grad(p_pow_half_array)(np.array([0.0, 4.0]), np.array([1.0, 1.0]))
+        np.testing.assert_array_equal(g, [np.inf, 0.25])
 
 
 # ============================================================================ the parametrized checks
