@@ -200,8 +200,8 @@ def _reusable(op: Op, touched: set[Value]) -> bool:
         return False
     if op.result.kind == SEQUENCE or any(a.kind == SEQUENCE for a in op.args):
         return False
-    if op.result in touched or any(a in touched for a in op.args):
-        return False
+    if op.result in touched or any(a in touched for a in op.args) or passes.stateful(op.fn):
+        return False  # (an iterator shared by two loops would run only the first)
     try:
         return passes.is_pure(op.fn) or op.fn in PURE_HELPERS
     except TypeError:  # an unhashable callee

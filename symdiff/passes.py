@@ -84,6 +84,20 @@ PURE_METHODS = {"sum", "mean", "prod", "max", "min", "dot", "reshape", "ravel", 
                 "argmin", "index", "count", "keys", "values", "items", "get"}
 
 
+# Calls whose result is an iterator (or another object that changes as it is used): two such
+# calls are two objects even with the same operands, so they are never shared or hoisted.
+STATEFUL = {reversed, enumerate, zip, iter, map, filter, np.nditer, np.ndenumerate, np.ndindex,
+            np.broadcast, GetAttr("flat"), Method("__iter__")}
+
+
+def stateful(fn: Any) -> bool:
+    """Whether ``fn(...)`` returns an object whose state changes as it is used (an iterator)."""
+    try:
+        return fn in STATEFUL
+    except TypeError:  # an unhashable callee
+        return False
+
+
 def is_pure(fn: Any) -> bool:
     """Whether a call of ``fn`` has no side effects (so it may be removed when unused)."""
     if isinstance(fn, (GetAttr, Build)):
