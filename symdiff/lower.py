@@ -405,8 +405,8 @@ class Lowerer:
 
         if items:
             iteration(0)
-        self.env.pop(brk, None)
         self.loop_depth -= 1
+        self.drop_loop_flags()
 
     def stmt_While(self, node: ast.While) -> None:
         if node.orelse:
@@ -451,9 +451,9 @@ class Lowerer:
 
     def and_not_jumped(self, test: Callable[[], Value], breaks: bool) -> Value:
         """``not broke and not returned and test()`` inside a loop condition."""
-        flags = [self.env[n] for n in (f"__break{self.loop_depth}", RETURN) if n in self.env]
-        flags = [f for f in flags if not (f.is_const and f.const is False)] if breaks else \
-            [f for f in flags[1:] if not (f.is_const and f.const is False)]
+        names = ([f"__break{self.loop_depth}"] if breaks else []) + [RETURN]
+        flags = [self.env[n] for n in names if n in self.env]
+        flags = [f for f in flags if not (f.is_const and f.const is False)]
         if not flags:
             return test()
         go_on = self.b.call(operator.not_, [flags[0]], hint="go_on")
@@ -521,8 +521,16 @@ class Lowerer:
         self.env = before
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
         self.env.update(zip(names, results))
+        self.drop_loop_flags()
         regions = [cond_region, region] if cond_region is not None else [region]
         return self.b.emit(Op(kind, args + inits, results, regions=regions))
+
+    def drop_loop_flags(self) -> None:
+        """Forget the break/continue flags and index of a loop that just ended (one level
+        deeper than the code after it): a later loop at that depth starts without them."""
+        depth = self.loop_depth + 1
+        for name in (f"__break{depth}", f"__continue{depth}", f"__index{depth}"):
+            self.env.pop(name, None)
 
     @staticmethod
     def _carried(name: str, init: Value, kind: Any, shape: Any, dtype: Any = None) -> Value:

@@ -23,7 +23,7 @@ def _no_endless_loop():
     def stop(*_):
         raise TimeoutError("the gradient did not terminate")
     old = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(60)
+    signal.alarm(20)
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, old)
@@ -68,4 +68,68 @@ def list_built_in_one_loop_read_in_another(x):
 @pytest.mark.parametrize("arg", [0.7, X3], ids=["float", "vector"])
 @pytest.mark.parametrize("fn", [two_loops_over_one_range, list_built_in_one_loop_read_in_another])
 def test_two_loops_over_one_range_both_run_backward(fn, arg):
+    check(fn, arg)
+
+
+# ============================================================================ break flags stay in their loop
+
+
+def for_after_loop_with_break(x):
+    for i in range(5):
+        x = x * 1.5
+        if i >= 1:
+            break
+    for j in range(3):
+        x = np.sin(x)
+    return np.sum(x)
+
+
+def while_after_loop_with_break(x):
+    for i in range(5):
+        x = x * 1.5
+        if i >= 1:
+            break
+    k = 0
+    while k < 3:
+        x = np.sin(x)
+        k += 1
+    return np.sum(x)
+
+
+def comprehension_after_loop_with_break(x):
+    for i in range(5):
+        x = x * 1.5
+        if i >= 1:
+            break
+    return np.sum(sum([np.sin(x) * j for j in range(3)]))
+
+
+def inner_loops_after_inner_break(x):
+    for i in range(2):
+        for j in range(4):
+            x = x * 1.1
+            if j >= 1:
+                break
+        for j in range(2):
+            x = np.sin(x)
+    return np.sum(x)
+
+
+def loop_after_while_with_break(x):
+    k = 0
+    while True:
+        x = x * 1.2
+        k += 1
+        if k >= 2:
+            break
+    for j in range(3):
+        x = np.cos(x)
+    return np.sum(x)
+
+
+@pytest.mark.parametrize("arg", [0.7, X3], ids=["float", "vector"])
+@pytest.mark.parametrize("fn", [for_after_loop_with_break, while_after_loop_with_break,
+                                comprehension_after_loop_with_break, inner_loops_after_inner_break,
+                                loop_after_while_with_break])
+def test_a_break_does_not_stop_the_loops_after_its_own(fn, arg):
     check(fn, arg)
