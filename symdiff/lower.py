@@ -459,9 +459,16 @@ class Lowerer:
         go_on = self.b.call(operator.not_, [flags[0]], hint="go_on")
         for f in flags[1:]:
             go_on = self.b.call(passes.both, [go_on, self.b.call(operator.not_, [f])], hint="go_on")
-        self.env["__expr"] = go_on
-        self.branch(go_on, lambda: self.env.__setitem__("__expr", test()), None)
-        return self.env.pop("__expr")
+        key = f"__expr{id(go_on)}"
+        self.env[key] = go_on
+        self.branch(go_on, lambda: self.bind_after(key, test), None)
+        return self.env.pop(key)
+
+    def bind_after(self, name: str, compute: Callable[[], Value]) -> None:
+        """``self.env[name] = compute()``, into the environment as it is *after* ``compute``
+        (which replaces ``self.env`` when it lowers a branch: ``a and b``, ``x if c else y``)."""
+        value = compute()
+        self.env[name] = value
 
     def loop_body(self, stmts: list[ast.stmt]) -> None:
         cont = f"__continue{self.loop_depth}"
@@ -700,7 +707,7 @@ class Lowerer:
         cond = self.expr(node.test)
 
         def arm(e: ast.expr) -> Callable[[], None]:
-            return lambda: self.env.__setitem__(key, self.expr(e))
+            return lambda: self.bind_after(key, lambda: self.expr(e))
 
         self.branch(cond, arm(node.body), arm(node.orelse))
         return self.env.pop(key)

@@ -133,3 +133,106 @@ def loop_after_while_with_break(x):
                                 loop_after_while_with_break])
 def test_a_break_does_not_stop_the_loops_after_its_own(fn, arg):
     check(fn, arg)
+
+
+# ============================================================================ boolean loop conditions
+
+
+def while_and_with_break(s):
+    k = 200
+    while s > 0.0 and k > 0:
+        s = s + 1.0
+        k -= 1
+        if s > 1e9:
+            break
+    return s
+
+
+def while_and_with_taken_break(s):
+    k = 200
+    while s > 0.0 and k > 0:
+        s = s * 1.5
+        k -= 1
+        if s > 3.0:
+            break
+    return s
+
+
+def while_or_with_return(s):
+    k = 0
+    while s < 0.0 or k < 3:
+        s = s + 0.5 + 0.1 * math.sin(s)
+        k += 1
+        if s > 50.0:
+            return s * 2.0
+    return s * s
+
+
+def while_nested_condition_with_break(s):
+    k = 0
+    while (s > -10.0 and k < 4) or (k < 6 and not s > 100.0):
+        s = s * 1.1 + 0.1
+        k += 1
+        if s > 1e6:
+            break
+    return s
+
+
+@pytest.mark.parametrize("fn, arg", [
+    pytest.param(while_and_with_break, -1.0, id="and, false at entry"),
+    pytest.param(while_and_with_break, 0.5, id="and, runs to the counter"),
+    pytest.param(while_and_with_taken_break, 0.5, id="and, break taken"),
+    pytest.param(while_or_with_return, -0.7, id="or, with return not taken"),
+    pytest.param(while_or_with_return, 0.4, id="or, true then false"),
+    pytest.param(while_nested_condition_with_break, 0.3, id="nested and/or"),
+    pytest.param(while_nested_condition_with_break, -20.0, id="nested and/or, second clause"),
+])
+def test_a_while_with_a_boolean_condition_and_a_jump_tests_its_condition(fn, arg):
+    check(fn, arg)
+
+
+def test_a_while_with_a_boolean_condition_false_at_entry_does_not_run():
+    assert symdiff.value_and_grad(while_and_with_break)(-1.0) == (-1.0, 1.0)
+
+
+# ============================================================================ nested conditional expressions
+
+
+def ifexp_in_orelse(a):
+    return a * a if a > 1.0 else (np.sin(a) if a > 0.0 else a * 3.0)
+
+
+def ifexp_in_body(a):
+    return (a * a if a > 2.0 else np.cos(a)) if a > 0.0 else -a
+
+
+def ifexp_in_test(a):
+    return a * 2.0 if (a > 0.0 if a < 1.0 else a > 1.5) else a * a
+
+
+def ifexp_in_call_argument(a):
+    return np.sum(np.exp(a if np.all(a > 0.0) else (a * a if np.any(a > 0.0) else -a)))
+
+
+def ifexp_with_boolop_operands(a):
+    return (a if a > 0.0 and a < 1.0 else 2.0 * a) + (a * a if a < -1.0 or a > 2.0 else a)
+
+
+@pytest.mark.parametrize("fn, args", [
+    pytest.param(ifexp_in_orelse, (1.5,), id="in orelse, first arm"),
+    pytest.param(ifexp_in_orelse, (0.5,), id="in orelse, inner first arm"),
+    pytest.param(ifexp_in_orelse, (-0.5,), id="in orelse, inner second arm"),
+    pytest.param(ifexp_in_body, (2.5,), id="in body, inner first arm"),
+    pytest.param(ifexp_in_body, (0.5,), id="in body, inner second arm"),
+    pytest.param(ifexp_in_body, (-0.5,), id="in body, outer second arm"),
+    pytest.param(ifexp_in_test, (0.5,), id="in the test, first"),
+    pytest.param(ifexp_in_test, (1.7,), id="in the test, second"),
+    pytest.param(ifexp_in_test, (1.2,), id="in the test, false"),
+    pytest.param(ifexp_in_call_argument, (np.abs(X3),), id="in a call argument, all positive"),
+    pytest.param(ifexp_in_call_argument, (X3,), id="in a call argument, some positive"),
+    pytest.param(ifexp_in_call_argument, (-np.abs(X3),), id="in a call argument, none positive"),
+    pytest.param(ifexp_with_boolop_operands, (0.5,), id="and/or tests"),
+    pytest.param(ifexp_with_boolop_operands, (2.5,), id="and/or tests, other arms"),
+])
+def test_nested_conditional_expressions_match_finite_differences(fn, args):
+    check(fn, *args)
