@@ -236,3 +236,43 @@ def ifexp_with_boolop_operands(a):
 ])
 def test_nested_conditional_expressions_match_finite_differences(fn, args):
     check(fn, *args)
+
+
+# ============================================================================ early return in a loop
+
+
+def return_in_loop_after_same_call(a):
+    s = math.sin(a)
+    for i in range(3):
+        return math.sin(a) + s
+
+
+def return_in_loop_after_same_numpy_call(a):
+    s = np.sin(a)
+    for i in range(3):
+        return np.sum(np.sin(a) + s)
+
+
+def return_in_loop_then_unreachable_code(v):
+    for i in range(2):
+        return np.sum(v)
+    return np.sum(v * v)
+
+
+def return_in_while_then_unreachable_code(v):
+    k = 0
+    while k < 5:
+        k += 1
+        return np.sum(np.tanh(v)) * k
+    return np.sum(v * v)
+
+
+@pytest.mark.parametrize("fn, arg", [
+    pytest.param(return_in_loop_after_same_call, 0.3, id="math.sin(a) computed before the loop"),
+    pytest.param(return_in_loop_after_same_numpy_call, X3, id="np.sin(a) computed before the loop"),
+    pytest.param(return_in_loop_then_unreachable_code, X3, id="for, unreachable code after"),
+    pytest.param(return_in_loop_then_unreachable_code, 0.4, id="for, unreachable code after[float]"),
+    pytest.param(return_in_while_then_unreachable_code, X3, id="while, unreachable code after"),
+])
+def test_an_early_return_inside_a_loop_passes_its_gradient_on(fn, arg):
+    check(fn, arg)
