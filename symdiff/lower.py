@@ -139,7 +139,7 @@ class Lowerer:
     def block_not_jumped(self, stmts: list[ast.stmt]) -> None:
         """Lower ``stmts`` in the arm where no jump happened: the flags are known False there."""
         for name in self.flag_names():
-            if name in self.env:
+            if name in self.env and not _same_const(self.env[name], FALSE):
                 self.env[name] = self.b.const(False)
         self.block(stmts)
 
@@ -284,8 +284,9 @@ class Lowerer:
         for name in changed:
             a = then_env.get(name) or self.b.const(None)
             c = else_env.get(name) or self.b.const(None)
-            if a.is_const and c.is_const and type(a.const) is type(c.const) and _same(a.const, c.const):
-                self.env[name] = a
+            if _same_const(a, c):  # one constant: bound outside the arms, where it is read
+                self.env[name] = before[name] if name in before and _same_const(before[name], a) \
+                    else self.b.const(a.const, hint=a.hint)
                 continue
             then_region.yields.append(a)
             else_region.yields.append(c)
@@ -510,7 +511,8 @@ class Lowerer:
             region.params = extra_params + params
             region.yields = [env[n] for n in names]
             # names rebound without being assigned (aliases of an array updated in place)
-            rebound = [n for n in before if n not in names and env.get(n) is not before[n]]
+            rebound = [n for n in before if n not in names and env.get(n) is not before[n]
+                       and not _same_const(env.get(n), before[n])]
             if rebound:
                 names = names + rebound
                 inits += [before[n] for n in rebound]
@@ -964,6 +966,15 @@ def _target_hint(target: ast.expr) -> str | None:
 
 def _hint(name: str, value: Value) -> str | None:
     return value.hint if name.startswith("__") else name
+
+
+FALSE = Value(const=False)
+
+
+def _same_const(a: Value | None, b: Value | None) -> bool:
+    """Whether two values are constants of one type and value (different ops may make them)."""
+    return a is not None and b is not None and a.is_const and b.is_const and type(a.const) is type(b.const) \
+        and _same(a.const, b.const)
 
 
 def _same(a: Any, b: Any) -> bool:

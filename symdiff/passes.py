@@ -540,7 +540,8 @@ def _live_values(fn: Function) -> set[Value]:
         """Mark what the live ops of ``region`` read; True if any op in it is live."""
         any_live = False
         for op in reversed(region.ops):
-            if op.kind == "const":
+            if op.kind == "const":  # kept if read (also from outside its region): so is its region
+                any_live = any_live or op.result in live
                 continue
             if op.kind == "call":
                 if op.effect or any(r in live for r in op.results):

@@ -276,3 +276,55 @@ def return_in_while_then_unreachable_code(v):
 ])
 def test_an_early_return_inside_a_loop_passes_its_gradient_on(fn, arg):
     check(fn, arg)
+
+
+# ============================================================================ continue in an elif
+
+
+def continue_in_elif_then_dead_store(x):
+    for i in range(4):
+        if x > 10.0:
+            x = x * 2.0
+        elif x > 0.0:
+            continue
+        y = x * 3.0
+    return x
+
+
+def continue_in_elif_with_else(x):
+    s = 0.0
+    for i in range(4):
+        if i == 0:
+            s = s + np.sin(x)
+        elif np.sum(x) > 0.0:
+            continue
+        else:
+            s = s - x
+        t = s * 2.0
+    return np.sum(s)
+
+
+def continue_in_elif_in_while(x):
+    k = 0
+    while k < 3:
+        k += 1
+        if np.sum(x) > 10.0:
+            x = x + 1.0
+        elif np.sum(x) > 0.0:
+            x = x * 1.5
+            continue
+        z = x
+        x = np.cos(z)
+    return np.sum(x)
+
+
+@pytest.mark.parametrize("fn, arg", [
+    pytest.param(continue_in_elif_then_dead_store, 0.5, id="for, continue taken"),
+    pytest.param(continue_in_elif_then_dead_store, -0.5, id="for, continue not taken"),
+    pytest.param(continue_in_elif_with_else, X3, id="for with else"),
+    pytest.param(continue_in_elif_with_else, -np.abs(X3), id="for with else, else taken"),
+    pytest.param(continue_in_elif_in_while, X3, id="while"),
+    pytest.param(continue_in_elif_in_while, -np.abs(X3), id="while, continue not taken"),
+])
+def test_continue_in_an_elif_followed_by_a_dead_store(fn, arg):
+    check(fn, arg)
