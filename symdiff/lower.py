@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import linecache
 import operator
 import types
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import operators, passes, rules, runtime, shapes
-from .errors import SymdiffError, UnresolvedNameError
+from .errors import SymdiffError, UnresolvedNameError, located
 from .frontend import _MISSING, Parsed, parse_function
 from .ir import (
     BUILD_LIST,
@@ -61,6 +62,9 @@ class Lowerer:
         self.inlining: tuple[Callable, ...] = (parsed.fn,)  # functions being inlined, outermost first
         self.structs: dict[Value, dict] = {}  # container values known item by item: key -> value
         self.item_lists: dict[Value, Value] = {}  # container -> a list value of its items
+        self.struct_types: dict[Value, type] = {}  # container arguments (and slices) -> list/tuple/dict
+        self.arguments: set[Value] = set()  # container arguments and the containers in them
+        self.rebuilds: dict[Value, Value] = {}  # such a container -> a display of its items
         self.reads: list[tuple[Any, str, Any]] = []
         self.local_calls: frozenset = frozenset()  # nested functions being inlined
         self.param_structs: dict[int, tuple] = {}
@@ -89,6 +93,8 @@ class Lowerer:
                 leaves.append(item)
             items[key] = item
         self.structs[value] = items
+        self.struct_types[value] = spec.type
+        self.arguments.add(value)
 
     @classmethod
     def for_inlining(cls, parsed: Parsed, outer: Lowerer, env: dict[str, Value]) -> Lowerer:
@@ -99,6 +105,9 @@ class Lowerer:
         self.inlining = outer.inlining + (parsed.fn,)
         self.structs = outer.structs
         self.item_lists = outer.item_lists
+        self.struct_types = outer.struct_types
+        self.arguments = outer.arguments
+        self.rebuilds = outer.rebuilds
         self.reads = outer.reads
         self.local_calls = outer.local_calls
         return self
@@ -568,9 +577,11 @@ class Lowerer:
             items = self.structs[args[0]]
             if fn is operator.getitem and args[1].is_const:
                 key = args[1].const
+                if type(key) is slice:
+                    return self.slice_container(args[0], key)
                 if type(key) is int and key < 0 and key + len(items) in items:
                     key += len(items)
-                if key in items:
+                if _hashable(key) and key in items:
                     return items[key]
             if fn is len:
                 return self.b.const(len(items))
@@ -581,6 +592,11 @@ class Lowerer:
                     raise SymdiffError(f"{self.p.filename}:{self.b.line}: indexing a dict argument needs a "
                                        "constant key")
                 return self.call(operator.getitem, [self.items_list(args[0]), args[1]], hint=hint)
+        if fn is not len and any(a in self.arguments for a in [*args, *(kwargs or {}).values()]):
+            # a container argument used whole (np.stack(ws), np.array(xs)): its items are the
+            # values being differentiated, so the call reads a container built of them
+            args = [self.rebuilt(a) for a in args]
+            kwargs = {k: self.rebuilt(v) for k, v in (kwargs or {}).items()}
         if any(isinstance(a.const, LocalFunction) for a in [*args, *(kwargs or {}).values()]):
             raise SymdiffError(f"{self.p.filename}:{self.b.line}: a function defined inside the differentiated "
                                "function can only be called directly (not passed to another function)")
@@ -603,6 +619,54 @@ class Lowerer:
         if self.b.region is self.b.stack[0] and not kwargs:  # runs whenever the function returns
             shapes.unify(fn, args)
         return self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=effect)
+
+    def slice_container(self, container: Value, index: slice) -> Value:
+        """``items[1:]`` of a container known item by item (an argument, a display): a new
+        container of the selected items, itself known item by item."""
+        items = self.structs[container]
+        kind = self.container_type(container)
+        if kind is dict or list(items) != list(range(len(items))):
+            raise self.error_here("a dict cannot be sliced; index it with a constant key")
+        selected = [items[k] for k in range(len(items))[index]]
+        value = self.call(BUILD_TUPLE if kind is tuple else BUILD_LIST, selected)
+        self.structs[value] = dict(enumerate(selected))
+        self.struct_types[value] = kind
+        return value
+
+    def rebuilt(self, v: Value) -> Value:
+        """A container argument (or one of its containers) as a display of its items, built
+        once at function level; any other value as it is."""
+        if v not in self.arguments:
+            return v
+        if v not in self.rebuilds:
+            kind = self.struct_types[v]
+            items = self.structs[v]
+            here, line = self.b.stack, self.b.line
+            self.b.stack = [self.b.stack[0]]  # at function level, so every region can read it
+            try:
+                values = [self.rebuilt(item) for item in items.values()]
+                build = BuildDict(tuple(items)) if kind is dict else BUILD_TUPLE if kind is tuple else BUILD_LIST
+                value = self.b.call(build, values, kind=None if kind is dict else SEQUENCE, hint=v.hint)
+            finally:
+                self.b.stack, self.b.line = here, line
+            self.structs[value] = dict(zip(items, values))
+            self.rebuilds[v] = value
+        return self.rebuilds[v]
+
+    def container_type(self, container: Value) -> type:
+        """``list``, ``tuple`` or ``dict``: the type of a container known item by item."""
+        if container in self.struct_types:
+            return self.struct_types[container]
+        producer = self.b.producer.get(container)
+        fn = producer.fn if producer is not None else None
+        return dict if isinstance(fn, BuildDict) else tuple if fn is BUILD_TUPLE else list
+
+    def error_here(self, message: str) -> SymdiffError:
+        """A SymdiffError located at the line being lowered."""
+        filename = self.b.file or self.p.filename
+        line = self.b.line
+        source = linecache.getline(filename, line) if line else None
+        return SymdiffError(located(message, filename, line, None, source or None))
 
     def may_grow(self, v: Value) -> bool:
         """Whether ``v`` may be a list that appends change (tuples built here do not)."""
@@ -975,6 +1039,14 @@ def _same_const(a: Value | None, b: Value | None) -> bool:
     """Whether two values are constants of one type and value (different ops may make them)."""
     return a is not None and b is not None and a.is_const and b.is_const and type(a.const) is type(b.const) \
         and _same(a.const, b.const)
+
+
+def _hashable(key: Any) -> bool:
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -328,3 +328,103 @@ def continue_in_elif_in_while(x):
 ])
 def test_continue_in_an_elif_followed_by_a_dead_store(fn, arg):
     check(fn, arg)
+
+
+# ============================================================================ container arguments
+
+
+def _leaves(tree, path=()):
+    if type(tree) in (list, tuple, dict):
+        keys = list(tree) if type(tree) is dict else range(len(tree))
+        return [leaf for k in keys for leaf in _leaves(tree[k], path + (k,))]
+    return [(path, tree)]
+
+
+def _replaced(tree, path, value):
+    if not path:
+        return value
+    copy = dict(tree) if type(tree) is dict else list(tree)
+    copy[path[0]] = _replaced(tree[path[0]], path[1:], value)
+    return copy if type(tree) is not tuple else tuple(copy)
+
+
+def _at(tree, path):
+    for k in path:
+        tree = tree[k]
+    return tree
+
+
+def check_tree(fn, *args):
+    """``check`` for a container first argument: every leaf's gradient (of the leaf's type and
+    shape) against central differences in that leaf, on two calls; the value too."""
+    want = fn(*args)
+    vg = symdiff.value_and_grad(fn)
+    grad = symdiff.grad(fn)
+    for _ in range(2):
+        value, _ = vg(*args)
+        np.testing.assert_allclose(value, want, rtol=1e-12, atol=1e-12)
+        got = grad(*args)
+        assert type(got) is type(args[0])
+        for path, leaf in _leaves(args[0]):
+            g = _at(got, path)
+            rest = list(args[1:])
+            want_g = numerical_grad(lambda v, *r: fn(_replaced(args[0], path, v), *r), [leaf] + rest, 0)
+            if isinstance(leaf, np.ndarray):
+                assert isinstance(g, np.ndarray) and g.shape == leaf.shape and g.dtype == leaf.dtype
+            else:
+                assert type(g) is float
+            np.testing.assert_allclose(g, want_g, rtol=1e-5, atol=1e-6, err_msg=str(path))
+
+
+def loop_over_a_slice_of_a_list_argument(params, x):
+    for w in params[1:]:
+        x = np.tanh(w * x)
+    return np.sum(x * params[0])
+
+
+def loop_over_a_reversed_slice_of_a_tuple_argument(params, x):
+    for w in params[::-2]:
+        x = np.sin(w * x)
+    return np.sum(x)
+
+
+def array_of_a_list_argument(x):
+    return np.sum(np.array(x) ** 2)
+
+
+def stack_of_a_list_argument(ws):
+    return np.sum(np.stack(ws) ** 2) + np.sum(np.concatenate(ws[:1]))
+
+
+def sum_of_a_nested_list_argument(p):
+    return np.sum(sum(p["ws"]) * p["ws"][0]) * p["scale"]
+
+
+def unused_item_of_a_pair(pair):
+    a, b = pair
+    return np.sum(a * a)
+
+
+def unused_items_of_a_dict(p):
+    return np.sum(p["a"] ** 2)
+
+
+@pytest.mark.parametrize("fn, args", [
+    pytest.param(loop_over_a_slice_of_a_list_argument, ([X3 * 0.5, X3, X3 * 2.0], X3), id="for w in params[1:]"),
+    pytest.param(loop_over_a_reversed_slice_of_a_tuple_argument, ((X3, 0.5, X3 * 2.0), X3),
+                 id="for w in params[::-2] (tuple)"),
+    pytest.param(array_of_a_list_argument, ([0.5, -0.7, 1.25],), id="np.array(list of floats)"),
+    pytest.param(stack_of_a_list_argument, ([X3, X3 * 2.0],), id="np.stack(list of arrays)"),
+    pytest.param(sum_of_a_nested_list_argument, ({"ws": [X3, -X3 * 0.5], "scale": 1.5},), id="sum(nested list)"),
+    pytest.param(unused_item_of_a_pair, ((X3, X3 * 2.0),), id="a, b = pair with b unused"),
+    pytest.param(unused_items_of_a_dict, ({"a": X3, "b": 2.0, "c": X3 * 3.0},), id="p['b'] unused"),
+])
+def test_container_arguments_used_whole_sliced_or_partly(fn, args):
+    check_tree(fn, *args)
+
+
+def test_slicing_a_dict_argument_is_refused_with_its_location():
+    def f(p):
+        return np.sum(p[1:])
+    with pytest.raises(symdiff.SymdiffError, match=r"test_regressions_control_flow.py:\d+: a dict cannot be sliced"):
+        symdiff.grad(f)({"a": X3})
