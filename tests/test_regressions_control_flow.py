@@ -428,3 +428,49 @@ def test_slicing_a_dict_argument_is_refused_with_its_location():
         return np.sum(p[1:])
     with pytest.raises(symdiff.SymdiffError, match=r"test_regressions_control_flow.py:\d+: a dict cannot be sliced"):
         symdiff.grad(f)({"a": X3})
+
+
+# ============================================================================ parameters named like builtins
+
+
+def param_input(input):
+    return np.sum(input * input)
+
+
+def param_sum(sum):
+    return np.sum(np.sin(sum)) * 2.0
+
+
+def param_len(len, x):
+    return np.sum(len * x)
+
+
+def param_max(max):
+    return np.sum(np.maximum(max, 0.1) ** 2)
+
+
+def param_list(list):
+    return np.sum(np.tanh(list))
+
+
+def param_range_with_a_while(range):
+    k = 0
+    while k < 3:
+        range = np.sin(range)
+        k += 1
+    return np.sum(range)
+
+
+
+@pytest.mark.parametrize("fn, args", [
+    pytest.param(param_input, (X3,), id="input"),
+    pytest.param(param_input, (0.7,), id="input[float]"),
+    pytest.param(param_sum, (X3,), id="sum"),
+    pytest.param(param_len, (X3, X3 * 2.0), id="len"),
+    pytest.param(param_max, (X3,), id="max"),
+    pytest.param(param_list, (X3,), id="list"),
+    pytest.param(param_range_with_a_while, (X3,), id="range, with a while loop"),
+])
+def test_a_parameter_named_like_a_builtin_works_on_every_call(fn, args):
+    check(fn, *args)
+    check(fn, *args)
