@@ -252,6 +252,10 @@ class Lowerer:
                 value.hint = target.id
             self.env[target.id] = value
         elif isinstance(target, (ast.Tuple, ast.List)):
+            known = self.structs.get(value)
+            if known is not None and self.container_type(value) is not dict and len(known) != len(target.elts):
+                raise self.p.error(target, f"cannot unpack {len(known)} values into {len(target.elts)} names",
+                                   cls=SymdiffError)
             for i, elt in enumerate(target.elts):
                 self.assign(elt, self.call(operator.getitem, [value, self.b.const(i)], hint=_target_hint(elt)))
         elif isinstance(target, ast.Subscript):
@@ -344,59 +348,60 @@ class Lowerer:
         op.line = node.lineno
 
     def index_loop(self, node: ast.For) -> ast.For | None:
-        """``for i, v in enumerate(s)``, ``for a, b in zip(s, t)`` and ``for v in reversed(s)``
-        as loops over an index, so that items are read (and differentiated) by position."""
+        """``for i, v in enumerate(s)``, ``for a, b in zip(s, t)``, ``for v in reversed(s)`` (and
+        these nested: ``enumerate(zip(s, t))``) as loops over an index, so that items are read
+        (and differentiated) by position."""
+        if self.iteration_view(node.iter, node, probe=True) is None:
+            return None
+        index = ast.Name(f"__k{id(node)}", ast.Load())
         call = node.iter
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and not call.keywords):
-            return None
-        fn = self.p.resolve(call.func.id) if call.func.id not in self.env else None
-        target, n_args = node.target, len(call.args)
-        pairs = isinstance(target, ast.Tuple)
-        if fn is enumerate and n_args == 1 and pairs and len(target.elts) == 2:
-            kind = "enumerate"
-        elif fn is zip and n_args >= 1 and pairs and len(target.elts) == n_args:
-            kind = "zip"
-        elif fn is reversed and n_args == 1:
-            kind = "reversed"
+        if self.iteration_view(call, node, probe=True) == "reversed":  # range(len(s) - 1, -1, -1)
+            length, item = self.iteration_view(call.args[0], node)
+            start = ast.BinOp(length, ast.Sub(), ast.Constant(1))
+            indices = ast.Call(ast.Constant(range), [start, ast.Constant(-1), ast.Constant(-1)], [])
         else:
-            return None
-        names = []
-        for i, arg in enumerate(call.args):  # evaluate the sequences once, in order
-            name = f"__seq{id(node)}_{i}"
-            self.env[name] = self.expr(arg)
-            names.append(name)
-
-        def load(name: str) -> ast.expr:
-            return ast.Name(name, ast.Load())
-
-        def length(name: str) -> ast.expr:
-            return ast.Call(ast.Name("len", ast.Load()), [load(name)], [])
-
-        index = f"__k{id(node)}"
-        item = lambda name: ast.Subscript(load(name), load(index), ast.Load())  # noqa: E731
-        if kind == "enumerate":
-            bound = length(names[0])
-            value = ast.Tuple([load(index), item(names[0])], ast.Load())
-        elif kind == "zip":
-            bound = ast.Call(ast.Name("min", ast.Load()), [length(n) for n in names], []) if n_args > 1 \
-                else length(names[0])
-            value = ast.Tuple([item(n) for n in names], ast.Load())
-        else:
-            bound = None
-            value = item(names[0])
-        if bound is None:  # reversed: range(len(s) - 1, -1, -1)
-            start = ast.BinOp(length(names[0]), ast.Sub(), ast.Constant(1))
-            indices = ast.Call(ast.Name("range", ast.Load()), [start, ast.Constant(-1), ast.Constant(-1)], [])
-        else:
-            indices = ast.Call(ast.Name("range", ast.Load()), [bound], [])
-        loop = ast.For(ast.Name(index, ast.Store()), indices,
-                       [ast.Assign([target], value)] + node.body, [])
+            length, item = self.iteration_view(call, node)
+            indices = ast.Call(ast.Constant(range), [length], [])
+        loop = ast.For(ast.Name(index.id, ast.Store()), indices, [ast.Assign([node.target], item(index))] + node.body, [])
         for synthetic in ast.walk(loop):
             if getattr(synthetic, "lineno", None) is None and hasattr(synthetic, "_attributes") \
                     and "lineno" in synthetic._attributes:
                 ast.copy_location(synthetic, node)
         loop.end_lineno, loop.end_col_offset = node.end_lineno, node.end_col_offset
         return loop
+
+    def iteration_view(self, expr: ast.expr, loop: ast.For, probe: bool = False) -> Any:
+        """``(length, item)`` for iterating ``expr`` by index: an expression for its length and
+        a function from an index expression to the item's. ``enumerate``, ``zip`` and
+        ``reversed`` of such iterables are views of them; anything else is a sequence,
+        evaluated once here. With ``probe``: which of the three ``expr`` is, or None (nothing
+        is evaluated). (Builtins are ``ast.Constant`` callees: a local named ``len`` cannot
+        shadow them.)"""
+        fn = None
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and not expr.keywords \
+                and expr.func.id not in self.env and not any(isinstance(a, ast.Starred) for a in expr.args):
+            fn = self.p.resolve(expr.func.id)
+        n = len(expr.args) if fn is not None else 0
+        kind = "enumerate" if fn is enumerate and n == 1 else "zip" if fn is zip and n >= 1 else \
+            "reversed" if fn is reversed and n == 1 else None
+        if probe:
+            return kind
+        if kind is None:
+            name = f"__seq{id(expr)}"
+            self.env[name] = self.expr(expr)  # evaluated once, in order
+            load = ast.Name(name, ast.Load())
+            return (ast.Call(ast.Constant(len), [load], []),
+                    lambda k: ast.Subscript(ast.Name(name, ast.Load()), k, ast.Load()))
+        views = [self.iteration_view(a, loop) for a in expr.args]
+        if kind == "enumerate":
+            (length, item), = views
+            return length, lambda k: ast.Tuple([k, item(k)], ast.Load())
+        if kind == "zip":
+            length = views[0][0] if n == 1 else ast.Call(ast.Constant(min), [v[0] for v in views], [])
+            return length, lambda k: ast.Tuple([item(k) for _, item in views], ast.Load())
+        (length, item), = views
+        last = ast.BinOp(length, ast.Sub(), ast.Constant(1))
+        return length, lambda k: item(ast.BinOp(last, ast.Sub(), k))
 
     def unrolled_for(self, node: ast.For, items: list[Value]) -> None:
         """``for w in weights`` over a container argument: one copy of the body per item."""

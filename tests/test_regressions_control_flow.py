@@ -474,3 +474,57 @@ def param_range_with_a_while(range):
 def test_a_parameter_named_like_a_builtin_works_on_every_call(fn, args):
     check(fn, *args)
     check(fn, *args)
+
+
+# ============================================================================ enumerate, zip, reversed
+
+
+def zip_into_one_name(x):
+    s = 0.0
+    for p in zip(x, X3):
+        s = s + p[0] * p[1]
+        if s > 100.0:
+            break
+    return s + np.sum(x)
+
+
+def enumerate_of_zip(x):
+    s = 0.0
+    for i, (a, b) in enumerate(zip(x, X3 * 2.0)):
+        s = s + a * b * (i + 1)
+    return s
+
+
+def zip_of_reversed_and_enumerate(x):
+    s = 0.0
+    for a, (i, b) in zip(reversed(x), enumerate(x)):
+        s = s + a * b + i * a
+    return s
+
+
+
+def enumerate_with_len_shadowed(len, x):
+    s = 0.0
+    for i, v in enumerate(x):
+        s = s * 0.5 + v * len[i] * i
+    return s
+
+
+@pytest.mark.parametrize("fn, args", [
+    pytest.param(zip_into_one_name, (X3,), id="for p in zip(x, y)"),
+    pytest.param(enumerate_of_zip, (X3,), id="enumerate(zip(x, y))"),
+    pytest.param(zip_of_reversed_and_enumerate, (X3,), id="zip(reversed(x), enumerate(x))"),
+    pytest.param(enumerate_with_len_shadowed, (X3 * 3.0, X3), id="enumerate with a parameter named len"),
+])
+def test_nested_enumerate_zip_and_reversed_loops_match_finite_differences(fn, args):
+    check(fn, *args, argnums=tuple(range(len(args))))
+
+
+def test_unpacking_a_known_tuple_into_too_few_names_is_refused():
+    def f(x):
+        s = 0.0
+        for a, b in zip(x, x, x):
+            s = s + a * b
+        return s
+    with pytest.raises(symdiff.SymdiffError, match="cannot unpack 3 values into 2 names"):
+        symdiff.grad(f)(X3)
