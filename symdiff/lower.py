@@ -362,7 +362,8 @@ class Lowerer:
         else:
             length, item = self.iteration_view(call, node)
             indices = ast.Call(ast.Constant(range), [length], [])
-        loop = ast.For(ast.Name(index.id, ast.Store()), indices, [ast.Assign([node.target], item(index))] + node.body, [])
+        body = [ast.Assign([node.target], item(index))] + node.body
+        loop = ast.For(ast.Name(index.id, ast.Store()), indices, body, [])
         for synthetic in ast.walk(loop):
             if getattr(synthetic, "lineno", None) is None and hasattr(synthetic, "_attributes") \
                     and "lineno" in synthetic._attributes:

@@ -47,16 +47,16 @@ def check(fn, *args, argnums=0):
 
 
 def two_loops_over_one_range(t):
-    for k in range(3):
+    for _k in range(3):
         t = np.sin(t)
-    for k in range(3):
+    for _k in range(3):
         t = np.sin(t)
     return np.sum(t)
 
 
 def list_built_in_one_loop_read_in_another(x):
     hs = []
-    for k in range(3):
+    for _k in range(3):
         x = np.sin(x)
         hs.append(x)
     s = 0.0
@@ -79,7 +79,7 @@ def for_after_loop_with_break(x):
         x = x * 1.5
         if i >= 1:
             break
-    for j in range(3):
+    for _j in range(3):
         x = np.sin(x)
     return np.sum(x)
 
@@ -105,12 +105,12 @@ def comprehension_after_loop_with_break(x):
 
 
 def inner_loops_after_inner_break(x):
-    for i in range(2):
+    for _i in range(2):
         for j in range(4):
             x = x * 1.1
             if j >= 1:
                 break
-        for j in range(2):
+        for _j in range(2):
             x = np.sin(x)
     return np.sum(x)
 
@@ -122,7 +122,7 @@ def loop_after_while_with_break(x):
         k += 1
         if k >= 2:
             break
-    for j in range(3):
+    for _j in range(3):
         x = np.cos(x)
     return np.sum(x)
 
@@ -243,18 +243,18 @@ def test_nested_conditional_expressions_match_finite_differences(fn, args):
 
 def return_in_loop_after_same_call(a):
     s = math.sin(a)
-    for i in range(3):
+    for _i in range(3):
         return math.sin(a) + s
 
 
 def return_in_loop_after_same_numpy_call(a):
     s = np.sin(a)
-    for i in range(3):
+    for _i in range(3):
         return np.sum(np.sin(a) + s)
 
 
 def return_in_loop_then_unreachable_code(v):
-    for i in range(2):
+    for _i in range(2):
         return np.sum(v)
     return np.sum(v * v)
 
@@ -282,12 +282,12 @@ def test_an_early_return_inside_a_loop_passes_its_gradient_on(fn, arg):
 
 
 def continue_in_elif_then_dead_store(x):
-    for i in range(4):
+    for _i in range(4):
         if x > 10.0:
             x = x * 2.0
         elif x > 0.0:
             continue
-        y = x * 3.0
+        y = x * 3.0  # noqa: F841 (the dead store is the point)
     return x
 
 
@@ -300,7 +300,7 @@ def continue_in_elif_with_else(x):
             continue
         else:
             s = s - x
-        t = s * 2.0
+        t = s * 2.0  # noqa: F841 (the dead store is the point)
     return np.sum(s)
 
 
@@ -368,7 +368,7 @@ def check_tree(fn, *args):
         for path, leaf in _leaves(args[0]):
             g = _at(got, path)
             rest = list(args[1:])
-            want_g = numerical_grad(lambda v, *r: fn(_replaced(args[0], path, v), *r), [leaf] + rest, 0)
+            want_g = numerical_grad(lambda v, *r, path=path: fn(_replaced(args[0], path, v), *r), [leaf] + rest, 0)
             if isinstance(leaf, np.ndarray):
                 assert isinstance(g, np.ndarray) and g.shape == leaf.shape and g.dtype == leaf.dtype
             else:
