@@ -218,6 +218,21 @@ def _matmul(a: Any, b: Any) -> Any:
     return batch + (a[-2], b[-1])
 
 
+def _reshaped(shape: Any, dims: tuple) -> Any:
+    """The shape of ``np.reshape(x, dims)``: ``dims``, with a ``-1`` standing for the one axis
+    of ``x`` other than 1 when every other new axis is 1 (``(-1, 1)`` of a vector); else None."""
+    if not any(type(d) is int and d < 0 for d in dims):
+        return dims
+    rest = [d for d in dims if not (type(d) is int and d < 0)]
+    if len(rest) != len(dims) - 1 or any(d != 1 for d in rest) or shape is None:
+        return None
+    long = [d for d in shape if d != 1]
+    if len(long) > 1 or (long and not isinstance(long[0], Dim)):
+        return None
+    axis = long[0] if long else 1
+    return tuple(axis if type(d) is int and d < 0 else d for d in dims)
+
+
 def _literal_shape(value: Any) -> Any:
     if type(value) is int:
         return (value,)
@@ -269,7 +284,9 @@ def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
         return args[0].dims
     if fn in (np.zeros_like, np.ones_like, np.empty_like, np.full_like) and args:
         return shapes[0]
-    if fn in (np.broadcast_to, np.reshape, np.full) and len(args) == 2:
+    if fn is np.reshape and len(args) == 2 and args[1].dims is not None:
+        return _reshaped(shapes[0], args[1].dims)
+    if fn in (np.broadcast_to, np.full) and len(args) == 2:
         return args[0].dims if fn is np.full else args[1].dims
     if fn is np.outer and all(s is not None and len(s) == 1 for s in shapes):
         return (shapes[0][0], shapes[1][0])

@@ -38,8 +38,9 @@ def check(fn, *args, argnums=0):
         value, _ = vg(*args)
         np.testing.assert_allclose(value, want, rtol=1e-12, atol=1e-12)
     grad = symdiff.grad(fn, argnums=argnums)
-    first = grad(*args)
-    np.testing.assert_allclose(grad(*args), first, rtol=1e-12, atol=1e-12)
+    first, second = grad(*args), grad(*args)
+    for a, b in zip(first, second) if isinstance(argnums, tuple) else [(first, second)]:
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
     check_grad(fn, *args, argnums=argnums)
 
 
@@ -528,3 +529,36 @@ def test_unpacking_a_known_tuple_into_too_few_names_is_refused():
         return s
     with pytest.raises(symdiff.SymdiffError, match="cannot unpack 3 values into 2 names"):
         symdiff.grad(f)(X3)
+
+
+# ============================================================================ reshape with -1
+
+
+def early_return_with_a_reshaped_column(x, b, u, n):
+    v0 = np.reshape(u, (-1, 1))
+    s3 = 0.0
+    for _i in range(1, n):
+        v0 = v0 + b
+        return s3
+    return np.mean(np.sin(v0))
+
+
+def reshape_with_a_free_last_axis(u, b):
+    return np.mean(np.sin(np.reshape(u, (3, -1)) + b))
+
+
+def reshape_method_with_minus_one(u, b):
+    return np.mean(np.sin(u.reshape(-1, 1) * b))
+
+
+@pytest.mark.parametrize("fn, args, argnums", [
+    pytest.param(early_return_with_a_reshaped_column, (X3, np.array([[0.2], [-0.4]]), np.array([0.5, 1.5]), 1), (1, 2),
+                 id="loop not run, return after it"),
+    pytest.param(early_return_with_a_reshaped_column, (X3, np.array([[0.2], [-0.4]]), np.array([0.5, 1.5]), 3), (1, 2),
+                 id="early return in the loop"),
+    pytest.param(reshape_with_a_free_last_axis, (np.linspace(-1.0, 1.0, 6), np.array([[0.3], [0.1], [-0.2]])), (0, 1),
+                 id="np.reshape(u, (3, -1))"),
+    pytest.param(reshape_method_with_minus_one, (X3, np.array([0.5, -1.0])), (0, 1), id="u.reshape(-1, 1)"),
+])
+def test_reshape_with_minus_one_has_the_right_static_shape(fn, args, argnums):
+    check(fn, *args, argnums=argnums)
