@@ -562,3 +562,67 @@ def reshape_method_with_minus_one(u, b):
 ])
 def test_reshape_with_minus_one_has_the_right_static_shape(fn, args, argnums):
     check(fn, *args, argnums=argnums)
+
+
+# ============================================================================ found by random programs
+
+
+def value_of_one_loop_read_after_another(x, y, z):
+    for _i1 in range(3):
+        s0 = math.sin(y)
+    for _i2 in range(3):
+        z = 0.5
+    return z + s0 + x
+
+
+def return_in_a_while_false_at_entry(x, y, n):
+    s0 = 1.0
+    v1 = y if 1.1 >= 1.5 else abs(1.5)
+    v2 = math.tanh(y)
+    k5 = 0
+    while k5 < 4 and s0 < y:
+        k5 += 1
+        return v2
+    return (y - y if v1 < -0.7 or y > 0.5 else x) + x + v2 + v1
+
+
+def break_in_a_while_false_at_entry(x, y, n):
+    s0 = 1.0
+    k1 = 0
+    while k1 < 3 and s0 >= 1.1:
+        k1 += 1
+        if -0.5 < y < 0.0:
+            break
+    return y * x
+
+
+def unpacked_pytree_item_and_dict_display(p, x):
+    k, off = p["pair"]
+    d = {"a": np.concatenate([x[:1], x[1:]]), "b": np.sum(off[[0, 2, 2, -1]])}
+    return np.sum(d["a"]) * k
+
+
+def zip_of_a_list_argument_and_its_reverse(ws, x):
+    for a, c in zip(ws, reversed(ws)):
+        s = np.sum(c * a * x)
+    return s
+
+
+@pytest.mark.parametrize("fn, args, argnums", [
+    pytest.param(value_of_one_loop_read_after_another, (0.3, 0.7, 0.2), (0, 1, 2), id="loop value read after a loop"),
+    pytest.param(return_in_a_while_false_at_entry, (0.3, 0.7, 2), (0, 1), id="return in a while false at entry"),
+    pytest.param(return_in_a_while_false_at_entry, (0.3, 1.7, 2), (0, 1), id="return in a while taken"),
+    pytest.param(break_in_a_while_false_at_entry, (0.3, -0.2, 2), (0, 1), id="break in a while false at entry"),
+    pytest.param(break_in_a_while_false_at_entry, (0.3, 0.4, 2), (0, 1), id="break in a while false at entry, not taken"),
+])
+def test_random_programs_with_loops(fn, args, argnums):
+    check(fn, *args, argnums=argnums)
+
+
+@pytest.mark.parametrize("fn, args", [
+    pytest.param(unpacked_pytree_item_and_dict_display, ({"pair": (1.5, X3 * 2.0), "w": X3}, X3),
+                 id="k, off = p['pair'] with off unused"),
+    pytest.param(zip_of_a_list_argument_and_its_reverse, ([X3, X3 * 2.0, X3 * 3.0], X3), id="zip(ws, reversed(ws))"),
+])
+def test_random_programs_with_container_arguments(fn, args):
+    check_tree(fn, *args)
