@@ -613,7 +613,8 @@ def zip_of_a_list_argument_and_its_reverse(ws, x):
     pytest.param(return_in_a_while_false_at_entry, (0.3, 0.7, 2), (0, 1), id="return in a while false at entry"),
     pytest.param(return_in_a_while_false_at_entry, (0.3, 1.7, 2), (0, 1), id="return in a while taken"),
     pytest.param(break_in_a_while_false_at_entry, (0.3, -0.2, 2), (0, 1), id="break in a while false at entry"),
-    pytest.param(break_in_a_while_false_at_entry, (0.3, 0.4, 2), (0, 1), id="break in a while false at entry, not taken"),
+    pytest.param(break_in_a_while_false_at_entry, (0.3, 0.4, 2), (0, 1),
+                 id="break in a while false at entry, not taken"),
 ])
 def test_random_programs_with_loops(fn, args, argnums):
     check(fn, *args, argnums=argnums)
