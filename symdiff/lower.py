@@ -855,7 +855,7 @@ class Lowerer:
         if args.vararg or args.kwarg or args.kwonlyargs or getattr(args, "posonlyargs", []):
             raise self.p.error(node, "*args, **kwargs and keyword-only parameters are not supported")
         defaults = tuple(self.expr(d) for d in args.defaults)  # evaluated once, as in Python
-        return self.b.const(LocalFunction(node, defaults))
+        return self.b.const(LocalFunction(node, defaults, self))
 
     def inline_local(self, local: LocalFunction, args: list[Value], kwargs: dict[str, Value],
                      node: ast.Call) -> Value:
@@ -864,8 +864,9 @@ class Lowerer:
         if local.node in self.local_calls:
             raise self.p.error(node, "recursive calls of a nested function are not supported")
         name = getattr(local.node, "name", "lambda")
-        parsed = Parsed(self.p.fn, local.node, self.p.filename, name)
-        env = {k: v for k, v in self.env.items() if not k.startswith("__")}
+        owner = local.owner  # it reads the variables of the function defining it (also when passed on)
+        parsed = Parsed(owner.p.fn, local.node, owner.p.filename, name)
+        env = {k: v for k, v in owner.env.items() if not k.startswith("__")}
         bound = self.bind_arguments(parsed, args, kwargs, node, local.defaults)
         env.update(bound)
         sub = Lowerer.for_inlining(parsed, self, env)
@@ -1022,6 +1023,7 @@ class LocalFunction:
 
     node: ast.Lambda | ast.FunctionDef
     defaults: tuple
+    owner: Any  # the Lowerer of the function that defines it: its variables are the closure's
 
 
 def _is_user_function(fn: Any) -> bool:

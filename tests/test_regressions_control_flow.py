@@ -627,3 +627,38 @@ def test_random_programs_with_loops(fn, args, argnums):
 ])
 def test_random_programs_with_container_arguments(fn, args):
     check_tree(fn, *args)
+
+
+# ============================================================================ closures passed to functions
+
+
+def _apply(fn, u, k=2.0):
+    c0 = 100.0  # not the closure's c0
+    return fn(u) * k + np.sin(u) + c0
+
+
+def closure_passed_to_a_helper(x, t):
+    c0 = t * 2.0
+
+    def inner(w):
+        return np.tanh(w * c0) - 1.3
+    return np.sum(_apply(inner, x))
+
+
+def lambda_reading_a_parameter_passed_to_a_helper(x, t):
+    return np.sum(_apply(lambda w: w * t, x, k=3.0))
+
+
+def closure_reading_a_variable_rebound_before_the_call(x, t):
+    c = t
+
+    def inner(w):
+        return w * c
+    c = t * t
+    return np.sum(_apply(inner, x))
+
+
+@pytest.mark.parametrize("fn", [closure_passed_to_a_helper, lambda_reading_a_parameter_passed_to_a_helper,
+                                closure_reading_a_variable_rebound_before_the_call])
+def test_a_closure_passed_to_a_helper_reads_its_own_variables(fn):
+    check(fn, X3, 0.7, argnums=(0, 1))
