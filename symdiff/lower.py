@@ -215,7 +215,11 @@ class Lowerer:
             base, index = self.item_target(target)
             value = self.expr(node.value)
             current = self.call(operator.getitem, [base, index])
-            self.store_item(target, base, index, self.call(BINOPS[type(node.op)], [current, value]))
+            updated = self.call(BINOPS[type(node.op)], [current, value])
+            if base in self.structs:  # d["a"] *= v updates the array d["a"] in place: its other names see it
+                self.update(f"__item{id(node)}", current, updated)
+                self.env.pop(f"__item{id(node)}", None)
+            self.store_item(target, base, index, updated)
             return
         if not isinstance(target, ast.Name):
             raise self.p.error(node, "augmented assignment to an attribute is not supported")
@@ -231,8 +235,8 @@ class Lowerer:
             # update; whether the value is one is known statically for arrays, else tested.
             def rebind() -> None:
                 self.env.update((alias, updated) for alias in aliases)
-            in_place = self.call(runtime.updates_in_place, [current]) if type(current.kind) is not int \
-                else self.b.const(True)
+            known = type(current.kind) is int or current in self.structs  # an ndarray, a list or dict
+            in_place = self.b.const(True) if known else self.call(runtime.updates_in_place, [current])
             self.branch(in_place, rebind, None)
         self.env[name] = updated
 
@@ -242,9 +246,31 @@ class Lowerer:
         return self.load(target.value.id, target.value), self.index(target.slice)
 
     def store_item(self, target: ast.Subscript, base: Value, index: Value, value: Value) -> None:
-        """``a[i] = v`` as a functional update: a new array equal to ``a`` but at ``i``."""
+        """``a[i] = v`` as a functional update: a new array equal to ``a`` but at ``i``; for a
+        list or dict known item by item and a constant key, a new display with that item."""
         name = target.value.id
+        if base in self.structs and index.is_const and type(index.const) is not slice:
+            return self.update(name, base, self.with_item(target, base, index.const, value))
         self.update(name, base, self.call(runtime.setitem, [base, index, value], hint=name))
+
+    def with_item(self, target: ast.Subscript, container: Value, key: Any, value: Value) -> Value:
+        """A display equal to ``container`` (known item by item) with ``container[key] = value``."""
+        kind = self.container_type(container)
+        items = dict(self.structs[container])
+        if kind is tuple:
+            raise self.p.error(target, "'tuple' object does not support item assignment", cls=SymdiffError)
+        if kind is list:
+            if type(key) is not int or not -len(items) <= key < len(items):
+                raise self.p.error(target, "list assignment index out of range" if type(key) is int
+                                   else f"list indices must be integers, not {type(key).__name__}", cls=SymdiffError)
+            key %= len(items)
+        elif not _hashable(key):
+            raise self.p.error(target, f"unhashable dict key of type {type(key).__name__}", cls=SymdiffError)
+        items[key] = value
+        build = BuildDict(tuple(items)) if kind is dict else BUILD_LIST
+        new = self.call(build, list(items.values()), hint=target.value.id)
+        self.structs[new] = items
+        return new
 
     def assign(self, target: ast.expr, value: Value) -> None:
         if isinstance(target, ast.Name):
@@ -618,7 +644,7 @@ class Lowerer:
                     if a.kind == SEQUENCE and a not in self.structs else a for a in args]
         kind = passes.result_kind(fn, [a.kind for a in args]) or passes.creation_kind(fn, args)
         if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or fn in rules.SEQUENCE_RESULTS or (
-                fn in (list, tuple) and args and args[0].kind == SEQUENCE):
+                fn in (list, tuple) and len(args) == 1 and not kwargs):  # (of an array too: its rows)
             kind = SEQUENCE
         # reading a list that grows in place must not be moved past an append
         effect = not passes.is_pure(fn) or any(self.may_grow(a) for a in args)

@@ -17,6 +17,7 @@ from .ir import (
     RANGE,
     SCALAR,
     Build,
+    BuildDict,
     Builder,
     Function,
     GetAttr,
@@ -100,7 +101,7 @@ def stateful(fn: Any) -> bool:
 
 def is_pure(fn: Any) -> bool:
     """Whether a call of ``fn`` has no side effects (so it may be removed when unused)."""
-    if isinstance(fn, (GetAttr, Build)):
+    if isinstance(fn, (GetAttr, Build, BuildDict)):
         return True
     if isinstance(fn, Method):
         return fn.name in PURE_METHODS

@@ -662,3 +662,66 @@ def closure_reading_a_variable_rebound_before_the_call(x, t):
                                 closure_reading_a_variable_rebound_before_the_call])
 def test_a_closure_passed_to_a_helper_reads_its_own_variables(fn):
     check(fn, X3, 0.7, argnums=(0, 1))
+
+
+# ============================================================================ lists and dicts built in the function
+
+
+def item_assignment_into_a_dict_display(x):
+    d = {}
+    d["a"] = x * 2.0
+    d["b"] = d["a"] ** 2
+    return np.sum(d["b"])
+
+
+def augmented_item_assignment_into_a_dict_display(x):
+    d = {"a": x * 1.0}
+    y = d["a"]
+    d["a"] *= 3.0  # in place: y is the same array
+    key = "a"
+    d[key] = d[key] + np.sin(x) + y
+    return np.sum(d["a"])
+
+
+def item_assignment_into_a_list_display(x):
+    lst = [x, x * 2.0]
+    alias = lst
+    lst[1] = lst[0] * 5.0
+    lst[-2] = np.cos(x)
+    return np.sum(alias[1] + lst[0])
+
+
+def item_assignment_by_loop_index_into_a_list(x):
+    out = [0.0] * 3
+    for i in range(3):
+        out[i] = x[i] ** 2
+    return sum(out)
+
+
+def item_assignment_into_an_appended_list(x):
+    out = []
+    for i in range(3):
+        out.append(x[i])
+    out[1] = out[0] * 3.0
+    return sum(out)
+
+
+def list_of_an_array(x):
+    lst = list(x)
+    return lst[0] * lst[-1] + sum(lst)
+
+
+@pytest.mark.parametrize("fn", [item_assignment_into_a_dict_display, augmented_item_assignment_into_a_dict_display,
+                                item_assignment_into_a_list_display, item_assignment_by_loop_index_into_a_list,
+                                item_assignment_into_an_appended_list, list_of_an_array])
+def test_item_assignment_into_lists_and_dicts_built_here(fn):
+    check(fn, X3)
+
+
+def test_item_assignment_into_a_tuple_display_is_refused():
+    def f(x):
+        t = (x, x)
+        t[0] = x * 2.0
+        return np.sum(t[0])
+    with pytest.raises(symdiff.SymdiffError, match="'tuple' object does not support item assignment"):
+        symdiff.grad(f)(X3)
