@@ -49,7 +49,7 @@ class _Compiler:
         self.params = _param_names(fun) + (["cotangent"] if seeded else [])
         self.defaults = _defaults(fun)
         self.cache: dict[tuple, Callable] = {}  # every compiled specialisation, by key
-        self.inline: dict[tuple, tuple[str, dict]] = {}  # their source and globals
+        self.inline: dict[tuple, tuple[str, dict, tuple]] = {}  # their source, globals and parameter names
         self.reads: dict[tuple, list] = {}  # the globals/closure variables each one compiled in
         self._parsed: Parsed | None = None
         prefix = "vjp" if seeded else "value_and_grad" if with_value else "grad"
@@ -139,7 +139,8 @@ class _Compiler:
         key = key + (seed_key,) if self.seeded else key
         self.cache[key] = compiled
         self.reads[key] = primal.reads
-        self.inline[key] = (source, namespace)
+        code = compiled.__code__
+        self.inline[key] = (source, namespace, code.co_varnames[:code.co_argcount])
         self.dispatcher.source = source
         if _guardable(key):  # other keys are found through _compile
             self._rebuild_dispatcher()
@@ -162,8 +163,9 @@ class _Compiler:
         # provided its globals agree with those already in the dispatcher's namespace.
         inlined = None
         if guarded:
-            source, namespace = self.inline[guarded[-1][0]]
-            if all(self.namespace.get(k, v) is v for k, v in namespace.items()):
+            source, namespace, params = self.inline[guarded[-1][0]]
+            # (codegen renames a parameter that shadows a name the code needs: `sum`, `np`)
+            if list(params) == self.params and all(self.namespace.get(k, v) is v for k, v in namespace.items()):
                 self.namespace.update(namespace)
                 inlined = _function_body(source, self.name)
         scratch = dict(self.namespace)

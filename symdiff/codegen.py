@@ -175,8 +175,9 @@ class Codegen:
         elif param is None:
             later = [o for o in region.ops[index + 1:] if o.kind != "const" and o.results
                      and o.results[0] not in self.inlined]
-            if later:  # safe unless they read the old value of the name: known once all names are
-                self._pending.append((y, target, later))
+            others = [v for v in region.yields if v is not y]  # assigned after the arm's ops
+            if later or others:  # safe unless they read the old value of the name: known once all names are
+                self._pending.append((y, target, later, others))
         elif not self._param_dead_after(region, param, index):
             return
         self.alias[y] = target
@@ -184,12 +185,13 @@ class Codegen:
     def _undo_clashing_shares(self) -> None:
         """An ``if`` arm value named like the ``if`` result before the arm ends: keep the shared
         name only if nothing after it in the arm reads another value going by that name."""
-        for y, target, later in self._pending:
+        for y, target, later, others in self._pending:
             root = self._root(target)
             def clashes(v: Value, y: Value = y, root: Value = root) -> bool:
                 return v is not y and self._root(v) is root
 
-            if any(self._reads_where(op, clashes) for op in later):
+            if any(self._reads_where(op, clashes) for op in later) or any(
+                    clashes(v) or (v in self.inlined and self._reads_where(self.defs[v], clashes)) for v in others):
                 del self.alias[y]
 
     def _root(self, v: Value) -> Value:

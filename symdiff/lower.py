@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import linecache
 import operator
 import types
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import operators, passes, rules, runtime, shapes
-from .errors import SymdiffError, UnresolvedNameError
+from .errors import SymdiffError, UnresolvedNameError, located
 from .frontend import _MISSING, Parsed, parse_function
 from .ir import (
     BUILD_LIST,
@@ -61,8 +62,9 @@ class Lowerer:
         self.inlining: tuple[Callable, ...] = (parsed.fn,)  # functions being inlined, outermost first
         self.structs: dict[Value, dict] = {}  # container values known item by item: key -> value
         self.item_lists: dict[Value, Value] = {}  # container -> a list value of its items
-        self.unpacked: dict[Value, type] = {}  # container arguments (and containers in them) -> list/tuple/dict
-        self.displays: dict[Value, Value] = {}  # container argument -> a display of its items
+        self.struct_types: dict[Value, type] = {}  # container arguments (and slices) -> list/tuple/dict
+        self.arguments: set[Value] = set()  # container arguments and the containers in them
+        self.rebuilds: dict[Value, Value] = {}  # such a container -> a display of its items
         self.reads: list[tuple[Any, str, Any]] = []
         self.local_calls: frozenset = frozenset()  # nested functions being inlined
         self.param_structs: dict[int, tuple] = {}
@@ -91,7 +93,8 @@ class Lowerer:
                 leaves.append(item)
             items[key] = item
         self.structs[value] = items
-        self.unpacked[value] = spec.type
+        self.struct_types[value] = spec.type
+        self.arguments.add(value)
 
     @classmethod
     def for_inlining(cls, parsed: Parsed, outer: Lowerer, env: dict[str, Value]) -> Lowerer:
@@ -102,8 +105,9 @@ class Lowerer:
         self.inlining = outer.inlining + (parsed.fn,)
         self.structs = outer.structs
         self.item_lists = outer.item_lists
-        self.unpacked = outer.unpacked
-        self.displays = outer.displays
+        self.struct_types = outer.struct_types
+        self.arguments = outer.arguments
+        self.rebuilds = outer.rebuilds
         self.reads = outer.reads
         self.local_calls = outer.local_calls
         return self
@@ -144,7 +148,7 @@ class Lowerer:
     def block_not_jumped(self, stmts: list[ast.stmt]) -> None:
         """Lower ``stmts`` in the arm where no jump happened: the flags are known False there."""
         for name in self.flag_names():
-            if name in self.env:
+            if name in self.env and not _same_const(self.env[name], FALSE):
                 self.env[name] = self.b.const(False)
         self.block(stmts)
 
@@ -211,7 +215,11 @@ class Lowerer:
             base, index = self.item_target(target)
             value = self.expr(node.value)
             current = self.call(operator.getitem, [base, index])
-            self.store_item(target, base, index, self.call(BINOPS[type(node.op)], [current, value]))
+            updated = self.call(BINOPS[type(node.op)], [current, value])
+            if base in self.structs:  # d["a"] *= v updates the array d["a"] in place: its other names see it
+                self.update(f"__item{id(node)}", current, updated)
+                self.env.pop(f"__item{id(node)}", None)
+            self.store_item(target, base, index, updated)
             return
         if not isinstance(target, ast.Name):
             raise self.p.error(node, "augmented assignment to an attribute is not supported")
@@ -227,8 +235,8 @@ class Lowerer:
             # update; whether the value is one is known statically for arrays, else tested.
             def rebind() -> None:
                 self.env.update((alias, updated) for alias in aliases)
-            in_place = self.call(runtime.updates_in_place, [current]) if type(current.kind) is not int \
-                else self.b.const(True)
+            known = type(current.kind) is int or current in self.structs  # an ndarray, a list or dict
+            in_place = self.b.const(True) if known else self.call(runtime.updates_in_place, [current])
             self.branch(in_place, rebind, None)
         self.env[name] = updated
 
@@ -238,9 +246,31 @@ class Lowerer:
         return self.load(target.value.id, target.value), self.index(target.slice)
 
     def store_item(self, target: ast.Subscript, base: Value, index: Value, value: Value) -> None:
-        """``a[i] = v`` as a functional update: a new array equal to ``a`` but at ``i``."""
+        """``a[i] = v`` as a functional update: a new array equal to ``a`` but at ``i``; for a
+        list or dict known item by item and a constant key, a new display with that item."""
         name = target.value.id
+        if base in self.structs and index.is_const and type(index.const) is not slice:
+            return self.update(name, base, self.with_item(target, base, index.const, value))
         self.update(name, base, self.call(runtime.setitem, [base, index, value], hint=name))
+
+    def with_item(self, target: ast.Subscript, container: Value, key: Any, value: Value) -> Value:
+        """A display equal to ``container`` (known item by item) with ``container[key] = value``."""
+        kind = self.container_type(container)
+        items = dict(self.structs[container])
+        if kind is tuple:
+            raise self.p.error(target, "'tuple' object does not support item assignment", cls=SymdiffError)
+        if kind is list:
+            if type(key) is not int or not -len(items) <= key < len(items):
+                raise self.p.error(target, "list assignment index out of range" if type(key) is int
+                                   else f"list indices must be integers, not {type(key).__name__}", cls=SymdiffError)
+            key %= len(items)
+        elif not _hashable(key):
+            raise self.p.error(target, f"unhashable dict key of type {type(key).__name__}", cls=SymdiffError)
+        items[key] = value
+        build = BuildDict(tuple(items)) if kind is dict else BUILD_LIST
+        new = self.call(build, list(items.values()), hint=target.value.id)
+        self.structs[new] = items
+        return new
 
     def assign(self, target: ast.expr, value: Value) -> None:
         if isinstance(target, ast.Name):
@@ -248,6 +278,10 @@ class Lowerer:
                 value.hint = target.id
             self.env[target.id] = value
         elif isinstance(target, (ast.Tuple, ast.List)):
+            known = self.structs.get(value)
+            if known is not None and self.container_type(value) is not dict and len(known) != len(target.elts):
+                raise self.p.error(target, f"cannot unpack {len(known)} values into {len(target.elts)} names",
+                                   cls=SymdiffError)
             for i, elt in enumerate(target.elts):
                 self.assign(elt, self.call(operator.getitem, [value, self.b.const(i)], hint=_target_hint(elt)))
         elif isinstance(target, ast.Subscript):
@@ -289,8 +323,9 @@ class Lowerer:
         for name in changed:
             a = then_env.get(name) or self.b.const(None)
             c = else_env.get(name) or self.b.const(None)
-            if a.is_const and c.is_const and type(a.const) is type(c.const) and _same(a.const, c.const):
-                self.env[name] = a
+            if _same_const(a, c):  # one constant: bound outside the arms, where it is read
+                self.env[name] = before[name] if name in before and _same_const(before[name], a) \
+                    else self.b.const(a.const, hint=a.hint)
                 continue
             then_region.yields.append(a)
             else_region.yields.append(c)
@@ -339,59 +374,61 @@ class Lowerer:
         op.line = node.lineno
 
     def index_loop(self, node: ast.For) -> ast.For | None:
-        """``for i, v in enumerate(s)``, ``for a, b in zip(s, t)`` and ``for v in reversed(s)``
-        as loops over an index, so that items are read (and differentiated) by position."""
+        """``for i, v in enumerate(s)``, ``for a, b in zip(s, t)``, ``for v in reversed(s)`` (and
+        these nested: ``enumerate(zip(s, t))``) as loops over an index, so that items are read
+        (and differentiated) by position."""
+        if self.iteration_view(node.iter, node, probe=True) is None:
+            return None
+        index = ast.Name(f"__k{id(node)}", ast.Load())
         call = node.iter
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and not call.keywords):
-            return None
-        fn = self.p.resolve(call.func.id) if call.func.id not in self.env else None
-        target, n_args = node.target, len(call.args)
-        pairs = isinstance(target, ast.Tuple)
-        if fn is enumerate and n_args == 1 and pairs and len(target.elts) == 2:
-            kind = "enumerate"
-        elif fn is zip and n_args >= 1 and pairs and len(target.elts) == n_args:
-            kind = "zip"
-        elif fn is reversed and n_args == 1:
-            kind = "reversed"
+        if self.iteration_view(call, node, probe=True) == "reversed":  # range(len(s) - 1, -1, -1)
+            length, item = self.iteration_view(call.args[0], node)
+            start = ast.BinOp(length, ast.Sub(), ast.Constant(1))
+            indices = ast.Call(ast.Constant(range), [start, ast.Constant(-1), ast.Constant(-1)], [])
         else:
-            return None
-        names = []
-        for i, arg in enumerate(call.args):  # evaluate the sequences once, in order
-            name = f"__seq{id(node)}_{i}"
-            self.env[name] = self.expr(arg)
-            names.append(name)
-
-        def load(name: str) -> ast.expr:
-            return ast.Name(name, ast.Load())
-
-        def length(name: str) -> ast.expr:
-            return ast.Call(ast.Name("len", ast.Load()), [load(name)], [])
-
-        index = f"__k{id(node)}"
-        item = lambda name: ast.Subscript(load(name), load(index), ast.Load())  # noqa: E731
-        if kind == "enumerate":
-            bound = length(names[0])
-            value = ast.Tuple([load(index), item(names[0])], ast.Load())
-        elif kind == "zip":
-            bound = ast.Call(ast.Name("min", ast.Load()), [length(n) for n in names], []) if n_args > 1 \
-                else length(names[0])
-            value = ast.Tuple([item(n) for n in names], ast.Load())
-        else:
-            bound = None
-            value = item(names[0])
-        if bound is None:  # reversed: range(len(s) - 1, -1, -1)
-            start = ast.BinOp(length(names[0]), ast.Sub(), ast.Constant(1))
-            indices = ast.Call(ast.Name("range", ast.Load()), [start, ast.Constant(-1), ast.Constant(-1)], [])
-        else:
-            indices = ast.Call(ast.Name("range", ast.Load()), [bound], [])
-        loop = ast.For(ast.Name(index, ast.Store()), indices,
-                       [ast.Assign([target], value)] + node.body, [])
+            length, item = self.iteration_view(call, node)
+            indices = ast.Call(ast.Constant(range), [length], [])
+        body = [ast.Assign([node.target], item(index))] + node.body
+        loop = ast.For(ast.Name(index.id, ast.Store()), indices, body, [])
         for synthetic in ast.walk(loop):
             if getattr(synthetic, "lineno", None) is None and hasattr(synthetic, "_attributes") \
                     and "lineno" in synthetic._attributes:
                 ast.copy_location(synthetic, node)
         loop.end_lineno, loop.end_col_offset = node.end_lineno, node.end_col_offset
         return loop
+
+    def iteration_view(self, expr: ast.expr, loop: ast.For, probe: bool = False) -> Any:
+        """``(length, item)`` for iterating ``expr`` by index: an expression for its length and
+        a function from an index expression to the item's. ``enumerate``, ``zip`` and
+        ``reversed`` of such iterables are views of them; anything else is a sequence,
+        evaluated once here. With ``probe``: which of the three ``expr`` is, or None (nothing
+        is evaluated). (Builtins are ``ast.Constant`` callees: a local named ``len`` cannot
+        shadow them.)"""
+        fn = None
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and not expr.keywords \
+                and expr.func.id not in self.env and not any(isinstance(a, ast.Starred) for a in expr.args):
+            fn = self.p.resolve(expr.func.id)
+        n = len(expr.args) if fn is not None else 0
+        kind = "enumerate" if fn is enumerate and n == 1 else "zip" if fn is zip and n >= 1 else \
+            "reversed" if fn is reversed and n == 1 else None
+        if probe:
+            return kind
+        if kind is None:
+            name = f"__seq{id(expr)}"
+            self.env[name] = self.expr(expr)  # evaluated once, in order
+            load = ast.Name(name, ast.Load())
+            return (ast.Call(ast.Constant(len), [load], []),
+                    lambda k: ast.Subscript(ast.Name(name, ast.Load()), k, ast.Load()))
+        views = [self.iteration_view(a, loop) for a in expr.args]
+        if kind == "enumerate":
+            (length, item), = views
+            return length, lambda k: ast.Tuple([k, item(k)], ast.Load())
+        if kind == "zip":
+            length = views[0][0] if n == 1 else ast.Call(ast.Constant(min), [v[0] for v in views], [])
+            return length, lambda k: ast.Tuple([item(k) for _, item in views], ast.Load())
+        (length, item), = views
+        last = ast.BinOp(length, ast.Sub(), ast.Constant(1))
+        return length, lambda k: item(ast.BinOp(last, ast.Sub(), k))
 
     def unrolled_for(self, node: ast.For, items: list[Value]) -> None:
         """``for w in weights`` over a container argument: one copy of the body per item."""
@@ -410,8 +447,8 @@ class Lowerer:
 
         if items:
             iteration(0)
-        self.env.pop(brk, None)
         self.loop_depth -= 1
+        self.drop_loop_flags()
 
     def stmt_While(self, node: ast.While) -> None:
         if node.orelse:
@@ -456,17 +493,24 @@ class Lowerer:
 
     def and_not_jumped(self, test: Callable[[], Value], breaks: bool) -> Value:
         """``not broke and not returned and test()`` inside a loop condition."""
-        flags = [self.env[n] for n in (f"__break{self.loop_depth}", RETURN) if n in self.env]
-        flags = [f for f in flags if not (f.is_const and f.const is False)] if breaks else \
-            [f for f in flags[1:] if not (f.is_const and f.const is False)]
+        names = ([f"__break{self.loop_depth}"] if breaks else []) + [RETURN]
+        flags = [self.env[n] for n in names if n in self.env]
+        flags = [f for f in flags if not (f.is_const and f.const is False)]
         if not flags:
             return test()
         go_on = self.b.call(operator.not_, [flags[0]], hint="go_on")
         for f in flags[1:]:
             go_on = self.b.call(passes.both, [go_on, self.b.call(operator.not_, [f])], hint="go_on")
-        self.env["__expr"] = go_on
-        self.branch(go_on, lambda: self.env.__setitem__("__expr", test()), None)
-        return self.env.pop("__expr")
+        key = f"__expr{id(go_on)}"
+        self.env[key] = go_on
+        self.branch(go_on, lambda: self.bind_after(key, test), None)
+        return self.env.pop(key)
+
+    def bind_after(self, name: str, compute: Callable[[], Value]) -> None:
+        """``self.env[name] = compute()``, into the environment as it is *after* ``compute``
+        (which replaces ``self.env`` when it lowers a branch: ``a and b``, ``x if c else y``)."""
+        value = compute()
+        self.env[name] = value
 
     def loop_body(self, stmts: list[ast.stmt]) -> None:
         cont = f"__continue{self.loop_depth}"
@@ -508,7 +552,8 @@ class Lowerer:
             region.params = extra_params + params
             region.yields = [env[n] for n in names]
             # names rebound without being assigned (aliases of an array updated in place)
-            rebound = [n for n in before if n not in names and env.get(n) is not before[n]]
+            rebound = [n for n in before if n not in names and env.get(n) is not before[n]
+                       and not _same_const(env.get(n), before[n])]
             if rebound:
                 names = names + rebound
                 inits += [before[n] for n in rebound]
@@ -526,8 +571,16 @@ class Lowerer:
         self.env = before
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
         self.env.update(zip(names, results))
+        self.drop_loop_flags()
         regions = [cond_region, region] if cond_region is not None else [region]
         return self.b.emit(Op(kind, args + inits, results, regions=regions))
+
+    def drop_loop_flags(self) -> None:
+        """Forget the break/continue flags and index of a loop that just ended (one level
+        deeper than the code after it): a later loop at that depth starts without them."""
+        depth = self.loop_depth + 1
+        for name in (f"__break{depth}", f"__continue{depth}", f"__index{depth}"):
+            self.env.pop(name, None)
 
     @staticmethod
     def _carried(name: str, init: Value, kind: Any, shape: Any, dtype: Any = None) -> Value:
@@ -556,9 +609,11 @@ class Lowerer:
             items = self.structs[args[0]]
             if fn is operator.getitem and args[1].is_const:
                 key = args[1].const
+                if type(key) is slice:
+                    return self.slice_container(args[0], key)
                 if type(key) is int and key < 0 and key + len(items) in items:
                     key += len(items)
-                if key in items:
+                if _hashable(key) and key in items:
                     return items[key]
             if fn is len:
                 return self.b.const(len(items))
@@ -569,11 +624,11 @@ class Lowerer:
                     raise SymdiffError(f"{self.p.filename}:{self.b.line}: indexing a dict argument needs a "
                                        "constant key")
                 return self.call(operator.getitem, [self.items_list(args[0]), args[1]], hint=hint)
-        if any(a in self.unpacked for a in [*args, *(kwargs or {}).values()]):
-            # a list/tuple argument passed whole (np.stack(xs)): pass a display of its items, the
-            # leaves being differentiated, so that the cotangent reaches each of them
-            args = [self.display_of(a) for a in args]
-            kwargs = {k: self.display_of(v) for k, v in (kwargs or {}).items()}
+        if fn is not len and any(a in self.arguments for a in [*args, *(kwargs or {}).values()]):
+            # a container argument used whole (np.stack(ws), np.array(xs)): its items are the
+            # values being differentiated, so the call reads a container built of them
+            args = [self.rebuilt(a) for a in args]
+            kwargs = {k: self.rebuilt(v) for k, v in (kwargs or {}).items()}
         if any(isinstance(a.const, LocalFunction) for a in [*args, *(kwargs or {}).values()]):
             raise SymdiffError(f"{self.p.filename}:{self.b.line}: a function defined inside the differentiated "
                                "function can only be called directly (not passed to another function)")
@@ -589,7 +644,7 @@ class Lowerer:
                     if a.kind == SEQUENCE and a not in self.structs else a for a in args]
         kind = passes.result_kind(fn, [a.kind for a in args]) or passes.creation_kind(fn, args)
         if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or rules.sequence_result(fn, args, kwargs) or (
-                fn in (list, tuple) and args and args[0].kind == SEQUENCE):
+                fn in (list, tuple) and len(args) == 1 and not kwargs):  # (of an array too: its rows)
             kind = SEQUENCE
         # reading a list that grows in place must not be moved past an append
         effect = not passes.is_pure(fn) or any(self.may_grow(a) for a in args)
@@ -597,26 +652,58 @@ class Lowerer:
             shapes.unify(fn, args)
         return self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=effect)
 
+    def slice_container(self, container: Value, index: slice) -> Value:
+        """``items[1:]`` of a container known item by item (an argument, a display): a new
+        container of the selected items, itself known item by item."""
+        items = self.structs[container]
+        kind = self.container_type(container)
+        if kind is dict or list(items) != list(range(len(items))):
+            raise self.error_here("a dict cannot be sliced; index it with a constant key")
+        selected = [items[k] for k in range(len(items))[index]]
+        value = self.call(BUILD_TUPLE if kind is tuple else BUILD_LIST, selected)
+        self.structs[value] = dict(enumerate(selected))
+        self.struct_types[value] = kind
+        return value
+
+    def rebuilt(self, v: Value) -> Value:
+        """A container argument (or one of its containers) as a display of its items, built
+        once at function level; any other value as it is."""
+        if v not in self.arguments:
+            return v
+        if v not in self.rebuilds:
+            kind = self.struct_types[v]
+            items = self.structs[v]
+            here, line = self.b.stack, self.b.line
+            self.b.stack = [self.b.stack[0]]  # at function level, so every region can read it
+            try:
+                values = [self.rebuilt(item) for item in items.values()]
+                build = BuildDict(tuple(items)) if kind is dict else BUILD_TUPLE if kind is tuple else BUILD_LIST
+                value = self.b.call(build, values, kind=None if kind is dict else SEQUENCE, hint=v.hint)
+            finally:
+                self.b.stack, self.b.line = here, line
+            self.structs[value] = dict(zip(items, values))
+            self.rebuilds[v] = value
+        return self.rebuilds[v]
+
+    def container_type(self, container: Value) -> type:
+        """``list``, ``tuple`` or ``dict``: the type of a container known item by item."""
+        if container in self.struct_types:
+            return self.struct_types[container]
+        producer = self.b.producer.get(container)
+        fn = producer.fn if producer is not None else None
+        return dict if isinstance(fn, BuildDict) else tuple if fn is BUILD_TUPLE else list
+
+    def error_here(self, message: str) -> SymdiffError:
+        """A SymdiffError located at the line being lowered."""
+        filename = self.b.file or self.p.filename
+        line = self.b.line
+        source = linecache.getline(filename, line) if line else None
+        return SymdiffError(located(message, filename, line, None, source or None))
+
     def may_grow(self, v: Value) -> bool:
         """Whether ``v`` may be a list that appends change (tuples built here do not)."""
         producer = self.b.producer.get(v)
         return v.kind == SEQUENCE and not (producer is not None and producer.fn in (BUILD_TUPLE, tuple))
-
-    def display_of(self, value: Value) -> Value:
-        """For a list/tuple argument (or one inside a container argument): a display of its items,
-        built once at function level; any other value as it is."""
-        if self.unpacked.get(value) not in (list, tuple):
-            return value
-        if value not in self.displays:
-            here, line = self.b.stack, self.b.line
-            self.b.stack = [self.b.stack[0]]
-            items = list(self.structs[value].values())
-            build = BUILD_LIST if self.unpacked[value] is list else BUILD_TUPLE
-            display = self.call(build, [self.display_of(item) for item in items])
-            self.b.stack, self.b.line = here, line
-            self.structs[display] = dict(enumerate(items))
-            self.displays[value] = display
-        return self.displays[value]
 
     def items_list(self, container: Value) -> Value:
         """A list value of a container argument's items (built once, where it was unpacked)."""
@@ -718,7 +805,7 @@ class Lowerer:
         cond = self.expr(node.test)
 
         def arm(e: ast.expr) -> Callable[[], None]:
-            return lambda: self.env.__setitem__(key, self.expr(e))
+            return lambda: self.bind_after(key, lambda: self.expr(e))
 
         self.branch(cond, arm(node.body), arm(node.orelse))
         return self.env.pop(key)
@@ -794,7 +881,7 @@ class Lowerer:
         if args.vararg or args.kwarg or args.kwonlyargs or getattr(args, "posonlyargs", []):
             raise self.p.error(node, "*args, **kwargs and keyword-only parameters are not supported")
         defaults = tuple(self.expr(d) for d in args.defaults)  # evaluated once, as in Python
-        return self.b.const(LocalFunction(node, defaults))
+        return self.b.const(LocalFunction(node, defaults, self))
 
     def inline_local(self, local: LocalFunction, args: list[Value], kwargs: dict[str, Value],
                      node: ast.Call) -> Value:
@@ -803,8 +890,9 @@ class Lowerer:
         if local.node in self.local_calls:
             raise self.p.error(node, "recursive calls of a nested function are not supported")
         name = getattr(local.node, "name", "lambda")
-        parsed = Parsed(self.p.fn, local.node, self.p.filename, name)
-        env = {k: v for k, v in self.env.items() if not k.startswith("__")}
+        owner = local.owner  # it reads the variables of the function defining it (also when passed on)
+        parsed = Parsed(owner.p.fn, local.node, owner.p.filename, name)
+        env = {k: v for k, v in owner.env.items() if not k.startswith("__")}
         bound = self.bind_arguments(parsed, args, kwargs, node, local.defaults)
         env.update(bound)
         sub = Lowerer.for_inlining(parsed, self, env)
@@ -961,6 +1049,7 @@ class LocalFunction:
 
     node: ast.Lambda | ast.FunctionDef
     defaults: tuple
+    owner: Any  # the Lowerer of the function that defines it: its variables are the closure's
 
 
 def _is_user_function(fn: Any) -> bool:
@@ -975,6 +1064,23 @@ def _target_hint(target: ast.expr) -> str | None:
 
 def _hint(name: str, value: Value) -> str | None:
     return value.hint if name.startswith("__") else name
+
+
+FALSE = Value(const=False)
+
+
+def _same_const(a: Value | None, b: Value | None) -> bool:
+    """Whether two values are constants of one type and value (different ops may make them)."""
+    return a is not None and b is not None and a.is_const and b.is_const and type(a.const) is type(b.const) \
+        and _same(a.const, b.const)
+
+
+def _hashable(key: Any) -> bool:
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -49,7 +49,8 @@ VIEWS = {operator.getitem, GetAttr("T"), Method("reshape"), Method("ravel"), Met
          runtime.as_grad, runtime.add_into, runtime.add_at_index, runtime.add_at}
 # Helpers of the runtime that compute a fresh value from their arguments and change nothing.
 PURE_HELPERS = {runtime.winner_mask, runtime.sign, runtime.log_or_zero, runtime.matmul_vjp,
-                runtime.dot_vjp, runtime.getitem_vjp, runtime.setitem_value_vjp, runtime.unbroadcast,
+                runtime.dot_vjp, runtime.getitem_vjp, runtime.setitem_value_vjp, runtime.setitem_base_vjp,
+                runtime.setitem_item_vjp, runtime.restack, runtime.unbroadcast,
                 runtime.fmax_share, runtime.fmin_share, runtime.sinc_grad}
 
 
@@ -200,8 +201,8 @@ def _reusable(op: Op, touched: set[Value]) -> bool:
         return False
     if op.result.kind == SEQUENCE or any(a.kind == SEQUENCE for a in op.args):
         return False
-    if op.result in touched or any(a in touched for a in op.args):
-        return False
+    if op.result in touched or any(a in touched for a in op.args) or passes.stateful(op.fn):
+        return False  # (an iterator shared by two loops would run only the first)
     try:
         return passes.is_pure(op.fn) or op.fn in PURE_HELPERS
     except TypeError:  # an unhashable callee

@@ -17,6 +17,7 @@ from .ir import (
     RANGE,
     SCALAR,
     Build,
+    BuildDict,
     Builder,
     Function,
     GetAttr,
@@ -84,9 +85,23 @@ PURE_METHODS = {"sum", "mean", "prod", "max", "min", "dot", "reshape", "ravel", 
                 "argmin", "index", "count", "keys", "values", "items", "get"}
 
 
+# Calls whose result is an iterator (or another object that changes as it is used): two such
+# calls are two objects even with the same operands, so they are never shared or hoisted.
+STATEFUL = {reversed, enumerate, zip, iter, map, filter, np.nditer, np.ndenumerate, np.ndindex,
+            np.broadcast, GetAttr("flat"), Method("__iter__")}
+
+
+def stateful(fn: Any) -> bool:
+    """Whether ``fn(...)`` returns an object whose state changes as it is used (an iterator)."""
+    try:
+        return fn in STATEFUL
+    except TypeError:  # an unhashable callee
+        return False
+
+
 def is_pure(fn: Any) -> bool:
     """Whether a call of ``fn`` has no side effects (so it may be removed when unused)."""
-    if isinstance(fn, (GetAttr, Build)):
+    if isinstance(fn, (GetAttr, Build, BuildDict)):
         return True
     if isinstance(fn, Method):
         return fn.name in PURE_METHODS
@@ -526,7 +541,8 @@ def _live_values(fn: Function) -> set[Value]:
         """Mark what the live ops of ``region`` read; True if any op in it is live."""
         any_live = False
         for op in reversed(region.ops):
-            if op.kind == "const":
+            if op.kind == "const":  # kept if read (also from outside its region): so is its region
+                any_live = any_live or op.result in live
                 continue
             if op.kind == "call":
                 if op.effect or any(r in live for r in op.results):

@@ -225,7 +225,8 @@ class Reverse:
         if index not in self.fn.structs:
             return self.final_gradient(param, adj.get(param))
         spec, leaves = self.fn.structs[index]
-        grads = iter([self.final_gradient(leaf, adj.get(leaf)) for leaf in leaves])
+        grads = iter([self.final_gradient(leaf, adj[leaf]) if leaf in adj else self.zero_gradient(param, path, leaf)
+                      for leaf, (path, _) in zip(leaves, spec.leaves())])
 
         def rebuild(spec: Struct) -> Value:
             items = [rebuild(item) if isinstance(item, Struct) else next(grads) for item in spec.items]
@@ -234,6 +235,17 @@ class Reverse:
             return self.b.call(BUILD_LIST if spec.type is list else BUILD_TUPLE, items)
 
         return rebuild(spec)
+
+    def zero_gradient(self, param: Value, path: tuple, leaf: Value) -> Value:
+        """The gradient of a container argument's item the output does not depend on: zero of
+        the item's type, read afresh from the argument if the primal no longer reads the item."""
+        if leaf.kind == SCALAR:
+            return self.b.const(0.0)
+        if leaf not in self.defs:  # removed as dead code: read it again
+            leaf = param
+            for key in path:
+                leaf = self.b.call(operator.getitem, [leaf, self.b.const(key)])
+        return self.b.call(runtime.zero_grad, [leaf])
 
     def final_gradient(self, param: Value, g: Value | None) -> Value:
         if g is None:

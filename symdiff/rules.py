@@ -479,9 +479,17 @@ def _index_vjp(g, ans, x, index):
 
 defvjp(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index), _index_vjp)
 # a[i] = v: the overwritten part of a gets no gradient; v gets what reached a[i]
-defvjp(runtime.setitem, lambda g, ans, a, index, value: apply(runtime.setitem, g, index, 0.0), None,
-       lambda g, ans, a, index, value: unbroadcast(g[index], value) if _basic_index(index)
+# (a list or dict, or an argument that may be one, has a cotangent {position: cotangent})
+defvjp(runtime.setitem, lambda g, ans, a, index, value: apply(runtime.setitem, g, index, 0.0) if _known_ndarray(a)
+       else apply(runtime.setitem_base_vjp, g, a, index), None,
+       lambda g, ans, a, index, value: apply(runtime.setitem_item_vjp, g, a, index, value) if not _known_ndarray(a)
+       else unbroadcast(g[index], value) if _basic_index(index)
        else apply(runtime.setitem_value_vjp, g, index, value))
+
+
+def _known_ndarray(x: Any) -> bool:
+    """Known at compile time to be an ndarray."""
+    return isinstance(x, np.ndarray) or (isinstance(x, Sym) and type(x.kind) is int)
 
 
 def _basic_index(index: Any) -> bool:
@@ -1032,8 +1040,9 @@ for _build in (BUILD_LIST, BUILD_TUPLE):
     VJPS[_build] = _ItemRules()
 defvjp(runtime.list_append, lambda g, ans, items, value, position: g,
        lambda g, ans, items, value, position: apply(runtime.cotangent_at, g, position, value), None)
-defvjp(tuple, lambda g, ans, seq: g)
-defvjp(list, lambda g, ans, seq: g)
+# list(x) / tuple(x): of a sequence, its cotangent as it is; of an array, the items' cotangents stacked
+defvjp(tuple, lambda g, ans, seq: g if getattr(seq, "kind", None) == SEQUENCE else apply(runtime.restack, g, seq))
+defvjp(list, lambda g, ans, seq: g if getattr(seq, "kind", None) == SEQUENCE else apply(runtime.restack, g, seq))
 defvjp(runtime.reverse_sequence, lambda g, ans, seq: apply(runtime.reverse_cotangent, g, seq))
 defvjp(sum, lambda g, ans, seq, start=0: apply(runtime.repeat_cotangent, g, seq),
        lambda g, ans, seq, start: g)

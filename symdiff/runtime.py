@@ -159,6 +159,17 @@ def reverse_cotangent(g: dict, seq: Any) -> dict:
         last - k: v for k, v in enumerate(g)}
 
 
+def restack(g: Any, seq: Any) -> Any:
+    """The cotangent of ``seq`` in ``list(seq)``: for an array, the items' cotangents
+    ``{position: cotangent}`` as an array of its shape; for a sequence, ``g`` itself."""
+    if not isinstance(seq, np.ndarray) or not isinstance(g, dict):
+        return g
+    out = np.zeros(seq.shape, dtype=np.result_type(seq.dtype, float))
+    for position, part in g.items():
+        out[position] += part
+    return out
+
+
 def unstack(g: Any, axis: int = 0) -> dict:
     """The cotangent of the sequence in ``np.stack(seq, axis)`` (or ``np.array(seq)``)."""
     g = np.moveaxis(np.asarray(g), axis, 0)
@@ -285,10 +296,34 @@ def is_basic_index(index: Any) -> bool:
 
 
 def setitem(a: Any, index: Any, value: Any) -> Any:
-    """``a`` with ``a[index] = value``, as a new array (or list): the original is untouched."""
-    out = a.copy() if isinstance(a, np.ndarray) else list(a)
+    """``a`` with ``a[index] = value``, as a new array (or list, or dict): the original is untouched."""
+    out = a.copy() if isinstance(a, np.ndarray) else dict(a) if isinstance(a, dict) else list(a)
     out[index] = value
     return out
+
+
+def _position(a: Any, index: Any) -> Any:
+    """The non-negative position ``a[index]`` stands for in a list (a dict's key as it is)."""
+    if isinstance(a, dict) or not isinstance(index, int):
+        return index
+    return list_index(a, index)
+
+
+def setitem_base_vjp(g: Any, a: Any, index: Any) -> Any:
+    """The cotangent of ``a`` in ``a[index] = v`` (``a`` not an ndarray): ``g`` without what
+    reached ``a[index]`` -- for a list's cotangent ``{position: cotangent}``, without that key."""
+    if isinstance(g, dict):
+        position = _position(a, index)
+        return {k: v for k, v in g.items() if k != position}
+    return setitem(g, index, 0.0)
+
+
+def setitem_item_vjp(g: Any, a: Any, index: Any, value: Any) -> Any:
+    """The cotangent of ``v`` in ``a[index] = v`` (``a`` not an ndarray): what reached ``a[index]``."""
+    if isinstance(g, dict):
+        got = g.get(_position(a, index))
+        return (0.0 if isinstance(value, (int, float)) else np.zeros(np.shape(value))) if got is None else got
+    return setitem_value_vjp(g, index, value)
 
 
 def add_at(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:

@@ -219,16 +219,24 @@ def _matmul(a: Any, b: Any) -> Any:
 
 
 def _reshaped(x: Any, dims: Any) -> Any:
-    """The shape of ``np.reshape(x, dims)``: a ``-1`` is worked out when every size is a literal."""
+    """The shape of ``np.reshape(x, dims)``: a ``-1`` is worked out when every size is a literal,
+    or when it stands for the one axis of ``x`` other than 1 and every other new axis is 1
+    (``(-1, 1)`` of a vector); else None."""
     if dims is None or not any(type(d) is int and d < 0 for d in dims):
         return dims
     known = [d for d in dims if not (type(d) is int and d < 0)]
-    if x is None or len(known) != len(dims) - 1 or not all(type(d) is int for d in (*x, *known)):
+    if x is None or len(known) != len(dims) - 1:
         return None
-    rest = math.prod(known)
-    if rest == 0 or math.prod(x) % rest:
-        return None  # NumPy raises
-    return tuple(math.prod(x) // rest if type(d) is int and d < 0 else d for d in dims)
+    if all(type(d) is int for d in (*x, *known)):
+        rest = math.prod(known)
+        if rest == 0 or math.prod(x) % rest:
+            return None  # NumPy raises
+        return tuple(math.prod(x) // rest if type(d) is int and d < 0 else d for d in dims)
+    long = [d for d in x if d != 1]
+    if any(d != 1 for d in known) or len(long) > 1 or (long and not isinstance(long[0], Dim)):
+        return None
+    axis = long[0] if long else 1
+    return tuple(axis if type(d) is int and d < 0 else d for d in dims)
 
 
 def _literal_shape(value: Any) -> Any:
