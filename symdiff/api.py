@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 
 from . import codegen, forward, ir, lower, optimize, reverse
-from .errors import REPORT, InternalError, SymdiffError, UnresolvedNameError, located
+from .errors import REPORT, AliasingError, InternalError, SymdiffError, UnresolvedNameError, located
 from .frontend import Parsed, parse_function
 
 ArgNums = Union[int, Sequence[int]]
@@ -358,8 +358,10 @@ def _make(fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = Fal
     compiler = _Compiler(fun, argnums, with_value, has_aux)
     try:  # so that .source is there before the first call, and errors show early
         compiler.compile((None,) * len(compiler.params), len(compiler.params))
-    except UnresolvedNameError:
-        pass  # a global defined after the decorated function: fine if it exists by the first call
+    except (UnresolvedNameError, AliasingError):
+        # a global defined after the decorated function: fine if it exists by the first call;
+        # aliases of values of unknown type: arrays are compiled for on the first call
+        pass
     return compiler.dispatcher
 
 

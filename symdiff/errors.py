@@ -19,6 +19,11 @@ class NoRuleError(SymdiffError):
     """A call on a differentiated value has no derivative rule."""
 
 
+class AliasingError(SymdiffError):
+    """The function updates an array in place in a way symdiff does not model: through a NumPy
+    view, or through names that are one object only some of the time."""
+
+
 class InternalError(SymdiffError):
     """A bug in symdiff itself: the compiler failed, or generated code raised where the user's
     function does not. The message names the user's code being processed and asks for a report."""

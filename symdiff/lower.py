@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import operators, passes, rules, runtime, shapes
-from .errors import SymdiffError, UnresolvedNameError, located
+from .errors import AliasingError, SymdiffError, UnresolvedNameError, located
 from .frontend import _MISSING, Parsed, parse_function
 from .ir import (
     BUILD_LIST,
@@ -45,6 +45,16 @@ BINOPS, UNARYOPS, CMPOPS = operators.BINOPS, operators.UNARYOPS, operators.CMPOP
 
 RETURN, RETVAL = "__return", "__retval"
 
+# Calls whose result may share memory with their first argument (a NumPy view, or the
+# argument itself): an in-place update of one would change the other.
+MAY_VIEW = frozenset({
+    np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.rollaxis, np.squeeze,
+    np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.asarray, np.asanyarray,
+    np.diagonal, np.real, np.imag, np.broadcast_to, np.flip, np.fliplr, np.flipud,
+    GetAttr("T"), GetAttr("mT"), GetAttr("real"), GetAttr("imag"), GetAttr("flat"),
+    *(Method(m) for m in ("reshape", "ravel", "transpose", "swapaxes", "squeeze", "diagonal", "view")),
+})
+
 
 class Lowerer:
     """Lowers one function, specialised for its arguments (see :func:`lower`)."""
@@ -59,6 +69,11 @@ class Lowerer:
         if parsed.bound is not _MISSING:  # a bound method: `self` is a constant, read at call time
             self.env[parsed.all_params[0]] = self.b.const(parsed.bound, hint=parsed.all_params[0])
         self.loop_depth = 0
+        self.statements: list[ast.stmt] = []  # the statements being lowered, outermost first
+        self.updated_in_place: set[Value] = set()  # values some name updates in place (a += 1)
+        self.views: dict[Value, Value] = {}  # a value that may be a NumPy view -> the array it views
+        self.contained: set[Value] = set()  # values appended to (or stored in) a list built at run time
+        self.foreign: set[Value] = set()  # when inlining a helper: its caller's arrays and lists
         self.inlining: tuple[Callable, ...] = (parsed.fn,)  # functions being inlined, outermost first
         self.structs: dict[Value, dict] = {}  # container values known item by item: key -> value
         self.item_lists: dict[Value, Value] = {}  # container -> a list value of its items
@@ -102,6 +117,12 @@ class Lowerer:
         self = cls.__new__(cls)
         self.p, self.b, self.env, self.body = parsed, outer.b, env, None
         self.loop_depth = 0
+        self.statements = []
+        self.updated_in_place = outer.updated_in_place
+        self.views = outer.views
+        self.contained = outer.contained
+        # the caller's objects, which an in-place update here would change for the caller too
+        self.foreign = {v for v in env.values() if v.kind not in (SCALAR, RANGE) and not v.is_const}
         self.inlining = outer.inlining + (parsed.fn,)
         self.structs = outer.structs
         self.item_lists = outer.item_lists
@@ -175,7 +196,9 @@ class Lowerer:
         method = getattr(self, "stmt_" + type(node).__name__, None)
         if method is None:
             raise self.p.error(node, f"{type(node).__name__} statement is not supported by symdiff")
+        self.statements.append(node)
         method(node)
+        self.statements.pop()
 
     def stmt_Pass(self, node: ast.Pass) -> None:
         pass
@@ -195,6 +218,7 @@ class Lowerer:
         """``items.append(value)``: in place, as in Python; its position is recorded for the
         backward sweep, which hands each appended value the cotangent of its position."""
         position = self.call(len, [items], hint="position")
+        self.contained.add(value)
         self.update(name, items, self.call(runtime.list_append, [items, value, position], hint=name))
 
     def stmt_Assign(self, node: ast.Assign) -> None:
@@ -225,10 +249,15 @@ class Lowerer:
             raise self.p.error(node, "augmented assignment to an attribute is not supported")
         current = self.load(target.id, target)
         value = self.expr(node.value)
-        self.update(target.id, current, self.call(BINOPS[type(node.op)], [current, value], hint=target.id))
+        updated = self.call(BINOPS[type(node.op)], [current, value], hint=target.id)
+        if type(current.kind) is int:  # an ndarray updated in place keeps its rank and dtype
+            updated.kind, updated.dtype = current.kind, current.dtype
+        self.update(target.id, current, updated)
 
     def update(self, name: str, current: Value, updated: Value) -> None:
         """Rebind ``name`` after an in-place update of its value (``+=``, ``a[i] = v``)."""
+        self.refuse_update_through_view(name, current)
+        self.refuse_update_of_shared(name, current)
         aliases = [n for n, v in self.env.items() if v is current and n != name and not n.startswith("__")]
         if aliases and current.kind != SCALAR:  # numbers are immutable: only `name` is rebound
             # An ndarray (or list) is updated in place, so every name bound to it sees the
@@ -238,7 +267,62 @@ class Lowerer:
             known = type(current.kind) is int or current in self.structs  # an ndarray, a list or dict
             in_place = self.b.const(True) if known else self.call(runtime.updates_in_place, [current])
             self.branch(in_place, rebind, None)
+        if current.kind != SCALAR:
+            self.updated_in_place.add(current)
         self.env[name] = updated
+
+    def refuse_update_through_view(self, name: str, current: Value) -> None:
+        """An array updated in place while a live name holds a view of it (``u = v[1:3]``), or a
+        view updated in place while its array is live: NumPy would change both; symdiff's
+        updates are functional, so it refuses instead of answering differently."""
+        root = self.views.get(current, current)
+        live = self.live_names()
+        for other, value in self.env.items():
+            if other == name or other.startswith("__") or value is current or other not in live:
+                continue
+            if self.views.get(value, value) is root and (value in self.views or current in self.views):
+                view, array = (name, other) if current in self.views else (other, name)
+                raise self.p.error(self.statements[-1], f"{view!r} may be a NumPy view of {array!r} (a basic slice, "
+                                   "reshape or transpose shares its memory), so updating one in place changes "
+                                   "the other, which symdiff does not model: take a copy (.copy()) of the "
+                                   "view, or write the update as a new array (a = a * 2.0)", cls=AliasingError)
+
+    def refuse_update_of_shared(self, name: str, current: Value) -> None:
+        """An in-place update of an object that something other than this function's names
+        holds: a caller (when inlining a helper), or a list or dict that is read later."""
+        if current.kind == SCALAR or current.shape == ():
+            return  # numbers (and NumPy scalars) are immutable
+        where = self.statements[-1] if self.statements else self.p.node
+        if current in self.foreign:
+            raise self.p.error(where, f"{self.p.name}() updates {name!r} in place (+=, item assignment or "
+                               "append), and that object belongs to its caller, who would see the change; "
+                               "symdiff does not carry it back: return the new value instead",
+                               cls=AliasingError)
+        if name.startswith("__item"):
+            return  # d[k] += v: the container's own item, updated through the container
+        if current in self.contained or self.held_by_live_container(current):
+            raise self.p.error(where, f"{name!r} is also an item of a list or dict, which would see an in-place "
+                               "update of it; symdiff does not model that: write the update as a new "
+                               f"array ({name} = {name} * 2.0) or update the container's item", cls=AliasingError)
+
+    def held_by_live_container(self, value: Value) -> bool:
+        """Whether a container known item by item, bound to a live name, holds ``value``."""
+        live = self.live_names()
+        holders, frontier = set(), {value}
+        while frontier:
+            frontier = {c for c, items in self.structs.items()
+                        if c not in holders and any(v in frontier for v in items.values())}
+            holders |= frontier
+        return any(v in holders for n, v in self.env.items() if n in live)
+
+    def live_names(self) -> set[str]:
+        """Names that may be read after the statement being lowered: later in the function, or
+        anywhere in a loop around it (in its next iteration)."""
+        live = self.p.names_read_after(self.statements[-1]) if self.statements else set()
+        for stmt in self.statements:
+            if isinstance(stmt, (ast.For, ast.While)):
+                live |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        return live
 
     def item_target(self, target: ast.Subscript) -> tuple[Value, Value]:
         if not isinstance(target.value, ast.Name):
@@ -320,9 +404,13 @@ class Lowerer:
         self.env = before
         self.env.update((n, then_env[n]) for n in names if n not in changed)
         results = []
+        merged: dict[tuple, Value] = {}  # names bound to one object in both arms stay one after
         for name in changed:
             a = then_env.get(name) or self.b.const(None)
             c = else_env.get(name) or self.b.const(None)
+            if (a, c) in merged:
+                self.env[name] = merged[a, c]
+                continue
             if _same_const(a, c):  # one constant: bound outside the arms, where it is read
                 self.env[name] = before[name] if name in before and _same_const(before[name], a) \
                     else self.b.const(a.const, hint=a.hint)
@@ -333,7 +421,7 @@ class Lowerer:
             result = Value(name if not name.startswith("_") else (a.hint or c.hint), kind)
             result.shape = shapes.merge(a.shape, c.shape)
             results.append(result)
-            self.env[name] = result
+            self.env[name] = merged[a, c] = result
         self.b.emit(Op("if", [cond], results, regions=[then_region, else_region], line=line))
 
     def region(self, fill: Callable[[], None] | None, env: dict[str, Value]) -> tuple[Region, dict]:
@@ -370,6 +458,8 @@ class Lowerer:
         target = Value(_target_hint(node.target), target_kind)
         target.integer = target_kind == SCALAR
         target.shape = () if target.integer else None
+        if iterable.kind is None or type(iterable.kind) is int and iterable.kind > 1:
+            self.views[target] = self.views.get(iterable, iterable)  # the rows of an array are views
         op = self.loop("for", [iterable], [target], names, body, None)
         op.line = node.lineno
 
@@ -526,15 +616,21 @@ class Lowerer:
 
     def loop(self, kind: str, args: list[Value], extra_params: list[Value], names: list[str],
              body: Callable[[], None], cond: Callable[[], Value] | None) -> Op:
-        """Emit a ``for``/``while`` op carrying ``names``; retries once if a kind was too narrow."""
+        """Emit a ``for``/``while`` op carrying ``names``; retries once if a kind was too narrow.
+
+        Names bound to one array (or list) when the loop starts are one object in Python: the
+        loop carries it once and binds every alias to it, so that an in-place update through
+        one name is seen through the others, in the loop and after it."""
         for name in names:
             if name not in self.env:
                 self.env[name] = self.b.const(None, hint=name)
+        before = dict(self.env)
+        unshared: set[str] = set()  # aliases found to part ways in the loop: carried on their own
+        names, aliases = self.share_aliases(names, before, unshared)
         inits = [self.env[n] for n in names]
         kinds = [v.kind for v in inits]
         shapes_ = [v.shape for v in inits]
         dtypes = [v.dtype for v in inits]
-        before = dict(self.env)
         self.loop_depth += 1
         while True:  # until the kinds and shapes assumed for the carried values hold
             params = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
@@ -543,23 +639,27 @@ class Lowerer:
                 cond_params = [self._carried(n, v, k, s, d)
                                for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
                 cond_region, cond_env = self.region(None, before)
-                self.env.update(zip(names, cond_params))
+                self._bind_carried(names, cond_params, aliases)
                 self.b.push(cond_region)
                 cond_region.params = cond_params
                 cond_region.yields = [cond()]
                 self.b.pop()
-            region, env = self.region(functools.partial(self._loop_body, names, params, body), before)
+            region, env = self.region(functools.partial(self._loop_body, names, params, aliases, body), before)
             region.params = extra_params + params
             region.yields = [env[n] for n in names]
+            parted = [a for a, rep in aliases.items() if env.get(a) is not env.get(rep)]
+            if parted:
+                self.refuse_parted_aliases(parted, aliases, names, params)
+                unshared.update(parted)
             # names rebound without being assigned (aliases of an array updated in place)
-            rebound = [n for n in before if n not in names and env.get(n) is not before[n]
+            rebound = [n for n in before if n not in names and n not in aliases and env.get(n) is not before[n]
                        and not _same_const(env.get(n), before[n])]
-            if rebound:
-                names = names + rebound
-                inits += [before[n] for n in rebound]
-                kinds += [before[n].kind for n in rebound]
-                shapes_ += [before[n].shape for n in rebound]
-                dtypes += [before[n].dtype for n in rebound]
+            if parted or rebound:
+                names, aliases = self.share_aliases(names + rebound, before, unshared)
+                inits = [before[n] for n in names]
+                kinds = [v.kind for v in inits]
+                shapes_ = [v.shape for v in inits]
+                dtypes = [v.dtype for v in inits]
                 continue
             new_kinds = [k if y.kind == k else None for y, k in zip(region.yields, kinds)]
             new_shapes = [_settle(s, shapes.merge(s, y.shape)) for y, s in zip(region.yields, shapes_)]
@@ -569,11 +669,49 @@ class Lowerer:
             kinds, shapes_, dtypes = new_kinds, new_shapes, new_dtypes
         self.loop_depth -= 1
         self.env = before
+        if any(p in self.updated_in_place for p in params):  # the loop updates these in place
+            self.updated_in_place.update(v for v, p in zip(inits, params) if p in self.updated_in_place)
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
-        self.env.update(zip(names, results))
+        self._bind_carried(names, results, aliases)
         self.drop_loop_flags()
         regions = [cond_region, region] if cond_region is not None else [region]
         return self.b.emit(Op(kind, args + inits, results, regions=regions))
+
+    @staticmethod
+    def share_aliases(names: list[str], env: dict[str, Value], unshared: set[str]) -> tuple[list[str], dict]:
+        """Split the names a loop carries into one name per object and its aliases: other
+        names (carried or not) bound to the same array or list when the loop starts."""
+        carried, aliases = [], {}
+        for name in names:
+            if name in aliases:
+                continue
+            carried.append(name)
+            value = env[name]
+            if value.kind == SCALAR or value.is_const or name in unshared:
+                continue  # numbers are immutable: sharing them changes nothing
+            aliases.update((other, name) for other, v in env.items()
+                           if v is value and other != name and other not in unshared
+                           and not other.startswith("__") and other not in aliases)
+        return carried, aliases
+
+    def refuse_parted_aliases(self, parted: list[str], aliases: dict, names: list[str], params: list[Value]) -> None:
+        """Aliases that the loop rebinds apart (``b = a`` before it, ``b = b * 2`` in it) are one
+        object in the first iteration only: an in-place update of it cannot be modelled."""
+        for alias in parted:
+            rep = aliases[alias]
+            if params[names.index(rep)] in self.updated_in_place:
+                loop = next(n for n in reversed(self.statements) if isinstance(n, (ast.For, ast.While)))
+                raise self.p.error(loop, f"{alias!r} and {rep!r} are one array when this loop "
+                                   "starts but not after its first iteration, and the loop updates it in "
+                                   f"place: write {alias} = {rep}.copy() before the loop", cls=AliasingError)
+
+    @staticmethod
+    def _bind_aliases(env: dict[str, Value], aliases: dict) -> None:
+        env.update((alias, env[rep]) for alias, rep in aliases.items())
+
+    def _bind_carried(self, names: list[str], values: list[Value], aliases: dict) -> None:
+        self.env.update(zip(names, values))
+        self._bind_aliases(self.env, aliases)
 
     def drop_loop_flags(self) -> None:
         """Forget the break/continue flags and index of a loop that just ended (one level
@@ -588,8 +726,8 @@ class Lowerer:
         value.shape, value.dtype = shape, dtype
         return value
 
-    def _loop_body(self, names: list[str], params: list[Value], body: Callable[[], None]) -> None:
-        self.env.update(zip(names, params))
+    def _loop_body(self, names: list[str], params: list[Value], aliases: dict, body: Callable[[], None]) -> None:
+        self._bind_carried(names, params, aliases)
         body()
 
     # ------------------------------------------------------------------ expressions
@@ -650,7 +788,10 @@ class Lowerer:
         effect = not passes.is_pure(fn) or any(self.may_grow(a) for a in args)
         if self.b.region is self.b.stack[0] and not kwargs:  # runs whenever the function returns
             shapes.unify(fn, args)
-        return self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=effect)
+        result = self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=effect)
+        if args and _may_view(fn, args, result):
+            self.views[result] = self.views.get(args[0], args[0])
+        return result
 
     def slice_container(self, container: Value, index: slice) -> Value:
         """``items[1:]`` of a container known item by item (an argument, a display): a new
@@ -1067,6 +1208,27 @@ def _hint(name: str, value: Value) -> str | None:
 
 
 FALSE = Value(const=False)
+
+
+def _may_view(fn: Any, args: list[Value], result: Value) -> bool:
+    """Whether ``fn(*args)`` may return an array sharing memory with ``args[0]``."""
+    if result.kind == SCALAR or args[0].kind in (SCALAR, SEQUENCE, RANGE):
+        return False
+    if fn is not operator.getitem:
+        return fn in MAY_VIEW
+    index = args[1]
+    if index.is_const:
+        parts = index.const if type(index.const) is tuple else (index.const,)
+        if not all(p is None or p is Ellipsis or type(p) in (int, slice) for p in parts):
+            return False  # a list, an array or a mask: advanced indexing copies
+        if type(args[0].kind) is int:  # the rank of the result: is it an array at all?
+            return args[0].kind - sum(type(p) is int for p in parts) + sum(p is None for p in parts) > 0
+        return True
+    if type(index.kind) is int:  # an index array
+        return False
+    if index.kind == SCALAR and type(args[0].kind) is int:
+        return args[0].kind > 1
+    return True
 
 
 def _same_const(a: Value | None, b: Value | None) -> bool:

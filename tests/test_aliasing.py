@@ -1,0 +1,205 @@
+"""Python's aliasing semantics: names bound to one array see its in-place updates, in loops
+and in `if` arms too; what symdiff does not model (NumPy views written through, objects
+shared with a caller or a container) is refused with a located AliasingError."""
+
+import numpy as np
+import pytest
+from fd import check_grad
+
+import symdiff
+from symdiff import AliasingError
+
+X = np.array([0.3, -0.7, 1.1, 0.5])
+M = np.array([[0.3, -0.7, 0.4], [1.1, 0.5, -0.2], [0.2, 0.9, 0.6]])
+
+
+def alias_updated_in_a_loop(v):
+    alias = v * 1.0
+    w = alias
+    for _ in range(3):
+        w *= 2.0
+    return np.sum(alias * v)
+
+
+def alias_updated_in_an_if_arm(v):
+    a = v * 1.0
+    b = a
+    if np.sum(v) > 0.0:
+        b[0] = 5.0 * v[1]
+    else:
+        a[1] = 2.0 * v[1]
+    b *= 2.0
+    return np.sum(a ** 2)
+
+
+def alias_item_assigned_in_a_loop_then_updated(x):
+    a1 = x * 1.0
+    for i in range(2):
+        a1[i] = a1[i] * 0.5 + x[3]
+    b = a1
+    b *= np.sum(a1)
+    b[-1] = np.sin(x[0])
+    return np.sum(a1 ** 2)
+
+
+def alias_made_before_a_loop_that_assigns_items(x):
+    a = np.outer(x, x)
+    b = a
+    b *= a * 0.5
+    b[0] = 0.3
+    for i in range(3):
+        a[i] = a[i] * x[1] + 0.5
+    return np.sum(b ** 2)
+
+
+def aliases_updated_in_a_while_loop(x):
+    h = np.outer(x, x)
+    g = h
+    k = 0
+    while k < 2:
+        g[k] = g[k] * 0.5 + x[k]
+        h *= 1.1
+        k += 1
+    return np.sum(g ** 2) + np.sum(h)
+
+
+def slice_of_itself_added_then_aliased(a):
+    a = a * 1.0
+    a += a[:1]
+    b = a
+    b *= 2.0
+    b += a
+    return np.sum(a * a)
+
+
+def rebinding_one_name_parts_it_from_the_other(x):
+    a = x * 1.0
+    b = a
+    for _ in range(2):
+        b = b * 2.0  # a new array: a is not changed
+        b += 1.0
+    return np.sum(a * b)
+
+
+def dead_view_does_not_block_an_update(m):
+    y = m * 1.0
+    first = y[0]
+    t = np.sum(first ** 2)
+    y *= 2.0
+    return t + np.sum(y)
+
+
+def element_of_a_vector_is_a_number(m):
+    s = m[0, 1]
+    s += 1.0
+    return s * np.sum(m)
+
+
+@pytest.mark.parametrize("fn, arg", [
+    (alias_updated_in_a_loop, X), (alias_updated_in_an_if_arm, X), (alias_updated_in_an_if_arm, -X),
+    (alias_item_assigned_in_a_loop_then_updated, X), (alias_made_before_a_loop_that_assigns_items, X),
+    (aliases_updated_in_a_while_loop, X), (slice_of_itself_added_then_aliased, X),
+    (rebinding_one_name_parts_it_from_the_other, X), (dead_view_does_not_block_an_update, M),
+    (element_of_a_vector_is_a_number, M),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_in_place_updates_through_aliases_match_finite_differences(fn, arg):
+    check_grad(fn, arg.copy())
+
+
+def view_written_after_its_array(v):
+    v = v * 1.0
+    u = v[1:3]
+    v *= 2.0
+    return np.sum(u)
+
+
+def view_written_through(v):
+    v = v * 1.0
+    u = v[1:3]
+    u *= 2.0
+    return np.sum(v * v)
+
+
+def transpose_item_assigned(m):
+    y = m * 1.0
+    z = y.T
+    z[0] = 1.0
+    return np.sum(y * m)
+
+
+def reshaped_view_written(m):
+    y = m * 1.0
+    flat = y.reshape(-1)
+    flat[0] = 3.0
+    return np.sum(y * m)
+
+
+def rows_updated_while_iterating(m):
+    y = m * 1.0
+    for row in y:
+        row *= 2.0
+    return np.sum(y ** 2)
+
+
+def aliases_parted_after_an_in_place_update(x):
+    a = x * 1.0
+    b = a
+    for _ in range(2):
+        b *= 2.0  # the first time, this doubles a too; after b = b + 1.0, it does not
+        b = b + 1.0
+    return np.sum(a * b)
+
+
+def double(a):
+    a *= 2.0
+    return 0.0
+
+
+def helper_updates_its_argument(x):
+    y = x * 1.0
+    double(y)
+    return np.sum(y ** 2)
+
+
+def closure_assigns_an_item_of_its_owner(x):
+    y = x * 1.0
+
+    def put():
+        y[0] = 5.0 * x[1]
+
+    put()
+    return np.sum(y ** 2)
+
+
+def item_of_a_list_updated_in_place(x):
+    items = [x * 1.0, x]
+    a = items[0]
+    a *= 3.0
+    return np.sum(items[0] ** 2)
+
+
+def appended_array_updated_in_place(x):
+    hs = []
+    h = x * 1.0
+    hs.append(h)
+    h *= 2.0
+    return np.sum(hs[0] ** 2)
+
+
+@pytest.mark.parametrize("fn, arg, names", [
+    (view_written_after_its_array, X, ("'u'", "'v'")), (view_written_through, X, ("'u'", "'v'")),
+    (transpose_item_assigned, M, ("'z'", "'y'")), (reshaped_view_written, M, ("'flat'", "'y'")),
+    (rows_updated_while_iterating, M, ("'row'", "'y'")),
+    (aliases_parted_after_an_in_place_update, X, ("'a'", "'b'", "copy()")),
+    (helper_updates_its_argument, X, ("double()", "return the new value")),
+    (closure_assigns_an_item_of_its_owner, X, ("put()",)),
+    (item_of_a_list_updated_in_place, X, ("'a'", "list or dict")),
+    (appended_array_updated_in_place, X, ("'h'", "list or dict")),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_updates_symdiff_does_not_model_are_refused_at_their_line(fn, arg, names):
+    with pytest.raises(AliasingError) as info:
+        symdiff.grad(fn)(arg.copy())
+    message = str(info.value)
+    assert "test_aliasing.py:" in message
+    for name in names:
+        assert name in message
