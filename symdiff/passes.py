@@ -16,6 +16,7 @@ from .ir import (
     BUILD_TUPLE,
     RANGE,
     SCALAR,
+    SEQUENCE,
     Build,
     BuildDict,
     Builder,
@@ -131,7 +132,7 @@ def result_kind(fn: Any, kinds: list) -> Any:
     if fn in (operator.matmul, np.matmul, np.dot) and len(ranks) == 2 == len(kinds):
         a, b = ranks
         return None if a == b == 1 else {(1, 2): 1, (2, 1): 1}.get((a, b), max(a, b))
-    if fn is runtime.setitem and type(kinds[0]) is int:  # a[i] = v keeps a's rank (and dtype)
+    if fn is runtime.setitem and (type(kinds[0]) is int or kinds[0] == SEQUENCE):  # a[i] = v keeps its kind
         return kinds[0]
     if fn in (GetAttr("T"), Method("copy"), Method("astype")) and ranks == kinds[:1]:
         return ranks[0]

@@ -88,3 +88,25 @@ def test_lists_built_in_the_function_leave_caller_data_alone():
     before = x.copy()
     symdiff.grad(reads_while_growing)(x)
     np.testing.assert_array_equal(x, before)
+
+
+def test_item_assignment_on_a_list_growing_in_a_loop():
+    def f(v):
+        hs = [v]
+        for _ in range(3):
+            hs.append(np.sin(hs[-1]))
+            hs[-1] = hs[-1] + 0.5 * hs[-2]
+        return np.sum(hs[-1] ** 2)
+
+    check_grad(f, np.array([0.3, -0.7, 1.1, 0.5]))
+
+
+def test_item_assignment_on_a_list_display_that_then_grows():
+    def f(v):
+        hs = [v, v * 2.0]
+        hs[0] = hs[1] * hs[0]
+        hs.append(hs[0] + 1.0)
+        hs[-1] = np.sin(hs[-1])
+        return np.sum(hs[-1] ** 2) + np.sum(hs[0])
+
+    check_grad(f, np.array([0.3, -0.7, 1.1, 0.5]))
