@@ -260,13 +260,15 @@ class Lowerer:
         self.refuse_update_of_shared(name, current)
         aliases = [n for n, v in self.env.items() if v is current and n != name and not n.startswith("__")]
         if aliases and current.kind != SCALAR:  # numbers are immutable: only `name` is rebound
-            # An ndarray (or list) is updated in place, so every name bound to it sees the
-            # update; whether the value is one is known statically for arrays, else tested.
-            def rebind() -> None:
+            # An ndarray (or list) is updated in place, so every name bound to it sees the update.
+            if type(current.kind) is int or current.kind == SEQUENCE or current in self.structs:
                 self.env.update((alias, updated) for alias in aliases)
-            known = type(current.kind) is int or current in self.structs  # an ndarray, a list or dict
-            in_place = self.b.const(True) if known else self.call(runtime.updates_in_place, [current])
-            self.branch(in_place, rebind, None)
+            elif self.live_names() & set(aliases):
+                raise self.p.error(self.statements[-1], f"{name!r} and {aliases[0]!r} are one object, updated "
+                                   "in place here, but symdiff cannot tell whether it is an array (which both "
+                                   "names would see changed) or a number (which only one would): write the "
+                                   f"update as a new value ({name} = {name} * 2.0), or take a copy first "
+                                   f"({name} = {aliases[0]}.copy())", cls=AliasingError)
         if current.kind != SCALAR:
             self.updated_in_place.add(current)
         self.env[name] = updated

@@ -328,7 +328,7 @@ defvjp(min, *(_winner_vjp(i, operator.lt, operator.le) for i in range(16)))
 defnondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
            operator.not_, operator.is_, operator.is_not, operator.floordiv, operator.and_,
            operator.or_, operator.xor, operator.invert, round, int, bool, len, range,
-           isinstance, runtime.updates_in_place,
+           isinstance,
            math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite)
 
 

@@ -332,11 +332,6 @@ def add_at(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
     return acc
 
 
-def updates_in_place(value: Any) -> bool:
-    """Whether ``value += ...`` changes ``value`` itself (arrays, lists) rather than rebinding."""
-    return isinstance(value, (np.ndarray, list))
-
-
 def scalar_seed(out: Any, name: str) -> float:
     """The cotangent 1.0 of a function's output, after checking that it is a real scalar."""
     if np.ndim(out) != 0 or isinstance(out, (complex, np.complexfloating)):

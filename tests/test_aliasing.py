@@ -203,3 +203,23 @@ def test_updates_symdiff_does_not_model_are_refused_at_their_line(fn, arg, names
     assert "test_aliasing.py:" in message
     for name in names:
         assert name in message
+
+
+def alias_of_a_value_of_unknown_rank_updated_twice(x, A):
+    # symdiff does not infer the rank of this x, so cannot tell an array from a number
+    x = np.sum(np.concatenate([np.outer(x, np.dot(x, np.outer(x, A.T[-1])))[:1],
+                               (np.sum(A.T, axis=1, keepdims=True) * np.dot(x, A.T)[None])[1:]], axis=0), axis=1)
+    a0 = x.copy()
+    b1 = a0
+    b1 += -0.7
+    b1[-1] = a0[0] * 2.0
+    return (A @ a0)[2]
+
+
+def test_an_alias_of_unknown_type_updated_in_place_is_exact_or_refused():
+    rng = np.random.RandomState(0)
+    args = (rng.randn(5), rng.randn(3, 5))
+    try:
+        check_grad(alias_of_a_value_of_unknown_rank_updated_twice, *args)
+    except AliasingError as error:
+        assert "cannot tell whether it is an array" in str(error)
