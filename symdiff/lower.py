@@ -261,7 +261,8 @@ class Lowerer:
         aliases = [n for n, v in self.env.items() if v is current and n != name and not n.startswith("__")]
         if aliases and current.kind != SCALAR:  # numbers are immutable: only `name` is rebound
             # An ndarray (or list) is updated in place, so every name bound to it sees the update.
-            if type(current.kind) is int or current.kind == SEQUENCE or current in self.structs:
+            if type(current.kind) is int or current.kind == SEQUENCE or current in self.structs \
+                    or self.surely_array(current):
                 self.env.update((alias, updated) for alias in aliases)
             elif self.live_names() & set(aliases):
                 raise self.p.error(self.statements[-1], f"{name!r} and {aliases[0]!r} are one object, updated "
@@ -272,6 +273,20 @@ class Lowerer:
         if current.kind != SCALAR:
             self.updated_in_place.add(current)
         self.env[name] = updated
+
+    def surely_array(self, value: Value, depth: int = 0) -> bool:
+        """Whether ``value`` (of unknown rank) is certainly an ndarray of one or more axes: an
+        elementwise operation with such an array, or a copy of one."""
+        if type(value.kind) is int:
+            return value.kind > 0
+        op = self.b.producer.get(value)
+        if op is None or op.kind != "call" or depth > 20:
+            return False
+        if op.fn in (Method("copy"), Method("astype"), GetAttr("T"), runtime.setitem, np.copy):
+            return self.surely_array(op.args[0], depth + 1)
+        elementwise = op.fn in passes.ARITHMETIC or op.fn in passes.COMPARISONS \
+            or type(op.fn) is np.ufunc and op.fn.signature is None
+        return elementwise and any(self.surely_array(a, depth + 1) for a in op.args)
 
     def refuse_update_through_view(self, name: str, current: Value) -> None:
         """An array updated in place while a live name holds a view of it (``u = v[1:3]``), or a
