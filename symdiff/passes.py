@@ -295,9 +295,9 @@ def _small_int(v: Value) -> bool:
 
 
 def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:
-    if _is(y, 1):
+    if _is(y, 1) and x.dtype is not shapes.MASK:  # 1.0 * mask is a float array; the mask may be bool
         return x
-    if fn is operator.mul and _is(x, 1):
+    if fn is operator.mul and _is(x, 1) and y.dtype is not shapes.MASK:
         return y
     if _is(y, -1):
         return _call(b, operator.neg, x)
