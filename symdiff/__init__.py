@@ -12,9 +12,9 @@ source -> code object) -> api (grad, value_and_grad, caching).
 """
 
 from .api import grad, value_and_grad
-from .errors import InternalError, NoRuleError, SymdiffError, UnsupportedSyntaxError
+from .errors import InternalError, MutationError, NoRuleError, SymdiffError, UnsupportedSyntaxError
 from .rules import defnondiff, defvjp
 
 __all__ = ["grad", "value_and_grad", "defvjp", "defnondiff", "SymdiffError",
-           "UnsupportedSyntaxError", "NoRuleError", "InternalError"]
+           "UnsupportedSyntaxError", "NoRuleError", "InternalError", "MutationError"]
 __version__ = "0.1.0"
