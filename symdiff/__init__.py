@@ -12,9 +12,9 @@ source -> code object) -> api (grad, value_and_grad, caching).
 """
 
 from .api import grad, value_and_grad
-from .errors import AliasingError, InternalError, NoRuleError, SymdiffError, UnsupportedSyntaxError
+from .errors import AliasingError, InternalError, MutationError, NoRuleError, SymdiffError, UnsupportedSyntaxError
 from .rules import defnondiff, defvjp
 
 __all__ = ["grad", "value_and_grad", "defvjp", "defnondiff", "SymdiffError",
-           "UnsupportedSyntaxError", "NoRuleError", "InternalError", "AliasingError"]
+           "UnsupportedSyntaxError", "NoRuleError", "InternalError", "AliasingError", "MutationError"]
 __version__ = "0.1.0"

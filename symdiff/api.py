@@ -59,6 +59,7 @@ class _Compiler:
         self.namespace.update({f"_default_{name}": value for name, value in self.defaults.items()})
         self.dispatcher = self._build_dispatcher()
         functools.update_wrapper(self.dispatcher, fun, assigned=("__module__", "__doc__"), updated=())
+        del self.dispatcher.__wrapped__  # the dispatcher computes a gradient, not fun: never unwrap it to fun
         self.dispatcher.__name__ = self.dispatcher.__qualname__ = self.name
         self.dispatcher.source = None
         self.dispatcher._symdiff = self

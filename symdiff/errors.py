@@ -29,6 +29,11 @@ class InternalError(SymdiffError):
     function does not. The message names the user's code being processed and asks for a report."""
 
 
+class MutationError(SymdiffError):
+    """The function changes an array, list or dict in place in a way symdiff does not model
+    (``y.sort()``, ``np.copyto``, ``out=``): the message says what to write instead."""
+
+
 REPORT = ("This is a bug in symdiff, not in your code: please report it with the function and the "
           "types and shapes of its arguments.")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import inspect
 import linecache
 import textwrap
@@ -31,6 +32,12 @@ UNSUPPORTED = {
     "SetComp": "set comprehension", "DictComp": "dict comprehension", "NamedExpr": "assignment expression (:=)",
     "Set": "set display", "JoinedStr": "f-string",
     "Assert": "assert statement", "AnnAssign": "annotated assignment",
+}
+
+# What to write instead, for constructs with a usual rewrite.
+ADVICE = {
+    "Delete": "build a new list or dict without the item (by slicing, a comprehension or a display), "
+              "or just stop using the name",
 }
 
 
@@ -92,7 +99,7 @@ class Parsed:
 
 def parse_function(fn: Callable) -> Parsed:
     """Read and parse the source of ``fn`` (a def or a lambda)."""
-    fn = inspect.unwrap(fn)
+    _refuse_wrapper(fn)
     if isinstance(fn, types.MethodType):  # obj.loss: differentiate loss with `self` fixed to obj
         parsed = parse_function(fn.__func__)
         if not parsed.params:
@@ -113,9 +120,85 @@ def parse_function(fn: Callable) -> Parsed:
             "(or a notebook cell) rather than in a bare REPL or through exec") from None
     node = _find_node(fn, lines, first, filename)
     parsed = Parsed(fn, node, filename, fn.__name__ if fn.__name__ != "<lambda>" else "lambda")
+    _check_decorators(parsed)
     _check_signature(parsed)
     _check_syntax(parsed)
     return parsed
+
+
+def _refuse_wrapper(fn: Callable) -> None:
+    """Refuse what is not the function that runs: a symdiff gradient, a ``functools.partial``,
+    a function with ``__wrapped__`` (a decorator's wrapper: differentiating the function it
+    wraps would skip the decorator's effect)."""
+    compiler = getattr(fn, "_symdiff", None)
+    if compiler is not None:
+        code = getattr(compiler.fun, "__code__", None)
+        of = f" of the function at {code.co_filename}:{code.co_firstlineno}" if code is not None else ""
+        raise SymdiffError(f"differentiating a symdiff gradient is not supported yet: {fn.__name__} is the "
+                           f"gradient{of}; differentiate the original function, or write the derivative it "
+                           "computes in code")
+    if isinstance(fn, functools.partial):
+        name = getattr(fn.func, "__name__", "f")
+        raise SymdiffError(f"{fn!r}: a functools.partial is not supported: write a lambda that passes the "
+                           f"fixed arguments, e.g. symdiff.grad(lambda x: {name}(x, ...))")
+    wrapped = getattr(fn, "__wrapped__", _MISSING)
+    if wrapped is not _MISSING:
+        name = getattr(fn, "__qualname__", repr(fn))
+        message = (f"{name} is wrapped by a decorator (its __wrapped__ is the undecorated function): "
+                   "symdiff does not differentiate through decorators; apply symdiff to the undecorated "
+                   "function and write the decorator's effect in code")
+        code = getattr(inspect.unwrap(fn), "__code__", None)
+        if code is None:
+            raise SymdiffError(message)
+        line = code.co_firstlineno  # the first decorator's line
+        raise SymdiffError(located(message, code.co_filename, line, None,
+                                   linecache.getline(code.co_filename, line) or None))
+
+
+_KNOWN_DECORATORS = (staticmethod, classmethod)
+
+
+def _check_decorators(parsed: Parsed) -> None:
+    """Refuse a def whose decorators may have replaced it, unless each is one symdiff knows
+    (``symdiff.grad``, ``staticmethod``...) or its name still refers to this very function (a
+    decorator that registers the function and returns it)."""
+    node = parsed.node
+    for decorator in getattr(node, "decorator_list", []):
+        if not _known_decorator(decorator, parsed.fn) and not _names_itself(parsed.fn):
+            raise parsed.error(decorator, f"{parsed.name} has the decorator @{ast.unparse(decorator)}, which "
+                               "symdiff does not know: apply symdiff to the undecorated function and write "
+                               "the decorator's effect in code")
+
+
+def _known_decorator(decorator: ast.expr, fn: Callable) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    parts = []
+    while isinstance(target, ast.Attribute):
+        parts.append(target.attr)
+        target = target.value
+    if not isinstance(target, ast.Name):
+        return False
+    obj = fn.__globals__.get(target.id, getattr(builtins, target.id, _MISSING))
+    if obj is _MISSING:  # a name local to the defining function (`import symdiff` in a def)
+        return (parts[0] if parts else target.id) in ("grad", "value_and_grad")
+    for attr in reversed(parts):
+        obj = getattr(obj, attr, _MISSING)
+    if any(obj is known for known in _KNOWN_DECORATORS):
+        return True
+    return getattr(obj, "__module__", None) == "symdiff.api" and getattr(obj, "__name__", "") in (
+        "grad", "value_and_grad")
+
+
+def _names_itself(fn: Callable) -> bool:
+    """Whether ``fn``'s qualified name, looked up from its module, is ``fn`` itself."""
+    if "<locals>" in fn.__qualname__:
+        return False
+    obj: Any = fn.__globals__
+    for part in fn.__qualname__.split("."):
+        fields = obj if isinstance(obj, dict) else getattr(obj, "__dict__", {})
+        obj = fields.get(part, _MISSING)
+        obj = getattr(obj, "__func__", obj)  # a staticmethod or classmethod in a class body
+    return obj is fn
 
 
 def _find_node(fn: Callable, lines: list[str], first: int, filename: str) -> ast.FunctionDef | ast.Lambda:
@@ -219,6 +302,7 @@ def _check_syntax(parsed: Parsed) -> None:
         for node in ast.walk(stmt):
             construct = UNSUPPORTED.get(type(node).__name__)
             if construct is not None:
-                raise parsed.error(node, f"{construct} is not supported by symdiff")
+                advice = ADVICE.get(type(node).__name__)
+                raise parsed.error(node, f"{construct} is not supported by symdiff" + (f": {advice}" if advice else ""))
             if isinstance(node, ast.keyword) and node.arg is None:
                 raise parsed.error(node.value, "**kwargs in a call is not supported by symdiff")

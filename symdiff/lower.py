@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import operators, passes, rules, runtime, shapes
-from .errors import AliasingError, SymdiffError, UnresolvedNameError, located
+from . import mutation, operators, passes, rules, runtime, shapes
+from .errors import AliasingError, MutationError, SymdiffError, UnresolvedNameError, located
 from .frontend import _MISSING, Parsed, parse_function
 from .ir import (
     BUILD_LIST,
@@ -975,12 +975,18 @@ class Lowerer:
         if isinstance(func, ast.Attribute):
             base = self.expr(func.value)
             method = getattr(base.const, func.attr, None) if base.is_const else None
-            if isinstance(method, types.MethodType) and _is_user_function(method.__func__) \
+            if isinstance(method, types.MethodType) and method.__self__ is base.const \
+                    and _is_user_function(method.__func__) \
                     and rules.lookup(method.__func__) is None:  # self.helper(x) on a known object
                 return self.inline(method.__func__, [base] + args, kwargs, node)
-            if not (base.is_const and isinstance(base.const, types.ModuleType)):
+            held = self.held_function(base, func.attr)
+            if held is not _MISSING:  # xp.sum(x) on a namespace object: the function it holds
+                callee = self.b.const(held, hint=func.attr)
+            elif not (base.is_const and isinstance(base.const, types.ModuleType)):
+                self.refuse_mutating_method(node, base, method)
                 return self.call(Method(func.attr), [base] + args, kwargs)
-            callee = self.expr_Attribute(func)
+            else:
+                callee = self.expr_Attribute(func)
         else:
             callee = self.expr(func)
         if not callee.is_const:
@@ -993,9 +999,81 @@ class Lowerer:
             return self.inline_local(fn, args, kwargs, node)
         if not callable(fn):
             raise self.p.error(node, f"'{type(fn).__name__}' object is not callable", cls=SymdiffError)
+        message = None if _is_user_function(fn) else mutation.function_message(fn, node, ast.unparse(func))
+        if message is not None:
+            raise self.p.error(node, message, cls=MutationError)
+        if rules.lookup(fn) is None:
+            self.refuse_gradient_call(node, fn)
+            bound = self.bound_call(node, fn, args, kwargs)
+            if bound is not None:  # a partial or a bound method of a Python function: inline that
+                return self.inline(*bound, node)
         if _is_user_function(fn) and rules.lookup(fn) is None and rules.differentiable(fn):
             return self.inline(fn, args, kwargs, node)  # (a registered rule takes precedence)
         return self.call(fn, args, kwargs)
+
+    def bound_call(self, node: ast.Call, fn: Any, args: list[Value], kwargs: dict[str, Value]) -> tuple | None:
+        """``(function, args, kwargs)`` calling a Python function for a call of ``fn``, when
+        ``fn`` is a ``functools.partial`` or a bound method of one; else None."""
+        if isinstance(fn, functools.partial):
+            inner, fixed, keywords = fn.func, list(fn.args), dict(fn.keywords)
+        elif isinstance(fn, types.MethodType):
+            inner, fixed, keywords = fn.__func__, [fn.__self__], {}
+        else:
+            return None
+        if not _is_user_function(inner) or rules.lookup(inner) is not None or not rules.differentiable(inner):
+            return None
+        self.refuse_gradient_call(node, inner)
+        consts = {k: self.b.const(v) for k, v in keywords.items()}
+        return inner, [self.b.const(a) for a in fixed] + args, {**consts, **kwargs}
+
+    def held_function(self, base: Value, attr: str) -> Any:
+        """The function ``base.attr`` names when ``base`` is a known object (not a module) that
+        holds it as a plain attribute -- ``xp.sum`` for ``xp = SimpleNamespace(sum=np.sum)``, a
+        class's staticmethod -- rather than as a method bound to ``base``; else ``_MISSING``."""
+        if not base.is_const or isinstance(base.const, (types.ModuleType, np.ndarray, np.generic, list, dict, tuple)):
+            return _MISSING
+        try:
+            held = getattr(base.const, attr)
+        except AttributeError:
+            return _MISSING
+        if not callable(held) or isinstance(held, type) or getattr(held, "__self__", None) is base.const:
+            return _MISSING
+        fields = getattr(base.const, "__dict__", None)
+        if type(fields) is dict and fields.get(attr) is held:  # compiled in: recompile when rebound
+            self.reads.append((fields, attr, held))
+        return held
+
+    def refuse_gradient_call(self, node: ast.Call, fn: Any) -> None:
+        """Calling a symdiff gradient inside a differentiated function: nested differentiation
+        is not implemented, and inlining the function it differentiates would be wrong."""
+        if getattr(fn, "_symdiff", None) is not None:
+            raise self.p.error(node, f"differentiating a symdiff gradient is not supported yet: "
+                               f"{ast.unparse(node.func)} is a gradient made by symdiff; differentiate "
+                               "the original function, or write the derivative it computes in code",
+                               cls=SymdiffError)
+
+    def refuse_mutating_method(self, node: ast.Call, base: Value, bound: Any) -> None:
+        """Refuse a method call that changes an array, list or dict in place (see mutation.py),
+        or that writes through ``out=``/``where=``."""
+        message = mutation.method_message(node, self.receiver_type(base))
+        if message is None:  # rng.shuffle(a), np.add.at(a, i, v), x.sum(out=y)
+            message = mutation.keyword_message(None, node) if bound is None else \
+                mutation.function_message(bound, node, ast.unparse(node.func))
+        if message is not None:
+            raise self.p.error(node, message, cls=MutationError)
+
+    def receiver_type(self, base: Value) -> str | None:
+        """What a method's receiver is known to be: "array", "list", "dict", "other" or None."""
+        if base.is_const:
+            kinds = ((np.ndarray, "array"), (list, "list"), (dict, "dict"))
+            return next((name for cls, name in kinds if isinstance(base.const, cls)), "other")
+        if base.kind in (SCALAR, RANGE):
+            return "other"
+        if type(base.kind) is int:
+            return "array"
+        if base in self.structs:
+            return {list: "list", dict: "dict"}.get(self.container_type(base), "other")
+        return "list" if base.kind == SEQUENCE else None
 
     def inline(self, fn: Callable, args: list[Value], kwargs: dict[str, Value], node: ast.Call) -> Value:
         """Lower a call of a Python function by lowering its body in place (its own names,
