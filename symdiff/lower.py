@@ -971,6 +971,9 @@ class Lowerer:
     def expr_Call(self, node: ast.Call) -> Value:
         args = [self.expr(a) for a in node.args]
         kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
+        for name, default in (("out", None), ("where", True)):  # spelt-out defaults change nothing
+            if name in kwargs and kwargs[name].is_const and kwargs[name].const is default:
+                del kwargs[name]
         func = node.func
         if isinstance(func, ast.Attribute):
             base = self.expr(func.value)

@@ -387,7 +387,11 @@ def byteswap_not_in_place(x):
     return np.sum(x * x) + 0.0 * x.byteswap(inplace=False).shape[0]
 
 
-@pytest.mark.parametrize("fn", [pure_methods, byteswap_not_in_place])
+def out_and_where_spelt_as_their_defaults(x):
+    return np.sum(np.exp(x, out=None) * np.sin(x, where=True))
+
+
+@pytest.mark.parametrize("fn", [pure_methods, byteswap_not_in_place, out_and_where_spelt_as_their_defaults])
 def test_pure_methods_still_differentiate(fn):
     check_grad(fn, X.copy())
 
