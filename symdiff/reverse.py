@@ -467,7 +467,8 @@ class Reverse:
                             free[y] = None
             elif op.kind in ("for", "while"):
                 offset = 1 if op.kind == "for" else 0
-                for a in op.args[offset:]:
+                # a nested loop's inits, and values from out here that its body yields as they are
+                for a in [*op.args[offset:], *op.regions[-1].yields]:
                     if a in self.active and self.def_region.get(a) not in inside:
                         free[a] = None
         for y in body.yields:

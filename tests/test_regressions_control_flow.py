@@ -725,3 +725,29 @@ def test_item_assignment_into_a_tuple_display_is_refused():
         return np.sum(t[0])
     with pytest.raises(symdiff.SymdiffError, match="'tuple' object does not support item assignment"):
         symdiff.grad(f)(X3)
+
+
+# ============================================================================ nested loops
+
+
+def inner_loop_copies_an_outer_value(x, y):
+    for _ in range(1, 4):
+        for _ in range(2):
+            s = y
+    return s * x
+
+
+def inner_loop_copies_an_outer_array(x, y):
+    for _ in range(2):
+        acc = x * 0.0
+        for _ in range(3):
+            acc = y
+    return np.sum(acc * x)
+
+
+@pytest.mark.parametrize("fn, args", [
+    pytest.param(inner_loop_copies_an_outer_value, (0.3, 0.7), id="number"),
+    pytest.param(inner_loop_copies_an_outer_array, (X3, X3[::-1].copy()), id="array"),
+])
+def test_a_value_from_outside_nested_loops_that_the_inner_one_yields_as_it_is_gets_its_gradient(fn, args):
+    check(fn, *args, argnums=(0, 1))
