@@ -73,6 +73,9 @@ class Lowerer:
         self.updated_in_place: set[Value] = set()  # values some name updates in place (a += 1)
         self.views: dict[Value, Value] = {}  # a value that may be a NumPy view -> the array it views
         self.contained: set[Value] = set()  # values appended to (or stored in) a list built at run time
+        # what values of unknown kind surely are: "array" (an ndarray with axes: updated in place)
+        # or "number" (a Python or NumPy scalar: immutable)
+        self.nature: dict[Value, str] = {}
         self.foreign: set[Value] = set()  # when inlining a helper: its caller's arrays and lists
         self.inlining: tuple[Callable, ...] = (parsed.fn,)  # functions being inlined, outermost first
         self.structs: dict[Value, dict] = {}  # container values known item by item: key -> value
@@ -121,6 +124,7 @@ class Lowerer:
         self.updated_in_place = outer.updated_in_place
         self.views = outer.views
         self.contained = outer.contained
+        self.nature = outer.nature
         # the caller's objects, which an in-place update here would change for the caller too
         self.foreign = {v for v in env.values() if v.kind not in (SCALAR, RANGE) and not v.is_const}
         self.inlining = outer.inlining + (parsed.fn,)
@@ -259,10 +263,11 @@ class Lowerer:
         self.refuse_update_through_view(name, current)
         self.refuse_update_of_shared(name, current)
         aliases = [n for n, v in self.env.items() if v is current and n != name and not n.startswith("__")]
-        if aliases and current.kind != SCALAR:  # numbers are immutable: only `name` is rebound
-            # An ndarray (or list) is updated in place, so every name bound to it sees the update.
+        if aliases and current.kind != SCALAR and self.nature.get(current) != "number":
+            # An ndarray (or list) is updated in place, so every name bound to it sees the update;
+            # a number is immutable, so only `name` is rebound.
             if type(current.kind) is int or current.kind == SEQUENCE or current in self.structs \
-                    or self.surely_array(current):
+                    or self.nature.get(current) == "array":
                 self.env.update((alias, updated) for alias in aliases)
             elif self.live_names() & set(aliases):
                 raise self.p.error(self.statements[-1], f"{name!r} and {aliases[0]!r} are one object, updated "
@@ -273,20 +278,6 @@ class Lowerer:
         if current.kind != SCALAR:
             self.updated_in_place.add(current)
         self.env[name] = updated
-
-    def surely_array(self, value: Value, depth: int = 0) -> bool:
-        """Whether ``value`` (of unknown rank) is certainly an ndarray of one or more axes: an
-        elementwise operation with such an array, or a copy of one."""
-        if type(value.kind) is int:
-            return value.kind > 0
-        op = self.b.producer.get(value)
-        if op is None or op.kind != "call" or depth > 20:
-            return False
-        if op.fn in (Method("copy"), Method("astype"), GetAttr("T"), runtime.setitem, np.copy):
-            return self.surely_array(op.args[0], depth + 1)
-        elementwise = op.fn in passes.ARITHMETIC or op.fn in passes.COMPARISONS \
-            or type(op.fn) is np.ufunc and op.fn.signature is None
-        return elementwise and any(self.surely_array(a, depth + 1) for a in op.args)
 
     def refuse_update_through_view(self, name: str, current: Value) -> None:
         """An array updated in place while a live name holds a view of it (``u = v[1:3]``), or a
@@ -307,7 +298,7 @@ class Lowerer:
     def refuse_update_of_shared(self, name: str, current: Value) -> None:
         """An in-place update of an object that something other than this function's names
         holds: a caller (when inlining a helper), or a list or dict that is read later."""
-        if current.kind == SCALAR or current.shape == ():
+        if current.kind == SCALAR or current.shape == () or self.nature.get(current) == "number":
             return  # numbers (and NumPy scalars) are immutable
         where = self.statements[-1] if self.statements else self.p.node
         if current in self.foreign:
@@ -437,6 +428,8 @@ class Lowerer:
             kind = a.kind if a.kind == c.kind else None
             result = Value(name if not name.startswith("_") else (a.hint or c.hint), kind)
             result.shape = shapes.merge(a.shape, c.shape)
+            if _nature_of(a, self.nature) is not None and _nature_of(a, self.nature) == _nature_of(c, self.nature):
+                self.nature[result] = _nature_of(a, self.nature)
             results.append(result)
             self.env[name] = merged[a, c] = result
         self.b.emit(Op("if", [cond], results, regions=[then_region, else_region], line=line))
@@ -648,13 +641,16 @@ class Lowerer:
         kinds = [v.kind for v in inits]
         shapes_ = [v.shape for v in inits]
         dtypes = [v.dtype for v in inits]
+        natures = [_nature_of(v, self.nature) for v in inits]
         self.loop_depth += 1
         while True:  # until the kinds and shapes assumed for the carried values hold
             params = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+            self.nature.update((p, n) for p, n in zip(params, natures) if n)
             cond_region = None
             if cond is not None:
                 cond_params = [self._carried(n, v, k, s, d)
                                for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+                self.nature.update((p, n) for p, n in zip(cond_params, natures) if n)
                 cond_region, cond_env = self.region(None, before)
                 self._bind_carried(names, cond_params, aliases)
                 self.b.push(cond_region)
@@ -677,18 +673,22 @@ class Lowerer:
                 kinds = [v.kind for v in inits]
                 shapes_ = [v.shape for v in inits]
                 dtypes = [v.dtype for v in inits]
+                natures = [_nature_of(v, self.nature) for v in inits]
                 continue
             new_kinds = [k if y.kind == k else None for y, k in zip(region.yields, kinds)]
             new_shapes = [_settle(s, shapes.merge(s, y.shape)) for y, s in zip(region.yields, shapes_)]
             new_dtypes = [d if y.dtype is d else None for y, d in zip(region.yields, dtypes)]
-            if new_kinds == kinds and all(a is b for a, b in zip(new_shapes, shapes_)) and new_dtypes == dtypes:
+            new_natures = [n if _nature_of(y, self.nature) == n else None for y, n in zip(region.yields, natures)]
+            if new_kinds == kinds and all(a is b for a, b in zip(new_shapes, shapes_)) and new_dtypes == dtypes \
+                    and new_natures == natures:
                 break
-            kinds, shapes_, dtypes = new_kinds, new_shapes, new_dtypes
+            kinds, shapes_, dtypes, natures = new_kinds, new_shapes, new_dtypes, new_natures
         self.loop_depth -= 1
         self.env = before
         if any(p in self.updated_in_place for p in params):  # the loop updates these in place
             self.updated_in_place.update(v for v, p in zip(inits, params) if p in self.updated_in_place)
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+        self.nature.update((r, n) for r, n in zip(results, natures) if n)
         self._bind_carried(names, results, aliases)
         self.drop_loop_flags()
         regions = [cond_region, region] if cond_region is not None else [region]
@@ -808,6 +808,9 @@ class Lowerer:
         result = self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=effect)
         if args and _may_view(fn, args, result):
             self.views[result] = self.views.get(args[0], args[0])
+        nature = _nature(fn, args, kwargs or {}, self.nature) if result.kind is None else None
+        if nature is not None:
+            self.nature[result] = nature
         return result
 
     def slice_container(self, container: Value, index: slice) -> Value:
@@ -1306,6 +1309,62 @@ def _hint(name: str, value: Value) -> str | None:
 
 
 FALSE = Value(const=False)
+
+
+# Calls that always return an ndarray with at least one axis, and those that do when their
+# first argument is one (for values whose rank symdiff does not infer).
+MAKE_AXES = frozenset({np.outer, np.concatenate, np.stack, np.vstack, np.hstack, np.column_stack, np.dstack,
+                       np.arange, np.linspace, np.eye, np.identity, np.cumsum, np.cumprod, np.atleast_1d,
+                       np.atleast_2d, np.atleast_3d, np.tile, np.repeat, np.ravel, Method("ravel"),
+                       Method("flatten")})
+KEEP_AXES = frozenset({np.copy, np.array, np.asarray, np.sort, np.flip, np.roll, np.transpose, np.swapaxes,
+                       np.moveaxis, np.zeros_like, np.ones_like, np.full_like, np.empty_like, np.tril,
+                       np.triu, np.clip, runtime.setitem, GetAttr("T"),
+                       *(Method(m) for m in ("copy", "astype", "transpose", "clip"))})
+
+
+# Reductions that give one number when called without ``axis`` (or ``keepdims``).
+REDUCE_ALL = frozenset({np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.std, np.var,
+                        np.median, np.average, np.nansum, np.nanmean, np.vdot,
+                        *(Method(m) for m in ("sum", "mean", "prod", "max", "min", "std", "var"))})
+
+
+def _nature_of(v: Value, natures: dict) -> str | None:
+    """"array", "number" or None for ``v`` (see :func:`_nature`)."""
+    if v.kind == SCALAR:
+        return "number"
+    return "array" if type(v.kind) is int and v.kind > 0 else natures.get(v)
+
+
+def _nature(fn: Any, args: list[Value], kwargs: dict, natures: dict) -> str | None:
+    """"array" when ``fn(*args)`` is surely an ndarray with axes, "number" when surely a Python
+    or NumPy scalar, else None (``natures`` holds what is known of values of unknown kind)."""
+    def nature(v: Value) -> str | None:
+        return _nature_of(v, natures)
+    if fn is operator.getitem and type(args[0].kind) is int and args[0].kind > 0:
+        index = args[1].const if args[1].is_const else None
+        parts = index if type(index) is tuple else (index,)
+        if args[1].kind == SCALAR and args[0].kind == 1 or \
+                all(type(p) is int for p in parts) and len(parts) == args[0].kind:
+            return "number"  # one element of an array
+        return None
+    if fn in MAKE_AXES:
+        return "array"
+    if fn in KEEP_AXES:
+        return "array" if args and nature(args[0]) == "array" else None
+    if fn in REDUCE_ALL and not kwargs and len(args) == 1:
+        return "number"
+    if getattr(fn, "__module__", None) == "math":
+        return "number"
+    elementwise = fn in passes.ARITHMETIC or fn in passes.COMPARISONS or fn is np.where \
+        or type(fn) is np.ufunc and fn.signature is None
+    if not elementwise:
+        return None
+    found = [nature(a) for a in [*args, *kwargs.values()]]
+    if "array" in found:
+        return "array"
+    # a ufunc of numbers is a NumPy scalar (np.where of numbers is a 0-d array: left unknown)
+    return "number" if fn is not np.where and all(n == "number" for n in found) else None
 
 
 def _may_view(fn: Any, args: list[Value], result: Value) -> bool:

@@ -223,3 +223,28 @@ def test_an_alias_of_unknown_type_updated_in_place_is_exact_or_refused():
         check_grad(alias_of_a_value_of_unknown_rank_updated_twice, *args)
     except AliasingError as error:
         assert "cannot tell whether it is an array" in str(error)
+
+
+def numpy_scalar_from_a_loop_aliased(x, t):
+    v = t
+    for i in range(3):
+        v = v * 0.5 + x[i]  # a NumPy scalar: immutable
+    w = v
+    w += 1.0  # rebinds w only
+    return v * 2.0 + w * w
+
+
+def array_from_a_loop_aliased(x, t):
+    h = np.tanh(x)
+    for i in range(2):
+        h = np.tanh(h * t + x[i])
+    a = h.copy()
+    b = a
+    b *= t
+    b[0] = 2.0 * t
+    return np.sum(a ** 2)
+
+
+@pytest.mark.parametrize("fn", [numpy_scalar_from_a_loop_aliased, array_from_a_loop_aliased])
+def test_aliases_of_loop_results_follow_what_the_value_is(fn):
+    check_grad(fn, X.copy(), 0.7)
