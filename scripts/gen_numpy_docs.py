@@ -59,7 +59,7 @@ NOTES = {
     "np.divide": "also spelt np.true_divide",
     "np.cbrt": "infinite at 0",
     "np.sinc": "0 at x == 0",
-    "np.clip": "passes where a_min < x < a_max; bounds may be None, constant or differentiated (positionally)",
+    "np.clip": "passes where a_min < x < a_max; bounds may be None, constant or differentiated",
     "x.clip()": "as np.clip",
     "np.where": "the condition is not differentiable",
     "np.float_power": "computed in float64, as NumPy does",
@@ -75,34 +75,44 @@ NOTES = {
     "np.average": "axis, keepdims, weights (1-D along axis or full shape); returned=True not supported",
     "np.linalg.norm": "vector norms ord None/2/1/inf/-inf/0/p, matrix norms 'fro'/'nuc'/2/-2/1/-1/inf/-inf, "
                       "with axis/keepdims; NaN where the norm is 0; a unique extreme singular value/column/row",
-    "np.transpose": "with or without axes",
-    "np.reshape": "-1 allowed",
+    "np.transpose": "with or without axes (negative ones too)",
+    "np.reshape": "-1 allowed; order 'C', 'F', 'A'", "x.reshape()": "as np.reshape",
     "np.broadcast_to": "the cotangent is summed over the broadcast axes",
     "np.repeat": "int or per-element repeats, axis or flattened",
-    "np.pad": "constant mode only (the default); constant_values is not differentiated",
+    "np.pad": "modes constant (the default), edge, reflect, symmetric, wrap; constant_values is not differentiated",
     "np.sort": "through the sorting permutation (np.argsort)",
     "np.trace": "offset, axis1, axis2", "np.diagonal": "offset, axis1, axis2",
     "np.diag": "of a vector (builds a matrix) and of a matrix (takes a diagonal), with k",
     "np.dot": "any ranks", "np.matmul": "any ranks, batched and broadcast", "x @ y": "any ranks, batched and broadcast",
-    "np.einsum": "a constant subscripts string: explicit or implicit output, '...', repeated (diagonal) "
-                 "subscripts; up to 16 operands",
+    "np.einsum": "a subscripts string (not the operand-list form): explicit or implicit output, '...', "
+                 "repeated (diagonal) subscripts, size-1 broadcasting; up to 16 operands",
     "np.tensordot": "axes as an int or a pair of sequences",
     "np.linalg.inv": "also batched", "np.linalg.det": "also batched; needs an invertible matrix",
     "np.linalg.solve": "also batched; b a vector or a matrix",
     "x.max()": "as np.max", "x.min()": "as np.max", "x.prod()": "as np.prod", "x.sum()": "as np.sum",
     "x.mean()": "as np.mean", "x.var()": "as np.var", "x.std()": "as np.std", "x.cumsum()": "as np.cumsum",
     "x.cumprod()": "as np.cumprod", "x.repeat()": "as np.repeat", "x.trace()": "as np.trace",
-    "x.diagonal()": "as np.diagonal", "x.transpose()": "x.transpose(), x.transpose(1, 0, 2), x.transpose((1, 0, 2))",
-    "np.linalg.cholesky": "the gradient is symmetrised (the input is read as symmetric), as in JAX",
+    "x.diagonal()": "as np.diagonal",
+    "x.transpose()": "x.transpose(), x.transpose(1, 0, 2), x.transpose((1, 0, 2)), x.transpose([1, 0])",
+    "np.linalg.cholesky": "the gradient is symmetrised (the input is read as symmetric), as in JAX; upper=True too",
     "np.linalg.pinv": "also batched; a of full rank",
     "np.linalg.eigh": "w, v = eigh(a): distinct eigenvalues; symmetrised (a is read as symmetric); also batched",
     "np.linalg.eigvalsh": "as np.linalg.eigh",
     "np.linalg.eig": "real input with real, distinct eigenvalues (complex ones are refused); unit-norm vectors",
     "np.linalg.eigvals": "as np.linalg.eig",
-    "np.linalg.svd": "full_matrices=False (or a square matrix), or compute_uv=False; distinct, nonzero "
-                     "singular values; also batched",
+    "np.linalg.svd": "full_matrices=False (or a square matrix, or only s used), or compute_uv=False; distinct, "
+                     "nonzero singular values; also batched",
     "np.linalg.svdvals": "as np.linalg.svd(a, compute_uv=False)",
-    "np.linalg.qr": "reduced mode, at least as many rows as columns",
+    "np.linalg.qr": "reduced mode and mode='r'; also with more columns than rows, and batched",
+    "np.linalg.matrix_power": "an int power (negative: through the inverse); also batched",
+    "np.linalg.multi_dot": "a 1-D first (last) array is read as a row (column), as multi_dot does",
+    "np.vecdot": "of real arrays (no conjugate); axis, broadcast", "np.linalg.vecdot": "as np.vecdot",
+    "np.nanmax": "as np.max; NaN elements get 0", "np.nanmin": "as np.max; NaN elements get 0",
+    "np.matrix_transpose": "the last two axes swapped", "np.linalg.matrix_transpose": "as np.matrix_transpose",
+    "x.mT": "as np.matrix_transpose", "x.take()": "as np.take",
+    "np.ravel": "order 'C', 'F', 'A', 'K'", "x.ravel()": "as np.ravel", "x.flatten()": "as np.ravel",
+    "np.concatenate": "axis, or None (flattened)",
+    "np.triu": "of matrices, stacks, or a vector (a matrix of its copies)", "np.tril": "as np.triu",
     "np.linalg.lstsq": "a of full rank; through the solution and the residuals (not rank, singular values)",
     "np.diff": "n, axis (no prepend=/append=)",
     "np.take": "indices, axis (default: flattened); repeated indices accumulate",
@@ -115,7 +125,7 @@ NOTES = {
     "np.append": "axis, or flattened",
     "np.rot90": "k, axes", "np.rollaxis": "axis, start",
     "np.cross": "3-component vectors along the last axis, broadcast",
-    "np.select": "choices and the default (positionally); the conditions are not differentiable",
+    "np.select": "choices and the default; the conditions are not differentiable",
     "np.interp": "x and fp (not xp); 0 for x outside xp; no left=/right=/period=",
     "np.convolve": "modes full, same, valid",
     "np.polyval": "p and x",
@@ -188,6 +198,12 @@ def argument_names(name: str, vjps: tuple) -> str:
     return ", ".join(dict.fromkeys(out))
 
 
+def keyword_names(fn: Any) -> str:
+    """`` (also min=, max=)``: the keywords a derivative also flows through."""
+    names = rules.KEYWORD_POSITIONS.get(fn)
+    return f" (also {', '.join(f'{k}=' for k in names)})" if names else ""
+
+
 def render() -> str:
     rows: dict[str, list] = {s: [] for s in SECTIONS}
     for fn, vjps in rules.VJPS.items():
@@ -196,7 +212,7 @@ def render() -> str:
         if isinstance(fn, Build):  # tuple/list displays: documented with sequences below
             continue
         name = display(fn)
-        rows[section(fn)].append((name, argument_names(name, vjps), NOTES.get(name, "")))
+        rows[section(fn)].append((name, argument_names(name, vjps) + keyword_names(fn), NOTES.get(name, "")))
     lines = [
         "# NumPy and Python functions symdiff differentiates",
         "",
@@ -204,9 +220,9 @@ def render() -> str:
         "",
         "Each function below has a derivative rule in `symdiff/rules.py` (a vector-Jacobian product",
         "written in NumPy and inlined into the generated gradient). *Differentiable arguments* are",
-        "the positional arguments a derivative flows to; keyword arguments (`axis=`, `keepdims=`,",
-        "`ord=`...) must not depend on the differentiated inputs. Register more with",
-        "`symdiff.defvjp(fn, *vjps)`.",
+        "the arguments a derivative flows to (positionally, or by the keywords listed); other",
+        "keyword arguments (`axis=`, `keepdims=`, `ord=`...) must not depend on the differentiated",
+        "inputs. Register more with `symdiff.defvjp(fn, *vjps)`.",
         "",
     ]
     for title in SECTIONS:

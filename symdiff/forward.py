@@ -71,14 +71,16 @@ class Forward:
 
     def call(self, op: Op) -> None:
         varied = [(i, a) for i, a in enumerate(op.positional) if a in self.tangent]
-        if not varied or not rules.differentiable(op.fn):
+        keywords = [(name, v) for name, v in op.keywords.items() if v in self.tangent]
+        if not (varied or keywords) or not rules.differentiable(op.fn):
             return
         vjps = rules.lookup(op.fn)
         if vjps is None:
             raise no_rule_error(self.fn, op)
-        for name, v in op.keywords.items():
-            if v in self.tangent:
+        for name, v in keywords:
+            if rules.keyword_position(op.fn, name) is None:
                 raise no_rule_error(self.fn, op, f"differentiating the keyword argument '{name}'")
+            varied.append((rules.keyword_position(op.fn, name), v))
         args = [a.const if a.is_const else Sym(self.b, a) for a in op.positional]
         kwargs = {k: v.const if v.is_const else Sym(self.b, v) for k, v in op.keywords.items()}
         total = None

@@ -792,7 +792,7 @@ class Lowerer:
         if fn is operator.getitem and args[0].kind == SEQUENCE:  # lst[i] on a list built here
             position = self.call(runtime.list_index, [args[0], args[1]], hint="position")
             return self.b.call(operator.getitem, [args[0], position], hint=hint, effect=True)
-        if fn not in (len, runtime.list_append, runtime.list_index) and any(
+        if fn not in (len, runtime.list_append, runtime.list_index) and not rules.is_result_field(fn) and any(
                 a.kind == SEQUENCE and a not in self.structs for a in args):
             # a list that may still grow: pass a snapshot, so the backward sweep sees what was used
             args = [self.b.call(tuple, [a], kind=SEQUENCE, effect=True)

@@ -292,12 +292,15 @@ class Reverse:
             raise self.no_rule(op)
         args = [self.symbol(a) for a in op.positional]
         kwargs = {k: self.symbol(v) for k, v in op.keywords.items()}
+        operands = list(enumerate(op.positional))
         for name, v in op.keywords.items():
             if v in self.active:
-                raise self.no_rule(op, f"differentiating the keyword argument '{name}'")
+                if rules.keyword_position(op.fn, name) is None:
+                    raise self.no_rule(op, f"differentiating the keyword argument '{name}'")
+                operands.append((rules.keyword_position(op.fn, name), v))
         ans = self.symbol(op.result)
         contributions: dict[Value, Value] = {}  # an operand used twice (x * x) gets one sum
-        for i, a in enumerate(op.positional):
+        for i, a in operands:
             if a not in self.active:
                 continue
             vjp = vjps[i] if i < len(vjps) else None

@@ -24,6 +24,7 @@ from .passes import enabled, result_kind
 Rule = Callable[..., Any]
 VJPS: dict[Any, tuple[Rule | None, ...]] = {}
 NONDIFF: set[Any] = set()  # callees whose results carry no derivative (comparisons, floor...)
+KEYWORD_POSITIONS: dict[Any, dict[str, int]] = {}  # differentiable keyword arguments (see defkeywords)
 
 
 def defvjp(fn: Any, *vjps: Rule | None) -> None:
@@ -35,6 +36,21 @@ def defvjp(fn: Any, *vjps: Rule | None) -> None:
         symdiff.defvjp(my_softplus, lambda g, ans, x: g * (1 - np.exp(-ans)))
     """
     VJPS[_key(fn)] = tuple(vjps)
+
+
+def defkeywords(fn: Any, **positions: int) -> None:
+    """Let keyword arguments of ``fn`` be differentiated: ``name=position`` says which positional
+    rule of ``fn`` gives the cotangent of the argument passed as ``name=`` (the rule reads it from
+    its keyword arguments)."""
+    KEYWORD_POSITIONS[_key(fn)] = positions
+
+
+def keyword_position(fn: Any, name: str) -> int | None:
+    """The position of the rule for ``fn``'s keyword argument ``name``, or None."""
+    try:
+        return KEYWORD_POSITIONS.get(fn, {}).get(name)
+    except TypeError:
+        return None
 
 
 def defnondiff(*fns: Any) -> None:
@@ -463,10 +479,43 @@ defvjp(np.mean, _mean_vjp)
 defvjp(Method("sum"), lambda g, ans, x, axis=None, **kw: _sum_vjp(g, ans, x, axis, **kw))
 defvjp(Method("mean"), lambda g, ans, x, axis=None, **kw: _mean_vjp(g, ans, x, axis, **kw))
 defvjp(GetAttr("T"), lambda g, ans, x: g.T)
-defvjp(np.transpose, lambda g, ans, x, axes=None: np.transpose(g, None if axes is None else np.argsort(axes)))
-defvjp(Method("reshape"), lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape(x)))
-defvjp(np.reshape, lambda g, ans, x, *shape, **kw: np.reshape(g, np.shape(x)))
-defvjp(Method("copy"), lambda g, ans, x: g)
+NUMPY_2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+if NUMPY_2:  # x.mT, np.matrix_transpose, np.linalg.matrix_transpose
+    for _fn in (GetAttr("mT"), np.matrix_transpose, np.linalg.matrix_transpose):
+        defvjp(_fn, lambda g, ans, x: np.swapaxes(g, -1, -2))
+
+
+def _untranspose(g: Any, x: Any, axes: Any) -> Any:
+    """The cotangent of ``x`` in ``np.transpose(x, axes)``: ``g`` under the inverse permutation
+    (of the axes taken modulo ``x.ndim``: ``(-1, 0, 1)`` is ``(2, 0, 1)``)."""
+    if axes is None:
+        return np.transpose(g)
+    ndim = _ndim(x)
+    if isinstance(axes, (tuple, list)) and all(type(a) is int for a in axes) and ndim is not None:
+        return np.transpose(g, tuple(int(i) for i in np.argsort([a % ndim for a in axes])))
+    return apply(runtime.untranspose, g, axes)
+
+
+def _order(args: tuple, kw: dict, position: int) -> Any:
+    """The ``order=`` of a reshaping call, given positionally at ``args[position]`` or by keyword."""
+    return args[position] if len(args) > position else kw.get("order", "C")
+
+
+def _reshape_back(g: Any, x: Any, order: Any = "C") -> Any:
+    """The cotangent of ``x`` in any op that only reshapes it, reading elements in ``order``:
+    ``g`` reshaped back to ``x``'s shape in the same order."""
+    if order is None or order == "C":
+        return np.reshape(g, shape_of(x))
+    if order == "F":
+        return np.reshape(g, shape_of(x), order="F")
+    return apply(runtime.reshape_back, g, x, order)  # 'A', 'K': by x's memory layout
+
+
+defvjp(np.transpose, lambda g, ans, x, axes=None: _untranspose(g, x, axes))
+defvjp(Method("reshape"), lambda g, ans, x, *shape, **kw: _reshape_back(g, x, kw.get("order", "C")))
+defvjp(np.reshape, lambda g, ans, x, *args, **kw: _reshape_back(g, x, _order(args, kw, 1)))
+for _fn in (Method("copy"), np.copy):
+    defvjp(_fn, lambda g, ans, x, *args, **kw: g)
 
 
 def _index_vjp(g, ans, x, index):
@@ -599,6 +648,8 @@ def _clip_vjp(argnum: int) -> Rule:
 
 for _clip in (np.clip, Method("clip")):
     defvjp(_clip, _clip_vjp(0), _clip_vjp(1), _clip_vjp(2))
+defkeywords(np.clip, a_min=1, min=1, a_max=2, max=2)
+defkeywords(Method("clip"), min=1, max=2)
 
 # ----------------------------------------------------------------------------- reductions
 
@@ -693,6 +744,7 @@ def _cumprod_vjp(name: str) -> Rule:
 for _name, _fn in (("np.prod", np.prod), ("x.prod", Method("prod"))):
     defvjp(_fn, _prod_vjp(_name))
 for _name, _fn in (("np.max", np.max), ("np.amax", np.amax), ("np.min", np.min), ("np.amin", np.amin),
+                   ("np.nanmax", np.nanmax), ("np.nanmin", np.nanmin),  # (NaN never equals the result)
                    ("x.max", Method("max")), ("x.min", Method("min"))):
     defvjp(_fn, _extremum_vjp(_name))
 for _name, _fn in (("np.var", np.var), ("x.var", Method("var"))):
@@ -720,6 +772,7 @@ def _average_vjp(argnum: int) -> Rule:
 
 
 defvjp(np.average, _average_vjp(0), None, _average_vjp(2))
+defkeywords(np.average, weights=2)
 
 
 def _norm_vjp(g, ans, x, *args, **kw):
@@ -730,7 +783,9 @@ def _norm_vjp(g, ans, x, *args, **kw):
     opts = dict(_positional("np.linalg.norm", args, ("ord", "axis", "keepdims")), **kw)
     ord_, axis, keepdims = opts.get("ord"), opts.get("axis"), opts.get("keepdims", False)
     ndim = _ndim(x)
-    if axis is None and ord_ is not None and ndim is None:
+    known = not any(isinstance(v, Sym) or isinstance(v, (tuple, list)) and any(isinstance(a, Sym) for a in v)
+                    for v in (ord_, axis, keepdims))
+    if not known or axis is None and ord_ is not None and ndim is None:  # decided at run time
         return apply(runtime.norm_vjp, g, x, ans, ord_, axis, keepdims)
     axes = (axis,) if isinstance(axis, int) else axis
     matrix = (len(axes) == 2) if axes is not None else (ord_ is not None and ndim == 2)
@@ -753,28 +808,24 @@ defvjp(np.linalg.norm, _norm_vjp)
 # ----------------------------------------------------------------------------- shape ops
 
 
-def _reshape_back(g, ans, x, *args, **kw):
-    """Any op that only reshapes: the cotangent reshaped to ``x``'s shape."""
-    return np.reshape(g, shape_of(x))
-
-
-for _fn in (np.ravel, Method("ravel"), Method("flatten"), np.squeeze, Method("squeeze"), np.expand_dims,
-            np.atleast_1d, np.atleast_2d, np.atleast_3d):
-    defvjp(_fn, _reshape_back)
+for _fn in (np.squeeze, Method("squeeze"), np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d):
+    defvjp(_fn, lambda g, ans, x, *args, **kw: _reshape_back(g, x))
+for _fn in (np.ravel, Method("ravel"), Method("flatten")):  # order positionally or by keyword
+    defvjp(_fn, lambda g, ans, x, *args, **kw: _reshape_back(g, x, _order(args, kw, 0)))
 defvjp(np.swapaxes, lambda g, ans, x, axis1, axis2: np.swapaxes(g, axis1, axis2))
 defvjp(Method("swapaxes"), lambda g, ans, x, axis1, axis2: np.swapaxes(g, axis1, axis2))
 defvjp(np.moveaxis, lambda g, ans, x, source, destination: np.moveaxis(g, destination, source))
 
 
 def _method_transpose(g, ans, x, *axes):
-    """x.transpose(), x.transpose(1, 0, 2), x.transpose((1, 0, 2))."""
+    """x.transpose(), x.transpose(1, 0, 2), x.transpose((1, 0, 2)), x.transpose([1, 0])."""
     if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
         axes = axes[0]
     if not axes:
         return np.transpose(g)
-    if isinstance(axes, Sym) or any(isinstance(a, Sym) for a in axes):
-        return np.transpose(g, np.argsort(axes))
-    return np.transpose(g, tuple(int(i) for i in np.argsort(axes)))
+    if len(axes) == 1 and isinstance(axes[0], Sym):  # one value: a sequence of axes (or a vector's 0)
+        return apply(runtime.untranspose, g, axes[0])
+    return _untranspose(g, x, tuple(axes))
 
 
 defvjp(Method("transpose"), _method_transpose)
@@ -803,16 +854,23 @@ defvjp(np.roll, _roll_vjp)
 
 
 def _pad_vjp(g, ans, x, pad_width, *args, **kw):
-    """Constant mode only (the default): the cotangent is the middle of ``g``."""
+    """Constant mode (the default): the cotangent is the middle of ``g``; the modes that copy
+    elements of ``x`` into the border also add the cotangents of the copies (runtime.pad_vjp)."""
     mode = args[0] if args else kw.get("mode", "constant")
-    if mode != "constant":
+    reflect_type = kw.get("reflect_type", "even")
+    if isinstance(mode, str) and mode not in ("constant", "empty", *runtime.PAD_COPYING_MODES):
         _unsupported(f"np.pad with mode={mode!r}")
-    return apply(runtime.pad_vjp, g, x, pad_width)
+    if isinstance(reflect_type, str) and reflect_type != "even":
+        _unsupported(f"np.pad with reflect_type={reflect_type!r}")
+    if isinstance(mode, str) and mode in ("constant", "empty"):
+        return apply(runtime.pad_vjp, g, x, pad_width)
+    return apply(runtime.pad_vjp, g, x, pad_width, mode, reflect_type)
 
 
 defvjp(np.pad, _pad_vjp)
-defvjp(np.triu, lambda g, ans, x, k=0: np.triu(g, k))
-defvjp(np.tril, lambda g, ans, x, k=0: np.tril(g, k))
+# (of a vector v, triu gives the matrix of rows v, masked: its cotangent is the columns' sum)
+defvjp(np.triu, lambda g, ans, x, k=0: unbroadcast(np.triu(g, k), x))
+defvjp(np.tril, lambda g, ans, x, k=0: unbroadcast(np.tril(g, k), x))
 # Sorting permutes: the cotangent goes back through the permutation (np.argsort of x). Tied
 # elements have equal values, so which of them gets which tied cotangent does not matter.
 defvjp(np.sort, lambda g, ans, x, axis=-1, **kw: apply(runtime.sort_vjp, g, x, axis))
@@ -857,8 +915,8 @@ def _einsum_vjp(argnum: int) -> Rule:
     """np.einsum('subscripts', *operands), explicit or implicit output, '...' included: the
     einsum of g with the other operands into this operand's subscripts (runtime.einsum_vjp)."""
     def vjp(g, ans, subscripts, *operands, **kw):
-        if not isinstance(subscripts, str):
-            _unsupported("np.einsum without a constant subscripts string")
+        if not isinstance(subscripts, (str, Sym)):
+            _unsupported("np.einsum without a subscripts string (the operand-list form)")
         return apply(runtime.einsum_vjp, g, argnum, subscripts, *operands)
     return vjp
 
@@ -900,7 +958,8 @@ def _det_vjp(g, ans, a):
 
 
 defvjp(np.linalg.det, _det_vjp)
-defvjp(np.linalg.cholesky, lambda g, ans, a, **kw: apply(runtime.cholesky_vjp, g, ans))
+defvjp(np.linalg.cholesky, lambda g, ans, a, **kw: apply(runtime.cholesky_vjp, g, ans, kw["upper"])
+       if "upper" in kw else apply(runtime.cholesky_vjp, g, ans))
 # Decompositions (runtime.*_vjp): distinct eigenvalues / singular values; a tuple result's
 # cotangent is {position: cotangent}.
 defvjp(np.linalg.pinv, lambda g, ans, a, *args, **kw: apply(runtime.pinv_vjp, g, a, ans))
@@ -916,6 +975,8 @@ def _svd_vjp(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
 
 
 def _qr_vjp(g, ans, a, mode="reduced"):
+    if mode == "r":
+        return apply(runtime.qr_r_vjp, g, a)
     if mode != "reduced":
         _unsupported(f"np.linalg.qr with mode={mode!r}")
     return apply(runtime.qr_vjp, g, a, ans)
@@ -925,6 +986,11 @@ defvjp(np.linalg.svd, _svd_vjp)
 if hasattr(np.linalg, "svdvals"):
     defvjp(np.linalg.svdvals, lambda g, ans, a: apply(runtime.svd_vjp, g, a))
 defvjp(np.linalg.qr, _qr_vjp)
+for _fn in (np.vecdot, np.linalg.vecdot) if NUMPY_2 else ():
+    defvjp(_fn, lambda g, ans, x, y, **kw: apply(runtime.vecdot_vjp, g, x, y, kw.get("axis", -1)),
+           lambda g, ans, x, y, **kw: apply(runtime.vecdot_vjp, g, y, x, kw.get("axis", -1)))
+defvjp(np.linalg.matrix_power, lambda g, ans, a, n: apply(runtime.matrix_power_vjp, g, a, n))
+defvjp(np.linalg.multi_dot, lambda g, ans, arrays, **kw: apply(runtime.multi_dot_vjp, g, arrays))
 defvjp(np.linalg.lstsq, lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 0, a, b, ans),
        lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 1, a, b, ans))
 
@@ -936,7 +1002,7 @@ defvjp(np.linalg.lstsq, lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vj
 def _diff_vjp(g, ans, a, n=1, axis=-1, **kw):
     if kw:
         _unsupported("np.diff with prepend= or append=")
-    return apply(runtime.diff_vjp, g, n, axis)
+    return apply(runtime.diff_vjp, g, n, axis, shape_of(a))
 
 
 def _quantile_vjp(name: str, percent: bool = False) -> Rule:
@@ -986,7 +1052,8 @@ def _take_vjp(g, ans, a, indices, axis=None, out=None, mode="raise"):
     return apply(runtime.take_vjp, g, a, indices, axis)
 
 
-defvjp(np.take, _take_vjp)
+for _fn in (np.take, Method("take")):
+    defvjp(_fn, _take_vjp)
 defvjp(np.take_along_axis, lambda g, ans, a, indices, axis=-1: apply(runtime.take_along_axis_vjp, g, a, indices, axis))
 defvjp(np.quantile, _quantile_vjp("np.quantile"))
 defvjp(np.percentile, _quantile_vjp("np.percentile", percent=True))
@@ -1013,6 +1080,9 @@ defvjp(np.nanmean, _nanmean_vjp)
 defvjp(np.partition, lambda g, ans, a, kth, axis=-1, **kw: apply(runtime.partition_vjp, g, a, ans, axis))
 defvjp(np.nan_to_num, lambda g, ans, x, *args, **kw: g * np.isfinite(x))
 defvjp(np.linspace, _linspace_vjp(0), _linspace_vjp(1))
+for _fn, _positions in ((np.select, {"default": 2}), (np.linspace, {"start": 0, "stop": 1}),
+                        (np.interp, {"fp": 2}), (np.append, {"values": 1})):
+    defkeywords(_fn, **_positions)
 defvjp(np.gradient, _gradient_vjp)
 # Of real arrays (complex ones are refused where they appear): real and conj are the identity,
 # imag and angle constant.
@@ -1065,6 +1135,27 @@ defvjp(np.linalg.slogdet, lambda g, ans, a: apply(runtime.slogdet_vjp, g, a))
 defvjp(Method("astype"), lambda g, ans, x, dtype, *a, **k: g if np.issubdtype(np.dtype(dtype), np.inexact)
        else 0.0 * g)
 defnondiff(runtime.list_index, runtime.hsplit_axis)
+# The fields of the named tuples np.linalg returns in NumPy >= 2 (slogdet(a).logabsdet,
+# eigh(a).eigenvectors, qr(a).R, svd(a).S, ...): as indexing the tuple with the field's position.
+RESULT_FIELDS = {"sign": 0, "logabsdet": 1, "eigenvalues": 0, "eigenvectors": 1, "Q": 0, "R": 1,
+                 "U": 0, "S": 1, "Vh": 2} if NUMPY_2 else {}
+
+
+def _field_vjp(position: int) -> Rule:
+    def vjp(g, ans, result):
+        if getattr(result, "kind", None) != SEQUENCE:
+            _unsupported("this attribute of a value that is not the result of an np.linalg function")
+        return apply(runtime.getitem_vjp, g, result, position)
+    return vjp
+
+
+for _name, _position in RESULT_FIELDS.items():
+    defvjp(GetAttr(_name), _field_vjp(_position))
+
+
+def is_result_field(fn: Any) -> bool:
+    """Whether ``fn`` reads a field of a named tuple result (which never grows: no snapshot needed)."""
+    return isinstance(fn, GetAttr) and fn.name in RESULT_FIELDS
 SEQUENCE_RESULTS = {np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit, np.linalg.slogdet, np.linalg.eigh,
                     np.linalg.eig, np.linalg.svd, np.linalg.qr, np.linalg.lstsq}
 

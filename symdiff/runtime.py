@@ -217,8 +217,13 @@ def slogdet_vjp(g: dict, a: Any) -> np.ndarray:
     return np.asarray(d_logdet)[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)
 
 
-def unconcatenate(g: Any, seq: Any, axis: int = 0) -> dict:
-    """The cotangent of the sequence in ``np.concatenate(seq, axis)``."""
+def unconcatenate(g: Any, seq: Any, axis: int | None = 0) -> dict:
+    """The cotangent of the sequence in ``np.concatenate(seq, axis)`` (``axis=None``: of the items
+    flattened)."""
+    if axis is None:
+        sizes = np.cumsum([np.size(item) for item in seq])[:-1]
+        parts = np.split(np.ravel(g), sizes)
+        return {i: part.reshape(np.shape(item)) for i, (part, item) in enumerate(zip(parts, seq))}
     sizes = np.cumsum([np.shape(item)[axis] for item in seq])[:-1]
     return dict(enumerate(np.split(np.asarray(g), sizes, axis=axis)))
 
@@ -427,6 +432,29 @@ def prod_vjp(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> np.nda
     return g * others
 
 
+def untranspose(g: Any, axes: Any) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.transpose(x, axes)`` (axes known at run time only)."""
+    g = np.asarray(g)
+    if axes is None:
+        return np.transpose(g)
+    return np.transpose(g, np.argsort(np.mod(np.atleast_1d(axes), max(g.ndim, 1))))
+
+
+def reshape_back(g: Any, x: Any, order: str = "C") -> np.ndarray:
+    """The cotangent of ``x`` in a reshape of it (``np.reshape``, ``ravel``, ``flatten``) that reads
+    its elements in ``order``: 'C', 'F', 'A' (F for Fortran-contiguous ``x``) or 'K' (memory order)."""
+    x, g = np.asarray(x), np.asarray(g)
+    if order == "A":
+        order = "F" if np.isfortran(x) else "C"
+    if order == "K":
+        position = np.empty_like(x, dtype=np.intp)  # x's memory layout
+        position[...] = np.arange(x.size).reshape(x.shape)
+        out = np.empty(x.size, dtype=g.dtype)
+        out[np.ravel(position, order="K")] = np.ravel(g)
+        return out.reshape(x.shape)
+    return np.reshape(g, x.shape, order=order)
+
+
 def cumsum_vjp(g: Any, x: Any, axis: Any = None) -> np.ndarray:
     """The cotangent of ``x`` in ``np.cumsum(x, axis)``: ``g`` summed from the end."""
     g = np.asarray(g)
@@ -462,11 +490,25 @@ def repeat_vjp(g: Any, x: Any, repeats: Any, axis: Any = None) -> np.ndarray:
     return np.moveaxis(out, 0, axis)
 
 
-def pad_vjp(g: Any, x: Any, pad_width: Any) -> np.ndarray:
-    """The cotangent of ``x`` in ``np.pad(x, pad_width)`` (constant mode): the middle of ``g``."""
+PAD_COPYING_MODES = ("edge", "reflect", "symmetric", "wrap")
+
+
+def pad_vjp(g: Any, x: Any, pad_width: Any, mode: str = "constant", reflect_type: str = "even") -> np.ndarray:
+    """The cotangent of ``x`` in ``np.pad(x, pad_width, mode)``. Constant mode: the middle of ``g``.
+    The modes that fill the border with copies of elements of ``x`` (edge, reflect, symmetric,
+    wrap): each element also gets the cotangents of its copies."""
     g = np.asarray(g)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (g.ndim, 2))  # 3, (3,), (1, 2) or pairs
-    return g[tuple(slice(int(b), g.shape[i] - int(a)) for i, (b, a) in enumerate(widths))]
+    if mode in ("constant", "empty"):
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (g.ndim, 2))  # 3, (3,), (1, 2) or pairs
+        return g[tuple(slice(int(b), g.shape[i] - int(a)) for i, (b, a) in enumerate(widths))]
+    if mode not in PAD_COPYING_MODES or reflect_type != "even":
+        raise SymdiffError(f"the gradient of np.pad with mode={mode!r}"
+                           f"{', reflect_type=' + repr(reflect_type) if reflect_type != 'even' else ''} "
+                           "is not supported (modes: constant, edge, reflect, symmetric, wrap)")
+    shape = np.shape(x)
+    source = np.pad(np.arange(math.prod(shape)).reshape(shape), pad_width, mode=mode)  # the element copied
+    out = np.bincount(source.ravel(), weights=g.ravel(), minlength=math.prod(shape))
+    return out.reshape(shape).astype(np.result_type(g, float), copy=False)
 
 
 def sort_vjp(g: Any, x: Any, axis: Any = -1) -> np.ndarray:
@@ -555,8 +597,8 @@ def einsum_vjp(g: Any, argnum: int, subscripts: str, *operands: Any) -> np.ndarr
     broadcast = tuple(i for i, c in enumerate(keep) if sizes[c] == 1 and r.shape[i] != 1)  # '...' of size 1
     if broadcast:
         r = r.sum(axis=broadcast, keepdims=True)
-    r = r.reshape([sizes[c] if c in keep else 1 for c in uniq])
-    r = np.broadcast_to(r, [sizes[c] for c in uniq])
+    r = r.reshape([r.shape[keep.index(c)] if c in keep else 1 for c in uniq])
+    r = np.broadcast_to(r, [sizes[c] for c in uniq])  # also along subscripts another operand broadcast
     if len(uniq) == len(xs):
         return np.transpose(r, [uniq.index(c) for c in xs]) if uniq != xs else np.array(r)
     result = np.zeros(x.shape, dtype=np.result_type(r, float))
@@ -668,10 +710,13 @@ def solve_vjp(g: Any, a: Any, ans: Any, argnum: int, b: Any = None) -> np.ndarra
     return unbroadcast(-gb @ np.swapaxes(x, -1, -2), a)
 
 
-def cholesky_vjp(g: Any, chol: Any) -> np.ndarray:
+def cholesky_vjp(g: Any, chol: Any, upper: bool = False) -> np.ndarray:
     """The cotangent of ``a`` in ``chol = np.linalg.cholesky(a)``, symmetrised (``a`` is read as a
-    symmetric matrix; Murray 2016, as in JAX and autograd)."""
+    symmetric matrix; Murray 2016, as in JAX and autograd). ``upper=True``: ``chol`` is the upper
+    factor, the transpose of the lower one."""
     chol, g = np.asarray(chol), np.asarray(g)
+    if upper:
+        chol, g = np.swapaxes(chol, -1, -2), np.swapaxes(g, -1, -2)
     phi = np.tril(np.swapaxes(chol, -1, -2) @ g)
     phi = phi - 0.5 * np.tril(np.triu(phi))  # halve the diagonal
     inv = np.linalg.inv(chol)
@@ -756,7 +801,9 @@ def svd_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
         gu, gs, gvh = None, np.asarray(g), None
     else:
         (u, s, vh), gu, gs, gvh = result, _part(g, 0), _part(g, 1), _part(g, 2)
-        if u.shape[-1] != vh.shape[-2]:
+        if u.shape[-1] != vh.shape[-2] and gu is None and gvh is None:  # full matrices, only s used
+            u, s, vh = np.linalg.svd(a, full_matrices=False)
+        elif u.shape[-1] != vh.shape[-2]:
             raise SymdiffError("the gradient of np.linalg.svd of a non-square matrix needs full_matrices=False")
     v = _mT(vh)
     inner = _diag_embed(np.zeros(s.shape, s.dtype) if gs is None else np.asarray(gs))
@@ -776,17 +823,72 @@ def svd_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
 
 
 def qr_vjp(g: Any, a: Any, result: Any) -> np.ndarray:
-    """The cotangent of ``a`` (m >= n) in ``result = q, r = np.linalg.qr(a)`` (reduced mode)."""
+    """The cotangent of ``a`` in ``result = q, r = np.linalg.qr(a)`` (reduced mode). With more
+    columns than rows, ``a = [x, y]`` with ``x`` square: ``q, r[:, :m]`` is the QR of ``x`` and
+    ``r[:, m:] = q^T y``."""
     q, r = result
-    if np.shape(a)[-2] < np.shape(a)[-1]:
-        raise SymdiffError("the gradient of np.linalg.qr is only supported for matrices with at least as many "
-                           "rows as columns")
     gq, gr = _part(g, 0), _part(g, 1)
     gq = np.zeros(np.shape(q), q.dtype) if gq is None else np.asarray(gq)
     gr = np.zeros(np.shape(r), r.dtype) if gr is None else np.asarray(gr)
+    rows = np.shape(a)[-2]
+    if rows < np.shape(a)[-1]:
+        a = np.asarray(a)
+        y, gr_y = a[..., rows:], gr[..., rows:]
+        gx = qr_vjp({0: gq + y @ _mT(gr_y), 1: gr[..., :rows]}, a[..., :rows], (q, r[..., :rows]))
+        return np.concatenate([gx, q @ gr_y], axis=-1)
     m = r @ _mT(gr) - _mT(gq) @ q
     m = np.tril(m) + _mT(np.tril(m, -1))  # lower triangle copied to the upper one
     return _mT(np.linalg.solve(r, _mT(gq + q @ m)))  # (gQ + Q m) R^-T
+
+
+def qr_r_vjp(g: Any, a: Any) -> np.ndarray:
+    """The cotangent of ``a`` in ``r = np.linalg.qr(a, mode='r')``."""
+    return qr_vjp({1: g}, a, np.linalg.qr(a))
+
+
+def vecdot_vjp(g: Any, x: Any, y: Any, axis: int = -1) -> np.ndarray:
+    """The cotangent of ``x`` in ``np.vecdot(x, y, axis=axis)`` (real arrays): ``g`` times ``y``
+    along the contracted axis, summed over the axes ``x`` was broadcast along."""
+    xm, ym = np.moveaxis(np.asarray(x), axis, -1), np.moveaxis(np.asarray(y), axis, -1)
+    return np.moveaxis(unbroadcast(np.expand_dims(g, -1) * ym, xm), -1, axis)
+
+
+def matrix_power_vjp(g: Any, a: Any, n: int) -> np.ndarray:
+    """The cotangent of ``a`` in ``np.linalg.matrix_power(a, n)`` (also batched): the sum over
+    ``k`` of ``(A^T)^k g (A^T)^(n-1-k)``; for ``n < 0``, through ``inv(a)``."""
+    a, g = np.asarray(a), np.asarray(g)
+    if n < 0:
+        b = np.linalg.inv(a)
+        gb = matrix_power_vjp(g, b, -n)
+        return -_mT(b) @ gb @ _mT(b)
+    if n == 0:
+        return np.zeros(a.shape, dtype=np.result_type(g, float))
+    at = _mT(a)
+    powers = [np.broadcast_to(np.eye(a.shape[-1], dtype=at.dtype), a.shape)]
+    for _ in range(n - 1):
+        powers.append(powers[-1] @ at)
+    return sum(powers[k] @ g @ powers[n - 1 - k] for k in range(n))
+
+
+def multi_dot_vjp(g: Any, arrays: Any) -> dict:
+    """The cotangents ``{position: cotangent}`` of the arrays in ``np.linalg.multi_dot(arrays)``
+    (a 1-D first array is a row, a 1-D last one a column, as multi_dot reads them)."""
+    mats = [np.asarray(m) for m in arrays]
+    first, last = mats[0].ndim == 1, mats[-1].ndim == 1
+    if first:
+        mats[0] = mats[0][None, :]
+    if last:
+        mats[-1] = mats[-1][:, None]
+    g = np.asarray(g).reshape(mats[0].shape[0], mats[-1].shape[1])
+    out = {}
+    for i in range(len(mats)):
+        left = g
+        for before in mats[:i]:
+            left = _mT(before) @ left
+        for after in mats[i + 1:][::-1]:
+            left = left @ _mT(after)
+        out[i] = left.reshape(np.shape(arrays[i]))
+    return out
 
 
 def pinv_vjp(g: Any, a: Any, p: Any) -> np.ndarray:
@@ -852,9 +954,12 @@ def matrix_norm_vjp(g: Any, x: Any, ans: Any, ord: Any, axis: Any = None, keepdi
 # ----------------------------------------------------------------------------- more NumPy rule helpers
 
 
-def diff_vjp(g: Any, n: int = 1, axis: int = -1) -> np.ndarray:
-    """The cotangent of ``x`` in ``np.diff(x, n, axis)``: the transposed difference, ``n`` times."""
+def diff_vjp(g: Any, n: int = 1, axis: int = -1, shape: Any = None) -> np.ndarray:
+    """The cotangent of ``x`` (of ``shape``) in ``np.diff(x, n, axis)``: the transposed difference,
+    ``n`` times; zeros where ``n`` exceeds the length of ``x`` along ``axis`` (an empty result)."""
     g = np.asarray(g)
+    if shape is not None and n > shape[axis]:
+        return np.zeros(shape, dtype=np.result_type(g, float))
     for _ in range(n):
         g = -np.diff(g, axis=axis, prepend=0.0, append=0.0)
     return g
@@ -880,7 +985,9 @@ def take_along_axis_vjp(g: Any, x: Any, indices: Any, axis: Any) -> np.ndarray:
         return take_vjp(g, x, indices)
     axis = axis % x.ndim
     full = np.broadcast_shapes(x.shape[:axis] + (1,) + x.shape[axis + 1:], indices.shape)
-    index = list(np.ix_(*(np.arange(n) for n in full)))
+    # (along an axis where x has size 1 and the indices more, x was broadcast: position 0)
+    index = list(np.ix_(*(np.zeros(n, dtype=np.intp) if x.shape[d] == 1 else np.arange(n)
+                          for d, n in enumerate(full))))
     index[axis] = np.broadcast_to(indices, full)
     out = np.zeros(x.shape, dtype=np.result_type(g, float))
     np.add.at(out, tuple(index), np.broadcast_to(g, full))

@@ -319,7 +319,7 @@ def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
 
 
 # Functions whose result has the shape of their first argument, whatever the other arguments.
-SAME_SHAPE = {np.linalg.inv, np.linalg.cholesky, np.triu, np.tril, np.flip, np.fliplr, np.flipud, np.roll,
+SAME_SHAPE = {np.linalg.inv, np.linalg.cholesky, np.flip, np.fliplr, np.flipud, np.roll,
               np.sinc, np.nan_to_num, np.real, np.imag, np.angle}
 
 
@@ -329,6 +329,8 @@ def _infer_numpy(fn: Any, args: list[Value], kwargs: dict[str, Value], shapes: l
         return None
     if fn in SAME_SHAPE:
         return shapes[0]
+    if fn in (np.triu, np.tril) and shapes[0] is not None:  # of a vector: a square matrix
+        return shapes[0] if len(shapes[0]) >= 2 else None
     if fn in (np.clip, Method("clip")):
         bounds = [a.shape for a in args[1:3]] + [v.shape for k, v in kwargs.items() if k in ("a_min", "a_max")]
         return broadcast(shapes[0], *bounds) if len(args) <= 3 and set(kwargs) <= {"a_min", "a_max"} else None

@@ -898,6 +898,7 @@ DECOMPOSITIONS = [
     ("np.linalg.qr", l_qr, REAL, (3, 3), [(3, 3), (3, 3)], [np.linalg.qr]),
     ("np.linalg.qr", l_qr, REAL, (4, 3), [(4, 3), (3, 3)], [np.linalg.qr]),
     ("np.linalg.qr(a)[1]", l_qr_r, REAL, (4, 3), [(4, 3), (3, 3)], [np.linalg.qr]),
+    ("np.linalg.qr", l_qr, REAL, (2, 3), [(2, 2), (2, 3)], [np.linalg.qr]),  # more columns than rows
 ]
 for _name, _fn, _dom, _s, _ws, _covers in DECOMPOSITIONS:
     case(f"{_name}[{_s}]", _fn, _decomposition_make(_dom, _s, _ws), (0,), _covers, rtol=1e-4, atol=1e-5)
@@ -1202,7 +1203,6 @@ for _name, _fn, _da, _sa, _db, _sb, _op, _covers in PAIRS_MORE:
 
 
 def x_svd_full_rectangular(a): return np.sum(np.linalg.svd(a)[0])
-def x_qr_wide(a): return np.sum(np.linalg.qr(a)[1])
 def x_lstsq_singular_values(a, b): return np.sum(np.linalg.lstsq(a, b, rcond=None)[3])
 def x_gradient_matrix(x): return np.sum(np.gradient(x)[0])
 def x_diff_prepend(x): return np.sum(np.diff(x, prepend=0.0))
@@ -1216,7 +1216,6 @@ def x_take_wrap(x): return np.sum(np.take(x, [0, 5], mode="wrap"))
 REFUSED = [
     # (function, arguments, argnums, words the error must contain)
     (x_svd_full_rectangular, (np.arange(6.0).reshape(3, 2),), 0, "full_matrices=False"),
-    (x_qr_wide, (np.arange(6.0).reshape(2, 3),), 0, "rows"),
     (x_lstsq_singular_values, (np.eye(3) + 0.5, np.ones(3)), 0, "residuals"),
     (x_gradient_matrix, (np.arange(6.0).reshape(2, 3),), 0, "np.gradient"),
     (x_diff_prepend, (np.arange(4.0),), 0, "prepend"),
@@ -1470,6 +1469,82 @@ def test_power_below_one_of_zero_base_has_infinite_gradient_without_raising() ->
         assert symdiff.grad(p_math_pow)(0.0, 0.5) == math.inf
         g = symdiff.grad(p_pow_half_array)(np.array([0.0, 4.0]), np.array([1.0, 1.0]))
         np.testing.assert_array_equal(g, [np.inf, 0.25])
+
+
+# ============================================================================ NumPy 2 spellings, and more
+# (the size-1 axes, orders, keywords and modes of these rules: tests/test_numpy_systematic.py)
+
+
+def q_mT(x, w): return np.sum(x.mT * w)
+def q_matrix_transpose(x, w): return np.sum(np.matrix_transpose(x) * w)
+def q_linalg_matrix_transpose(x, w): return np.sum(np.linalg.matrix_transpose(x) * w)
+def q_copy(x, w): return np.sum(np.copy(x) * w)
+def q_nanmax(x, w): return np.sum(np.nanmax(x, axis=1) * w)
+def q_nanmin(x, w): return np.sum(np.nanmin(x, axis=0, keepdims=True) * w)
+def q_take_method(x, w): return np.sum(x.take([2, 0, 2], axis=1) * w)
+def q_matrix_power(x, w): return np.sum(np.linalg.matrix_power(x, 3) * w)
+def q_matrix_power_negative(x, w): return np.sum(np.linalg.matrix_power(x, -2) * w)
+def q_multi_dot(x, w): return np.sum(np.linalg.multi_dot([x[0], x, x.T, x]) * w)
+def q_vecdot(x, y, w): return np.sum(np.vecdot(x, y) * w)
+def q_linalg_vecdot(x, y, w): return np.sum(np.linalg.vecdot(x, y, axis=0) * w)
+def q_slogdet_fields(x, w):
+    result = np.linalg.slogdet(x)
+    return result.sign * result.logabsdet * w
+def q_eigh_fields(x, w1, w2):
+    result = np.linalg.eigh(x + x.T)
+    return np.sum(result.eigenvalues * w1) + np.sum(result.eigenvectors * np.sign(result.eigenvectors[0]) * w2)
+def q_qr_fields(x, w1, w2):
+    result = np.linalg.qr(x)
+    return np.sum(result.Q @ result.R * w1) + np.sum(result.R * w2)
+def q_svd_fields(x, w1, w2, w3):
+    result = np.linalg.svd(x, full_matrices=False)
+    sign = np.sign(result.U[0])
+    return np.sum(result.S * w1) + np.sum(result.U * sign * w2) + np.sum(result.Vh * sign[:, None] * w3)
+
+
+if np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+    for _name, _fn, _s, _op, _covers, _dom in [
+        ("x.mT", q_mT, (2, 3, 4), lambda x: x.mT, [GetAttr("mT")], REAL),
+        ("np.matrix_transpose", q_matrix_transpose, (3, 4), np.matrix_transpose, [np.matrix_transpose], REAL),
+        ("np.linalg.matrix_transpose", q_linalg_matrix_transpose, (2, 3, 4), np.linalg.matrix_transpose,
+         [np.linalg.matrix_transpose], REAL),
+    ]:
+        case(f"{_name}[{_sname(_s)}]", _fn, _reduce_make(_dom, _s, _op), (0,), _covers)
+    case("np.vecdot[(2, 1, 3), (4, 3)]", q_vecdot, _pair_make(REAL, (2, 1, 3), REAL, (4, 3), np.vecdot), (0, 1),
+         [np.vecdot])
+    case("np.linalg.vecdot(axis=0)[(3, 2), (3, 1)]", q_linalg_vecdot,
+         _pair_make(REAL, (3, 2), REAL, (3, 1), lambda x, y: np.linalg.vecdot(x, y, axis=0)), (0, 1),
+         [np.linalg.vecdot])
+    case("slogdet(a).sign * .logabsdet", q_slogdet_fields, lambda rng: (WELL_CONDITIONED(rng, (3, 3)), 1.5), (0,),
+         [GetAttr("sign"), GetAttr("logabsdet")])
+    case("eigh(a).eigenvalues, .eigenvectors", q_eigh_fields,
+         _decomposition_make(SPREAD_SYMMETRIC, (3, 3), [(3,), (3, 3)]), (0,),
+         [GetAttr("eigenvalues"), GetAttr("eigenvectors")], rtol=1e-4, atol=1e-5)
+    case("qr(a).Q, .R", q_qr_fields, _decomposition_make(REAL, (4, 3), [(4, 3), (3, 3)]), (0,),
+         [GetAttr("Q"), GetAttr("R")], rtol=1e-4, atol=1e-5)
+    case("svd(a).U, .S, .Vh", q_svd_fields, _svd_rect_make((4, 3)), (0,),
+         [GetAttr("U"), GetAttr("S"), GetAttr("Vh")], rtol=1e-4, atol=1e-5)
+for _name, _fn, _s, _op, _covers, _dom in [
+    ("np.copy", q_copy, (3, 4), np.copy, [np.copy], REAL),
+    ("np.nanmax(x, axis=1)", q_nanmax, (3, 4), lambda x: np.nanmax(x, axis=1), [np.nanmax], SPREAD),
+    ("np.nanmin(x, axis=0, keepdims=True)", q_nanmin, (3, 4), lambda x: np.nanmin(x, axis=0, keepdims=True),
+     [np.nanmin], SPREAD),
+    ("x.take([2, 0, 2], axis=1)", q_take_method, (3, 4), lambda x: x.take([2, 0, 2], axis=1), [Method("take")],
+     REAL),
+    ("np.linalg.matrix_power(x, 3)", q_matrix_power, (2, 3, 3), lambda x: np.linalg.matrix_power(x, 3),
+     [np.linalg.matrix_power], REAL),
+    ("np.linalg.matrix_power(x, -2)", q_matrix_power_negative, (3, 3), lambda x: np.linalg.matrix_power(x, -2),
+     [np.linalg.matrix_power], WELL_CONDITIONED),
+    ("np.linalg.multi_dot([x[0], x, x.T, x])", q_multi_dot, (3, 3),
+     lambda x: np.linalg.multi_dot([x[0], x, x.T, x]), [np.linalg.multi_dot], REAL),
+]:
+    case(f"{_name}[{_sname(_s)}]", _fn, _reduce_make(_dom, _s, _op), (0,), _covers)
+
+
+def test_nanmax_gives_nan_elements_no_gradient() -> None:
+    x = np.array([[1.0, np.nan, 3.0], [np.nan, -2.0, -5.0]])
+    g = symdiff.grad(q_nanmax)(x, np.array([2.0, 4.0]))
+    np.testing.assert_array_equal(g, [[0.0, 0.0, 2.0], [0.0, 4.0, 0.0]])
 
 
 # ============================================================================ the parametrized checks
