@@ -126,6 +126,11 @@ class Outcome:
         """A coarse signature used to keep a minimised program failing in the same way."""
         if self.cls in ("internal", "refused"):
             return self.cls + ":" + self.detail.split(":", 1)[0]
+        if self.cls == "wrong":  # a NaN gradient or a wrong value is not the same failure as a wrong number
+            for kind in ("structure", "value_and_grad value", "aux", "argnums"):
+                if self.detail.startswith(kind):
+                    return f"wrong:{kind}"
+            return "wrong:nan" if "nan" in self.detail.split("finite differences")[0] else "wrong:gradient"
         return self.cls
 
 
@@ -265,7 +270,7 @@ def _dt_call(fn: Any, *args: Any, **kw: Any) -> Any:
         _note(a - b, np.maximum(np.abs(a), np.abs(b)))
     elif fn in (np.max, np.min, np.amax, np.amin):
         _gap(args[0], kw.get("axis", args[1] if len(args) > 1 else None))
-    elif fn is np.std:  # not differentiable where it is 0
+    elif fn in (np.std, np.linalg.norm):  # not differentiable where it is 0
         _note(fn(*args, **kw), 0.0)
     elif fn in _STEPS and args and not _is_int(args[0]):
         _note(_step_distance(fn, args, kw), 0.0)
@@ -337,7 +342,9 @@ class _Instrument(ast.NodeTransformer):
         f = node.func
         watched = (isinstance(f, ast.Name) and f.id in _WATCHED_NAMES) or (
             isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in _MODULES
-            and f.attr in _WATCHED_ATTRS)
+            and f.attr in _WATCHED_ATTRS) or (
+            isinstance(f, ast.Attribute) and f.attr == "norm" and isinstance(f.value, ast.Attribute)
+            and f.value.attr == "linalg" and isinstance(f.value.value, ast.Name) and f.value.value.id in _MODULES)
         if not watched:
             return node
         call = ast.Call(func=ast.Name("_dt_call", ast.Load()), args=[f, *node.args], keywords=node.keywords)
@@ -2214,8 +2221,8 @@ def gen_aliases(r: random.Random) -> Draft:
                arrays={n: s.info for n, s in items if s.kind == "a"})
     gen.block(sc, 1, r.randint(0, 2), False)
     for _ in range(r.randint(1, 3)):
-        kind = r.choice(["if", "if", "while", "for", "cond_alias", "view_read", "view_read", "view_written",
-                         "chain"])
+        kind = gen.pick([("if", 2), ("while", 1), ("for", 1), ("cond_alias", 1), ("view_read", 2),
+                         ("view_written", 1), ("chain", 1), ("callee", 0.3)])
         base, shape = r.choice([("x", ("N",)), ("A", ("R", "N"))] + [(n, s) for n, s in sc.arrays.items()
                                                                      if n.isidentifier() and len(s) <= 2])
         a, b = gen.fresh("a"), gen.fresh("b")
@@ -2269,6 +2276,11 @@ def gen_aliases(r: random.Random) -> Draft:
             gen.emit(f"if {gen.cond(sc, 1)}:\n        {b} = {a}\n    else:\n        {b} = {a}.copy()")
             gen.emit(f"{b} += {part()}")
             sc.arrays[a] = sc.arrays[b] = shape
+        elif kind == "callee":  # a helper that updates the array it is given, as code ported from C does
+            if "def scale_(" not in "".join(gen.helpers):
+                gen.helpers.append("def scale_(u, k):\n    u *= k\n    u[0] += 0.1\n    return u")
+            gen.emit(r.choice([f"scale_({a}, {gen.sx(sc, 0)})", f"{b} = scale_({a}, 0.5)"]))
+            sc.arrays[a] = shape
         elif kind == "chain":
             c = gen.fresh("b")
             gen.emit(f"{b} = {a}")
@@ -2379,6 +2391,7 @@ _NUMPY_TEMPLATES = [
     ("w_{k}, V_{k} = np.linalg.eigh({S})\n    {out} = np.sum(w_{k} ** 2) + np.sum(V_{k} ** 2 * w_{k})", ()),
     ("{out} = np.sum(np.linalg.eigvalsh({S}) ** 3)", ()),
     ("{out} = np.sum(np.real(np.linalg.eigvals({S}))) * 0.1", ()),
+    ("ew_{k}, ev_{k} = np.linalg.eig({S})\n    {out} = np.sum(ew_{k}) + np.sum(ev_{k} ** 2 * ew_{k})", ()),
     ("U_{k}, s_{k}, Vt_{k} = np.linalg.svd({M}, full_matrices=False)\n"
      "    {out} = np.sum(s_{k} ** 2) + np.sum((U_{k} * s_{k}) @ Vt_{k} * {M2})", ()),
     ("{out} = np.sum(np.linalg.svd({M}, compute_uv=False))", ()),
