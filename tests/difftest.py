@@ -21,8 +21,18 @@ and the second call (rebinding a global, an attribute of ``self``...), and take 
 and NumPy scalars, whose gradients are compared with finite differences of the float64 version
 of the arguments with the looser tolerances ``RTOL32``/``ATOL32``.
 
+Families: ``scalar`` (Python floats, math, control flow), ``array`` (NumPy, straight-line),
+``calls`` (helpers, nested defs, lambdas, recursion), ``containers`` (pytree arguments, lists
+built by appending), ``mixed`` (control flow around arrays); then, each from its own random
+stream so the programs above never change: ``objects`` (bound methods, attributes of ``self``),
+``helpers`` (mutual recursion, keyword arguments, closures, globals rebound between calls),
+``lists`` (item assignment on built lists and dicts, iteration, several pytree argnums),
+``aliases`` (aliases updated in ``if`` arms and loops, NumPy views read or written through),
+``dtypes`` (float32 arrays, NumPy scalars), ``numpy`` (the NumPy table in composition) and
+``control`` (elif chains, ``while True``, nested loops, range steps, ``%``, rounding...).
+
 A program is *valid* only if the function itself runs on its arguments and returns a finite
-float, every comparison, ``abs``, ``min``/``max`` and extremum it evaluates is at least
+float, every comparison, ``abs``, ``min``/``max``, rounding and extremum it evaluates is at least
 ``MARGIN`` away from its switching point (measured by running an instrumented copy of the
 source), and finite differences with two step sizes agree (else the point is "unstable").
 Invalid programs are regenerated with the next sub-seed. ``minimise(program)`` deletes
@@ -270,8 +280,19 @@ def _dt_call(fn: Any, *args: Any, **kw: Any) -> Any:
         _note(a - b, np.maximum(np.abs(a), np.abs(b)))
     elif fn in (np.max, np.min, np.amax, np.amin):
         _gap(args[0], kw.get("axis", args[1] if len(args) > 1 else None))
-    elif fn in (np.std, np.linalg.norm):  # not differentiable where it is 0
+    elif fn is np.std:  # not differentiable where it is 0
         _note(fn(*args, **kw), 0.0)
+    elif fn is np.linalg.norm:
+        _note(fn(*args, **kw), 0.0)
+        ord_ = args[1] if len(args) > 1 else kw.get("ord")
+        if np.ndim(args[0]) == 2 and ord_ in (2, -2, "nuc") and kw.get("axis") is None:
+            _spectrum_gaps(np.linalg.svd(np.asarray(args[0], dtype=float), compute_uv=False), True)
+    elif fn in (np.linalg.eigh, np.linalg.eigvalsh):  # derivatives need distinct eigenvalues
+        _spectrum_gaps(np.linalg.eigvalsh(np.asarray(args[0], dtype=float)), False)
+    elif fn in (np.linalg.eig, np.linalg.eigvals):
+        _spectrum_gaps(np.real(np.linalg.eigvals(np.asarray(args[0], dtype=float))), False)
+    elif fn in (np.linalg.svd, np.linalg.svdvals):  # distinct and nonzero singular values
+        _spectrum_gaps(np.linalg.svd(np.asarray(args[0], dtype=float), compute_uv=False), True)
     elif fn in _STEPS and args and not _is_int(args[0]):
         _note(_step_distance(fn, args, kw), 0.0)
     elif fn is np.sign:
@@ -303,6 +324,15 @@ def _step_distance(fn: Any, args: tuple, kw: dict) -> Any:
     return x - np.round(x)
 
 
+def _spectrum_gaps(values: np.ndarray, nonzero: bool) -> None:
+    values = np.sort(np.ravel(values))
+    scale = float(np.max(np.abs(values))) if values.size else 0.0
+    if values.size > 1:
+        _note(np.diff(values), scale)
+    if nonzero:
+        _note(values, scale)
+
+
 def _sorted_gap(x: Any, axis: Any) -> None:
     x = np.asarray(x, dtype=float)
     if axis is None:
@@ -324,6 +354,7 @@ _WATCHED_NAMES = {"abs", "min", "max", "int", "round"}
 _WATCHED_ATTRS = {"abs", "absolute", "fabs", "maximum", "minimum", "fmax", "fmin", "max", "min", "amax", "amin",
                   "std", "floor", "ceil", "trunc", "rint", "fix", "round", "around", "sign", "clip", "sort",
                   "median", "quantile", "percentile", "argsort", "partition", "argmax", "argmin"}
+_WATCHED_LINALG = {"norm", "eigh", "eigvalsh", "eig", "eigvals", "svd", "svdvals"}
 _MODULES = ("np", "math", "jnp", "numpy", "onp")  # the names generated code gives NumPy and math
 
 
@@ -343,7 +374,7 @@ class _Instrument(ast.NodeTransformer):
         watched = (isinstance(f, ast.Name) and f.id in _WATCHED_NAMES) or (
             isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in _MODULES
             and f.attr in _WATCHED_ATTRS) or (
-            isinstance(f, ast.Attribute) and f.attr == "norm" and isinstance(f.value, ast.Attribute)
+            isinstance(f, ast.Attribute) and f.attr in _WATCHED_LINALG and isinstance(f.value, ast.Attribute)
             and f.value.attr == "linalg" and isinstance(f.value.value, ast.Name) and f.value.value.id in _MODULES)
         if not watched:
             return node
