@@ -293,6 +293,9 @@ def _dt_call(fn: Any, *args: Any, **kw: Any) -> Any:
         _spectrum_gaps(np.real(np.linalg.eigvals(np.asarray(args[0], dtype=float))), False)
     elif fn in (np.linalg.svd, np.linalg.svdvals):  # distinct and nonzero singular values
         _spectrum_gaps(np.linalg.svd(np.asarray(args[0], dtype=float), compute_uv=False), True)
+    elif fn in (np.linalg.qr, np.linalg.pinv, np.linalg.lstsq):  # of full rank
+        s = np.linalg.svd(np.asarray(args[0], dtype=float), compute_uv=False)
+        _note(s, np.max(s) if s.size else 0.0)
     elif fn in _STEPS and args and not _is_int(args[0]):
         _note(_step_distance(fn, args, kw), 0.0)
     elif fn is np.sign:
@@ -354,7 +357,7 @@ _WATCHED_NAMES = {"abs", "min", "max", "int", "round"}
 _WATCHED_ATTRS = {"abs", "absolute", "fabs", "maximum", "minimum", "fmax", "fmin", "max", "min", "amax", "amin",
                   "std", "floor", "ceil", "trunc", "rint", "fix", "round", "around", "sign", "clip", "sort",
                   "median", "quantile", "percentile", "argsort", "partition", "argmax", "argmin"}
-_WATCHED_LINALG = {"norm", "eigh", "eigvalsh", "eig", "eigvals", "svd", "svdvals"}
+_WATCHED_LINALG = {"norm", "eigh", "eigvalsh", "eig", "eigvals", "svd", "svdvals", "qr", "pinv", "lstsq"}
 _MODULES = ("np", "math", "jnp", "numpy", "onp")  # the names generated code gives NumPy and math
 
 
