@@ -14,8 +14,25 @@ argument factories, the argnums to differentiate); ``check(program)`` classifies
 * ``mutated``  -- the gradient changed one of its arguments;
 * ``hang``     -- the check ran past its time limit.
 
+A program names the callable to differentiate (``f``, a lambda bound to ``f``, or a bound
+method such as ``model.loss``); it may return ``(loss, aux)`` (checked with
+``value_and_grad(..., has_aux=True)``), name a module-level function to run between the first
+and the second call (rebinding a global, an attribute of ``self``...), and take float32 arrays
+and NumPy scalars, whose gradients are compared with finite differences of the float64 version
+of the arguments with the looser tolerances ``RTOL32``/``ATOL32``.
+
+Families: ``scalar`` (Python floats, math, control flow), ``array`` (NumPy, straight-line),
+``calls`` (helpers, nested defs, lambdas, recursion), ``containers`` (pytree arguments, lists
+built by appending), ``mixed`` (control flow around arrays); then, each from its own random
+stream so the programs above never change: ``objects`` (bound methods, attributes of ``self``),
+``helpers`` (mutual recursion, keyword arguments, closures, globals rebound between calls),
+``lists`` (item assignment on built lists and dicts, iteration, several pytree argnums),
+``aliases`` (aliases updated in ``if`` arms and loops, NumPy views read or written through),
+``dtypes`` (float32 arrays, NumPy scalars), ``numpy`` (the NumPy table in composition) and
+``control`` (elif chains, ``while True``, nested loops, range steps, ``%``, rounding...).
+
 A program is *valid* only if the function itself runs on its arguments and returns a finite
-float, every comparison, ``abs``, ``min``/``max`` and extremum it evaluates is at least
+float, every comparison, ``abs``, ``min``/``max``, rounding and extremum it evaluates is at least
 ``MARGIN`` away from its switching point (measured by running an instrumented copy of the
 source), and finite differences with two step sizes agree (else the point is "unstable").
 Invalid programs are regenerated with the next sub-seed. ``minimise(program)`` deletes
@@ -48,6 +65,7 @@ from symdiff.errors import SymdiffError
 MARGIN = 1e-3  # distance from a branch's switching point, relative to 1 + |operands|
 EPS = (1e-6, 1e-4)  # two finite-difference steps: disagreement marks the point unstable
 RTOL, ATOL = 1e-5, 1e-6
+RTOL32, ATOL32 = 1e-3, 1e-4  # programs with float32 arguments
 TIMEOUT_S = 5
 MAX_ABS_VALUE = 1e4
 CLASSES = ("pass", "refused", "internal", "wrong", "mutated", "hang")
@@ -59,8 +77,9 @@ FAILURES = ("internal", "wrong", "mutated", "hang")
 
 @dataclass(frozen=True)
 class Leaf:
-    """One argument leaf: ``kind`` is "f" (Python float), "i" (int, ``info`` a dim name) or
-    "a" (float64 array, ``info`` its shape of dim names and 1s)."""
+    """One argument leaf: ``kind`` is "f" (Python float), "i" (int, ``info`` a dim name),
+    "a" (float64 array, ``info`` its shape of dim names, 1s and fixed sizes), "a32" (the same
+    in float32), "s64" / "s32" (``np.float64`` / ``np.float32`` scalar)."""
 
     kind: str
     info: Any = None
@@ -80,17 +99,24 @@ class Program:
     dims2: dict | None = None
     value_seed: int = 0
     value_seed2: int = 0
+    aux: bool = False  # the function returns (loss, aux)
+    between: str | None = None  # module-level function called before the second call
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def make_args(self) -> list:
-        """Fresh arguments of the first call."""
-        return build_args(self.spec, self.dims, self.value_seed)
+    def make_args(self, as64: bool = False) -> list:
+        """Fresh arguments of the first call (``as64``: float32 leaves as float64 of the same values)."""
+        return build_args(self.spec, self.dims, self.value_seed, as64)
 
-    def make_args2(self) -> list | None:
+    def make_args2(self, as64: bool = False) -> list | None:
         """Fresh arguments of other shapes for a second call of the same compiled gradient, or None."""
         if self.dims2 is None:
             return None
-        return build_args(self.spec, self.dims2, self.value_seed2)
+        return build_args(self.spec, self.dims2, self.value_seed2, as64)
+
+    @property
+    def low_precision(self) -> bool:
+        """Whether some argument is float32 (gradients are compared with looser tolerances)."""
+        return any(leaf.kind in ("a32", "s32") for leaf in _spec_leaves(self.spec))
 
     def with_source(self, source: str) -> Program:
         """The same program and arguments with another source."""
@@ -110,11 +136,24 @@ class Outcome:
         """A coarse signature used to keep a minimised program failing in the same way."""
         if self.cls in ("internal", "refused"):
             return self.cls + ":" + self.detail.split(":", 1)[0]
+        if self.cls == "wrong":  # a NaN gradient or a wrong value is not the same failure as a wrong number
+            for kind in ("structure", "value_and_grad value", "aux", "argnums"):
+                if self.detail.startswith(kind):
+                    return f"wrong:{kind}"
+            return "wrong:nan" if "nan" in self.detail.split("finite differences")[0] else "wrong:gradient"
         return self.cls
 
 
-def build_args(spec: list, dims: dict, value_seed: int) -> list:
-    """The argument values described by ``spec`` (deterministic in ``value_seed``)."""
+def _spec_leaves(spec: Any) -> list:
+    if isinstance(spec, Leaf):
+        return [spec]
+    items = spec.values() if isinstance(spec, dict) else spec
+    return [leaf for s in items for leaf in _spec_leaves(s)]
+
+
+def build_args(spec: list, dims: dict, value_seed: int, as64: bool = False) -> list:
+    """The argument values described by ``spec`` (deterministic in ``value_seed``); with
+    ``as64`` float32 leaves are given as float64 of the same (float32) values."""
     rng = np.random.default_rng(value_seed)
 
     def make(s):
@@ -123,7 +162,15 @@ def build_args(spec: list, dims: dict, value_seed: int) -> list:
                 return float(rng.uniform(-1.2, 1.2))
             if s.kind == "i":
                 return int(dims[s.info])
+            if s.kind in ("s64", "s32"):
+                v = float(rng.uniform(-1.2, 1.2))
+                if s.kind == "s64":
+                    return np.float64(v)
+                return np.float64(np.float32(v)) if as64 else np.float32(v)
             shape = tuple(d if isinstance(d, int) else dims[d] for d in s.info)
+            if s.kind == "a32":
+                v = rng.uniform(-1.2, 1.2, shape).astype(np.float32)
+                return v.astype(np.float64) if as64 else v
             return rng.uniform(-1.2, 1.2, shape)
         if isinstance(s, dict):
             return {k: make(v) for k, v in s.items()}
@@ -235,13 +282,83 @@ def _dt_call(fn: Any, *args: Any, **kw: Any) -> Any:
         _gap(args[0], kw.get("axis", args[1] if len(args) > 1 else None))
     elif fn is np.std:  # not differentiable where it is 0
         _note(fn(*args, **kw), 0.0)
+    elif fn is np.linalg.norm:
+        _note(fn(*args, **kw), 0.0)
+        ord_ = args[1] if len(args) > 1 else kw.get("ord")
+        if np.ndim(args[0]) == 2 and ord_ in (2, -2, "nuc") and kw.get("axis") is None:
+            _spectrum_gaps(np.linalg.svd(np.asarray(args[0], dtype=float), compute_uv=False), True)
+    elif fn in (np.linalg.eigh, np.linalg.eigvalsh):  # derivatives need distinct eigenvalues
+        _spectrum_gaps(np.linalg.eigvalsh(np.asarray(args[0], dtype=float)), False)
+    elif fn in (np.linalg.eig, np.linalg.eigvals):
+        _spectrum_gaps(np.real(np.linalg.eigvals(np.asarray(args[0], dtype=float))), False)
+    elif fn in (np.linalg.svd, np.linalg.svdvals):  # distinct and nonzero singular values
+        _spectrum_gaps(np.linalg.svd(np.asarray(args[0], dtype=float), compute_uv=False), True)
+    elif fn in (np.linalg.qr, np.linalg.pinv, np.linalg.lstsq):  # of full rank
+        s = np.linalg.svd(np.asarray(args[0], dtype=float), compute_uv=False)
+        _note(s, np.max(s) if s.size else 0.0)
+    elif fn in _STEPS and args and not _is_int(args[0]):
+        _note(_step_distance(fn, args, kw), 0.0)
+    elif fn is np.sign:
+        _note(np.asarray(args[0], dtype=float), 0.0)
+    elif fn is np.clip:
+        a = np.asarray(args[0], dtype=float)
+        for bound in (*args[1:3], kw.get("a_min"), kw.get("a_max")):
+            if bound is not None:
+                _note(a - np.asarray(bound, dtype=float), a)
+    elif fn in (np.sort, np.median, np.quantile, np.percentile, np.argsort, np.partition):
+        _sorted_gap(args[0], kw.get("axis", args[1] if len(args) > 1 and fn in (np.sort, np.argsort) else
+                                    (-1 if fn in (np.sort, np.argsort) else None)))
+    elif fn in (np.argmax, np.argmin):
+        _gap(args[0], kw.get("axis", args[1] if len(args) > 1 else None))
     return fn(*args, **kw)
 
 
-_RECORDERS = {"_dt_cmp": _dt_cmp, "_dt_call": _dt_call}
-_WATCHED_NAMES = {"abs", "min", "max"}
+_STEPS = (math.floor, math.ceil, math.trunc, int, round, np.floor, np.ceil, np.trunc, np.rint, np.fix, np.round,
+          np.around)
+
+
+def _step_distance(fn: Any, args: tuple, kw: dict) -> Any:
+    """How far the argument of a rounding function is from the nearest point where it jumps."""
+    x = np.asarray(args[0], dtype=float)
+    if fn in (round, np.round, np.around, np.rint):
+        scale = 10.0 ** (args[1] if len(args) > 1 else kw.get("decimals", kw.get("ndigits", 0)) or 0)
+        y = x * scale
+        return (y - np.floor(y) - 0.5) / scale
+    return x - np.round(x)
+
+
+def _spectrum_gaps(values: np.ndarray, nonzero: bool) -> None:
+    values = np.sort(np.ravel(values))
+    scale = float(np.max(np.abs(values))) if values.size else 0.0
+    if values.size > 1:
+        _note(np.diff(values), scale)
+    if nonzero:
+        _note(values, scale)
+
+
+def _sorted_gap(x: Any, axis: Any) -> None:
+    x = np.asarray(x, dtype=float)
+    if axis is None:
+        x, axis = x.ravel(), 0
+    if x.ndim == 0 or x.shape[axis] < 2:
+        return
+    _note(np.diff(np.sort(x, axis=axis), axis=axis), np.max(np.abs(x)))
+
+
+def _dt_mod(x: Any, y: Any) -> Any:
+    if not (_is_int(x) and _is_int(y)):
+        q = np.asarray(x, dtype=float) / np.asarray(y, dtype=float)
+        _note((q - np.round(q)) * np.asarray(y, dtype=float), 0.0)
+    return x % y
+
+
+_RECORDERS = {"_dt_cmp": _dt_cmp, "_dt_call": _dt_call, "_dt_mod": _dt_mod}
+_WATCHED_NAMES = {"abs", "min", "max", "int", "round"}
 _WATCHED_ATTRS = {"abs", "absolute", "fabs", "maximum", "minimum", "fmax", "fmin", "max", "min", "amax", "amin",
-                  "std"}
+                  "std", "floor", "ceil", "trunc", "rint", "fix", "round", "around", "sign", "clip", "sort",
+                  "median", "quantile", "percentile", "argsort", "partition", "argmax", "argmin"}
+_WATCHED_LINALG = {"norm", "eigh", "eigvalsh", "eig", "eigvals", "svd", "svdvals", "qr", "pinv", "lstsq"}
+_MODULES = ("np", "math", "jnp", "numpy", "onp")  # the names generated code gives NumPy and math
 
 
 class _Instrument(ast.NodeTransformer):
@@ -258,11 +375,20 @@ class _Instrument(ast.NodeTransformer):
         self.generic_visit(node)
         f = node.func
         watched = (isinstance(f, ast.Name) and f.id in _WATCHED_NAMES) or (
-            isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in ("np", "math")
-            and f.attr in _WATCHED_ATTRS)
+            isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in _MODULES
+            and f.attr in _WATCHED_ATTRS) or (
+            isinstance(f, ast.Attribute) and f.attr in _WATCHED_LINALG and isinstance(f.value, ast.Attribute)
+            and f.value.attr == "linalg" and isinstance(f.value.value, ast.Name) and f.value.value.id in _MODULES)
         if not watched:
             return node
         call = ast.Call(func=ast.Name("_dt_call", ast.Load()), args=[f, *node.args], keywords=node.keywords)
+        return ast.copy_location(call, node)
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Mod):
+            return node
+        call = ast.Call(func=ast.Name("_dt_mod", ast.Load()), args=[node.left, node.right], keywords=[])
         return ast.copy_location(call, node)
 
 
@@ -324,7 +450,29 @@ def same_values(a: Any, b: Any) -> bool:
     return a == b or (a != a and b != b)
 
 
-def _run_valid(fn: Callable, args: list) -> str | None:
+def target(ns: dict, name: str) -> Callable:
+    """The callable a program names in its module namespace: ``f`` or ``model.loss``."""
+    first, *attrs = name.split(".")
+    obj = ns[first]
+    for a in attrs:
+        obj = getattr(obj, a)
+    return obj
+
+
+def _loss_of(fn: Callable, aux: bool) -> Callable:
+    """``fn`` itself, or the loss part of a function returning ``(loss, aux)``."""
+    if not aux:
+        return fn
+    return lambda *a: fn(*a)[0]
+
+
+def run_between(ns: dict, program: Program) -> None:
+    """Run the program's step between the first and the second call (if it has one)."""
+    if program.between is not None:
+        ns[program.between]()
+
+
+def _run_valid(fn: Callable, args: list, aux: bool = False) -> str | None:
     """Why calling ``fn(*args)`` does not make a valid program, or None."""
     before = copy.deepcopy(args)
     try:
@@ -332,6 +480,10 @@ def _run_valid(fn: Callable, args: list) -> str | None:
             v = fn(*args)
     except Exception as e:  # noqa: BLE001 - any failure of the program itself makes it invalid
         return f"the function raises {type(e).__name__}: {e}"
+    if aux:
+        if not (isinstance(v, tuple) and len(v) == 2):
+            return f"the function returns {type(v).__name__}, not (loss, aux)"
+        v = v[0]
     if not _finite_float(v):
         return f"the function returns {type(v).__name__} {v!r:.60}"
     if not same_values(args, before):
@@ -343,30 +495,42 @@ def validate(program: Program) -> str | None:
     """Why ``program`` is not valid (raises, non-finite, mutates, near a kink), or None."""
     if "invalid" in program._cache:
         return program._cache["invalid"]
-    reason = None
-    with warnings.catch_warnings(), Loaded(program.source, f"{program.family}_{program.seed}") as plain, \
-            Loaded(program.source, "instr", _instrument) as instr:
-        try:
-            with _alarm(TIMEOUT_S):
-                for which, args in (("args", program.make_args()), ("args2", program.make_args2())):
-                    if args is None:
-                        continue
-                    reason = _run_valid(plain.ns[program.name], args)
-                    if reason is None:
-                        _MARGIN[0] = math.inf
-                        try:
-                            with np.errstate(all="ignore"):
-                                instr.ns[program.name](*copy.deepcopy(args))
-                        except Exception as e:  # noqa: BLE001
-                            reason = f"instrumented copy raises {type(e).__name__}: {e}"
-                        if _MARGIN[0] < MARGIN:
-                            reason = f"a branch is {_MARGIN[0]:.2g} from its switching point"
-                    if reason is not None:
-                        reason = f"{which}: {reason}"
-                        break
-        except _Timeout:
-            reason = "the function runs too long"
+    try:
+        reason = _validate(program)
+    except _Timeout:
+        reason = "the function runs too long"
+    except Exception as e:  # noqa: BLE001 - e.g. a minimised candidate lost the class it calls
+        reason = f"the module does not load or name the function: {type(e).__name__}: {e}"
     program._cache["invalid"] = reason
+    return reason
+
+
+def _validate(program: Program) -> str | None:
+    reason = None
+    calls = [("args", program.make_args, False), ("args2", program.make_args2, True)]
+    with warnings.catch_warnings(), Loaded(program.source, f"{program.family}_{program.seed}") as plain, \
+            Loaded(program.source, "instr", _instrument) as instr, _alarm(TIMEOUT_S):
+        fn, fn_instr = target(plain.ns, program.name), target(instr.ns, program.name)
+        for which, make, second in calls:
+            if make() is None:
+                continue
+            if second:
+                run_between(plain.ns, program)
+                run_between(instr.ns, program)
+            variants = [make(), make(as64=True)] if program.low_precision else [make()]
+            for args in variants:
+                reason = _run_valid(fn, args, program.aux)
+                if reason is None:
+                    _MARGIN[0] = math.inf
+                    try:
+                        with np.errstate(all="ignore"):
+                            fn_instr(*copy.deepcopy(args))
+                    except Exception as e:  # noqa: BLE001
+                        reason = f"instrumented copy raises {type(e).__name__}: {e}"
+                    if _MARGIN[0] < MARGIN:
+                        reason = f"a branch is {_MARGIN[0]:.2g} from its switching point"
+                if reason is not None:
+                    return f"{which}: {reason}"
     return reason
 
 
@@ -424,8 +588,9 @@ def numerical_grad(fn: Callable, args: list, argnum: int, eps: float) -> list:
     return out
 
 
-def _close(got: np.ndarray, want: np.ndarray, noise: float, scale: float = 1.0) -> bool:
-    tol = scale * (ATOL + noise + RTOL * np.abs(want))
+def _close(got: np.ndarray, want: np.ndarray, noise: float, scale: float = 1.0, tols: tuple = (RTOL, ATOL)) -> bool:
+    rtol, atol = tols
+    tol = scale * (atol + noise + rtol * np.abs(want))
     return bool(np.all(np.abs(np.asarray(got, dtype=float) - want) <= tol))
 
 
@@ -439,9 +604,11 @@ def reference(program: Program, second: bool = False) -> Any:
     key = "ref2" if second else "ref"
     if key in program._cache:
         return program._cache[key]
-    args = program.make_args2() if second else program.make_args()
+    args = program.make_args2(as64=True) if second else program.make_args(as64=True)
     with Loaded(program.source, f"ref_{program.family}_{program.seed}") as plain:
-        fn = plain.ns[program.name]
+        if second:
+            run_between(plain.ns, program)
+        fn = _loss_of(target(plain.ns, program.name), program.aux)
         with np.errstate(all="ignore"), _alarm(4 * TIMEOUT_S):
             value = float(fn(*copy.deepcopy(args)))
             noise = 1e-9 * (1.0 + abs(value))
@@ -497,6 +664,10 @@ def structure_error(g: Any, x: Any, where: str, arrays: list) -> str | None:
             return f"{where}: gradient of a {type(x).__name__} of {len(x)} is {type(g).__name__}"
         return next((e for i, (a, b) in enumerate(zip(g, x)) if (e := structure_error(a, b, f"{where}[{i}]", arrays))),
                     None)
+    if isinstance(x, np.generic):
+        if type(g) is not type(x):
+            return f"{where}: gradient of a {type(x).__name__} is {type(g).__name__}"
+        return None
     if isinstance(x, float):
         if type(g) is not float:
             return f"{where}: gradient of a float is {type(g).__name__}"
@@ -514,7 +685,11 @@ def _arrays(tree: Any) -> list:
     return [leaf for _, leaf in _leaves(tree) if isinstance(leaf, np.ndarray)]
 
 
-def _compare(got: Any, args: list, argnums: Any, ref: tuple, stage: str) -> Outcome | None:
+def _tolerances(program: Program) -> tuple:
+    return (RTOL32, ATOL32) if program.low_precision else (RTOL, ATOL)
+
+
+def _compare(got: Any, args: list, argnums: Any, ref: tuple, stage: str, tols: tuple = (RTOL, ATOL)) -> Outcome | None:
     value, fd, noise = ref
     nums = _nums(argnums)
     if isinstance(argnums, int):
@@ -527,7 +702,7 @@ def _compare(got: Any, args: list, argnums: Any, ref: tuple, stage: str) -> Outc
             return Outcome("wrong", "structure: " + err, stage)
         for (path, _), w in zip(_leaves(args[n]), want):
             leaf = _get(g, path)
-            if not _close(leaf, w, noise):
+            if not _close(leaf, w, noise, tols=tols):
                 return Outcome("wrong", f"gradient of argument {n}{''.join(f'[{p!r}]' for p in path)}: "
                                         f"symdiff {np.round(np.asarray(leaf, dtype=float), 6).tolist()} "
                                         f"finite differences {np.round(w, 6).tolist()}", stage)
@@ -544,66 +719,143 @@ def check(program: Program) -> Outcome:
         return Outcome("hang", f"no result within {TIMEOUT_S} s")
 
 
+def _value_error(value: Any, want: float, program: Program, stage: str) -> Outcome | None:
+    rtol = RTOL32 if program.low_precision else 1e-9
+    if not (isinstance(value, (float, np.floating)) and abs(value - want) <= rtol * (1 + abs(want))):
+        return Outcome("wrong", f"value_and_grad value {value!r} but the function returns {want!r}", stage)
+    return None
+
+
+def _aux_error(got: Any, want: Any, program: Program, stage: str) -> Outcome | None:
+    """Why the aux output symdiff returned is not the function's own."""
+    rtol = RTOL32 if program.low_precision else 1e-9
+    gl, wl = _leaves(got), _leaves(want)
+    same_tree = _tree_shape(got) == _tree_shape(want)
+    if same_tree and all(np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=rtol, atol=rtol)
+                         for (_, a), (_, b) in zip(gl, wl)):
+        return None
+    return Outcome("wrong", f"aux {_short(got)} but the function gives {_short(want)}", stage)
+
+
+def _tree_shape(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return ("dict", tuple((k, _tree_shape(v)) for k, v in tree.items()))
+    if isinstance(tree, (list, tuple)):
+        return (type(tree).__name__, tuple(_tree_shape(v) for v in tree))
+    return "leaf"
+
+
+def _short(v: Any) -> str:
+    return re.sub(r"\s+", " ", repr(v))[:200]
+
+
+def _call(fn: Callable, args: list, stage: str) -> tuple:
+    """(result, None) or (None, the outcome of the exception ``fn(*args)`` raised)."""
+    try:
+        return fn(*args), None
+    except _Timeout:
+        raise
+    except Exception as e:  # noqa: BLE001
+        return None, _classify_exception(e, stage)
+
+
 def _check(program: Program) -> Outcome:
     ref = reference(program)
     if ref == "unstable":
         return Outcome("unstable", "finite differences disagree between step sizes")
+    tols = _tolerances(program)
     with Loaded(program.source, f"chk_{program.family}_{program.seed}") as mod:
-        fn = mod.ns[program.name]
+        fn = target(mod.ns, program.name)
         argnums = program.argnums
-        stage = "symdiff.grad"
-        try:
-            g = symdiff.grad(fn, argnums=argnums)
-            stage = "gradient call"
-            args = program.make_args()
-            before = copy.deepcopy(args)
-            got = g(*args)
-        except _Timeout:
-            raise
-        except Exception as e:  # noqa: BLE001
-            return _classify_exception(e, stage)
-        if not same_values(args, before):
-            return Outcome("mutated", "the gradient call changed its arguments", stage)
-        bad = _compare(got, args, argnums, ref, stage)
-        if bad:
-            return bad
-
-        stage = "value_and_grad"
-        try:
-            vg = symdiff.value_and_grad(fn, argnums=argnums)
-            args = program.make_args()
-            value, got = vg(*args)
-        except _Timeout:
-            raise
-        except Exception as e:  # noqa: BLE001
-            return _classify_exception(e, stage)
-        if not same_values(args, before):
-            return Outcome("mutated", "value_and_grad changed its arguments", stage)
-        if not (isinstance(value, (float, np.floating)) and abs(value - ref[0]) <= 1e-9 * (1 + abs(ref[0]))):
-            return Outcome("wrong", f"value_and_grad value {value!r} but the function returns {ref[0]!r}", stage)
-        bad = _compare(got, args, argnums, ref, stage)
+        if program.aux:
+            g, bad = _check_aux_first(program, fn, ref, tols)
+        else:
+            g, bad = _check_first(program, fn, ref, tols)
         if bad:
             return bad
 
         args = program.make_args2()
         if args is not None:
             stage = "second call, other shapes"
+            run_between(mod.ns, program)
             ref2 = reference(program, second=True)
             if ref2 == "unstable":
                 return Outcome("unstable", "finite differences disagree at the second point")
             before = copy.deepcopy(args)
-            try:
-                got = g(*args)
-            except _Timeout:
-                raise
-            except Exception as e:  # noqa: BLE001
-                return _classify_exception(e, stage)
+            got, bad = _call(g, args, stage)
+            if bad:
+                return bad
             if not same_values(args, before):
                 return Outcome("mutated", "the second gradient call changed its arguments", stage)
-            bad = _compare(got, args, argnums, ref2, stage)
+            if program.aux:
+                if not (isinstance(got, tuple) and len(got) == 2):
+                    return Outcome("wrong", f"value_and_grad(has_aux=True) gives {_short(got)}", stage)
+                got = got[1]
+            bad = _compare(got, args, argnums, ref2, stage, tols)
             if bad:
                 return bad
     return Outcome("pass")
+
+
+def _check_first(program: Program, fn: Callable, ref: tuple, tols: tuple) -> tuple:
+    """symdiff.grad and value_and_grad on the first arguments: (the gradient, None) or (None, a failure)."""
+    argnums = program.argnums
+    stage = "symdiff.grad"
+    try:
+        g = symdiff.grad(fn, argnums=argnums)
+        stage = "gradient call"
+        args = program.make_args()
+        before = copy.deepcopy(args)
+        got = g(*args)
+    except _Timeout:
+        raise
+    except Exception as e:  # noqa: BLE001
+        return None, _classify_exception(e, stage)
+    if not same_values(args, before):
+        return None, Outcome("mutated", "the gradient call changed its arguments", stage)
+    bad = _compare(got, args, argnums, ref, stage, tols)
+    if bad:
+        return None, bad
+
+    stage = "value_and_grad"
+    try:
+        vg = symdiff.value_and_grad(fn, argnums=argnums)
+        args = program.make_args()
+        value, got = vg(*args)
+    except _Timeout:
+        raise
+    except Exception as e:  # noqa: BLE001
+        return None, _classify_exception(e, stage)
+    if not same_values(args, before):
+        return None, Outcome("mutated", "value_and_grad changed its arguments", stage)
+    bad = _value_error(value, ref[0], program, stage) or _compare(got, args, argnums, ref, stage, tols)
+    return (None, bad) if bad else (g, None)
+
+
+def _check_aux_first(program: Program, fn: Callable, ref: tuple, tols: tuple) -> tuple:
+    """value_and_grad(has_aux=True) on the first arguments: (it, None) or (None, a failure)."""
+    argnums = program.argnums
+    stage = "value_and_grad(has_aux=True)"
+    want_aux = fn(*program.make_args())[1]
+    try:
+        vg = symdiff.value_and_grad(fn, argnums=argnums, has_aux=True)
+        stage = "value_and_grad(has_aux=True) call"
+        args = program.make_args()
+        before = copy.deepcopy(args)
+        out = vg(*args)
+    except _Timeout:
+        raise
+    except Exception as e:  # noqa: BLE001
+        return None, _classify_exception(e, stage)
+    if not same_values(args, before):
+        return None, Outcome("mutated", "value_and_grad changed its arguments", stage)
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], tuple) and len(out[0]) == 2):
+        return None, Outcome("wrong", f"value_and_grad(has_aux=True) gives {_short(out)}, not ((loss, aux), grad)",
+                             stage)
+    (value, aux), got = out
+    bad = _value_error(value, ref[0], program, stage) or _aux_error(aux, want_aux, program, stage) or \
+        _compare(got, args, argnums, ref, stage, tols)
+    return (None, bad) if bad else (vg, None)
 
 
 # ============================================================================ minimising
@@ -727,14 +979,19 @@ def minimise(program: Program, budget: int = 150) -> Program:
 class Scope:
     """The names a generated body may read: floats, ints and arrays (with symbolic shapes)."""
 
-    def __init__(self, floats=(), ints=(), arrays=None, funcs=None):
+    def __init__(self, floats=(), ints=(), arrays=None, funcs=None, fixed=()):
         self.floats = list(floats)
         self.ints = list(ints)
         self.arrays = dict(arrays or {})
         self.funcs = dict(funcs or {})  # callable name -> (kind, nparams)
+        self.fixed = set(fixed)  # readable, never assigned (self.scale, a global)
 
     def copy(self) -> Scope:
-        return Scope(self.floats, self.ints, self.arrays, self.funcs)
+        return Scope(self.floats, self.ints, self.arrays, self.funcs, self.fixed)
+
+    def targets(self) -> list:
+        """The names a statement may assign."""
+        return [n for n in self.floats + list(self.arrays) if n not in self.fixed]
 
 
 VEC_SHAPES = [("N",), ("R",)]
@@ -772,6 +1029,8 @@ class Gen:
         self.helpers: list[str] = []
         self.depth = 0
         self.elementwise = False  # helper bodies that must work on arrays too: no branches on values
+        self.aux = False  # returns are (loss, aux)
+        self.extended = False  # more constructs: long elif chains, %, rounding, swaps, range steps...
 
     # ---------------------------------------------------------------- utilities
     def emit(self, text: str) -> None:
@@ -793,6 +1052,8 @@ class Gen:
         r = self.r
         if d <= 0 or r.random() < 0.2:
             return self.sleaf(sc)
+        if self.extended and r.random() < 0.15:
+            return self.sx_more(sc, d)
         arr = self.mode == "array" and sc.arrays
         kind = self.pick([("bin", 5), ("div", 2), ("fn", 4), ("exp", 1), ("log", 1), ("sqrt", 1), ("pow", 2),
                           ("abs", 1), ("minmax", 0 if self.elementwise else 2),
@@ -852,6 +1113,8 @@ class Gen:
     def cond(self, sc: Scope, d: int, arr_ok: bool = True) -> str:
         """A boolean expression on floats (and reductions of arrays)."""
         r = self.r
+        if self.extended and r.random() < 0.2:
+            return self.cond_more(sc, d)
         kind = self.pick([("cmp", 6), ("chain", 2), ("and", 2), ("or", 2), ("not", 1),
                           ("int", 2 if sc.ints else 0)])
         x = lambda: self.sx(sc, max(d - 1, 0))  # noqa: E731
@@ -1057,7 +1320,7 @@ class Gen:
 
     def assign(self, sc: Scope, d: int) -> None:
         r = self.r
-        targets = sc.floats + list(sc.arrays)
+        targets = sc.targets()
         if targets and r.random() < 0.4:
             name = r.choice(targets)
             shape = sc.arrays.get(name, ())
@@ -1125,6 +1388,8 @@ class Gen:
     def statement(self, sc: Scope, d: int, loop: bool) -> None:
         r = self.r
         ctrl = self.control and d > 0
+        if self.extended and r.random() < 0.25:
+            return self.statement_more(sc, d, loop)
         kind = self.pick([("assign", 6), ("update", 2 if self.mode == "array" and sc.arrays else 0),
                           ("if", 3 if ctrl else 0), ("for", 2 if ctrl else 0), ("while", 1 if ctrl else 0),
                           ("jump", 2 if loop else 0), ("ret", 0.5 if ctrl else 0)])
@@ -1146,7 +1411,7 @@ class Gen:
         else:
             self.emit(f"if {self.cond(sc, 1)}:")
             self.indent += 1
-            self.emit(f"return {self.result(sc)}")
+            self.emit(f"return {self.returned(sc)}")
             self.indent -= 1
 
     def if_stmt(self, sc: Scope, d: int, loop: bool) -> None:
@@ -1162,7 +1427,7 @@ class Gen:
             inner = sc.copy()
             self.block(inner, d - 1, r.randint(1, 2), loop)
             if r.random() < 0.1:
-                self.emit(f"return {self.result(inner)}")
+                self.emit(f"return {self.returned(inner)}")
             self.indent -= 1
             self.carry_back(sc, inner)
 
@@ -1174,6 +1439,11 @@ class Gen:
 
     def loop_range(self, sc: Scope) -> str:
         ints = [i for i in sc.ints if i in ("n", "m")]
+        if self.extended and self.r.random() < 0.4:
+            opts = ["range(0, 6, 2)", "range(4, 0, -1)", "range(3, -1, -2)", "range(1, 7, 3)"]
+            opts += [f"range({i}, 0, -1)" for i in ints] + [f"range(1, {i} + 2, 2)" for i in ints]
+            opts += [f"range(len({a}))" for a, shape in sc.arrays.items() if len(shape) == 1 and a.isidentifier()]
+            return self.r.choice(opts)
         opts = ["range(3)", "range(4)", "range(1, 4)", "range(2)"]
         if ints:
             opts += [f"range({self.r.choice(ints)})"] * 3 + [f"range(1, {self.r.choice(ints)})"]
@@ -1195,7 +1465,7 @@ class Gen:
 
     def loop_body(self, inner: Scope, d: int) -> None:
         r = self.r
-        targets = inner.floats + list(inner.arrays)
+        targets = inner.targets()
         if targets:  # a carried value
             name = r.choice(targets)
             shape = inner.arrays.get(name, ())
@@ -1215,6 +1485,131 @@ class Gen:
         self.loop_body(inner, d)
         self.indent -= 1
         self.carry_back(sc, inner)
+
+    # ---------------------------------------------------------------- more constructs (self.extended)
+    def sx_more(self, sc: Scope, d: int) -> str:
+        """Rarer float expressions: %, rounding (zero derivative), unary +, nested conditional
+        expressions, more math functions, float(), len()."""
+        r = self.r
+        a = lambda: self.sx(sc, d - 1)  # noqa: E731
+        m = "np" if self.mode == "array" and r.random() < 0.5 else "math"
+        kinds = ["mod", "pos"] + ([] if self.elementwise else ["ifexp2", "float", "step", "mathfn", "mathfn"])
+        vecs = [n for n, shape in sc.arrays.items() if len(shape) == 1 and not self.elementwise]
+        if vecs:
+            kinds.append("len")
+        kind = r.choice(kinds)
+        if kind == "mod":
+            return r.choice([f"({a()} % {r.choice(['1.7', '2.5', '0.9'])})", f"({a()} % (2.0 + {m}.tanh({a()})))"])
+        if kind == "pos":
+            return f"(+{a()})"
+        if kind == "ifexp2":
+            return f"({a()} if {self.cond(sc, d - 1)} else {a()} if {self.cond(sc, d - 1)} else {a()})"
+        if kind == "float":
+            return f"float({a()})"
+        if kind == "len":
+            v = r.choice(vecs)
+            return r.choice([f"(len({v}) * 0.1 * {a()})", f"({v}.shape[0] * 0.05 + {a()})"])
+        x = a()
+        if kind == "step":
+            if m == "np":
+                return r.choice([f"(np.floor({x}) * 0.25 + {x})", f"(np.round({x}, 1) + 0.5 * {x})",
+                                 f"(np.sign({x}) * {x})", f"(np.rint({x}) - {x})"])
+            return r.choice([f"(math.floor({x}) * 0.25 + {x})", f"(round({x}, 1) + 0.5 * {x})",
+                             f"(math.ceil({x}) - {x})", f"(int({x}) * 0.5 + {x})", f"(math.trunc({x}) + {x} * {x})"])
+        p = self.positive(sc, d - 1, "math")
+        return r.choice([f"math.hypot({x}, {p})", f"math.atan2({x}, {p})", f"math.erf({x})",
+                         f"math.expm1(math.tanh({x}))", f"math.sinh(math.tanh({x}))", f"math.cosh(math.tanh({x}))",
+                         f"math.log({p}, 2.0)", f"math.log2({p})", f"math.log10({p})", f"math.atan({x})",
+                         f"math.asin(0.9 * math.tanh({x}))", f"math.acos(0.8 * math.sin({x}))",
+                         f"math.pow({p}, 1.5)", f"math.fabs({x})", f"math.tan(0.5 * math.tanh({x}))",
+                         f"math.exp(-{x} * {x})"])
+
+    def cond_more(self, sc: Scope, d: int) -> str:
+        r = self.r
+        x = lambda: self.sx(sc, max(d - 1, 0))  # noqa: E731
+        opts = [lambda: f"-1.0 < {x()} <= {x()} < 1.5", lambda: f"not ({x()} < {x()})",
+                lambda: f"{x()} != {self.const()}", lambda: f"({x()} > 0.0) == ({x()} > 0.5)"]
+        if sc.ints:
+            i = r.choice(sc.ints)
+            opts += [lambda: f"{i} % 3 == 1", lambda: f"{i}", lambda: f"0 < {i} < 3"]
+        return r.choice(opts)()
+
+    def statement_more(self, sc: Scope, d: int, loop: bool) -> None:
+        """Long elif chains, tuple swaps, while True with break, nested loops, pass."""
+        r = self.r
+        ctrl = self.control and d > 0
+        floats = [n for n in sc.floats if n not in sc.fixed]
+        kinds = ["swap"] if len(floats) >= 2 else []
+        if ctrl:
+            kinds += ["elif", "elif", "while_true", "nested", "pass"]
+        if not kinds:
+            return self.assign(sc, 2)
+        kind = r.choice(kinds)
+        if kind == "swap":
+            p, q = r.sample(floats, 2)
+            self.emit(f"{p}, {q} = {q} * {r.choice(['0.5', '0.9'])} + {self.sx(sc, 1)}, {p} + {q}")
+        elif kind == "elif":
+            arms = r.randint(3, 5)
+            for k in range(arms):
+                if k == 0:
+                    self.emit(f"if {self.cond(sc, 1)}:")
+                elif k < arms - 1 or r.random() < 0.5:
+                    self.emit(f"elif {self.cond(sc, 1)}:")
+                else:
+                    self.emit("else:")
+                self.indent += 1
+                inner = sc.copy()
+                self.block(inner, d - 1, 1, loop)
+                self.indent -= 1
+                self.carry_back(sc, inner)
+        elif kind == "while_true":
+            k = self.fresh("k")
+            self.emit(f"{k} = 0")
+            self.emit("while True:")
+            self.indent += 1
+            self.emit(f"{k} += 1")
+            inner = sc.copy()
+            inner.ints.append(k)
+            self.loop_body(inner, d)
+            self.emit(f"if {k} >= {r.choice(['2', '3', '4'])}:")
+            self.emit("    break")
+            self.indent -= 1
+            self.carry_back(sc, inner)
+        elif kind == "nested":
+            i, j = self.fresh("i"), self.fresh("j")
+            self.emit(f"for {i} in {self.loop_range(sc)}:")
+            self.indent += 1
+            self.emit(f"for {j} in range({i} + 1):")
+            self.indent += 1
+            inner = sc.copy()
+            inner.ints += [i, j]
+            self.loop_body(inner, d - 1)
+            self.emit(f"if {j} >= 1 and {self.cond(inner, 0)}:")
+            self.emit(f"    {r.choice(['break', 'continue'])}")
+            self.indent -= 2
+            self.carry_back(sc, inner)
+        else:
+            self.emit(f"if {self.cond(sc, 1)}:")
+            self.emit("    pass")
+            self.emit("else:")
+            self.indent += 1
+            inner = sc.copy()
+            self.block(inner, d - 1, 1, loop)
+            self.indent -= 1
+            self.carry_back(sc, inner)
+
+    def returned(self, sc: Scope) -> str:
+        """What a ``return`` gives: the loss, or ``loss, aux``."""
+        loss = self.result(sc)
+        return f"{loss}, {self.aux_value(sc)}" if self.aux else loss
+
+    def aux_value(self, sc: Scope) -> str:
+        """An auxiliary output: a value in scope, a dict or a tuple of some."""
+        r = self.r
+        names = sc.floats + list(sc.arrays)
+        a, b = r.choice(names), r.choice(names)
+        return r.choice([a, f"{{'out': {a}, 'other': {b}}}", f"({a}, {b})", f"{{'step': {a}, 'count': 3}}",
+                         f"[{a}, 2.0 * {b}]"])
 
     def result(self, sc: Scope) -> str:
         """The returned float: mixes several of the values in scope."""
@@ -1260,13 +1655,13 @@ def _dims(r: random.Random) -> tuple:
 
 
 def _finish(gen: Gen, sc: Scope, name: str, params: list) -> str:
-    gen.emit(f"return {gen.result(sc)}")
+    gen.emit(f"return {gen.returned(sc)}")
     body = "\n".join(gen.lines)
     helpers = "".join(h + "\n\n\n" for h in gen.helpers)
     return HEADER + helpers + f"def {name}({', '.join(params)}):\n{body}\n"
 
 
-def gen_scalar(r: random.Random) -> tuple:
+def gen_scalar(r: random.Random, extended: bool = False, aux: bool = False) -> tuple:
     """Python floats, math, control flow."""
     items = [("x", Leaf("f")), ("y", Leaf("f"))]
     if r.random() < 0.5:
@@ -1275,6 +1670,7 @@ def gen_scalar(r: random.Random) -> tuple:
         items.append(("n", Leaf("i", "n")))
     names, spec = _params(items)
     gen = Gen(r, "scalar", control=True)
+    gen.extended, gen.aux = extended, aux
     sc = Scope(floats=[n for n in names if n != "n"], ints=[n for n in names if n == "n"])
     s = gen.fresh("s")
     gen.emit(f"{s} = {r.choice(['0.0', 'x', '1.0', 'x * y'])}")
@@ -1283,7 +1679,7 @@ def gen_scalar(r: random.Random) -> tuple:
     return names, spec, gen, sc
 
 
-def gen_array(r: random.Random, statements: int | None = None) -> tuple:
+def gen_array(r: random.Random, statements: int | None = None, extended: bool = False, aux: bool = False) -> tuple:
     """NumPy on float64 arrays, straight-line."""
     items = [("x", Leaf("a", ("N",))), ("A", Leaf("a", ("R", "N")))]
     for name, shape in (("b", ("R", 1)), ("c", (1, "N")), ("u", ("R",))):
@@ -1293,14 +1689,15 @@ def gen_array(r: random.Random, statements: int | None = None) -> tuple:
         items.append(("t", Leaf("f")))
     names, spec = _params(items)
     gen = Gen(r, "array", control=False)
+    gen.extended, gen.aux = extended, aux
     sc = Scope(floats=[n for n, s in items if s.kind == "f"], arrays={n: s.info for n, s in items if s.kind == "a"})
     gen.block(sc, 2, r.randint(2, 5) if statements is None else statements, False)
     return names, spec, gen, sc
 
 
-def gen_mixed(r: random.Random) -> tuple:
+def gen_mixed(r: random.Random, extended: bool = False, aux: bool = False) -> tuple:
     """Scalar control flow around array code."""
-    names, spec, gen, sc = gen_array(r)
+    names, spec, gen, sc = gen_array(r, extended=extended, aux=aux)
     if r.random() < 0.6:
         names.append("n")
         spec.append(Leaf("i", "n"))
@@ -1321,7 +1718,8 @@ def gen_mixed(r: random.Random) -> tuple:
         if r.random() < 0.5:
             gen.emit(f"if np.max({h}) > {r.choice(['0.5', '0.8', '0.95'])}:")
             gen.indent += 1
-            gen.emit(r.choice(["break", "continue", f"return {s} + np.sum({h})"]))
+            gen.emit(r.choice(["break", "continue", f"return {s} + np.sum({h})"
+                                                    + (f", {gen.aux_value(sc)}" if gen.aux else "")]))
             gen.indent -= 1
         gen.indent -= 1
     gen.block(sc, 3, r.randint(2, 4), False)
@@ -1482,24 +1880,725 @@ def gen_containers(r: random.Random) -> tuple:
     return names, spec, gen, sc
 
 
+# ---------------------------------------------------------------------------- families of other constructs
+#
+# These families draw from their own random streams: adding one never changes the programs of
+# the families above.
+
+
+@dataclass
+class Draft:
+    """A generated module: its source, the callable to differentiate and its parameters."""
+
+    source: str
+    name: str
+    names: list
+    spec: list
+    aux: bool = False
+    between: str | None = None
+    fixed_dims: dict = field(default_factory=dict)  # dims of one size in both calls
+    argnums: Any = None
+    alias_ok: bool = True  # NumPy may be imported under another name
+
+
+def _numpy_alias(source: str, alias: str) -> str:
+    """``source`` with NumPy imported as ``alias`` (``import numpy`` for "numpy")."""
+    header = "import numpy\n" if alias == "numpy" else f"import numpy as {alias}\n"
+    source = source.replace("import numpy as np\n", header, 1)
+    return re.sub(r"(?<![\w.])np\.", alias + ".", source)
+
+
+def _body(gen: Gen) -> str:
+    return "\n".join(gen.lines)
+
+
+def _emit_lines(gen: Gen, text: str) -> None:
+    for line in text.split("\n"):
+        gen.emit(line)
+
+
+def _vec_names(sc: Scope, shape: tuple = ("N",)) -> list:
+    return [n for n, s in sc.arrays.items() if s == shape]
+
+
+_HIDDEN = ["np.tanh(h @ self.W.T + self.b)", "np.sin(h @ self.W) * self.scale + self.b",
+           "np.tanh(h @ self.W.T * self.scale) + 0.1 * self.b", "np.tanh(h @ (self.W + self.W.T) * 0.5) * self.scale"]
+
+
+def gen_objects(r: random.Random) -> Draft:
+    """A bound method as the differentiated function: attributes of ``self`` (arrays, floats, an
+    int loop count), other methods called on ``self`` with keyword and default arguments, an
+    overriding subclass, attributes changed between calls, a lambda wrapping the method."""
+    k = r.choice([3, 4])
+    cls = r.choice(["Model", "Regressor", "TinyNet", "Layer", "Scorer"])
+    obj = r.choice(["model", "net", "layer", "scorer"])
+    gen = Gen(r, "array", control=r.random() < 0.5)
+    gen.aux = r.random() < 0.15
+    gen.indent = 2
+    items = [("x", Leaf("a", ("N",))), ("A", Leaf("a", ("R", "N")))]
+    if r.random() < 0.5:
+        items.append(("y", Leaf("a", ("R",))))
+    if r.random() < 0.4:
+        items.append(("t", Leaf("f")))
+    if r.random() < 0.3:
+        items.append(("n", Leaf("i", "n")))
+    names, spec = _params(items)
+    sc = Scope(floats=[n for n, s in items if s.kind == "f"] + ["self.scale"],
+               ints=[n for n, s in items if s.kind == "i"],
+               arrays={**{n: s.info for n, s in items if s.kind == "a"}, "self.b": ("N",)},
+               fixed={"self.scale", "self.b"})
+    hidden, other = r.sample(_HIDDEN, 2)
+    derived = r.random() < 0.4
+    methods = [
+        "    def __init__(self, W, b, scale=1.0, steps=2):",
+        "        self.W = W",
+        "        self.b = b",
+        "        self.scale = scale",
+        "        self.steps = steps",
+        *(["        self.shift = 0.5 * scale"] if derived else []),
+        "",
+        "    def hidden(self, h):",
+        f"        return {hidden}",
+        "",
+        "    def penalty(self, weight=0.01):",
+        "        return " + r.choice(["weight * np.sum(self.W ** 2)",
+                                  "weight * (np.sum(self.b ** 2) + self.scale ** 2)",
+                                  "weight * np.sum(np.abs(self.W))"]),
+        "",
+        "    def predict(self, A):",
+        "        return " + r.choice(["self.hidden(A) @ self.b", "np.sum(self.hidden(A), axis=1) * self.scale",
+                                  "self.hidden(self.hidden(A)) @ self.b"]),
+        "",
+    ]
+    gen.emit(r.choice(["h = self.hidden(x)", "h = self.hidden(h=x)", "h = self.hidden(x) * self.scale"]))
+    sc.arrays["h"] = ("N",)
+    if r.random() < 0.5:
+        gen.emit("for _ in range(self.steps):")
+        gen.emit("    h = " + r.choice(["self.hidden(h)", "0.5 * h + self.hidden(h)", "self.hidden(h + x)"]))
+    if derived:
+        gen.emit("h = h + self.shift")
+    gen.emit(r.choice(["p = self.predict(A)", "p = self.predict(A=A)"]))
+    sc.arrays["p"] = ("R",)
+    if "y" in names:
+        gen.emit("err = p - y")
+        sc.arrays["err"] = ("R",)
+    gen.block(sc, 2, r.randint(1, 3), False)
+    gen.emit(f"reg = self.penalty({r.choice(['', 'weight=0.05', '0.02'])})")
+    sc.floats.append("reg")
+    gen.emit(f"return {gen.returned(sc)}")
+    methods += [f"    def loss(self, {', '.join(names)}):", _body(gen)]
+    source = HEADER + f"class {cls}:\n" + "\n".join(methods) + "\n\n\n"
+    ctor = cls
+    if r.random() < 0.3:
+        ctor = f"Scaled{cls}"
+        source += f"class {ctor}({cls}):\n    def hidden(self, h):\n        return {other}\n\n\n"
+    lo, hi = r.choice([(-0.7, 0.8), (-0.5, 0.6), (-0.9, 0.4)])
+    source += (f"{obj} = {ctor}(np.linspace({lo}, {hi}, {k * k}).reshape({k}, {k}), "
+               f"np.cos(np.arange({k}) * 0.7) * 0.5, scale={r.choice(['1.3', '0.8', '1.0'])}"
+               f"{r.choice(['', ', steps=1', ', steps=3'])})\n")
+    between = None
+    if r.random() < 0.5:
+        between = "retune"
+        changes = r.sample([f"{obj}.scale = 0.7", f"{obj}.b = {obj}.b * 0.5 + 0.2", f"{obj}.W[0, 1] += 0.3",
+                            f"{obj}.steps = 3", f"{obj}.W = {obj}.W.T.copy()"], r.randint(1, 2))
+        source += "\n\ndef retune():\n" + "".join(f"    {c}\n" for c in changes)
+    name = f"{obj}.loss"
+    if not gen.aux and r.random() < 0.25:
+        name = "f"
+        source += f"\n\nf = lambda {', '.join(names)}: {obj}.loss({', '.join(names)}) * 0.5 + 0.1\n"
+    return Draft(source, name, names, spec, aux=gen.aux, between=between, fixed_dims={"N": k})
+
+
+def _recursion_pair(r: random.Random, m: str) -> str:
+    base = r.choice(["u", f"{m}.tanh(u)", "u * 0.5"])
+    return (f"def even(u, k):\n    if k <= 0:\n        return {base}\n"
+            f"    return odd({m}.sin(u) * {r.choice(['0.9', '0.7'])} + 0.1, k - 1) + 0.1 * u\n\n\n"
+            f"def odd(u, k):\n    if k == 0:\n        return {r.choice(['-u', f'{m}.cos(u)', 'u * u'])}\n"
+            f"    return even(u * {r.choice(['0.8', '1.1'])} + {m}.cos(u) * 0.3, k - 1)")
+
+
+def gen_helpers(r: random.Random) -> Draft:
+    """Mutual recursion, keyword (and keyword-only) arguments, closures made by a factory,
+    globals (numbers, arrays, helpers) rebound or changed in place between calls, the
+    differentiated function itself a closure."""
+    array = r.random() < 0.5
+    m = "np" if array else "math"
+    if array:
+        items = [("x", Leaf("a", ("N",))), ("A", Leaf("a", ("R", "N")))]
+        if r.random() < 0.4:
+            items.append(("t", Leaf("f")))
+    else:
+        items = [("x", Leaf("f")), ("y", Leaf("f"))] + ([("z", Leaf("f"))] if r.random() < 0.5 else [])
+    if r.random() < 0.5:
+        items.append(("n", Leaf("i", "n")))
+    names, spec = _params(items)
+    gen = Gen(r, "array" if array else "scalar", control=r.random() < 0.5)
+    gen.aux = r.random() < 0.1
+    sc = Scope(floats=[n for n, s in items if s.kind == "f"], ints=[n for n, s in items if s.kind == "i"],
+               arrays={n: s.info for n, s in items if s.kind == "a"})
+    module: list[str] = [f"SCALE = {gen.const()}", f"OFFSET = {gen.const()}"]
+    sc.floats += ["SCALE", "OFFSET"]
+    sc.fixed |= {"SCALE", "OFFSET"}
+    if array:
+        module.append("COEF = np.array([0.3, -0.5, 0.8])")
+        sc.floats.append("COEF[1]")
+        sc.fixed.add("COEF[1]")
+    helpers: list[str] = []
+    calls: list[Callable] = []  # each gives a call expression of the shape asked for
+    arg = lambda shape: gen.ax(sc, shape, 1) if shape else gen.sx(sc, 1)  # noqa: E731
+    if r.random() < 0.6:
+        helpers.append(_recursion_pair(r, m))
+        k_opts = ["1", "2", "3"] + [i for i in sc.ints if i == "n"] * 2
+        calls.append(lambda shape: f"{r.choice(['even', 'odd'])}({arg(shape)}, {r.choice(k_opts)})")
+    if r.random() < 0.7:
+        kwonly = r.random() < 0.2
+        body = r.choice(["weight * u + (1.0 - weight) * {m}.tanh(v) + bias",
+                         "{m}.sin(u * weight) * v + bias * u", "(u - v) ** 2 * weight + {m}.cos(bias + u)"])
+        helpers.append(f"def combine(u, v{', *' if kwonly else ''}, weight=0.5, bias=0.0):\n"
+                       f"    return {body.format(m=m)}")
+
+        def combine_call(shape):
+            u, v = arg(shape), arg(shape)
+            w, b = gen.sx(sc, 0), gen.const()
+            opts = [f"combine({u}, {v})", f"combine({u}, {v}, weight={w})", f"combine({u}, {v}, bias={b}, weight={w})",
+                    f"combine(v={v}, u={u}, bias={b})", f"combine({u}, v={v}, weight=0.25)"]
+            if not kwonly:
+                opts.append(f"combine({u}, {v}, {w})")
+            return r.choice(opts)
+        calls.append(combine_call)
+        if r.random() < 0.4:
+            helpers.append(f"def layer(u, scale=1.0):\n    return combine(u, u * scale, weight=0.3) + {m}.tanh(u)")
+            calls.append(lambda shape: r.choice([f"layer({arg(shape)})", f"layer({arg(shape)}, scale=SCALE)",
+                                                 f"layer(scale={gen.const()}, u={arg(shape)})"]))
+    if r.random() < 0.5:
+        helpers.append(f"def make_scaler(c, power=2):\n    def scaled(u):\n"
+                       f"        return {m}.tanh(u * c) ** power + c\n    return scaled")
+        module.append(f"scaler = make_scaler({gen.const()})")
+        calls.append(lambda shape: f"scaler({arg(shape)})")
+    rebind = r.random() < 0.4
+    if rebind:
+        helpers.append(f"def act_a(u):\n    return {m}.tanh(u) * SCALE\n\n\ndef act_b(u):\n    return {m}.sin(u) * 0.5")
+        module.append("act = act_a")
+        calls.append(lambda shape: f"act({arg(shape)})")
+    if not calls:
+        raise _Regenerate()
+    closure = r.random() < 0.2
+    gen.indent = 2 if closure else 1
+    if closure:
+        sc.floats.append("c")
+        sc.fixed.add("c")
+    gen.block(sc, 1, r.randint(0, 2), False)
+    for _ in range(r.randint(2, 4)):
+        expr, shape = gen.any_value(sc, 1)
+        v = gen.fresh("v")
+        call = r.choice(calls)(shape)
+        gen.emit(f"{v} = {call} + {expr}" if r.random() < 0.5 else f"{v} = {call}")
+        gen.bind(sc, v, shape)
+    gen.block(sc, 2, r.randint(0, 2), False)
+    gen.emit(f"return {gen.returned(sc)}")
+    header = HEADER + "\n".join(module) + "\n\n\n" + "".join(h + "\n\n\n" for h in helpers)
+    if closure:
+        source = header + (f"def make_f(c):\n    def f({', '.join(names)}):\n{_body(gen)}\n    return f\n\n\n"
+                           f"f = make_f({gen.const()})\n")
+    else:
+        source = header + f"def f({', '.join(names)}):\n{_body(gen)}\n"
+    between = None
+    if r.random() < 0.5:
+        between = "retune"
+        changes = [["global SCALE", f"SCALE = {gen.const()}"]]
+        if array:
+            changes.append([f"COEF[1] = {gen.const()}"])
+        if rebind:
+            changes.append(["global act", "act = act_b"])
+        chosen = r.sample(changes, r.randint(1, len(changes)))
+        source += "\n\ndef retune():\n" + "".join(f"    {c}\n" for ch in chosen for c in ch)
+    return Draft(source, "f", names, spec, aux=gen.aux, between=between)
+
+
+def gen_lists(r: random.Random) -> Draft:
+    """Lists and dicts built in the function and updated by item (``hs[-1] = ...`` while
+    appending, displays, ``d['a'] += ...``), iterated over (for, enumerate, zip, reversed,
+    slices, comprehensions), nested; several container arguments differentiated together."""
+    gen = Gen(r, "array", control=r.random() < 0.4)
+    gen.aux = r.random() < 0.1
+    items = [("x", Leaf("a", ("N",)))]
+    sc = Scope(arrays={"x": ("N",)})
+    containers = []
+    if r.random() < 0.5:
+        items.append(("p", {"W": Leaf("a", ("R", "N")), "c": Leaf("f")}))
+        containers.append(len(items) - 1)
+        gen.emit(r.choice(["W, c = p['W'], p['c']", "W = p['W']\n    c = p['c']"]))
+        sc.arrays["W"] = ("R", "N")
+        sc.floats.append("c")
+    if r.random() < 0.5:
+        items.append(("ws", [Leaf("a", ("N",)) for _ in range(3)]))
+        containers.append(len(items) - 1)
+        sc.arrays.update({"ws[0]": ("N",), "ws[-1]": ("N",)})
+        sc.fixed |= {"ws[0]", "ws[-1]"}
+    if r.random() < 0.3:
+        items.append(("pair", (Leaf("f"), Leaf("a", ("N",)))))
+        containers.append(len(items) - 1)
+        gen.emit("a, v = pair")
+        sc.floats.append("a")
+        sc.arrays["v"] = ("N",)
+    if r.random() < 0.4:
+        items.append(("A", Leaf("a", ("R", "N"))))
+        sc.arrays["A"] = ("R", "N")
+    if r.random() < 0.3:
+        items.append(("n", Leaf("i", "n")))
+        sc.ints.append("n")
+    names, spec = _params(items)
+    vec = lambda: gen.ax(sc, ("N",), 1)  # noqa: E731
+    val = lambda: gen.ax(sc, ("N",), 1) if r.random() < 0.6 else gen.sx(sc, 1)  # noqa: E731
+    bound = r.choice(["3", "4"] + (["n"] if "n" in sc.ints else []))
+    for _ in range(r.randint(2, 3)):
+        kind = gen.pick([("append", 3), ("display", 2), ("dict", 2), ("floats", 2), ("nested", 0.5),
+                         ("args", 1.5 if "ws" in names else 0), ("comp", 2)])
+        out = gen.fresh("v")
+        if kind == "append":
+            hs = gen.fresh("hs")
+            start = r.choice(_vec_names(sc))
+            two = r.random() < 0.6
+            gen.emit(f"{hs} = [{start}, np.tanh({start})]" if two else f"{hs} = [{start}]")
+            gen.emit(f"for t in range({bound}):")
+            gen.emit(f"    {hs}.append(np.tanh({hs}[-1] * {r.choice(['0.9', '1.1'])} + {vec()}))")
+            if two:
+                gen.emit(f"    {hs}[-1] = {hs}[-1] + 0.5 * {hs}[-2]")
+            else:
+                gen.emit(f"    {hs}[-1] {r.choice(['+=', '*=', '-='])} {r.choice(['0.5', 'np.tanh(' + vec() + ')'])}")
+            if r.random() < 0.4:
+                gen.emit(f"    if t % 2 == 0:\n            {hs}[0] = {hs}[0] * 0.9 + {hs}[-1] * 0.1")
+            if r.random() < 0.3:
+                gen.emit(f"{hs}[0] = {hs}[0] * 2.0")
+            gen.emit(f"{out} = " + r.choice([f"np.sum(np.stack({hs}) ** 2)", f"np.sum(sum({hs}))",
+                                             f"np.sum(np.array({hs})[-1] * {hs}[1])",
+                                             f"sum(np.sum(h * x) for h in {hs}[1:])",
+                                             f"np.sum([np.sum(np.sin(h)) for h in reversed({hs})])"]))
+            if r.random() < 0.5:
+                sc.arrays[f"{hs}[-1]"] = ("N",)
+                sc.fixed.add(f"{hs}[-1]")
+        elif kind == "display":
+            ps = gen.fresh("ps")
+            gen.emit(f"{ps} = [{vec()}, {vec()}, {vec()}]")
+            for _ in range(r.randint(1, 3)):
+                i = r.choice(["0", "1", "-1"])
+                gen.emit(r.choice([f"{ps}[{i}] = {ps}[{i}] * 2.0 + {ps}[1]", f"{ps}[{i}] += {vec()}",
+                                   f"{ps}[{i}] *= np.tanh({vec()})", f"{ps}[{i}] -= {gen.sx(sc, 1)}"]))
+            style = r.choice(["for", "enum", "zip", "rev", "sum"])
+            if style == "for":
+                gen.emit(f"{out} = 0.0\n    for q in {ps}:\n        {out} = {out} + np.sum(q * x)")
+            elif style == "enum":
+                gen.emit(f"{out} = 0.0\n    for j, q in enumerate({ps}):\n        {out} += (j + 1) * np.sum(np.sin(q))")
+            elif style == "zip":
+                gen.emit(f"{out} = 0.0\n    for q, w in zip({ps}, reversed({ps})):\n"
+                         f"        {out} = {out} + np.sum(q * w)")
+            elif style == "rev":
+                gen.emit(f"{out} = 1.0\n    for q in reversed({ps}):\n        {out} = {out} * 0.5 + np.mean(q)")
+            else:
+                gen.emit(f"{out} = np.sum(sum({ps}) ** 2)")
+        elif kind == "dict":
+            d = gen.fresh("d")
+            gen.emit(f"{d} = {{'a': {val()}, 'b': {val()}}}")
+            for _ in range(r.randint(1, 3)):
+                gen.emit(r.choice([f"{d}['a'] += {val()}", f"{d}['b'] *= {r.choice(['0.5', '1.5', 'np.tanh(x)'])}",
+                                   f"{d}['c'] = {d}['a'] * {d}['b']", f"{d}['a'] = {d}['a'] - 0.5 * {d}['b']",
+                                   f"{d}['b'] -= {gen.sx(sc, 1)}"]))
+            gen.emit(f"{out} = np.sum({d}['a']) + np.sum({d}['b'] ** 2)")
+        elif kind == "floats":
+            cs = gen.fresh("cs")
+            gen.emit(f"{cs} = []")
+            gen.emit(f"for i in range({bound}):")
+            gen.emit(f"    {cs}.append(np.sum(np.sin({vec()} * (i + 1))))")
+            gen.emit(r.choice([f"{cs}[0] = {cs}[0] + 1.0", f"{cs}[-1] *= 0.5", f"{cs}[1] += {cs}[0]"]))
+            gen.emit(f"{out} = " + r.choice([f"sum({cs})", f"np.sum(np.array({cs}) ** 2)", f"{cs}[-1] * {cs}[0]",
+                                             f"sum(w * q for w, q in zip({cs}, {cs}[1:]))"]))
+        elif kind == "nested":
+            g = gen.fresh("grid")
+            gen.emit(f"{g} = [[x, x * 2.0], [{vec()}, {vec()}]]")
+            gen.emit(f"{g}[1][0] = {g}[1][0] + {g}[0][1]")
+            gen.emit(f"{out} = np.sum({g}[1][0] * {g}[0][0]) + np.sum({g}[1][1])")
+        elif kind == "args":
+            zs = gen.fresh("zs")
+            gen.emit(r.choice([f"{zs} = [w * {gen.sx(sc, 0)} for w in ws]", f"{zs} = list(ws)",
+                               f"{zs} = [np.tanh(w) + x for w in ws[1:]]"]))
+            gen.emit(f"{zs}[0] = {zs}[0] + {vec()}")
+            gen.emit(f"{out} = sum(np.sum(z * w) for z, w in zip({zs}, ws))")
+        else:
+            gen.emit(f"{out} = " + r.choice([
+                f"sum([np.sum(np.tanh({vec()} * k)) for k in range(1, 4) if k % 2 == 1])",
+                f"np.sum(np.stack([np.sin(x * k) for k in range({bound})]) ** 2)",
+                f"sum(np.sum(a * b) for a, b in zip([x, {vec()}], [{vec()}, x]))",
+                f"sum(j * np.sum(q) for j, q in enumerate([{vec()}, {vec()}]))"]))
+        sc.floats.append(out)
+        gen.block(sc, 1, r.randint(0, 1), False)
+    gen.block(sc, 2, r.randint(0, 2), False)
+    source = _finish(gen, sc, "f", names)
+    argnums = None
+    if len(containers) >= 2 and r.random() < 0.6:
+        argnums = tuple(sorted(r.sample(containers, r.randint(2, len(containers)))))
+    return Draft(source, "f", names, spec, aux=gen.aux, argnums=argnums)
+
+
+def gen_aliases(r: random.Random) -> Draft:
+    """Names bound to one array updated in ``if`` arms, ``while`` and ``for`` loops; NumPy views
+    that are only read (must pass) and views an in-place update would change (symdiff must
+    refuse these, or get them right)."""
+    gen = Gen(r, "array", control=True)
+    gen.aux = r.random() < 0.1
+    items = [("x", Leaf("a", ("N",))), ("A", Leaf("a", ("R", "N")))]
+    if r.random() < 0.5:
+        items.append(("t", Leaf("f")))
+    if r.random() < 0.3:
+        items.append(("n", Leaf("i", "n")))
+    names, spec = _params(items)
+    sc = Scope(floats=[n for n, s in items if s.kind == "f"], ints=[n for n, s in items if s.kind == "i"],
+               arrays={n: s.info for n, s in items if s.kind == "a"})
+    gen.block(sc, 1, r.randint(0, 2), False)
+    for _ in range(r.randint(1, 3)):
+        kind = gen.pick([("if", 2), ("while", 1), ("for", 1), ("cond_alias", 1), ("view_read", 2),
+                         ("view_written", 1), ("chain", 1), ("callee", 0.3)])
+        base, shape = r.choice([("x", ("N",)), ("A", ("R", "N"))] + [(n, s) for n, s in sc.arrays.items()
+                                                                     if n.isidentifier() and len(s) <= 2])
+        a, b = gen.fresh("a"), gen.fresh("b")
+        copy_expr = r.choice([f"{base}.copy()", f"{base} * 1.0", f"np.tanh({base})", f"np.array({base})"])
+        item = "0" if len(shape) == 1 else r.choice(["0", "0, 1", ":, 0"])
+        item_shape = () if len(shape) == 1 or item == "0, 1" else ((shape[1],) if item == "0" else (shape[0],))
+
+        def part(shape=shape):
+            return gen.ax(sc, r.choice(_broadcast_parts(shape)), 1)
+
+        def item_val(item_shape=item_shape):
+            return gen.ax(sc, item_shape, 1) if item_shape else gen.sx(sc, 1)
+        gen.emit(f"{a} = {copy_expr}")
+        if kind == "if":
+            gen.emit(f"{b} = {a}")
+            gen.emit(f"if {gen.cond(sc, 1)}:")
+            gen.emit(f"    {b} {r.choice(['+=', '-='])} {part()}")
+            if r.random() < 0.5:
+                gen.emit(f"    {b}[{item}] = {item_val()}")
+            if r.random() < 0.5:
+                gen.emit(f"elif {gen.cond(sc, 1)}:")
+                gen.emit(f"    {a}[{item}] += {item_val()}")
+            gen.emit("else:")
+            gen.emit(f"    {a} *= np.tanh({part()})")
+            if r.random() < 0.5:
+                gen.emit(f"    {b}[{item}] -= {item_val()}")
+            sc.arrays[a] = sc.arrays[b] = shape
+        elif kind == "while":
+            k = gen.fresh("k")
+            gen.emit(f"{b} = {a}")
+            gen.emit(f"{k} = 0")
+            extra = f" and {gen.cond(sc, 1)}" if r.random() < 0.4 else ""
+            gen.emit(f"while {k} < {r.choice(['2', '3'])}{extra}:")
+            gen.emit(f"    {k} += 1")
+            for _ in range(r.randint(1, 3)):
+                gen.emit("    " + r.choice([f"{b} *= {r.choice(['0.9', '1.1'])}", f"{b}[{item}] += {item_val()}",
+                                            f"{a} += {part()}", f"{a}[{item}] = {a}[{item}] * 0.5 + 0.1"]))
+            if r.random() < 0.3:
+                gen.emit(f"    if {gen.cond(sc, 0)}:\n            break")
+            sc.arrays[a] = sc.arrays[b] = shape
+        elif kind == "for":
+            i = gen.fresh("i")
+            gen.emit(f"for {i} in range({r.choice(['2', '3'])}):")
+            gen.emit(f"    {b} = {a}")
+            row = f"{b}[{i}]" if len(shape) == 1 else f"{b}[{i}, 0]"
+            gen.emit(f"    {row} = {row} * {gen.sx(sc, 0)} + {r.choice(['0.1', '0.5'])}")
+            if r.random() < 0.5:
+                gen.emit(f"    {b} += {part()}")
+            sc.arrays[a] = shape
+        elif kind == "cond_alias":
+            gen.emit(f"if {gen.cond(sc, 1)}:\n        {b} = {a}\n    else:\n        {b} = {a}.copy()")
+            gen.emit(f"{b} += {part()}")
+            sc.arrays[a] = sc.arrays[b] = shape
+        elif kind == "callee":  # a helper that updates the array it is given, as code ported from C does
+            if "def scale_(" not in "".join(gen.helpers):
+                gen.helpers.append("def scale_(u, k):\n    u *= k\n    u[0] += 0.1\n    return u")
+            gen.emit(r.choice([f"scale_({a}, {gen.sx(sc, 0)})", f"{b} = scale_({a}, 0.5)"]))
+            sc.arrays[a] = shape
+        elif kind == "chain":
+            c = gen.fresh("b")
+            gen.emit(f"{b} = {a}")
+            gen.emit(f"{c} = {b}")
+            gen.emit(f"{c} {r.choice(['+=', '*='])} {part()}")
+            gen.emit(f"{b}[{item}] = {item_val()}")
+            sc.arrays[a] = shape
+        else:
+            v = gen.fresh("u")
+            # a view of an argument, or of the function's own copy (an argument is never updated
+            # in place, which would make the program invalid)
+            src = base if kind == "view_read" and base in ("x", "A") and r.random() < 0.5 else a
+            views = [(f"{src}[1:3]", None), (f"{src}[::2]", None), (f"{src}[::-1]", shape if len(shape) == 1 else None)]
+            if len(shape) == 2:
+                views += [(f"{src}[0]", (shape[1],)), (f"{src}[:, 1]", (shape[0],)), (f"{src}.T", None),
+                          (f"{src}[1:]", None), (f"{src}.reshape(-1)", None)]
+            else:
+                views += [(f"{src}[None]", None), (f"{src}.reshape(1, -1)", None)]
+            view, vshape = r.choice(views)
+            gen.emit(f"{v} = {view}")
+            if kind == "view_read":
+                gen.block(sc, 1, r.randint(1, 2), False)
+                if r.random() < 0.4:
+                    gen.emit(f"{a} = {a} * 2.0")
+            else:
+                gen.emit(r.choice([f"{a} *= 2.0", f"{a} += {part()}", f"{a}[{item}] += {item_val()}",
+                                   f"{v} += 1.0", f"{v}[0] = {gen.sx(sc, 0)}"]))
+            gen.emit(f"{gen.fresh('w')} = 0.0")
+            total = gen.fresh("v")
+            gen.emit(f"{total} = np.sum({v} ** 2) + np.sum(np.sin({a}))")
+            sc.floats.append(total)
+            if vshape is not None and kind == "view_read":
+                sc.arrays[v] = vshape
+                sc.fixed.add(v)  # never updated in place: it views another array
+            if kind == "view_read":
+                sc.fixed.add(a)
+            sc.arrays.setdefault(a, shape)
+        gen.block(sc, 1, r.randint(0, 1), False)
+    gen.block(sc, 2, r.randint(0, 2), False)
+    return Draft(_finish(gen, sc, "f", names), "f", names, spec, aux=gen.aux)
+
+
+def _float32_spec(r: random.Random, spec: Any, p_array: float, p_scalar: float) -> Any:
+    """``spec`` with some float64 arrays made float32 and some floats made NumPy scalars."""
+    if isinstance(spec, Leaf):
+        if spec.kind == "a" and r.random() < p_array:
+            return Leaf("a32", spec.info)
+        if spec.kind == "f" and r.random() < p_scalar:
+            return Leaf(r.choice(["s64", "s64", "s32"]))
+        return spec
+    if isinstance(spec, dict):
+        return {k: _float32_spec(r, v, p_array, p_scalar) for k, v in spec.items()}
+    if isinstance(spec, list):
+        return [_float32_spec(r, v, p_array, p_scalar) for v in spec]
+    return tuple(_float32_spec(r, v, p_array, p_scalar) for v in spec)
+
+
+def gen_dtypes(r: random.Random) -> Draft:
+    """The programs of the other families with float32 arrays and NumPy scalar arguments (whose
+    gradients must keep their dtype and type), sometimes cast inside (``x.astype(np.float64)``)."""
+    base = r.choice(["array", "mixed", "containers", "scalar", "calls"])
+    names, spec, gen, sc = FAMILIES[base](r)
+    source = _finish(gen, sc, "f", names)
+    scalar = base == "scalar"
+    spec = [_float32_spec(r, s, 0.8, 0.6 if scalar else 0.3) for s in spec]
+    if not any(leaf.kind in ("a32", "s64", "s32") for leaf in _spec_leaves(spec)):
+        raise _Regenerate()
+    if "x" in names and isinstance(spec[names.index("x")], Leaf) and spec[names.index("x")].kind == "a32" \
+            and r.random() < 0.2:
+        source = source.replace(f"def f({', '.join(names)}):\n", f"def f({', '.join(names)}):\n"
+                                f"    x = x.astype({r.choice(['np.float64', 'float'])})\n", 1)
+    return Draft(source, "f", names, spec)
+
+
+# NumPy templates: {v}/{v2} vectors (N,), {M}/{M2} matrices (R, N), {y} (R,), {s} a float,
+# {S} a symmetric positive definite (N, N) matrix, {B} a stack of two matrices (2, R, N);
+# {out} the name bound, of the shape given (() a float).
+_NUMPY_TEMPLATES = [
+    ("{out} = np.sum(np.cumsum({v}) * {v2})", ()),
+    ("{out} = np.cumsum({M}, axis=1)", ("R", "N")),
+    ("{out} = np.cumprod(1.0 + 0.2 * np.tanh({M}), axis=0)", ("R", "N")),
+    ("{out} = {v}.cumsum()[-1] + np.sum(np.cumprod(1.0 + 0.1 * {v}))", ()),
+    ("{out} = np.median({v})", ()),
+    ("{out} = np.median({M}, axis=0)", ("N",)),
+    ("{out} = np.sum(np.quantile({v}, [0.25, 0.75]))", ()),
+    ("{out} = np.quantile({M}, 0.3, axis=1)", ("R",)),
+    ("{out} = np.percentile({v}, 40)", ()),
+    ("{out} = np.linalg.norm({v})", ()),
+    ("{out} = np.linalg.norm({M}, 'fro')", ()),
+    ("{out} = np.linalg.norm({M}, axis=1)", ("R",)),
+    ("{out} = np.linalg.norm({M}, 2)", ()),
+    ("{out} = np.linalg.norm({M}, 'nuc')", ()),
+    ("{out} = np.linalg.norm({v}, 1) + np.linalg.norm({v}, np.inf)", ()),
+    ("{out} = np.sum(np.linalg.norm({M}, axis=0, keepdims=True) * {M})", ()),
+    ("{out} = np.average({v}, weights=np.exp(np.tanh({v2})))", ()),
+    ("{out} = np.average({M}, axis=1, weights={v} * {v} + 0.5)", ("R",)),
+    ("{out} = np.var({M}, axis=0, ddof=1)", ("N",)),
+    ("{out} = np.std({v}, ddof=1) + {M}.std()", ()),
+    ("{out} = np.prod(np.where({v} > 0.3, 1.0 + 0.1 * {v2}, 0.0)) + np.prod(1.0 + 0.2 * {v2})", ()),
+    ("{out} = np.prod(1.0 + 0.2 * np.tanh({M}), axis=1)", ("R",)),
+    ("{out} = np.sum(np.linalg.inv({S}) * {S})", ()),
+    ("{out} = np.linalg.solve({S}, {v})", ("N",)),
+    ("{out} = np.sum(np.linalg.solve({S}, {M}.T) * {M}.T)", ()),
+    ("{out} = np.linalg.det({S}) * 0.01", ()),
+    ("sign_{k}, logdet_{k} = np.linalg.slogdet({S})\n    {out} = sign_{k} * logdet_{k}", ()),
+    ("{out} = np.sum(np.linalg.cholesky({S}) ** 2)", ()),
+    ("{out} = np.sum(np.linalg.pinv({M}) ** 2)", ()),
+    ("w_{k}, V_{k} = np.linalg.eigh({S})\n    {out} = np.sum(w_{k} ** 2) + np.sum(V_{k} ** 2 * w_{k})", ()),
+    ("{out} = np.sum(np.linalg.eigvalsh({S}) ** 3)", ()),
+    ("{out} = np.sum(np.real(np.linalg.eigvals({S}))) * 0.1", ()),
+    ("ew_{k}, ev_{k} = np.linalg.eig({S})\n    {out} = np.sum(ew_{k}) + np.sum(ev_{k} ** 2 * ew_{k})", ()),
+    ("U_{k}, s_{k}, Vt_{k} = np.linalg.svd({M}, full_matrices=False)\n"
+     "    {out} = np.sum(s_{k} ** 2) + np.sum((U_{k} * s_{k}) @ Vt_{k} * {M2})", ()),
+    ("{out} = np.sum(np.linalg.svd({M}, compute_uv=False))", ()),
+    ("Q_{k}, Rr_{k} = np.linalg.qr(np.vstack([{M}, np.tanh({M})]))\n"
+     "    {out} = np.sum(Q_{k} * np.vstack([{M2}, {M2}])) + np.sum(np.triu(Rr_{k}) ** 2)", ()),
+    ("{out} = np.linalg.lstsq(np.vstack([{M}, np.tanh({M})]), np.concatenate([{y}, np.cos({y})]), rcond=None)[0]",
+     ("N",)),
+    ("{out} = np.einsum('ij,j->i', {M}, {v})", ("R",)),
+    ("{out} = np.einsum('ij,ij->', {M}, {M2})", ()),
+    ("{out} = np.einsum('ii->', {S}) + np.einsum('i,i', {v}, {v2})", ()),
+    ("{out} = np.sum(np.einsum('ij,kj->ik', {M}, {M2}) ** 2)", ()),
+    ("{out} = np.einsum('...j,j->...', {M}, {v})", ("R",)),
+    ("{out} = np.tensordot({M}, {v}, axes=1)", ("R",)),
+    ("{out} = np.sum(np.tensordot({M}, {M2}, axes=([1], [1])))", ()),
+    ("{out} = np.tensordot({M}, {M2}, axes=2)", ()),
+    ("{out} = np.sum(({B} @ {v}) ** 2)", ()),
+    ("{out} = np.sum(np.swapaxes({B}, 1, 2) @ {B})", ()),
+    ("{out} = np.sum({B}, axis=(0, 2))", ("R",)),
+    ("{out} = np.mean({B}, axis=(0, 1))", ("N",)),
+    ("{out} = np.sum(np.mean({B}, axis=(1, 2), keepdims=True) * {B})", ()),
+    ("{out} = np.sum(np.sum({B} ** 2, axis=(0, -1), keepdims=True) * {B})", ()),
+    ("{out} = np.sum(np.moveaxis({B}, 0, -1) * np.tanh(np.moveaxis({B}, 0, -1)))", ()),
+    ("p0_{k}, p1_{k}, p2_{k} = np.split({v}, [1, 2])\n"
+     "    {out} = np.sum(p0_{k}) * np.sum(p2_{k} ** 2) + np.sum(p1_{k})", ()),
+    ("{out} = np.sum(np.array_split({M}, 2, axis=1)[0] ** 2)", ()),
+    ("{out} = np.sum(np.pad({v}, (1, 2), constant_values=0.5) ** 2)", ()),
+    ("{out} = np.sum(np.sin(np.pad({M}, ((0, 1), (1, 0)))))", ()),
+    ("{out} = np.sum(np.sort({v}) * np.linspace(0.1, 1.0, {v}.shape[0]))", ()),
+    ("{out} = np.sort({M}, axis=0)[0]", ("N",)),
+    ("{out} = np.sum(np.rot90({M}) * {M}.T) + np.sum(np.rot90({S}, k=2) * {S})", ()),
+    ("{out} = np.sum(np.take({v}, [0, 2, 2, 1]) * np.array([0.5, -1.0, 2.0, 0.3]))", ()),
+    ("{out} = np.sum(np.take({M}, [1, 0, 1], axis=0) ** 2)", ()),
+    ("{out} = np.flip({v}) * np.roll({v2}, 1)", ("N",)),
+    ("{out} = np.sum(np.diff({v}) ** 2) + np.sum(np.diff({M}, axis=0))", ()),
+    ("{out} = np.sum(np.sin(np.repeat({v}, 2))) + np.sum(np.tile({v2}, 2) ** 2)", ()),
+    ("{out} = np.sum(np.concatenate([{v}, {M}[0]]) ** 2) + np.sum(np.hstack([{v}, {v2}]))", ()),
+    ("{out} = np.vstack([{v}, {v2}])[1] * np.column_stack([{v}, {v2}])[:, 0]", ("N",)),
+    ("{out} = np.squeeze(np.expand_dims({v}, 0)) + np.atleast_2d({v2})[0]", ("N",)),
+    ("{out} = np.diag({S}) + np.diagonal({S})", ("N",)),
+    ("{out} = np.trace({S}) + np.sum(np.tril({S}) * np.triu({S}.T))", ()),
+    ("{out} = np.sum(np.kron({v}[:2], {v2}[:2]) ** 2) + np.inner({v}, {v2}) + np.vdot({M}, {M2})", ()),
+    ("{out} = np.sum(np.sin(np.outer({v}, {v2})))", ()),
+    ("{out} = np.sum(np.cross({v}[:3], {v2}[:3]) ** 2)", ()),
+    ("{out} = np.convolve({v}, [0.5, 1.0, -0.3], mode='same')", ("N",)),
+    ("{out} = np.polyval([0.3, -0.5, 1.0], {v})", ("N",)),
+    ("{out} = np.clip({v}, -0.5, 0.6)", ("N",)),
+    ("{out} = np.sum(np.linspace({s}, 2.0 * {s} + 1.0, 5) ** 2)", ()),
+    ("{out} = np.logaddexp({v}, {v2}) + np.hypot({v}, {v2})", ("N",)),
+    ("{out} = np.arctan2({v}, {v2} * {v2} + 0.5) + np.sinc({v})", ("N",)),
+    ("{out} = np.cbrt({v} * {v} + 0.5) + np.float_power({v2} * {v2} + 0.5, 1.5) + np.reciprocal({v} * {v} + 1.0)",
+     ("N",)),
+    ("{out} = np.exp2(np.tanh({v})) + np.expm1(np.tanh({v2})) + np.deg2rad({v})", ("N",)),
+    ("{out} = np.fmax({v}, {v2}) + np.fmin({v}, 0.2)", ("N",)),
+    ("{out} = np.sum({v}[[0, 1, 1, 2]] * np.array([0.5, 1.0, -0.3, 2.0]))", ()),
+    ("{out} = np.sum({M}[[0, 0, 1], [1, 2, 2]]) + np.sum({M}[:, [2, 0]] ** 2)", ()),
+    ("{out} = np.sum({M}[{M} > 0.2] ** 2)", ()),
+    ("{out} = {M}[..., 0]", ("R",)),
+    ("{out} = {v}[::-1] + {v}[np.argsort({v2})]", ("N",)),
+    ("{out} = {v}[np.argmax({v})] + np.sum({M}[np.arange(2), [1, 0]])", ()),
+    ("{out} = np.sum({M}[np.nonzero({M} > 0.1)]) + np.sum({M}[None] * {M})", ()),
+    ("{out} = {M}.sum(axis=0) + {M}.mean(axis=0) + {M}.min(axis=0)", ("N",)),
+    ("{out} = {M}.max(axis=1) + {M}.var(axis=1) + {M}.prod(axis=1)", ("R",)),
+    ("{out} = {M}.T @ {y}", ("N",)),
+    ("{out} = np.sum({M}.reshape(-1) ** 2) + np.sum({M}.flatten() * {M2}.ravel())", ()),
+    ("{out} = {v}.copy() * {v}.dot({v2}) + {v}.max()", ("N",)),
+    ("{out} = {S}.trace() + np.sum({S}.diagonal()) + np.sum({M}.swapaxes(0, 1) * {M}.transpose())", ()),
+    ("{out} = {v}.astype(np.float64) * {v2}.clip(-0.4, 0.5)", ("N",)),
+    ("{out} = np.floor({v} * 2.0) * {v} + np.sign({v2}) * {v2} ** 2", ("N",)),
+    ("{out} = np.round({v} * 3.0) / 3.0 + {v} + np.rint({v2}) * 0.1", ("N",)),
+    ("{out} = np.count_nonzero({v} > 0) * np.sum({v2}) + np.sum(np.ones_like({v}) * {v})", ()),
+]
+
+
+def gen_numpy(r: random.Random) -> Draft:
+    """The NumPy table in composition: reductions with axis tuples and keepdims, cumulative
+    sums and products, median/quantile, norms, linear algebra on well-conditioned matrices,
+    einsum/tensordot/batched @, shape functions, fancy and boolean indexing, array methods and
+    zero-derivative functions, fed by random expressions and feeding the rest of the body."""
+    gen = Gen(r, "array", control=r.random() < 0.3)
+    gen.aux = r.random() < 0.1
+    items = [("x", Leaf("a", ("N",))), ("A", Leaf("a", ("R", "N")))]
+    if r.random() < 0.5:
+        items.append(("y", Leaf("a", ("R",))))
+    if r.random() < 0.4:
+        items.append(("t", Leaf("f")))
+    names, spec = _params(items)
+    sc = Scope(floats=[n for n, s in items if s.kind == "f"], arrays={n: s.info for n, s in items if s.kind == "a"})
+    fmt = __import__("string").Formatter()
+    for _ in range(r.randint(2, 4)):
+        text, shape = r.choice(_NUMPY_TEMPLATES)
+        k = next(gen.names)
+        values = {"k": str(k), "out": f"o{k}"}
+        for _, fname, _, _ in fmt.parse(text):
+            if fname is None or fname in values:
+                continue
+            if fname in ("v", "v2"):
+                values[fname] = _paren(gen.ax(sc, ("N",), 1))
+            elif fname in ("M", "M2"):
+                values[fname] = _paren(gen.ax(sc, ("R", "N"), 1))
+            elif fname == "y":
+                values[fname] = _paren(gen.ax(sc, ("R",), 1))
+            elif fname == "s":
+                values[fname] = _paren(gen.sx(sc, 1))
+            elif fname == "S":
+                m = f"m{k}"
+                gen.emit(f"{m} = {gen.ax(sc, ('R', 'N'), 1)}")
+                sc.arrays[m] = ("R", "N")
+                gen.emit(f"S{k} = {m}.T @ {m} / {m}.shape[0] + np.eye({m}.shape[1])")
+                values[fname] = f"S{k}"
+            elif fname == "B":
+                gen.emit(f"B{k} = np.stack([{gen.ax(sc, ('R', 'N'), 1)}, {gen.ax(sc, ('R', 'N'), 1)}])")
+                values[fname] = f"B{k}"
+        gen.emit(text.format(**values))
+        gen.bind(sc, values["out"], shape)
+        gen.block(sc, 1, r.randint(0, 1), False)
+    gen.block(sc, 2, r.randint(0, 2), False)
+    return Draft(_finish(gen, sc, "f", names), "f", names, spec, aux=gen.aux)
+
+
+def gen_control(r: random.Random) -> Draft:
+    """Scalar and mixed control flow with the rarer constructs: elif chains, ``while True``
+    with ``break``, nested loops, range steps, tuple swaps, ``%``, rounding, unary ``+``,
+    nested conditional expressions, more math functions."""
+    aux = r.random() < 0.1
+    if r.random() < 0.5:
+        names, spec, gen, sc = gen_scalar(r, extended=True, aux=aux)
+    else:
+        names, spec, gen, sc = gen_mixed(r, extended=True, aux=aux)
+    return Draft(_finish(gen, sc, "f", names), "f", names, spec, aux=aux)
+
+
 FAMILIES: dict[str, Callable] = {
     "scalar": gen_scalar,
     "array": gen_array,
     "calls": gen_calls,
     "containers": gen_containers,
     "mixed": gen_mixed,
+    "objects": gen_objects,
+    "helpers": gen_helpers,
+    "lists": gen_lists,
+    "aliases": gen_aliases,
+    "dtypes": gen_dtypes,
+    "numpy": gen_numpy,
+    "control": gen_control,
 }
 
 
 def _draft(seed: int, family: str, attempt: int) -> Program:
     r = random.Random(f"{family}:{seed}:{attempt}")
-    names, spec, gen, sc = FAMILIES[family](r)
+    out = FAMILIES[family](r)
+    if isinstance(out, Draft):
+        return _from_draft(out, r, family, seed)
+    names, spec, gen, sc = out
     source = _finish(gen, sc, "f", names)
     dims, dims2 = _dims(r)
     if r.random() < 0.15:
         dims2 = None
     return Program(family, seed, source, "f", spec, _argnums(r, names, spec), dims, dims2,
                    value_seed=r.randrange(2**31), value_seed2=r.randrange(2**31))
+
+
+def _from_draft(d: Draft, r: random.Random, family: str, seed: int) -> Program:
+    source = d.source
+    if d.alias_ok and r.random() < 0.3:
+        source = _numpy_alias(source, r.choice(["jnp", "numpy", "onp"]))
+    dims, dims2 = _dims(r)
+    dims.update(d.fixed_dims)
+    dims2.update(d.fixed_dims)
+    if d.between is None and r.random() < 0.15:
+        dims2 = None
+    argnums = d.argnums if d.argnums is not None else _argnums(r, d.names, d.spec)
+    return Program(family, seed, source, d.name, d.spec, argnums, dims, dims2, value_seed=r.randrange(2**31),
+                   value_seed2=r.randrange(2**31), aux=d.aux, between=d.between)
 
 
 def generate(seed: int, family: str, max_attempts: int = 200) -> Program:
@@ -1534,7 +2633,11 @@ def _generate(seed: int, family: str, max_attempts: int) -> Program:
 def literal(value: Any) -> str:
     """Python source that rebuilds an argument value exactly."""
     if isinstance(value, np.ndarray):
+        if value.dtype == np.float32:
+            return f"np.array({value.tolist()!r}, dtype=np.float32)"
         return f"np.array({value.tolist()!r})"
+    if isinstance(value, np.generic):
+        return f"np.{type(value).__name__}({value.item()!r})"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k!r}: {literal(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
@@ -1553,8 +2656,12 @@ def reproducer(program: Program, outcome: Outcome) -> str:
              f"ARGS = [{', '.join(literal(a) for a in args)}]"]
     if args2 is not None:
         lines.append(f"ARGS2 = [{', '.join(literal(a) for a in args2)}]  # second call, other shapes")
+    make = "value_and_grad" if program.aux else "grad"
+    extra = ", has_aux=True" if program.aux else ""
     lines += [f"ARGNUMS = {program.argnums!r}", "", "if __name__ == '__main__':", "    import symdiff", "",
-              f"    g = symdiff.grad({program.name}, argnums=ARGNUMS)", "    print(g(*ARGS))"]
+              f"    g = symdiff.{make}({program.name}, argnums=ARGNUMS{extra})", "    print(g(*ARGS))"]
     if args2 is not None:
+        if program.between is not None:
+            lines.append(f"    {program.between}()")
         lines.append("    print(g(*ARGS2))")
     return "\n".join(lines) + "\n"

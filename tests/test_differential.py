@@ -8,11 +8,14 @@ The long run is ``python3 scripts/difftest.py --count 20000``; this file runs se
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import difftest
 import numpy as np
 import pytest
 from difftest import Leaf, Program, check, generate, minimise, validate
 
+import symdiff
 from symdiff import rules
 
 SEEDS_PER_FAMILY = 40
@@ -48,11 +51,30 @@ def test_every_family_produces_valid_programs(family):
     for seed in range(5):
         program = generate(seed, family)
         assert validate(program) is None
-        assert f"def {program.name}(" in program.source
         namespace = {}
         exec(compile(program.source, "<program>", "exec"), namespace)  # noqa: S102
-        value = namespace[program.name](*program.make_args())
+        value = difftest.target(namespace, program.name)(*program.make_args())
+        if program.aux:
+            value = value[0]
         assert np.isfinite(value)
+
+
+def test_generated_programs_use_the_constructs_of_their_family():
+    """The families exist to generate these constructs: each shows up in a few seeds."""
+    wanted = {
+        "objects": ["self.", "def loss(self", "self.hidden(", "self.penalty("],
+        "helpers": ["def even(", "def odd(", "weight=", "global SCALE"],
+        "lists": ["[-1] = ", ".append(", "['a'] "],
+        "aliases": ["[1:3]", " = a"],
+        "numpy": ["np.linalg.", "axis="],
+        "control": ["elif ", "%"],
+    }
+    for family, needles in wanted.items():
+        sources = "\n".join(generate(seed, family).source for seed in range(12))
+        missing = [n for n in needles if n not in sources]
+        assert not missing, (family, missing)
+    kinds = {leaf.kind for seed in range(12) for leaf in difftest._spec_leaves(generate(seed, "dtypes").spec)}
+    assert {"a32", "s64", "s32"} <= kinds
 
 
 def _sin_program(source: str) -> Program:
@@ -93,6 +115,96 @@ def f(x, t):
     small = minimise(_sin_program(source))
     assert check(small).cls == "wrong"
     assert "np.sin" in small.source and "np.tanh" not in small.source
+
+
+METHOD_SOURCE = '''import numpy as np
+
+
+class Model:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def features(self, x):
+        return np.sin(x) * self.scale
+
+    def loss(self, x, t):
+        return np.sum(self.features(x) * t) + t * t
+
+
+model = Model(1.5)
+
+
+def retune():
+    model.scale = -0.5
+'''
+
+
+def test_a_method_is_differentiated_and_attributes_changed_between_calls_are_checked(monkeypatch):
+    program = replace(_sin_program(METHOD_SOURCE), name="model.loss", between="retune")
+    assert check(program).cls == "pass"
+    real_grad = symdiff.grad
+
+    def first_compiled(fn, argnums=0):  # a gradient that ignores the attribute's new value
+        g = real_grad(fn, argnums=argnums)
+        frozen = {}
+
+        def call(*args):
+            if "scale" not in frozen:
+                frozen["scale"] = fn.__self__.scale
+            old, fn.__self__.scale = fn.__self__.scale, frozen["scale"]
+            try:
+                return g(*args)
+            finally:
+                fn.__self__.scale = old
+        return call
+
+    monkeypatch.setattr(symdiff, "grad", first_compiled)
+    outcome = check(program)
+    assert outcome.cls == "wrong" and outcome.stage == "second call, other shapes", outcome
+
+
+def test_float32_arguments_need_float32_gradients(monkeypatch):
+    program = replace(_sin_program(SIN_SOURCE), spec=[Leaf("a32", ("N",)), Leaf("s64")])
+    args = program.make_args()
+    assert args[0].dtype == np.float32 and type(args[1]) is np.float64
+    assert program.make_args(as64=True)[0].dtype == np.float64
+    assert check(program).cls == "pass"
+    real_grad = symdiff.grad
+
+    def in_float64(fn, argnums=0):
+        g = real_grad(fn, argnums=argnums)
+        return lambda *a: tuple(np.asarray(v, dtype=np.float64) for v in g(*a))
+
+    monkeypatch.setattr(symdiff, "grad", in_float64)
+    outcome = check(program)
+    assert outcome.cls == "wrong" and "dtype float64" in outcome.detail, outcome
+
+
+AUX_SOURCE = '''import numpy as np
+
+
+def f(x, t):
+    h = np.sin(x) * t
+    return np.sum(h) + t * t, {"h": h, "n": 2}
+'''
+
+
+def test_aux_outputs_are_compared_with_the_function_s_own(monkeypatch):
+    program = replace(_sin_program(AUX_SOURCE), aux=True)
+    assert check(program).cls == "pass"
+    real = symdiff.value_and_grad
+
+    def bad_aux(fn, argnums=0, has_aux=False):
+        vg = real(fn, argnums=argnums, has_aux=has_aux)
+
+        def call(*args):
+            (value, aux), grads = vg(*args)
+            return (value, {"h": aux["h"] * 2.0, "n": aux["n"]}), grads
+        return call
+
+    monkeypatch.setattr(symdiff, "value_and_grad", bad_aux)
+    outcome = check(program)
+    assert outcome.cls == "wrong" and outcome.detail.startswith("aux"), outcome
 
 
 def test_an_exception_in_symdiff_is_internal_and_a_symdiff_error_is_refused(monkeypatch):
