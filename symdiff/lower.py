@@ -76,6 +76,7 @@ class Lowerer:
         # what values of unknown kind surely are: "array" (an ndarray with axes: updated in place)
         # or "number" (a Python or NumPy scalar: immutable)
         self.nature: dict[Value, str] = {}
+        self.maybe_aliases: dict[Value, set[str]] = {}  # a value -> names that may be bound to it
         self.foreign: set[Value] = set()  # when inlining a helper: its caller's arrays and lists
         self.inlining: tuple[Callable, ...] = (parsed.fn,)  # functions being inlined, outermost first
         self.structs: dict[Value, dict] = {}  # container values known item by item: key -> value
@@ -125,6 +126,7 @@ class Lowerer:
         self.views = outer.views
         self.contained = outer.contained
         self.nature = outer.nature
+        self.maybe_aliases = outer.maybe_aliases
         # the caller's objects, which an in-place update here would change for the caller too
         self.foreign = {v for v in env.values() if v.kind not in (SCALAR, RANGE) and not v.is_const}
         self.inlining = outer.inlining + (parsed.fn,)
@@ -245,6 +247,10 @@ class Lowerer:
             current = self.call(operator.getitem, [base, index])
             updated = self.call(BINOPS[type(node.op)], [current, value])
             if base in self.structs:  # d["a"] *= v updates the array d["a"] in place: its other names see it
+                if self.may_be_mutable(current) and self.held_by_live_container(current, besides=(base, index)):
+                    raise self.p.error(node, "the array updated in place here is also another item of a list or "
+                                       "dict, which would see the change; symdiff does not model that: write "
+                                       "the item as a new array (d[k] = d[k] * 2.0)", cls=AliasingError)
                 self.update(f"__item{id(node)}", current, updated)
                 self.env.pop(f"__item{id(node)}", None)
             self.store_item(target, base, index, updated)
@@ -262,12 +268,19 @@ class Lowerer:
         """Rebind ``name`` after an in-place update of its value (``+=``, ``a[i] = v``)."""
         self.refuse_update_through_view(name, current)
         self.refuse_update_of_shared(name, current)
+        maybe = self.maybe_aliases.get(current, set()) - {name}
+        if maybe & self.live_names():
+            raise self.p.error(self.statements[-1], f"{name!r} may or may not be the same array as "
+                               f"{sorted(maybe)[0]!r} here, depending on a branch taken earlier (one arm binds "
+                               "them to one array, the other does not); symdiff cannot model an in-place "
+                               f"update of it: write {name} = {name}.copy() before the update, or the update "
+                               f"as a new value ({name} = {name} * 2.0)", cls=AliasingError)
         aliases = [n for n, v in self.env.items() if v is current and n != name and not n.startswith("__")]
         if aliases and current.kind != SCALAR and self.nature.get(current) != "number":
             # An ndarray (or list) is updated in place, so every name bound to it sees the update;
             # a number is immutable, so only `name` is rebound.
             if type(current.kind) is int or current.kind == SEQUENCE or current in self.structs \
-                    or self.nature.get(current) == "array":
+                    or self.nature.get(current) in ("array", "ndarray"):
                 self.env.update((alias, updated) for alias in aliases)
             elif self.live_names() & set(aliases):
                 raise self.p.error(self.statements[-1], f"{name!r} and {aliases[0]!r} are one object, updated "
@@ -313,13 +326,23 @@ class Lowerer:
                                "update of it; symdiff does not model that: write the update as a new "
                                f"array ({name} = {name} * 2.0) or update the container's item", cls=AliasingError)
 
-    def held_by_live_container(self, value: Value) -> bool:
-        """Whether a container known item by item, bound to a live name, holds ``value``."""
+    def held_by_live_container(self, value: Value, besides: tuple | None = None) -> bool:
+        """Whether a container known item by item, bound to a live name, holds ``value``
+        (``besides``: a ``(container, key)`` slot that does not count)."""
         live = self.live_names()
+        skip = None
+        if besides is not None and besides[1].is_const:
+            key = besides[1].const
+            items = self.structs[besides[0]]
+            skip = (besides[0], key % len(items) if type(key) is int and list(items) == list(range(len(items)))
+                    else key)
+
+        def holds(c: Value, items: dict, inner: set) -> bool:
+            return any(v in inner and (c, k) != skip for k, v in items.items())
+
         holders, frontier = set(), {value}
         while frontier:
-            frontier = {c for c, items in self.structs.items()
-                        if c not in holders and any(v in frontier for v in items.values())}
+            frontier = {c for c, items in self.structs.items() if c not in holders and holds(c, items, frontier)}
             holders |= frontier
         return any(v in holders for n, v in self.env.items() if n in live)
 
@@ -432,7 +455,27 @@ class Lowerer:
                 self.nature[result] = _nature_of(a, self.nature)
             results.append(result)
             self.env[name] = merged[a, c] = result
+            self.maybe_aliases[result] = self.maybe_aliases.get(a, set()) | self.maybe_aliases.get(c, set())
+        self.note_conditional_aliases(changed, then_env, else_env)
         self.b.emit(Op("if", [cond], results, regions=[then_region, else_region], line=line))
+
+    def note_conditional_aliases(self, changed: list[str], then_env: dict, else_env: dict) -> None:
+        """Names that are one object after one arm of an ``if`` but not after the other
+        (``b = a`` in one, ``b = a.copy()`` in the other) may or may not alias: remember it,
+        so that an in-place update through either is refused rather than guessed."""
+        for name in changed:
+            for other in self.env:
+                if other == name or other.startswith("__"):
+                    continue
+                together = [env.get(name) is env.get(other) and env.get(name) is not None
+                            and self.may_be_mutable(env[name]) for env in (then_env, else_env)]
+                if together[0] != together[1]:
+                    self.maybe_aliases.setdefault(self.env[name], set()).add(other)
+                    self.maybe_aliases.setdefault(self.env[other], set()).add(name)
+
+    def may_be_mutable(self, value: Value) -> bool:
+        """False for numbers and constants, which in-place operators only rebind."""
+        return not value.is_const and value.kind not in (SCALAR, RANGE) and self.nature.get(value) != "number"
 
     def region(self, fill: Callable[[], None] | None, env: dict[str, Value]) -> tuple[Region, dict]:
         region = Region()
@@ -642,15 +685,18 @@ class Lowerer:
         shapes_ = [v.shape for v in inits]
         dtypes = [v.dtype for v in inits]
         natures = [_nature_of(v, self.nature) for v in inits]
+        maybes = [frozenset(self.maybe_aliases.get(v, ())) for v in inits]
         self.loop_depth += 1
         while True:  # until the kinds and shapes assumed for the carried values hold
             params = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
             self.nature.update((p, n) for p, n in zip(params, natures) if n)
+            self.maybe_aliases.update((p, set(m)) for p, m in zip(params, maybes) if m)
             cond_region = None
             if cond is not None:
                 cond_params = [self._carried(n, v, k, s, d)
                                for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
                 self.nature.update((p, n) for p, n in zip(cond_params, natures) if n)
+                self.maybe_aliases.update((p, set(m)) for p, m in zip(cond_params, maybes) if m)
                 cond_region, cond_env = self.region(None, before)
                 self._bind_carried(names, cond_params, aliases)
                 self.b.push(cond_region)
@@ -674,21 +720,24 @@ class Lowerer:
                 shapes_ = [v.shape for v in inits]
                 dtypes = [v.dtype for v in inits]
                 natures = [_nature_of(v, self.nature) for v in inits]
+                maybes = [frozenset(self.maybe_aliases.get(v, ())) for v in inits]
                 continue
             new_kinds = [k if y.kind == k else None for y, k in zip(region.yields, kinds)]
             new_shapes = [_settle(s, shapes.merge(s, y.shape)) for y, s in zip(region.yields, shapes_)]
             new_dtypes = [d if y.dtype is d else None for y, d in zip(region.yields, dtypes)]
             new_natures = [n if _nature_of(y, self.nature) == n else None for y, n in zip(region.yields, natures)]
+            new_maybes = [m | self.maybe_aliases.get(y, set()) for y, m in zip(region.yields, maybes)]
             if new_kinds == kinds and all(a is b for a, b in zip(new_shapes, shapes_)) and new_dtypes == dtypes \
-                    and new_natures == natures:
+                    and new_natures == natures and new_maybes == maybes:
                 break
-            kinds, shapes_, dtypes, natures = new_kinds, new_shapes, new_dtypes, new_natures
+            kinds, shapes_, dtypes, natures, maybes = new_kinds, new_shapes, new_dtypes, new_natures, new_maybes
         self.loop_depth -= 1
         self.env = before
         if any(p in self.updated_in_place for p in params):  # the loop updates these in place
             self.updated_in_place.update(v for v, p in zip(inits, params) if p in self.updated_in_place)
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
         self.nature.update((r, n) for r, n in zip(results, natures) if n)
+        self.maybe_aliases.update((r, set(m)) for r, m in zip(results, maybes) if m)
         self._bind_carried(names, results, aliases)
         self.drop_loop_flags()
         regions = [cond_region, region] if cond_region is not None else [region]
@@ -791,7 +840,10 @@ class Lowerer:
             return self.b.call(runtime.reverse_sequence, args, kind=SEQUENCE, effect=True, hint=hint)
         if fn is operator.getitem and args[0].kind == SEQUENCE:  # lst[i] on a list built here
             position = self.call(runtime.list_index, [args[0], args[1]], hint="position")
-            return self.b.call(operator.getitem, [args[0], position], hint=hint, effect=True)
+            sliced = args[1].is_const and type(args[1].const) is slice or \
+                getattr(self.b.producer.get(args[1]), "fn", None) is BUILD_SLICE
+            return self.b.call(operator.getitem, [args[0], position], hint=hint, effect=True,
+                               kind=SEQUENCE if sliced else None)
         if fn not in (len, runtime.list_append, runtime.list_index) and not rules.is_result_field(fn) and any(
                 a.kind == SEQUENCE and a not in self.structs for a in args):
             # a list that may still grow: pass a snapshot, so the backward sweep sees what was used
@@ -1323,6 +1375,9 @@ KEEP_AXES = frozenset({np.copy, np.array, np.asarray, np.sort, np.flip, np.roll,
                        *(Method(m) for m in ("copy", "astype", "transpose", "clip"))})
 
 
+# Calls that always return an ndarray (perhaps without axes: mutable all the same).
+MAKE_NDARRAY = frozenset({np.array, np.asarray, np.copy, np.zeros_like, np.ones_like, np.full_like,
+                          np.empty_like, np.zeros, np.ones, np.full, np.empty})
 # Reductions that give one number when called without ``axis`` (or ``keepdims``).
 REDUCE_ALL = frozenset({np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.std, np.var,
                         np.median, np.average, np.nansum, np.nanmean, np.vdot,
@@ -1337,8 +1392,9 @@ def _nature_of(v: Value, natures: dict) -> str | None:
 
 
 def _nature(fn: Any, args: list[Value], kwargs: dict, natures: dict) -> str | None:
-    """"array" when ``fn(*args)`` is surely an ndarray with axes, "number" when surely a Python
-    or NumPy scalar, else None (``natures`` holds what is known of values of unknown kind)."""
+    """"array" when ``fn(*args)`` is surely an ndarray with axes, "ndarray" when surely an
+    ndarray, "number" when surely a Python or NumPy scalar, else None (``natures`` holds what
+    is known of values of unknown kind)."""
     def nature(v: Value) -> str | None:
         return _nature_of(v, natures)
     if fn is operator.getitem and type(args[0].kind) is int and args[0].kind > 0:
@@ -1351,7 +1407,12 @@ def _nature(fn: Any, args: list[Value], kwargs: dict, natures: dict) -> str | No
     if fn in MAKE_AXES:
         return "array"
     if fn in KEEP_AXES:
-        return "array" if args and nature(args[0]) == "array" else None
+        first = nature(args[0]) if args else None
+        if first in ("array", "ndarray"):
+            return first
+        return "ndarray" if fn in MAKE_NDARRAY else None
+    if fn in MAKE_NDARRAY:
+        return "ndarray"
     if fn in REDUCE_ALL and not kwargs and len(args) == 1:
         return "number"
     if getattr(fn, "__module__", None) == "math":

@@ -294,10 +294,19 @@ def _small_int(v: Value) -> bool:
     return v.is_const and type(v.const) is int and abs(v.const) < 2 ** 53
 
 
+def _not_boolean(b: Builder, v: Value) -> bool:
+    """Whether ``v`` is surely not a boolean array: a float64 one, a Python number, or the
+    result of a ufunc that never returns booleans (``np.cos``)."""
+    if v.dtype is shapes.F64 or v.kind == SCALAR:
+        return True
+    fn = getattr(b.producer.get(v), "fn", None)
+    return type(fn) is np.ufunc and not any(t.endswith("?") for t in fn.types)
+
+
 def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:
-    if _is(y, 1) and x.dtype is not shapes.MASK:  # 1.0 * mask is a float array; the mask may be bool
+    if _is(y, 1) and _not_boolean(b, x):  # 1.0 * mask is a float array, the mask may be a bool one
         return x
-    if fn is operator.mul and _is(x, 1) and y.dtype is not shapes.MASK:
+    if fn is operator.mul and _is(x, 1) and _not_boolean(b, y):
         return y
     if _is(y, -1):
         return _call(b, operator.neg, x)

@@ -148,7 +148,7 @@ class Reverse:
             adj[v] = self.b.call(runtime.add_into, [adj[v], g], hint=adj[v].hint, effect=True)
             self.accumulators.add(adj[v])
             return
-        if v in adj and self._owned_index_cotangent(v, adj[v]) and self._index_cotangent(g):
+        if v in adj and v.kind != SEQUENCE and self._owned_index_cotangent(v, adj[v]) and self._index_cotangent(g):
             # x[i] and x[j] both used: add the second into the first's fresh zeros, in place
             part, _, index = self.b.producer[g].args
             adj[v] = self.b.call(runtime.add_at_index, [adj[v], index, part], hint=adj[v].hint, effect=True)
@@ -548,9 +548,13 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
     if not has_aux:
         return value
     producer = definitions(fn.body).get(value)
-    if producer is None or producer.fn is not BUILD_TUPLE or len(producer.args) != 2:
-        raise SymdiffError(f"{fn.name}: has_aux=True needs the function to end with `return loss, aux`")
-    return producer.args[0]
+    if producer is not None and producer.kind in ("const", "call") and (
+            producer.fn is not BUILD_TUPLE or len(producer.args) != 2):
+        raise SymdiffError(f"{fn.name}: has_aux=True needs the function to return a pair, `return loss, aux`")
+    if producer is not None and producer.kind == "call":
+        return producer.args[0]
+    b = Builder(fn.body, annotate=shapes.annotate)  # several returns: the pair is only known at run time
+    return b.call(runtime.loss_of_pair, [value, b.const(fn.name)], hint="loss")
 
 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:

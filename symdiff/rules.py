@@ -319,7 +319,7 @@ defvjp(operator.neg, lambda g, ans, x: -g)
 defvjp(operator.pos, lambda g, ans, x: g)
 defvjp(operator.abs, lambda g, ans, x: g * sign(x))
 defvjp(operator.mod, lambda g, ans, x, y: unbroadcast(g, x, y),
-       lambda g, ans, x, y: unbroadcast(-g * np.floor_divide(x, y), y, x))
+       lambda g, ans, x, y: unbroadcast(-g * apply(operator.floordiv, x, y), y, x))  # x // y: numbers stay numbers
 defvjp(abs, lambda g, ans, x: g * sign(x))
 defvjp(float, lambda g, ans, x: g)
 
@@ -1135,6 +1135,7 @@ defvjp(np.linalg.slogdet, lambda g, ans, a: apply(runtime.slogdet_vjp, g, a))
 defvjp(Method("astype"), lambda g, ans, x, dtype, *a, **k: g if np.issubdtype(np.dtype(dtype), np.inexact)
        else 0.0 * g)
 defnondiff(runtime.list_index, runtime.hsplit_axis)
+defvjp(runtime.loss_of_pair, lambda g, ans, pair, name: apply(runtime.getitem_vjp, g, pair, 0), None)
 # The fields of the named tuples np.linalg returns in NumPy >= 2 (slogdet(a).logabsdet,
 # eigh(a).eigenvectors, qr(a).R, svd(a).S, ...): as indexing the tuple with the field's position.
 RESULT_FIELDS = {"sign": 0, "logabsdet": 1, "eigenvalues": 0, "eigenvectors": 1, "Q": 0, "R": 1,

@@ -117,6 +117,8 @@ def list_append(items: list, value: Any, position: int) -> list:
 
 def list_index(items: Any, index: Any) -> int:
     """A non-negative position for ``items[index]`` (checked like Python's indexing)."""
+    if type(index) is slice:  # items[1:]: a new list of the selected items
+        return index
     n = len(items)
     if not -n <= index < n:
         raise IndexError("list index out of range")
@@ -232,7 +234,11 @@ def getitem_vjp(g: Any, x: Any, index: Any) -> Any:
     """The cotangent of ``x`` in ``x[index]``: zeros, with ``g`` added at ``index``
     (accumulating over repeated fancy indices); for a sequence, ``{index: g}``."""
     if isinstance(x, (list, tuple)):
-        return {index: g}
+        if type(index) is slice:  # item k of x[index] is item positions[k] of x
+            positions = range(len(x))[index]
+            parts = g.items() if isinstance(g, dict) else enumerate(g)
+            return {positions[k]: part for k, part in parts}
+        return {index + len(x) if index < 0 else index: g}
     out = np.zeros(np.shape(x), dtype=np.result_type(np.asarray(x).dtype, float))
     if is_basic_index(index):  # each element at most once: a plain assignment
         out[index] = g
@@ -335,6 +341,14 @@ def add_at(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
     """``acc[index] += g`` in place and return ``acc`` (the backward sweep's own accumulator)."""
     acc[index] += g
     return acc
+
+
+def loss_of_pair(pair: Any, name: str) -> Any:
+    """The loss in the ``(loss, aux)`` pair a function differentiated with ``has_aux`` returns."""
+    if not isinstance(pair, tuple) or len(pair) != 2:
+        raise SymdiffError(f"{name}: has_aux=True needs the function to return a pair, `return loss, aux`; "
+                           f"got {_describe(pair)}")
+    return pair[0]
 
 
 def scalar_seed(out: Any, name: str) -> float:

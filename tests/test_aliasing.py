@@ -186,7 +186,27 @@ def appended_array_updated_in_place(x):
     return np.sum(hs[0] ** 2)
 
 
+def alias_made_in_one_arm_only(x):
+    a = x * 1.0
+    if np.sum(x) > 0.0:
+        b = a
+    else:
+        b = a.copy()
+    b += 1.5 * x
+    return np.sum(np.sin(a))
+
+
+def array_held_twice_by_a_list(x):
+    h = np.tanh(x)
+    ps = [h, h]
+    ps[0] *= 2.0
+    return np.sum(ps[1]) + np.sum(h)
+
+
 @pytest.mark.parametrize("fn, arg, names", [
+    (alias_made_in_one_arm_only, X, ("'b'", "'a'", "branch")),
+    (alias_made_in_one_arm_only, -X, ("'b'", "'a'", "branch")),
+    (array_held_twice_by_a_list, X, ("another item",)),
     (view_written_after_its_array, X, ("'u'", "'v'")), (view_written_through, X, ("'u'", "'v'")),
     (transpose_item_assigned, M, ("'z'", "'y'")), (reshaped_view_written, M, ("'flat'", "'y'")),
     (rows_updated_while_iterating, M, ("'row'", "'y'")),

@@ -110,3 +110,16 @@ def test_item_assignment_on_a_list_display_that_then_grows():
         return np.sum(hs[-1] ** 2) + np.sum(hs[0])
 
     check_grad(f, np.array([0.3, -0.7, 1.1, 0.5]))
+
+
+def test_slices_of_a_list_that_grew_by_appending():
+    def f(x):
+        hs = [x]
+        for _ in range(3):
+            hs.append(np.tanh(hs[-1]))
+        total = sum(np.sum(h) for h in hs[1:])
+        for h in hs[-2::-1]:
+            total = total + np.sum(h * h)
+        return total + np.sum(np.stack(hs[1:3]) ** 2)
+
+    check_grad(f, np.array([0.3, -0.4, 0.8]))

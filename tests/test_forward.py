@@ -85,3 +85,17 @@ def test_a_call_without_a_rule_is_an_error_located_at_the_call():
 
     with pytest.raises(NoRuleError, match=r"test_forward.py:\d+: .*math.gamma"):
         symdiff.grad(f)(1.5)
+
+
+def remainder_of_a_varying_divisor(x, y):
+    s = 0.0
+    for _ in range(3):
+        x = x % math.tanh(2.0 + math.tanh(s)) + y
+        s = x
+    return s * s
+
+
+def test_remainder_by_an_active_divisor_keeps_python_floats():
+    grad = symdiff.grad(remainder_of_a_varying_divisor)(0.684, 0.77)
+    assert type(grad) is float
+    assert grad == pytest.approx(numerical_grad(remainder_of_a_varying_divisor, [0.684, 0.77], 0), rel=1e-6)

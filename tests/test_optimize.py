@@ -476,7 +476,8 @@ def test_a_row_cotangent_broadcast_to_a_matrix_is_absorbed_by_the_product_that_b
 @pytest.mark.parametrize("fn", [
     lambda b: np.sum(np.minimum(b - b, np.where(b > 0.0, b, b))),
     lambda x: np.sum(x - np.maximum(2, np.where(x > -0.2, x, x))),
-], ids=["minimum-of-a-difference", "maximum-subtracted"])
+    lambda x: np.sum(np.clip(x - x[::-1], -0.5, 0.6)),
+], ids=["minimum-of-a-difference", "maximum-subtracted", "clip-of-a-difference"])
 def test_unit_cotangent_times_a_winner_mask_stays_a_float_array(fn):
     # with no ties the mask is boolean: dropping `1.0 *` would make `mask - mask` a bool error
     check_grad(fn, np.array([[0.5], [-0.3], [2.5]]))

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from fd import check_grad
 
 import symdiff
 
@@ -147,3 +148,31 @@ def test_caller_containers_are_not_mutated():
     assert list(params) == list(before)
     for k in before:
         np.testing.assert_array_equal(params[k], before[k])
+
+
+def aux_from_several_returns(x, t):
+    if t > 0.0:
+        return np.sum(x) * t, {"branch": 1.0}
+    for i in range(3):
+        if np.sum(x * i) > 5.0:
+            return np.sum(np.sin(x * i)), {"branch": 2.0}
+    return np.sum(x ** 2), {"branch": 3.0}
+
+
+@pytest.mark.parametrize("x, t, branch", [(np.ones(3), 0.5, 1.0), (np.ones(3) * 2.0, -1.0, 2.0),
+                                          (np.ones(3) * 0.1, -1.0, 3.0)])
+def test_has_aux_with_several_returns(x, t, branch):
+    (loss, aux), g = symdiff.value_and_grad(aux_from_several_returns, has_aux=True)(x, t)
+    assert loss == pytest.approx(aux_from_several_returns(x, t)[0]) and aux == {"branch": branch}
+    check_grad(lambda v: aux_from_several_returns(v, t)[0], x)
+    np.testing.assert_allclose(g, symdiff.grad(lambda v: aux_from_several_returns(v, t)[0])(x))
+
+
+def test_has_aux_needs_a_pair_at_run_time_too():
+    def not_a_pair(x, t):
+        if t > 0.0:
+            return np.sum(x), 1.0
+        return np.sum(x)
+
+    with pytest.raises(symdiff.SymdiffError, match="needs the function to return a pair, `return loss, aux`; got"):
+        symdiff.value_and_grad(not_a_pair, has_aux=True)(np.ones(2), -1.0)
