@@ -44,6 +44,8 @@ from .ir import (
 BINOPS, UNARYOPS, CMPOPS = operators.BINOPS, operators.UNARYOPS, operators.CMPOPS
 
 RETURN, RETVAL = "__return", "__retval"
+OPERATOR_TEXT = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@",
+                 ast.FloorDiv: "//", ast.Mod: "%"}
 
 # Calls whose result may share memory with their first argument (a NumPy view, or the
 # argument itself): an in-place update of one would change the other.
@@ -246,6 +248,12 @@ class Lowerer:
             value = self.expr(node.value)
             current = self.call(operator.getitem, [base, index])
             updated = self.call(BINOPS[type(node.op)], [current, value])
+            if base.kind == SEQUENCE and base not in self.structs and self.may_be_mutable(current):
+                op = OPERATOR_TEXT.get(type(node.op), "+")
+                raise self.p.error(node, f"{ast.unparse(target)} {op}= ... changes the array in the list in place, "
+                                   "which every other reference to it would see; symdiff does not model that: "
+                                   f"write {ast.unparse(target)} = {ast.unparse(target)} {op} ...",
+                                   cls=AliasingError)
             if base in self.structs:  # d["a"] *= v updates the array d["a"] in place: its other names see it
                 if self.may_be_mutable(current) and self.held_by_live_container(current, besides=(base, index)):
                     raise self.p.error(node, "the array updated in place here is also another item of a list or "
@@ -319,9 +327,17 @@ class Lowerer:
                                "append), and that object belongs to its caller, who would see the change; "
                                "symdiff does not carry it back: return the new value instead",
                                cls=AliasingError)
+        if current in self.contained:
+            raise self.p.error(where, f"{name!r} is also an item of a list or dict built in the function "
+                               "(appended to it, or read from it), which would see the change; symdiff does "
+                               f"not model that: write the update as a new array ({name} = {name} * 2.0)"
+                               if not name.startswith("__item") else "the array updated in "
+                               "place here is also held elsewhere (it was read from, or appended to, a list "
+                               "built in the function); symdiff does not model that: write the item as a new "
+                               "array (d[k] = d[k] * 2.0)", cls=AliasingError)
         if name.startswith("__item"):
             return  # d[k] += v: the container's own item, updated through the container
-        if current in self.contained or self.held_by_live_container(current):
+        if self.held_by_live_container(current):
             raise self.p.error(where, f"{name!r} is also an item of a list or dict, which would see an in-place "
                                "update of it; symdiff does not model that: write the update as a new "
                                f"array ({name} = {name} * 2.0) or update the container's item", cls=AliasingError)
@@ -842,8 +858,10 @@ class Lowerer:
             position = self.call(runtime.list_index, [args[0], args[1]], hint="position")
             sliced = args[1].is_const and type(args[1].const) is slice or \
                 getattr(self.b.producer.get(args[1]), "fn", None) is BUILD_SLICE
-            return self.b.call(operator.getitem, [args[0], position], hint=hint, effect=True,
+            item = self.b.call(operator.getitem, [args[0], position], hint=hint, effect=True,
                                kind=SEQUENCE if sliced else None)
+            self.contained.add(item)  # the list still holds it: an in-place update would show there
+            return item
         if fn not in (len, runtime.list_append, runtime.list_index) and not rules.is_result_field(fn) and any(
                 a.kind == SEQUENCE and a not in self.structs for a in args):
             # a list that may still grow: pass a snapshot, so the backward sweep sees what was used

@@ -203,7 +203,35 @@ def array_held_twice_by_a_list(x):
     return np.sum(ps[1]) + np.sum(h)
 
 
+def item_of_a_growing_list_updated_in_place(x):
+    hs = [x]
+    for _ in range(3):
+        hs.append(np.tanh(hs[-1] * 1.1 + x))
+        hs[-1] -= 0.5
+    return np.sum(hs[-1] ** 2)
+
+
+def array_read_from_a_growing_list_updated_in_place(x):
+    hs = [x]
+    for _ in range(2):
+        hs.append(np.tanh(hs[-1]))
+    last = hs[-1]
+    last *= 2.0
+    return np.sum(hs[-1] ** 2)
+
+
+def reads_of_one_list_item_updated_through_a_display(x):
+    hs = [x]
+    hs.append(np.tanh(x))
+    ps = [hs[-1], hs[-1], x]
+    ps[0] -= 0.5
+    return np.sum(ps[1]) + np.sum(hs[-1] ** 2)
+
+
 @pytest.mark.parametrize("fn, arg, names", [
+    (item_of_a_growing_list_updated_in_place, X, ("hs[-1] -= ...", "hs[-1] = hs[-1] - ...")),
+    (array_read_from_a_growing_list_updated_in_place, X, ("'last'", "list")),
+    (reads_of_one_list_item_updated_through_a_display, X, ("held elsewhere",)),
     (alias_made_in_one_arm_only, X, ("'b'", "'a'", "branch")),
     (alias_made_in_one_arm_only, -X, ("'b'", "'a'", "branch")),
     (array_held_twice_by_a_list, X, ("another item",)),
