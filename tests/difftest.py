@@ -2653,6 +2653,7 @@ def reproducer(program: Program, outcome: Outcome) -> str:
     args2 = program.make_args2()
     lines = [f"# difftest {program.family} seed {program.seed}: {outcome.cls} ({outcome.stage})",
              *(f"# {ln}" for ln in outcome.detail.splitlines()), "", program.source.rstrip(), "", "",
+             "import numpy as np  # the arguments are spelt with np", "",
              f"ARGS = [{', '.join(literal(a) for a in args)}]"]
     if args2 is not None:
         lines.append(f"ARGS2 = [{', '.join(literal(a) for a in args2)}]  # second call, other shapes")
