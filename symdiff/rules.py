@@ -11,6 +11,7 @@ of the argument (``unbroadcast`` undoes NumPy broadcasting).
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from typing import Any, Callable
@@ -18,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import runtime, shapes
-from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SCALAR, SEQUENCE, Builder, GetAttr, Method, Value
+from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SCALAR, SEQUENCE, BuildDict, Builder, GetAttr, Method, Value
 from .passes import enabled, result_kind
 
 Rule = Callable[..., Any]
@@ -68,6 +69,8 @@ def _key(fn: Any) -> Any:
 
 def lookup(fn: Any) -> tuple[Rule | None, ...] | None:
     """The VJP rules of ``fn``, or None."""
+    if type(fn) is BuildDict:  # a dict display: each value gets the cotangent of its key
+        return tuple(functools.partial(_dict_item_vjp, i, key) for i, key in enumerate(fn.keys))
     try:
         return VJPS.get(fn)
     except TypeError:
@@ -1104,6 +1107,10 @@ class _ItemRules:
 
     def __getitem__(self, i: int) -> Rule:
         return lambda g, ans, *items: apply(runtime.cotangent_at, g, i, items[i])
+
+
+def _dict_item_vjp(i: int, key: Any, g: Any, ans: Any, *items: Any) -> Any:
+    return apply(runtime.cotangent_at_key, g, key, items[i])
 
 
 for _build in (BUILD_LIST, BUILD_TUPLE):

@@ -135,6 +135,14 @@ def cotangent_at(cotangent: dict, position: int, like: Any) -> Any:
     return g
 
 
+def cotangent_at_key(cotangent: Any, key: Any, like: Any) -> Any:
+    """The cotangent of the value at ``key`` of a dict (zeros shaped like ``like`` if none reached it)."""
+    g = cotangent.get(key) if isinstance(cotangent, dict) else None
+    if g is None:
+        return 0.0 if isinstance(like, (int, float)) else np.zeros(np.shape(like))
+    return g
+
+
 def add_cotangents(a: dict, b: dict) -> dict:
     """The sum of two sequence cotangents."""
     out = dict(a)
@@ -233,6 +241,8 @@ def unconcatenate(g: Any, seq: Any, axis: int | None = 0) -> dict:
 def getitem_vjp(g: Any, x: Any, index: Any) -> Any:
     """The cotangent of ``x`` in ``x[index]``: zeros, with ``g`` added at ``index``
     (accumulating over repeated fancy indices); for a sequence, ``{index: g}``."""
+    if isinstance(x, dict):
+        return {index: g}
     if isinstance(x, (list, tuple)):
         if type(index) is slice:  # item k of x[index] is item positions[k] of x
             positions = range(len(x))[index]

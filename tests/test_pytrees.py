@@ -176,3 +176,19 @@ def test_has_aux_needs_a_pair_at_run_time_too():
 
     with pytest.raises(symdiff.SymdiffError, match="needs the function to return a pair, `return loss, aux`; got"):
         symdiff.value_and_grad(not_a_pair, has_aux=True)(np.ones(2), -1.0)
+
+
+def dict_aux_from_several_returns(x, t):
+    if t > 0.0:
+        return np.sum(x ** 2) * t, {"out": x, "scale": t}
+    return np.sum(np.sin(x)), {"step": t, "count": 3}
+
+
+@pytest.mark.parametrize("t", [0.5, -0.5])
+def test_has_aux_with_dict_aux_from_several_returns(t):
+    x = np.array([0.3, -0.2, 0.9])
+    (loss, aux), g = symdiff.value_and_grad(dict_aux_from_several_returns, has_aux=True)(x, t)
+    assert loss == pytest.approx(dict_aux_from_several_returns(x, t)[0])
+    assert aux.keys() == dict_aux_from_several_returns(x, t)[1].keys()
+    check_grad(lambda v: dict_aux_from_several_returns(v, t)[0], x)
+    np.testing.assert_allclose(g, symdiff.grad(lambda v: dict_aux_from_several_returns(v, t)[0])(x))
