@@ -554,7 +554,8 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
     if producer is not None and producer.kind == "call":
         return producer.args[0]
     b = Builder(fn.body, annotate=shapes.annotate)  # several returns: the pair is only known at run time
-    return b.call(runtime.loss_of_pair, [value, b.const(fn.name)], hint="loss")
+    b.call(runtime.check_pair, [value, b.const(fn.name)], effect=True)
+    return b.call(operator.getitem, [value, b.const(0)], hint="loss")
 
 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:

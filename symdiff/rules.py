@@ -1141,8 +1141,7 @@ defvjp(np.hsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, app
 defvjp(np.linalg.slogdet, lambda g, ans, a: apply(runtime.slogdet_vjp, g, a))
 defvjp(Method("astype"), lambda g, ans, x, dtype, *a, **k: g if np.issubdtype(np.dtype(dtype), np.inexact)
        else 0.0 * g)
-defnondiff(runtime.list_index, runtime.hsplit_axis)
-defvjp(runtime.loss_of_pair, lambda g, ans, pair, name: apply(runtime.getitem_vjp, g, pair, 0), None)
+defnondiff(runtime.list_index, runtime.hsplit_axis, runtime.check_pair)
 # The fields of the named tuples np.linalg returns in NumPy >= 2 (slogdet(a).logabsdet,
 # eigh(a).eigenvectors, qr(a).R, svd(a).S, ...): as indexing the tuple with the field's position.
 RESULT_FIELDS = {"sign": 0, "logabsdet": 1, "eigenvalues": 0, "eigenvectors": 1, "Q": 0, "R": 1,

@@ -353,12 +353,11 @@ def add_at(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
     return acc
 
 
-def loss_of_pair(pair: Any, name: str) -> Any:
-    """The loss in the ``(loss, aux)`` pair a function differentiated with ``has_aux`` returns."""
+def check_pair(pair: Any, name: str) -> None:
+    """Check that a function differentiated with ``has_aux`` returned a ``(loss, aux)`` pair."""
     if not isinstance(pair, tuple) or len(pair) != 2:
         raise SymdiffError(f"{name}: has_aux=True needs the function to return a pair, `return loss, aux`; "
                            f"got {_describe(pair)}")
-    return pair[0]
 
 
 def scalar_seed(out: Any, name: str) -> float:
