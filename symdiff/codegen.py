@@ -169,7 +169,9 @@ class Codegen:
         op = self.defs.get(y)
         if op is None or op not in region.ops or y in self.alias or y in self.inlined:
             return
-        index = region.ops.index(op)
+        # values already sharing y's name (a loop's initial value) take it from where they are made
+        members = [v for v in self.alias if self._root(v) is y and self.defs.get(v) in region.ops]
+        index = min(region.ops.index(self.defs[v]) for v in [y, *members])
         if always:
             pass  # the target is assigned in this arm only: nothing else goes by its name
         elif param is None:

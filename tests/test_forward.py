@@ -99,3 +99,20 @@ def test_remainder_by_an_active_divisor_keeps_python_floats():
     grad = symdiff.grad(remainder_of_a_varying_divisor)(0.684, 0.77)
     assert type(grad) is float
     assert grad == pytest.approx(numerical_grad(remainder_of_a_varying_divisor, [0.684, 0.77], 0), rel=1e-6)
+
+
+def while_inside_for_after_an_update(x):
+    s = x
+    for _ in range(1, 4):
+        s = s + math.sin(s)  # its derivative reads the old s, after the new one is made
+        k = 0
+        while k < 2:
+            k += 1
+            s = s * 0.8
+    return s
+
+
+def test_a_loop_carried_name_is_not_shared_while_its_old_value_is_still_read():
+    g = symdiff.grad(while_inside_for_after_an_update)
+    assert g(0.8) == pytest.approx(numerical_grad(while_inside_for_after_an_update, [0.8], 0), rel=1e-6)
+    assert "forward mode" in g.source
