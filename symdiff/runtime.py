@@ -130,17 +130,23 @@ def cotangent_at(cotangent: dict, position: int, like: Any) -> Any:
     if not isinstance(cotangent, dict):  # a nested display's cotangent arrived stacked
         return cotangent[position]
     g = cotangent.get(position)
-    if g is None:
-        return 0.0 if isinstance(like, (int, float)) else np.zeros(np.shape(like))
-    return g
+    return zero_cotangent(like) if g is None else g
+
+
+def zero_cotangent(like: Any) -> Any:
+    """A zero cotangent for ``like``: 0.0 for a number, zeros for an array, ``{}`` (no item has
+    one) for a list, tuple or dict."""
+    if isinstance(like, (int, float)):
+        return 0.0
+    if isinstance(like, (list, tuple, dict)):
+        return {}
+    return np.zeros(np.shape(like))
 
 
 def cotangent_at_key(cotangent: Any, key: Any, like: Any) -> Any:
     """The cotangent of the value at ``key`` of a dict (zeros shaped like ``like`` if none reached it)."""
     g = cotangent.get(key) if isinstance(cotangent, dict) else None
-    if g is None:
-        return 0.0 if isinstance(like, (int, float)) else np.zeros(np.shape(like))
-    return g
+    return zero_cotangent(like) if g is None else g
 
 
 def add_cotangents(a: dict, b: dict) -> dict:

@@ -192,3 +192,19 @@ def test_has_aux_with_dict_aux_from_several_returns(t):
     assert aux.keys() == dict_aux_from_several_returns(x, t)[1].keys()
     check_grad(lambda v: dict_aux_from_several_returns(v, t)[0], x)
     np.testing.assert_allclose(g, symdiff.grad(lambda v: dict_aux_from_several_returns(v, t)[0])(x))
+
+
+def aux_of_mixed_containers(x, t):
+    h = np.tanh(x)
+    if t > 0.0:
+        return np.sum(h) * t, [h, 2.0 * t]
+    return np.sum(np.sin(x)), (h * 2.0, x)
+
+
+@pytest.mark.parametrize("t", [0.5, -0.5])
+def test_has_aux_with_a_list_in_one_return_and_a_tuple_in_another(t):
+    x = np.array([0.3, -0.2, 0.9])
+    (loss, aux), g = symdiff.value_and_grad(aux_of_mixed_containers, has_aux=True)(x, t)
+    assert loss == pytest.approx(aux_of_mixed_containers(x, t)[0])
+    check_grad(lambda v: aux_of_mixed_containers(v, t)[0], x)
+    np.testing.assert_allclose(g, symdiff.grad(lambda v: aux_of_mixed_containers(v, t)[0])(x))
