@@ -352,7 +352,21 @@ def _dt_mod(x: Any, y: Any) -> Any:
     return x % y
 
 
-_RECORDERS = {"_dt_cmp": _dt_cmp, "_dt_call": _dt_call, "_dt_mod": _dt_mod}
+MAX_INTERMEDIATE = 1e8  # beyond this, float64 sums lose the small terms finite differences see
+
+
+def _dt_mag(value: Any) -> Any:
+    """Mark the point invalid when an intermediate value is so large that finite differences
+    of the result measure rounding (``s - x + x`` with ``x`` = 1e31 is 0.0 for every step)."""
+    try:
+        if not _is_int(value) and np.size(value) and np.max(np.abs(np.asarray(value, dtype=float))) > MAX_INTERMEDIATE:
+            _MARGIN[0] = 0.0
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+_RECORDERS = {"_dt_cmp": _dt_cmp, "_dt_call": _dt_call, "_dt_mod": _dt_mod, "_dt_mag": _dt_mag}
 _WATCHED_NAMES = {"abs", "min", "max", "int", "round"}
 _WATCHED_ATTRS = {"abs", "absolute", "fabs", "maximum", "minimum", "fmax", "fmin", "max", "min", "amax", "amin",
                   "std", "floor", "ceil", "trunc", "rint", "fix", "round", "around", "sign", "clip", "sort",
@@ -387,7 +401,8 @@ class _Instrument(ast.NodeTransformer):
     def visit_BinOp(self, node):
         self.generic_visit(node)
         if not isinstance(node.op, ast.Mod):
-            return node
+            call = ast.Call(func=ast.Name("_dt_mag", ast.Load()), args=[node], keywords=[])
+            return ast.copy_location(call, node)
         call = ast.Call(func=ast.Name("_dt_mod", ast.Load()), args=[node.left, node.right], keywords=[])
         return ast.copy_location(call, node)
 

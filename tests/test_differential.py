@@ -217,3 +217,21 @@ def test_an_exception_in_symdiff_is_internal_and_a_symdiff_error_is_refused(monk
     assert check(_sin_program(SIN_SOURCE)).cls == "internal"
     source = SIN_SOURCE.replace("return np.sum", "assert t < 10.0\n    return np.sum")
     assert check(_sin_program(source)).cls == "refused"
+
+
+def test_a_program_whose_intermediates_swamp_its_result_is_not_valid():
+    # s - x + x with x ~ 1e31: the result is 0.0 at every step, so finite differences see 0
+    source = '''import numpy as np
+
+
+def f(x, t):
+    s = t
+    u = t
+    for _ in range(7):
+        u = u * u + 1.5
+    s = s - u
+    return s + u + np.sum(x)
+'''
+    program = _sin_program(source)
+    assert validate(program) is not None
+    assert validate(_sin_program(source.replace("range(7)", "range(2)"))) is None
