@@ -158,8 +158,8 @@ class Reverse:
             adj[v] = self.add_cotangents(v, adj[v], g, hint=_adjoint_name(v.hint) if v.hint else None)
         else:
             adj[v] = g
-            if self._index_cotangent(g):
-                self.owned[g] = v
+            if self._index_cotangent(g):  # another value's adjoint too (x = y * 1): nobody's to update
+                self.owned[g] = v if g not in self.owned else None
 
     def add_cotangents(self, v: Value, a: Value, b: Value, hint: str | None = None) -> Value:
         """``a + b`` for two cotangents of ``v`` (for a list or tuple: their dicts merged)."""

@@ -481,3 +481,17 @@ def test_a_row_cotangent_broadcast_to_a_matrix_is_absorbed_by_the_product_that_b
 def test_unit_cotangent_times_a_winner_mask_stays_a_float_array(fn):
     # with no ties the mask is boolean: dropping `1.0 *` would make `mask - mask` a bool error
     check_grad(fn, np.array([[0.5], [-0.3], [2.5]]))
+
+
+def shared_index_cotangent(A, u, t):
+    v = np.cos(u)
+    u = u - (v + (t - u))  # the new u's cotangent is also, unchanged, a part of the old u's
+    a = A * 1.0
+    b = a
+    b += u[:, None]
+    return np.sum(a)
+
+
+def test_an_index_cotangent_that_is_also_another_values_is_not_added_into_in_place():
+    rng = np.random.RandomState(0)
+    check_grad(shared_index_cotangent, rng.randn(4, 5), rng.randn(4), -0.06)
