@@ -255,7 +255,8 @@ class Lowerer:
                                    f"write {ast.unparse(target)} = {ast.unparse(target)} {op} ...",
                                    cls=AliasingError)
             if base in self.structs:  # d["a"] *= v updates the array d["a"] in place: its other names see it
-                if self.may_be_mutable(current) and self.held_by_live_container(current, besides=(base, index)):
+                if self.may_be_mutable(current) and self.held_by_live_container(current, self.live_names(),
+                                                                                       besides=(base, index)):
                     raise self.p.error(node, "the array updated in place here is also another item of a list or "
                                        "dict, which would see the change; symdiff does not model that: write "
                                        "the item as a new array (d[k] = d[k] * 2.0)", cls=AliasingError)
@@ -274,10 +275,11 @@ class Lowerer:
 
     def update(self, name: str, current: Value, updated: Value) -> None:
         """Rebind ``name`` after an in-place update of its value (``+=``, ``a[i] = v``)."""
-        self.refuse_update_through_view(name, current)
-        self.refuse_update_of_shared(name, current)
+        live = self.live_names()  # (walks the function: once per update)
+        self.refuse_update_through_view(name, current, live)
+        self.refuse_update_of_shared(name, current, live)
         maybe = self.maybe_aliases.get(current, set()) - {name}
-        if maybe & self.live_names():
+        if maybe & live:
             raise self.p.error(self.statements[-1], f"{name!r} may or may not be the same array as "
                                f"{sorted(maybe)[0]!r} here, depending on a branch taken earlier (one arm binds "
                                "them to one array, the other does not); symdiff cannot model an in-place "
@@ -290,7 +292,7 @@ class Lowerer:
             if type(current.kind) is int or current.kind == SEQUENCE or current in self.structs \
                     or self.nature.get(current) in ("array", "ndarray"):
                 self.env.update((alias, updated) for alias in aliases)
-            elif self.live_names() & set(aliases):
+            elif live & set(aliases):
                 raise self.p.error(self.statements[-1], f"{name!r} and {aliases[0]!r} are one object, updated "
                                    "in place here, but symdiff cannot tell whether it is an array (which both "
                                    "names would see changed) or a number (which only one would): write the "
@@ -300,12 +302,11 @@ class Lowerer:
             self.updated_in_place.add(current)
         self.env[name] = updated
 
-    def refuse_update_through_view(self, name: str, current: Value) -> None:
+    def refuse_update_through_view(self, name: str, current: Value, live: set[str]) -> None:
         """An array updated in place while a live name holds a view of it (``u = v[1:3]``), or a
         view updated in place while its array is live: NumPy would change both; symdiff's
         updates are functional, so it refuses instead of answering differently."""
         root = self.views.get(current, current)
-        live = self.live_names()
         for other, value in self.env.items():
             if other == name or other.startswith("__") or value is current or other not in live:
                 continue
@@ -316,7 +317,7 @@ class Lowerer:
                                    "the other, which symdiff does not model: take a copy (.copy()) of the "
                                    "view, or write the update as a new array (a = a * 2.0)", cls=AliasingError)
 
-    def refuse_update_of_shared(self, name: str, current: Value) -> None:
+    def refuse_update_of_shared(self, name: str, current: Value, live: set[str]) -> None:
         """An in-place update of an object that something other than this function's names
         holds: a caller (when inlining a helper), or a list or dict that is read later."""
         if current.kind == SCALAR or current.shape == () or self.nature.get(current) == "number":
@@ -337,15 +338,14 @@ class Lowerer:
                                "array (d[k] = d[k] * 2.0)", cls=AliasingError)
         if name.startswith("__item"):
             return  # d[k] += v: the container's own item, updated through the container
-        if self.held_by_live_container(current):
+        if self.held_by_live_container(current, live):
             raise self.p.error(where, f"{name!r} is also an item of a list or dict, which would see an in-place "
                                "update of it; symdiff does not model that: write the update as a new "
                                f"array ({name} = {name} * 2.0) or update the container's item", cls=AliasingError)
 
-    def held_by_live_container(self, value: Value, besides: tuple | None = None) -> bool:
-        """Whether a container known item by item, bound to a live name, holds ``value``
+    def held_by_live_container(self, value: Value, live: set[str], besides: tuple | None = None) -> bool:
+        """Whether a container known item by item, bound to a ``live`` name, holds ``value``
         (``besides``: a ``(container, key)`` slot that does not count)."""
-        live = self.live_names()
         skip = None
         if besides is not None and besides[1].is_const:
             key = besides[1].const
@@ -697,11 +697,7 @@ class Lowerer:
         unshared: set[str] = set()  # aliases found to part ways in the loop: carried on their own
         names, aliases = self.share_aliases(names, before, unshared)
         inits = [self.env[n] for n in names]
-        kinds = [v.kind for v in inits]
-        shapes_ = [v.shape for v in inits]
-        dtypes = [v.dtype for v in inits]
-        natures = [_nature_of(v, self.nature) for v in inits]
-        maybes = [frozenset(self.maybe_aliases.get(v, ())) for v in inits]
+        kinds, shapes_, dtypes, natures, maybes = self.known_of(inits)
         self.loop_depth += 1
         while True:  # until the kinds and shapes assumed for the carried values hold
             params = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
@@ -732,11 +728,7 @@ class Lowerer:
             if parted or rebound:
                 names, aliases = self.share_aliases(names + rebound, before, unshared)
                 inits = [before[n] for n in names]
-                kinds = [v.kind for v in inits]
-                shapes_ = [v.shape for v in inits]
-                dtypes = [v.dtype for v in inits]
-                natures = [_nature_of(v, self.nature) for v in inits]
-                maybes = [frozenset(self.maybe_aliases.get(v, ())) for v in inits]
+                kinds, shapes_, dtypes, natures, maybes = self.known_of(inits)
                 continue
             new_kinds = [k if y.kind == k else None for y, k in zip(region.yields, kinds)]
             new_shapes = [_settle(s, shapes.merge(s, y.shape)) for y, s in zip(region.yields, shapes_)]
@@ -758,6 +750,13 @@ class Lowerer:
         self.drop_loop_flags()
         regions = [cond_region, region] if cond_region is not None else [region]
         return self.b.emit(Op(kind, args + inits, results, regions=regions))
+
+    def known_of(self, values: list[Value]) -> tuple[list, ...]:
+        """What is known of each of ``values`` (a loop's initial values): kind, shape, dtype,
+        nature and the names it may alias; the loop assumes these of its carried values."""
+        return ([v.kind for v in values], [v.shape for v in values], [v.dtype for v in values],
+                [_nature_of(v, self.nature) for v in values],
+                [frozenset(self.maybe_aliases.get(v, ())) for v in values])
 
     @staticmethod
     def share_aliases(names: list[str], env: dict[str, Value], unshared: set[str]) -> tuple[list[str], dict]:
