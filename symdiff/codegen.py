@@ -25,7 +25,7 @@ from typing import Any
 import astor
 import numpy as np
 
-from . import operators, passes, runtime
+from . import operators, passes, primitives, runtime
 from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
@@ -47,25 +47,9 @@ from .operators import inverse
 BINOPS = inverse(operators.BINOPS)
 UNARY = inverse(operators.UNARYOPS)
 COMPARE = inverse(operators.CMPOPS)
-# Pure calls cheap enough to repeat at each use instead of naming them.
-REMATERIALIZE = {range, BUILD_SLICE}
 COMMENT = "__symdiff_comment__"
 
 
-def _module_names() -> dict[int, str]:
-    """Spellings of public functions in modules generated code imports (``np.tanh``)."""
-    names: dict[int, str] = {}
-    for prefix, module in (("np.linalg.", np.linalg), ("np.", np), ("math.", math)):
-        for name, obj in vars(module).items():
-            if not name.startswith("_") and callable(obj):
-                names.setdefault(id(obj), prefix + name)
-    for name in ("abs", "min", "max", "len", "range", "float", "int", "sum", "round", "reversed",
-                 "print", "bool", "list", "tuple", "zip", "enumerate", "isinstance", "pow"):
-        names[id(getattr(builtins, name))] = name
-    return names
-
-
-KNOWN = _module_names()
 RUNTIME = {id(getattr(runtime, n)): n for n in dir(runtime)
            if not n.startswith("_") and isinstance(getattr(runtime, n), types.FunctionType)
            and getattr(runtime, n).__module__ == runtime.__name__}
@@ -127,7 +111,7 @@ class Codegen:
             if v in self.updated:
                 continue
             temporary = v.hint is None or v.hint.startswith("_")
-            if op.fn in REMATERIALIZE and all(a.is_const or a.hint or a in self.inlined for a in op.args):
+            if primitives.lookup(op.fn).cheap and all(a.is_const or a.hint or a in self.inlined for a in op.args):
                 self.inlined.add(v)
             elif temporary and self.uses.get(v) == 1 and local_uses.get(v) == 1:
                 self.inlined.add(v)
@@ -250,7 +234,7 @@ class Codegen:
         return candidate
 
     def global_name(self, obj: Any, hint: str | None) -> str:
-        known = KNOWN.get(id(obj))
+        known = primitives.code_name(obj)
         if known is not None:
             return known
         if id(obj) in RUNTIME:

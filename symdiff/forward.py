@@ -21,7 +21,7 @@ from typing import Any
 from . import optimize, passes, rules
 from .ir import BUILD_TUPLE, NOT_CONST, SCALAR, Function, Op, Region, Value, definitions, walk
 from .reverse import loss_of, no_rule_error, run_rule
-from .rules import Sym
+from .tracing import Sym
 
 
 def applies(fn: Function, argnums: list[int], seeded: bool) -> bool:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import mutation, operators, passes, rules, runtime, shapes
+from . import mutation, operators, passes, primitives, rules, runtime, shapes
 from .errors import AliasingError, MutationError, SymdiffError, UnresolvedNameError, located
 from .frontend import _MISSING, Parsed, parse_function
 from .ir import (
@@ -46,17 +46,6 @@ BINOPS, UNARYOPS, CMPOPS = operators.BINOPS, operators.UNARYOPS, operators.CMPOP
 RETURN, RETVAL = "__return", "__retval"
 OPERATOR_TEXT = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@",
                  ast.FloorDiv: "//", ast.Mod: "%"}
-
-# Calls whose result may share memory with their first argument (a NumPy view, or the
-# argument itself): an in-place update of one would change the other.
-MAY_VIEW = frozenset({
-    np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.rollaxis, np.squeeze,
-    np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.asarray, np.asanyarray,
-    np.diagonal, np.real, np.imag, np.broadcast_to, np.flip, np.fliplr, np.flipud,
-    GetAttr("T"), GetAttr("mT"), GetAttr("real"), GetAttr("imag"), GetAttr("flat"),
-    *(Method(m) for m in ("reshape", "ravel", "transpose", "swapaxes", "squeeze", "diagonal", "view")),
-})
-
 
 class Lowerer:
     """Lowers one function, specialised for its arguments (see :func:`lower`)."""
@@ -866,7 +855,7 @@ class Lowerer:
             # a list that may still grow: pass a snapshot, so the backward sweep sees what was used
             args = [self.b.call(tuple, [a], kind=SEQUENCE, effect=True)
                     if a.kind == SEQUENCE and a not in self.structs else a for a in args]
-        kind = passes.result_kind(fn, [a.kind for a in args]) or passes.creation_kind(fn, args)
+        kind = shapes.result_kind(fn, [a.kind for a in args]) or shapes.creation_kind(fn, args)
         if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or rules.sequence_result(fn, args, kwargs) or (
                 fn in (list, tuple) and len(args) == 1 and not kwargs):  # (of an array too: its rows)
             kind = SEQUENCE
@@ -981,7 +970,7 @@ class Lowerer:
     def expr_BinOp(self, node: ast.BinOp) -> Value:
         left, right = self.expr(node.left), self.expr(node.right)
         fn = BINOPS[type(node.op)]
-        if fn in passes.FLOAT_ARITHMETIC:  # 1 - x on a float x: 1.0 - x (the same value, one conversion less)
+        if primitives.lookup(fn).float_operands:  # 1 - x on a float x: 1.0 - x (the same value, one conversion less)
             left, right = (self.as_float(a, other) for a, other in ((left, right), (right, left)))
         return self.call(fn, [left, right])
 
@@ -1380,27 +1369,6 @@ def _hint(name: str, value: Value) -> str | None:
 FALSE = Value(const=False)
 
 
-# Calls that always return an ndarray with at least one axis, and those that do when their
-# first argument is one (for values whose rank symdiff does not infer).
-MAKE_AXES = frozenset({np.outer, np.concatenate, np.stack, np.vstack, np.hstack, np.column_stack, np.dstack,
-                       np.arange, np.linspace, np.eye, np.identity, np.cumsum, np.cumprod, np.atleast_1d,
-                       np.atleast_2d, np.atleast_3d, np.tile, np.repeat, np.ravel, Method("ravel"),
-                       Method("flatten")})
-KEEP_AXES = frozenset({np.copy, np.array, np.asarray, np.sort, np.flip, np.roll, np.transpose, np.swapaxes,
-                       np.moveaxis, np.zeros_like, np.ones_like, np.full_like, np.empty_like, np.tril,
-                       np.triu, np.clip, runtime.setitem, GetAttr("T"),
-                       *(Method(m) for m in ("copy", "astype", "transpose", "clip"))})
-
-
-# Calls that always return an ndarray (perhaps without axes: mutable all the same).
-MAKE_NDARRAY = frozenset({np.array, np.asarray, np.copy, np.zeros_like, np.ones_like, np.full_like,
-                          np.empty_like, np.zeros, np.ones, np.full, np.empty})
-# Reductions that give one number when called without ``axis`` (or ``keepdims``).
-REDUCE_ALL = frozenset({np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.std, np.var,
-                        np.median, np.average, np.nansum, np.nanmean, np.vdot,
-                        *(Method(m) for m in ("sum", "mean", "prod", "max", "min", "std", "var"))})
-
-
 def _nature_of(v: Value, natures: dict) -> str | None:
     """"array", "number" or None for ``v`` (see :func:`_nature`)."""
     if v.kind == SCALAR:
@@ -1421,22 +1389,18 @@ def _nature(fn: Any, args: list[Value], kwargs: dict, natures: dict) -> str | No
                 all(type(p) is int for p in parts) and len(parts) == args[0].kind:
             return "number"  # one element of an array
         return None
-    if fn in MAKE_AXES:
+    record = primitives.lookup(fn)
+    if record.nature == primitives.AXES:
         return "array"
-    if fn in KEEP_AXES:
+    if record.nature == primitives.KEEPS:
         first = nature(args[0]) if args else None
         if first in ("array", "ndarray"):
             return first
-        return "ndarray" if fn in MAKE_NDARRAY else None
-    if fn in MAKE_NDARRAY:
+    if record.ndarray:
         return "ndarray"
-    if fn in REDUCE_ALL and not kwargs and len(args) == 1:
+    if record.nature == primitives.REDUCES and not kwargs and len(args) == 1 or record.nature == primitives.NUMBER:
         return "number"
-    if getattr(fn, "__module__", None) == "math":
-        return "number"
-    elementwise = fn in passes.ARITHMETIC or fn in passes.COMPARISONS or fn is np.where \
-        or type(fn) is np.ufunc and fn.signature is None
-    if not elementwise:
+    if record.nature != primitives.ELEMENTWISE:
         return None
     found = [nature(a) for a in [*args, *kwargs.values()]]
     if "array" in found:
@@ -1450,7 +1414,7 @@ def _may_view(fn: Any, args: list[Value], result: Value) -> bool:
     if result.kind == SCALAR or args[0].kind in (SCALAR, SEQUENCE, RANGE):
         return False
     if fn is not operator.getitem:
-        return fn in MAY_VIEW
+        return primitives.lookup(fn).alias in (primitives.VIEW, primitives.ITSELF)
     index = args[1]
     if index.is_const:
         parts = index.const if type(index.const) is tuple else (index.const,)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import passes, runtime, shapes
+from . import passes, primitives, runtime, shapes
 from .ir import (
     BUILD_LIST,
     SCALAR,
@@ -36,22 +36,6 @@ from .ir import (
     temp_name,
     walk,
 )
-
-# Effectful calls that update their first argument in place (and return it).
-UPDATES_FIRST = {operator.iadd, runtime.add_into, runtime.add_at_index, runtime.add_at, runtime.add_at_key,
-                 runtime.list_append, Method("append"), Method("pop")}
-# Effectful calls that only read their arguments (effectful to keep their place in order).
-READS_ONLY = {runtime.scalar_seed, tuple, runtime.reverse_sequence, operator.getitem, len,
-              runtime.list_index}
-# Calls whose result may be a view of (share memory with) their first argument.
-VIEWS = {operator.getitem, GetAttr("T"), Method("reshape"), Method("ravel"), Method("transpose"),
-         Method("swapaxes"), Method("squeeze"), Method("diagonal"), runtime.unbroadcast,
-         runtime.as_grad, runtime.add_into, runtime.add_at_index, runtime.add_at}
-# Helpers of the runtime that compute a fresh value from their arguments and change nothing.
-PURE_HELPERS = {runtime.winner_mask, runtime.sign, runtime.log_or_zero, runtime.matmul_vjp,
-                runtime.dot_vjp, runtime.getitem_vjp, runtime.setitem_value_vjp, runtime.setitem_base_vjp,
-                runtime.setitem_item_vjp, runtime.restack, runtime.unbroadcast,
-                runtime.fmax_share, runtime.fmin_share, runtime.sinc_grad}
 
 
 def optimize(fn: Function, final: bool = False) -> None:
@@ -204,7 +188,7 @@ def _reusable(op: Op, touched: set[Value]) -> bool:
     if op.result in touched or any(a in touched for a in op.args) or passes.stateful(op.fn):
         return False  # (an iterator shared by two loops would run only the first)
     try:
-        return passes.is_pure(op.fn) or op.fn in PURE_HELPERS
+        return passes.is_pure(op.fn)
     except TypeError:  # an unhashable callee
         return False
 
@@ -252,11 +236,12 @@ def _touched_by_updates(fn: Function) -> set[Value]:
             for sub in op.regions:
                 visit(sub)
             if op.kind == "call":
-                if op.effect and op.fn in UPDATES_FIRST:
+                record = primitives.lookup(op.fn)
+                if op.effect and record.updates:
                     touched.add(op.args[0])
-                elif op.effect and op.fn not in READS_ONLY:
+                elif op.effect and not record.reads_only:
                     touched.update(op.args)
-                if op.fn in VIEWS and op.args:
+                if record.alias in (primitives.VIEW, primitives.ITSELF) and op.args:
                     link(op.result, op.args[0])
             elif op.kind == "if":
                 for i, r in enumerate(op.results):
@@ -287,13 +272,6 @@ def _touched_by_updates(fn: Function) -> set[Value]:
 
 
 # ----------------------------------------------------------------------------- loop invariants
-
-# Scalar operations that cannot raise: safe to run before the loop even where the loop body
-# might not (a branch not taken, no iterations at all).
-TOTAL_ON_NUMBERS = {operator.add, operator.sub, operator.mul, operator.neg, operator.pos, operator.abs,
-                    operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
-                    operator.not_, passes.both}
-
 
 def hoist_loop_invariants(fn: Function) -> None:
     """Compute what a loop recomputes with the same operands once.
@@ -343,7 +321,7 @@ def _hoist_out_of(loop: Op, touched: set[Value], memos: dict) -> list[Op]:
             if not _reusable(op, touched) or isinstance(op.fn, (GetAttr, Build)) or op.fn is len or any(
                     a in inside and a not in grouped for a in op.args if not a.is_const):
                 continue
-            if op.fn in TOTAL_ON_NUMBERS and all(a.kind == SCALAR for a in op.args + op.results) \
+            if primitives.lookup(op.fn).total and all(a.kind == SCALAR for a in op.args + op.results) \
                     and not any(a in grouped for a in op.args):
                 region.ops.remove(op)
                 moved.append(op)
@@ -479,7 +457,6 @@ def _rename_after(region: Region, start: int, old: Value, new: Value) -> None:
 # A cotangent masked by a condition: ``(c, if_true, if_false)``, each arm None (zero) or a
 # function building the arm's value with a builder (``np.where(c, p, 0.0) * x``: ``p * x``).
 Masked = tuple
-ACCUMULATE = (operator.add, runtime.add_into)
 
 
 def merge_masked_sums(fn: Function) -> None:
@@ -505,7 +482,8 @@ def merge_masked_sums(fn: Function) -> None:
             for sub in op.regions:
                 visit(sub)
             region.ops.append(op)
-            if op.kind == "call" and op.fn in ACCUMULATE and op.adjoint and not op.kwnames and len(op.args) == 2:
+            if op.kind == "call" and primitives.lookup(op.fn).accumulates and op.adjoint and not op.kwnames \
+                    and len(op.args) == 2:
                 merged = _merge_sum(builder, op, uses, touched, replace)
                 if merged is not None:
                     replace[op.result] = merged
@@ -756,12 +734,6 @@ def hand_over_fresh_gradients(fn: Function) -> None:
 
 # ----------------------------------------------------------------------------- in place
 
-# Calls whose result is a new array nothing else refers to.
-NEW_ARRAY = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
-             operator.matmul, operator.iadd, np.outer, np.full, np.zeros, Method("sum"), runtime.getitem_vjp,
-             np.where}
-
-
 def accumulate_in_place(fn: Function) -> None:
     """``dx_2 = dx + part`` becomes ``dx += part`` where ``dx`` is a float64 array the backward
     sweep just made, read by nothing else, and ``part`` fits into it (same shape, a dtype that
@@ -772,8 +744,7 @@ def accumulate_in_place(fn: Function) -> None:
         if op.kind != "call" or op.fn is not operator.add or not op.adjoint or op.kwnames or op.effect:
             continue
         acc, part = op.args
-        made = producers.get(acc)
-        if made is None or made.kind != "call" or not (made.fn in NEW_ARRAY or type(made.fn) is np.ufunc):
+        if not passes.new_array(acc, producers):
             continue
         fits = (type(acc.kind) is int and acc.kind >= 1 and uses.get(acc) == 1 and acc.dtype is shapes.F64
                 and shapes.same(acc.shape, op.result.shape) and (part.dtype in (shapes.F64, shapes.MASK)

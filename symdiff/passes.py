@@ -10,19 +10,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import runtime, shapes
+from . import primitives, shapes
 from .ir import (
-    BUILD_SLICE,
     BUILD_TUPLE,
-    RANGE,
     SCALAR,
-    SEQUENCE,
-    Build,
-    BuildDict,
     Builder,
     Function,
     GetAttr,
-    Method,
     Op,
     Region,
     Value,
@@ -73,88 +67,15 @@ def both(a: Any, b: Any) -> Any:
     return a and b
 
 
-ARITHMETIC = {operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
-              operator.mod, operator.pow, operator.neg, operator.pos, operator.abs}
-COMPARISONS = {operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
-               operator.not_, operator.is_, operator.is_not, both}
-SCALAR_BUILTINS = {abs, min, max, float, int, round, pow, bool}
-PURE_BUILTINS = SCALAR_BUILTINS | {len, range, sum, tuple, list, isinstance, enumerate, zip,
-                                   reversed}
-PURE_METHODS = {"sum", "mean", "prod", "max", "min", "dot", "reshape", "ravel", "flatten",
-                "transpose", "copy", "astype", "var", "std", "swapaxes", "squeeze", "clip",
-                "cumsum", "trace", "diagonal", "item", "tolist", "conj", "all", "any", "argmax",
-                "argmin", "index", "count", "keys", "values", "items", "get"}
-
-
-# Calls whose result is an iterator (or another object that changes as it is used): two such
-# calls are two objects even with the same operands, so they are never shared or hoisted.
-STATEFUL = {reversed, enumerate, zip, iter, map, filter, np.nditer, np.ndenumerate, np.ndindex,
-            np.broadcast, GetAttr("flat"), Method("__iter__")}
-
-
 def stateful(fn: Any) -> bool:
-    """Whether ``fn(...)`` returns an object whose state changes as it is used (an iterator)."""
-    try:
-        return fn in STATEFUL
-    except TypeError:  # an unhashable callee
-        return False
+    """Whether ``fn(...)`` returns an object whose state changes as it is used (an iterator):
+    two such calls are two objects even with the same operands, so they are never shared."""
+    return primitives.lookup(fn).stateful
 
 
 def is_pure(fn: Any) -> bool:
     """Whether a call of ``fn`` has no side effects (so it may be removed when unused)."""
-    if isinstance(fn, (GetAttr, Build, BuildDict)):
-        return True
-    if isinstance(fn, Method):
-        return fn.name in PURE_METHODS
-    module = getattr(fn, "__module__", None) or ""
-    if module in ("_operator", "operator", "math", __name__) or fn in PURE_BUILTINS:
-        return True
-    if type(fn).__name__ == "ufunc":
-        return True
-    return module.startswith("numpy") and not module.startswith("numpy.random")
-
-
-def result_kind(fn: Any, kinds: list) -> Any:
-    """The static kind of ``fn(*args)``: SCALAR for Python numbers, an int ndim for ndarrays,
-    RANGE, or None when unknown."""
-    if fn is range:
-        return RANGE
-    if fn is len:
-        return SCALAR
-    scalar_args = bool(kinds) and all(k == SCALAR for k in kinds)
-    elementwise = fn in ARITHMETIC or fn in COMPARISONS or (type(fn) is np.ufunc and fn.signature is None)
-    if scalar_args and (fn in ARITHMETIC or fn in COMPARISONS or fn in SCALAR_BUILTINS
-                        or getattr(fn, "__module__", None) == "math"):
-        return SCALAR
-    ranks = [k for k in kinds if type(k) is int]
-    if elementwise and ranks and all(k == SCALAR or type(k) is int for k in kinds):
-        return max(ranks)
-    if fn in (operator.matmul, np.matmul, np.dot) and len(ranks) == 2 == len(kinds):
-        a, b = ranks
-        return None if a == b == 1 else {(1, 2): 1, (2, 1): 1}.get((a, b), max(a, b))
-    if fn is runtime.setitem and (type(kinds[0]) is int or kinds[0] == SEQUENCE):  # a[i] = v keeps its kind
-        return kinds[0]
-    if fn in (GetAttr("T"), Method("copy"), Method("astype")) and ranks == kinds[:1]:
-        return ranks[0]
-    if fn is operator.getitem and type(kinds[0]) is int and kinds[1] == SCALAR:
-        return kinds[0] - 1 or None  # x[i] drops one axis (to a NumPy scalar from a vector)
-    return None
-
-
-def creation_kind(fn: Any, args: list[Value]) -> Any:
-    """The ndim of ``np.zeros(shape)`` and friends when ``shape`` is a constant."""
-    if fn in (np.zeros, np.ones, np.empty, np.full) and args and args[0].is_const:
-        shape = args[0].const
-        if type(shape) is int:
-            return 1
-        if type(shape) is tuple and shape:
-            return len(shape)
-    return None
-
-
-# Functions of the math module that do not return a float.
-MATH_NOT_FLOAT = {"floor", "ceil", "trunc", "isnan", "isinf", "isfinite", "isclose", "factorial",
-                  "gcd", "lcm", "comb", "perm", "isqrt", "frexp", "modf", "prod", "fsum"}
+    return primitives.lookup(fn).pure
 
 
 def surely_float(v: Value, producer: dict[Value, Op], assumed: set[Value] | None = None) -> bool:
@@ -178,7 +99,7 @@ def surely_float(v: Value, producer: dict[Value, Op], assumed: set[Value] | None
         assumed |= {v} | {sub.params[i + (offset if sub is body else 0)] for sub in op.regions}
         return surely_float(op.args[offset + i], producer, assumed) and surely_float(body.yields[i], producer, assumed)
     fn = op.fn
-    if fn is float or (getattr(fn, "__module__", None) == "math" and fn.__name__ not in MATH_NOT_FLOAT):
+    if primitives.lookup(fn).float_result:
         return True
     if fn in (operator.neg, operator.pos, operator.abs):
         return surely_float(op.args[0], producer, assumed)
@@ -190,27 +111,28 @@ def surely_float(v: Value, producer: dict[Value, Op], assumed: set[Value] | None
     return False
 
 
-# Calls that always return a new array (or a scalar), never a view of an argument.
-FRESH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
-         operator.matmul, np.outer, np.sum, Method("sum"), np.full, np.zeros, np.dot, np.einsum, runtime.add_at,
-         runtime.getitem_vjp, runtime.matmul_vjp, runtime.dot_vjp, runtime.add_at_key,
-         runtime.add_at_index, runtime.sum_of_outer, runtime.stacked, np.where, runtime.power_slope}
-
-
 def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:
     """Whether ``v`` is an array the gradient code created (not a view, argument or constant)."""
     op = producer.get(v)
     if op is None or op.kind != "call":
         return False
-    if op.fn is runtime.unbroadcast:
-        return fresh_array(op.args[0], producer)
-    return op.fn in FRESH or type(op.fn) is np.ufunc
+    alias = primitives.lookup(op.fn).alias
+    return alias == primitives.FRESH or (alias == primitives.ITSELF and fresh_array(op.args[0], producer))
+
+
+def new_array(v: Value, producer: dict[Value, Op]) -> bool:
+    """Whether ``v`` is a new array nothing else refers to: made by a call that returns a new
+    array, or an in-place update of such an array (whose old value is gone)."""
+    op = producer.get(v)
+    if op is None or op.kind != "call":
+        return False
+    record = primitives.lookup(op.fn)
+    if record.alias == primitives.FRESH:
+        return True
+    return record.alias == primitives.ITSELF and record.updates and new_array(op.args[0], producer)
 
 
 # ----------------------------------------------------------------------------- peepholes
-
-FOLDABLE_BUILDS = {BUILD_SLICE: lambda *a: slice(*a), BUILD_TUPLE: lambda *a: tuple(a)}
-
 
 def fold_constants(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Value | None:
     """Evaluate pure scalar operations on constants at compile time, and take items of
@@ -223,14 +145,10 @@ def fold_constants(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, Val
     if kwargs or not all(a.is_const for a in args):
         return None
     values = [a.const for a in args]
-    if fn in FOLDABLE_BUILDS:
-        if all(type(v) in (int, float, bool, type(None), slice, tuple, str) for v in values):
-            return b.const(FOLDABLE_BUILDS[fn](*values))
-        return None
-    foldable = fn in ARITHMETIC or fn in COMPARISONS or getattr(fn, "__module__", None) == "math"
-    if foldable and all(type(v) in (int, float, bool) for v in values):
+    record = primitives.lookup(fn)
+    if record.fold is not None and all(type(v) in record.fold_types for v in values):
         try:
-            return b.const(fn(*values))
+            return b.const(record.fold(*values))
         except (ArithmeticError, ValueError):
             return None  # leave it to raise at run time, where the user expects it
     return None
@@ -256,7 +174,7 @@ def simplify_adjoint(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, V
     folded = fold_constants(b, fn, args, kwargs)
     if folded is not None or kwargs:
         return folded
-    if fn in FLOAT_ARITHMETIC and any(_small_int(a) for a in args):  # float op float is fastest
+    if primitives.lookup(fn).float_operands and any(_small_int(a) for a in args):  # float op float is fastest
         return _call(b, fn, *(b.const(float(a.const)) if _small_int(a) else a for a in args))
     if fn in (operator.mul, operator.truediv):
         return _simplify_product(b, fn, *args)
@@ -285,9 +203,6 @@ def simplify_adjoint(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, V
     if fn is operator.pow and _is(args[1], 1):
         return args[0]
     return None
-
-
-FLOAT_ARITHMETIC = {operator.add, operator.sub, operator.mul, operator.truediv}
 
 
 def _small_int(v: Value) -> bool:
@@ -339,7 +254,9 @@ def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:
 
 
 def _elementwise(fn: Any) -> bool:
-    return fn in FLOAT_ARITHMETIC or fn is np.where or (type(fn) is np.ufunc and fn.signature is None)
+    """Elementwise on floats (not ``//`` or ``%``, whose operands stay as they are)."""
+    record = primitives.lookup(fn)
+    return record.elementwise and (record.float_operands or not record.on_numbers)
 
 
 def _absorb_spread(b: Builder, fn: Any, args: list[Value]) -> Value | None:
@@ -402,7 +319,7 @@ def _scale_mask(b: Builder, k: Value, m: Value) -> Value | None:
 
 
 def _call(b: Builder, fn: Any, *args: Value) -> Value:
-    return b.call(fn, list(args), kind=result_kind(fn, [a.kind for a in args]))
+    return b.call(fn, list(args), kind=shapes.result_kind(fn, [a.kind for a in args]))
 
 
 def _spread_from(b: Builder, value: Value) -> tuple[Value, Value] | None:

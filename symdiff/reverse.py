@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import optimize, passes, rules, runtime, shapes
+from . import optimize, passes, rules, runtime, shapes, tracing
 from .errors import NoRuleError, SymdiffError, located
 from .ir import (
     BUILD_LIST,
@@ -42,7 +42,7 @@ from .ir import (
     definitions,
     temp_name,
 )
-from .rules import Sym, as_value
+from .tracing import Sym, as_value, run, shape_of
 
 
 @dataclass
@@ -182,7 +182,7 @@ class Reverse:
             return self.b.const(0.0)
         if like.kind == SEQUENCE:
             return self.b.call(BuildDict(()), [], kind=SEQUENCE, hint=_adjoint_name(like.hint or "t"))
-        shape = rules.shape_of(Sym(self.b, resolve=lambda: self.primal(like), kind=like.kind, shape=like.shape))
+        shape = shape_of(Sym(self.b, resolve=lambda: self.primal(like), kind=like.kind, shape=like.shape))
         if like.shape is not None and shape.value.dims is not None:
             return self.b.call(np.zeros, [shape.value], hint=_adjoint_name(like.hint or "t"))
         return self.b.call(np.zeros_like, [self.primal(like)], hint=_adjoint_name(like.hint or "t"),
@@ -318,7 +318,7 @@ class Reverse:
         vjp = RECURSIVE_VJP(op.fn)
 
         def rule(i: int) -> rules.Rule:
-            return lambda g, ans, *args: rules.apply(operator.getitem, rules.apply(vjp, *args, g), i)
+            return lambda g, ans, *args: tracing.apply(operator.getitem, tracing.apply(vjp, *args, g), i)
         return tuple(rule(i) for i in range(len(op.positional)))
 
     def symbol(self, v: Value) -> Any:
@@ -518,13 +518,10 @@ def run_rule(fn: Function, op: Op, rule: rules.Rule, b: Builder, g: Value, ans: 
              kwargs: dict) -> Value:
     """Emit ``rule(g, ans, *args, **kwargs)`` (a VJP, or for scalars a JVP) into ``b``; an error
     inside the rule is located at the call ``op`` of function ``fn``."""
-    rules._current.append(b)
     try:
-        return as_value(b, rule(Sym(b, g), ans, *args, **kwargs))
+        return as_value(b, run(b, rule, Sym(b, g), ans, *args, **kwargs))
     except NoRuleError as exc:  # a rule that does not cover these arguments: say where
         raise no_rule_error(fn, op, message=f"{exc} (in the derivative rule of {_describe_callee(op.fn)})") from None
-    finally:
-        rules._current.pop()
 
 
 def no_rule_error(fn: Function, op: Op, what: str | None = None, message: str | None = None) -> NoRuleError:

@@ -1,12 +1,16 @@
-"""The derivative table: one vector-Jacobian product (VJP) per primitive and argument.
+"""The primitive table: for each callee, its derivative rules and what else the compiler knows.
 
-A rule is an ordinary Python function ``(g, ans, *args, **kwargs) -> cotangent`` written
-with NumPy and operators. It is *run once at compile time* on symbolic values (``Sym``) that
-record what it does as IR, so that its body ends up inlined in the generated source:
-``np.tanh``'s rule ``g * (1 - ans**2)`` becomes ``dz = dh * (1 - h ** 2)``.
-Arguments that are compile-time constants (``axis=1``) arrive as plain Python values, so
-rules may branch on them. ``g`` is the cotangent of ``ans``; the result must have the shape
+Each row registers one primitive's record (:mod:`symdiff.primitives`): its vector-Jacobian
+products, one per positional argument, and facts about its result and memory. A rule is an
+ordinary Python function ``(g, ans, *args, **kwargs) -> cotangent`` written with NumPy and
+operators; it is *run once at compile time* on symbols (:mod:`symdiff.tracing`) so that its
+body ends up inlined in the generated source: ``np.tanh``'s rule ``g * (1 - ans**2)`` becomes
+``dz = dh * (1 - h ** 2)``. ``g`` is the cotangent of ``ans``; the result must have the shape
 of the argument (``unbroadcast`` undoes NumPy broadcasting).
+
+Facts shared by a family of primitives are written once (``OPERATOR``, ``REDUCTION``...);
+ufuncs, ``math`` functions and other NumPy functions without a row of their own get the
+facts of their family (:func:`symdiff.primitives.derive`, at the top of the table).
 """
 
 from __future__ import annotations
@@ -19,13 +23,30 @@ from typing import Any, Callable
 import numpy as np
 
 from . import runtime, shapes
-from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SCALAR, SEQUENCE, BuildDict, Builder, GetAttr, Method, Value
-from .passes import enabled, result_kind
+from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SEQUENCE, BuildDict, GetAttr, Method
+from .passes import both
+from .primitives import (
+    AXES,
+    ELEMENTWISE,
+    FRESH,
+    ITSELF,
+    KEEPS,
+    NUMBER,
+    OPAQUE,
+    REDUCES,
+    VIEW,
+    define,
+    define_all,
+    derive,
+    registered,
+)
+from .primitives import (
+    lookup as record_of,
+)
+from .tracing import Sym, apply, is_scalar, shape_of, size_of, static_shape, unbroadcast
 
 Rule = Callable[..., Any]
-VJPS: dict[Any, tuple[Rule | None, ...]] = {}
-NONDIFF: set[Any] = set()  # callees whose results carry no derivative (comparisons, floor...)
-KEYWORD_POSITIONS: dict[Any, dict[str, int]] = {}  # differentiable keyword arguments (see defkeywords)
+NUMPY_2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 
 
 def defvjp(fn: Any, *vjps: Rule | None) -> None:
@@ -36,274 +57,123 @@ def defvjp(fn: Any, *vjps: Rule | None) -> None:
 
         symdiff.defvjp(my_softplus, lambda g, ans, x: g * (1 - np.exp(-ans)))
     """
-    VJPS[_key(fn)] = tuple(vjps)
-
-
-def defkeywords(fn: Any, **positions: int) -> None:
-    """Let keyword arguments of ``fn`` be differentiated: ``name=position`` says which positional
-    rule of ``fn`` gives the cotangent of the argument passed as ``name=`` (the rule reads it from
-    its keyword arguments)."""
-    KEYWORD_POSITIONS[_key(fn)] = positions
-
-
-def keyword_position(fn: Any, name: str) -> int | None:
-    """The position of the rule for ``fn``'s keyword argument ``name``, or None."""
-    try:
-        return KEYWORD_POSITIONS.get(fn, {}).get(name)
-    except TypeError:
-        return None
+    user = registered(fn) is None and record_of(fn).fn is None  # a function of the user's: nothing known
+    define(fn, vjps=tuple(vjps), nondiff=False, user=user)
 
 
 def defnondiff(*fns: Any) -> None:
     """Declare that ``fns`` have zero derivative everywhere it exists (comparisons, rounding)."""
-    NONDIFF.update(_key(f) for f in fns)
+    for fn in fns:
+        define(fn, nondiff=True)
 
 
-def _key(fn: Any) -> Any:
-    try:
-        hash(fn)
-        return fn
-    except TypeError:  # pragma: no cover - unhashable callables cannot be looked up
-        return id(fn)
+class Facts(dict):
+    """Facts shared by a family of rows, given to :func:`rule`, :func:`nondiff` and :func:`facts`
+    before the facts of the row itself."""
+
+
+def _split(parts: tuple) -> tuple[tuple, dict]:
+    """Rules and the merged presets among ``parts``."""
+    rules = tuple(p for p in parts if not isinstance(p, Facts))
+    merged: dict = {}
+    for preset in (p for p in parts if isinstance(p, Facts)):
+        merged.update(preset)
+    return rules, merged
+
+
+def rule(fn: Any, *parts: Any, **known: Any) -> None:
+    """A row of the table: ``fn``'s VJP rules (one per positional argument, None where it is not
+    differentiable), then presets (:class:`Facts`), then its own facts."""
+    vjps, merged = _split(parts)
+    define(fn, vjps=vjps, **{**merged, **known})
+
+
+def nondiff(*parts: Any, **known: Any) -> None:
+    """A row for each callee among ``parts``: zero derivative wherever it exists; presets; facts."""
+    fns, merged = _split(parts)
+    define_all(fns, nondiff=True, **{**merged, **known})
+
+
+def facts(*parts: Any, **known: Any) -> None:
+    """Facts about each callee among ``parts`` (presets, then fields of
+    :class:`~symdiff.primitives.Primitive`) without rules."""
+    fns, merged = _split(parts)
+    define_all(fns, **{**merged, **known})
+
+
+def keywords(fn: Any, **positions: int) -> None:
+    """Let keyword arguments of ``fn`` be differentiated: ``name=position`` says which positional
+    rule of ``fn`` gives the cotangent of the argument passed as ``name=`` (the rule reads it from
+    its keyword arguments)."""
+    define(fn, keywords=positions)
+
+
+def keyword_position(fn: Any, name: str) -> int | None:
+    """The position of the rule for ``fn``'s keyword argument ``name``, or None."""
+    return record_of(fn).keywords.get(name)
 
 
 def lookup(fn: Any) -> tuple[Rule | None, ...] | None:
     """The VJP rules of ``fn``, or None."""
     if type(fn) is BuildDict:  # a dict display: each value gets the cotangent of its key
         return tuple(functools.partial(_dict_item_vjp, i, key) for i, key in enumerate(fn.keys))
-    try:
-        return VJPS.get(fn)
-    except TypeError:
-        return None
+    return record_of(fn).vjps
 
 
 def differentiable(fn: Any) -> bool:
     """Whether derivatives flow through calls of ``fn`` (False for comparisons, floor, len...)."""
-    try:
-        return fn not in NONDIFF
-    except TypeError:
-        return True
+    return not record_of(fn).nondiff
 
 
-# ----------------------------------------------------------------------------- symbolic values
+def sequence_result(fn: Any, args: list, kwargs: dict) -> bool:
+    """Whether ``fn(*args, **kwargs)`` returns a tuple or list (its cotangent a {position: ...} dict)."""
+    sequence = record_of(fn).sequence
+    return sequence(args, kwargs) if callable(sequence) else bool(sequence)
 
 
-class Sym:
-    """A value of the code being generated. Operations on it emit IR through its builder."""
-
-    __array_priority__ = 1000
-
-    def __init__(self, builder: Builder, value: Value | None = None, resolve: Callable[[], Value] | None = None,
-                 kind: Any = None, shape: Any = None):
-        self._b = builder
-        self._value = value
-        self._resolve = resolve
-        self._kind = value.kind if value is not None else kind
-        self._shape = value.shape if value is not None else shape
-        self.shape_like: Sym | None = None  # a value known to have this one's shape (x for x ** 2)
-
-    @property
-    def value(self) -> Value:
-        if self._value is None:
-            self._value = self._resolve()  # primal values are looked up (and taped) lazily
-        return self._value
-
-    @property
-    def kind(self) -> Any:
-        """SCALAR, an ndim, or None -- known without reading (and so recording) the value."""
-        return self._kind
-
-    def __bool__(self) -> bool:
-        raise TypeError("a rule used a symbolic value as a Python condition; use np.where")
-
-    def __iter__(self):
-        raise TypeError("a rule iterated over a symbolic value; NumPy functions without "
-                        "__array_function__ dispatch must be called through apply()")
-
-    # operators
-    def __add__(self, o): return apply(operator.add, self, o)
-    def __radd__(self, o): return apply(operator.add, o, self)
-    def __sub__(self, o): return apply(operator.sub, self, o)
-    def __rsub__(self, o): return apply(operator.sub, o, self)
-    def __mul__(self, o): return apply(operator.mul, self, o)
-    def __rmul__(self, o): return apply(operator.mul, o, self)
-    def __truediv__(self, o): return apply(operator.truediv, self, o)
-    def __rtruediv__(self, o): return apply(operator.truediv, o, self)
-    def __pow__(self, o): return apply(operator.pow, self, o)
-    def __rpow__(self, o): return apply(operator.pow, o, self)
-    def __matmul__(self, o): return apply(operator.matmul, self, o)
-    def __rmatmul__(self, o): return apply(operator.matmul, o, self)
-    def __neg__(self): return apply(operator.neg, self)
-    def __gt__(self, o): return apply(operator.gt, self, o)
-    def __ge__(self, o): return apply(operator.ge, self, o)
-    def __lt__(self, o): return apply(operator.lt, self, o)
-    def __le__(self, o): return apply(operator.le, self, o)
-    def __eq__(self, o): return apply(operator.eq, self, o)  # type: ignore[override]
-    def __ne__(self, o): return apply(operator.ne, self, o)  # type: ignore[override]
-    def __getitem__(self, index): return apply(operator.getitem, self, index)
-    __hash__ = object.__hash__
-
-    @property
-    def T(self): return apply(GetAttr("T"), self)
-    @property
-    def static_shape(self) -> Any:
-        """The shape known at compile time (see shapes.py), without reading the value."""
-        return self._shape
-
-    @property
-    def shape(self): return shape_of(self)
-    @property
-    def ndim(self): return apply(np.ndim, self)
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if method != "__call__":
-            return NotImplemented
-        return apply(ufunc, *inputs, **kwargs)
-
-    def __array_function__(self, func, types, args, kwargs):
-        return apply(func, *args, **kwargs)
-
-
-def apply(fn: Any, *args: Any, **kwargs: Any) -> Sym:
-    """Emit ``fn(*args, **kwargs)`` into the code being generated and return its symbol."""
-    builder = next(a._b for a in (*args, *kwargs.values()) if isinstance(a, Sym)) \
-        if any(isinstance(a, Sym) for a in (*args, *kwargs.values())) else _current[-1]
-    values = [as_value(builder, a) for a in args]
-    kw = {k: as_value(builder, v) for k, v in kwargs.items()}
-    kind = result_kind(fn, [v.kind for v in values])
-    return Sym(builder, builder.call(fn, values, kw, hint=None, kind=kind))
-
-
-_current: list[Builder] = []  # the builder rules emit into when no argument is symbolic
-
-
-def as_value(builder: Builder, obj: Any) -> Value:
-    """The IR value for a rule's operand: symbols, constants, and tuples/lists/slices of them."""
-    if isinstance(obj, Sym):
-        return obj.value
-    if isinstance(obj, Value):
-        return obj
-    if isinstance(obj, (tuple, list)) and any(isinstance(o, Sym) for o in obj):
-        build = BUILD_TUPLE if isinstance(obj, tuple) else BUILD_LIST
-        return builder.call(build, [as_value(builder, o) for o in obj])
-    if isinstance(obj, slice) and any(isinstance(o, Sym) for o in (obj.start, obj.stop, obj.step)):
-        return builder.call(BUILD_SLICE, [as_value(builder, o) for o in (obj.start, obj.stop, obj.step)])
-    return builder.const(obj)
-
-
-def is_scalar(x: Any) -> bool:
-    """True for Python numbers and symbols statically known to be Python numbers."""
-    return type(x) in (int, float, bool) or (isinstance(x, Sym) and x.kind == SCALAR)
-
-
-def unbroadcast(g: Any, x: Any, *others: Any) -> Any:
-    """Sum ``g`` down to the shape of ``x`` (NumPy broadcasting in reverse).
-
-    Nothing to do where shapes provably match (both scalars, or every other operand a
-    scalar); static sums where the shapes are known; a runtime helper otherwise.
-    """
-    if not enabled("unbroadcast"):
-        return apply(runtime.unbroadcast, g, x)
-    if is_scalar(x) and is_scalar(g) or others and all(is_scalar(o) for o in others):
-        return g
-    axes = shapes.unbroadcast_axes(static_shape(x), static_shape(g))
-    if axes is None:
-        return apply(runtime.unbroadcast, g, x)
-    lead, ones = axes
-    if lead and not static_shape(x):
-        return apply(Method("sum"), g)
-    if lead:
-        g = apply(Method("sum"), g, axis=lead[0] if len(lead) == 1 else lead)
-    if ones:
-        g = apply(Method("sum"), g, axis=ones[0] if len(ones) == 1 else ones, keepdims=True)
-    return g
-
-
-def static_shape(x: Any) -> Any:
-    """The compile-time shape of a rule operand (symbol or constant), or None."""
-    return x.static_shape if isinstance(x, Sym) else np.shape(x)
-
-
-def shape_of(x: Any) -> Any:
-    """``x``'s shape, spelt from the arguments' shapes (``X.shape``) when known statically,
-    so that ``x`` itself need not be kept for the backward sweep."""
-    if not isinstance(x, Sym):
-        return np.shape(x)
-    expr = _shape_expr(x._b, x.static_shape)
-    if expr is None and x.shape_like is not None:
-        return shape_of(x.shape_like)
-    return expr if expr is not None else apply(np.shape, x)
-
-
-def size_of(x: Any) -> Any:
-    """``x``'s number of elements, like :func:`shape_of`."""
-    if not isinstance(x, Sym):
-        return np.size(x)
-    shape, b = x.static_shape, x._b
-    if shape is not None:
-        if shapes.size(shape) is not None:
-            return shapes.size(shape)
-        for p in b.params:
-            if shapes.same(p.shape, shape):
-                return apply(GetAttr("size"), Sym(b, p))
-        if all(type(d) is int or d.source is not None for d in shape):
-            total = 1
-            for d in shape:
-                total = total * (d if type(d) is int else
-                                 apply(operator.getitem, apply(GetAttr("shape"), Sym(b, d.source[0])), d.source[1]))
-            return total
-    return apply(np.size, x)
-
-
-def _shape_expr(b: Builder, shape: Any) -> Sym | None:
-    if shape is None:
-        return None
-    if all(type(d) is int for d in shape):
-        return Sym(b, b.const(tuple(shape)))
-    for p in b.params:
-        if shapes.same(p.shape, shape):
-            return apply(GetAttr("shape"), Sym(b, p))
-    parts = []
-    for d in shape:
-        if type(d) is int:
-            parts.append(d)
-        elif d.source is not None:
-            param, axis = d.source
-            parts.append(apply(operator.getitem, apply(GetAttr("shape"), Sym(b, param)), axis))
-        else:
-            return None
-    value = as_value(b, tuple(parts))
-    value.dims = tuple(shape)
-    return Sym(b, value)
+def call(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in a rule, or its scalar twin (``math.cos`` for ``np.cos``) on Python numbers."""
+    twin = record_of(fn).twin
+    return apply(twin if twin is not None and all(is_scalar(a) for a in args) else fn, *args)
 
 
 def sign(x: Any) -> Any:
     return apply(runtime.sign, x) if is_scalar(x) else np.sign(x)
 
 
-def fn_for(x: Any, scalar_fn: Any, array_fn: Any) -> Callable[..., Sym]:
-    """``math.f`` on Python numbers, ``np.f`` on arrays."""
-    return (lambda *a: apply(scalar_fn, *a)) if is_scalar(x) else (lambda *a: apply(array_fn, *a))
+# ----------------------------------------------------------------------------- families
+# Facts shared by families of rows; the first ones also describe callees without a row.
 
+ARRAY_FUNCTION = Facts(pure=True, alias=FRESH, shape=shapes.dynamic, dtype=shapes.unknown_dtype)  # a new array
+CONTAINER = Facts(pure=True, alias=OPAQUE, shape=shapes.dynamic, dtype=shapes.unknown_dtype)  # not (only) an array
+UFUNC = Facts(ARRAY_FUNCTION, elementwise=True, nature=ELEMENTWISE, shape=shapes.elementwise, dtype=shapes.ufunc_dtype)
+MATH = Facts(ARRAY_FUNCTION, on_numbers=True, fold_self=True, float_result=True, nature=NUMBER,
+             shape=shapes.elementwise)
+derive("ufunc", **UFUNC)
+derive("gufunc", **ARRAY_FUNCTION)
+derive("math", **MATH)
+derive("numpy", **CONTAINER)  # (a NumPy function without a row: nothing known but that it is pure)
+derive("attribute", **CONTAINER)
+derive("display", **CONTAINER)
 
-def cos(x): return fn_for(x, math.cos, np.cos)(x)
-def sin(x): return fn_for(x, math.sin, np.sin)(x)
-def log(x): return fn_for(x, math.log, np.log)(x)
-def sqrt(x): return fn_for(x, math.sqrt, np.sqrt)(x)
-def cosh(x): return fn_for(x, math.cosh, np.cosh)(x)
-def sinh(x): return fn_for(x, math.sinh, np.sinh)(x)
-
+OPERATOR = Facts(UFUNC, on_numbers=True, fold_self=True, dtype=shapes.keeps_float)
+COMPARISON = Facts(OPERATOR, total=True, dtype=shapes.compared)
+NUMBERS = Facts(ARRAY_FUNCTION, on_numbers=True)  # builtins of numbers
+REDUCTION = Facts(ARRAY_FUNCTION, nature=REDUCES, shape=shapes.reduced, dtype=shapes.keeps_float)
+RESHAPING = Facts(pure=True, alias=VIEW, shape=shapes.dynamic, dtype=shapes.keeps_float)  # a view, other axes
+PIECES = Facts(ARRAY_FUNCTION, alias=OPAQUE, sequence=True)  # a tuple or list of arrays
+HELPER = ARRAY_FUNCTION  # a runtime helper computing a new value
 
 # ----------------------------------------------------------------------------- operators
 
-defvjp(operator.add, lambda g, ans, x, y: unbroadcast(g, x, y),
-       lambda g, ans, x, y: unbroadcast(g, y, x))
-defvjp(operator.sub, lambda g, ans, x, y: unbroadcast(g, x, y),
-       lambda g, ans, x, y: unbroadcast(-g, y, x))
-defvjp(operator.mul, lambda g, ans, x, y: unbroadcast(g * y, x, y),
-       lambda g, ans, x, y: unbroadcast(x * g, y, x))
-defvjp(operator.truediv, lambda g, ans, x, y: unbroadcast(g / y, x, y),
-       lambda g, ans, x, y: unbroadcast(-g * ans / y, y, x))
+rule(operator.add, lambda g, ans, x, y: unbroadcast(g, x, y),
+     lambda g, ans, x, y: unbroadcast(g, y, x), OPERATOR, total=True, float_operands=True, accumulates=True)
+rule(operator.sub, lambda g, ans, x, y: unbroadcast(g, x, y),
+     lambda g, ans, x, y: unbroadcast(-g, y, x), OPERATOR, total=True, float_operands=True)
+rule(operator.mul, lambda g, ans, x, y: unbroadcast(g * y, x, y),
+     lambda g, ans, x, y: unbroadcast(x * g, y, x), OPERATOR, total=True, float_operands=True)
+rule(operator.truediv, lambda g, ans, x, y: unbroadcast(g / y, x, y),
+     lambda g, ans, x, y: unbroadcast(-g * ans / y, y, x), OPERATOR, float_operands=True)
 
 
 def times_power_slope(g: Any, x: Any, y: Any, power: Any = operator.pow) -> Any:
@@ -315,16 +185,18 @@ def times_power_slope(g: Any, x: Any, y: Any, power: Any = operator.pow) -> Any:
     return g * (apply(runtime.power_slope, x, y) if power is operator.pow else apply(runtime.power_slope, x, y, power))
 
 
-defvjp(operator.pow, lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y), x, y),
-       lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
-defvjp(pow, *VJPS[operator.pow])
-defvjp(operator.neg, lambda g, ans, x: -g)
-defvjp(operator.pos, lambda g, ans, x: g)
-defvjp(operator.abs, lambda g, ans, x: g * sign(x))
-defvjp(operator.mod, lambda g, ans, x, y: unbroadcast(g, x, y),
-       lambda g, ans, x, y: unbroadcast(-g * apply(operator.floordiv, x, y), y, x))  # x // y: numbers stay numbers
-defvjp(abs, lambda g, ans, x: g * sign(x))
-defvjp(float, lambda g, ans, x: g)
+POWER_VJPS = (lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y), x, y),
+              lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
+rule(operator.pow, *POWER_VJPS, OPERATOR)
+rule(pow, *POWER_VJPS, NUMBERS)
+rule(operator.neg, lambda g, ans, x: -g, OPERATOR, total=True)
+rule(operator.pos, lambda g, ans, x: g, OPERATOR, total=True)
+rule(operator.abs, lambda g, ans, x: g * sign(x), OPERATOR, total=True)
+rule(operator.mod, lambda g, ans, x, y: unbroadcast(g, x, y),  # x // y: numbers stay numbers
+     lambda g, ans, x, y: unbroadcast(-g * apply(operator.floordiv, x, y), y, x), OPERATOR)
+nondiff(operator.floordiv, OPERATOR)
+rule(abs, lambda g, ans, x: g * sign(x), NUMBERS, elementwise=True, shape=shapes.elementwise)
+rule(float, lambda g, ans, x: g, NUMBERS, elementwise=True, shape=shapes.elementwise, float_result=True)
 
 
 def _winner_vjp(argnum: int, beats: Any, ties: Any) -> Rule:
@@ -342,13 +214,26 @@ def _winner_vjp(argnum: int, beats: Any, ties: Any) -> Rule:
     return vjp
 
 
-defvjp(max, *(_winner_vjp(i, operator.gt, operator.ge) for i in range(16)))
-defvjp(min, *(_winner_vjp(i, operator.lt, operator.le) for i in range(16)))
-defnondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
-           operator.not_, operator.is_, operator.is_not, operator.floordiv, operator.and_,
-           operator.or_, operator.xor, operator.invert, round, int, bool, len, range,
-           isinstance,
-           math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite)
+rule(max, *(_winner_vjp(i, operator.gt, operator.ge) for i in range(16)), NUMBERS)
+rule(min, *(_winner_vjp(i, operator.lt, operator.le) for i in range(16)), NUMBERS)
+nondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, COMPARISON)
+nondiff(operator.not_, both, NUMBERS, total=True, fold_self=True, nature=NUMBER)
+nondiff(operator.is_, operator.is_not, NUMBERS, fold_self=True, nature=NUMBER)
+nondiff(operator.and_, operator.or_, operator.xor, ARRAY_FUNCTION, elementwise=True, shape=shapes.elementwise)
+nondiff(operator.invert, ARRAY_FUNCTION, elementwise=True, shape=shapes.elementwise)
+nondiff(round, int, bool, NUMBERS)
+nondiff(isinstance, NUMBERS, alias=OPAQUE)
+nondiff(len, NUMBERS, integer=True, rank=shapes.a_number, reads_only=True, shape=shapes.scalar)
+nondiff(range, pure=True, alias=OPAQUE, rank=shapes.a_range, cheap=True, shape=shapes.dynamic,
+        dtype=shapes.unknown_dtype)
+facts(enumerate, zip, reversed, pure=True, stateful=True, alias=OPAQUE, shape=shapes.dynamic,
+      dtype=shapes.unknown_dtype)
+facts(iter, map, filter, np.nditer, np.ndenumerate, np.ndindex, np.broadcast, Method("__iter__"), stateful=True,
+      alias=OPAQUE, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
+nondiff(math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite, float_result=False)
+facts(math.isclose, math.factorial, math.gcd, math.lcm, math.comb, math.perm, math.isqrt, math.frexp, math.modf,
+      math.prod, math.fsum, float_result=False)
+facts(operator.iadd, updates=True, alias=ITSELF, shape=shapes.elementwise, dtype=shapes.keeps_float)
 
 
 def column(v: Any) -> Any:
@@ -383,75 +268,90 @@ def _dot_vjp(argnum: int) -> Rule:
     return vjp
 
 
+PRODUCT = Facts(ARRAY_FUNCTION, shape=shapes.matrix_product, rank=shapes.product_rank, dtype=shapes.keeps_float)
 for _mm in (operator.matmul, np.matmul):
-    defvjp(_mm, _matmul_vjp(0), _matmul_vjp(1))
-for _dot in (np.dot, Method("dot")):
-    defvjp(_dot, _dot_vjp(0), _dot_vjp(1))
+    rule(_mm, _matmul_vjp(0), _matmul_vjp(1), PRODUCT)
+rule(np.dot, _dot_vjp(0), _dot_vjp(1), PRODUCT, method="dot")
 
 # ----------------------------------------------------------------------------- math
+# (a function of numbers to a number: the ``math`` family's facts)
 
-defvjp(math.exp, lambda g, ans, x: g * ans)
-defvjp(math.expm1, lambda g, ans, x: g * (ans + 1))
-defvjp(math.log, lambda g, ans, x, base=None: g / x if base is None else g / (x * apply(math.log, base)),
-       lambda g, ans, x, base: -g * ans / (base * apply(math.log, base)))
-defvjp(math.log1p, lambda g, ans, x: g / (1 + x))
-defvjp(math.log2, lambda g, ans, x: g / (x * math.log(2)))
-defvjp(math.log10, lambda g, ans, x: g / (x * math.log(10)))
-defvjp(math.sqrt, lambda g, ans, x: g / (2 * ans))
-defvjp(math.sin, lambda g, ans, x: g * cos(x))
-defvjp(math.cos, lambda g, ans, x: -g * sin(x))
-defvjp(math.tan, lambda g, ans, x: g * (1 + ans ** 2))
-defvjp(math.asin, lambda g, ans, x: g / sqrt(1 - x ** 2))
-defvjp(math.acos, lambda g, ans, x: -g / sqrt(1 - x ** 2))
-defvjp(math.atan, lambda g, ans, x: g / (1 + x ** 2))
-defvjp(math.sinh, lambda g, ans, x: g * cosh(x))
-defvjp(math.cosh, lambda g, ans, x: g * sinh(x))
-defvjp(math.tanh, lambda g, ans, x: g * (1 - ans ** 2))
-defvjp(math.atan2, lambda g, ans, y, x: g * x / (x ** 2 + y ** 2),
-       lambda g, ans, y, x: -g * y / (x ** 2 + y ** 2))
-defvjp(math.hypot, lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans)
-defvjp(math.pow, lambda g, ans, x, y: times_power_slope(g, x, y, math.pow),
-       lambda g, ans, x, y: g * ans * apply(runtime.log_or_zero, x))
-defvjp(math.fabs, lambda g, ans, x: g * sign(x))
-defvjp(math.erf, lambda g, ans, x: g * (2 / math.sqrt(math.pi)) * apply(math.exp, -x ** 2))
+rule(math.exp, lambda g, ans, x: g * ans)
+rule(math.expm1, lambda g, ans, x: g * (ans + 1))
+rule(math.log, lambda g, ans, x, base=None: g / x if base is None else g / (x * apply(math.log, base)),
+     lambda g, ans, x, base: -g * ans / (base * apply(math.log, base)))
+rule(math.log1p, lambda g, ans, x: g / (1 + x))
+rule(math.log2, lambda g, ans, x: g / (x * math.log(2)))
+rule(math.log10, lambda g, ans, x: g / (x * math.log(10)))
+rule(math.sqrt, lambda g, ans, x: g / (2 * ans))
+rule(math.sin, lambda g, ans, x: g * call(np.cos, x))
+rule(math.cos, lambda g, ans, x: -g * call(np.sin, x))
+rule(math.tan, lambda g, ans, x: g * (1 + ans ** 2))
+rule(math.asin, lambda g, ans, x: g / call(np.sqrt, 1 - x ** 2))
+rule(math.acos, lambda g, ans, x: -g / call(np.sqrt, 1 - x ** 2))
+rule(math.atan, lambda g, ans, x: g / (1 + x ** 2))
+rule(math.sinh, lambda g, ans, x: g * call(np.cosh, x))
+rule(math.cosh, lambda g, ans, x: g * call(np.sinh, x))
+rule(math.tanh, lambda g, ans, x: g * (1 - ans ** 2))
+rule(math.atan2, lambda g, ans, y, x: g * x / (x ** 2 + y ** 2),
+     lambda g, ans, y, x: -g * y / (x ** 2 + y ** 2))
+rule(math.hypot, lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans)
+rule(math.pow, lambda g, ans, x, y: times_power_slope(g, x, y, math.pow),
+     lambda g, ans, x, y: g * ans * apply(runtime.log_or_zero, x))
+rule(math.fabs, lambda g, ans, x: g * sign(x))
+rule(math.erf, lambda g, ans, x: g * (2 / math.sqrt(math.pi)) * apply(math.exp, -x ** 2))
 
 # ----------------------------------------------------------------------------- numpy elementwise
+# (ufuncs: shape, dtype and aliasing from the ``ufunc`` family; ``twin`` is the math function)
 
-defvjp(np.exp, lambda g, ans, x: g * ans)
-defvjp(np.expm1, lambda g, ans, x: g * (ans + 1))
-defvjp(np.log, lambda g, ans, x: g / x)
-defvjp(np.log1p, lambda g, ans, x: g / (1 + x))
-defvjp(np.sqrt, lambda g, ans, x: g / (2 * ans))
-defvjp(np.square, lambda g, ans, x: g * 2 * x)
-defvjp(np.sin, lambda g, ans, x: g * np.cos(x))
-defvjp(np.cos, lambda g, ans, x: -g * np.sin(x))
-defvjp(np.tan, lambda g, ans, x: g * (1 + ans ** 2))
-defvjp(np.arctan, lambda g, ans, x: g / (1 + x ** 2))
-defvjp(np.sinh, lambda g, ans, x: g * np.cosh(x))
-defvjp(np.cosh, lambda g, ans, x: g * np.sinh(x))
-defvjp(np.tanh, lambda g, ans, x: g * (1 - ans ** 2))
-defvjp(np.abs, lambda g, ans, x: g * np.sign(x))
-defvjp(np.negative, lambda g, ans, x: -g)
-defvjp(np.reciprocal, lambda g, ans, x: -g * ans ** 2)
-defvjp(np.add, *VJPS[operator.add])
-defvjp(np.subtract, *VJPS[operator.sub])
-defvjp(np.multiply, *VJPS[operator.mul])
-defvjp(np.divide, *VJPS[operator.truediv])
-defvjp(np.power, *VJPS[operator.pow])
+rule(np.exp, lambda g, ans, x: g * ans, twin=math.exp)
+rule(np.expm1, lambda g, ans, x: g * (ans + 1), twin=math.expm1)
+rule(np.log, lambda g, ans, x: g / x, twin=math.log)
+rule(np.log1p, lambda g, ans, x: g / (1 + x), twin=math.log1p)
+rule(np.sqrt, lambda g, ans, x: g / (2 * ans), twin=math.sqrt)
+rule(np.square, lambda g, ans, x: g * 2 * x)
+rule(np.sin, lambda g, ans, x: g * np.cos(x), twin=math.sin)
+rule(np.cos, lambda g, ans, x: -g * np.sin(x), twin=math.cos)
+rule(np.tan, lambda g, ans, x: g * (1 + ans ** 2), twin=math.tan)
+rule(np.arctan, lambda g, ans, x: g / (1 + x ** 2), twin=math.atan)
+rule(np.sinh, lambda g, ans, x: g * np.cosh(x), twin=math.sinh)
+rule(np.cosh, lambda g, ans, x: g * np.sinh(x), twin=math.cosh)
+rule(np.tanh, lambda g, ans, x: g * (1 - ans ** 2), twin=math.tanh)
+rule(np.abs, lambda g, ans, x: g * np.sign(x), twin=abs)
+rule(np.negative, lambda g, ans, x: -g)
+rule(np.reciprocal, lambda g, ans, x: -g * ans ** 2)
+rule(np.add, *record_of(operator.add).vjps)
+rule(np.subtract, *record_of(operator.sub).vjps)
+rule(np.multiply, *record_of(operator.mul).vjps)
+rule(np.divide, *record_of(operator.truediv).vjps)
+rule(np.power, *POWER_VJPS)
 # Ties split the cotangent evenly, as JAX does (winner_mask: 1 above, 0.5 on ties, 0 below).
-defvjp(np.maximum, lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, x, y), x),
-       lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, y, x), y))
-defvjp(np.minimum, lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, y, x), x),
-       lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, x, y), y))
-defvjp(np.where, None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0.0), x),
-       lambda g, ans, c, x, y: unbroadcast(np.where(c, 0.0, g), y))
-defnondiff(np.sign, np.heaviside, runtime.winner_mask, np.floor, np.ceil, np.round, np.rint, np.trunc,
-           np.greater, np.less,
-           np.greater_equal, np.less_equal, np.equal, np.not_equal, np.logical_and,
-           np.logical_or, np.logical_not, np.isnan, np.isinf, np.isfinite, np.argmax, np.argmin,
-           np.zeros_like, np.ones_like, np.shape, np.ndim, np.size, np.floor_divide,
-           GetAttr("shape"), GetAttr("ndim"), GetAttr("size"), GetAttr("dtype"),
-           Method("argmax"), Method("argmin"))
+rule(np.maximum, lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, x, y), x),
+     lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, y, x), y))
+rule(np.minimum, lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, y, x), x),
+     lambda g, ans, x, y: unbroadcast(g * apply(runtime.winner_mask, x, y), y))
+rule(np.where, None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0.0), x),
+     lambda g, ans, c, x, y: unbroadcast(np.where(c, 0.0, g), y),
+     pure=True, alias=FRESH, elementwise=True, nature=ELEMENTWISE, shape=shapes.elementwise, dtype=shapes.where)
+nondiff(np.sign, np.heaviside, np.floor, np.ceil, np.rint, np.trunc, np.greater, np.less, np.greater_equal,
+        np.less_equal, np.equal, np.not_equal, np.logical_and, np.logical_or, np.logical_not, np.isnan,
+        np.isinf, np.isfinite, np.floor_divide)
+nondiff(np.round, ARRAY_FUNCTION, method="round")
+nondiff(np.argmax, ARRAY_FUNCTION, method="argmax")
+nondiff(np.argmin, ARRAY_FUNCTION, method="argmin")
+nondiff(runtime.winner_mask, HELPER, elementwise=True, shape=shapes.elementwise, dtype=shapes.mask)
+nondiff(np.zeros_like, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first,
+                              dtype=shapes.zeros_like)
+nondiff(np.ones_like, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first)
+facts(np.empty_like, np.full_like, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first)
+facts(np.zeros, np.ones, np.empty, ARRAY_FUNCTION, ndarray=True, shape=shapes.created,
+                                          dtype=shapes.float_created)
+facts(np.full, ARRAY_FUNCTION, ndarray=True, shape=shapes.created, dtype=shapes.filled)
+facts(np.arange, np.eye, np.identity, ARRAY_FUNCTION, nature=AXES)
+nondiff(np.shape, GetAttr("shape"), pure=True, alias=OPAQUE, dims=shapes.shape_dims, shape=shapes.dynamic,
+        dtype=shapes.unknown_dtype)
+nondiff(np.ndim, np.size, GetAttr("ndim"), GetAttr("size"), NUMBERS, integer=True, on_numbers=False)
+nondiff(GetAttr("dtype"), CONTAINER)
 
 # ----------------------------------------------------------------------------- reductions
 
@@ -477,15 +377,8 @@ def _mean_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
     return _sum_vjp(g, ans, x, axis, keepdims=keepdims) / (size_of(x) / size_of(ans))
 
 
-defvjp(np.sum, _sum_vjp)
-defvjp(np.mean, _mean_vjp)
-defvjp(Method("sum"), lambda g, ans, x, axis=None, **kw: _sum_vjp(g, ans, x, axis, **kw))
-defvjp(Method("mean"), lambda g, ans, x, axis=None, **kw: _mean_vjp(g, ans, x, axis, **kw))
-defvjp(GetAttr("T"), lambda g, ans, x: g.T)
-NUMPY_2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
-if NUMPY_2:  # x.mT, np.matrix_transpose, np.linalg.matrix_transpose
-    for _fn in (GetAttr("mT"), np.matrix_transpose, np.linalg.matrix_transpose):
-        defvjp(_fn, lambda g, ans, x: np.swapaxes(g, -1, -2))
+rule(np.sum, _sum_vjp, REDUCTION, method="sum")
+rule(np.mean, _mean_vjp, REDUCTION, method="mean")
 
 
 def _untranspose(g: Any, x: Any, axes: Any) -> Any:
@@ -514,11 +407,20 @@ def _reshape_back(g: Any, x: Any, order: Any = "C") -> Any:
     return apply(runtime.reshape_back, g, x, order)  # 'A', 'K': by x's memory layout
 
 
-defvjp(np.transpose, lambda g, ans, x, axes=None: _untranspose(g, x, axes))
-defvjp(Method("reshape"), lambda g, ans, x, *shape, **kw: _reshape_back(g, x, kw.get("order", "C")))
-defvjp(np.reshape, lambda g, ans, x, *args, **kw: _reshape_back(g, x, _order(args, kw, 1)))
-for _fn in (Method("copy"), np.copy):
-    defvjp(_fn, lambda g, ans, x, *args, **kw: g)
+rule(GetAttr("T"), lambda g, ans, x: g.T, RESHAPING, nature=KEEPS, rank=shapes.same_rank, shape=shapes.transposed)
+if NUMPY_2:  # x.mT, np.matrix_transpose, np.linalg.matrix_transpose
+    for _fn in (GetAttr("mT"), np.matrix_transpose, np.linalg.matrix_transpose):
+        rule(_fn, lambda g, ans, x: np.swapaxes(g, -1, -2), RESHAPING)
+rule(np.transpose, lambda g, ans, x, axes=None: _untranspose(g, x, axes), RESHAPING, nature=KEEPS,
+     shape=shapes.transposed)
+# (the method's shape comes as separate arguments: x.reshape(2, 3) is np.reshape(x, (2, 3)))
+rule(Method("reshape"), lambda g, ans, x, *shape, **kw: _reshape_back(g, x, kw.get("order", "C")), RESHAPING)
+rule(np.reshape, lambda g, ans, x, *args, **kw: _reshape_back(g, x, _order(args, kw, 1)), RESHAPING,
+     shape=shapes.reshaped)
+rule(np.copy, lambda g, ans, x, *args, **kw: g, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first)
+# (of a list, a dict or an array: a new one)
+rule(Method("copy"), lambda g, ans, x, *args, **kw: g, ARRAY_FUNCTION, nature=KEEPS, rank=shapes.same_rank,
+     dtype=shapes.keeps_float)
 
 
 def _index_vjp(g, ans, x, index):
@@ -529,14 +431,17 @@ def _index_vjp(g, ans, x, index):
     return apply(runtime.concatenator_vjp, g, "r" if x is np.r_ else "c", index)
 
 
-defvjp(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index), _index_vjp)
+rule(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index), _index_vjp,
+     pure=True, alias=VIEW, reads_only=True, shape=shapes.indexed, rank=shapes.item_rank, dims=shapes.item_dims,
+     integer=shapes.size_read_off_shape, dtype=shapes.first_dtype)
 # a[i] = v: the overwritten part of a gets no gradient; v gets what reached a[i]
 # (a list or dict, or an argument that may be one, has a cotangent {position: cotangent})
-defvjp(runtime.setitem, lambda g, ans, a, index, value: apply(runtime.setitem, g, index, 0.0) if _known_ndarray(a)
+rule(runtime.setitem, lambda g, ans, a, index, value: apply(runtime.setitem, g, index, 0.0) if _known_ndarray(a)
        else apply(runtime.setitem_base_vjp, g, a, index), None,
        lambda g, ans, a, index, value: apply(runtime.setitem_item_vjp, g, a, index, value) if not _known_ndarray(a)
        else unbroadcast(g[index], value) if _basic_index(index)
-       else apply(runtime.setitem_value_vjp, g, index, value))
+       else apply(runtime.setitem_value_vjp, g, index, value),
+     alias=FRESH, nature=KEEPS, shape=shapes.first, rank=shapes.updated_rank, dtype=shapes.first_dtype)
 
 
 def _known_ndarray(x: Any) -> bool:
@@ -580,45 +485,46 @@ LN2, LN10 = math.log(2.0), math.log(10.0)
 
 # ----------------------------------------------------------------------------- elementwise, unary
 
-defvjp(np.exp2, lambda g, ans, x: g * ans * LN2)
-defvjp(np.log2, lambda g, ans, x: g / (x * LN2))
-defvjp(np.log10, lambda g, ans, x: g / (x * LN10))
-defvjp(np.cbrt, lambda g, ans, x: g / (3 * ans ** 2))  # infinite at 0, as d/dx x**(1/3)
-defvjp(np.positive, lambda g, ans, x: g)
-defvjp(np.arcsin, lambda g, ans, x: g / np.sqrt(1 - x ** 2))
-defvjp(np.arccos, lambda g, ans, x: -g / np.sqrt(1 - x ** 2))
-defvjp(np.arcsinh, lambda g, ans, x: g / np.sqrt(x ** 2 + 1))
-defvjp(np.arccosh, lambda g, ans, x: g / np.sqrt(x ** 2 - 1))
-defvjp(np.arctanh, lambda g, ans, x: g / (1 - x ** 2))
-defvjp(np.fabs, lambda g, ans, x: g * np.sign(x))  # 0 at the kink x == 0 (as np.abs)
-defvjp(np.sinc, lambda g, ans, x: g * apply(runtime.sinc_grad, x, ans))
-defvjp(np.deg2rad, lambda g, ans, x: g * (math.pi / 180))
-defvjp(np.radians, lambda g, ans, x: g * (math.pi / 180))
-defvjp(np.rad2deg, lambda g, ans, x: g * (180 / math.pi))
-defvjp(np.degrees, lambda g, ans, x: g * (180 / math.pi))
-defnondiff(np.fix, np.around, np.signbit, np.isclose, np.allclose, np.array_equal, np.argsort,
-           np.nonzero, np.flatnonzero, np.count_nonzero, np.searchsorted, np.all, np.any,
-           np.logical_xor, Method("round"), Method("all"), Method("any"), Method("argsort"),
-           Method("nonzero"), runtime.fmax_share, runtime.fmin_share)
+rule(np.exp2, lambda g, ans, x: g * ans * LN2)
+rule(np.log2, lambda g, ans, x: g / (x * LN2))
+rule(np.log10, lambda g, ans, x: g / (x * LN10))
+rule(np.cbrt, lambda g, ans, x: g / (3 * ans ** 2))  # infinite at 0, as d/dx x**(1/3)
+rule(np.positive, lambda g, ans, x: g)
+rule(np.arcsin, lambda g, ans, x: g / np.sqrt(1 - x ** 2), twin=math.asin)
+rule(np.arccos, lambda g, ans, x: -g / np.sqrt(1 - x ** 2), twin=math.acos)
+rule(np.arcsinh, lambda g, ans, x: g / np.sqrt(x ** 2 + 1))
+rule(np.arccosh, lambda g, ans, x: g / np.sqrt(x ** 2 - 1))
+rule(np.arctanh, lambda g, ans, x: g / (1 - x ** 2))
+rule(np.fabs, lambda g, ans, x: g * np.sign(x), twin=math.fabs)  # 0 at the kink x == 0 (as np.abs)
+rule(np.sinc, lambda g, ans, x: g * apply(runtime.sinc_grad, x, ans), ARRAY_FUNCTION, shape=shapes.first)
+rule(np.deg2rad, lambda g, ans, x: g * (math.pi / 180))
+rule(np.radians, lambda g, ans, x: g * (math.pi / 180))
+rule(np.rad2deg, lambda g, ans, x: g * (180 / math.pi))
+rule(np.degrees, lambda g, ans, x: g * (180 / math.pi))
+nondiff(np.fix, np.around, np.signbit, np.isclose, np.allclose, np.array_equal, np.flatnonzero, np.count_nonzero,
+        np.searchsorted, np.logical_xor, ARRAY_FUNCTION)
+for _name in ("argsort", "nonzero", "all", "any"):
+    nondiff(getattr(np, _name), ARRAY_FUNCTION, method=_name)
+nondiff(runtime.fmax_share, runtime.fmin_share, HELPER, elementwise=True, shape=shapes.elementwise)
 
 # ----------------------------------------------------------------------------- elementwise, binary
 
-defvjp(np.true_divide, *VJPS[operator.truediv])  # np.true_divide is np.divide in NumPy >= 1.x
-defvjp(np.float_power, lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y, np.float_power), x, y),
+rule(np.true_divide, *record_of(operator.truediv).vjps)  # np.true_divide is np.divide in NumPy >= 1.x
+rule(np.float_power, lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y, np.float_power), x, y),
        lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
-defvjp(np.hypot, lambda g, ans, x, y: unbroadcast(g * x / ans, x, y),
+rule(np.hypot, lambda g, ans, x, y: unbroadcast(g * x / ans, x, y),
        lambda g, ans, x, y: unbroadcast(g * y / ans, y, x))
-defvjp(np.arctan2, lambda g, ans, y, x: unbroadcast(g * x / (x ** 2 + y ** 2), y, x),
+rule(np.arctan2, lambda g, ans, y, x: unbroadcast(g * x / (x ** 2 + y ** 2), y, x),
        lambda g, ans, y, x: unbroadcast(-g * y / (x ** 2 + y ** 2), x, y))
-defvjp(np.logaddexp, lambda g, ans, x, y: unbroadcast(g * np.exp(x - ans), x, y),
+rule(np.logaddexp, lambda g, ans, x, y: unbroadcast(g * np.exp(x - ans), x, y),
        lambda g, ans, x, y: unbroadcast(g * np.exp(y - ans), y, x))
-defvjp(np.logaddexp2, lambda g, ans, x, y: unbroadcast(g * np.exp2(x - ans), x, y),
+rule(np.logaddexp2, lambda g, ans, x, y: unbroadcast(g * np.exp2(x - ans), x, y),
        lambda g, ans, x, y: unbroadcast(g * np.exp2(y - ans), y, x))
 # fmax/fmin: as maximum/minimum (ties split evenly), except that a NaN operand loses outright,
 # as NumPy ignores it; where both are NaN neither gets anything.
-defvjp(np.fmax, lambda g, ans, x, y: unbroadcast(g * apply(runtime.fmax_share, x, y), x, y),
+rule(np.fmax, lambda g, ans, x, y: unbroadcast(g * apply(runtime.fmax_share, x, y), x, y),
        lambda g, ans, x, y: unbroadcast(g * apply(runtime.fmax_share, y, x), y, x))
-defvjp(np.fmin, lambda g, ans, x, y: unbroadcast(g * apply(runtime.fmin_share, x, y), x, y),
+rule(np.fmin, lambda g, ans, x, y: unbroadcast(g * apply(runtime.fmin_share, x, y), x, y),
        lambda g, ans, x, y: unbroadcast(g * apply(runtime.fmin_share, y, x), y, x))
 
 
@@ -649,10 +555,9 @@ def _clip_vjp(argnum: int) -> Rule:
     return vjp
 
 
-for _clip in (np.clip, Method("clip")):
-    defvjp(_clip, _clip_vjp(0), _clip_vjp(1), _clip_vjp(2))
-defkeywords(np.clip, a_min=1, min=1, a_max=2, max=2)
-defkeywords(Method("clip"), min=1, max=2)
+rule(np.clip, _clip_vjp(0), _clip_vjp(1), _clip_vjp(2), ARRAY_FUNCTION, method="clip", nature=KEEPS,
+     shape=shapes.clipped)
+keywords(np.clip, a_min=1, min=1, a_max=2, max=2)
 
 # ----------------------------------------------------------------------------- reductions
 
@@ -744,20 +649,17 @@ def _cumprod_vjp(name: str) -> Rule:
     return vjp
 
 
-for _name, _fn in (("np.prod", np.prod), ("x.prod", Method("prod"))):
-    defvjp(_fn, _prod_vjp(_name))
-for _name, _fn in (("np.max", np.max), ("np.amax", np.amax), ("np.min", np.min), ("np.amin", np.amin),
-                   ("np.nanmax", np.nanmax), ("np.nanmin", np.nanmin),  # (NaN never equals the result)
-                   ("x.max", Method("max")), ("x.min", Method("min"))):
-    defvjp(_fn, _extremum_vjp(_name))
-for _name, _fn in (("np.var", np.var), ("x.var", Method("var"))):
-    defvjp(_fn, _var_vjp(_name))
-for _name, _fn in (("np.std", np.std), ("x.std", Method("std"))):
-    defvjp(_fn, _std_vjp(_name))
-for _name, _fn in (("np.cumsum", np.cumsum), ("x.cumsum", Method("cumsum"))):
-    defvjp(_fn, _cumsum_vjp(_name))
-for _name, _fn in (("np.cumprod", np.cumprod), ("x.cumprod", Method("cumprod"))):
-    defvjp(_fn, _cumprod_vjp(_name))
+rule(np.prod, _prod_vjp("np.prod"), REDUCTION, method="prod")
+rule(np.max, _extremum_vjp("np.max"), REDUCTION, method="max")
+rule(np.min, _extremum_vjp("np.min"), REDUCTION, method="min")
+for _name in ("amax", "amin", "nanmax", "nanmin"):  # (NaN never equals the result)
+    rule(getattr(np, _name), _extremum_vjp(f"np.{_name}"), REDUCTION)
+rule(np.var, _var_vjp("np.var"), REDUCTION, method="var")
+rule(np.std, _std_vjp("np.std"), REDUCTION, method="std")
+rule(np.cumsum, _cumsum_vjp("np.cumsum"), ARRAY_FUNCTION, method="cumsum", nature=AXES, shape=shapes.along_axis,
+     dtype=shapes.keeps_float)
+rule(np.cumprod, _cumprod_vjp("np.cumprod"), ARRAY_FUNCTION, method="cumprod", nature=AXES,
+     shape=shapes.along_axis)
 
 
 def _average_vjp(argnum: int) -> Rule:
@@ -774,8 +676,8 @@ def _average_vjp(argnum: int) -> Rule:
     return vjp
 
 
-defvjp(np.average, _average_vjp(0), None, _average_vjp(2))
-defkeywords(np.average, weights=2)
+rule(np.average, _average_vjp(0), None, _average_vjp(2), REDUCTION, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
+keywords(np.average, weights=2)
 
 
 def _norm_vjp(g, ans, x, *args, **kw):
@@ -806,18 +708,24 @@ def _norm_vjp(g, ans, x, *args, **kw):
     return g * x * np.abs(x) ** (ord_ - 2) / ans ** (ord_ - 1)
 
 
-defvjp(np.linalg.norm, _norm_vjp)
+rule(np.linalg.norm, _norm_vjp, ARRAY_FUNCTION, shape=shapes.norm)
 
 # ----------------------------------------------------------------------------- shape ops
 
 
-for _fn in (np.squeeze, Method("squeeze"), np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d):
-    defvjp(_fn, lambda g, ans, x, *args, **kw: _reshape_back(g, x))
-for _fn in (np.ravel, Method("ravel"), Method("flatten")):  # order positionally or by keyword
-    defvjp(_fn, lambda g, ans, x, *args, **kw: _reshape_back(g, x, _order(args, kw, 0)))
-defvjp(np.swapaxes, lambda g, ans, x, axis1, axis2: np.swapaxes(g, axis1, axis2))
-defvjp(Method("swapaxes"), lambda g, ans, x, axis1, axis2: np.swapaxes(g, axis1, axis2))
-defvjp(np.moveaxis, lambda g, ans, x, source, destination: np.moveaxis(g, destination, source))
+rule(np.squeeze, lambda g, ans, x, *args, **kw: _reshape_back(g, x), RESHAPING, method="squeeze")
+rule(np.expand_dims, lambda g, ans, x, *args, **kw: _reshape_back(g, x), RESHAPING, shape=shapes.expand_dims)
+for _fn in (np.atleast_1d, np.atleast_2d, np.atleast_3d):
+    rule(_fn, lambda g, ans, x, *args, **kw: _reshape_back(g, x), RESHAPING, nature=AXES)
+# (order positionally or by keyword; x.flatten() copies)
+rule(np.ravel, lambda g, ans, x, *args, **kw: _reshape_back(g, x, _order(args, kw, 0)), RESHAPING,
+     method="ravel", nature=AXES)
+rule(Method("flatten"), lambda g, ans, x, *args, **kw: _reshape_back(g, x, _order(args, kw, 0)),
+     ARRAY_FUNCTION, nature=AXES)
+rule(np.swapaxes, lambda g, ans, x, axis1, axis2: np.swapaxes(g, axis1, axis2), RESHAPING, method="swapaxes",
+     nature=KEEPS)
+rule(np.moveaxis, lambda g, ans, x, source, destination: np.moveaxis(g, destination, source), RESHAPING,
+     nature=KEEPS)
 
 
 def _method_transpose(g, ans, x, *axes):
@@ -831,20 +739,19 @@ def _method_transpose(g, ans, x, *axes):
     return _untranspose(g, x, tuple(axes))
 
 
-defvjp(Method("transpose"), _method_transpose)
-defvjp(np.broadcast_to, lambda g, ans, x, shape, **kw: unbroadcast(g, x))
-defvjp(np.tile, lambda g, ans, x, reps: apply(runtime.tile_vjp, g, x, reps))
+rule(Method("transpose"), _method_transpose, RESHAPING, nature=KEEPS)
+rule(np.broadcast_to, lambda g, ans, x, shape, **kw: unbroadcast(g, x), RESHAPING, shape=shapes.broadcast_to)
+rule(np.tile, lambda g, ans, x, reps: apply(runtime.tile_vjp, g, x, reps), ARRAY_FUNCTION, nature=AXES)
 
 
 def _repeat_vjp(g, ans, x, repeats, axis=None):
     return apply(runtime.repeat_vjp, g, x, repeats, axis)
 
 
-defvjp(np.repeat, _repeat_vjp)
-defvjp(Method("repeat"), _repeat_vjp)
-defvjp(np.flip, lambda g, ans, x, axis=None: np.flip(g, axis))
-defvjp(np.fliplr, lambda g, ans, x: np.fliplr(g))
-defvjp(np.flipud, lambda g, ans, x: np.flipud(g))
+rule(np.repeat, _repeat_vjp, ARRAY_FUNCTION, method="repeat", nature=AXES)
+rule(np.flip, lambda g, ans, x, axis=None: np.flip(g, axis), RESHAPING, nature=KEEPS, shape=shapes.first)
+rule(np.fliplr, lambda g, ans, x: np.fliplr(g), RESHAPING, shape=shapes.first)
+rule(np.flipud, lambda g, ans, x: np.flipud(g), RESHAPING, shape=shapes.first)
 
 
 def _roll_vjp(g, ans, x, shift, axis=None):
@@ -853,7 +760,7 @@ def _roll_vjp(g, ans, x, shift, axis=None):
     return np.roll(g, back, axis)
 
 
-defvjp(np.roll, _roll_vjp)
+rule(np.roll, _roll_vjp, ARRAY_FUNCTION, nature=KEEPS, shape=shapes.first)
 
 
 def _pad_vjp(g, ans, x, pad_width, *args, **kw):
@@ -870,13 +777,16 @@ def _pad_vjp(g, ans, x, pad_width, *args, **kw):
     return apply(runtime.pad_vjp, g, x, pad_width, mode, reflect_type)
 
 
-defvjp(np.pad, _pad_vjp)
+rule(np.pad, _pad_vjp, ARRAY_FUNCTION)
 # (of a vector v, triu gives the matrix of rows v, masked: its cotangent is the columns' sum)
-defvjp(np.triu, lambda g, ans, x, k=0: unbroadcast(np.triu(g, k), x))
-defvjp(np.tril, lambda g, ans, x, k=0: unbroadcast(np.tril(g, k), x))
+rule(np.triu, lambda g, ans, x, k=0: unbroadcast(np.triu(g, k), x), ARRAY_FUNCTION, nature=KEEPS,
+     shape=shapes.triangle)
+rule(np.tril, lambda g, ans, x, k=0: unbroadcast(np.tril(g, k), x), ARRAY_FUNCTION, nature=KEEPS,
+     shape=shapes.triangle)
 # Sorting permutes: the cotangent goes back through the permutation (np.argsort of x). Tied
 # elements have equal values, so which of them gets which tied cotangent does not matter.
-defvjp(np.sort, lambda g, ans, x, axis=-1, **kw: apply(runtime.sort_vjp, g, x, axis))
+rule(np.sort, lambda g, ans, x, axis=-1, **kw: apply(runtime.sort_vjp, g, x, axis), ARRAY_FUNCTION, nature=KEEPS,
+     shape=shapes.along_axis)
 
 
 def _diagonal_vjp(g, ans, x, offset=0, axis1=0, axis2=1):
@@ -889,29 +799,30 @@ def _trace_vjp(g, ans, x, offset=0, axis1=0, axis2=1, *args, **kw):
     return apply(runtime.trace_vjp, g, x, offset, axis1, axis2)
 
 
-for _fn in (np.diagonal, Method("diagonal")):
-    defvjp(_fn, _diagonal_vjp)
-for _fn in (np.trace, Method("trace")):
-    defvjp(_fn, _trace_vjp)
-defvjp(np.diag, lambda g, ans, x, k=0: np.diagonal(g, k) if _ndim(x) == 1 else apply(runtime.diag_vjp, g, x, k))
+rule(np.diagonal, _diagonal_vjp, RESHAPING, method="diagonal")
+rule(np.trace, _trace_vjp, ARRAY_FUNCTION, method="trace")
+# (of a matrix: a view of its diagonal; of a vector: a new matrix)
+rule(np.diag, lambda g, ans, x, k=0: np.diagonal(g, k) if _ndim(x) == 1 else apply(runtime.diag_vjp, g, x, k),
+     RESHAPING, dtype=shapes.unknown_dtype)
 
 
 # ----------------------------------------------------------------------------- products
 
-defvjp(np.outer, lambda g, ans, a, b: g @ b if _ndim(a) == 1 and _ndim(b) == 1
+rule(np.outer, lambda g, ans, a, b: g @ b if _ndim(a) == 1 and _ndim(b) == 1
        else np.reshape(g @ np.ravel(b), shape_of(a)),
        lambda g, ans, a, b: a @ g if _ndim(a) == 1 and _ndim(b) == 1
-       else np.reshape(np.ravel(a) @ g, shape_of(b)))
-defvjp(np.inner, lambda g, ans, a, b: apply(runtime.inner_vjp, g, 0, a, b),
-       lambda g, ans, a, b: apply(runtime.inner_vjp, g, 1, a, b))
-defvjp(np.vdot, lambda g, ans, a, b: g * b if shapes.same(static_shape(a), static_shape(b))
+       else np.reshape(np.ravel(a) @ g, shape_of(b)),
+     ARRAY_FUNCTION, nature=AXES, shape=shapes.outer, dtype=shapes.keeps_float)
+rule(np.inner, lambda g, ans, a, b: apply(runtime.inner_vjp, g, 0, a, b),
+       lambda g, ans, a, b: apply(runtime.inner_vjp, g, 1, a, b), ARRAY_FUNCTION)
+rule(np.vdot, lambda g, ans, a, b: g * b if shapes.same(static_shape(a), static_shape(b))
        else np.reshape(g * b, shape_of(a)),
        lambda g, ans, a, b: g * a if shapes.same(static_shape(a), static_shape(b))
-       else np.reshape(g * a, shape_of(b)))
-defvjp(np.kron, lambda g, ans, a, b: apply(runtime.kron_vjp, g, 0, a, b),
-       lambda g, ans, a, b: apply(runtime.kron_vjp, g, 1, a, b))
-defvjp(np.tensordot, lambda g, ans, a, b, axes=2: apply(runtime.tensordot_vjp, g, 0, a, b, axes),
-       lambda g, ans, a, b, axes=2: apply(runtime.tensordot_vjp, g, 1, a, b, axes))
+       else np.reshape(g * a, shape_of(b)), REDUCTION, shape=shapes.scalar, dtype=shapes.unknown_dtype)
+rule(np.kron, lambda g, ans, a, b: apply(runtime.kron_vjp, g, 0, a, b),
+       lambda g, ans, a, b: apply(runtime.kron_vjp, g, 1, a, b), ARRAY_FUNCTION)
+rule(np.tensordot, lambda g, ans, a, b, axes=2: apply(runtime.tensordot_vjp, g, 0, a, b, axes),
+       lambda g, ans, a, b, axes=2: apply(runtime.tensordot_vjp, g, 1, a, b, axes), ARRAY_FUNCTION)
 
 
 def _einsum_vjp(argnum: int) -> Rule:
@@ -924,7 +835,7 @@ def _einsum_vjp(argnum: int) -> Rule:
     return vjp
 
 
-defvjp(np.einsum, None, *(_einsum_vjp(i) for i in range(16)))
+rule(np.einsum, None, *(_einsum_vjp(i) for i in range(16)), ARRAY_FUNCTION)
 
 # ----------------------------------------------------------------------------- linear algebra
 
@@ -935,7 +846,7 @@ def _mT(a: Any) -> Any:
 
 
 # d inv(A) = -inv(A) dA inv(A), so dA = -inv(A)^T g inv(A)^T.
-defvjp(np.linalg.inv, lambda g, ans, a: -(_mT(ans) @ g @ _mT(ans)))
+rule(np.linalg.inv, lambda g, ans, a: -(_mT(ans) @ g @ _mT(ans)), ARRAY_FUNCTION, shape=shapes.first)
 
 
 def _solve_vjp(argnum: int) -> Rule:
@@ -950,7 +861,7 @@ def _solve_vjp(argnum: int) -> Rule:
     return vjp
 
 
-defvjp(np.linalg.solve, _solve_vjp(0), _solve_vjp(1))
+rule(np.linalg.solve, _solve_vjp(0), _solve_vjp(1), ARRAY_FUNCTION)
 
 
 def _det_vjp(g, ans, a):
@@ -960,16 +871,28 @@ def _det_vjp(g, ans, a):
     return np.expand_dims(g * ans, (-2, -1)) * np.swapaxes(np.linalg.inv(a), -1, -2)
 
 
-defvjp(np.linalg.det, _det_vjp)
-defvjp(np.linalg.cholesky, lambda g, ans, a, **kw: apply(runtime.cholesky_vjp, g, ans, kw["upper"])
-       if "upper" in kw else apply(runtime.cholesky_vjp, g, ans))
+rule(np.linalg.det, _det_vjp, ARRAY_FUNCTION, shape=shapes.stacked_matrices)
+rule(np.linalg.cholesky, lambda g, ans, a, **kw: apply(runtime.cholesky_vjp, g, ans, kw["upper"])
+       if "upper" in kw else apply(runtime.cholesky_vjp, g, ans), ARRAY_FUNCTION, shape=shapes.first)
 # Decompositions (runtime.*_vjp): distinct eigenvalues / singular values; a tuple result's
 # cotangent is {position: cotangent}.
-defvjp(np.linalg.pinv, lambda g, ans, a, *args, **kw: apply(runtime.pinv_vjp, g, a, ans))
-defvjp(np.linalg.eigh, lambda g, ans, a, *args, **kw: apply(runtime.eigh_vjp, g, a, ans))
-defvjp(np.linalg.eigvalsh, lambda g, ans, a, *args, **kw: apply(runtime.eigh_vjp, g, a))
-defvjp(np.linalg.eig, lambda g, ans, a: apply(runtime.eig_vjp, g, a, ans))
-defvjp(np.linalg.eigvals, lambda g, ans, a: apply(runtime.eig_vjp, g, a))
+rule(np.linalg.pinv, lambda g, ans, a, *args, **kw: apply(runtime.pinv_vjp, g, a, ans), ARRAY_FUNCTION)
+rule(np.linalg.eigh, lambda g, ans, a, *args, **kw: apply(runtime.eigh_vjp, g, a, ans), PIECES)
+rule(np.linalg.eigvalsh, lambda g, ans, a, *args, **kw: apply(runtime.eigh_vjp, g, a), ARRAY_FUNCTION)
+rule(np.linalg.eig, lambda g, ans, a: apply(runtime.eig_vjp, g, a, ans), PIECES)
+rule(np.linalg.eigvals, lambda g, ans, a: apply(runtime.eig_vjp, g, a), ARRAY_FUNCTION)
+
+
+def _svd_tuple(args: list, kwargs: dict) -> bool:
+    """``np.linalg.svd`` returns (u, s, vh) unless ``compute_uv=False``."""
+    compute_uv = kwargs.get("compute_uv", args[2] if len(args) > 2 else None)
+    return compute_uv is None or not compute_uv.is_const or bool(compute_uv.const)
+
+
+def _qr_tuple(args: list, kwargs: dict) -> bool:
+    """``np.linalg.qr`` returns (q, r) unless ``mode="r"``."""
+    mode = kwargs.get("mode", args[1] if len(args) > 1 else None)
+    return mode is None or not mode.is_const or mode.const != "r"
 
 
 def _svd_vjp(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
@@ -985,17 +908,17 @@ def _qr_vjp(g, ans, a, mode="reduced"):
     return apply(runtime.qr_vjp, g, a, ans)
 
 
-defvjp(np.linalg.svd, _svd_vjp)
+rule(np.linalg.svd, _svd_vjp, ARRAY_FUNCTION, alias=OPAQUE, sequence=_svd_tuple)
 if hasattr(np.linalg, "svdvals"):
-    defvjp(np.linalg.svdvals, lambda g, ans, a: apply(runtime.svd_vjp, g, a))
-defvjp(np.linalg.qr, _qr_vjp)
+    rule(np.linalg.svdvals, lambda g, ans, a: apply(runtime.svd_vjp, g, a), ARRAY_FUNCTION)
+rule(np.linalg.qr, _qr_vjp, ARRAY_FUNCTION, alias=OPAQUE, sequence=_qr_tuple)
 for _fn in (np.vecdot, np.linalg.vecdot) if NUMPY_2 else ():
-    defvjp(_fn, lambda g, ans, x, y, **kw: apply(runtime.vecdot_vjp, g, x, y, kw.get("axis", -1)),
-           lambda g, ans, x, y, **kw: apply(runtime.vecdot_vjp, g, y, x, kw.get("axis", -1)))
-defvjp(np.linalg.matrix_power, lambda g, ans, a, n: apply(runtime.matrix_power_vjp, g, a, n))
-defvjp(np.linalg.multi_dot, lambda g, ans, arrays, **kw: apply(runtime.multi_dot_vjp, g, arrays))
-defvjp(np.linalg.lstsq, lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 0, a, b, ans),
-       lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 1, a, b, ans))
+    rule(_fn, lambda g, ans, x, y, **kw: apply(runtime.vecdot_vjp, g, x, y, kw.get("axis", -1)),
+           lambda g, ans, x, y, **kw: apply(runtime.vecdot_vjp, g, y, x, kw.get("axis", -1)), ARRAY_FUNCTION)
+rule(np.linalg.matrix_power, lambda g, ans, a, n: apply(runtime.matrix_power_vjp, g, a, n), ARRAY_FUNCTION)
+rule(np.linalg.multi_dot, lambda g, ans, arrays, **kw: apply(runtime.multi_dot_vjp, g, arrays), ARRAY_FUNCTION)
+rule(np.linalg.lstsq, lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 0, a, b, ans),
+       lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 1, a, b, ans), PIECES)
 
 
 # ----------------------------------------------------------------------------- more NumPy functions
@@ -1048,51 +971,55 @@ def _gradient_vjp(g, ans, f, *varargs, axis=None, edge_order=1):
     return apply(runtime.gradient_vjp, g, f, *varargs, axis=axis, edge_order=edge_order)
 
 
-defvjp(np.diff, _diff_vjp)
+rule(np.diff, _diff_vjp, ARRAY_FUNCTION, nature=AXES)
 def _take_vjp(g, ans, a, indices, axis=None, out=None, mode="raise"):
     if out is not None or mode != "raise":
         _unsupported("np.take with out= or mode= (indices out of range)")
     return apply(runtime.take_vjp, g, a, indices, axis)
 
 
-for _fn in (np.take, Method("take")):
-    defvjp(_fn, _take_vjp)
-defvjp(np.take_along_axis, lambda g, ans, a, indices, axis=-1: apply(runtime.take_along_axis_vjp, g, a, indices, axis))
-defvjp(np.quantile, _quantile_vjp("np.quantile"))
-defvjp(np.percentile, _quantile_vjp("np.percentile", percent=True))
-defvjp(np.median, _quantile_vjp("np.median"))
-defvjp(np.mod, *VJPS[operator.mod])  # np.remainder is np.mod
-defvjp(np.fmod, lambda g, ans, x, y: unbroadcast(g, x, y),
-       lambda g, ans, x, y: unbroadcast(-g * np.trunc(x / y), y, x))
-defvjp(np.append, lambda g, ans, arr, values, axis=None: apply(runtime.append_vjp, g, 0, arr, values, axis),
-       lambda g, ans, arr, values, axis=None: apply(runtime.append_vjp, g, 1, arr, values, axis))
-defvjp(np.rot90, lambda g, ans, m, k=1, axes=(0, 1): np.rot90(g, -k, axes))
-defvjp(np.rollaxis, lambda g, ans, a, axis, start=0: apply(runtime.rollaxis_vjp, g, a, axis, start))
-defvjp(np.cross, lambda g, ans, a, b: apply(runtime.cross_vjp, g, 0, a, b),
-       lambda g, ans, a, b: apply(runtime.cross_vjp, g, 1, a, b))
-defvjp(np.select, None, lambda g, ans, conds, choices, default=0: apply(runtime.select_vjp, g, conds, choices),
-       lambda g, ans, conds, choices, default: apply(runtime.select_default_vjp, g, conds, default))
-defvjp(np.interp, _interp_vjp(0), None, _interp_vjp(2))
-defvjp(np.convolve, lambda g, ans, a, v, mode="full": apply(runtime.convolve_vjp, g, 0, a, v, mode),
-       lambda g, ans, a, v, mode="full": apply(runtime.convolve_vjp, g, 1, a, v, mode))
-defvjp(np.polyval, lambda g, ans, p, x: apply(runtime.polyval_vjp, g, 0, p, x),
-       lambda g, ans, p, x: apply(runtime.polyval_vjp, g, 1, p, x))
-defvjp(np.nansum, lambda g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **kw:
-       _sum_vjp(g, ans, x, axis, keepdims=keepdims) * apply(runtime.nan_mask, x))
-defvjp(np.nanmean, _nanmean_vjp)
-defvjp(np.partition, lambda g, ans, a, kth, axis=-1, **kw: apply(runtime.partition_vjp, g, a, ans, axis))
-defvjp(np.nan_to_num, lambda g, ans, x, *args, **kw: g * np.isfinite(x))
-defvjp(np.linspace, _linspace_vjp(0), _linspace_vjp(1))
+rule(np.take, _take_vjp, ARRAY_FUNCTION, method="take")
+rule(np.take_along_axis, lambda g, ans, a, indices, axis=-1: apply(runtime.take_along_axis_vjp, g, a, indices, axis),
+     ARRAY_FUNCTION)
+rule(np.quantile, _quantile_vjp("np.quantile"), ARRAY_FUNCTION)
+rule(np.percentile, _quantile_vjp("np.percentile", percent=True), ARRAY_FUNCTION)
+rule(np.median, _quantile_vjp("np.median"), REDUCTION, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
+rule(np.mod, *record_of(operator.mod).vjps)  # np.remainder is np.mod
+rule(np.fmod, lambda g, ans, x, y: unbroadcast(g, x, y),
+       lambda g, ans, x, y: unbroadcast(-g * np.trunc(x / y), y, x), twin=math.fmod)
+rule(np.append, lambda g, ans, arr, values, axis=None: apply(runtime.append_vjp, g, 0, arr, values, axis),
+       lambda g, ans, arr, values, axis=None: apply(runtime.append_vjp, g, 1, arr, values, axis),
+     ARRAY_FUNCTION, nature=AXES)
+rule(np.rot90, lambda g, ans, m, k=1, axes=(0, 1): np.rot90(g, -k, axes), RESHAPING, dtype=shapes.unknown_dtype)
+rule(np.rollaxis, lambda g, ans, a, axis, start=0: apply(runtime.rollaxis_vjp, g, a, axis, start), RESHAPING)
+rule(np.cross, lambda g, ans, a, b: apply(runtime.cross_vjp, g, 0, a, b),
+       lambda g, ans, a, b: apply(runtime.cross_vjp, g, 1, a, b), ARRAY_FUNCTION)
+rule(np.select, None, lambda g, ans, conds, choices, default=0: apply(runtime.select_vjp, g, conds, choices),
+       lambda g, ans, conds, choices, default: apply(runtime.select_default_vjp, g, conds, default), ARRAY_FUNCTION)
+rule(np.interp, _interp_vjp(0), None, _interp_vjp(2), ARRAY_FUNCTION)
+rule(np.convolve, lambda g, ans, a, v, mode="full": apply(runtime.convolve_vjp, g, 0, a, v, mode),
+       lambda g, ans, a, v, mode="full": apply(runtime.convolve_vjp, g, 1, a, v, mode), ARRAY_FUNCTION)
+rule(np.polyval, lambda g, ans, p, x: apply(runtime.polyval_vjp, g, 0, p, x),
+       lambda g, ans, p, x: apply(runtime.polyval_vjp, g, 1, p, x), ARRAY_FUNCTION)
+rule(np.nansum, lambda g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **kw:
+       _sum_vjp(g, ans, x, axis, keepdims=keepdims) * apply(runtime.nan_mask, x),
+     REDUCTION, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
+rule(np.nanmean, _nanmean_vjp, REDUCTION, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
+rule(np.partition, lambda g, ans, a, kth, axis=-1, **kw: apply(runtime.partition_vjp, g, a, ans, axis), ARRAY_FUNCTION)
+rule(np.nan_to_num, lambda g, ans, x, *args, **kw: g * np.isfinite(x), ARRAY_FUNCTION, shape=shapes.first)
+rule(np.linspace, _linspace_vjp(0), _linspace_vjp(1), ARRAY_FUNCTION, nature=AXES)
 for _fn, _positions in ((np.select, {"default": 2}), (np.linspace, {"start": 0, "stop": 1}),
                         (np.interp, {"fp": 2}), (np.append, {"values": 1})):
-    defkeywords(_fn, **_positions)
-defvjp(np.gradient, _gradient_vjp)
+    keywords(_fn, **_positions)
+rule(np.gradient, _gradient_vjp, ARRAY_FUNCTION)
 # Of real arrays (complex ones are refused where they appear): real and conj are the identity,
 # imag and angle constant.
-for _fn in (np.real, np.conj, Method("conj"), GetAttr("real")):
-    defvjp(_fn, lambda g, ans, x: g)
-for _fn in (np.imag, np.angle, GetAttr("imag")):
-    defvjp(_fn, lambda g, ans, x, *args, **kw: 0.0 * g)
+rule(np.conj, lambda g, ans, x: g, method="conj")
+for _fn in (np.real, GetAttr("real")):
+    rule(_fn, lambda g, ans, x: g, RESHAPING, shape=shapes.first)
+for _fn in (np.imag, GetAttr("imag")):
+    rule(_fn, lambda g, ans, x, *args, **kw: 0.0 * g, RESHAPING, shape=shapes.first)
+rule(np.angle, lambda g, ans, x, *args, **kw: 0.0 * g, ARRAY_FUNCTION, shape=shapes.first)
 
 
 # ============================================================================= sequences
@@ -1113,35 +1040,47 @@ def _dict_item_vjp(i: int, key: Any, g: Any, ans: Any, *items: Any) -> Any:
     return apply(runtime.cotangent_at_key, g, key, items[i])
 
 
-for _build in (BUILD_LIST, BUILD_TUPLE):
-    VJPS[_build] = _ItemRules()
-defvjp(runtime.list_append, lambda g, ans, items, value, position: g,
-       lambda g, ans, items, value, position: apply(runtime.cotangent_at, g, position, value), None)
+_SIMPLE = (int, float, bool, type(None), slice, tuple, str)
+define(BUILD_SLICE, cheap=True, fold=lambda *parts: slice(*parts), fold_types=_SIMPLE)
+define(BUILD_TUPLE, vjps=_ItemRules(), fold=lambda *items: tuple(items), fold_types=_SIMPLE, dims=shapes.tuple_dims)
+define(BUILD_LIST, vjps=_ItemRules())
+rule(runtime.list_append, lambda g, ans, items, value, position: g,
+       lambda g, ans, items, value, position: apply(runtime.cotangent_at, g, position, value), None, CONTAINER,
+     pure=False, updates=True, alias=ITSELF)
 # list(x) / tuple(x): of a sequence, its cotangent as it is; of an array, the items' cotangents stacked
-defvjp(tuple, lambda g, ans, seq: g if getattr(seq, "kind", None) == SEQUENCE else apply(runtime.restack, g, seq))
-defvjp(list, lambda g, ans, seq: g if getattr(seq, "kind", None) == SEQUENCE else apply(runtime.restack, g, seq))
-defvjp(runtime.reverse_sequence, lambda g, ans, seq: apply(runtime.reverse_cotangent, g, seq))
-defvjp(sum, lambda g, ans, seq, start=0: apply(runtime.repeat_cotangent, g, seq),
-       lambda g, ans, seq, start: g)
-defvjp(np.stack, lambda g, ans, seq, axis=0, **_: apply(runtime.unstack, g, axis))
-defvjp(np.concatenate, lambda g, ans, seq, axis=0, **_: apply(runtime.unconcatenate, g, seq, axis))
-for _array in (np.array, np.asarray):  # of a sequence: like np.stack; of an array: a copy
-    defvjp(_array, lambda g, ans, x, *args, **kwargs: apply(runtime.unstack, g, 0)
-           if getattr(x, "kind", None) == SEQUENCE else g)
+rule(tuple, lambda g, ans, seq: g if getattr(seq, "kind", None) == SEQUENCE else apply(runtime.restack, g, seq),
+     CONTAINER, reads_only=True)
+rule(list, lambda g, ans, seq: g if getattr(seq, "kind", None) == SEQUENCE else apply(runtime.restack, g, seq),
+     CONTAINER)
+rule(runtime.reverse_sequence, lambda g, ans, seq: apply(runtime.reverse_cotangent, g, seq),
+     CONTAINER, pure=False, reads_only=True)
+rule(sum, lambda g, ans, seq, start=0: apply(runtime.repeat_cotangent, g, seq),
+       lambda g, ans, seq, start: g, ARRAY_FUNCTION)
+rule(np.stack, lambda g, ans, seq, axis=0, **_: apply(runtime.unstack, g, axis), ARRAY_FUNCTION, nature=AXES)
+rule(np.concatenate, lambda g, ans, seq, axis=0, **_: apply(runtime.unconcatenate, g, seq, axis),
+     ARRAY_FUNCTION, nature=AXES)
+for _array, _alias in ((np.array, FRESH), (np.asarray, VIEW)):  # of a sequence: like np.stack; of an array: itself
+    rule(_array, lambda g, ans, x, *args, **kwargs: apply(runtime.unstack, g, 0)
+         if getattr(x, "kind", None) == SEQUENCE else g, ARRAY_FUNCTION, alias=_alias, nature=KEEPS, ndarray=True)
+facts(np.asanyarray, Method("view"), RESHAPING)
+facts(GetAttr("flat"), RESHAPING, stateful=True)
 for _name in ("hstack", "vstack", "dstack", "column_stack"):
-    defvjp(getattr(np, _name), lambda g, ans, seq, *a, _how=_name, **k: apply(runtime.unstack_pieces, g, seq, _how))
+    rule(getattr(np, _name), lambda g, ans, seq, *a, _how=_name, **k: apply(runtime.unstack_pieces, g, seq, _how),
+         ARRAY_FUNCTION, nature=AXES)
 
 
 # split family: the result is a list of pieces; the cotangent ({piece: cotangent}) is joined back
-defvjp(np.split, lambda g, ans, x, sections, axis=0: apply(runtime.unsplit, g, ans, axis))
-defvjp(np.array_split, lambda g, ans, x, sections, axis=0: apply(runtime.unsplit, g, ans, axis))
-defvjp(np.vsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, 0))
-defvjp(np.dsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, 2))
-defvjp(np.hsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, apply(runtime.hsplit_axis, x)))
-defvjp(np.linalg.slogdet, lambda g, ans, a: apply(runtime.slogdet_vjp, g, a))
-defvjp(Method("astype"), lambda g, ans, x, dtype, *a, **k: g if np.issubdtype(np.dtype(dtype), np.inexact)
-       else 0.0 * g)
-defnondiff(runtime.list_index, runtime.hsplit_axis, runtime.check_pair)
+rule(np.split, lambda g, ans, x, sections, axis=0: apply(runtime.unsplit, g, ans, axis), PIECES)
+rule(np.array_split, lambda g, ans, x, sections, axis=0: apply(runtime.unsplit, g, ans, axis), PIECES)
+rule(np.vsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, 0), PIECES)
+rule(np.dsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, 2), PIECES)
+rule(np.hsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, apply(runtime.hsplit_axis, x)), PIECES)
+rule(np.linalg.slogdet, lambda g, ans, a: apply(runtime.slogdet_vjp, g, a), PIECES)
+# (a copy: astype(t, copy=False), which may return x itself, is rare enough not to be modelled)
+rule(Method("astype"), lambda g, ans, x, dtype, *a, **k: g if np.issubdtype(np.dtype(dtype), np.inexact)
+     else 0.0 * g, ARRAY_FUNCTION, nature=KEEPS, rank=shapes.same_rank, dtype=shapes.keeps_float)
+nondiff(runtime.list_index, HELPER, reads_only=True, alias=OPAQUE)
+nondiff(runtime.hsplit_axis, runtime.check_pair, HELPER)
 # The fields of the named tuples np.linalg returns in NumPy >= 2 (slogdet(a).logabsdet,
 # eigh(a).eigenvectors, qr(a).R, svd(a).S, ...): as indexing the tuple with the field's position.
 RESULT_FIELDS = {"sign": 0, "logabsdet": 1, "eigenvalues": 0, "eigenvectors": 1, "Q": 0, "R": 1,
@@ -1157,22 +1096,36 @@ def _field_vjp(position: int) -> Rule:
 
 
 for _name, _position in RESULT_FIELDS.items():
-    defvjp(GetAttr(_name), _field_vjp(_position))
+    rule(GetAttr(_name), _field_vjp(_position))
 
 
 def is_result_field(fn: Any) -> bool:
     """Whether ``fn`` reads a field of a named tuple result (which never grows: no snapshot needed)."""
     return isinstance(fn, GetAttr) and fn.name in RESULT_FIELDS
-SEQUENCE_RESULTS = {np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit, np.linalg.slogdet, np.linalg.eigh,
-                    np.linalg.eig, np.linalg.svd, np.linalg.qr, np.linalg.lstsq}
 
 
-def sequence_result(fn: Any, args: list, kwargs: dict) -> bool:
-    """Whether ``fn(*args, **kwargs)`` returns a tuple or list (its cotangent a {position: ...} dict)."""
-    if fn is np.linalg.svd:
-        compute_uv = kwargs.get("compute_uv", args[2] if len(args) > 2 else None)
-        return compute_uv is None or not compute_uv.is_const or bool(compute_uv.const)
-    if fn is np.linalg.qr:
-        mode = kwargs.get("mode", args[1] if len(args) > 1 else None)
-        return mode is None or not mode.is_const or mode.const != "r"
-    return fn in SEQUENCE_RESULTS
+# ============================================================================= methods of containers
+# (list, tuple and dict methods generated code calls; the array methods are the rows of their
+# NumPy functions, through ``method=``)
+
+facts(*(Method(m) for m in ("index", "count", "keys", "values", "items", "get", "tolist", "item")), pure=True,
+      alias=OPAQUE, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
+facts(Method("append"), Method("pop"), updates=True, alias=OPAQUE, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
+
+# ============================================================================= runtime helpers
+# What the generated code calls besides NumPy (symdiff.runtime): how each treats memory.
+
+facts(runtime.add_into, updates=True, alias=ITSELF, accumulates=True, shape=shapes.elementwise,
+      dtype=shapes.accumulated)
+facts(runtime.add_at_index, runtime.add_at, updates=True, alias=ITSELF, shape=shapes.first, dtype=shapes.accumulated)
+facts(runtime.add_at_key, updates=True, alias=ITSELF, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
+facts(runtime.scalar_seed, reads_only=True, alias=FRESH, shape=shapes.scalar, dtype=shapes.unknown_dtype)
+facts(runtime.sign, runtime.log_or_zero, runtime.sinc_grad, runtime.matmul_vjp, runtime.dot_vjp,
+      runtime.setitem_value_vjp, runtime.setitem_base_vjp, runtime.setitem_item_vjp, runtime.restack, HELPER)
+facts(runtime.getitem_vjp, HELPER, shape=shapes.second, dtype=shapes.second_dtype)
+facts(runtime.power_slope, alias=FRESH, shape=shapes.elementwise, dtype=shapes.keeps_float)
+facts(runtime.unbroadcast, HELPER, alias=ITSELF, dtype=shapes.keeps_float)
+facts(runtime.as_grad, alias=ITSELF, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
+# (stacked returns rows that are already stacked as they are: in generated code they never are)
+facts(runtime.grad_like, runtime.sum_of_outer, runtime.stacked, alias=FRESH, shape=shapes.dynamic,
+      dtype=shapes.unknown_dtype)

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from . import runtime
-from .ir import BUILD_TUPLE, GetAttr, Method, Value
+from . import primitives
+from .ir import RANGE, SCALAR, SEQUENCE, Method, Value
 
 
 class Dim:
@@ -247,125 +247,186 @@ def _literal_shape(value: Any) -> Any:
     return None
 
 
-ELEMENTWISE = {operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
-               operator.mod, operator.pow, operator.lt, operator.le, operator.gt, operator.ge,
-               operator.eq, operator.ne, operator.and_, operator.or_, operator.xor}
-UNARY = {operator.neg, operator.pos, operator.abs, operator.invert, abs, float}
-# Functions whose result has the broadcast shape of their arguments.
-BROADCASTING = {np.where, runtime.winner_mask, runtime.fmax_share, runtime.fmin_share, runtime.power_slope}
-REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.var, np.std}
-REDUCTION_METHODS = {"sum", "mean", "prod", "max", "min", "var", "std"}
+# ----------------------------------------------------------------------------- shape rules
+# A primitive's record names one of these (``Primitive.shape``): ``(fn, args, kwargs, shapes)``
+# -> the static shape of the result, or None. ``shapes`` are the arguments' shapes.
+
+
+def dynamic(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """Not known statically: the shape is whatever the call returns at run time."""
+    return None
+
+
+def elementwise(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """The operands' broadcast shape (ufuncs, operators, ``np.where``)."""
+    return broadcast(*shapes) if not kwargs else None
+
+
+def scalar(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """A number (``len``, ``math`` functions of numbers, ``x.item()``)."""
+    return ()
+
+
+def first(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """The first argument's shape, whatever the others (``np.flip``, ``np.zeros_like``, ``a[i] = v``)."""
+    return shapes[0] if args else None
+
+
+def second(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """The second argument's shape (the cotangent of ``x`` in ``x[i]`` has ``x``'s shape)."""
+    return shapes[1] if len(args) > 1 and args[1].kind != "sequence" else None
+
+
+def matrix_product(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``a @ b`` (``np.dot`` only up to 2-D, where it is matmul)."""
+    if len(args) != 2 or kwargs:
+        return None
+    if fn in (np.dot, Method("dot")) and not all(s is not None and len(s) <= 2 for s in shapes):
+        return None
+    return _matmul(*shapes)
+
+
+def reduced(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """A reduction over ``axis`` (positional or keyword; all axes when absent), ``keepdims``."""
+    if not args or kwargs.keys() - {"axis", "keepdims", "dtype", "ddof"}:
+        return None
+    if ("axis" in kwargs and not kwargs["axis"].is_const) or (args[1:2] and not args[1].is_const):
+        return None
+    axis = _const(kwargs["axis"]) if "axis" in kwargs else (_const(args[1]) if len(args) > 1 else None)
+    keepdims = _const(kwargs["keepdims"]) if "keepdims" in kwargs else False
+    return _reduce(shapes[0], axis, keepdims)
+
+
+def norm(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.linalg.norm(x, axis=..., keepdims=...)`` without ``ord``: a reduction."""
+    if len(args) != 1 or kwargs.keys() - {"axis", "keepdims"}:
+        return None
+    axis, keepdims = kwargs.get("axis"), kwargs.get("keepdims")
+    if (axis is not None and not axis.is_const) or (keepdims is not None and not keepdims.is_const):
+        return None
+    return _reduce(shapes[0], None if axis is None else axis.const, False if keepdims is None else keepdims.const)
+
+
+def transposed(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``x.T`` and ``np.transpose(x)``: the axes reversed."""
+    if len(args) != 1 or kwargs or shapes[0] is None:
+        return None
+    return tuple(reversed(shapes[0]))
+
+
+def created(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.zeros(shape)`` and friends: the literal shape, or the dims of a shape value (``x.shape``)."""
+    if not args:
+        return None
+    if args[0].is_const:
+        return _literal_shape(args[0].const)
+    dims = args[0].dims
+    return None if dims is None or any(type(d) is int and d < 0 for d in dims) else dims
+
+
+def reshaped(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.reshape(x, dims)`` (see :func:`_reshaped`)."""
+    return _reshaped(shapes[0], args[1].dims) if len(args) == 2 and not kwargs else None
+
+
+def broadcast_to(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.broadcast_to(x, dims)``: the dims asked for."""
+    if len(args) != 2:
+        return None
+    dims = args[1].dims
+    return None if dims is None or any(type(d) is int and d < 0 for d in dims) else dims
+
+
+def outer(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.outer(u, v)`` of two vectors."""
+    if len(args) != 2 or not all(s is not None and len(s) == 1 for s in shapes):
+        return None
+    return (shapes[0][0], shapes[1][0])
+
+
+def expand_dims(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.expand_dims(x, axes)`` with constant axes."""
+    if shapes[0] is None or len(args) != 2 or not args[1].is_const:
+        return None
+    axes = args[1].const if isinstance(args[1].const, tuple) else (args[1].const,)
+    ndim = len(shapes[0]) + len(axes)
+    if not all(type(a) is int and -ndim <= a < ndim for a in axes):
+        return None
+    axes = {a % ndim for a in axes}
+    rest = iter(shapes[0])
+    return tuple(1 if i in axes else next(rest) for i in range(ndim))
+
+
+def indexed(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``x[i]`` for an int ``i`` (one axis dropped) or a constant basic index (see :func:`_sliced`)."""
+    if shapes[0] and args[1].integer:
+        return shapes[0][1:]
+    if shapes[0] is not None and args[1].is_const:
+        return _sliced(shapes[0], args[1].const)
+    return None
+
+
+def triangle(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.triu``/``np.tril``: the shape of a matrix (of a vector: a square matrix, not inferred)."""
+    return shapes[0] if shapes[0] is not None and len(shapes[0]) >= 2 else None
+
+
+def clipped(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.clip(x, lo, hi)``: the broadcast of ``x`` and its bounds."""
+    if len(args) > 3 or kwargs.keys() - {"a_min", "a_max"}:
+        return None
+    return broadcast(shapes[0], *shapes[1:3], *(v.shape for v in kwargs.values()))
+
+
+def along_axis(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.cumsum``/``np.cumprod``/``np.sort`` along a constant int ``axis``: ``x``'s shape
+    (``np.sort`` without an axis too; the cumulative ones flatten then)."""
+    if kwargs.keys() - {"axis"}:
+        return None
+    axis = kwargs["axis"] if "axis" in kwargs else (args[1] if len(args) > 1 else None)
+    if axis is None:
+        return shapes[0] if fn is np.sort else None
+    return shapes[0] if axis.is_const and type(axis.const) is int else None
+
+
+def stacked_matrices(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.linalg.det``: one number per matrix of a stack."""
+    return shapes[0][:-2] if shapes[0] is not None and len(shapes[0]) >= 2 else None
+
+
+def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
+    """The static shape of ``fn(*args, **kwargs)``, or None (the record's shape rule)."""
+    record = primitives.lookup(fn)
+    return record.shape(record.fn, args, kwargs, [a.shape for a in args])
 
 
 def is_elementwise(fn: Any) -> bool:
     """Whether ``fn`` works element by element (its result has its operands' broadcast shape)."""
-    return fn in ELEMENTWISE or fn in UNARY or fn in BROADCASTING or (type(fn) is np.ufunc and fn.signature is None)
+    return primitives.lookup(fn).elementwise
 
 
-def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
-    """The static shape of ``fn(*args, **kwargs)``, or None."""
-    shapes = [a.shape for a in args]
-    ufunc = type(fn) is np.ufunc and fn.signature is None  # elementwise (matmul is a gufunc)
-    if fn in ELEMENTWISE or (ufunc and fn.nin == 2 and len(args) == 2) or fn in BROADCASTING:
-        return broadcast(*shapes) if not kwargs else None
-    if fn in UNARY or (ufunc and fn.nin == 1 and len(args) == 1) \
-            or getattr(fn, "__module__", None) == "math":
-        return shapes[0] if len(args) == 1 and not kwargs else (() if all(s == () for s in shapes) else None)
-    if fn in (operator.matmul, np.matmul) or (fn in (np.dot, Method("dot")) and all(
-            s is not None and len(s) <= 2 for s in shapes)):
-        return _matmul(*shapes) if len(args) == 2 else None
-    reduction = fn in REDUCTIONS or (isinstance(fn, Method) and fn.name in REDUCTION_METHODS)
-    if reduction and args:
-        positional = [_const(a) for a in args[1:2]]
-        axis = _const(kwargs["axis"]) if "axis" in kwargs else (positional[0] if positional else None)
-        keepdims = _const(kwargs["keepdims"]) if "keepdims" in kwargs else False
-        if ("axis" in kwargs and not kwargs["axis"].is_const) or (args[1:2] and not args[1].is_const):
-            return None
-        return _reduce(shapes[0], axis, keepdims)
-    if fn == GetAttr("T") or (fn is np.transpose and len(args) == 1 and not kwargs):
-        return None if shapes[0] is None else tuple(reversed(shapes[0]))
-    if fn in (np.zeros, np.ones, np.empty, np.full) and args and args[0].is_const:
-        return _literal_shape(args[0].const)
-    if fn in (np.zeros, np.ones, np.empty) and args and args[0].dims is not None:
-        return args[0].dims
-    if fn in (np.zeros_like, np.ones_like, np.empty_like, np.full_like) and args:
-        return shapes[0]
-    if fn is np.reshape and len(args) == 2:
-        return _reshaped(shapes[0], args[1].dims)
-    if fn in (np.broadcast_to, np.full) and len(args) == 2:
-        dims = args[0].dims if fn is np.full else args[1].dims
-        return None if dims is None or any(type(d) is int and d < 0 for d in dims) else dims
-    if fn is np.outer and all(s is not None and len(s) == 1 for s in shapes):
-        return (shapes[0][0], shapes[1][0])
-    if fn is np.expand_dims and shapes[0] is not None and len(args) == 2 and args[1].is_const:
-        axes = args[1].const if isinstance(args[1].const, tuple) else (args[1].const,)
-        ndim = len(shapes[0]) + len(axes)
-        if not all(type(a) is int and -ndim <= a < ndim for a in axes):
-            return None
-        axes = {a % ndim for a in axes}
-        rest = iter(shapes[0])
-        return tuple(1 if i in axes else next(rest) for i in range(ndim))
-    if fn is runtime.setitem or fn in (runtime.add_at_index, runtime.add_at):
-        return shapes[0]  # (the in-place ones return their first argument)
-    if fn is runtime.add_into:  # acc += g, or acc + g where g does not fit
-        return broadcast(*shapes)
-    if fn is runtime.getitem_vjp and args[1].kind != "sequence":
-        return shapes[1]
-    if fn is operator.getitem and shapes[0] and args[1].integer:
-        return shapes[0][1:]
-    if fn is operator.getitem and shapes[0] is not None and args[1].is_const:
-        return _sliced(shapes[0], args[1].const)
-    return _infer_numpy(fn, args, kwargs, shapes)
+# ----------------------------------------------------------------------------- dims rules
+# ``Primitive.dims``: for values that *are* shapes (``x.shape``, tuples of sizes), the dims
+# they hold; for a size read off a shape (``W.shape[0]``), the one-axis shape ``(dim,)``.
 
 
-# Functions whose result has the shape of their first argument, whatever the other arguments.
-SAME_SHAPE = {np.linalg.inv, np.linalg.cholesky, np.flip, np.fliplr, np.flipud, np.roll,
-              np.sinc, np.nan_to_num, np.real, np.imag, np.angle}
-
-
-def _infer_numpy(fn: Any, args: list[Value], kwargs: dict[str, Value], shapes: list) -> Any:
-    """Shapes of the NumPy functions of issue 3's rules, where they are easy to know."""
-    if not args:
-        return None
-    if fn in SAME_SHAPE:
-        return shapes[0]
-    if fn in (np.triu, np.tril) and shapes[0] is not None:  # of a vector: a square matrix
-        return shapes[0] if len(shapes[0]) >= 2 else None
-    if fn in (np.clip, Method("clip")):
-        bounds = [a.shape for a in args[1:3]] + [v.shape for k, v in kwargs.items() if k in ("a_min", "a_max")]
-        return broadcast(shapes[0], *bounds) if len(args) <= 3 and set(kwargs) <= {"a_min", "a_max"} else None
-    if fn in (np.cumsum, np.cumprod, np.sort) and not kwargs.keys() - {"axis"}:
-        axis = kwargs["axis"] if "axis" in kwargs else (args[1] if len(args) > 1 else None)
-        if fn is np.sort and axis is None:
-            return shapes[0]
-        if axis is not None and axis.is_const and type(axis.const) is int:
-            return shapes[0]
-        return None
-    if fn is np.linalg.det and shapes[0] is not None and len(shapes[0]) >= 2:
-        return shapes[0][:-2]
-    if fn is np.linalg.norm and len(args) == 1 and set(kwargs) <= {"axis", "keepdims"}:
-        axis = kwargs.get("axis")
-        keepdims = kwargs.get("keepdims")
-        if (axis is not None and not axis.is_const) or (keepdims is not None and not keepdims.is_const):
-            return None
-        return _reduce(shapes[0], None if axis is None else axis.const,
-                       False if keepdims is None else keepdims.const)
-    return None
-
-
-def infer_dims(fn: Any, args: list[Value]) -> Any:
-    """For values that *are* shapes (``x.shape``, tuples of sizes): the dims they hold; for a
-    size read off a shape (``W.shape[0]``), the one-axis shape ``(dim,)`` it makes."""
-    if fn is operator.getitem and args[0].dims is not None and type(_const(args[1])) is int:
+def item_dims(fn: Any, args: list[Value]) -> Any:
+    """``shape[i]`` of a known shape: ``(dim,)``."""
+    if args[0].dims is not None and type(_const(args[1])) is int:
         dims, i = args[0].dims, _const(args[1])
         return (dims[i],) if -len(dims) <= i < len(dims) else None
-    if fn == GetAttr("shape") and args[0].shape is not None:
-        return args[0].shape
-    if fn == BUILD_TUPLE and all(_size_dims(a) is not None for a in args):  # (x.shape[1], 3)
-        return tuple(_size_dims(a)[0] for a in args)
-    if fn is np.shape and len(args) == 1 and args[0].shape is not None:
-        return args[0].shape
     return None
+
+
+def shape_dims(fn: Any, args: list[Value]) -> Any:
+    """``x.shape`` / ``np.shape(x)``: the dims of ``x``'s static shape."""
+    return args[0].shape if len(args) == 1 else None
+
+
+def tuple_dims(fn: Any, args: list[Value]) -> Any:
+    """``(x.shape[1], 3)``: the dims of its sizes."""
+    sizes = [_size_dims(a) for a in args]
+    return tuple(d[0] for d in sizes) if all(d is not None for d in sizes) else None
 
 
 def _size_dims(v: Value) -> Any:
@@ -375,13 +436,85 @@ def _size_dims(v: Value) -> Any:
     return v.dims if v.integer and v.dims is not None and len(v.dims) == 1 else None
 
 
+def size_read_off_shape(args: list[Value]) -> bool:
+    """``shape[i]`` of a shape value is a Python int."""
+    return args[0].dims is not None and args[1].integer
+
+
 def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> tuple[Any, Any, bool, Any]:
     """The (shape, dims, is-a-Python-int, dtype) of a call's result, for ``ir.Builder``."""
-    integer = fn in (len, np.size, np.ndim) or fn in (GetAttr("ndim"), GetAttr("size")) or (
-        fn is operator.getitem and args[0].dims is not None and args[1].integer)
+    record = primitives.lookup(fn)
+    dims = record.dims(record.fn, args) if record.dims is not None else None
+    integer = record.integer(args) if callable(record.integer) else record.integer
     if integer:
-        return (), infer_dims(fn, args), True, None
-    return infer(fn, args, kwargs), infer_dims(fn, args), False, infer_dtype(fn, args, kwargs)
+        return (), dims, True, None
+    return infer(fn, args, kwargs), dims, False, infer_dtype(fn, args, kwargs)
+
+
+# ----------------------------------------------------------------------------- kinds
+# ``Primitive.rank``: ``(fn, kinds)`` -> the static kind of the result (SCALAR, RANGE, an ndim)
+# from its arguments' kinds; the operators, ufuncs and ``math`` need no rule of their own.
+
+
+def result_kind(fn: Any, kinds: list) -> Any:
+    """The static kind of ``fn(*args)``: SCALAR for Python numbers, an int ndim for ndarrays,
+    RANGE, or None when unknown."""
+    record = primitives.lookup(fn)
+    if record.rank is not None:
+        return record.rank(record.fn, kinds)
+    if record.on_numbers and kinds and all(k == SCALAR for k in kinds):
+        return SCALAR
+    ranks = [k for k in kinds if type(k) is int]
+    if record.elementwise and ranks and all(k == SCALAR or type(k) is int for k in kinds):
+        return max(ranks)
+    return None
+
+
+def a_range(fn: Any, kinds: list) -> Any:
+    """``range(...)``."""
+    return RANGE
+
+
+def a_number(fn: Any, kinds: list) -> Any:
+    """A Python number whatever the arguments (``len``)."""
+    return SCALAR
+
+
+def product_rank(fn: Any, kinds: list) -> Any:
+    """``a @ b``: vector @ vector is a number (kind unknown: NumPy scalar), else the ranks'."""
+    ranks = [k for k in kinds if type(k) is int]
+    if len(ranks) != 2 or len(kinds) != 2:
+        return None
+    a, b = ranks
+    return None if a == b == 1 else {(1, 2): 1, (2, 1): 1}.get((a, b), max(a, b))
+
+
+def same_rank(fn: Any, kinds: list) -> Any:
+    """The first argument's rank (``x.T``, ``x.copy()``, ``x.astype(t)``)."""
+    return kinds[0] if kinds and type(kinds[0]) is int else None
+
+
+def updated_rank(fn: Any, kinds: list) -> Any:
+    """``a[i] = v`` keeps ``a``'s kind (an array's rank, or a sequence)."""
+    return kinds[0] if type(kinds[0]) is int or kinds[0] == SEQUENCE else None
+
+
+def item_rank(fn: Any, kinds: list) -> Any:
+    """``x[i]`` with a number ``i`` drops one axis (a vector's item is a NumPy scalar: unknown)."""
+    if type(kinds[0]) is int and kinds[1] == SCALAR:
+        return kinds[0] - 1 or None
+    return None
+
+
+def creation_kind(fn: Any, args: list[Value]) -> Any:
+    """The ndim of ``np.zeros(shape)`` and friends when ``shape`` is a constant."""
+    if primitives.lookup(fn).shape is created and args and args[0].is_const:
+        shape = args[0].const
+        if type(shape) is int:
+            return 1
+        if type(shape) is tuple and shape:
+            return len(shape)
+    return None
 
 
 # ----------------------------------------------------------------------------- dtypes
@@ -390,14 +523,6 @@ def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> tuple[Any,
 
 F64 = np.dtype(np.float64)
 MASK = "mask"  # a boolean array, or a float64 one of 0s, 1s and halves (winner_mask)
-# Calls whose result is float64 when every array operand is (Python numbers are weak).
-KEEPS_FLOAT = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
-               operator.pos, operator.abs, operator.mod, operator.floordiv, operator.matmul, np.matmul,
-               np.dot, np.outer, np.sum, np.mean, np.prod, np.cumsum, np.transpose, np.reshape, np.ravel,
-               GetAttr("T"), Method("sum"), Method("mean"), Method("prod"), Method("max"), Method("min"),
-               Method("reshape"), Method("ravel"), Method("transpose"), Method("copy"), Method("cumsum"),
-               runtime.unbroadcast, runtime.power_slope}
-REDUCING_KEYWORDS = {"axis", "keepdims"}
 
 
 def _weak(v: Value) -> bool:
@@ -405,40 +530,93 @@ def _weak(v: Value) -> bool:
     return v.kind == "scalar" or (v.is_const and type(v.const) in (int, float, bool))
 
 
+def _arrays(args: list[Value]) -> list[Value]:
+    return [a for a in args if not _weak(a)]
+
+
+# ----------------------------------------------------------------------------- dtype rules
+# ``Primitive.dtype``: ``(fn, args, kwargs)`` -> F64 when the result is surely float64, MASK
+# for a mask, None when not known.
+
+
+def unknown_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """Not tracked: whatever the call returns."""
+    return None
+
+
+def float_created(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """``np.zeros(shape)`` (no ``dtype=``): float64."""
+    return F64 if len(args) == 1 and not kwargs else None
+
+
+def filled(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """``np.full(shape, value)``: float64 when the value is a float."""
+    if len(args) != 2 or kwargs:
+        return None
+    value = args[1]
+    return F64 if value.dtype is F64 or (value.is_const and type(value.const) is float) or value.pytype is float \
+        else None
+
+
+def zeros_like(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """``np.zeros_like(x, dtype=float)``: float64."""
+    return F64 if len(args) == 1 and set(kwargs) == {"dtype"} and kwargs["dtype"].const is float else None
+
+
+def mask(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """A mask of 0s, 1s and halves (runtime.winner_mask)."""
+    return MASK
+
+
+def compared(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """A comparison of float64 arrays: a boolean mask."""
+    return MASK if _arrays(args) and all(a.dtype is F64 for a in _arrays(args)) else None
+
+
+def second_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """The dtype of the second argument (the cotangent of ``x`` in ``x[i]``)."""
+    return F64 if len(args) > 1 and args[1].dtype is F64 else None
+
+
+def first_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """The first argument's dtype (``x[i]``, ``a[i] = v``)."""
+    return F64 if args and args[0].dtype is F64 else None
+
+
+def accumulated(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """``acc += g`` (or at an index): ``acc``'s dtype, when ``g`` fits into it."""
+    return F64 if args and args[0].dtype is F64 and (args[-1].dtype in (F64, MASK) or _weak(args[-1])) else None
+
+
+def where(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """``np.where(c, x, y)``: float64 when both branches are."""
+    if len(args) != 3 or kwargs:
+        return None
+    return F64 if all(a.dtype is F64 or (a.is_const and type(a.const) is float) for a in args[1:]) else None
+
+
+def ufunc_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """A ufunc of float64 arrays (and Python numbers): its output type on float64 inputs."""
+    if kwargs or not _arrays(args) or not all(a.dtype is F64 for a in _arrays(args)):
+        return None
+    out = _ufunc_output(fn)
+    return F64 if out == "d" else (MASK if out == "?" else None)
+
+
+def keeps_float(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """Float64 when every array operand is float64 (or a mask, with one float64 among them)."""
+    if set(kwargs) - {"axis", "keepdims"}:
+        return None
+    arrays = _arrays(args)
+    if arrays and all(a.dtype in (F64, MASK) for a in arrays) and any(a.dtype is F64 for a in arrays):
+        return F64
+    return None
+
+
 def infer_dtype(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
     """``F64`` when ``fn(*args)`` is surely a float64 array (or scalar), MASK for comparisons, or None."""
-    if fn in (np.zeros, np.ones, np.empty) and len(args) == 1 and not kwargs:
-        return F64
-    if fn is np.full and len(args) == 2 and not kwargs and (args[1].dtype is F64 or (
-            args[1].is_const and type(args[1].const) is float) or args[1].pytype is float):
-        return F64
-    if fn is np.zeros_like and len(args) == 1 and set(kwargs) == {"dtype"} and kwargs["dtype"].const is float:
-        return F64
-    if fn is runtime.winner_mask:
-        return MASK
-    if fn is runtime.getitem_vjp:
-        return F64 if args[1].dtype is F64 else None
-    if fn in (runtime.add_into, runtime.add_at_index, runtime.add_at):  # acc[i] += g: acc's dtype if g fits it
-        return F64 if args[0].dtype is F64 and (args[-1].dtype in (F64, MASK) or _weak(args[-1])) else None
-    if fn is operator.getitem or fn is runtime.setitem:
-        return F64 if args and args[0].dtype is F64 else None
-    if fn is np.where and len(args) == 3 and not kwargs:
-        return F64 if all(a.dtype is F64 or (a.is_const and type(a.const) is float) for a in args[1:]) else None
-    ufunc = type(fn) is np.ufunc and fn.signature is None
-    if ufunc and not kwargs:
-        arrays = [a for a in args if not _weak(a)]
-        if arrays and all(a.dtype is F64 for a in arrays):
-            out = _ufunc_output(fn)
-            return F64 if out == "d" else (MASK if out == "?" else None)
-        return None
-    if fn in KEEPS_FLOAT and set(kwargs) <= REDUCING_KEYWORDS:
-        arrays = [a for a in args if not _weak(a)]
-        if arrays and all(a.dtype in (F64, MASK) for a in arrays) and any(a.dtype is F64 for a in arrays):
-            return F64
-    if fn in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne):
-        arrays = [a for a in args if not _weak(a)]
-        return MASK if arrays and all(a.dtype is F64 for a in arrays) else None
-    return None
+    record = primitives.lookup(fn)
+    return record.dtype(record.fn, args, kwargs)
 
 
 def _ufunc_output(fn: np.ufunc) -> str | None:

@@ -16,7 +16,7 @@ import pytest
 from difftest import Leaf, Program, check, generate, minimise, validate
 
 import symdiff
-from symdiff import passes, rules
+from symdiff import passes, primitives
 
 # tests/test_passes_off.py reruns the corpus once per optimisation turned off: there, the
 # first ten seeds of every family (the long runs cover the rest)
@@ -97,14 +97,14 @@ def test_a_correct_program_passes():
 
 
 def test_a_broken_derivative_rule_is_classified_wrong(monkeypatch):
-    monkeypatch.setitem(rules.VJPS, np.sin, (lambda g, ans, x: g * np.cos(x) * 1.5,))
+    monkeypatch.setattr(primitives.lookup(np.sin), "vjps", (lambda g, ans, x: g * np.cos(x) * 1.5,))
     outcome = check(_sin_program(SIN_SOURCE))
     assert outcome.cls == "wrong", outcome
     assert "finite differences" in outcome.detail
 
 
 def test_minimise_keeps_the_failure_and_drops_the_rest(monkeypatch):
-    monkeypatch.setitem(rules.VJPS, np.sin, (lambda g, ans, x: g * np.cos(x) * 1.5,))
+    monkeypatch.setattr(primitives.lookup(np.sin), "vjps", (lambda g, ans, x: g * np.cos(x) * 1.5,))
     source = '''import numpy as np
 
 
@@ -213,7 +213,7 @@ def test_an_exception_in_symdiff_is_internal_and_a_symdiff_error_is_refused(monk
     def broken(g, ans, x):
         raise KeyError("boom")
 
-    monkeypatch.setitem(rules.VJPS, np.sin, (broken,))
+    monkeypatch.setattr(primitives.lookup(np.sin), "vjps", (broken,))
     assert check(_sin_program(SIN_SOURCE)).cls == "internal"
     source = SIN_SOURCE.replace("return np.sum", "assert t < 10.0\n    return np.sum")
     assert check(_sin_program(source)).cls == "refused"

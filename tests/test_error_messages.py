@@ -38,7 +38,7 @@ def test_a_method_without_a_rule_gets_no_impossible_defvjp_suggestion():
 
 @pytest.mark.parametrize("fn, name", [(through_fft, "np.fft.fft"), (through_scipy_ufunc, "scipy.special.expit")])
 def test_a_function_without_a_rule_is_named_by_its_public_path(fn, name):
-    if name.startswith("scipy") and fn is through_scipy_ufunc and special.expit in symdiff.rules.VJPS:
+    if name.startswith("scipy") and symdiff.primitives.lookup(special.expit).vjps is not None:
         pytest.skip("scipy.special.expit has a rule")
     with pytest.raises(symdiff.NoRuleError, match=rf"no derivative rule for {name}; register one with "
                                                   rf"symdiff.defvjp\({name}, "):

@@ -6,19 +6,15 @@ import pytest
 from fd import check_grad
 
 import symdiff
-from symdiff import rules
+from symdiff import primitives
 
 
 @pytest.fixture(autouse=True)
 def registry():
     """Rules registered by a test are removed after it (the registry is global)."""
-    vjps, nondiff = dict(rules.VJPS), set(rules.NONDIFF)
-    symdiff.defvjp(softplus, lambda g, ans, x: g * (1.0 - np.exp(-ans)))
-    yield
-    rules.VJPS.clear()
-    rules.VJPS.update(vjps)
-    rules.NONDIFF.clear()
-    rules.NONDIFF.update(nondiff)
+    with primitives.restored():
+        symdiff.defvjp(softplus, lambda g, ans, x: g * (1.0 - np.exp(-ans)))
+        yield
 
 
 def softplus(x):
