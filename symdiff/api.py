@@ -127,7 +127,7 @@ class _Compiler:
             gradient = forward.forward(primal, nums[0], self.with_value, as_tuple, self.has_aux)
         else:
             gradient = reverse.reverse(primal, nums, self.with_value, as_tuple=as_tuple, has_aux=self.has_aux,
-                                       seed=seed)
+                                       seed=seed, recursive_vjp=recursive_vjp)
         ir.verify(gradient)
         doc = (f"{self.name.split('_')[0]} of {parsed.name} ({os.path.basename(parsed.filename)}:{parsed.node.lineno}) "
                f"with respect to {', '.join(parsed.params[i] for i in nums)}"
@@ -350,9 +350,6 @@ def recursive_vjp(fun: Callable) -> Callable:
         nargs = len(_param_names(fun))
         _VJPS[fun] = _Compiler(fun, tuple(range(nargs)), with_value=False, seeded=True).dispatcher
     return _VJPS[fun]
-
-
-reverse.RECURSIVE_VJP = recursive_vjp
 
 
 def _make(fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = False) -> Callable:
