@@ -324,7 +324,7 @@ SAME_SHAPE = {np.linalg.inv, np.linalg.cholesky, np.flip, np.fliplr, np.flipud, 
 
 
 def _infer_numpy(fn: Any, args: list[Value], kwargs: dict[str, Value], shapes: list) -> Any:
-    """Shapes of the NumPy functions of issue 3's rules, where they are easy to know."""
+    """Shapes of the results of the broad NumPy rule table's functions, where they are easy to know."""
     if not args:
         return None
     if fn in SAME_SHAPE:
