@@ -4,11 +4,19 @@
     >>> @symdiff.grad
     ... def f(x):
     ...     return np.sum(np.tanh(x) ** 2)
-    >>> print(f.source)          # the generated gradient, as readable Python
+    >>> f(np.array([0.5, -1.0]))  # the gradient with respect to x
+    >>> print(f.source)           # the generated gradient, as readable Python
 
-Pipeline, one module per stage: frontend (source -> ast) -> lower (ast -> SSA IR, see ir)
--> reverse (adjoint IR, using the rule table in rules) -> passes -> codegen (IR -> Python
-source -> code object) -> api (grad, value_and_grad, caching).
+Public API: :func:`grad` and :func:`value_and_grad` (in ``api``), :func:`defvjp` and
+:func:`defnondiff` to give functions derivative rules (in ``rules``), and the errors, all
+subclasses of :class:`SymdiffError` (in ``errors``).
+
+Pipeline, one module per stage, driven by ``api`` once per specialisation: frontend (source
+-> ast, names resolved) -> lower (ast -> SSA IR, see ir) -> optimize -> reverse (the adjoint
+IR, from the rule table in rules and the analyses and peepholes in passes and shapes), or
+forward for a gradient with respect to one Python number -> optimize (on the gradient) ->
+codegen (IR -> Python source -> code object). Generated code calls the few helpers in
+runtime.
 """
 
 from .api import grad, value_and_grad

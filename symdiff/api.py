@@ -1,11 +1,15 @@
-"""The user-facing API: ``grad`` and ``value_and_grad``.
+"""The user-facing API: ``grad`` and ``value_and_grad``, and the generated VJPs
+(``recursive_vjp``) that the backward sweep calls for recursive functions.
 
-Each returned function compiles the gradient once per *signature* of its arguments (the
-exact type of Python numbers, the ndim of NumPy arrays; anything else gets a generic
-version) on first use, and caches it. Python numbers get plain arithmetic and ``math`` in
-the generated code; arrays get NumPy. ``.source`` holds the generated code of the most
-recently compiled specialisation (the generic one right after ``grad``, when the function's
-names can already be resolved).
+Each returned function compiles the gradient once per *signature* of its arguments on first
+use, and caches it: the exact type of Python numbers; for NumPy arrays, their dtype and which
+axes have size 1; for dicts, lists and tuples, their keys and the signatures of their items; a
+function passed as an argument, by identity; anything else gets a generic version. Python
+numbers get plain arithmetic and ``math`` in the generated code; arrays get NumPy. A
+specialisation is compiled again when a global or closure variable it compiled in has been
+rebound. ``.source`` holds the generated code of the most recently compiled specialisation
+(the generic one right after ``grad``, unless that cannot be compiled yet: a global not
+defined yet, or in-place updates whose aliasing only the argument types decide).
 """
 
 from __future__ import annotations
@@ -32,11 +36,16 @@ FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType, np.ufunc)
 
 
 class _Compiler:
-    """Compiles and caches the specialisations of one gradient, and keeps its dispatcher --
-    the plain function handed to the user -- pointing at them.
+    """Compiles and caches the specialisations of one gradient (of ``grad``, of
+    ``value_and_grad``, or with ``seeded`` the VJP of a recursive function), and keeps its
+    dispatcher -- the plain function handed to the user -- pointing at them.
 
-    The dispatcher is generated code too: one ``type(x) is float``-style guard per compiled
-    specialisation, so calling a compiled gradient costs one cheap test per argument.
+    The dispatcher is generated code too: per compiled specialisation, one test per argument
+    (``type(x) is float``; for arrays their dtype, ndim and size-1 axes) and one per global or
+    closure variable it compiled in (still the same object); the newest specialisation runs
+    inline in it. Arguments no guard matches (containers, functions, other types, a rebound
+    global) go to :meth:`compile_and_call`. An exception the generated code raises is the
+    user's where their function raises on the same arguments, else an :class:`InternalError`.
     """
 
     def __init__(self, fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = False,
@@ -71,7 +80,8 @@ class _Compiler:
         return self._parsed
 
     def compile_and_call(self, *args: Any) -> Any:
-        """The dispatcher's fallback: compile a specialisation for these arguments, then call it."""
+        """The dispatcher's fallback: call the specialisation for these arguments, compiled
+        now if there is none yet or a global it compiled in has been rebound."""
         key = tuple(_guard_key(a) for a in args)
         for param, arg in zip(self.params, args):
             _refuse_complex(param, arg, self.parsed)
@@ -127,7 +137,7 @@ class _Compiler:
             gradient = forward.forward(primal, nums[0], self.with_value, as_tuple, self.has_aux)
         else:
             gradient = reverse.reverse(primal, nums, self.with_value, as_tuple=as_tuple, has_aux=self.has_aux,
-                                       seed=seed)
+                                       seed=seed, recursive_vjp=recursive_vjp)
         ir.verify(gradient)
         doc = (f"{self.name.split('_')[0]} of {parsed.name} ({os.path.basename(parsed.filename)}:{parsed.node.lineno}) "
                f"with respect to {', '.join(parsed.params[i] for i in nums)}"
@@ -350,9 +360,6 @@ def recursive_vjp(fun: Callable) -> Callable:
         nargs = len(_param_names(fun))
         _VJPS[fun] = _Compiler(fun, tuple(range(nargs)), with_value=False, seeded=True).dispatcher
     return _VJPS[fun]
-
-
-reverse.RECURSIVE_VJP = recursive_vjp
 
 
 def _make(fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = False) -> Callable:

@@ -6,7 +6,8 @@ Readability decisions live here:
 * a loop's initial, carried and final values share one Python name when that is safe, and so
   do an ``if``'s results and the values its arms compute, so the code reads like a person's;
 * functions are spelt the way people write them (``np.tanh``, ``math.exp``, ``x @ W``);
-* the backward sweep carries comments pointing back to the source line it differentiates.
+* the backward sweep carries comments pointing back to the source line it differentiates
+  (:class:`Comment` statements, which :class:`Printer` writes as ``# ...`` lines).
 """
 
 from __future__ import annotations
@@ -47,12 +48,30 @@ from .operators import inverse
 BINOPS = inverse(operators.BINOPS)
 UNARY = inverse(operators.UNARYOPS)
 COMPARE = inverse(operators.CMPOPS)
-COMMENT = "__symdiff_comment__"
 
 
 RUNTIME = {id(getattr(runtime, n)): n for n in dir(runtime)
            if not n.startswith("_") and isinstance(getattr(runtime, n), types.FunctionType)
            and getattr(runtime, n).__module__ == runtime.__name__}
+
+
+class Comment(ast.stmt):
+    """A ``# text`` line among the statements of generated code; only :class:`Printer` knows it."""
+
+    _fields = ("text",)
+
+
+class Printer(astor.SourceGenerator):
+    """astor's printer, which also writes :class:`Comment` statements, text as it is."""
+
+    def visit_Comment(self, node: Comment) -> None:
+        self.statement(node, "# ", node.text)
+
+
+def to_source(node: ast.AST) -> str:
+    """Python source of ``node`` (which may hold :class:`Comment` statements), with no line
+    breaks inside expressions."""
+    return astor.to_source(node, pretty_source="".join, source_generator_class=Printer)
 
 
 class Codegen:
@@ -67,7 +86,6 @@ class Codegen:
         self.globals: dict[str, Any] = {"np": np, "math": math}
         self.global_names: dict[int, str] = {}
         self.runtime_used: set[str] = set()
-        self.comments: list[str] = []  # the text of each comment, by the index its placeholder holds
         self._analyse(fn.body)
 
     # ------------------------------------------------------------------ analysis
@@ -399,14 +417,13 @@ class Codegen:
         out.extend(self.assign_many([(t, y) for t, y in copies]))
         return out or [ast.Pass()]
 
-    def comment(self, file: str | None, line: int) -> ast.stmt:
+    def comment(self, file: str | None, line: int) -> Comment:
+        """``# line N: <source text>``, pointing back to a line of the user's code."""
         file = file or self.fn.filename
-        text = linecache.getline(file, line).strip()
+        # characters str.splitlines() breaks at (form feed, U+2028...) would end the comment early
+        text = " ".join(linecache.getline(file, line).strip().splitlines())
         where = f"line {line}" if file == self.fn.filename else f"{os.path.basename(file)}:{line}"
-        self.comments.append(f"{where}: {text}" if text else where)
-        # astor cannot print a comment: a placeholder string holding the comment's index is
-        # replaced by the text after printing (the text itself never passes through repr)
-        return ast.Expr(ast.Constant(f"{COMMENT} {len(self.comments) - 1}"))
+        return Comment(f"{where}: {text}" if text else where)
 
     def assign_many(self, pairs: list[tuple[Value, Value]]) -> list[ast.stmt]:
         """``a = x`` for each pair whose names differ, as one tuple assignment if several."""
@@ -456,7 +473,8 @@ class Codegen:
 
     # ------------------------------------------------------------------ the module
 
-    def function(self, name: str) -> str:
+    def function(self, name: str) -> ast.FunctionDef:
+        """The generated function as an AST (with :class:`Comment` statements)."""
         params = [self.name(p) for p in self.fn.body.params]
         body = self.region(self.fn.body)
         ret = self.fn.body.yields[0]
@@ -464,16 +482,17 @@ class Codegen:
         body.append(ast.Return(self.expr(ret)))
         args = ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in params], vararg=None,
                              kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
-        node = ast.FunctionDef(name, args, body, [], None)
-        text = astor.to_source(node, pretty_source="".join)  # no mid-expression line breaks
-        return re.sub(rf"^(\s*)(\"\"\"|'|\"){COMMENT} (\d+)\2$",
-                      lambda m: f"{m.group(1)}# {self.comments[int(m.group(3))]}", text, flags=re.M)
+        return ast.FunctionDef(name, args, body, [], None)
 
     def module(self, name: str, doc: str) -> str:
-        fn_text = self.function(name)
+        """The source of a module defining the function ``name``: ``doc`` as header comments,
+        the imports the function reads, then the function."""
+        node = self.function(name)
+        fn_text = to_source(node)
         header = [f"# {line}" for line in doc.splitlines()]
-        stdlib = ["import math"] if re.search(r"\bmath\.", fn_text) else []
-        third = ["import numpy as np"] if re.search(r"\bnp\.", fn_text) else []
+        read = _names_read(node)
+        stdlib = ["import math"] if "math" in read else []
+        third = ["import numpy as np"] if "np" in read else []
         if self.runtime_used:
             third.append(f"from symdiff.runtime import {', '.join(sorted(self.runtime_used))}")
         header += stdlib + ([""] if stdlib and third else []) + third
@@ -481,6 +500,11 @@ class Codegen:
         if user:
             header.append(f"# from your code: {', '.join(user)}")
         return "\n".join(header) + "\n\n\n" + fn_text
+
+
+def _names_read(node: ast.AST) -> set[str]:
+    """The names ``node`` reads (``np`` in ``np.tanh(x)``)."""
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def _dotted(path: str) -> ast.expr:

@@ -18,7 +18,7 @@ import linecache
 import operator
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -53,9 +53,13 @@ class Backward:
     popped: dict[Value, Value] = field(default_factory=dict)
 
 
+VjpOf = Callable[[Callable], Callable]  # a function -> its generated VJP, ``vjp_f(*args, cotangent)``
+
+
 class Reverse:
-    def __init__(self, fn: Function, wrt: list[Value]):
+    def __init__(self, fn: Function, wrt: list[Value], recursive_vjp: VjpOf | None = None):
         self.fn = fn
+        self.recursive_vjp = recursive_vjp  # for recursive calls, which get no inlined rule
         self.wrt = set(wrt)
         self.active = passes.activity(fn, wrt, rules.differentiable)
         self.b = passes.adjoint_builder(fn.body)
@@ -311,11 +315,13 @@ class Reverse:
         for a, part in contributions.items():
             self.accumulate(adj, a, part)
 
-    @staticmethod
-    def recursive_rules(op: Op) -> tuple:
+    def recursive_rules(self, op: Op) -> tuple:
         """Rules for a recursive call of ``f``: call f's own generated VJP (``vjp_f``), which
         reruns ``f`` forwards and backwards from the call's cotangent."""
-        vjp = RECURSIVE_VJP(op.fn)
+        if self.recursive_vjp is None:
+            raise self.no_rule(op, message=f"{_describe_callee(op.fn)} calls itself, and this reverse "
+                                           "transform was given no recursive_vjp to build its VJP with")
+        vjp = self.recursive_vjp(op.fn)
 
         def rule(i: int) -> rules.Rule:
             return lambda g, ans, *args: tracing.apply(operator.getitem, tracing.apply(vjp, *args, g), i)
@@ -617,18 +623,17 @@ def _rule_advice(fn: Any, name: str) -> str:
     return f"register one with symdiff.defvjp({name}, lambda g, ans, *args: ...)"
 
 
-RECURSIVE_VJP: Any = None  # api.recursive_vjp: the generated VJP of a function, by function
-
-
 def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple: bool = False,
-            has_aux: bool = False, seed: Value | None = None) -> Function:
+            has_aux: bool = False, seed: Value | None = None, recursive_vjp: VjpOf | None = None) -> Function:
     """The gradient function of ``fn`` with respect to the parameters at ``argnums``
     (a tuple of gradients when ``as_tuple``), returning ``(value, gradient)`` if ``with_value``;
-    with ``has_aux``, ``fn`` returns ``(loss, aux)`` and the value is that pair."""
+    with ``has_aux``, ``fn`` returns ``(loss, aux)`` and the value is that pair. ``seed``, if
+    given, is the output's cotangent, appended as a last parameter (a VJP). A recursive call of
+    a function ``f`` calls ``recursive_vjp(f)``, the generated VJP of ``f``."""
     wrt = [leaf for i in argnums for leaf in (fn.structs[i][1] if i in fn.structs else [fn.body.params[i]])]
     value = fn.body.yields[0]
     fn.body.yields = [loss_of(fn, has_aux)]  # with has_aux: differentiate the loss, hand back both
-    rev = Reverse(fn, wrt)
+    rev = Reverse(fn, wrt, recursive_vjp)
     if seed is not None:  # a VJP: the cotangent of the output is the last parameter
         fn.body.params.append(seed)
     out = rev.run(argnums, with_value, scalar_checked=seed is None, as_tuple=as_tuple, value=value, seed=seed)

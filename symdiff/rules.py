@@ -456,7 +456,7 @@ def _basic_index(index: Any) -> bool:
     return runtime.is_basic_index(index)
 
 # ============================================================================= NumPy, broadly
-# Rules for the NumPy functions people write most (issue 3). Each is exact where the function
+# Rules for the NumPy functions people write most. Each is exact where the function
 # is differentiable; the comment says what happens at kinks and ties.
 
 

@@ -94,6 +94,16 @@ def test_generated_source_points_back_into_the_helpers_file():
     assert "sigmoid" not in g.source.split("def ")[1].split("\n")[0]  # inlined, not called
 
 
+def test_comments_for_code_inlined_from_another_file_name_that_file_and_quote_its_line():
+    def f(x):
+        return np.sum(softplus(x, beta=2.0))
+
+    g = symdiff.grad(f)
+    g(np.array([0.1, 0.3]))
+    line = softplus.__code__.co_firstlineno + 1
+    assert f"    # _helpers.py:{line}: return np.log1p(np.exp(beta * z)) / beta\n" in g.source
+
+
 def test_helper_names_do_not_clash_with_the_callers():
     def f(z):
         t = z * 2.0

@@ -1,4 +1,4 @@
-"""The NumPy derivative rules of issue 3, checked against central finite differences.
+"""The broad table of NumPy derivative rules, checked against central finite differences.
 
 Same pattern as ``tests/test_rules.py``: each case reduces the op's output to a scalar with a
 fixed random weighting ``w`` of the output's shape, so that a gradient with the right shape but

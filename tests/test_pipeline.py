@@ -1,6 +1,7 @@
 """The pipeline stages and behaviours that cut across them: IR printer and verifier, closures
 and nested functions, inactive side effects, static shapes in generated code, errors."""
 
+import ast
 import re
 
 import numpy as np
@@ -235,3 +236,97 @@ def test_comments_in_generated_code_keep_non_ascii_source_text():
     g = symdiff.grad(f)
     g(np.ones(2))
     assert "y = np.tanh(x)  # café → tanh" in g.source
+
+
+def _comments(source):
+    """``(indent, where, text, next_line)`` of each ``# line N: text`` / ``# file.py:N: text``
+    comment in the body of generated ``source``."""
+    lines = source.split("\n")
+    body = lines[next(i for i, line in enumerate(lines) if line.startswith("def ")) + 1:]
+    found = []
+    for i, line in enumerate(body):
+        match = re.fullmatch(r"( *)# (line \d+|[\w.]+:\d+): (.*)", line)
+        if match:
+            found.append((match.group(1), match.group(2), match.group(3), body[i + 1]))
+    return found
+
+
+def test_non_ascii_source_text_is_kept_in_comments_strings_and_names(capsys):
+    def f(x):
+        café = np.tanh(x)  # café → tanh
+        print("naïve → ok")
+        return np.sum(café * café)
+
+    g = symdiff.grad(f)
+    x = np.array([0.3, -0.2])
+    np.testing.assert_allclose(g(x), 2.0 * np.tanh(x) * (1.0 - np.tanh(x) ** 2))
+    assert "naïve → ok" in capsys.readouterr().out
+    check_grad(f, x)
+    first = f.__code__.co_firstlineno
+    assert f"    # line {first + 1}: café = np.tanh(x)  # café → tanh\n" in g.source
+    assert f"    # line {first + 3}: return np.sum(café * café)\n" in g.source
+    assert "    print('naïve → ok')\n" in g.source
+    tree = ast.parse(g.source)
+    stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    assert "café" in stored and "dcafé" in stored
+    assert "Ã" not in g.source and "\\u" not in g.source and "\\x" not in g.source
+
+
+def test_comments_quote_the_lines_they_point_at_indented_like_the_code_under_them():
+    import linecache
+
+    def f(x, W):
+        h = np.tanh(W @ x)  # → hidden
+        s = 0.0
+        for i in range(3):
+            if h[i] > 0.0:
+                s = s + np.sum(h * x[i])
+            else:
+                s = s - h[i] ** 2
+        return s ** 2
+
+    g = symdiff.grad(f, argnums=(0, 1))
+    x = np.array([0.5, -0.4, 0.3])
+    g(x, np.eye(3) * 0.7)
+    check_grad(f, x, np.eye(3) * 0.7)
+    first, filename = f.__code__.co_firstlineno, f.__code__.co_filename
+    comments = _comments(g.source)
+    assert len(comments) >= 4
+    for indent, where, text, after in comments:
+        line = int(where.split()[1])
+        assert first < line <= first + 8
+        assert text == linecache.getline(filename, line).strip()
+        assert after.startswith(indent) and after[len(indent)] != " "  # the comment heads its block
+    quoted = {text for _, _, text, _ in comments}
+    assert "h = np.tanh(W @ x)  # → hidden" in quoted and "s = s + np.sum(h * x[i])" in quoted
+
+
+def test_a_comment_is_one_line_even_when_the_source_line_holds_line_separators(tmp_path, monkeypatch):
+    # Python reads form feed and U+2028 inside a comment as part of it; str.splitlines() breaks there
+    (tmp_path / "separators.py").write_text(
+        "import numpy as np\n\n\ndef f(x):\n    y = np.tanh(x)  # a\u2028b \x0c c\n    return np.sum(y)\n",
+        encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import separators
+
+    g = symdiff.grad(separators.f)
+    x = np.array([0.1, 0.2])
+    np.testing.assert_allclose(g(x), 1.0 - np.tanh(x) ** 2)
+    assert "    # line 5: y = np.tanh(x)  # a b   c" in g.source.splitlines()
+
+
+def test_generated_code_imports_the_modules_its_code_reads_not_those_its_comments_name():
+    def f(x):
+        return np.sum(x ** 2)  # math.exp(x) would do for one number
+
+    g = symdiff.grad(f)
+    generic = g.source  # then one specialised for float64 vectors
+    g(np.array([0.5, -1.0, 2.0]))
+    check_grad(f, np.array([0.5, -1.0, 2.0]))
+    for source in (generic, g.source):
+        assert f"# line {f.__code__.co_firstlineno + 1}: return np.sum(x ** 2)" in source
+        code = [line for line in source.split("\n") if not line.lstrip().startswith("#")]
+        reads = {m for line in code if not line.startswith("import")
+                 for m in re.findall(r"\b(np|math)\.", line)}
+        assert ("import numpy as np" in code) == ("np" in reads)
+        assert ("import math" in code) == ("math" in reads)

@@ -922,7 +922,7 @@ def _in(key, keys) -> bool:
 
 
 def test_every_rule_has_a_case() -> None:
-    from test_numpy_rules import CASES as NUMPY_CASES  # the NumPy table of issue 3
+    from test_numpy_rules import CASES as NUMPY_CASES  # the broad NumPy rule table
 
     covered = _covered() + [k for c in NUMPY_CASES for k in c.covers]
     spellings = [k for r in primitives.with_rules() for k in primitives.spellings(r)]
