@@ -38,6 +38,7 @@ from .ir import (
     GetAttr,
     Method,
     Op,
+    OpKind,
     Region,
     Value,
     temp_name,
@@ -116,14 +117,14 @@ class Codegen:
     def _choose_inlining(self, region: Region) -> None:
         local_uses: dict[Value, int] = {}
         for op in region.ops:
-            for a in op.args if op.kind != "for" else op.args[:1]:
+            for a in op.args if op.kind is not OpKind.FOR else [op.iterable]:
                 local_uses[a] = local_uses.get(a, 0) + 1
         for y in region.yields:
             local_uses[y] = local_uses.get(y, 0) + 1
         for op in region.ops:
             for sub in op.regions:
                 self._choose_inlining(sub)
-            if op.kind != "call" or op.effect or self._written_in_place(op):
+            if op.kind is not OpKind.CALL or op.effect or self._written_in_place(op):
                 continue
             v = op.result
             if v in self.updated:
@@ -139,26 +140,26 @@ class Codegen:
         for op in region.ops:
             for sub in op.regions:
                 self._coalesce(sub)
-            if op.kind == "if":
+            if op.kind is OpKind.IF:
                 for i, r in enumerate(op.results):
                     exported = any(sub.yields[i].const is UNDEFINED for sub in op.regions)
                     for sub in op.regions:
                         self._share_yield(sub, sub.yields[i], r, None, always=exported)
-            elif op.kind in ("for", "while"):
-                offset = 1 if op.kind == "for" else 0
-                body = op.regions[-1]
+            elif op.is_loop:
+                body, inits = op.body, op.inits
+                carried = {sub: op.carried(sub) for sub in op.regions}
                 for i, r in enumerate(op.results):
                     for sub in op.regions:
-                        self.alias[sub.params[i + (offset if sub is body else 0)]] = r
-                    self._share_yield(body, body.yields[i], r, body.params[i + offset])
-                    init = op.args[i + offset]
+                        self.alias[carried[sub][i]] = r
+                    self._share_yield(body, body.yields[i], r, carried[body][i])
+                    init = inits[i]
                     if self._owned_by(init, region, op) and init not in self.alias:
                         self.alias[init] = r
 
     def _owned_by(self, v: Value, region: Region, user: Op) -> bool:
         """``v`` is computed by a non-inlined op of ``region`` and read only by ``user``."""
         op = self.defs.get(v)
-        return (op is not None and op in region.ops and op.kind == "call" and self.uses.get(v) == 1
+        return (op is not None and op in region.ops and op.kind is OpKind.CALL and self.uses.get(v) == 1
                 and v not in self.inlined and not v.is_const and user in region.ops)
 
     def _share_yield(self, region: Region, y: Value, target: Value, param: Value | None,
@@ -177,7 +178,7 @@ class Codegen:
         if always:
             pass  # the target is assigned in this arm only: nothing else goes by its name
         elif param is None:
-            later = [o for o in region.ops[index + 1:] if o.kind != "const" and o.results
+            later = [o for o in region.ops[index + 1:] if o.kind is not OpKind.CONST and o.results
                      and o.results[0] not in self.inlined]
             others = [v for v in region.yields if v is not y]  # assigned after the arm's ops
             if later or others:  # safe unless they read the old value of the name: known once all names are
@@ -359,7 +360,7 @@ class Codegen:
         index is basic (each element at most once) and the array surely an ndarray:
         ``getitem_vjp(g, x, i)`` is ``dx = np.zeros(x.shape); dx[i] = g``, and
         ``add_at_index(dx, i, g)`` is ``dx[i] += g``."""
-        if op.kind != "call" or len(op.args) != 3 or op.kwnames:
+        if op.kind is not OpKind.CALL or len(op.args) != 3 or op.kwnames:
             return False
         if op.fn is runtime.getitem_vjp:
             return type(op.args[1].kind) is int and self._basic(op.args[2])
@@ -370,7 +371,7 @@ class Codegen:
     def _zeros_array(self, v: Value) -> bool:
         """``v`` is an ndarray of zeros this code made (then scattered into)."""
         op = self.defs.get(v)
-        if op is None or op.kind != "call":
+        if op is None or op.kind is not OpKind.CALL:
             return False
         if op.fn in (runtime.add_at_index, runtime.add_at):
             return self._zeros_array(op.args[0])
@@ -438,33 +439,32 @@ class Codegen:
         return [ast.Assign([targets], ast.Tuple([self.expr(v) for _, v in pairs], ast.Load()))]
 
     def statement(self, op: Op) -> list[ast.stmt]:
-        if op.kind == "const" or (op.results and op.results[0] in self.inlined):
+        if op.kind is OpKind.CONST or (op.results and op.results[0] in self.inlined):
             return []
-        if op.kind == "call" and self._written_in_place(op):
+        if op.kind is OpKind.CALL and self._written_in_place(op):
             return self.in_place(op)
-        if op.kind == "call" and op.fn is operator.iadd:
+        if op.kind is OpKind.CALL and op.fn is operator.iadd:
             return [ast.AugAssign(ast.Name(self.name(op.args[0]), ast.Store()), ast.Add(), self.expr(op.args[1]))]
-        if op.kind == "call":
+        if op.kind is OpKind.CALL:
             value = self.call_expr(op)
             if self.uses.get(op.result, 0) == 0:
                 return [ast.Expr(value)]
             return [ast.Assign([ast.Name(self.name(op.result), ast.Store())], value)]
-        if op.kind == "if":
-            then, orelse = op.regions
+        if op.kind is OpKind.IF:
+            then, orelse = op.then, op.orelse
             body = self.region(then, list(zip(op.results, then.yields)))
             other = self.region(orelse, list(zip(op.results, orelse.yields)))
             if other == [] or (len(other) == 1 and isinstance(other[0], ast.Pass)):
                 other = []
-            return [ast.If(self.expr(op.args[0]), body, other)]
-        offset = 1 if op.kind == "for" else 0
-        body = op.regions[-1]
-        before = self.assign_many(list(zip(op.results, op.args[offset:])))
+            return [ast.If(self.expr(op.test), body, other)]
+        body = op.body
+        before = self.assign_many(list(zip(op.results, op.inits)))
         inner = self.region(body, list(zip(op.results, body.yields)))
-        if op.kind == "for":
-            target = body.params[0]
+        if op.kind is OpKind.FOR:
+            target = op.target
             name = self.name(target) if self.uses.get(target) else "_"
-            return before + [ast.For(ast.Name(name, ast.Store()), self.expr(op.args[0]), inner, [])]
-        cond = op.regions[0]
+            return before + [ast.For(ast.Name(name, ast.Store()), self.expr(op.iterable), inner, [])]
+        cond = op.cond
         cond_ops = [s for o in cond.ops for s in self.statement(o)]
         if not cond_ops:
             return before + [ast.While(self.expr(cond.yields[0]), inner, [])]

@@ -19,7 +19,7 @@ import operator
 from typing import Any
 
 from . import optimize, passes, rules
-from .ir import BUILD_TUPLE, NOT_CONST, SCALAR, Function, Op, Region, Value, definitions, walk
+from .ir import BUILD_TUPLE, NOT_CONST, SCALAR, Function, Op, OpKind, Region, Value, definitions, walk
 from .reverse import loss_of, no_rule_error, run_rule
 from .tracing import Sym
 
@@ -35,7 +35,7 @@ def applies(fn: Function, argnums: list[int], seeded: bool) -> bool:
     varied = passes.varied_values(fn, [x], rules.differentiable)
     if any(v.kind != SCALAR for v in varied):
         return False
-    return not any(op.kind == "call" and op.note and op.note.startswith("recursive") and
+    return not any(op.kind is OpKind.CALL and op.note and op.note.startswith("recursive") and
                    any(a in varied for a in op.args) for op, _ in walk(fn.body))
 
 
@@ -61,11 +61,11 @@ class Forward:
         for op in ops:
             region.ops.append(op)
             self.b.line, self.b.file = op.line, op.file
-            if op.kind == "call":
+            if op.kind is OpKind.CALL:
                 self.call(op)
-            elif op.kind == "if":
+            elif op.kind is OpKind.IF:
                 self.branch(op)
-            elif op.kind in ("for", "while"):
+            elif op.is_loop:
                 self.loop(op)
         self.b.pop()
 
@@ -107,19 +107,19 @@ class Forward:
             op.results.append(self.tangent[r])
 
     def loop(self, op: Op) -> None:
-        offset = 1 if op.kind == "for" else 0
-        body = op.regions[-1]
-        slots = [i for i in range(len(op.results)) if body.params[offset + i] in self.varied]
+        body = op.body
+        slots = [i for i, p in enumerate(op.carried(body)) if p in self.varied]
         for sub in op.regions:  # a tangent slot per carried value that depends on the input
-            first = offset if sub is body else 0
+            carried = op.carried(sub)
             for i in slots:
-                p = sub.params[first + i]
+                p = carried[i]
                 self.tangent[p] = _scalar(f"d{p.hint}" if p.hint else None)
-            sub.params.extend(self.tangent[sub.params[first + i]] for i in slots)
+            sub.params.extend(self.tangent[carried[i]] for i in slots)
         for sub in op.regions:
             self.region(sub)
+        inits = op.inits
         for i in slots:
-            op.args.append(self.tangent.get(op.args[offset + i]) or _scalar(const=0.0))
+            op.args.append(self.tangent.get(inits[i]) or _scalar(const=0.0))
             body.yields.append(self.tangent.get(body.yields[i]) or _scalar(const=0.0))
             r = op.results[i]
             self.tangent[r] = _scalar(f"d{r.hint}" if r.hint else None)

@@ -1,16 +1,27 @@
 """The SSA intermediate representation: values, ops, regions, a builder, a printer and a verifier.
 
 Control flow stays structured (like MLIR's ``scf`` dialect) so that it can be turned back into
-readable Python:
+readable Python. An op's ``kind`` is an :class:`OpKind`; structured ops keep their operands in
+``args`` and their regions in ``regions`` in a fixed layout, read through named accessors
+(never by position outside this module):
 
-* ``const``  -- a compile-time constant (``op.fn`` holds the Python object);
-* ``call``   -- a call of a Python object ``op.fn`` on ``op.args`` (the last ``len(op.kwnames)``
-  arguments are keywords). Operators are calls of ``operator.add`` and friends;
-* ``if``     -- ``args == [cond]``, ``regions == [then, orelse]``; each region yields the results;
-* ``for``    -- ``args == [iterable, *inits]``; the body's params are ``[target, *carried]``
-  and it yields the next carried values; results are the final carried values;
-* ``while``  -- ``args == inits``; ``regions == [cond, body]``, both taking the carried values
-  as params; ``cond`` yields one boolean, ``body`` the next carried values.
+* ``CONST`` -- a compile-time constant (``op.fn`` holds the Python object);
+* ``CALL``  -- a call of a Python object ``op.fn`` on ``op.args`` (the last ``len(op.kwnames)``
+  arguments are keywords: ``op.positional`` and ``op.keywords`` split them). Operators are calls
+  of ``operator.add`` and friends;
+* ``IF``    -- ``op.test`` is the condition value; ``op.then`` and ``op.orelse`` are the two arms,
+  each yielding one value per result;
+* ``FOR``   -- ``op.iterable`` is iterated; ``op.inits`` are the initial values of the carried
+  values; ``op.body`` takes ``op.target`` (the item, its first param) and then the carried
+  values, and yields their next values; the results are the final carried values;
+* ``WHILE`` -- ``op.inits`` as for ``FOR``; ``op.cond`` and ``op.body`` both take the carried
+  values as params; ``op.cond`` yields one boolean, ``op.body`` the next carried values.
+
+``op.carried(region)`` is a loop region's carried params (a ``for`` body's params after the
+target; all of a ``while`` region's), ``op.is_loop`` tells ``FOR`` and ``WHILE`` from the rest,
+and ``op.keep_results(indices)`` drops an ``if``'s or a loop's other results with all that
+produces them. Slot ``i`` of a loop lines up across ``op.inits[i]``, ``op.carried(region)[i]``,
+``op.body.yields[i]`` and ``op.results[i]``.
 
 A region may read any value defined in an enclosing region before it (like Python's scoping).
 """
@@ -19,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Iterator
 
 _ids = itertools.count()
@@ -129,9 +141,25 @@ class Region:
     yields: list[Value] = field(default_factory=list)
 
 
+class OpKind(str, Enum):
+    """What an op does; see the module docstring for the layout of each kind."""
+
+    CONST = "const"
+    CALL = "call"
+    IF = "if"
+    FOR = "for"
+    WHILE = "while"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(eq=False)
 class Op:
-    kind: str
+    """One operation; structured ops (``IF``, ``FOR``, ``WHILE``) hold regions, read through the
+    named accessors below. ``kind`` may be given as its string value (``"call"``)."""
+
+    kind: OpKind
     args: list[Value]
     results: list[Value]
     fn: Any = None
@@ -142,6 +170,9 @@ class Op:
     adjoint: bool = False  # emitted by the backward sweep
     file: str | None = None  # source file of ``line`` (inlined callees live in other files)
     note: str | None = None  # why a call of a Python function was not inlined
+
+    def __post_init__(self) -> None:
+        self.kind = OpKind(self.kind)
 
     @property
     def result(self) -> Value:
@@ -155,6 +186,91 @@ class Op:
     def keywords(self) -> dict[str, Value]:
         n = len(self.kwnames)
         return dict(zip(self.kwnames, self.args[len(self.args) - n :])) if n else {}
+
+    # ------------------------------------------------------------------ structured ops
+
+    @property
+    def is_loop(self) -> bool:
+        """Whether this is a ``FOR`` or ``WHILE`` op."""
+        return self.kind is OpKind.FOR or self.kind is OpKind.WHILE
+
+    def _expect(self, *kinds: OpKind) -> None:
+        if self.kind not in kinds:
+            raise IRError(f"a {self.kind} op has no such part (only {', '.join(map(str, kinds))} ops do)")
+
+    @property
+    def test(self) -> Value:
+        """An ``IF``'s condition value."""
+        self._expect(OpKind.IF)
+        return self.args[0]
+
+    @property
+    def then(self) -> Region:
+        """An ``IF``'s arm run when the condition holds."""
+        self._expect(OpKind.IF)
+        return self.regions[0]
+
+    @property
+    def orelse(self) -> Region:
+        """An ``IF``'s arm run when the condition does not hold."""
+        self._expect(OpKind.IF)
+        return self.regions[1]
+
+    @property
+    def iterable(self) -> Value:
+        """The value a ``FOR`` loop iterates."""
+        self._expect(OpKind.FOR)
+        return self.args[0]
+
+    @property
+    def target(self) -> Value:
+        """A ``FOR`` loop's item: the first param of its body."""
+        self._expect(OpKind.FOR)
+        return self.regions[0].params[0]
+
+    @property
+    def inits(self) -> list[Value]:
+        """A loop's initial values of its carried values (a new list)."""
+        self._expect(OpKind.FOR, OpKind.WHILE)
+        return self.args[1:] if self.kind is OpKind.FOR else list(self.args)
+
+    @property
+    def body(self) -> Region:
+        """A loop's body: it yields the next carried values."""
+        self._expect(OpKind.FOR, OpKind.WHILE)
+        return self.regions[-1]
+
+    @property
+    def cond(self) -> Region:
+        """A ``WHILE`` loop's condition region: it yields one boolean."""
+        self._expect(OpKind.WHILE)
+        return self.regions[0]
+
+    def carried(self, region: Region) -> list[Value]:
+        """The carried params of ``region``, one of this loop's regions (a new list): a ``for``
+        body's params after the target, all of a ``while`` region's params."""
+        self._expect(OpKind.FOR, OpKind.WHILE)
+        return region.params[1:] if self.kind is OpKind.FOR else list(region.params)
+
+    def keep_results(self, indices: list[int]) -> None:
+        """Keep only the results at ``indices`` (in ascending order) of an ``IF`` or a loop, and
+        what produces them: the arms' yields of an ``IF``; a loop's initial values, carried
+        params and body yields."""
+        self._expect(OpKind.IF, OpKind.FOR, OpKind.WHILE)
+        self.results = [self.results[i] for i in indices]
+        if self.kind is OpKind.IF:
+            for sub in self.regions:
+                sub.yields = [sub.yields[i] for i in indices]
+            return
+        head = self.args[:1] if self.kind is OpKind.FOR else []
+        inits = self.inits
+        self.args = head + [inits[i] for i in indices]
+        for sub in self.regions:
+            lead = sub.params[:1] if self.kind is OpKind.FOR else []
+            carried = self.carried(sub)
+            sub.params = lead + [carried[i] for i in indices]
+        body = self.body
+        body.yields = [body.yields[i] for i in indices]
 
 
 @dataclass(eq=False)
@@ -218,7 +334,7 @@ class Builder:
             result.shape = value.shape
         if type(value) is tuple and all(type(d) is int for d in value):
             result.dims = value
-        return self.emit(Op("const", [], [result], fn=value)).result
+        return self.emit(Op(OpKind.CONST, [], [result], fn=value)).result
 
     def call(self, fn: Any, args: list[Value], kwargs: dict[str, Value] | None = None,
              hint: str | None = None, kind: str | None = None, effect: bool = False) -> Value:
@@ -227,7 +343,7 @@ class Builder:
             simpler = self.simplify(self, fn, args, kwargs)
             if simpler is not None:
                 return simpler
-        op = Op("call", list(args) + list(kwargs.values()), [Value(hint, kind)], fn=fn,
+        op = Op(OpKind.CALL, list(args) + list(kwargs.values()), [Value(hint, kind)], fn=fn,
                 kwnames=tuple(kwargs), effect=effect)
         if self.annotate is not None:
             r = op.result
@@ -253,7 +369,7 @@ _TEMP_NAMES = {"add": "total", "sub": "diff", "mul": "prod", "truediv": "ratio",
 
 def temp_name(op: Op) -> str:
     """A readable name for a value the user did not name, after the op computing it."""
-    if op.kind != "call":
+    if op.kind is not OpKind.CALL:
         return "t"
     fn = op.fn
     name = getattr(fn, "name", None) or getattr(fn, "what", None) or getattr(fn, "__name__", None)
@@ -278,9 +394,9 @@ def format_region(region: Region, indent: str = "") -> list[str]:
     lines = []
     for op in region.ops:
         res = ", ".join(map(repr, op.results))
-        if op.kind == "const":
+        if op.kind is OpKind.CONST:
             lines.append(f"{indent}{res} = const {op.fn!r:.40}")
-        elif op.kind == "call":
+        elif op.kind is OpKind.CALL:
             args = [repr(a) for a in op.positional] + [f"{k}={v!r}" for k, v in op.keywords.items()]
             lines.append(f"{indent}{res} = {_callee_name(op.fn)}({', '.join(args)})")
         else:
@@ -340,15 +456,15 @@ def verify(fn: Function) -> None:
 
 def _check_shape(op: Op) -> None:
     n = len(op.results)
-    if op.kind in ("const", "call") and (n != 1 or op.regions):
+    if op.kind in (OpKind.CONST, OpKind.CALL) and (n != 1 or op.regions):
         raise IRError(f"{op.kind} must have one result and no regions")
-    if op.kind == "if" and (len(op.regions) != 2 or any(len(r.yields) != n for r in op.regions)):
+    if op.kind is OpKind.IF and (len(op.regions) != 2 or any(len(r.yields) != n for r in op.regions)):
         raise IRError("if must have two regions yielding one value per result")
-    if op.kind == "for":
-        body = op.regions[0]
-        if len(body.params) != n + 1 or len(body.yields) != n or len(op.args) != n + 1:
+    if op.kind is OpKind.FOR:
+        if len(op.regions) != 1 or len(op.body.params) != n + 1 or len(op.body.yields) != n \
+                or len(op.args) != n + 1:
             raise IRError("for: params/yields/results mismatch")
-    if op.kind == "while":
-        cond, body = op.regions
-        if len(cond.yields) != 1 or len(body.yields) != n or len(op.args) != n:
+    if op.kind is OpKind.WHILE:
+        if len(op.regions) != 2 or len(op.cond.yields) != 1 or len(op.body.yields) != n or len(op.inits) != n \
+                or any(len(op.carried(sub)) != n for sub in op.regions):
             raise IRError("while: cond/body/results mismatch")

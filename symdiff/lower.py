@@ -36,6 +36,7 @@ from .ir import (
     GetAttr,
     Method,
     Op,
+    OpKind,
     Region,
     Struct,
     Value,
@@ -462,7 +463,7 @@ class Lowerer:
             self.env[name] = merged[a, c] = result
             self.maybe_aliases[result] = self.maybe_aliases.get(a, set()) | self.maybe_aliases.get(c, set())
         self.note_conditional_aliases(changed, then_env, else_env)
-        self.b.emit(Op("if", [cond], results, regions=[then_region, else_region], line=line))
+        self.b.emit(Op(OpKind.IF, [cond], results, regions=[then_region, else_region], line=line))
 
     def note_conditional_aliases(self, changed: list[str], then_env: dict, else_env: dict) -> None:
         """Names that are one object after one arm of an ``if`` but not after the other
@@ -518,7 +519,7 @@ class Lowerer:
         target.shape = () if target.integer else None
         if iterable.kind is None or type(iterable.kind) is int and iterable.kind > 1:
             self.views[target] = self.views.get(iterable, iterable)  # the rows of an array are views
-        op = self.loop("for", [iterable], [target], names, body, None)
+        op = self.loop(OpKind.FOR, [iterable], [target], names, body, None)
         op.line = node.lineno
 
     def index_loop(self, node: ast.For) -> ast.For | None:
@@ -610,7 +611,7 @@ class Lowerer:
         def cond() -> Value:
             return self.and_not_jumped(lambda: self.expr(node.test), breaks)
 
-        op = self.loop("while", [], [], names, lambda: self.loop_body(node.body), cond)
+        op = self.loop(OpKind.WHILE, [], [], names, lambda: self.loop_body(node.body), cond)
         op.line = node.lineno
 
     def for_as_while(self, node: ast.For) -> None:
@@ -633,7 +634,7 @@ class Lowerer:
             self.env[index] = self.call(operator.add, [i, self.b.const(1)], hint=i.hint)
             self.loop_body(node.body)
 
-        op = self.loop("while", [], [], names, body, cond)
+        op = self.loop(OpKind.WHILE, [], [], names, body, cond)
         op.line = node.lineno
 
     def _return_flags(self, node: ast.stmt) -> list[str]:
@@ -672,7 +673,7 @@ class Lowerer:
         after = self.p.names_read_after(node)
         return [n for n in assigned if n in self.env or n in after]
 
-    def loop(self, kind: str, args: list[Value], extra_params: list[Value], names: list[str],
+    def loop(self, kind: OpKind, args: list[Value], extra_params: list[Value], names: list[str],
              body: Callable[[], None], cond: Callable[[], Value] | None) -> Op:
         """Emit a ``for``/``while`` op carrying ``names``; retries once if a kind was too narrow.
 

@@ -30,6 +30,7 @@ from .ir import (
     GetAttr,
     Method,
     Op,
+    OpKind,
     Region,
     Value,
     definitions,
@@ -101,7 +102,7 @@ def substitute(fn: Function, replace: dict[Value, Value]) -> None:
             op.args = args
             for sub in op.regions:
                 visit(sub)
-            if changed and op.kind == "call" and op.adjoint and not op.effect and builder.simplify:
+            if changed and op.kind is OpKind.CALL and op.adjoint and not op.effect and builder.simplify:
                 builder.line, builder.file = op.line, op.file
                 simpler = builder.simplify(builder, op.fn, op.positional, op.keywords)
                 if simpler is not None and simpler is not op.result:
@@ -127,20 +128,20 @@ def propagate_copies(fn: Function) -> None:
         for op in region.ops:
             for sub in op.regions:
                 visit(sub, visible)
-            if op.kind == "if":
+            if op.kind is OpKind.IF:
                 for i, r in enumerate(op.results):
-                    then, orelse = (sub.yields[i] for sub in op.regions)
+                    then, orelse = op.then.yields[i], op.orelse.yields[i]
                     if then is orelse and then in visible:
                         replace[r] = then
-            elif op.kind in ("for", "while"):
-                offset = 1 if op.kind == "for" else 0
-                body = op.regions[-1]
+            elif op.is_loop:
+                body, inits = op.body, op.inits
+                carried = {sub: op.carried(sub) for sub in op.regions}
                 for i, r in enumerate(op.results):
-                    param, init = body.params[i + offset], op.args[i + offset]
+                    param, init = carried[body][i], inits[i]
                     if body.yields[i] is param:
                         replace[r] = init
                         for sub in op.regions:
-                            replace[sub.params[i + (offset if sub is body else 0)]] = init
+                            replace[carried[sub][i]] = init
             visible |= set(op.results)
 
     visit(fn.body, set())
@@ -181,7 +182,7 @@ def _weak(hint: str | None) -> bool:
 
 
 def _reusable(op: Op, touched: set[Value]) -> bool:
-    if op.kind != "call" or op.effect or op.fn in (BUILD_LIST,) or isinstance(op.fn, BuildDict):
+    if op.kind is not OpKind.CALL or op.effect or op.fn in (BUILD_LIST,) or isinstance(op.fn, BuildDict):
         return False
     if op.result.kind == SEQUENCE or any(a.kind == SEQUENCE for a in op.args):
         return False
@@ -235,7 +236,7 @@ def _touched_by_updates(fn: Function) -> set[Value]:
         for op in region.ops:
             for sub in op.regions:
                 visit(sub)
-            if op.kind == "call":
+            if op.kind is OpKind.CALL:
                 record = primitives.lookup(op.fn)
                 if op.effect and record.updates:
                     touched.add(op.args[0])
@@ -243,23 +244,23 @@ def _touched_by_updates(fn: Function) -> set[Value]:
                     touched.update(op.args)
                 if record.alias in (primitives.VIEW, primitives.ITSELF) and op.args:
                     link(op.result, op.args[0])
-            elif op.kind == "if":
+            elif op.kind is OpKind.IF:
                 for i, r in enumerate(op.results):
                     for sub in op.regions:
                         link(r, sub.yields[i])
-            elif op.kind in ("for", "while"):
-                offset = 1 if op.kind == "for" else 0
-                body = op.regions[-1]
+            elif op.is_loop:
+                body, inits = op.body, op.inits
+                carried = [op.carried(sub) for sub in op.regions]
                 for i, r in enumerate(op.results):
-                    group = [r, op.args[i + offset], body.yields[i]]
-                    group += [sub.params[i + (offset if sub is body else 0)] for sub in op.regions]
+                    group = [r, inits[i], body.yields[i]]
+                    group += [params[i] for params in carried]
                     for other in group[1:]:
                         link(r, other)
 
     visit(fn.body)
     # the gradients returned to the caller must stay distinct arrays
     for op, _ in walk(fn.body):
-        if op.kind == "call" and op.fn in (runtime.as_grad, runtime.grad_like):
+        if op.kind is OpKind.CALL and op.fn in (runtime.as_grad, runtime.grad_like):
             touched.add(op.args[0])
     stack = list(touched)
     while stack:
@@ -292,7 +293,7 @@ def _hoist_in(region: Region, touched: set[Value], memos: dict) -> None:
         op = region.ops[i]
         for sub in op.regions:  # inner loops first: their invariants may be the outer's too
             _hoist_in(sub, touched, memos)
-        if op.kind in ("for", "while"):
+        if op.is_loop:
             moved = _hoist_out_of(op, touched, memos)
             region.ops[i:i] = moved
             i += len(moved)
@@ -301,7 +302,7 @@ def _hoist_in(region: Region, touched: set[Value], memos: dict) -> None:
 
 def _hoist_out_of(loop: Op, touched: set[Value], memos: dict) -> list[Op]:
     inside = {v for sub in loop.regions for v in sub.params} | {
-        v for sub in loop.regions for o, _ in walk(sub) if o.kind != "const" for v in o.results}
+        v for sub in loop.regions for o, _ in walk(sub) if o.kind is not OpKind.CONST for v in o.results}
     moved: list[Op] = []
     groups: list[tuple[list[Op], Region, list[tuple[Op, Region]]]] = []
 
@@ -309,13 +310,13 @@ def _hoist_out_of(loop: Op, touched: set[Value], memos: dict) -> list[Op]:
         group: list[Op] = []  # invariant ops computed together on first use
         grouped: set[Value] = set()
         for op in list(region.ops):
-            if op.kind == "const":
+            if op.kind is OpKind.CONST:
                 continue
-            if op.kind == "if":
+            if op.kind is OpKind.IF:
                 for sub in op.regions:
                     scan(sub, path + [(op, sub)])
                 continue
-            if op.kind != "call" or op.effect:  # a side effect (or a loop) between: a new group
+            if op.kind is not OpKind.CALL or op.effect:  # a side effect (or a loop) between: a new group
                 group, grouped = [], set()
                 continue
             if not _reusable(op, touched) or isinstance(op.fn, (GetAttr, Build)) or op.fn is len or any(
@@ -332,7 +333,7 @@ def _hoist_out_of(loop: Op, touched: set[Value], memos: dict) -> list[Op]:
             group.append(op)
             grouped.update(op.results)
 
-    scan(loop.regions[-1], [])
+    scan(loop.body, [])
     for group, region, path in groups:
         _memoize(loop, group, region, path, memos)
     return moved
@@ -342,9 +343,9 @@ def _memoize(loop: Op, group: list[Op], region: Region, path: list[tuple[Op, Reg
     """Replace the ops of ``group`` in ``region`` of ``loop``'s body by ``if memo is None:``
     followed by them, each result carried by the loop (and out of the ``if`` arms on
     ``path``) and None at first."""
-    body = loop.regions[-1]
+    body = loop.body
     fill_then, fill_else = Region(), Region()
-    fill = Op("if", [], [], regions=[fill_then, fill_else], line=group[0].line, file=group[0].file)
+    fill = Op(OpKind.IF, [], [], regions=[fill_then, fill_else], line=group[0].line, file=group[0].file)
     index = region.ops.index(group[0])
     for op in group:
         region.ops.remove(op)
@@ -353,8 +354,8 @@ def _memoize(loop: Op, group: list[Op], region: Region, path: list[tuple[Op, Reg
     for result in outs:
         hint = result.hint or temp_name(next(op for op in group if op.result is result))
         carried = Value(hint)
-        for sub in loop.regions[:-1]:  # a while loop's condition takes the carried values too
-            sub.params.append(Value(hint))
+        if loop.kind is OpKind.WHILE:  # a while loop's condition takes the carried values too
+            loop.cond.params.append(Value(hint))
         loop.args.append(Value(hint, const=None))
         body.params.append(carried)
         loop.results.append(Value(hint))
@@ -363,7 +364,7 @@ def _memoize(loop: Op, group: list[Op], region: Region, path: list[tuple[Op, Reg
         fill_else.yields.append(carried)
         fill.results.append(memo)
         if result is outs[0]:
-            test = Op("call", [carried, Value(None, const=None)], [Value("_unset")], fn=operator.is_,
+            test = Op(OpKind.CALL, [carried, Value(None, const=None)], [Value("_unset")], fn=operator.is_,
                       line=group[0].line, file=group[0].file, adjoint=group[0].adjoint)
             fill.args = [test.result]
         current = memo
@@ -393,9 +394,9 @@ def _unstack_memos(fn: Function, memos: dict[Value, tuple[Op, Value]]) -> None:
     other: set[Value] = set()
     for op, region in walk(fn.body):
         for i, a in enumerate(op.args):
-            if op.kind == "call" and op.fn == Method("append") and i == 0 and op.args[1] in memos:
+            if op.kind is OpKind.CALL and op.fn == Method("append") and i == 0 and op.args[1] in memos:
                 pushes.setdefault(a, []).append(op)
-            elif op.kind == "call" and op.fn == Method("pop") and i == 0 and len(op.args) == 1:
+            elif op.kind is OpKind.CALL and op.fn == Method("pop") and i == 0 and len(op.args) == 1:
                 pops.setdefault(a, []).append((op, region))
             else:
                 other.add(a)
@@ -482,7 +483,7 @@ def merge_masked_sums(fn: Function) -> None:
             for sub in op.regions:
                 visit(sub)
             region.ops.append(op)
-            if op.kind == "call" and primitives.lookup(op.fn).accumulates and op.adjoint and not op.kwnames \
+            if op.kind is OpKind.CALL and primitives.lookup(op.fn).accumulates and op.adjoint and not op.kwnames \
                     and len(op.args) == 2:
                 merged = _merge_sum(builder, op, uses, touched, replace)
                 if merged is not None:
@@ -556,7 +557,7 @@ def _masked(b: Builder, v: Value, uses: dict[Value, int], touched: set[Value]) -
     """``v`` as a masked cotangent, if it is ``np.where(c, p, q)`` -- or such a where times,
     divided by or negated -- computed next to the sum for nothing else."""
     op = b.producer.get(v)
-    if (op is None or op.kind != "call" or op.kwnames or uses.get(v) != 1 or v in touched
+    if (op is None or op.kind is not OpKind.CALL or op.kwnames or uses.get(v) != 1 or v in touched
             or op not in b.region.ops or touched.intersection(op.args)):
         return None
     if op.fn is np.where and len(op.args) == 3:
@@ -610,7 +611,7 @@ def defer_outer_products(fn: Function) -> None:
     producers = definitions(fn.body)
     replace: dict[Value, Value] = {}
     for region in [fn.body] + [sub for op, _ in walk(fn.body) for sub in op.regions]:
-        for loop in [op for op in region.ops if op.kind in ("for", "while")]:
+        for loop in [op for op in region.ops if op.is_loop]:
             _defer_in(loop, region, uses, producers, replace)
     substitute(fn, replace)
 
@@ -640,18 +641,17 @@ def _is_column_index(index: Any) -> bool:
 
 def _defer_in(loop: Op, region: Region, uses: dict[Value, int], producers: dict[Value, Op],
               replace: dict[Value, Value]) -> None:
-    offset = 1 if loop.kind == "for" else 0
-    body = loop.regions[-1]
+    body = loop.body
     lists: dict[Value, Value] = {}  # a value collected once, whatever sums use it
     sums: list[Op] = []
     for k in reversed(range(len(loop.results))):
-        param, y = body.params[offset + k], body.yields[k]
+        param, y = loop.carried(body)[k], body.yields[k]
         add = producers.get(y)
         if add is None or add not in body.ops or uses.get(param) != 1 or uses.get(y) != 1 or add.kwnames:
             continue
         if add.fn not in (runtime.add_into, operator.add) or len(add.args) != 2 or param not in add.args:
             continue
-        if any(uses.get(sub.params[k], 0) for sub in loop.regions[:-1]):
+        if loop.kind is OpKind.WHILE and uses.get(loop.carried(loop.cond)[k], 0):
             continue
         factors = _outer_factors(add.args[1] if add.args[0] is param else add.args[0], body, producers, uses)
         if factors is None:
@@ -661,31 +661,29 @@ def _defer_in(loop: Op, region: Region, uses: dict[Value, int], producers: dict[
         for v in reversed(factors):
             if v not in lists:
                 lists[v] = Value(f"{v.hint or (temp_name(producers[v]) if v in producers else 'row')}_rows")
-                region.ops.insert(region.ops.index(loop), Op("call", [], [lists[v]], fn=BUILD_LIST))
-                body.ops.insert(index, Op("call", [lists[v], v], [Value()], fn=Method("append"), effect=True))
-        init, result = loop.args[offset + k], loop.results[k]
+                region.ops.insert(region.ops.index(loop), Op(OpKind.CALL, [], [lists[v]], fn=BUILD_LIST))
+                body.ops.insert(index, Op(OpKind.CALL, [lists[v], v], [Value()], fn=Method("append"), effect=True))
+        init, result = loop.inits[k], loop.results[k]
         zeros = producers.get(init)
         total = Value(result.hint, result.kind)
         total.shape = result.shape
         floats = all(v.dtype is shapes.F64 for v in factors)
         if zeros is not None and zeros.fn is np.zeros and len(zeros.args) == 1 and uses.get(init) == 1:
             total.dtype = shapes.F64 if floats else None
-            summed = [Op("call", [lists[factors[0]], lists[factors[1]], zeros.args[0]], [total],
+            summed = [Op(OpKind.CALL, [lists[factors[0]], lists[factors[1]], zeros.args[0]], [total],
                          fn=runtime.sum_of_outer, line=add.line, file=add.file, adjoint=add.adjoint)]
         else:
             part = Value(None, result.kind)
-            summed = [Op("call", [lists[factors[0]], lists[factors[1]]], [part], fn=runtime.sum_of_outer,
+            summed = [Op(OpKind.CALL, [lists[factors[0]], lists[factors[1]]], [part], fn=runtime.sum_of_outer,
                          line=add.line, file=add.file, adjoint=add.adjoint),
-                      Op("call", [init, part], [total], fn=operator.add, line=add.line, file=add.file,
+                      Op(OpKind.CALL, [init, part], [total], fn=operator.add, line=add.line, file=add.file,
                          adjoint=add.adjoint)]
             total.dtype = shapes.F64 if floats and init.dtype is shapes.F64 else None
         sums.append(summed[0])
         after = region.ops.index(loop) + 1
         region.ops[after:after] = summed
         replace[result] = total
-        del loop.args[offset + k], loop.results[k], body.yields[k]
-        for sub in loop.regions:
-            del sub.params[(offset if sub is body else 0) + k]
+        loop.keep_results([i for i in range(len(loop.results)) if i != k])
     _stack_shared_rows(region, loop, sums)
 
 
@@ -699,7 +697,7 @@ def _stack_shared_rows(region: Region, loop: Op, sums: list[Op]) -> None:
         if len(ops) < 2:
             continue
         matrix = Value(rows.hint.replace("_rows", "s") if rows.hint else None)
-        region.ops.insert(region.ops.index(loop) + 1, Op("call", [rows], [matrix], fn=runtime.stacked,
+        region.ops.insert(region.ops.index(loop) + 1, Op(OpKind.CALL, [rows], [matrix], fn=runtime.stacked,
                                                          line=ops[0].line, file=ops[0].file, adjoint=True))
         for op in ops:
             op.args = [matrix if a is rows else a for a in op.args]
@@ -714,7 +712,7 @@ def hand_over_fresh_gradients(fn: Function) -> None:
     uses = use_counts(fn)
     replace: dict[Value, Value] = {}
     for op, _ in walk(fn.body):
-        if op.kind != "call" or op.fn not in (runtime.grad_like, runtime.as_grad):
+        if op.kind is not OpKind.CALL or op.fn not in (runtime.grad_like, runtime.as_grad):
             continue
         g, x = op.args
         if not passes.fresh_array(g, producers):
@@ -741,7 +739,7 @@ def accumulate_in_place(fn: Function) -> None:
     producers = definitions(fn.body)
     uses = use_counts(fn)
     for op, _ in walk(fn.body):
-        if op.kind != "call" or op.fn is not operator.add or not op.adjoint or op.kwnames or op.effect:
+        if op.kind is not OpKind.CALL or op.fn is not operator.add or not op.adjoint or op.kwnames or op.effect:
             continue
         acc, part = op.args
         if not passes.new_array(acc, producers):

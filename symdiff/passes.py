@@ -18,6 +18,7 @@ from .ir import (
     Function,
     GetAttr,
     Op,
+    OpKind,
     Region,
     Value,
 )
@@ -89,15 +90,13 @@ def surely_float(v: Value, producer: dict[Value, Op], assumed: set[Value] | None
     op = producer.get(v)
     if op is None:
         return False
-    if op.kind == "if":
+    if op.kind is OpKind.IF:
         i = op.results.index(v)
         return all(surely_float(sub.yields[i], producer, assumed) for sub in op.regions)
-    if op.kind in ("for", "while"):
+    if op.is_loop:
         i = op.results.index(v)
-        offset = 1 if op.kind == "for" else 0
-        body = op.regions[-1]
-        assumed |= {v} | {sub.params[i + (offset if sub is body else 0)] for sub in op.regions}
-        return surely_float(op.args[offset + i], producer, assumed) and surely_float(body.yields[i], producer, assumed)
+        assumed |= {v} | {op.carried(sub)[i] for sub in op.regions}
+        return surely_float(op.inits[i], producer, assumed) and surely_float(op.body.yields[i], producer, assumed)
     fn = op.fn
     if primitives.lookup(fn).float_result:
         return True
@@ -114,7 +113,7 @@ def surely_float(v: Value, producer: dict[Value, Op], assumed: set[Value] | None
 def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:
     """Whether ``v`` is an array the gradient code created (not a view, argument or constant)."""
     op = producer.get(v)
-    if op is None or op.kind != "call":
+    if op is None or op.kind is not OpKind.CALL:
         return False
     alias = primitives.lookup(op.fn).alias
     return alias == primitives.FRESH or (alias == primitives.ITSELF and fresh_array(op.args[0], producer))
@@ -124,7 +123,7 @@ def new_array(v: Value, producer: dict[Value, Op]) -> bool:
     """Whether ``v`` is a new array nothing else refers to: made by a call that returns a new
     array, or an in-place update of such an array (whose old value is gone)."""
     op = producer.get(v)
-    if op is None or op.kind != "call":
+    if op is None or op.kind is not OpKind.CALL:
         return False
     record = primitives.lookup(op.fn)
     if record.alias == primitives.FRESH:
@@ -277,14 +276,14 @@ def _absorb_spread(b: Builder, fn: Any, args: list[Value]) -> Value | None:
 def _swapped_products(b: Builder, x: Value, y: Value) -> bool:
     """``x`` is ``p * q`` and ``y`` is ``q * p`` (what the product rule gives for ``p * p``)."""
     px, py = b.producer.get(x), b.producer.get(y)
-    return (px is not None and py is not None and px.kind == py.kind == "call" and px.fn is py.fn is operator.mul
+    return (px is not None and py is not None and px.kind is py.kind is OpKind.CALL and px.fn is py.fn is operator.mul
             and not px.kwnames and not py.kwnames and px.args == py.args[::-1])
 
 
 def _const_where(b: Builder, v: Value) -> tuple[Value, float, float] | None:
     """``(c, a, b)`` if ``v`` was built as ``np.where(c, a, b)`` of two float constants."""
     op = b.producer.get(v)
-    if op is None or op.kind != "call" or op.fn is not np.where or op.kwnames or len(op.args) != 3:
+    if op is None or op.kind is not OpKind.CALL or op.fn is not np.where or op.kwnames or len(op.args) != 3:
         return None
     c, a, e = op.args
     if not all(t.is_const and type(t.const) is float for t in (a, e)):
@@ -303,7 +302,7 @@ def _scale_mask(b: Builder, k: Value, m: Value) -> Value | None:
         c, a, e = where
         return b.call(np.where, [c, b.const(k.const * a), b.const(k.const * e)], kind=m.kind)
     op = b.producer.get(m)
-    if op is None or op.kind != "call" or op.fn is not operator.mul or op.kwnames:
+    if op is None or op.kind is not OpKind.CALL or op.fn is not operator.mul or op.kwnames:
         return None
     for i, inner in enumerate(op.args):
         where = _const_where(b, inner)
@@ -326,7 +325,7 @@ def _spread_from(b: Builder, value: Value) -> tuple[Value, Value] | None:
     """``(shape, c)`` if ``value`` was built as ``np.full(shape, c)`` of a scalar ``c``, or as
     ``np.broadcast_to(c, shape)``."""
     op = b.producer.get(value)
-    if op is None or op.kind != "call" or op.kwnames or len(op.args) != 2:
+    if op is None or op.kind is not OpKind.CALL or op.kwnames or len(op.args) != 2:
         return None
     if op.fn is np.full:
         return op.args[0], op.args[1]
@@ -336,7 +335,7 @@ def _spread_from(b: Builder, value: Value) -> tuple[Value, Value] | None:
 def _shape_read_off(b: Builder, shape: Value) -> Value | None:
     """``x`` if ``shape`` was built as ``np.shape(x)`` (or ``x.shape``)."""
     op = b.producer.get(shape)
-    if op is not None and op.kind == "call" and len(op.args) == 1 and op.fn in (np.shape, GetAttr("shape")):
+    if op is not None and op.kind is OpKind.CALL and len(op.args) == 1 and op.fn in (np.shape, GetAttr("shape")):
         return op.args[0]
     return None
 
@@ -344,7 +343,7 @@ def _shape_read_off(b: Builder, shape: Value) -> Value | None:
 def _negated(b: Builder, value: Value) -> Value | None:
     """``v`` if ``value`` was built as ``-v`` by this builder, else None."""
     op = b.producer.get(value)
-    return op.args[0] if op is not None and op.kind == "call" and op.fn is operator.neg else None
+    return op.args[0] if op is not None and op.kind is OpKind.CALL and op.fn is operator.neg else None
 
 
 # ----------------------------------------------------------------------------- activity
@@ -375,71 +374,64 @@ def varied_values(fn: Function, wrt: list[Value], differentiable: Callable[[Any]
 
 def _forward_varied(region: Region, varied: set[Value], differentiable: Callable[[Any], bool]) -> None:
     for op in region.ops:
-        if op.kind == "const":
+        if op.kind is OpKind.CONST:
             continue
-        if op.kind == "call":
+        if op.kind is OpKind.CALL:
             if differentiable(op.fn) and any(a in varied for a in op.args):
                 varied.update(op.results)
             continue
         for sub in op.regions:
             _seed_params(op, sub, varied)
             _forward_varied(sub, varied, differentiable)
-        body = op.regions[-1] if op.regions else None
+        inits = op.inits if op.is_loop else []
         for i, r in enumerate(op.results):
-            if op.kind == "if":
+            if op.kind is OpKind.IF:
                 hit = any(sub.yields[i] in varied for sub in op.regions)
             else:
-                init = op.args[i + 1] if op.kind == "for" else op.args[i]
-                hit = init in varied or body.yields[i] in varied
+                hit = inits[i] in varied or op.body.yields[i] in varied
             if hit:
                 varied.add(r)
 
 
 def _seed_params(op: Op, region: Region, varied: set[Value]) -> None:
     """Loop params are varied when their initial value or the value fed back is."""
-    if op.kind == "for":
-        if op.args[0] in varied:
-            varied.add(region.params[0])
-        carried, inits = region.params[1:], op.args[1:]
-    elif op.kind == "while":
-        carried, inits = region.params, op.args
-    else:
+    if not op.is_loop:
         return
-    body = op.regions[-1]
-    for p, init, y in zip(carried, inits, body.yields):
+    if op.kind is OpKind.FOR and op.iterable in varied:
+        varied.add(op.target)
+    for p, init, y in zip(op.carried(region), op.inits, op.body.yields):
         if init in varied or y in varied:
             varied.add(p)
 
 
 def _backward_useful(region: Region, useful: set[Value], differentiable: Callable[[Any], bool]) -> None:
     for op in reversed(region.ops):
-        if op.kind == "const":
+        if op.kind is OpKind.CONST:
             continue
-        if op.kind == "call":
+        if op.kind is OpKind.CALL:
             if differentiable(op.fn) and any(r in useful for r in op.results):
                 useful.update(op.args)
             continue
-        body = op.regions[-1]
-        if op.kind == "if":
+        if op.kind is OpKind.IF:
             for i, r in enumerate(op.results):
                 if r in useful:
                     useful.update(sub.yields[i] for sub in op.regions)
             for sub in op.regions:
                 _backward_useful(sub, useful, differentiable)
             continue
-        offset = 1 if op.kind == "for" else 0
-        carried = body.params[offset:]
+        body, inits = op.body, op.inits
+        carried = op.carried(body)
         for i, r in enumerate(op.results):
             if r in useful or carried[i] in useful:
                 useful.add(body.yields[i])
-                useful.add(op.args[i + offset])
+                useful.add(inits[i])
         _backward_useful(body, useful, differentiable)
         for i, p in enumerate(carried):
             if p in useful:
                 useful.add(body.yields[i])
-                useful.add(op.args[i + offset])
-        if op.kind == "for" and body.params[0] in useful:
-            useful.add(op.args[0])
+                useful.add(inits[i])
+        if op.kind is OpKind.FOR and op.target in useful:
+            useful.add(op.iterable)
 
 
 # ----------------------------------------------------------------------------- dead code
@@ -470,16 +462,16 @@ def _live_values(fn: Function) -> set[Value]:
         """Mark what the live ops of ``region`` read; True if any op in it is live."""
         any_live = False
         for op in reversed(region.ops):
-            if op.kind == "const":  # kept if read (also from outside its region): so is its region
+            if op.kind is OpKind.CONST:  # kept if read (also from outside its region): so is its region
                 any_live = any_live or op.result in live
                 continue
-            if op.kind == "call":
+            if op.kind is OpKind.CALL:
                 if op.effect or any(r in live for r in op.results):
                     mark(op.args)
                     any_live = True
                 continue
             inner = [visit(sub) for sub in op.regions]
-            if op.kind == "if":
+            if op.kind is OpKind.IF:
                 for i, r in enumerate(op.results):
                     if r in live:
                         mark(sub.yields[i] for sub in op.regions)
@@ -487,16 +479,16 @@ def _live_values(fn: Function) -> set[Value]:
                     mark(op.args)
                     any_live = True
                 continue
-            offset = 1 if op.kind == "for" else 0
-            body = op.regions[-1]
+            body, inits = op.body, op.inits
+            carried = [op.carried(sub) for sub in op.regions]
             for i, r in enumerate(op.results):
-                params = [sub.params[i + (offset if sub is body else 0)] for sub in op.regions]
-                if r in live or any(p in live for p in params):
-                    mark([op.args[i + offset], body.yields[i]])
-            if op.kind == "while" or any(inner) or any(r in live for r in op.results):
-                mark(op.args[:offset])  # the iterable; a while loop always runs (it may not end)
-                if op.kind == "while":
-                    mark(op.regions[0].yields)
+                if r in live or any(params[i] in live for params in carried):
+                    mark([inits[i], body.yields[i]])
+            if op.kind is OpKind.WHILE or any(inner) or any(r in live for r in op.results):
+                if op.kind is OpKind.FOR:
+                    mark([op.iterable])
+                else:  # a while loop always runs (it may not end)
+                    mark(op.cond.yields)
                 any_live = True
         return any_live
 
@@ -511,37 +503,23 @@ def _sweep(region: Region, live: set[Value]) -> None:
     for op in region.ops:
         for sub in op.regions:
             _sweep(sub, live)
-        if op.kind in ("const", "call"):
+        if op.kind is OpKind.CONST or op.kind is OpKind.CALL:
             if op.effect or any(r in live for r in op.results):
                 kept.append(op)
             continue
         _drop_dead_results(op, lambda v: v in live)
         empty = not op.results and not any(sub.ops for sub in op.regions)
-        if not (empty and op.kind in ("if", "for")):
+        if not (empty and op.kind in (OpKind.IF, OpKind.FOR)):
             kept.append(op)
     region.ops = kept
 
 
 def _drop_dead_results(op: Op, used: Callable[[Value], bool]) -> bool:
     keep = []
-    offset = 1 if op.kind == "for" else 0
+    carried = [op.carried(sub) for sub in op.regions] if op.is_loop else []
     for i, r in enumerate(op.results):
-        alive = used(r)
-        if op.kind in ("for", "while"):
-            alive = alive or any(used(sub.params[i + offset]) for sub in op.regions if sub.params)
-        keep.append(alive)
+        keep.append(used(r) or any(used(params[i]) for params in carried))
     if all(keep):
         return False
-    idx = [i for i, k in enumerate(keep) if k]
-    op.results = [op.results[i] for i in idx]
-    if op.kind == "if":
-        for sub in op.regions:
-            sub.yields = [sub.yields[i] for i in idx]
-    else:
-        op.args = op.args[:offset] + [op.args[offset + i] for i in idx]
-        for sub in op.regions:
-            sub.params = sub.params[:offset if sub is op.regions[-1] else 0] + \
-                [sub.params[(offset if sub is op.regions[-1] else 0) + i] for i in idx]
-        op.regions[-1].yields = [op.regions[-1].yields[i] for i in idx]
+    op.keep_results([i for i, k in enumerate(keep) if k])
     return True
-

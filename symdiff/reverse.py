@@ -36,6 +36,7 @@ from .ir import (
     GetAttr,
     Method,
     Op,
+    OpKind,
     Region,
     Struct,
     Value,
@@ -85,7 +86,7 @@ class Reverse:
             for r in op.results:
                 self.def_region[r] = region
             for sub in op.regions:
-                self._index(sub, (op, region), in_loop or op.kind in ("for", "while"))
+                self._index(sub, (op, region), in_loop or op.is_loop)
 
     # ------------------------------------------------------------------ reading primal values
 
@@ -100,10 +101,10 @@ class Reverse:
         info = self.backward[region]
         if v not in info.popped:
             stack = self._new_stack(v, region)
-            self._insert_after_definition(v, region, Op("call", [stack, v], [Value()],
+            self._insert_after_definition(v, region, Op(OpKind.CALL, [stack, v], [Value()],
                                                         fn=Method("append"), effect=True))
             popped = _like(v)
-            info.region.ops.insert(0, Op("call", [stack], [popped], fn=Method("pop"), effect=True,
+            info.region.ops.insert(0, Op(OpKind.CALL, [stack], [popped], fn=Method("pop"), effect=True,
                                          adjoint=True))
             info.popped[v] = popped
         return info.popped[v]
@@ -129,7 +130,7 @@ class Reverse:
             outer, region = self.parent[region]
         op = self.defs.get(v)
         stack = Value(f"{v.hint or (temp_name(op) if op else 't')}_stack")
-        region.ops.insert(region.ops.index(outer), Op("call", [], [stack], fn=BUILD_LIST))
+        region.ops.insert(region.ops.index(outer), Op(OpKind.CALL, [], [stack], fn=BUILD_LIST))
         return stack
 
     def _insert_after_definition(self, v: Value, region: Region, push: Op) -> None:
@@ -280,11 +281,11 @@ class Reverse:
             if not any(r in adj for r in op.results) or any(r in self.wrt for r in op.results):
                 continue  # no cotangent reached it, or it is an input (a container argument's item)
             self.b.line, self.b.file = op.line, op.file
-            if op.kind == "call":
+            if op.kind is OpKind.CALL:
                 self.backprop_call(op, adj)
-            elif op.kind == "if":
+            elif op.kind is OpKind.IF:
                 self.backprop_if(op, adj)
-            elif op.kind in ("for", "while"):
+            elif op.is_loop:
                 self.backprop_loop(op, adj)
 
     def backprop_call(self, op: Op, adj: dict[Value, Value]) -> None:
@@ -341,7 +342,7 @@ class Reverse:
         """The operand an elementwise op with scalars (``x ** 2``, ``2.0 * x``) gets its shape from."""
         while True:
             op = self.defs.get(v)
-            if op is None or op.kind != "call" or op.kwnames or not shapes.is_elementwise(op.fn):
+            if op is None or op.kind is not OpKind.CALL or op.kwnames or not shapes.is_elementwise(op.fn):
                 return v
             arrays = [a for a in op.args if not (a.kind == SCALAR or a.is_const and type(a.const) in (int, float))]
             if len(arrays) != 1:
@@ -353,7 +354,7 @@ class Reverse:
 
     def backprop_if(self, op: Op, adj: dict[Value, Value]) -> None:
         gs = {i: adj.pop(r) for i, r in enumerate(op.results) if r in adj}
-        cond = self.primal(op.args[0])
+        cond = self.primal(op.test)
         arms = []
         for sub in op.regions:
             region = Region()
@@ -387,12 +388,11 @@ class Reverse:
             result = Value(_adjoint_name(k.hint or "t"), _scalar_kind(arms[0][2][k], arms[1][2][k]))
             results.append(result)
             adj[k] = result
-        self.b.emit(Op("if", [cond], results, regions=[a[1] for a in arms], line=op.line, file=op.file))
+        self.b.emit(Op(OpKind.IF, [cond], results, regions=[a[1] for a in arms], line=op.line, file=op.file))
 
     def backprop_loop(self, op: Op, adj: dict[Value, Value]) -> None:
-        body = op.regions[-1]
-        offset = 1 if op.kind == "for" else 0
-        carried = body.params[offset:]
+        body = op.body
+        carried = op.carried(body)
         slots = [i for i, (r, p) in enumerate(zip(op.results, carried))
                  if r in self.active or p in self.active]
         free = self.free_active(body)
@@ -401,19 +401,19 @@ class Reverse:
             r = op.results[i]
             inits.append(adj.pop(r) if r in adj else self.zero(r))
         inits += [adj[u] if u in adj else self.zero(u) for u in free]
-        walks_active_sequence = op.kind == "for" and body.params[0] in self.active
+        walks_active_sequence = op.kind is OpKind.FOR and op.target in self.active
         if walks_active_sequence:  # for row in x: rows get cotangents, summed into dx by index
-            sequence = self.primal(op.args[0])
+            sequence = self.primal(op.iterable)
             index = Value("k", SCALAR, integer=True, shape=())
             iterable = self.b.call(reversed, [self.b.call(range, [self.b.call(len, [sequence])])])
             info = Backward(Region(params=[index]))
-            inits.append(self.zero(op.args[0]) if op.args[0].kind == SEQUENCE else
+            inits.append(self.zero(op.iterable) if op.iterable.kind == SEQUENCE else
                          self.b.call(np.zeros_like, [sequence], {"dtype": self.b.const(float)},
-                                     hint=_adjoint_name(op.args[0].hint or "seq")))
-        elif op.kind == "for":
-            iterable = self.b.call(reversed, [self.primal(op.args[0])])
-            target = _like(body.params[0])
-            info = Backward(Region(params=[target]), {body.params[0]: target})
+                                     hint=_adjoint_name(op.iterable.hint or "seq")))
+        elif op.kind is OpKind.FOR:
+            iterable = self.b.call(reversed, [self.primal(op.iterable)])
+            target = _like(op.target)
+            info = Backward(Region(params=[target]), {op.target: target})
         else:
             count = self._count_iterations(op)
             iterable = self.b.call(range, [self.primal(count)])
@@ -422,12 +422,11 @@ class Reverse:
         state = [_like(carried[i], _adjoint_name(carried[i].hint or "t"), v.kind) for i, v in zip(slots, inits)]
         state += [_like(u, _adjoint_name(u.hint or "t")) for u in free]
         if walks_active_sequence:
-            state.append(_like(op.args[0], inits[-1].hint))
+            state.append(_like(op.iterable, inits[-1].hint))
         info.region.params += state
         self.b.push(info.region)
         if walks_active_sequence:
-            info.popped[body.params[0]] = self.b.call(operator.getitem, [sequence, index],
-                                                      hint=body.params[0].hint)
+            info.popped[op.target] = self.b.call(operator.getitem, [sequence, index], hint=op.target.hint)
         env = dict(zip(free, state[len(slots):]))
         for u, param in zip(free, state[len(slots):]):
             if u not in adj and u.kind != SCALAR and u.kind != SEQUENCE:  # a fresh np.zeros of ours
@@ -442,42 +441,42 @@ class Reverse:
             yields.append(env[p] if p in env else self.zero(p))
         yields += [env[u] for u in free]
         if walks_active_sequence:
-            d_target = env.get(body.params[0])
-            add_at = runtime.add_at_key if op.args[0].kind == SEQUENCE else runtime.add_at
+            d_target = env.get(op.target)
+            add_at = runtime.add_at_key if op.iterable.kind == SEQUENCE else runtime.add_at
             yields.append(state[-1] if d_target is None else self.b.call(
                 add_at, [state[-1], index, d_target], hint=state[-1].hint, effect=True))
         info.region.yields = yields
         self.b.pop()
         results = [_like(s, kind=s.kind if y.kind == s.kind else None) for s, y in zip(state, yields)]
         self.b.line = op.line
-        self.b.emit(Op("for", [iterable] + inits, results, regions=[info.region]))
+        self.b.emit(Op(OpKind.FOR, [iterable] + inits, results, regions=[info.region]))
         for u, r in zip(free, results[len(slots):]):
             adj[u] = r
+        primal_inits = op.inits
         for i, r in zip(slots, results):
-            init = op.args[offset + i]
+            init = primal_inits[i]
             if init in self.active:
                 self.accumulate(adj, init, r)
         if walks_active_sequence:
-            self.accumulate(adj, op.args[0], results[-1])
+            self.accumulate(adj, op.iterable, results[-1])
 
     def free_active(self, body: Region) -> list[Value]:
         """Active values defined outside ``body`` that its backward sweep accumulates into."""
         inside = {body} | {sub for sub in self._regions_under(body)}
         free: dict[Value, None] = {}
         for op, _ in _walk(body):
-            if op.kind == "call" and op.result in self.active:
+            if op.kind is OpKind.CALL and op.result in self.active:
                 for a in op.args:
                     if a in self.active and self.def_region.get(a) not in inside:
                         free[a] = None
-            elif op.kind == "if" and any(r in self.active for r in op.results):
+            elif op.kind is OpKind.IF and any(r in self.active for r in op.results):
                 for sub in op.regions:
                     for y in sub.yields:
                         if y in self.active and self.def_region.get(y) not in inside:
                             free[y] = None
-            elif op.kind in ("for", "while"):
-                offset = 1 if op.kind == "for" else 0
+            elif op.is_loop:
                 # a nested loop's inits, and values from out here that its body yields as they are
-                for a in [*op.args[offset:], *op.regions[-1].yields]:
+                for a in [*op.inits, *op.body.yields]:
                     if a in self.active and self.def_region.get(a) not in inside:
                         free[a] = None
         for y in body.yields:
@@ -495,15 +494,15 @@ class Reverse:
 
     def _count_iterations(self, op: Op) -> Value:
         """Add an iteration counter to a forward ``while`` op; return its final value."""
-        cond, body = op.regions
+        cond, body = op.cond, op.body
         zero = Value("n_iter", SCALAR, 0)
         outer = self.def_region[op.results[0]] if op.results else self._region_of(op)
-        outer.ops.insert(outer.ops.index(op), Op("const", [], [zero], fn=0))
+        outer.ops.insert(outer.ops.index(op), Op(OpKind.CONST, [], [zero], fn=0))
         p_cond, p_body, result = Value("n_iter", SCALAR), Value("n_iter", SCALAR), Value("n_iter", SCALAR)
         one = Value(None, SCALAR, 1)
         nxt = Value("n_iter", SCALAR)
-        body.ops.insert(0, Op("const", [], [one], fn=1))
-        body.ops.insert(1, Op("call", [p_body, one], [nxt], fn=operator.add))
+        body.ops.insert(0, Op(OpKind.CONST, [], [one], fn=1))
+        body.ops.insert(1, Op(OpKind.CALL, [p_body, one], [nxt], fn=operator.add))
         op.args.append(zero)
         cond.params.append(p_cond)
         body.params.append(p_body)
@@ -551,10 +550,10 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
     if not has_aux:
         return value
     producer = definitions(fn.body).get(value)
-    if producer is not None and producer.kind in ("const", "call") and (
+    if producer is not None and producer.kind in (OpKind.CONST, OpKind.CALL) and (
             producer.fn is not BUILD_TUPLE or len(producer.args) != 2):
         raise SymdiffError(f"{fn.name}: has_aux=True needs the function to return a pair, `return loss, aux`")
-    if producer is not None and producer.kind == "call":
+    if producer is not None and producer.kind is OpKind.CALL:
         return producer.args[0]
     b = Builder(fn.body, annotate=shapes.annotate)  # several returns: the pair is only known at run time
     b.call(runtime.check_pair, [value, b.const(fn.name)], effect=True)
