@@ -56,12 +56,13 @@ UNDEFINED = _Undefined()
 
 @dataclass(eq=False)
 class Value:
-    """One SSA value. ``hint`` is the source name it came from (for readable code);
-    ``kind`` is SCALAR when it is known to be a Python number; ``const`` holds the value of
-    a constant (``NOT_CONST`` otherwise)."""
+    """One SSA value. ``hint`` is the source name it came from (for readable code); ``kind``
+    is what sort of object it is known to be: SCALAR (a Python number), RANGE, SEQUENCE (a
+    list or tuple built in the function), an int (an ndarray of that many axes), or None;
+    ``const`` holds the value of a constant (``NOT_CONST`` otherwise)."""
 
     hint: str | None = None
-    kind: str | None = None
+    kind: str | int | None = None
     const: Any = NOT_CONST
     shape: Any = None  # static shape (see shapes.py), None when unknown
     dims: Any = None  # for values that are themselves shapes (x.shape): the dims they hold

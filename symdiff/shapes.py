@@ -281,7 +281,7 @@ def matrix_product(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> An
     """``a @ b`` (``np.dot`` only up to 2-D, where it is matmul)."""
     if len(args) != 2 or kwargs:
         return None
-    if fn in (np.dot, Method("dot")) and not all(s is not None and len(s) <= 2 for s in shapes):
+    if fn is np.dot and not all(s is not None and len(s) <= 2 for s in shapes):
         return None
     return _matmul(*shapes)
 
