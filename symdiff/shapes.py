@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import primitives
-from .ir import RANGE, SCALAR, SEQUENCE, Method, Value
+from .ir import RANGE, SCALAR, SEQUENCE, Value
 
 
 class Dim:
