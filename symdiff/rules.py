@@ -697,15 +697,7 @@ def _norm_vjp(g, ans, x, *args, **kw):
     if matrix and ord_ not in (None, "fro"):
         return apply(runtime.matrix_norm_vjp, g, x, ans, ord_, axis, keepdims)
     g, ans = _expand(g, axis, keepdims), _expand(ans, axis, keepdims)
-    if ord_ in (None, 2, "fro"):
-        return g * x / ans
-    if ord_ == 1:
-        return g * np.sign(x)
-    if ord_ == 0:
-        return g * 0.0 * x
-    if ord_ in (math.inf, -math.inf):
-        return apply(runtime.norm_inf_vjp, g, x, ans, axes, True)
-    return g * x * np.abs(x) ** (ord_ - 2) / ans ** (ord_ - 1)
+    return runtime.vector_norm_cotangent(g, x, ans, ord_, lambda: apply(runtime.norm_inf_vjp, g, x, ans, axes, True))
 
 
 rule(np.linalg.norm, _norm_vjp, ARRAY_FUNCTION, shape=shapes.norm)

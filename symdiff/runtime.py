@@ -7,7 +7,7 @@ runs anywhere symdiff is installed.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -715,14 +715,22 @@ def norm_vjp(g: Any, x: Any, ans: Any, ord: Any = None, axis: Any = None, keepdi
         return matrix_norm_vjp(g, x, ans, ord, axis, keepdims)
     axes = _axes(axis, x.ndim)
     g, ans = _expand(g, axes, keepdims), _expand(ans, axes, keepdims)
+    return vector_norm_cotangent(g, x, ans, ord, lambda: norm_inf_vjp(g, x, ans, axes, True))
+
+
+def vector_norm_cotangent(g: Any, x: Any, ans: Any, ord: Any, inf_norm: Callable[[], Any]) -> Any:
+    """``g`` times the derivative of the vector norm ``ans`` of ``x`` (``g`` and ``ans`` with the
+    reduced axes kept as size 1). Written with NumPy operations alone, so that it runs on arrays
+    here and, traced on symbols, is inlined by the rule of ``np.linalg.norm``; ``inf_norm()``
+    gives the ``ord=inf`` case (ties split evenly), which needs a helper of its own."""
     if ord in (None, 2, "fro"):
         return g * x / ans
     if ord == 1:
         return g * np.sign(x)
     if ord == 0:
-        return np.zeros(x.shape, dtype=np.result_type(g, float))
+        return g * 0.0 * x
     if ord in (np.inf, -np.inf):
-        return norm_inf_vjp(g, x, ans, axes, True)
+        return inf_norm()
     return g * x * np.abs(x) ** (ord - 2) / ans ** (ord - 1)
 
 
