@@ -6,9 +6,9 @@
     ...     return np.sum(np.tanh(x) ** 2)
     >>> print(f.source)          # the generated gradient, as readable Python
 
-Pipeline, one module per stage: frontend (source -> ast) -> lower (ast -> SSA IR, see ir)
--> reverse (adjoint IR, using the rule table in rules) -> passes -> codegen (IR -> Python
-source -> code object) -> api (grad, value_and_grad, caching).
+Pipeline, one module per stage: frontend (source -> ast) -> desugar (ast -> simpler ast) ->
+lower (ast -> SSA IR, see ir) -> reverse (adjoint IR, using the rule table in rules) ->
+passes -> codegen (IR -> Python source -> code object) -> api (grad, value_and_grad, caching).
 """
 
 from .api import grad, value_and_grad
