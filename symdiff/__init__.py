@@ -12,11 +12,11 @@ Public API: :func:`grad` and :func:`value_and_grad` (in ``api``), :func:`defvjp`
 subclasses of :class:`SymdiffError` (in ``errors``).
 
 Pipeline, one module per stage, driven by ``api`` once per specialisation: frontend (source
--> ast, names resolved) -> lower (ast -> SSA IR, see ir) -> optimize -> reverse (the adjoint
-IR, from the rule table in rules and the analyses and peepholes in passes and shapes), or
-forward for a gradient with respect to one Python number -> optimize (on the gradient) ->
-codegen (IR -> Python source -> code object). Generated code calls the few helpers in
-runtime.
+-> ast, names resolved) -> desugar (ast -> simpler ast) -> lower (ast -> SSA IR, see ir) ->
+optimize -> reverse (the adjoint IR, from the primitive table in rules, traced by tracing,
+and the analyses and peepholes in passes and shapes), or forward for a gradient with respect
+to one Python number -> optimize (on the gradient) -> codegen (IR -> Python source -> code
+object). Generated code calls the few helpers in runtime. See docs/architecture.md.
 """
 
 from .api import grad, value_and_grad

@@ -1,15 +1,25 @@
-"""Lowering: a parsed Python function (``ast``) to SSA IR with structured control flow.
+"""Lowering: a desugared Python function (``ast``, see desugar.py) to SSA IR with structured
+control flow.
 
-Variables are tracked in an environment ``name -> Value``; assignment rebinds the name.
-Branches and loops lower their regions with copies of the environment and merge the names
-they change into op results (this replaces phi nodes). ``return``/``break``/``continue``
-set flag variables; statements after a possible jump run under an ``if`` on those flags,
-and loops with ``break`` or ``return`` become ``while`` loops that test them.
+The user's variables are tracked in an environment ``name -> Value`` (``Lowerer.env``);
+assignment rebinds the name. What the lowering itself keeps -- whether the function returned
+and what, whether a loop broke or continued, a loop's index -- lives beside it, in
+``Lowerer.flags`` (keyed by :class:`Flag`, so no user name can collide with it). Branches and
+loops lower their regions with copies of both and merge what they change into op results
+(this replaces phi nodes). ``return``/``break``/``continue`` set flags; statements after a
+possible jump run under an ``if`` on them, and loops with ``break`` or ``return`` become
+``while`` loops that test them. Only the flags a construct can set are carried: a loop body
+starts knowing that its loop neither broke nor returned.
+
+The lowering also decides what needs the values' kinds (a container argument's loop is
+unrolled, a list being built is iterated as a snapshot) and refuses the in-place updates
+whose aliasing it cannot model.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import linecache
 import operator
@@ -19,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import mutation, operators, passes, primitives, rules, runtime, shapes
+from . import desugar, mutation, operators, passes, primitives, rules, runtime, shapes
 from .errors import AliasingError, MutationError, SymdiffError, UnresolvedNameError, located
 from .frontend import _MISSING, Parsed, parse_function
 from .ir import (
@@ -44,7 +54,25 @@ from .ir import (
 
 BINOPS, UNARYOPS, CMPOPS = operators.BINOPS, operators.UNARYOPS, operators.CMPOPS
 
-RETURN, RETVAL = "__return", "__retval"
+
+@dataclass(frozen=True)
+class Flag:
+    """A value the lowering keeps for itself beside the user's variables: whether the function
+    has returned (``returned``) and what (``result``), whether the loop ``level`` deep has
+    broken or continued (``broke``, ``continued``) and its index (``index``), or the value of
+    an expression node being merged across branches (``value``, ``level`` is the node's id)."""
+
+    role: str
+    level: int = 0
+
+    @property
+    def hint(self) -> str | None:
+        """The name it reads as in generated code (the code generator renames on a clash)."""
+        return {"index": "i", "value": None}.get(self.role, self.role)
+
+
+RETURNED, RESULT = Flag("returned"), Flag("result")
+State = dict  # the user's variables (str keys) and the lowering's flags (Flag keys), together
 OPERATOR_TEXT = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@",
                  ast.FloorDiv: "//", ast.Mod: "%"}
 
@@ -52,12 +80,13 @@ class Lowerer:
     """Lowers one function, specialised for its arguments (see :func:`lower`)."""
 
     def __init__(self, parsed: Parsed, specs: list[Any]):
-        self.p = parsed
+        self.p, self.namer = desugared(parsed)
         self.body = Region(params=[Value(name) for name in parsed.params])
         # constant folding stays on: it is what makes `axis=-1` or `(2, 0, 1)` static arguments
         self.b = Builder(self.body, simplify=passes.fold_constants, annotate=shapes.annotate)
         self.b.file = parsed.filename
-        self.env: dict[str, Value] = dict(zip(parsed.params, self.body.params))
+        self.env: dict[str, Value] = dict(zip(parsed.params, self.body.params))  # the user's variables
+        self.flags: dict[Flag, Value] = {}  # the lowering's own (see Flag)
         if parsed.bound is not _MISSING:  # a bound method: `self` is a constant, read at call time
             self.env[parsed.all_params[0]] = self.b.const(parsed.bound, hint=parsed.all_params[0])
         self.loop_depth = 0
@@ -108,10 +137,13 @@ class Lowerer:
         self.arguments.add(value)
 
     @classmethod
-    def for_inlining(cls, parsed: Parsed, outer: Lowerer, env: dict[str, Value]) -> Lowerer:
-        """A lowerer that emits a callee's body into ``outer``'s current region."""
+    def for_inlining(cls, parsed: Parsed, outer: Lowerer, env: dict[str, Value],
+                     namer: desugar.Namer) -> Lowerer:
+        """A lowerer that emits a callee's body (desugared; ``namer`` names the function it is
+        part of) into ``outer``'s current region."""
         self = cls.__new__(cls)
         self.p, self.b, self.env, self.body = parsed, outer.b, env, None
+        self.namer, self.flags = namer, {}
         self.loop_depth = 0
         self.statements = []
         self.updated_in_place = outer.updated_in_place
@@ -140,19 +172,37 @@ class Lowerer:
     def lower_body(self) -> Value:
         """Lower the function's statements; return the value it returns."""
         node = self.p.node
-        self.env[RETURN] = self.b.const(False)
-        self.env[RETVAL] = self.b.const(None)
+        self.flags[RETURNED] = self.b.const(False)
+        self.flags[RESULT] = self.b.const(None)
         if isinstance(node, ast.Lambda):
             self.b.line = node.lineno
-            self.env[RETVAL] = self.expr(node.body)
+            self.flags[RESULT] = self.expr(node.body)
         else:
             self.block(node.body)
-        return self.env[RETVAL]
+        return self.flags[RESULT]
+
+    def state(self) -> State:
+        """What branches and loops merge: the user's variables and the flags, in one dict."""
+        return {**self.env, **self.flags}
+
+    def restore(self, state: State) -> None:
+        """Make ``state`` (see :meth:`state`) the current variables and flags."""
+        self.env = {k: v for k, v in state.items() if type(k) is str}
+        self.flags = {k: v for k, v in state.items() if type(k) is Flag}
+
+    def bind(self, key: str | Flag, value: Value) -> None:
+        """Bind a user variable (a ``str`` key) or a flag."""
+        (self.flags if type(key) is Flag else self.env)[key] = value
+
+    def desugared(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
+        """Statements made while lowering, desugared as the function was."""
+        return desugar.desugar_statements(stmts, self.p.resolve, self.namer)
 
     # ------------------------------------------------------------------ statements
 
     def block(self, stmts: list[ast.stmt]) -> None:
-        stmts = normalize_jumps(stmts)
+        """Lower statements (desugared: early exits already normalised) in order, those after
+        a possible jump in an ``if`` on the flags."""
         for i, stmt in enumerate(stmts):
             jumped = self.jumped()
             if jumped is True:
@@ -166,14 +216,19 @@ class Lowerer:
 
     def block_not_jumped(self, stmts: list[ast.stmt]) -> None:
         """Lower ``stmts`` in the arm where no jump happened: the flags are known False there."""
-        for name in self.flag_names():
-            if name in self.env and not _same_const(self.env[name], FALSE):
-                self.env[name] = self.b.const(False)
+        self.known_not_jumped(self.flag_names())
         self.block(stmts)
+
+    def known_not_jumped(self, names: list[Flag]) -> None:
+        """Bind the jump flags ``names`` (those set) to False: code known to run only when none
+        of them is set. A flag already the constant False keeps its value."""
+        for name in names:
+            if name in self.flags and not _same_const(self.flags[name], FALSE):
+                self.flags[name] = self.b.const(False, hint=name.hint)
 
     def jumped(self) -> Value | bool:
         """Whether control left the current block: True, False, or a runtime flag value."""
-        flags = [self.env[n] for n in self.flag_names() if n in self.env]
+        flags = [self.flags[n] for n in self.flag_names() if n in self.flags]
         if any(f.const is True for f in flags):
             return True
         dynamic = [f for f in flags if not f.is_const]
@@ -184,10 +239,11 @@ class Lowerer:
             result = self.b.call(operator.or_, [result, f], hint="jumped")
         return result
 
-    def flag_names(self) -> list[str]:
-        names = [RETURN]
+    def flag_names(self) -> list[Flag]:
+        """The flags that say control left the block being lowered."""
+        names = [RETURNED]
         if self.loop_depth:
-            names += [f"__break{self.loop_depth}", f"__continue{self.loop_depth}"]
+            names += [Flag("broke", self.loop_depth), Flag("continued", self.loop_depth)]
         return names
 
     def stmt(self, node: ast.stmt) -> None:
@@ -250,8 +306,7 @@ class Lowerer:
                     raise self.p.error(node, "the array updated in place here is also another item of a list or "
                                        "dict, which would see the change; symdiff does not model that: write "
                                        "the item as a new array (d[k] = d[k] * 2.0)", cls=AliasingError)
-                self.update(f"__item{id(node)}", current, updated)
-                self.env.pop(f"__item{id(node)}", None)
+                self.update(ast.unparse(target), current, updated, item=True)
             self.store_item(target, base, index, updated)
             return
         if not isinstance(target, ast.Name):
@@ -263,11 +318,13 @@ class Lowerer:
             updated.kind, updated.dtype = current.kind, current.dtype
         self.update(target.id, current, updated)
 
-    def update(self, name: str, current: Value, updated: Value) -> None:
-        """Rebind ``name`` after an in-place update of its value (``+=``, ``a[i] = v``)."""
+    def update(self, name: str, current: Value, updated: Value, item: bool = False) -> None:
+        """Rebind ``name`` after an in-place update of its value (``+=``, ``a[i] = v``). With
+        ``item``, the value is an item of a container (``d["a"] *= v``; ``name`` is its source
+        text): only the names bound to it are rebound."""
         live = self.live_names()  # (walks the function: once per update)
         self.refuse_update_through_view(name, current, live)
-        self.refuse_update_of_shared(name, current, live)
+        self.refuse_update_of_shared(name, current, live, item)
         maybe = self.maybe_aliases.get(current, set()) - {name}
         if maybe & live:
             raise self.p.error(self.statements[-1], f"{name!r} may or may not be the same array as "
@@ -275,7 +332,7 @@ class Lowerer:
                                "them to one array, the other does not); symdiff cannot model an in-place "
                                f"update of it: write {name} = {name}.copy() before the update, or the update "
                                f"as a new value ({name} = {name} * 2.0)", cls=AliasingError)
-        aliases = [n for n, v in self.env.items() if v is current and n != name and not n.startswith("__")]
+        aliases = [n for n, v in self.env.items() if v is current and n != name]
         if aliases and current.kind != SCALAR and self.nature.get(current) != "number":
             # An ndarray (or list) is updated in place, so every name bound to it sees the update;
             # a number is immutable, so only `name` is rebound.
@@ -290,7 +347,8 @@ class Lowerer:
                                    f"({name} = {aliases[0]}.copy())", cls=AliasingError)
         if current.kind != SCALAR:
             self.updated_in_place.add(current)
-        self.env[name] = updated
+        if not item:
+            self.env[name] = updated
 
     def refuse_update_through_view(self, name: str, current: Value, live: set[str]) -> None:
         """An array updated in place while a live name holds a view of it (``u = v[1:3]``), or a
@@ -298,7 +356,7 @@ class Lowerer:
         updates are functional, so it refuses instead of answering differently."""
         root = self.views.get(current, current)
         for other, value in self.env.items():
-            if other == name or other.startswith("__") or value is current or other not in live:
+            if other == name or value is current or other not in live:
                 continue
             if self.views.get(value, value) is root and (value in self.views or current in self.views):
                 view, array = (name, other) if current in self.views else (other, name)
@@ -307,9 +365,10 @@ class Lowerer:
                                    "the other, which symdiff does not model: take a copy (.copy()) of the "
                                    "view, or write the update as a new array (a = a * 2.0)", cls=AliasingError)
 
-    def refuse_update_of_shared(self, name: str, current: Value, live: set[str]) -> None:
+    def refuse_update_of_shared(self, name: str, current: Value, live: set[str], item: bool = False) -> None:
         """An in-place update of an object that something other than this function's names
-        holds: a caller (when inlining a helper), or a list or dict that is read later."""
+        holds: a caller (when inlining a helper), or a list or dict that is read later
+        (``item``: ``current`` is an item of a container, updated through it)."""
         if current.kind == SCALAR or current.shape == () or self.nature.get(current) == "number":
             return  # numbers (and NumPy scalars) are immutable
         where = self.statements[-1] if self.statements else self.p.node
@@ -322,11 +381,11 @@ class Lowerer:
             raise self.p.error(where, f"{name!r} is also an item of a list or dict built in the function "
                                "(appended to it, or read from it), which would see the change; symdiff does "
                                f"not model that: write the update as a new array ({name} = {name} * 2.0)"
-                               if not name.startswith("__item") else "the array updated in "
+                               if not item else "the array updated in "
                                "place here is also held elsewhere (it was read from, or appended to, a list "
                                "built in the function); symdiff does not model that: write the item as a new "
                                "array (d[k] = d[k] * 2.0)", cls=AliasingError)
-        if name.startswith("__item"):
+        if item:
             return  # d[k] += v: the container's own item, updated through the container
         if self.held_by_live_container(current, live):
             raise self.p.error(where, f"{name!r} is also an item of a list or dict, which would see an in-place "
@@ -412,14 +471,16 @@ class Lowerer:
             raise self.p.error(target, f"assignment to {type(target).__name__} is not supported")
 
     def stmt_Return(self, node: ast.Return) -> None:
-        self.env[RETVAL] = self.expr(node.value) if node.value is not None else self.b.const(None)
-        self.env[RETURN] = self.b.const(True)
+        self.flags[RESULT] = self.expr(node.value) if node.value is not None else self.b.const(None)
+        self.flags[RETURNED] = self.b.const(True, hint=RETURNED.hint)
 
     def stmt_Break(self, node: ast.Break) -> None:
-        self.env[f"__break{self.loop_depth}"] = self.b.const(True)
+        broke = Flag("broke", self.loop_depth)
+        self.flags[broke] = self.b.const(True, hint=broke.hint)
 
     def stmt_Continue(self, node: ast.Continue) -> None:
-        self.env[f"__continue{self.loop_depth}"] = self.b.const(True)
+        continued = Flag("continued", self.loop_depth)
+        self.flags[continued] = self.b.const(True, hint=continued.hint)
 
     def stmt_If(self, node: ast.If) -> None:
         cond = self.expr(node.test)
@@ -433,36 +494,37 @@ class Lowerer:
                 taken()
             return
         line = self.b.line
-        before = dict(self.env)
+        before = self.state()
         then_region, then_env = self.region(then, before)
         else_region, else_env = self.region(orelse, before)
         names = list(dict.fromkeys([*then_env, *else_env]))
         changed = [n for n in names if then_env.get(n) is not else_env.get(n)]
-        self.env = before
-        self.env.update((n, then_env[n]) for n in names if n not in changed)
+        after = dict(before)
+        after.update((n, then_env[n]) for n in names if n not in changed)
         results = []
         merged: dict[tuple, Value] = {}  # names bound to one object in both arms stay one after
         for name in changed:
             a = then_env.get(name) or self.b.const(None)
             c = else_env.get(name) or self.b.const(None)
             if (a, c) in merged:
-                self.env[name] = merged[a, c]
+                after[name] = merged[a, c]
                 continue
             if _same_const(a, c):  # one constant: bound outside the arms, where it is read
-                self.env[name] = before[name] if name in before and _same_const(before[name], a) \
+                after[name] = before[name] if name in before and _same_const(before[name], a) \
                     else self.b.const(a.const, hint=a.hint)
                 continue
             then_region.yields.append(a)
             else_region.yields.append(c)
             kind = a.kind if a.kind == c.kind else None
-            result = Value(name if not name.startswith("_") else (a.hint or c.hint), kind)
+            result = Value(_merged_hint(name, a, c), kind)
             result.shape = shapes.merge(a.shape, c.shape)
             if _nature_of(a, self.nature) is not None and _nature_of(a, self.nature) == _nature_of(c, self.nature):
                 self.nature[result] = _nature_of(a, self.nature)
             results.append(result)
-            self.env[name] = merged[a, c] = result
+            after[name] = merged[a, c] = result
             self.maybe_aliases[result] = self.maybe_aliases.get(a, set()) | self.maybe_aliases.get(c, set())
-        self.note_conditional_aliases(changed, then_env, else_env)
+        self.restore(after)
+        self.note_conditional_aliases([n for n in changed if type(n) is str], then_env, else_env)
         self.b.emit(Op(OpKind.IF, [cond], results, regions=[then_region, else_region], line=line))
 
     def note_conditional_aliases(self, changed: list[str], then_env: dict, else_env: dict) -> None:
@@ -471,7 +533,7 @@ class Lowerer:
         so that an in-place update through either is refused rather than guessed."""
         for name in changed:
             for other in self.env:
-                if other == name or other.startswith("__"):
+                if other == name:
                     continue
                 together = [env.get(name) is env.get(other) and env.get(name) is not None
                             and self.may_be_mutable(env[name]) for env in (then_env, else_env)]
@@ -483,25 +545,32 @@ class Lowerer:
         """False for numbers and constants, which in-place operators only rebind."""
         return not value.is_const and value.kind not in (SCALAR, RANGE) and self.nature.get(value) != "number"
 
-    def region(self, fill: Callable[[], None] | None, env: dict[str, Value]) -> tuple[Region, dict]:
+    def region(self, fill: Callable[[], None] | None, state: State) -> tuple[Region, State]:
+        """Lower ``fill`` into a new region, starting from ``state`` (see :meth:`state`);
+        return the region and the state it ends in."""
         region = Region()
-        self.env = dict(env)
+        self.restore(state)
         self.b.push(region)
         if fill is not None:
             fill()
         self.b.pop()
-        return region, self.env
+        return region, self.state()
 
     # ------------------------------------------------------------------ loops
 
     def stmt_For(self, node: ast.For) -> None:
         if node.orelse:
             raise self.p.error(node, "for ... else is not supported")
-        rewritten = self.index_loop(node)
-        if rewritten is not None:
-            node = rewritten
         if _jumps_out(node.body):
-            return self.for_as_while(node)
+            self.for_as_while(node)
+        else:
+            self.for_loop(node)
+        for name in desugar.temporaries(node):  # an index loop's sequences: dead from here on
+            self.env.pop(name, None)
+
+    def for_loop(self, node: ast.For) -> None:
+        """``for t in seq`` whose body neither breaks nor returns: a ``for`` op, or one copy
+        of the body per item of a container argument."""
         iterable = self.expr(node.iter)
         if iterable in self.structs:
             return self.unrolled_for(node, list(self.structs[iterable].values()))
@@ -522,150 +591,89 @@ class Lowerer:
         op = self.loop(OpKind.FOR, [iterable], [target], names, body, None)
         op.line = node.lineno
 
-    def index_loop(self, node: ast.For) -> ast.For | None:
-        """``for i, v in enumerate(s)``, ``for a, b in zip(s, t)``, ``for v in reversed(s)`` (and
-        these nested: ``enumerate(zip(s, t))``) as loops over an index, so that items are read
-        (and differentiated) by position."""
-        if self.iteration_view(node.iter, node, probe=True) is None:
-            return None
-        index = ast.Name(f"__k{id(node)}", ast.Load())
-        call = node.iter
-        if self.iteration_view(call, node, probe=True) == "reversed":  # range(len(s) - 1, -1, -1)
-            length, item = self.iteration_view(call.args[0], node)
-            start = ast.BinOp(length, ast.Sub(), ast.Constant(1))
-            indices = ast.Call(ast.Constant(range), [start, ast.Constant(-1), ast.Constant(-1)], [])
-        else:
-            length, item = self.iteration_view(call, node)
-            indices = ast.Call(ast.Constant(range), [length], [])
-        body = [ast.Assign([node.target], item(index))] + node.body
-        loop = ast.For(ast.Name(index.id, ast.Store()), indices, body, [])
-        for synthetic in ast.walk(loop):
-            if getattr(synthetic, "lineno", None) is None and hasattr(synthetic, "_attributes") \
-                    and "lineno" in synthetic._attributes:
-                ast.copy_location(synthetic, node)
-        loop.end_lineno, loop.end_col_offset = node.end_lineno, node.end_col_offset
-        return loop
-
-    def iteration_view(self, expr: ast.expr, loop: ast.For, probe: bool = False) -> Any:
-        """``(length, item)`` for iterating ``expr`` by index: an expression for its length and
-        a function from an index expression to the item's. ``enumerate``, ``zip`` and
-        ``reversed`` of such iterables are views of them; anything else is a sequence,
-        evaluated once here. With ``probe``: which of the three ``expr`` is, or None (nothing
-        is evaluated). (Builtins are ``ast.Constant`` callees: a local named ``len`` cannot
-        shadow them.)"""
-        fn = None
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and not expr.keywords \
-                and expr.func.id not in self.env and not any(isinstance(a, ast.Starred) for a in expr.args):
-            fn = self.p.resolve(expr.func.id)
-        n = len(expr.args) if fn is not None else 0
-        kind = "enumerate" if fn is enumerate and n == 1 else "zip" if fn is zip and n >= 1 else \
-            "reversed" if fn is reversed and n == 1 else None
-        if probe:
-            return kind
-        if kind is None:
-            name = f"__seq{id(expr)}"
-            self.env[name] = self.expr(expr)  # evaluated once, in order
-            load = ast.Name(name, ast.Load())
-            return (ast.Call(ast.Constant(len), [load], []),
-                    lambda k: ast.Subscript(ast.Name(name, ast.Load()), k, ast.Load()))
-        views = [self.iteration_view(a, loop) for a in expr.args]
-        if kind == "enumerate":
-            (length, item), = views
-            return length, lambda k: ast.Tuple([k, item(k)], ast.Load())
-        if kind == "zip":
-            length = views[0][0] if n == 1 else ast.Call(ast.Constant(min), [v[0] for v in views], [])
-            return length, lambda k: ast.Tuple([item(k) for _, item in views], ast.Load())
-        (length, item), = views
-        last = ast.BinOp(length, ast.Sub(), ast.Constant(1))
-        return length, lambda k: item(ast.BinOp(last, ast.Sub(), k))
-
     def unrolled_for(self, node: ast.For, items: list[Value]) -> None:
-        """``for w in weights`` over a container argument: one copy of the body per item."""
+        """``for w in weights`` over a container argument: one copy of the body per item (the
+        body neither breaks nor returns: such a loop is a ``while`` over an index)."""
         self.loop_depth += 1
-        brk = f"__break{self.loop_depth}"
-        self.env[brk] = self.b.const(False)
-
-        def iteration(k: int) -> None:
-            self.assign(node.target, items[k])
+        for item in items:
+            self.assign(node.target, item)
             self.loop_body(node.body)
-            if k + 1 < len(items):
-                flag = self.env[brk]
-                if not (flag.is_const and flag.const is True):
-                    go_on = self.b.const(True) if flag.is_const else self.b.call(operator.not_, [flag])
-                    self.branch(go_on, functools.partial(iteration, k + 1), None)
-
-        if items:
-            iteration(0)
         self.loop_depth -= 1
         self.drop_loop_flags()
 
     def stmt_While(self, node: ast.While) -> None:
         if node.orelse:
             raise self.p.error(node, "while ... else is not supported")
-        brk = f"__break{self.loop_depth + 1}"
-        breaks = _jumps_out(node.body)
+        brk = Flag("broke", self.loop_depth + 1)
+        breaks, returns = _breaks(node.body), _returns(node)
         if breaks:
-            self.env[brk] = self.b.const(False)
-        names = self.carried(node) + ([brk] if breaks else []) + self._return_flags(node)
+            self.flags[brk] = self.b.const(False, hint=brk.hint)
+        names = self.carried(node) + ([brk] if breaks else []) + ([RETURNED, RESULT] if returns else [])
 
         def cond() -> Value:
             return self.and_not_jumped(lambda: self.expr(node.test), breaks)
 
-        op = self.loop(OpKind.WHILE, [], [], names, lambda: self.loop_body(node.body), cond)
+        def body() -> None:
+            self.known_not_jumped(([brk] if breaks else []) + ([RETURNED] if returns else []))
+            self.loop_body(node.body)
+
+        op = self.loop(OpKind.WHILE, [], [], names, body, cond)
         op.line = node.lineno
 
     def for_as_while(self, node: ast.For) -> None:
         """``for t in seq`` with break/return: ``i = 0; while i < len(seq) and not jumped: t = seq[i]...``."""
         seq = self.expr(node.iter, hint="seq")
         length = self.call(len, [seq], hint="n")
-        index = f"__index{self.loop_depth + 1}"
-        brk = f"__break{self.loop_depth + 1}"
-        self.env[index] = self.b.const(0, hint="i")
-        self.env[brk] = self.b.const(False)
-        names = self.carried(node) + [index, brk] + self._return_flags(node)
+        index, brk = Flag("index", self.loop_depth + 1), Flag("broke", self.loop_depth + 1)
+        breaks, returns = _breaks(node.body), _returns(node)
+        self.flags[index] = self.b.const(0, hint=index.hint)
+        if breaks:
+            self.flags[brk] = self.b.const(False, hint=brk.hint)
+        names = self.carried(node) + [index] + ([brk] if breaks else []) + ([RETURNED, RESULT] if returns else [])
 
         def cond() -> Value:
             return self.and_not_jumped(
-                lambda: self.call(operator.lt, [self.env[index], length]), True)
+                lambda: self.call(operator.lt, [self.flags[index], length]), breaks)
 
         def body() -> None:
-            i = self.env[index]
-            self.assign(node.target, self.call(operator.getitem, [seq, i], hint=_target_hint(node.target)))
-            self.env[index] = self.call(operator.add, [i, self.b.const(1)], hint=i.hint)
+            self.known_not_jumped(([brk] if breaks else []) + ([RETURNED] if returns else []))
+            i = self.flags[index]
+            item = self.call(operator.getitem, [seq, i], hint=_target_hint(node.target))
+            if seq.kind == RANGE and not item.is_const:  # an item of a range is an int
+                item.kind, item.integer, item.shape = SCALAR, True, ()
+            self.assign(node.target, item)
+            self.flags[index] = self.call(operator.add, [i, self.b.const(1)], hint=i.hint)
             self.loop_body(node.body)
 
         op = self.loop(OpKind.WHILE, [], [], names, body, cond)
         op.line = node.lineno
 
-    def _return_flags(self, node: ast.stmt) -> list[str]:
-        return [RETURN, RETVAL] if any(isinstance(n, ast.Return) for n in ast.walk(node)) else []
-
     def and_not_jumped(self, test: Callable[[], Value], breaks: bool) -> Value:
         """``not broke and not returned and test()`` inside a loop condition."""
-        names = ([f"__break{self.loop_depth}"] if breaks else []) + [RETURN]
-        flags = [self.env[n] for n in names if n in self.env]
+        names = ([Flag("broke", self.loop_depth)] if breaks else []) + [RETURNED]
+        flags = [self.flags[n] for n in names if n in self.flags]
         flags = [f for f in flags if not (f.is_const and f.const is False)]
         if not flags:
             return test()
         go_on = self.b.call(operator.not_, [flags[0]], hint="go_on")
         for f in flags[1:]:
             go_on = self.b.call(passes.both, [go_on, self.b.call(operator.not_, [f])], hint="go_on")
-        key = f"__expr{id(go_on)}"
-        self.env[key] = go_on
+        key = Flag("value", id(go_on))
+        self.flags[key] = go_on
         self.branch(go_on, lambda: self.bind_after(key, test), None)
-        return self.env.pop(key)
+        return self.flags.pop(key)
 
-    def bind_after(self, name: str, compute: Callable[[], Value]) -> None:
-        """``self.env[name] = compute()``, into the environment as it is *after* ``compute``
-        (which replaces ``self.env`` when it lowers a branch: ``a and b``, ``x if c else y``)."""
+    def bind_after(self, key: Flag, compute: Callable[[], Value]) -> None:
+        """Bind the flag ``key`` to ``compute()``, in the flags as they are *after* ``compute``
+        (which replaces them when it lowers a branch: ``a and b``, ``x if c else y``)."""
         value = compute()
-        self.env[name] = value
+        self.flags[key] = value
 
     def loop_body(self, stmts: list[ast.stmt]) -> None:
-        cont = f"__continue{self.loop_depth}"
-        self.env[cont] = self.b.const(False)
+        continued = Flag("continued", self.loop_depth)
+        self.flags[continued] = self.b.const(False, hint=continued.hint)
         self.block(stmts)
-        self.env.pop(cont, None)
+        self.flags.pop(continued, None)
 
     def carried(self, node: ast.stmt) -> list[str]:
         """Names a loop must carry: assigned in it, and defined before it or read after it."""
@@ -673,20 +681,21 @@ class Lowerer:
         after = self.p.names_read_after(node)
         return [n for n in assigned if n in self.env or n in after]
 
-    def loop(self, kind: OpKind, args: list[Value], extra_params: list[Value], names: list[str],
+    def loop(self, kind: OpKind, args: list[Value], extra_params: list[Value], names: list[str | Flag],
              body: Callable[[], None], cond: Callable[[], Value] | None) -> Op:
-        """Emit a ``for``/``while`` op carrying ``names``; retries once if a kind was too narrow.
+        """Emit a ``for``/``while`` op carrying ``names`` (variables and flags); retries once if
+        a kind was too narrow.
 
         Names bound to one array (or list) when the loop starts are one object in Python: the
         loop carries it once and binds every alias to it, so that an in-place update through
         one name is seen through the others, in the loop and after it."""
         for name in names:
-            if name not in self.env:
+            if name not in self.env and name not in self.flags:
                 self.env[name] = self.b.const(None, hint=name)
-        before = dict(self.env)
+        before = self.state()
         unshared: set[str] = set()  # aliases found to part ways in the loop: carried on their own
         names, aliases = self.share_aliases(names, before, unshared)
-        inits = [self.env[n] for n in names]
+        inits = [before[n] for n in names]
         kinds, shapes_, dtypes, natures, maybes = self.known_of(inits)
         self.loop_depth += 1
         while True:  # until the kinds and shapes assumed for the carried values hold
@@ -730,7 +739,7 @@ class Lowerer:
                 break
             kinds, shapes_, dtypes, natures, maybes = new_kinds, new_shapes, new_dtypes, new_natures, new_maybes
         self.loop_depth -= 1
-        self.env = before
+        self.restore(before)
         if any(p in self.updated_in_place for p in params):  # the loop updates these in place
             self.updated_in_place.update(v for v, p in zip(inits, params) if p in self.updated_in_place)
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
@@ -749,9 +758,9 @@ class Lowerer:
                 [frozenset(self.maybe_aliases.get(v, ())) for v in values])
 
     @staticmethod
-    def share_aliases(names: list[str], env: dict[str, Value], unshared: set[str]) -> tuple[list[str], dict]:
+    def share_aliases(names: list, env: State, unshared: set[str]) -> tuple[list, dict]:
         """Split the names a loop carries into one name per object and its aliases: other
-        names (carried or not) bound to the same array or list when the loop starts."""
+        variables (carried or not) bound to the same array or list when the loop starts."""
         carried, aliases = [], {}
         for name in names:
             if name in aliases:
@@ -762,7 +771,7 @@ class Lowerer:
                 continue  # numbers are immutable: sharing them changes nothing
             aliases.update((other, name) for other, v in env.items()
                            if v is value and other != name and other not in unshared
-                           and not other.startswith("__") and other not in aliases)
+                           and type(other) is str and other not in aliases)
         return carried, aliases
 
     def refuse_parted_aliases(self, parted: list[str], aliases: dict, names: list[str], params: list[Value]) -> None:
@@ -780,24 +789,25 @@ class Lowerer:
     def _bind_aliases(env: dict[str, Value], aliases: dict) -> None:
         env.update((alias, env[rep]) for alias, rep in aliases.items())
 
-    def _bind_carried(self, names: list[str], values: list[Value], aliases: dict) -> None:
-        self.env.update(zip(names, values))
+    def _bind_carried(self, names: list, values: list[Value], aliases: dict) -> None:
+        for name, value in zip(names, values):
+            self.bind(name, value)
         self._bind_aliases(self.env, aliases)
 
     def drop_loop_flags(self) -> None:
         """Forget the break/continue flags and index of a loop that just ended (one level
         deeper than the code after it): a later loop at that depth starts without them."""
         depth = self.loop_depth + 1
-        for name in (f"__break{depth}", f"__continue{depth}", f"__index{depth}"):
-            self.env.pop(name, None)
+        for role in ("broke", "continued", "index"):
+            self.flags.pop(Flag(role, depth), None)
 
     @staticmethod
-    def _carried(name: str, init: Value, kind: Any, shape: Any, dtype: Any = None) -> Value:
+    def _carried(name: str | Flag, init: Value, kind: Any, shape: Any, dtype: Any = None) -> Value:
         value = Value(_hint(name, init), kind)
         value.shape, value.dtype = shape, dtype
         return value
 
-    def _loop_body(self, names: list[str], params: list[Value], aliases: dict, body: Callable[[], None]) -> None:
+    def _loop_body(self, names: list, params: list[Value], aliases: dict, body: Callable[[], None]) -> None:
         self._bind_carried(names, params, aliases)
         body()
 
@@ -1011,24 +1021,24 @@ class Lowerer:
 
     def short_circuit(self, first: Value, rest: Callable[[], Value], is_and: bool) -> Value:
         """``first and rest()`` / ``first or rest()`` with Python's short-circuit semantics."""
-        key = f"__expr{id(first)}"
-        self.env[key] = first
+        key = Flag("value", id(first))
+        self.flags[key] = first
 
         def evaluate() -> None:
-            self.env[key] = rest()
+            self.bind_after(key, rest)
 
         self.branch(first, evaluate if is_and else None, None if is_and else evaluate)
-        return self.env.pop(key)
+        return self.flags.pop(key)
 
     def expr_IfExp(self, node: ast.IfExp) -> Value:
-        key = f"__expr{id(node)}"
+        key = Flag("value", id(node))
         cond = self.expr(node.test)
 
         def arm(e: ast.expr) -> Callable[[], None]:
             return lambda: self.bind_after(key, lambda: self.expr(e))
 
         self.branch(cond, arm(node.body), arm(node.orelse))
-        return self.env.pop(key)
+        return self.flags.pop(key)
 
     def expr_Call(self, node: ast.Call) -> Value:
         args = [self.expr(a) for a in node.args]
@@ -1156,11 +1166,12 @@ class Lowerer:
             value = self.call(fn, args, kwargs)
             self.b.producer[value].note = reason
             return value
+        parsed, namer = desugared(parsed)
         env = self.bind_arguments(parsed, args, kwargs, node)
         line, file = self.b.line, self.b.file
         self.b.file = parsed.filename
         try:
-            result = Lowerer.for_inlining(parsed, self, env).lower_body()
+            result = Lowerer.for_inlining(parsed, self, env, namer).lower_body()
             if result.hint is None and not result.is_const:
                 result.hint = "_" + parsed.name  # a weak name: `sigmoid` for sigmoid(...)'s value
             return result
@@ -1193,10 +1204,10 @@ class Lowerer:
         name = getattr(local.node, "name", "lambda")
         owner = local.owner  # it reads the variables of the function defining it (also when passed on)
         parsed = Parsed(owner.p.fn, local.node, owner.p.filename, name)
-        env = {k: v for k, v in owner.env.items() if not k.startswith("__")}
+        env = dict(owner.env)
         bound = self.bind_arguments(parsed, args, kwargs, node, local.defaults)
         env.update(bound)
-        sub = Lowerer.for_inlining(parsed, self, env)
+        sub = Lowerer.for_inlining(parsed, self, env, owner.namer)
         sub.local_calls = self.local_calls | {local.node}
         line = self.b.line
         try:
@@ -1256,26 +1267,16 @@ class Lowerer:
         return self.display(BuildDict(tuple(keys)), keys, node.values)
 
     def expr_ListComp(self, node: ast.ListComp | ast.GeneratorExp) -> Value:
-        """``[e for x in seq if c]`` as ``out = []; for x in seq: if c: out.append(e)``, with
-        ``x`` local to the comprehension, as in Python 3. A generator expression is the same
-        list (symdiff has no lazy iterators)."""
+        """``[e for x in seq if c]``: the loop :func:`desugar.comprehension_loop` makes of it,
+        lowered here, with ``x`` local to the comprehension, as in Python 3."""
         if len(node.generators) != 1 or node.generators[0].is_async:
             raise self.p.error(node, "comprehension with several `for` clauses is not supported")
-        gen = node.generators[0]
-        out = f"__comprehension{id(node)}"
-        self.env[out] = self.display(BUILD_LIST, [], [])
-        self.env[out].hint = "_items"
-        append = ast.Expr(ast.Call(ast.Attribute(ast.Name(out, ast.Load()), "append", ast.Load()), [node.elt], []))
-        body: ast.stmt = append
-        for cond in reversed(gen.ifs):
-            body = ast.If(cond, [body], [])
-        loop = ast.For(gen.target, gen.iter, [body], [])
-        for synthetic in ast.walk(loop):
-            if not hasattr(synthetic, "lineno") or synthetic.lineno is None:
-                ast.copy_location(synthetic, node)
-        shadowed = {n: self.env[n] for n in _assigned_names(gen.target) if n in self.env}
-        self.stmt_For(loop)
-        for name in _assigned_names(gen.target):
+        out = self.namer.fresh("_items")
+        local = _assigned_names(node.generators[0].target)
+        shadowed = {n: self.env[n] for n in local if n in self.env}
+        for stmt in self.desugared(desugar.comprehension_loop(node, out)):
+            self.stmt(stmt)
+        for name in local:
             self.env.pop(name, None)
         self.env.update(shadowed)
         return self.env.pop(out)
@@ -1295,42 +1296,40 @@ class Lowerer:
 # ---------------------------------------------------------------------- helpers on the AST
 
 
-def normalize_jumps(stmts: list[ast.stmt]) -> list[ast.stmt]:
-    """``if c: ...return`` followed by more statements: move those into the ``else`` arm.
-
-    This keeps early returns, ``continue`` and ``break`` free of flag variables in the
-    common case; the flags remain for the rest.
-    """
-    for i, stmt in enumerate(stmts):
-        if isinstance(stmt, ast.If) and i + 1 < len(stmts):
-            rest = stmts[i + 1:]
-            if always_jumps(stmt.body):
-                new = ast.If(test=stmt.test, body=stmt.body, orelse=stmt.orelse + rest)
-            elif stmt.orelse and always_jumps(stmt.orelse):
-                new = ast.If(test=stmt.test, body=stmt.body + rest, orelse=stmt.orelse)
-            else:
-                continue
-            return stmts[:i] + [ast.copy_location(new, stmt)]
-    return stmts
+def desugared(parsed: Parsed) -> tuple[Parsed, desugar.Namer]:
+    """``parsed`` with its function desugared (see desugar.py), and the namer that made the
+    names the desugarings introduced (for those the lowering makes later)."""
+    namer = desugar.Namer(parsed.node)
+    return dataclasses.replace(parsed, node=desugar.desugar(parsed.node, parsed.resolve, namer)), namer
 
 
-def always_jumps(stmts: list[ast.stmt]) -> bool:
-    if not stmts:
-        return False
-    last = stmts[-1]
-    if isinstance(last, (ast.Return, ast.Break, ast.Continue)):
-        return True
-    return isinstance(last, ast.If) and always_jumps(last.body) and always_jumps(last.orelse)
+def _breaks(body: list[ast.stmt]) -> bool:
+    """Whether a loop body can ``break`` out of this loop (not of a loop inside it)."""
+    return any(isinstance(n, ast.Break) for n in _this_function(body, loops=False))
+
+
+def _returns(node: ast.AST) -> bool:
+    """Whether ``node`` contains a ``return`` of the function being lowered (not of a
+    function defined in it)."""
+    return any(isinstance(n, ast.Return) for n in _this_function([node]))
 
 
 def _jumps_out(body: list[ast.stmt]) -> bool:
     """Whether a loop body can ``break`` out of this loop or ``return``."""
-    def visit(node: ast.AST, nested: bool) -> bool:
-        if isinstance(node, ast.Return) or (isinstance(node, ast.Break) and not nested):
-            return True
-        inner = nested or isinstance(node, (ast.For, ast.While))
-        return any(visit(c, inner) for c in ast.iter_child_nodes(node))
-    return any(visit(s, False) for s in body)
+    return _breaks(body) or any(_returns(s) for s in body)
+
+
+def _this_function(nodes: list[ast.AST], loops: bool = True) -> list[ast.AST]:
+    """The nodes under ``nodes`` that run as part of the function being lowered: not those
+    of functions defined there (nor, without ``loops``, those of loops there)."""
+    found, todo = [], list(nodes)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.Lambda)) or not loops and isinstance(node, (ast.For, ast.While)):
+            continue
+        found.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return found
 
 
 def _assigned_names(node: ast.AST) -> list[str]:
@@ -1363,8 +1362,20 @@ def _target_hint(target: ast.expr) -> str | None:
     return target.id if isinstance(target, ast.Name) else None
 
 
-def _hint(name: str, value: Value) -> str | None:
-    return value.hint if name.startswith("__") else name
+def _hint(name: str | Flag, value: Value) -> str | None:
+    """The name a value carried by a loop for ``name`` (a variable or a flag) reads as."""
+    return name if type(name) is str else name.hint or value.hint
+
+
+def _merged_hint(name: str | Flag, a: Value, c: Value) -> str | None:
+    """The name an ``if``'s result for ``name`` reads as, ``a`` and ``c`` being what its arms
+    yield: the variable's (the values' for a temporary ``_x``), or the flag's; a returned
+    value or an expression's keeps the name its values have, if any."""
+    if type(name) is str:
+        return name if not name.startswith("_") else (a.hint or c.hint)
+    if name.role in ("result", "value"):
+        return a.hint or c.hint or name.hint
+    return name.hint
 
 
 FALSE = Value(const=False)

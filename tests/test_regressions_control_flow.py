@@ -751,3 +751,167 @@ def inner_loop_copies_an_outer_array(x, y):
 ])
 def test_a_value_from_outside_nested_loops_that_the_inner_one_yields_as_it_is_gets_its_gradient(fn, args):
     check(fn, *args, argnums=(0, 1))
+
+
+# ============================================================================ the lowering's own names
+
+
+def variables_named_like_the_return_flags(x):
+    __return = x * 0.5
+    __retval = 1.0
+    for _i in range(4):
+        __retval = __retval * x + __return
+        if __retval > 2.0:
+            return __retval * __return
+    return __retval - __return
+
+
+def variables_named_like_the_loop_flags(x):
+    __break1, __continue1, __index1, __index2 = 0.0, 1.0, x, 2.0
+    for i in range(5):
+        __break1 = __break1 + __index1 * i
+        if i == 1:
+            continue
+        __continue1 = __continue1 * x
+        if __break1 > 3.0:
+            break
+    while __index2 < 9.0:
+        __index2 = __index2 * (1.0 + x * x)
+        if __index2 * __continue1 > 6.0:
+            break
+    return __break1 + __continue1 * __index2
+
+
+def variables_named_like_the_index_loop_temporaries(x):
+    __k = x * 2.0
+    __seq = np.cos(x)
+    _k, _seq, _items = 0.5, 1.5, 2.5
+    s = 0.0
+    for i, v in enumerate(np.sin(x)):
+        s = s + v * __k[i] * _k
+    for a, b in zip(__seq, reversed(__k)):
+        s = s + a * b * _seq
+    return s + _items * np.sum(__seq)
+
+
+def a_lambda_reads_a_local_named_like_the_index(x):
+    __k = x * 3.0
+    __item = np.array([1.0, 2.0, 3.0])
+    scale = lambda t: t * __k + __item  # noqa: E731
+    total = 0.0
+    for i, v in enumerate(x):
+        total = total + np.sum(scale(v)) * i
+    return total
+
+
+def variables_named_like_the_expression_temporaries(x):
+    __expr = x * 2.0 if np.sum(x) > 0 else x * 3.0
+    __comprehension = [v * v for v in __expr]
+    d = {"a": x * 1.0}
+    __item = d["a"]
+    d["a"] *= 2.0
+    return sum(__comprehension) + np.sum(__item * d["a"]) if np.sum(x) > -9.0 and True else 0.0
+
+
+def variables_named_like_the_flags(x):
+    broke, returned, result, i, n, seq, go_on = 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5
+    for k in range(4):
+        result = result * x + broke * k
+        if result > 5.0:
+            break
+    while returned < 9.0:
+        returned = returned * (1.0 + x * x) + i * n
+        if returned > seq * go_on:
+            return returned * result
+    return result
+
+
+@pytest.mark.parametrize("fn, arg", [
+    pytest.param(variables_named_like_the_return_flags, 0.9, id="__return, __retval"),
+    pytest.param(variables_named_like_the_return_flags, 0.3, id="__return, __retval: no early return"),
+    pytest.param(variables_named_like_the_loop_flags, 0.7, id="__break1, __continue1, __index1"),
+    pytest.param(variables_named_like_the_index_loop_temporaries, X3, id="__k, __seq, _k, _seq, _items"),
+    pytest.param(a_lambda_reads_a_local_named_like_the_index, X3, id="a lambda reading __k"),
+    pytest.param(variables_named_like_the_expression_temporaries, X3, id="__expr, __comprehension, __item"),
+    pytest.param(variables_named_like_the_flags, 0.6, id="broke, returned, result, i, n, seq, go_on"),
+    pytest.param(variables_named_like_the_flags, 1.2, id="broke, returned, result...: early return"),
+])
+def test_a_variable_named_like_a_name_of_the_lowering_is_the_users_own(fn, arg):
+    check(fn, arg)
+
+
+# ============================================================================ the flags a loop carries
+
+
+def loop_with_break(x):
+    s = 0.0
+    for i in range(5):
+        s = s + np.sum(x * i)
+        if s > 3.0:
+            break
+    return s
+
+
+def while_with_break(x):
+    s = 0.0
+    k = 0
+    while k < 5:
+        s = s + np.sum(x * k)
+        k = k + 1
+        if s > 3.0:
+            break
+    return s
+
+
+def loop_with_early_return(x):
+    s = 0.0
+    for i in range(5):
+        s = s + np.sum(x * i)
+        if s > 3.0:
+            return s * 2.0
+    return s
+
+
+def scalar_loop_with_break(x):
+    s = 0.0
+    for i in range(10):
+        s = s + x * i
+        if s > 5.0:
+            break
+    return s
+
+
+def source_for(fn, arg):
+    """The generated code of fn's gradient, specialised for ``arg``."""
+    grad = symdiff.grad(fn)
+    grad(arg)
+    return grad.source
+
+
+@pytest.mark.parametrize("fn", [loop_with_break, while_with_break])
+def test_a_loop_with_break_carries_its_break_flag_only(fn):
+    source = source_for(fn, X3)
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
+    assert "broke" in code, source
+    assert "returned" not in code and "result" not in code and "None" not in code, source
+    assert code.count("not broke") == 1, source  # the loop's test; its body starts knowing it did not break
+    assert "go_on_stack" not in code and "scalar_seed" not in code, source
+    assert "# line 9: break" not in source and "# line 19: break" not in source, source
+    check_grad(fn, X3)
+    check_grad(fn, X3 * 0.1)
+
+
+def test_a_loop_with_an_early_return_carries_no_break_flag():
+    source = source_for(loop_with_early_return, X3)
+    assert "returned" in source and "result" in source, source
+    assert "broke" not in source and "go_on_stack" not in source, source
+    check_grad(loop_with_early_return, X3)
+    check_grad(loop_with_early_return, X3 * 0.1)
+
+
+def test_the_items_of_a_range_a_loop_with_break_reads_are_numbers():
+    """(so that the loop's value is known to be a number: no run-time check of the seed)"""
+    source = source_for(scalar_loop_with_break, 0.7)
+    assert "scalar_seed" not in source and "None" not in source, source
+    check_grad(scalar_loop_with_break, 0.7)
+    check_grad(scalar_loop_with_break, 0.01)

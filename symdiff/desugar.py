@@ -1,0 +1,298 @@
+"""Desugaring: source-to-source rewrites of a parsed function, before it is lowered to IR.
+
+Each rewrite is a function from ``ast`` to a new ``ast`` (its input is left as it is) that
+needs nothing but the syntax tree (and, to know that ``enumerate`` is the builtin, what a free
+name refers to): no IR, no lowering state. :func:`desugar` runs them, in this order:
+
+1. :func:`index_loops` -- ``for i, v in enumerate(s)``, ``for a, b in zip(s, t)`` and ``for v
+   in reversed(s)`` (and these nested: ``enumerate(zip(s, t))``) become loops over an index,
+   so that items are read, and differentiated, by position.
+2. :func:`normalize_jumps` -- the statements after an ``if`` one of whose arms always returns,
+   breaks or continues move into its other arm, so that the common early exits need no flag.
+
+One more rewrite is applied by the lowering, where the expression is evaluated, since the
+loop it makes must run exactly there (in one arm of ``a and b``, in a lambda's body, in a
+loop's test): :func:`comprehension_loop` -- ``[e for x in s if c]`` becomes a loop appending
+to a list; :func:`desugar_statements` then runs the rewrites above on what it returns.
+
+A node a rewrite makes carries the source position of the node it stands for, so that error
+messages and the ``# line`` comments of generated code point at the user's line. The names a
+rewrite introduces come from a :class:`Namer`: never a name the function's source uses.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from typing import Any, Callable
+
+__all__ = ["Namer", "always_jumps", "comprehension_loop", "desugar", "desugar_statements", "index_loops",
+           "normalize_jumps", "temporaries"]
+
+Resolve = Callable[[str], Any]  # a free name -> the object it refers to (frontend.Parsed.resolve)
+Block = list  # a list of ast.stmt
+
+# The attribute on a loop made by index_loops that names the temporaries assigned before it.
+_TEMPORARIES = "symdiff_temporaries"
+
+
+class Namer:
+    """The names of one function (``tree``, nested functions included): fresh names for the
+    variables desugarings introduce (``_seq``, ``_seq_1``, ...), never a name its source uses
+    (a variable, parameter, global or nested function) nor one handed out before; and the
+    names it binds, which no builtin's rewrite may take for the builtin."""
+
+    def __init__(self, tree: ast.AST):
+        self.taken = _identifiers(tree)
+        self.bound = frozenset(_bound_names(tree))
+
+    def fresh(self, base: str) -> str:
+        """A new name starting with ``base``."""
+        name, n = base, 0
+        while name in self.taken:
+            n += 1
+            name = f"{base}_{n}"
+        self.taken.add(name)
+        return name
+
+
+def desugar(node: ast.FunctionDef | ast.Lambda, resolve: Resolve, namer: Namer | None = None) -> ast.AST:
+    """Every desugaring, in order, of ``node`` (a def or a lambda, nested functions included)."""
+    namer = namer if namer is not None else Namer(node)
+    return normalize_jumps(index_loops(node, resolve, namer))
+
+
+def desugar_statements(stmts: Block, resolve: Resolve, namer: Namer) -> Block:
+    """:func:`desugar` for statements made while lowering the function ``namer`` names."""
+    holder = ast.Module(body=stmts, type_ignores=[])
+    return normalize_jumps(index_loops(holder, resolve, namer)).body
+
+
+# ---------------------------------------------------------------------- 1. index loops
+
+
+def index_loops(tree: ast.AST, resolve: Resolve, namer: Namer) -> ast.AST:
+    """Loops over ``enumerate``, ``zip`` and ``reversed`` as loops over an index::
+
+        for i, v in enumerate(f(x)):        _seq = f(x)
+            body                     ->     for _k in range(len(_seq)):
+                                                i, v = (_k, _seq[_k])
+                                                body
+
+        for a, b in zip(s, t): body  ->     for _k in range(min(len(s), len(t))):
+                                                a, b = (s[_k], t[_k])
+                                                body
+
+        for v in reversed(s): body   ->     for _k in range(len(s) - 1, -1, -1):
+                                                v = s[_k]
+                                                body
+
+    Each iterable that is not a plain name (or is a name the loop rebinds) is evaluated once,
+    in order, into a temporary before the loop (:func:`temporaries` names them), as Python
+    evaluates it once. ``len``, ``range`` and ``min`` are the builtins themselves (constants),
+    whatever the function's names are. Only calls of the builtins are rewritten: a name
+    ``zip`` the function binds (``namer.bound``), or that is not the builtin, is left alone."""
+    bound = namer.bound
+
+    def kind(expr: ast.expr) -> str | None:
+        """Which of the three views ``expr`` is, or None."""
+        if not (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name)) or expr.keywords \
+                or any(isinstance(a, ast.Starred) for a in expr.args) or expr.func.id in bound:
+            return None
+        fn, n = resolve(expr.func.id), len(expr.args)
+        return "enumerate" if fn is enumerate and n == 1 else "zip" if fn is zip and n >= 1 else \
+            "reversed" if fn is reversed and n == 1 else None
+
+    def rewrite(stmts: Block) -> Block:
+        out: Block = []
+        for stmt in stmts:
+            if isinstance(stmt, ast.For) and not stmt.orelse and kind(stmt.iter) is not None:
+                out.extend(_index_loop(stmt, kind, namer))
+            else:
+                out.append(stmt)
+        return out
+
+    return _each_block(tree, rewrite)
+
+
+def temporaries(loop: ast.For) -> tuple[str, ...]:
+    """The temporaries :func:`index_loops` assigned before ``loop``: dead once it ends."""
+    return getattr(loop, _TEMPORARIES, ())
+
+
+def _index_loop(loop: ast.For, kind: Callable[[ast.expr], str | None], namer: Namer) -> Block:
+    """``loop`` (over a view that ``kind`` recognises) as temporaries and a loop over an index."""
+    rebound = set(_assigned_names(loop))
+    prelude: Block = []
+
+    def sequence(expr: ast.expr) -> ast.expr:
+        """An expression for the sequence ``expr``, read once: a name, or a new temporary."""
+        if isinstance(expr, ast.Name) and expr.id not in rebound:
+            return expr
+        name = namer.fresh("_seq")
+        prelude.append(_located(ast.Assign([ast.Name(name, ast.Store())], expr), loop))
+        return ast.Name(name, ast.Load())
+
+    def view(expr: ast.expr) -> tuple[ast.expr, Callable[[ast.expr], ast.expr]]:
+        """``(length, item)``: an expression for the length of ``expr`` and a function from an
+        index expression to its item's."""
+        which = kind(expr)
+        if which is None:
+            seq = sequence(expr)
+            return _call(len, seq), lambda k: ast.Subscript(copy.deepcopy(seq), k, ast.Load())
+        views = [view(a) for a in expr.args]
+        if which == "enumerate":
+            (length, item), = views
+            return length, lambda k: ast.Tuple([k, item(copy.deepcopy(k))], ast.Load())
+        if which == "zip":
+            length = views[0][0] if len(views) == 1 else _call(min, *(v[0] for v in views))
+            return length, lambda k: ast.Tuple([item(copy.deepcopy(k)) for _, item in views], ast.Load())
+        (length, item), = views
+        last = ast.BinOp(copy.deepcopy(length), ast.Sub(), ast.Constant(1))
+        return length, lambda k: item(ast.BinOp(copy.deepcopy(last), ast.Sub(), k))
+
+    index = namer.fresh("_k")
+    if kind(loop.iter) == "reversed":  # range(len(s) - 1, -1, -1)
+        length, item = view(loop.iter.args[0])
+        start = ast.BinOp(length, ast.Sub(), ast.Constant(1))
+        indices = _call(range, start, ast.Constant(-1), ast.Constant(-1))
+    else:
+        length, item = view(loop.iter)
+        indices = _call(range, length)
+    body = [ast.Assign([loop.target], item(ast.Name(index, ast.Load())))] + loop.body
+    new = _located(ast.For(ast.Name(index, ast.Store()), indices, body, []), loop)
+    setattr(new, _TEMPORARIES, tuple(t.targets[0].id for t in prelude))
+    return prelude + [new]
+
+
+# ---------------------------------------------------------------------- 2. jumps
+
+
+def normalize_jumps(tree: ast.AST) -> ast.AST:
+    """In every statement list: the statements after an ``if`` one of whose arms always
+    jumps (``return``, ``break``, ``continue``) move into its other arm::
+
+        if c:                           if c:
+            return a                        return a
+        s = s + 1              ->       else:
+        return s                            s = s + 1
+                                            return s
+
+    so that the common early exits need no flag variable (the lowering keeps flags for the
+    rest). The arm that receives them is normalised again."""
+    return _each_block(tree, _normalize_block)
+
+
+def _normalize_block(stmts: Block) -> Block:
+    for i, stmt in enumerate(stmts):
+        if isinstance(stmt, ast.If) and i + 1 < len(stmts):
+            rest = stmts[i + 1:]
+            if always_jumps(stmt.body):
+                new = ast.If(test=stmt.test, body=stmt.body, orelse=_normalize_block(stmt.orelse + rest))
+            elif stmt.orelse and always_jumps(stmt.orelse):
+                new = ast.If(test=stmt.test, body=_normalize_block(stmt.body + rest), orelse=stmt.orelse)
+            else:
+                continue
+            return stmts[:i] + [ast.copy_location(new, stmt)]
+    return stmts
+
+
+def always_jumps(stmts: Block) -> bool:
+    """Whether running ``stmts`` surely ends in a ``return``, ``break`` or ``continue``."""
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, (ast.Return, ast.Break, ast.Continue)):
+        return True
+    return isinstance(last, ast.If) and always_jumps(last.body) and always_jumps(last.orelse)
+
+
+# ---------------------------------------------------------------------- comprehensions
+
+
+def comprehension_loop(node: ast.ListComp | ast.GeneratorExp, out: str) -> Block:
+    """A comprehension with one ``for`` clause as statements that build its list in ``out``::
+
+        [e for x in s if c if d]    ->      out = []
+                                            for x in s:
+                                                if c:
+                                                    if d:
+                                                        out.append(e)
+
+    A generator expression gives the same list (symdiff has no lazy iterators). The loop
+    variable ``x`` stays local to the comprehension: that is the lowering's to keep."""
+    gen = node.generators[0]
+    append = ast.Call(ast.Attribute(ast.Name(out, ast.Load()), "append", ast.Load()), [node.elt], [])
+    body: ast.stmt = ast.Expr(append)
+    for cond in reversed(gen.ifs):
+        body = ast.If(cond, [body], [])
+    start = ast.Assign([ast.Name(out, ast.Store())], ast.List([], ast.Load()))
+    return [_located(start, node), _located(ast.For(gen.target, gen.iter, [body], []), node)]
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _each_block(tree: ast.AST, rewrite: Callable[[Block], Block]) -> ast.AST:
+    """A copy of ``tree`` with every statement list (a body or an ``else``) replaced by
+    ``rewrite`` of it, innermost lists first."""
+    def visit(node: ast.AST) -> None:
+        for field in ("body", "orelse"):
+            stmts = getattr(node, field, None)
+            if isinstance(stmts, list):
+                for stmt in stmts:
+                    visit(stmt)
+                setattr(node, field, rewrite(stmts))
+
+    tree = copy.deepcopy(tree)
+    visit(tree)
+    return tree
+
+
+def _located(new: ast.AST, old: ast.AST) -> ast.AST:
+    """Give each node of ``new`` that has no position yet (those a rewrite made) the source
+    span of ``old``, the node it stands for; the user's own nodes keep theirs."""
+    for node in ast.walk(new):
+        if "lineno" in node._attributes and getattr(node, "lineno", None) is None:
+            ast.copy_location(node, old)
+    return new
+
+
+def _call(fn: Callable, *args: ast.expr) -> ast.Call:
+    """A call of the builtin ``fn`` itself, as a constant callee: no local name can shadow it."""
+    return ast.Call(ast.Constant(fn), list(args), [])
+
+
+def _identifiers(tree: ast.AST) -> set[str]:
+    """Every identifier in ``tree``: names, parameters, functions' names."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+    return names
+
+
+def _bound_names(tree: ast.AST) -> set[str]:
+    """Names ``tree`` binds anywhere: assigned, parameters, nested functions."""
+    names = set(_assigned_names(tree))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.FunctionDef) and node is not tree:
+            names.add(node.name)
+    return names
+
+
+def _assigned_names(node: ast.AST) -> list[str]:
+    """Names a statement (re)binds: assignment targets, and ``a`` in ``a[i] = v``."""
+    names = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            names.append(sub.id)
+        elif isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store) and isinstance(sub.value, ast.Name):
+            names.append(sub.value.id)
+    return list(dict.fromkeys(names))
