@@ -324,6 +324,7 @@ class Lowerer:
         text): only the names bound to it are rebound."""
         live = self.live_names()  # (walks the function: once per update)
         self.refuse_update_through_view(name, current, live)
+        self.refuse_update_of_viewed_item(name, current, live)
         self.refuse_update_of_shared(name, current, live, item)
         maybe = self.maybe_aliases.get(current, set()) - {name}
         if maybe & live:
@@ -364,6 +365,25 @@ class Lowerer:
                                    "reshape or transpose shares its memory), so updating one in place changes "
                                    "the other, which symdiff does not model: take a copy (.copy()) of the "
                                    "view, or write the update as a new array (a = a * 2.0)", cls=AliasingError)
+
+    def sharing_memory(self, value: Value) -> set[Value]:
+        """The other values that may share memory with ``value``: the array it may be a view of,
+        and every other value that may be a view of that array."""
+        root = self.views.get(value, value)
+        return ({root} | {v for v, r in self.views.items() if r is root}) - {value}
+
+    def refuse_update_of_viewed_item(self, name: str, current: Value, live: set[str]) -> None:
+        """An in-place update of an array that may share memory with an item of a list or dict
+        that is read later (``ps = [t.reshape(-1), t]; ps[0] *= 2.0`` changes ``ps[1]`` too)."""
+        if current.kind == SCALAR or current.shape == () or self.nature.get(current) == "number":
+            return
+        for other in self.sharing_memory(current):
+            if other in self.contained or self.held_by_live_container(other, live):
+                raise self.p.error(self.statements[-1], f"{name} may share memory with (be a NumPy view of, or "
+                                   "have a view that is) an item of a list or dict, which would see an in-place "
+                                   "update of it; symdiff does not model that: take a copy (.copy()) of the "
+                                   f"view, or write the update as a new array ({name} = {name} * 2.0)",
+                                   cls=AliasingError)
 
     def refuse_update_of_shared(self, name: str, current: Value, live: set[str], item: bool = False) -> None:
         """An in-place update of an object that something other than this function's names

@@ -228,7 +228,33 @@ def reads_of_one_list_item_updated_through_a_display(x):
     return np.sum(ps[1]) + np.sum(hs[-1] ** 2)
 
 
+def view_of_another_item_updated_through_a_display(x):
+    t = np.tanh(x)
+    ps = [np.reshape(t, (-1,)), t]
+    ps[0] *= 2.0
+    return np.sum(ps[1])
+
+
+def item_viewed_by_another_item_updated_through_a_display(x):
+    t = np.tanh(x)
+    ps = [t, t[1:]]
+    ps[0] *= 2.0
+    return np.sum(ps[1])
+
+
+def view_of_an_appended_array_updated_in_place(x):
+    hs = []
+    t = np.tanh(x)
+    hs.append(t)
+    u = t[1:]
+    u *= 2.0
+    return np.sum(hs[0])
+
+
 @pytest.mark.parametrize("fn, arg, names", [
+    (view_of_another_item_updated_through_a_display, X, ("ps[0]", "view")),
+    (item_viewed_by_another_item_updated_through_a_display, X, ("ps[0]", "view")),
+    (view_of_an_appended_array_updated_in_place, X, ("u", "view")),
     (item_of_a_growing_list_updated_in_place, X, ("hs[-1] -= ...", "hs[-1] = hs[-1] - ...")),
     (array_read_from_a_growing_list_updated_in_place, X, ("'last'", "list")),
     (reads_of_one_list_item_updated_through_a_display, X, ("held elsewhere",)),
