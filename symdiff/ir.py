@@ -31,7 +31,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 _ids = itertools.count()
 
@@ -54,22 +54,50 @@ class _Undefined:
 UNDEFINED = _Undefined()
 
 
-@dataclass(eq=False)
-class Value:
-    """One SSA value. ``hint`` is the source name it came from (for readable code); ``kind``
-    is what sort of object it is known to be: SCALAR (a Python number), RANGE, SEQUENCE (a
-    list or tuple built in the function), an int (an ndarray of that many axes), or None;
-    ``const`` holds the value of a constant (``NOT_CONST`` otherwise)."""
+class Abstract(NamedTuple):
+    """What is known at compile time of a value, whatever it turns out to be at run time."""
 
-    hint: str | None = None
-    kind: str | int | None = None
-    const: Any = NOT_CONST
+    kind: str | int | None = None  # SCALAR, RANGE, SEQUENCE, an int (an ndarray of that many axes), or None
     shape: Any = None  # static shape (see shapes.py), None when unknown
     dims: Any = None  # for values that are themselves shapes (x.shape): the dims they hold
     integer: bool = False  # known to be a Python int (loop indices, sizes)
     pytype: Any = None  # the exact Python number type of a specialised argument (float, int, bool)
     dtype: Any = None  # the NumPy dtype of an array, when known (see shapes.infer_dtype)
-    id: int = field(default_factory=lambda: next(_ids))
+
+
+def _abstract_field(name: str) -> property:
+    """``value.<name>``: that fact of ``value.aval`` (setting it replaces the abstract value)."""
+    index = Abstract._fields.index(name)
+
+    def get(value: Value) -> Any:
+        return value.aval[index]
+
+    def set_(value: Value, fact: Any) -> None:
+        value.aval = value.aval._replace(**{name: fact})
+    return property(get, set_, doc=f"The ``{name}`` of this value's abstract value.")
+
+
+class Value:
+    """One SSA value. ``hint`` is the source name it came from (for readable code); ``aval`` is
+    its abstract value (:class:`Abstract`: kind, shape, dims, int-ness, Python type, dtype), whose
+    facts read as attributes (``value.shape``); ``const`` holds the value of a constant
+    (``NOT_CONST`` otherwise)."""
+
+    __slots__ = ("hint", "const", "aval", "id")
+
+    def __init__(self, hint: str | None = None, kind: str | int | None = None, const: Any = NOT_CONST,
+                 aval: Abstract | None = None, **facts: Any):
+        self.hint = hint
+        self.const = const
+        self.aval = aval if aval is not None else Abstract(kind, **facts)
+        self.id = next(_ids)
+
+    kind = _abstract_field("kind")
+    shape = _abstract_field("shape")
+    dims = _abstract_field("dims")
+    integer = _abstract_field("integer")
+    pytype = _abstract_field("pytype")
+    dtype = _abstract_field("dtype")
 
     @property
     def is_const(self) -> bool:
@@ -347,12 +375,12 @@ class Builder:
         op = Op(OpKind.CALL, list(args) + list(kwargs.values()), [Value(hint, kind)], fn=fn,
                 kwnames=tuple(kwargs), effect=effect)
         if self.annotate is not None:
-            r = op.result
-            r.shape, r.dims, r.integer, r.dtype = self.annotate(fn, list(args), kwargs)
-            if op.result.integer:
-                op.result.kind = SCALAR
-            elif kind is None and op.result.shape:  # an array of known rank
-                op.result.kind = len(op.result.shape)
+            aval = self.annotate(fn, list(args), kwargs)
+            if aval.integer:
+                kind = SCALAR
+            elif kind is None and aval.shape:  # an array of known rank
+                kind = len(aval.shape)
+            op.result.aval = aval._replace(kind=kind)
         if kind == SCALAR:
             op.result.shape = ()
         return self.emit(op).result

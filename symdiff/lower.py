@@ -39,6 +39,7 @@ from .ir import (
     RANGE,
     SCALAR,
     SEQUENCE,
+    Abstract,
     ArraySpec,
     BuildDict,
     Builder,
@@ -823,9 +824,7 @@ class Lowerer:
 
     @staticmethod
     def _carried(name: str | Flag, init: Value, kind: Any, shape: Any, dtype: Any = None) -> Value:
-        value = Value(_hint(name, init), kind)
-        value.shape, value.dtype = shape, dtype
-        return value
+        return Value(_hint(name, init), kind, shape=shape, dtype=dtype)
 
     def _loop_body(self, names: list, params: list[Value], aliases: dict, body: Callable[[], None]) -> None:
         self._bind_carried(names, params, aliases)
@@ -1498,11 +1497,11 @@ def specialise(value: Value, spec: Any) -> None:
     """Give an argument the kind and shape its specialisation key promises: a Python number
     type, a tuple of bools (an array's size-1 axes), or None (anything)."""
     if spec in (float, int, bool):
-        value.kind, value.shape, value.integer, value.pytype = SCALAR, (), spec is int, spec
+        value.aval = Abstract(SCALAR, (), integer=spec is int, pytype=spec)
     elif isinstance(spec, ArraySpec):
-        value.kind, value.shape, value.dtype = len(spec.ones), shapes.param_shape(value, spec.ones), spec.dtype
+        value.aval = Abstract(len(spec.ones), shapes.param_shape(value, spec.ones), dtype=spec.dtype)
     elif type(spec) is tuple:  # size-1 axes only (dtype unknown)
-        value.kind, value.shape = len(spec), shapes.param_shape(value, spec)
+        value.aval = Abstract(len(spec), shapes.param_shape(value, spec))
 
 
 def lower(parsed: Parsed, specs: list[Any]) -> Function:

@@ -23,6 +23,7 @@ from .ir import (
     BUILD_LIST,
     SCALAR,
     SEQUENCE,
+    Abstract,
     Build,
     BuildDict,
     Builder,
@@ -381,9 +382,7 @@ def _memoize(loop: Op, group: list[Op], region: Region, path: list[tuple[Op, Reg
 
 
 def _like(v: Value, hint: str) -> Value:
-    new = Value(hint, v.kind)
-    new.shape, new.integer = v.shape, v.integer
-    return new
+    return Value(hint, aval=Abstract(v.kind, v.shape, integer=v.integer))
 
 
 def _unstack_memos(fn: Function, memos: dict[Value, tuple[Op, Value]]) -> None:

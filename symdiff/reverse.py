@@ -30,6 +30,7 @@ from .ir import (
     SCALAR,
     SEQUENCE,
     UNDEFINED,
+    Abstract,
     BuildDict,
     Builder,
     Function,
@@ -562,9 +563,8 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:
     """A new value with ``v``'s static shape (and kind, unless given)."""
-    new = Value(hint or v.hint, v.kind if kind == "same" else kind)
-    new.shape, new.integer, new.dtype = v.shape, v.integer, v.dtype
-    return new
+    return Value(hint or v.hint, aval=Abstract(v.kind if kind == "same" else kind, v.shape, integer=v.integer,
+                                                 dtype=v.dtype))
 
 
 def _walk(region: Region):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import primitives
-from .ir import RANGE, SCALAR, SEQUENCE, Value
+from .ir import RANGE, SCALAR, SEQUENCE, Abstract, Value
 
 
 class Dim:
@@ -441,14 +441,15 @@ def size_read_off_shape(args: list[Value]) -> bool:
     return args[0].dims is not None and args[1].integer
 
 
-def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> tuple[Any, Any, bool, Any]:
-    """The (shape, dims, is-a-Python-int, dtype) of a call's result, for ``ir.Builder``."""
+def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Abstract:
+    """The abstract value of a call's result (its shape, dims, int-ness and dtype; the kind is
+    the builder's to set), for ``ir.Builder``."""
     record = primitives.lookup(fn)
     dims = record.dims(record.fn, args) if record.dims is not None else None
     integer = record.integer(args) if callable(record.integer) else record.integer
     if integer:
-        return (), dims, True, None
-    return infer(fn, args, kwargs), dims, False, infer_dtype(fn, args, kwargs)
+        return Abstract(shape=(), dims=dims, integer=True)
+    return Abstract(shape=infer(fn, args, kwargs), dims=dims, dtype=infer_dtype(fn, args, kwargs))
 
 
 # ----------------------------------------------------------------------------- kinds
