@@ -755,8 +755,9 @@ class Lowerer:
             new_dtypes = [d if y.dtype is d else None for y, d in zip(region.yields, dtypes)]
             new_natures = [n if _nature_of(y, self.nature) == n else None for y, n in zip(region.yields, natures)]
             new_maybes = [m | self.maybe_aliases.get(y, set()) for y, m in zip(region.yields, maybes)]
-            if new_kinds == kinds and all(a is b for a, b in zip(new_shapes, shapes_)) and new_dtypes == dtypes \
-                    and new_natures == natures and new_maybes == maybes:
+            if new_kinds == kinds and all(a is b for a, b in zip(new_shapes, shapes_)) \
+                    and all(a is b for a, b in zip(new_dtypes, dtypes)) and new_natures == natures \
+                    and new_maybes == maybes:  # (dtypes by identity: np.dtype("float64") == None)
                 break
             kinds, shapes_, dtypes, natures, maybes = new_kinds, new_shapes, new_dtypes, new_natures, new_maybes
         self.loop_depth -= 1
@@ -774,7 +775,7 @@ class Lowerer:
     def known_of(self, values: list[Value]) -> tuple[list, ...]:
         """What is known of each of ``values`` (a loop's initial values): kind, shape, dtype,
         nature and the names it may alias; the loop assumes these of its carried values."""
-        return ([v.kind for v in values], [v.shape for v in values], [v.dtype for v in values],
+        return ([v.kind for v in values], [v.shape for v in values], [_float64_start(v) for v in values],
                 [_nature_of(v, self.nature) for v in values],
                 [frozenset(self.maybe_aliases.get(v, ())) for v in values])
 
@@ -1480,6 +1481,14 @@ def _same(a: Any, b: Any) -> bool:
     return a == b if isinstance(a, (bool, int, float, str, type(None))) else a is b
 
 
+
+
+def _float64_start(v: Value) -> Any:
+    """The dtype a loop assumes of a carried value that starts as ``v``: a Python float counts
+    as float64 (a loop that adds float64 scalars to ``s = 0.0`` carries float64 numbers)."""
+    if v.dtype is None and ((v.is_const and type(v.const) is float) or v.pytype is float):
+        return shapes.F64
+    return v.dtype
 
 
 def _settle(old: Any, new: Any) -> Any:

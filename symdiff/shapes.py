@@ -526,6 +526,11 @@ F64 = np.dtype(np.float64)
 MASK = "mask"  # a boolean array, or a float64 one of 0s, 1s and halves (winner_mask)
 
 
+def float64_or_mask(dtype: Any) -> bool:
+    """Whether a dtype fact is F64 or MASK (by identity: ``np.dtype("float64") == None`` is true)."""
+    return dtype is F64 or dtype is MASK
+
+
 def _weak(v: Value) -> bool:
     """A Python number (NumPy's weak scalars: they do not change an array's dtype)."""
     return v.kind == "scalar" or (v.is_const and type(v.const) in (int, float, bool))
@@ -586,7 +591,7 @@ def first_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
 
 def accumulated(fn: Any, args: list[Value], kwargs: dict) -> Any:
     """``acc += g`` (or at an index): ``acc``'s dtype, when ``g`` fits into it."""
-    return F64 if args and args[0].dtype is F64 and (args[-1].dtype in (F64, MASK) or _weak(args[-1])) else None
+    return F64 if args and args[0].dtype is F64 and (float64_or_mask(args[-1].dtype) or _weak(args[-1])) else None
 
 
 def where(fn: Any, args: list[Value], kwargs: dict) -> Any:
@@ -609,7 +614,7 @@ def keeps_float(fn: Any, args: list[Value], kwargs: dict) -> Any:
     if set(kwargs) - {"axis", "keepdims"}:
         return None
     arrays = _arrays(args)
-    if arrays and all(a.dtype in (F64, MASK) for a in arrays) and any(a.dtype is F64 for a in arrays):
+    if arrays and all(float64_or_mask(a.dtype) for a in arrays) and any(a.dtype is F64 for a in arrays):
         return F64
     return None
 

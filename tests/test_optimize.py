@@ -495,3 +495,28 @@ def shared_index_cotangent(A, u, t):
 def test_an_index_cotangent_that_is_also_another_values_is_not_added_into_in_place():
     rng = np.random.RandomState(0)
     check_grad(shared_index_cotangent, rng.randn(4, 5), rng.randn(4), -0.06)
+
+
+def sin_plus_cos_squared(x, z):
+    return np.sum((np.sin(x) + np.cos(z)) ** 2)
+
+
+def test_a_float64_argument_gets_a_float64_gradient_beside_a_longdouble_one():
+    x, z = np.array([0.3, -1.2, 0.8]), np.array([0.5, 0.1, -0.4], dtype=np.longdouble)
+    gx, gz = symdiff.grad(sin_plus_cos_squared, argnums=(0, 1))(x, z)
+    assert gx.dtype == np.float64 and gz.dtype == np.longdouble
+    check_grad(sin_plus_cos_squared, x, z.astype(np.float64), argnums=(0, 1))
+
+
+def loop_meeting_a_longdouble(x, z):
+    h = x * 1.0
+    for _ in range(2):
+        h = h * z + x
+    return np.sum(h * h)
+
+
+def test_a_loop_that_turns_a_float64_value_longdouble_does_not_claim_it_stays_float64():
+    x, z = np.array([0.3, -1.2, 0.8]), np.array([0.5, 0.1, -0.4], dtype=np.longdouble)
+    gx, gz = symdiff.grad(loop_meeting_a_longdouble, argnums=(0, 1))(x, z)
+    assert gx.dtype == np.float64 and gz.dtype == np.longdouble
+    check_grad(loop_meeting_a_longdouble, x, z.astype(np.float64), argnums=(0, 1))

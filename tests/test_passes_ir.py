@@ -769,8 +769,6 @@ def test_inplace_does_not_update_an_array_with_a_part_of_another_dtype():
     assert calls(fn, operator.iadd) == [], dump(fn)
 
 
-@pytest.mark.xfail(strict=True, reason="np.dtype('float64') == None holds, so an unknown dtype (None) passes the "
-                   "test `part.dtype in (F64, MASK)` (and shapes.keeps_float's)")
 def test_inplace_does_not_update_an_array_with_a_part_of_unknown_dtype():
     x, z = array("x"), array("z", dtype=np.longdouble, ones=(True,))
     fn, b = function(x, z, adjoint=True)
