@@ -38,6 +38,7 @@ from .ir import (
     temp_name,
     walk,
 )
+from .patterns import calls, is_const, match
 
 
 def optimize(fn: Function, final: bool = False) -> None:
@@ -261,7 +262,7 @@ def _touched_by_updates(fn: Function) -> set[Value]:
     visit(fn.body)
     # the gradients returned to the caller must stay distinct arrays
     for op, _ in walk(fn.body):
-        if op.kind is OpKind.CALL and op.fn in (runtime.as_grad, runtime.grad_like):
+        if calls(op, (runtime.as_grad, runtime.grad_like), kwargs=True):
             touched.add(op.args[0])
     stack = list(touched)
     while stack:
@@ -393,9 +394,9 @@ def _unstack_memos(fn: Function, memos: dict[Value, tuple[Op, Value]]) -> None:
     other: set[Value] = set()
     for op, region in walk(fn.body):
         for i, a in enumerate(op.args):
-            if op.kind is OpKind.CALL and op.fn == Method("append") and i == 0 and op.args[1] in memos:
+            if calls(op, Method("append"), 2) and i == 0 and op.args[1] in memos:
                 pushes.setdefault(a, []).append(op)
-            elif op.kind is OpKind.CALL and op.fn == Method("pop") and i == 0 and len(op.args) == 1:
+            elif calls(op, Method("pop"), 1) and i == 0:
                 pops.setdefault(a, []).append((op, region))
             else:
                 other.add(a)
@@ -482,8 +483,7 @@ def merge_masked_sums(fn: Function) -> None:
             for sub in op.regions:
                 visit(sub)
             region.ops.append(op)
-            if op.kind is OpKind.CALL and primitives.lookup(op.fn).accumulates and op.adjoint and not op.kwnames \
-                    and len(op.args) == 2:
+            if calls(op, arity=2) and primitives.lookup(op.fn).accumulates and op.adjoint:
                 merged = _merge_sum(builder, op, uses, touched, replace)
                 if merged is not None:
                     replace[op.result] = merged
@@ -514,9 +514,8 @@ def _complementary_split(b: Builder, add: Op, x: Value, right: Masked, uses: dic
     """``(inner, rest, left)`` if ``x`` is ``inner``: ``rest + left`` (either order) or
     ``add_into(rest, left)``, computed for ``add`` alone, with ``left`` masked by the same
     condition as ``right`` and zero wherever ``right`` is not."""
-    inner = b.producer.get(x)
-    if (inner is None or inner.fn is not add.fn or inner.kwnames or len(inner.args) != 2 or uses.get(x) != 1
-            or inner not in b.region.ops):
+    inner = match(b.producer, x, add.fn, 2)
+    if inner is None or uses.get(x) != 1 or inner not in b.region.ops:
         return None
     first, second = (_final(v, replace) for v in inner.args)
     orders = [(first, second)] + ([(second, first)] if add.fn is operator.add else [])  # add_into(acc, g)
@@ -555,13 +554,12 @@ def _emit_merged(b: Builder, add: Op, left: Masked, right: Masked, inner: Op | N
 def _masked(b: Builder, v: Value, uses: dict[Value, int], touched: set[Value]) -> Masked | None:
     """``v`` as a masked cotangent, if it is ``np.where(c, p, q)`` -- or such a where times,
     divided by or negated -- computed next to the sum for nothing else."""
-    op = b.producer.get(v)
-    if (op is None or op.kind is not OpKind.CALL or op.kwnames or uses.get(v) != 1 or v in touched
-            or op not in b.region.ops or touched.intersection(op.args)):
+    op = match(b.producer, v)
+    if op is None or uses.get(v) != 1 or v in touched or op not in b.region.ops or touched.intersection(op.args):
         return None
-    if op.fn is np.where and len(op.args) == 3:
+    if calls(op, np.where, 3):
         c, p, q = op.args
-        arms = tuple(None if passes._is(a, 0) else _value_of(a) for a in (p, q))
+        arms = tuple(None if is_const(a, 0) else _value_of(a) for a in (p, q))
         return None if arms == (None, None) else (c, *arms)
     scaled = (0, 1) if op.fn is operator.mul else (0,) if op.fn in (operator.truediv, operator.neg) else ()
     for i in scaled:
@@ -618,19 +616,20 @@ def defer_outer_products(fn: Function) -> None:
 def _outer_factors(c: Value, body: Region, producers: dict[Value, Op], uses: dict[Value, int]) -> tuple | None:
     """``(u, v)`` if ``c`` is ``np.outer(u, v)`` of vectors, or ``u.T @ v`` of matrices, computed
     in ``body`` for nothing else."""
-    op = producers.get(c)
-    if op is None or op not in body.ops or uses.get(c) != 1 or op.kwnames or len(op.args) != 2:
+    op = match(producers, c, arity=2)
+    if op is None or op not in body.ops or uses.get(c) != 1:
         return None
     u, v = op.args
     if op.fn is np.outer and u.kind == 1 and v.kind == 1:
         return u, v
-    inner = producers.get(u)
-    if op.fn is operator.mul and inner is not None and inner.fn is operator.getitem and v.kind == 1 \
-            and inner.args[0].kind == 1 and inner.args[1].is_const and _is_column_index(inner.args[1].const):
-        return inner.args[0], v  # u[:, None] * v
-    if op.fn in (operator.matmul, np.matmul) and inner is not None and inner.fn == GetAttr("T") \
-            and inner.args[0].kind == 2 and v.kind == 2:
-        return inner.args[0], v
+    column = match(producers, u, operator.getitem, kwargs=True)
+    if op.fn is operator.mul and column is not None and v.kind == 1 and column.args[0].kind == 1 \
+            and column.args[1].is_const and _is_column_index(column.args[1].const):
+        return column.args[0], v  # u[:, None] * v
+    transposed = match(producers, u, GetAttr("T"), kwargs=True)
+    if op.fn in (operator.matmul, np.matmul) and transposed is not None and transposed.args[0].kind == 2 \
+            and v.kind == 2:
+        return transposed.args[0], v
     return None
 
 
@@ -645,10 +644,8 @@ def _defer_in(loop: Op, region: Region, uses: dict[Value, int], producers: dict[
     sums: list[Op] = []
     for k in reversed(range(len(loop.results))):
         param, y = loop.carried(body)[k], body.yields[k]
-        add = producers.get(y)
-        if add is None or add not in body.ops or uses.get(param) != 1 or uses.get(y) != 1 or add.kwnames:
-            continue
-        if add.fn not in (runtime.add_into, operator.add) or len(add.args) != 2 or param not in add.args:
+        add = match(producers, y, (runtime.add_into, operator.add), 2)
+        if add is None or add not in body.ops or uses.get(param) != 1 or uses.get(y) != 1 or param not in add.args:
             continue
         if loop.kind is OpKind.WHILE and uses.get(loop.carried(loop.cond)[k], 0):
             continue
@@ -663,11 +660,11 @@ def _defer_in(loop: Op, region: Region, uses: dict[Value, int], producers: dict[
                 region.ops.insert(region.ops.index(loop), Op(OpKind.CALL, [], [lists[v]], fn=BUILD_LIST))
                 body.ops.insert(index, Op(OpKind.CALL, [lists[v], v], [Value()], fn=Method("append"), effect=True))
         init, result = loop.inits[k], loop.results[k]
-        zeros = producers.get(init)
+        zeros = match(producers, init, np.zeros, 1)
         total = Value(result.hint, result.kind)
         total.shape = result.shape
         floats = all(v.dtype is shapes.F64 for v in factors)
-        if zeros is not None and zeros.fn is np.zeros and len(zeros.args) == 1 and uses.get(init) == 1:
+        if zeros is not None and uses.get(init) == 1:
             total.dtype = shapes.F64 if floats else None
             summed = [Op(OpKind.CALL, [lists[factors[0]], lists[factors[1]], zeros.args[0]], [total],
                          fn=runtime.sum_of_outer, line=add.line, file=add.file, adjoint=add.adjoint)]
@@ -711,14 +708,14 @@ def hand_over_fresh_gradients(fn: Function) -> None:
     uses = use_counts(fn)
     replace: dict[Value, Value] = {}
     for op, _ in walk(fn.body):
-        if op.kind is not OpKind.CALL or op.fn not in (runtime.grad_like, runtime.as_grad):
+        if not calls(op, (runtime.grad_like, runtime.as_grad)):
             continue
         g, x = op.args
         if not passes.fresh_array(g, producers):
             continue
         if op.fn is runtime.grad_like:
             v = g
-            while uses.get(v) == 1 and producers[v].fn is runtime.unbroadcast:
+            while uses.get(v) == 1 and match(producers, v, runtime.unbroadcast, kwargs=True) is not None:
                 v = producers[v].args[0]
             if uses.get(v) != 1:
                 continue
@@ -738,7 +735,7 @@ def accumulate_in_place(fn: Function) -> None:
     producers = definitions(fn.body)
     uses = use_counts(fn)
     for op, _ in walk(fn.body):
-        if op.kind is not OpKind.CALL or op.fn is not operator.add or not op.adjoint or op.kwnames or op.effect:
+        if not calls(op, operator.add) or not op.adjoint or op.effect:
             continue
         acc, part = op.args
         if not passes.new_array(acc, producers):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import operator
 import os
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -22,10 +23,13 @@ from .ir import (
     Region,
     Value,
 )
+from .patterns import among, is_const, is_float, match
 
 # The optimisations, each of which can be turned off for testing: SYMDIFF_OPTIMIZE=0 turns all
 # of them off, SYMDIFF_OPTIMIZE=-cse,-licm the ones named (the tests run the corpus both ways).
-# Folding of constants stays on: it is part of lowering (it makes `axis=-1` a static argument).
+# The algebraic identities of "peephole" (IDENTITIES, below) are turned off one by one the same
+# way (SYMDIFF_OPTIMIZE=-times-one); the corpus reruns turn off whole passes, not identities.
+# Folding of constants stays on in lowering (it makes `axis=-1` a static argument).
 PASSES = {
     "peephole": "algebraic identities on adjoint arithmetic (no `g * 1.0`, no `0 + g`)",
     "unbroadcast": "undo broadcasting at compile time where static shapes allow",
@@ -48,18 +52,17 @@ def _disabled(setting: str) -> set[str]:
     if setting == "0":
         return set(PASSES)
     names = {part.strip().lstrip("-") for part in setting.split(",") if part.strip()}
-    unknown = names - set(PASSES)
+    identities = [identity.name for identity in IDENTITIES]
+    unknown = names - set(PASSES) - set(identities)
     if unknown:
-        raise ValueError(f"SYMDIFF_OPTIMIZE: unknown pass(es) {sorted(unknown)}; known: {sorted(PASSES)}")
+        raise ValueError(f"SYMDIFF_OPTIMIZE: unknown pass(es) {sorted(unknown)}; known: {sorted(PASSES)}, "
+                         f"and the identities of 'peephole': {identities}")
     return names
 
 
-DISABLED = _disabled(os.environ.get("SYMDIFF_OPTIMIZE", "1"))
-OPTIMIZE = not DISABLED  # every optimisation on (tests of the optimised source apply)
-
-
 def enabled(name: str) -> bool:
-    """Whether optimisation ``name`` (a key of PASSES) is on."""
+    """Whether optimisation ``name`` (a key of PASSES, or the name of one of the IDENTITIES)
+    is on."""
     return name not in DISABLED
 
 
@@ -112,8 +115,8 @@ def surely_float(v: Value, producer: dict[Value, Op], assumed: set[Value] | None
 
 def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:
     """Whether ``v`` is an array the gradient code created (not a view, argument or constant)."""
-    op = producer.get(v)
-    if op is None or op.kind is not OpKind.CALL:
+    op = match(producer, v, kwargs=True)
+    if op is None:
         return False
     alias = primitives.lookup(op.fn).alias
     return alias == primitives.FRESH or (alias == primitives.ITSELF and fresh_array(op.args[0], producer))
@@ -122,8 +125,8 @@ def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:
 def new_array(v: Value, producer: dict[Value, Op]) -> bool:
     """Whether ``v`` is a new array nothing else refers to: made by a call that returns a new
     array, or an in-place update of such an array (whose old value is gone)."""
-    op = producer.get(v)
-    if op is None or op.kind is not OpKind.CALL:
+    op = match(producer, v, kwargs=True)
+    if op is None:
         return False
     record = primitives.lookup(op.fn)
     if record.alias == primitives.FRESH:
@@ -137,10 +140,9 @@ def fold_constants(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, Val
     """Evaluate pure scalar operations on constants at compile time, and take items of
     tuples built in the same function (``a, b = pair`` where ``pair = (x, y)``)."""
     if fn is operator.getitem and args[1].is_const and type(args[1].const) is int:
-        producer = b.producer.get(args[0])
-        if producer is not None and producer.fn is BUILD_TUPLE and -len(producer.args) <= args[1].const < len(
-                producer.args):
-            return producer.args[args[1].const]
+        pair = match(b.producer, args[0], BUILD_TUPLE)
+        if pair is not None and -len(pair.args) <= args[1].const < len(pair.args):
+            return pair.args[args[1].const]
     if kwargs or not all(a.is_const for a in args):
         return None
     values = [a.const for a in args]
@@ -161,47 +163,189 @@ def adjoint_builder(region: Region) -> Builder:
     return b
 
 
-def _is(value: Value, number: float) -> bool:
-    return value.is_const and type(value.const) in (int, float) and value.const == number
-
-
 def simplify_adjoint(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Value | None:
-    """Algebraic identities for cotangent arithmetic, which is on floats (so ``g * 1 -> g`` is
-    exact): drop multiplications by one and additions of zero, move negations outwards so
-    that they cancel (``-(-a * b) -> a * b``, ``x + -y -> x - y``), and skip broadcasting a
-    cotangent that an elementwise product broadcasts anyway."""
-    folded = fold_constants(b, fn, args, kwargs)
-    if folded is not None or kwargs:
-        return folded
+    """The simpler value of ``fn(*args)`` in derivative code, built with ``b``: that of the
+    first identity in :data:`IDENTITIES` (of those turned on) that applies, or None (build
+    the call as it is; so are calls with keywords)."""
+    if kwargs:
+        return None
+    for identity in IDENTITIES:
+        if (identity.fns is None or among(fn, identity.fns)) and enabled(identity.name):
+            simpler = identity.rewrite(b, fn, args)
+            if simpler is not None:
+                return simpler
+    return None
+
+
+Rewrite = Callable[[Builder, Any, list[Value]], "Value | None"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An algebraic identity of derivative arithmetic, which is on floats (so ``g * 1 -> g`` is
+    exact). ``rewrite(b, fn, args)`` builds the simpler value of ``fn(*args)`` with ``b``, or
+    returns None where the identity does not apply; ``fns`` are the callees it is about (None:
+    the rewrite asks the callee's record). ``name`` turns it off: ``SYMDIFF_OPTIMIZE=-name``."""
+
+    name: str
+    law: str
+    fns: tuple | None
+    rewrite: Rewrite
+
+
+PRODUCTS = (operator.mul, operator.truediv)
+
+
+def _fold(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    return fold_constants(b, fn, args, {})
+
+
+def _float_operands(b: Builder, fn: Any, args: list[Value]) -> Value | None:
     if primitives.lookup(fn).float_operands and any(_small_int(a) for a in args):  # float op float is fastest
         return _call(b, fn, *(b.const(float(a.const)) if _small_int(a) else a for a in args))
-    if fn in (operator.mul, operator.truediv):
-        return _simplify_product(b, fn, *args)
-    if _elementwise(fn) and any(_spread_from(b, a) for a in args):
-        return _absorb_spread(b, fn, args)
-    if fn is operator.add:
-        x, y = args
-        if _is(y, 0) or _is(x, 0):
-            return x if _is(y, 0) else y
-        if x is y or _swapped_products(b, x, y):  # p + p: one doubling (exact)
-            return _call(b, operator.mul, b.const(2.0), x)
-        if _negated(b, y) is not None:
-            return _call(b, operator.sub, x, _negated(b, y))
-        if _negated(b, x) is not None:
-            return _call(b, operator.sub, y, _negated(b, x))
-    if fn is operator.sub:
-        x, y = args
-        if _is(y, 0):
-            return x
-        if _is(x, 0):
-            return _call(b, operator.neg, y)
-        if _negated(b, y) is not None:
-            return _call(b, operator.add, x, _negated(b, y))
-    if fn is operator.neg:
-        return _negated(b, args[0])
-    if fn is operator.pow and _is(args[1], 1):
-        return args[0]
     return None
+
+
+def _times_one(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    x, y = args
+    if is_const(y, 1) and _not_boolean(b, x):
+        return x
+    if fn is operator.mul and is_const(x, 1) and _not_boolean(b, y):
+        return y
+    return None
+
+
+def _times_minus_one(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    x, y = args
+    if is_const(y, -1):
+        return _call(b, operator.neg, x)
+    if fn is operator.mul and is_const(x, -1):
+        return _call(b, operator.neg, y)
+    return None
+
+
+def _scale_a_mask(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    x, y = args
+    return _scale_mask(b, x, y) or _scale_mask(b, y, x)
+
+
+def _negated_constant(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    x, y = args
+    a = _negated(b, x)
+    if a is not None and is_float(y):
+        return _call(b, fn, a, b.const(-y.const))
+    a = _negated(b, y)
+    if a is not None and is_float(x):
+        return _call(b, fn, b.const(-x.const), a)
+    return None
+
+
+def _negation_out(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    x, y = args
+    a = _negated(b, x)
+    if a is not None:
+        return _call(b, operator.neg, _call(b, fn, a, y))
+    a = _negated(b, y)
+    if a is not None and fn is operator.mul:
+        return _call(b, operator.neg, _call(b, fn, x, a))
+    return None
+
+
+def _spread_factor(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    x, y = args
+    for i, (v, other) in enumerate(((x, y), (y, x))):
+        spread = _spread_from(b, v)
+        if spread is None or not (fn is operator.mul or i == 0):
+            continue
+        spreader, shape, core = spread
+        operands = (core, y) if i == 0 else (x, core)
+        if shapes.same(other.shape, v.shape) or _shape_read_off(b, shape) is other:  # broadcasts it anyway
+            return _call(b, fn, *operands)
+        if other.shape == ():  # scale before spreading
+            scaled = _call(b, fn, *operands)
+            return b.call(spreader, [shape, scaled] if spreader is np.full else [scaled, shape])
+    return None
+
+
+def _spread_operand(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    if among(fn, PRODUCTS) or not _elementwise(fn):  # products: spread-factor
+        return None
+    return _absorb_spread(b, fn, args)
+
+
+def _plus_zero(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    x, y = args
+    return x if is_const(y, 0) else y if is_const(x, 0) else None
+
+
+def _doubled(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    x, y = args
+    if x is y or _swapped_products(b, x, y):
+        return _call(b, operator.mul, b.const(2.0), x)
+    return None
+
+
+def _plus_negated(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    x, y = args
+    if _negated(b, y) is not None:
+        return _call(b, operator.sub, x, _negated(b, y))
+    if _negated(b, x) is not None:
+        return _call(b, operator.sub, y, _negated(b, x))
+    return None
+
+
+def _minus_zero(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    x, y = args
+    if is_const(y, 0):
+        return x
+    return _call(b, operator.neg, y) if is_const(x, 0) else None
+
+
+def _minus_negated(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    x, y = args
+    return None if _negated(b, y) is None else _call(b, operator.add, x, _negated(b, y))
+
+
+def _double_negation(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    return _negated(b, args[0])
+
+
+def _power_one(b: Builder, fn: Any, args: list[Value]) -> Value | None:
+    return args[0] if is_const(args[1], 1) else None
+
+
+# The identities, tried in this order on each call built (the first that applies rewrites it);
+# a rewrite's own calls are simplified in turn. All of them are part of "peephole".
+IDENTITIES = (
+    Identity("fold", "f(c1, c2) = its value, for constants c1, c2 and pure scalar f; (a, b)[0] = a",
+             None, _fold),
+    Identity("float-constants", "x * 2 = x * 2.0 (ints below 2**53 are exact floats; float op float is fastest)",
+             None, _float_operands),
+    Identity("times-one", "x * 1 = x, x / 1 = x, 1 * x = x (x not a boolean array: 1.0 * mask is float)",
+             PRODUCTS, _times_one),
+    Identity("times-minus-one", "x * -1 = -x, x / -1 = -x, -1 * x = -x", PRODUCTS, _times_minus_one),
+    Identity("scale-mask", "k * where(c, a, e) = where(c, k*a, k*e); k * (where(c, a, e) * x) = "
+             "where(c, k*a, k*e) * x where exact (a, e in {0, 1, -1}, or k a power of two)",
+             (operator.mul,), _scale_a_mask),
+    Identity("negated-constant", "-a * k = a * -k, k * -a = -k * a, -a / k = a / -k, k / -a = -k / a "
+             "(k a float constant)", PRODUCTS, _negated_constant),
+    Identity("negation-out", "-a * y = -(a * y), x * -a = -(x * a), -a / y = -(a / y)", PRODUCTS, _negation_out),
+    Identity("spread-factor", "full(S, c) * y = c * y, y * full(S, c) = y * c, full(S, c) / y = c / y where y "
+             "has shape S; full(S, c) * k = full(S, c * k) for a number k (also broadcast_to(c, S))",
+             PRODUCTS, _spread_factor),
+    Identity("spread", "f(full(S, c), y) = f(c, y) for elementwise f where y broadcasts to S "
+             "(also broadcast_to(c, S))", None, _spread_operand),
+    Identity("plus-zero", "x + 0 = x, 0 + y = y", (operator.add,), _plus_zero),
+    Identity("doubling", "p + p = 2.0 * p, p*q + q*p = 2.0 * (p*q) (doubling is exact)", (operator.add,), _doubled),
+    Identity("plus-negated", "x + -y = x - y, -x + y = y - x", (operator.add,), _plus_negated),
+    Identity("minus-zero", "x - 0 = x, 0 - y = -y", (operator.sub,), _minus_zero),
+    Identity("minus-negated", "x - -y = x + y", (operator.sub,), _minus_negated),
+    Identity("double-negation", "-(-a) = a", (operator.neg,), _double_negation),
+    Identity("power-one", "x ** 1 = x", (operator.pow,), _power_one),
+)
+
+DISABLED = _disabled(os.environ.get("SYMDIFF_OPTIMIZE", "1"))  # (here: the names of IDENTITIES are settings too)
+OPTIMIZE = not DISABLED  # every optimisation on (tests of the optimised source apply)
 
 
 def _small_int(v: Value) -> bool:
@@ -213,43 +357,8 @@ def _not_boolean(b: Builder, v: Value) -> bool:
     result of a ufunc that never returns booleans (``np.cos``)."""
     if v.dtype is shapes.F64 or v.kind == SCALAR:
         return True
-    fn = getattr(b.producer.get(v), "fn", None)
-    return type(fn) is np.ufunc and not any(t.endswith("?") for t in fn.types)
-
-
-def _simplify_product(b: Builder, fn: Any, x: Value, y: Value) -> Value | None:
-    if _is(y, 1) and _not_boolean(b, x):  # 1.0 * mask is a float array, the mask may be a bool one
-        return x
-    if fn is operator.mul and _is(x, 1) and _not_boolean(b, y):
-        return y
-    if _is(y, -1):
-        return _call(b, operator.neg, x)
-    if fn is operator.mul and _is(x, -1):
-        return _call(b, operator.neg, y)
-    if fn is operator.mul:
-        scaled = _scale_mask(b, x, y) or _scale_mask(b, y, x)
-        if scaled is not None:
-            return scaled
-    for i, v in enumerate((x, y)):
-        inner = _negated(b, v)
-        other = y if i == 0 else x
-        if inner is not None and other.is_const and type(other.const) is float:  # -a * c -> a * -c
-            return _call(b, fn, *((inner, b.const(-other.const)) if i == 0 else (b.const(-other.const), inner)))
-        if inner is not None and (fn is operator.mul or i == 0):
-            return _call(b, operator.neg, _call(b, fn, *((inner, y) if i == 0 else (x, inner))))
-    for i, (v, other) in enumerate(((x, y), (y, x))):
-        spread = _spread_from(b, v)
-        if spread is None or not (fn is operator.mul or i == 0):
-            continue
-        shape, core = spread
-        operands = (core, y) if i == 0 else (x, core)
-        if shapes.same(other.shape, v.shape) or _shape_read_off(b, shape) is other:  # broadcasts it anyway
-            return _call(b, fn, *operands)
-        if other.shape == ():  # scale before spreading
-            spreader = b.producer[v].fn
-            scaled = _call(b, fn, *operands)
-            return b.call(spreader, [shape, scaled] if spreader is np.full else [scaled, shape])
-    return None
+    op = match(b.producer, v, kwargs=True)
+    return op is not None and type(op.fn) is np.ufunc and not any(t.endswith("?") for t in op.fn.types)
 
 
 def _elementwise(fn: Any) -> bool:
@@ -268,25 +377,24 @@ def _absorb_spread(b: Builder, fn: Any, args: list[Value]) -> Value | None:
         others = shapes.broadcast(*[o.shape for j, o in enumerate(args) if j != i])
         if shapes.same(others, a.shape):
             new = list(args)
-            new[i] = spread[1]
+            new[i] = spread[2]
             return _call(b, fn, *new)
     return None
 
 
 def _swapped_products(b: Builder, x: Value, y: Value) -> bool:
     """``x`` is ``p * q`` and ``y`` is ``q * p`` (what the product rule gives for ``p * p``)."""
-    px, py = b.producer.get(x), b.producer.get(y)
-    return (px is not None and py is not None and px.kind is py.kind is OpKind.CALL and px.fn is py.fn is operator.mul
-            and not px.kwnames and not py.kwnames and px.args == py.args[::-1])
+    px, py = match(b.producer, x, operator.mul), match(b.producer, y, operator.mul)
+    return px is not None and py is not None and px.args == py.args[::-1]
 
 
 def _const_where(b: Builder, v: Value) -> tuple[Value, float, float] | None:
     """``(c, a, b)`` if ``v`` was built as ``np.where(c, a, b)`` of two float constants."""
-    op = b.producer.get(v)
-    if op is None or op.kind is not OpKind.CALL or op.fn is not np.where or op.kwnames or len(op.args) != 3:
+    op = match(b.producer, v, np.where, 3)
+    if op is None:
         return None
     c, a, e = op.args
-    if not all(t.is_const and type(t.const) is float for t in (a, e)):
+    if not (is_float(a) and is_float(e)):
         return None
     return c, a.const, e.const
 
@@ -295,14 +403,14 @@ def _scale_mask(b: Builder, k: Value, m: Value) -> Value | None:
     """A float constant ``k`` times ``np.where(c, a, e)`` (constants) is ``np.where(c, k*a, k*e)``;
     times ``np.where(c, a, e) * x`` it is ``np.where(c, k*a, k*e) * x`` when that is exact (``a``,
     ``e`` in {0, 1, -1}, or ``k`` a power of two)."""
-    if not (k.is_const and type(k.const) is float):
+    if not is_float(k):
         return None
     where = _const_where(b, m)
     if where is not None:
         c, a, e = where
         return b.call(np.where, [c, b.const(k.const * a), b.const(k.const * e)], kind=m.kind)
-    op = b.producer.get(m)
-    if op is None or op.kind is not OpKind.CALL or op.fn is not operator.mul or op.kwnames:
+    op = match(b.producer, m, operator.mul)
+    if op is None:
         return None
     for i, inner in enumerate(op.args):
         where = _const_where(b, inner)
@@ -321,29 +429,27 @@ def _call(b: Builder, fn: Any, *args: Value) -> Value:
     return b.call(fn, list(args), kind=shapes.result_kind(fn, [a.kind for a in args]))
 
 
-def _spread_from(b: Builder, value: Value) -> tuple[Value, Value] | None:
-    """``(shape, c)`` if ``value`` was built as ``np.full(shape, c)`` of a scalar ``c``, or as
-    ``np.broadcast_to(c, shape)``."""
-    op = b.producer.get(value)
-    if op is None or op.kind is not OpKind.CALL or op.kwnames or len(op.args) != 2:
+def _spread_from(b: Builder, value: Value) -> tuple[Any, Value, Value] | None:
+    """``(np.full, shape, c)`` if ``value`` was built as ``np.full(shape, c)`` of a scalar ``c``,
+    or ``(np.broadcast_to, shape, c)`` for ``np.broadcast_to(c, shape)``."""
+    op = match(b.producer, value, (np.full, np.broadcast_to), 2)
+    if op is None:
         return None
     if op.fn is np.full:
-        return op.args[0], op.args[1]
-    return (op.args[1], op.args[0]) if op.fn is np.broadcast_to else None
+        return np.full, op.args[0], op.args[1]
+    return np.broadcast_to, op.args[1], op.args[0]
 
 
 def _shape_read_off(b: Builder, shape: Value) -> Value | None:
     """``x`` if ``shape`` was built as ``np.shape(x)`` (or ``x.shape``)."""
-    op = b.producer.get(shape)
-    if op is not None and op.kind is OpKind.CALL and len(op.args) == 1 and op.fn in (np.shape, GetAttr("shape")):
-        return op.args[0]
-    return None
+    op = match(b.producer, shape, (np.shape, GetAttr("shape")), 1)
+    return None if op is None else op.args[0]
 
 
 def _negated(b: Builder, value: Value) -> Value | None:
     """``v`` if ``value`` was built as ``-v`` by this builder, else None."""
-    op = b.producer.get(value)
-    return op.args[0] if op is not None and op.kind is OpKind.CALL and op.fn is operator.neg else None
+    op = match(b.producer, value, operator.neg, kwargs=True)
+    return None if op is None else op.args[0]
 
 
 # ----------------------------------------------------------------------------- activity

@@ -44,6 +44,7 @@ from .ir import (
     definitions,
     temp_name,
 )
+from .patterns import match
 from .tracing import Sym, as_value, run, shape_of
 
 
@@ -175,8 +176,8 @@ class Reverse:
 
     def _index_cotangent(self, g: Value) -> bool:
         """``g`` is ``getitem_vjp(...)`` (fresh zeros with a part filled in) built in this region."""
-        op = self.b.producer.get(g)
-        return op is not None and op.fn is runtime.getitem_vjp and op in self.b.region.ops
+        op = match(self.b.producer, g, runtime.getitem_vjp, kwargs=True)
+        return op is not None and op in self.b.region.ops
 
     def _owned_index_cotangent(self, v: Value, g: Value) -> bool:
         """``g`` is such an array, and only ``v``'s adjoint: it may be added into in place."""
@@ -262,8 +263,8 @@ class Reverse:
             return g if self._float(g) else self.b.call(float, [g], kind=SCALAR)
         # as_grad hands the array over without a copy: only once, so two gradients never share one
         root = g
-        while self.b.producer.get(root) is not None and self.b.producer[root].fn is runtime.unbroadcast:
-            root = self.b.producer[root].args[0]  # unbroadcast may return its argument itself
+        while (spread := match(self.b.producer, root, runtime.unbroadcast, kwargs=True)) is not None:
+            root = spread.args[0]  # unbroadcast may return its argument itself
         fresh = self._fresh(g) and root not in self.handed_over
         self.handed_over.add(root)
         return self.b.call(runtime.as_grad if fresh else runtime.grad_like, [g, param])
@@ -342,8 +343,8 @@ class Reverse:
     def _same_shape_source(self, v: Value) -> Value:
         """The operand an elementwise op with scalars (``x ** 2``, ``2.0 * x``) gets its shape from."""
         while True:
-            op = self.defs.get(v)
-            if op is None or op.kind is not OpKind.CALL or op.kwnames or not shapes.is_elementwise(op.fn):
+            op = match(self.defs, v)
+            if op is None or not shapes.is_elementwise(op.fn):
                 return v
             arrays = [a for a in op.args if not (a.kind == SCALAR or a.is_const and type(a.const) in (int, float))]
             if len(arrays) != 1:
@@ -550,12 +551,12 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
     value = fn.body.yields[0]
     if not has_aux:
         return value
-    producer = definitions(fn.body).get(value)
-    if producer is not None and producer.kind in (OpKind.CONST, OpKind.CALL) and (
-            producer.fn is not BUILD_TUPLE or len(producer.args) != 2):
+    producers = definitions(fn.body)
+    pair = match(producers, value, BUILD_TUPLE, 2)
+    if pair is not None:
+        return pair.args[0]
+    if value in producers and producers[value].kind in (OpKind.CONST, OpKind.CALL):
         raise SymdiffError(f"{fn.name}: has_aux=True needs the function to return a pair, `return loss, aux`")
-    if producer is not None and producer.kind is OpKind.CALL:
-        return producer.args[0]
     b = Builder(fn.body, annotate=shapes.annotate)  # several returns: the pair is only known at run time
     b.call(runtime.check_pair, [value, b.const(fn.name)], effect=True)
     return b.call(operator.getitem, [value, b.const(0)], hint="loss")
