@@ -242,8 +242,8 @@ def _touched_by_updates(fn: Function) -> set[Value]:
                     touched.add(op.args[0])
                 elif op.effect and not record.reads_only:
                     touched.update(op.args)
-                if record.alias in (primitives.VIEW, primitives.ITSELF) and op.args:
-                    link(op.result, op.args[0])
+                if record.alias in (primitives.VIEW, primitives.ITSELF) and len(op.args) > record.viewed:
+                    link(op.result, op.args[record.viewed])
             elif op.kind is OpKind.IF:
                 for i, r in enumerate(op.results):
                     for sub in op.regions:

@@ -214,8 +214,9 @@ def _winner_vjp(argnum: int, beats: Any, ties: Any) -> Rule:
     return vjp
 
 
-rule(max, *(_winner_vjp(i, operator.gt, operator.ge) for i in range(16)), NUMBERS)
-rule(min, *(_winner_vjp(i, operator.lt, operator.le) for i in range(16)), NUMBERS)
+# (the result is one of the arguments itself: of arrays, not a new one)
+rule(max, *(_winner_vjp(i, operator.gt, operator.ge) for i in range(16)), NUMBERS, alias=OPAQUE)
+rule(min, *(_winner_vjp(i, operator.lt, operator.le) for i in range(16)), NUMBERS, alias=OPAQUE)
 nondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, COMPARISON)
 nondiff(operator.not_, both, NUMBERS, total=True, fold_self=True, nature=NUMBER)
 nondiff(operator.is_, operator.is_not, NUMBERS, fold_self=True, nature=NUMBER)
@@ -835,7 +836,8 @@ def _einsum_vjp(argnum: int) -> Rule:
     return vjp
 
 
-rule(np.einsum, None, *(_einsum_vjp(i) for i in range(16)), ARRAY_FUNCTION)
+# (of one operand, np.einsum returns a view of it where it can: 'ij->ji', 'ii->i')
+rule(np.einsum, None, *(_einsum_vjp(i) for i in range(16)), ARRAY_FUNCTION, alias=VIEW, viewed=1)
 
 # ----------------------------------------------------------------------------- linear algebra
 
@@ -915,7 +917,9 @@ rule(np.linalg.qr, _qr_vjp, ARRAY_FUNCTION, alias=OPAQUE, sequence=_qr_tuple)
 for _fn in (np.vecdot, np.linalg.vecdot) if NUMPY_2 else ():
     rule(_fn, lambda g, ans, x, y, **kw: apply(runtime.vecdot_vjp, g, x, y, kw.get("axis", -1)),
            lambda g, ans, x, y, **kw: apply(runtime.vecdot_vjp, g, y, x, kw.get("axis", -1)), ARRAY_FUNCTION)
-rule(np.linalg.matrix_power, lambda g, ans, a, n: apply(runtime.matrix_power_vjp, g, a, n), ARRAY_FUNCTION)
+# (matrix_power(a, 1) is a itself)
+rule(np.linalg.matrix_power, lambda g, ans, a, n: apply(runtime.matrix_power_vjp, g, a, n), ARRAY_FUNCTION,
+     alias=ITSELF)
 rule(np.linalg.multi_dot, lambda g, ans, arrays, **kw: apply(runtime.multi_dot_vjp, g, arrays), ARRAY_FUNCTION)
 rule(np.linalg.lstsq, lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 0, a, b, ans),
        lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 1, a, b, ans), PIECES)
@@ -971,7 +975,7 @@ def _gradient_vjp(g, ans, f, *varargs, axis=None, edge_order=1):
     return apply(runtime.gradient_vjp, g, f, *varargs, axis=axis, edge_order=edge_order)
 
 
-rule(np.diff, _diff_vjp, ARRAY_FUNCTION, nature=AXES)
+rule(np.diff, _diff_vjp, ARRAY_FUNCTION, nature=AXES, alias=ITSELF)  # (np.diff(x, 0) is x itself)
 def _take_vjp(g, ans, a, indices, axis=None, out=None, mode="raise"):
     if out is not None or mode != "raise":
         _unsupported("np.take with out= or mode= (indices out of range)")
@@ -1014,7 +1018,10 @@ for _fn, _positions in ((np.select, {"default": 2}), (np.linspace, {"start": 0, 
 rule(np.gradient, _gradient_vjp, ARRAY_FUNCTION)
 # Of real arrays (complex ones are refused where they appear): real and conj are the identity,
 # imag and angle constant.
-rule(np.conj, lambda g, ans, x: g, method="conj")
+rule(np.conj, lambda g, ans, x: g)
+# (x.conj() of a real array is x itself, where np.conj(x) is a new array)
+rule(Method("conj"), lambda g, ans, x: g, RESHAPING, alias=ITSELF, nature=KEEPS, rank=shapes.same_rank,
+     shape=shapes.first)
 for _fn in (np.real, GetAttr("real")):
     rule(_fn, lambda g, ans, x: g, RESHAPING, shape=shapes.first)
 for _fn in (np.imag, GetAttr("imag")):
@@ -1054,8 +1061,9 @@ rule(list, lambda g, ans, seq: g if getattr(seq, "kind", None) == SEQUENCE else 
      CONTAINER)
 rule(runtime.reverse_sequence, lambda g, ans, seq: apply(runtime.reverse_cotangent, g, seq),
      CONTAINER, pure=False, reads_only=True)
+# (of an empty sequence, start itself)
 rule(sum, lambda g, ans, seq, start=0: apply(runtime.repeat_cotangent, g, seq),
-       lambda g, ans, seq, start: g, ARRAY_FUNCTION)
+       lambda g, ans, seq, start: g, ARRAY_FUNCTION, alias=ITSELF, viewed=1)
 rule(np.stack, lambda g, ans, seq, axis=0, **_: apply(runtime.unstack, g, axis), ARRAY_FUNCTION, nature=AXES)
 rule(np.concatenate, lambda g, ans, seq, axis=0, **_: apply(runtime.unconcatenate, g, seq, axis),
      ARRAY_FUNCTION, nature=AXES)
@@ -1121,7 +1129,8 @@ facts(runtime.add_at_index, runtime.add_at, updates=True, alias=ITSELF, shape=sh
 facts(runtime.add_at_key, updates=True, alias=ITSELF, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
 facts(runtime.scalar_seed, reads_only=True, alias=FRESH, shape=shapes.scalar, dtype=shapes.unknown_dtype)
 facts(runtime.sign, runtime.log_or_zero, runtime.sinc_grad, runtime.matmul_vjp, runtime.dot_vjp,
-      runtime.setitem_value_vjp, runtime.setitem_base_vjp, runtime.setitem_item_vjp, runtime.restack, HELPER)
+      runtime.setitem_base_vjp, runtime.setitem_item_vjp, runtime.restack, HELPER)
+facts(runtime.setitem_value_vjp, HELPER, alias=VIEW)  # (g[index] as it is, for a basic index)
 facts(runtime.getitem_vjp, HELPER, shape=shapes.second, dtype=shapes.second_dtype)
 facts(runtime.power_slope, alias=FRESH, shape=shapes.elementwise, dtype=shapes.keeps_float)
 facts(runtime.unbroadcast, HELPER, alias=ITSELF, dtype=shapes.keeps_float)
