@@ -745,7 +745,7 @@ def accumulate_in_place(fn: Function) -> None:
         if not passes.new_array(acc, producers):
             continue
         fits = (type(acc.kind) is int and acc.kind >= 1 and uses.get(acc) == 1 and acc.dtype is shapes.F64
-                and shapes.same(acc.shape, op.result.shape) and (part.dtype in (shapes.F64, shapes.MASK)
-                                                                 or shapes._weak(part)))
+                and shapes.same(acc.shape, op.result.shape)
+                and shapes.fits_float64(part))
         if fits:
             op.fn, op.effect = operator.iadd, True  # codegen: acc += part; the result is acc itself

@@ -159,8 +159,8 @@ derive("display", **CONTAINER)
 OPERATOR = Facts(UFUNC, on_numbers=True, fold_self=True, dtype=shapes.keeps_float)
 COMPARISON = Facts(OPERATOR, total=True, dtype=shapes.compared)
 NUMBERS = Facts(ARRAY_FUNCTION, on_numbers=True)  # builtins of numbers
-REDUCTION = Facts(ARRAY_FUNCTION, nature=REDUCES, shape=shapes.reduced, dtype=shapes.keeps_float)
-RESHAPING = Facts(pure=True, alias=VIEW, shape=shapes.dynamic, dtype=shapes.keeps_float)  # a view, other axes
+REDUCTION = Facts(ARRAY_FUNCTION, nature=REDUCES, shape=shapes.reduced, dtype=shapes.reduced_dtype)
+RESHAPING = Facts(pure=True, alias=VIEW, shape=shapes.dynamic, dtype=shapes.first_dtype)  # a view, other axes
 PIECES = Facts(ARRAY_FUNCTION, alias=OPAQUE, sequence=True)  # a tuple or list of arrays
 HELPER = ARRAY_FUNCTION  # a runtime helper computing a new value
 
@@ -506,7 +506,8 @@ nondiff(np.fix, np.around, np.signbit, np.isclose, np.allclose, np.array_equal, 
         np.searchsorted, np.logical_xor, ARRAY_FUNCTION)
 for _name in ("argsort", "nonzero", "all", "any"):
     nondiff(getattr(np, _name), ARRAY_FUNCTION, method=_name)
-nondiff(runtime.fmax_share, runtime.fmin_share, HELPER, elementwise=True, shape=shapes.elementwise)
+nondiff(runtime.fmax_share, runtime.fmin_share, HELPER, elementwise=True, shape=shapes.elementwise,
+        dtype=shapes.mask)
 
 # ----------------------------------------------------------------------------- elementwise, binary
 
@@ -709,7 +710,7 @@ def _norm_vjp(g, ans, x, *args, **kw):
     return g * x * np.abs(x) ** (ord_ - 2) / ans ** (ord_ - 1)
 
 
-rule(np.linalg.norm, _norm_vjp, ARRAY_FUNCTION, shape=shapes.norm)
+rule(np.linalg.norm, _norm_vjp, ARRAY_FUNCTION, shape=shapes.norm, dtype=shapes.first_dtype)
 
 # ----------------------------------------------------------------------------- shape ops
 
@@ -848,7 +849,8 @@ def _mT(a: Any) -> Any:
 
 
 # d inv(A) = -inv(A) dA inv(A), so dA = -inv(A)^T g inv(A)^T.
-rule(np.linalg.inv, lambda g, ans, a: -(_mT(ans) @ g @ _mT(ans)), ARRAY_FUNCTION, shape=shapes.first)
+rule(np.linalg.inv, lambda g, ans, a: -(_mT(ans) @ g @ _mT(ans)), ARRAY_FUNCTION, shape=shapes.first,
+     dtype=shapes.first_dtype)
 
 
 def _solve_vjp(argnum: int) -> Rule:
@@ -1070,8 +1072,8 @@ rule(np.concatenate, lambda g, ans, seq, axis=0, **_: apply(runtime.unconcatenat
 for _array, _alias in ((np.array, FRESH), (np.asarray, VIEW)):  # of a sequence: like np.stack; of an array: itself
     rule(_array, lambda g, ans, x, *args, **kwargs: apply(runtime.unstack, g, 0)
          if getattr(x, "kind", None) == SEQUENCE else g, ARRAY_FUNCTION, alias=_alias, nature=KEEPS, ndarray=True)
-facts(np.asanyarray, Method("view"), RESHAPING)
-facts(GetAttr("flat"), RESHAPING, stateful=True)
+facts(np.asanyarray, Method("view"), RESHAPING, dtype=shapes.keeps_float)  # (a dtype argument changes it)
+facts(GetAttr("flat"), RESHAPING, stateful=True, dtype=shapes.unknown_dtype)  # (an iterator, not an array)
 for _name in ("hstack", "vstack", "dstack", "column_stack"):
     rule(getattr(np, _name), lambda g, ans, seq, *a, _how=_name, **k: apply(runtime.unstack_pieces, g, seq, _how),
          ARRAY_FUNCTION, nature=AXES)

@@ -522,7 +522,9 @@ def creation_kind(fn: Any, args: list[Value]) -> Any:
 # the code computed already has its argument's dtype, so it is handed over as it is.
 
 F64 = np.dtype(np.float64)
-MASK = "mask"  # a boolean array, or a float64 one of 0s, 1s and halves (winner_mask)
+# a boolean mask, or another real array no wider than float64 (winner_mask's 0s, 1s and halves,
+# sums of masks, float32 or int arrays): float64 once combined with a float64 array, and fits into one
+MASK = "mask"
 
 
 def _weak(v: Value) -> bool:
@@ -532,6 +534,22 @@ def _weak(v: Value) -> bool:
 
 def _arrays(args: list[Value]) -> list[Value]:
     return [a for a in args if not _weak(a)]
+
+
+def tracked(v: Value) -> Any:
+    """What is known of ``v``'s dtype: F64, MASK (a real dtype no wider than float64) or None.
+    (Dtypes are compared by identity: ``F64 == None`` holds, as NumPy reads None as float64.)"""
+    if v.dtype is F64:
+        return F64
+    if v.dtype is MASK or (isinstance(v.dtype, np.dtype) and v.dtype.kind in "biuf" and v.dtype.itemsize <= 8):
+        return MASK
+    return None
+
+
+def fits_float64(v: Value) -> bool:
+    """Whether ``v`` combined with (or added into) a float64 array gives float64: a float64 array,
+    a mask (see MASK) or a Python number."""
+    return tracked(v) is not None or _weak(v)
 
 
 # ----------------------------------------------------------------------------- dtype rules
@@ -579,13 +597,18 @@ def second_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
 
 
 def first_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
-    """The first argument's dtype (``x[i]``, ``a[i] = v``)."""
-    return F64 if args and args[0].dtype is F64 else None
+    """The first argument's dtype (``x[i]``, ``a[i] = v``, views); an array of a Python float is float64."""
+    if not args:
+        return None
+    first = args[0]
+    if _python_float(first):
+        return F64
+    return tracked(first) or (MASK if _weak(first) else None)
 
 
 def accumulated(fn: Any, args: list[Value], kwargs: dict) -> Any:
     """``acc += g`` (or at an index): ``acc``'s dtype, when ``g`` fits into it."""
-    return F64 if args and args[0].dtype is F64 and (args[-1].dtype in (F64, MASK) or _weak(args[-1])) else None
+    return F64 if args and args[0].dtype is F64 and fits_float64(args[-1]) else None
 
 
 def where(fn: Any, args: list[Value], kwargs: dict) -> Any:
@@ -596,21 +619,54 @@ def where(fn: Any, args: list[Value], kwargs: dict) -> Any:
 
 
 def ufunc_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
-    """A ufunc of float64 arrays (and Python numbers): its output type on float64 inputs."""
-    if kwargs or not _arrays(args) or not all(a.dtype is F64 for a in _arrays(args)):
+    """A ufunc whose operands promote to float64 (a float64 array among arrays no wider; or Python
+    floats alone): its output type on float64 inputs; a comparison of real arrays: a mask."""
+    arrays = _arrays(args)
+    if kwargs or any(tracked(a) is None for a in arrays):
         return None
     out = _ufunc_output(fn)
-    return F64 if out == "d" else (MASK if out == "?" else None)
+    if out == "?" and arrays:
+        return MASK
+    if arrays:
+        return F64 if out == "d" and any(a.dtype is F64 for a in arrays) else None
+    return F64 if out == "d" and args and all(_python_float(a) for a in args) else None
+
+
+def _python_float(v: Value) -> bool:
+    """A Python float (of Python ints, a ufunc may pick an int loop: ``np.negative(2)`` is an int)."""
+    return v.pytype is float or (v.is_const and type(v.const) is float)
 
 
 def keeps_float(fn: Any, args: list[Value], kwargs: dict) -> Any:
-    """Float64 when every array operand is float64 (or a mask, with one float64 among them)."""
+    """Float64 when every array operand is float64 or a mask, one float64 among them; a mask
+    when all are masks."""
     if set(kwargs) - {"axis", "keepdims"}:
         return None
     arrays = _arrays(args)
-    if arrays and all(a.dtype in (F64, MASK) for a in arrays) and any(a.dtype is F64 for a in arrays):
-        return F64
+    if arrays and all(tracked(a) is not None for a in arrays):
+        return F64 if any(a.dtype is F64 for a in arrays) else MASK
     return None
+
+
+def reduced_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """A reduction over any axes (``keepdims``, ``ddof``) of a float64 array: float64; of a mask:
+    a mask (the sum of booleans is an int). With a ``dtype``, ``out``, ``initial`` or ``where``: not tracked."""
+    if not args or set(kwargs) - {"axis", "keepdims", "ddof", "correction"}:
+        return None
+    # positionally: axis, then None for dtype= and out=, and numbers for ddof= and keepdims=
+    if not all(a.is_const and (a.const is None or type(a.const) in (int, bool)) for a in args[2:]):
+        return None
+    return tracked(args[0])
+
+
+def cast(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """``x.astype(t)``: float64 when ``t`` is a constant naming float64 (``float``, ``np.float64``)."""
+    if len(args) != 2 or kwargs or not args[1].is_const:
+        return None
+    try:
+        return F64 if np.dtype(args[1].const) == F64 else None
+    except TypeError:  # not a dtype: astype raises
+        return None
 
 
 def infer_dtype(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
