@@ -196,7 +196,7 @@ rule(operator.mod, lambda g, ans, x, y: unbroadcast(g, x, y),  # x // y: numbers
      lambda g, ans, x, y: unbroadcast(-g * apply(operator.floordiv, x, y), y, x), OPERATOR)
 nondiff(operator.floordiv, OPERATOR)
 rule(abs, lambda g, ans, x: g * sign(x), NUMBERS, elementwise=True, shape=shapes.elementwise)
-rule(float, lambda g, ans, x: g, NUMBERS, elementwise=True, shape=shapes.elementwise, float_result=True)
+rule(float, lambda g, ans, x: g, NUMBERS, shape=shapes.scalar, rank=shapes.a_number, float_result=True)
 
 
 def _winner_vjp(argnum: int, beats: Any, ties: Any) -> Rule:
@@ -232,8 +232,9 @@ facts(enumerate, zip, reversed, pure=True, stateful=True, alias=OPAQUE, shape=sh
 facts(iter, map, filter, np.nditer, np.ndenumerate, np.ndindex, np.broadcast, Method("__iter__"), stateful=True,
       alias=OPAQUE, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
 nondiff(math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite, float_result=False)
-facts(math.isclose, math.factorial, math.gcd, math.lcm, math.comb, math.perm, math.isqrt, math.frexp, math.modf,
-      math.prod, math.fsum, float_result=False)
+facts(math.isclose, math.factorial, math.gcd, math.lcm, math.comb, math.perm, math.isqrt, math.prod, math.fsum,
+      float_result=False)
+facts(math.frexp, math.modf, CONTAINER, float_result=False, on_numbers=False, nature=None)  # (a pair of numbers)
 facts(operator.iadd, updates=True, alias=ITSELF, shape=shapes.elementwise, dtype=shapes.keeps_float)
 
 
@@ -341,10 +342,10 @@ nondiff(np.round, ARRAY_FUNCTION, method="round")
 nondiff(np.argmax, ARRAY_FUNCTION, method="argmax")
 nondiff(np.argmin, ARRAY_FUNCTION, method="argmin")
 nondiff(runtime.winner_mask, HELPER, elementwise=True, shape=shapes.elementwise, dtype=shapes.mask)
-nondiff(np.zeros_like, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first,
-                              dtype=shapes.zeros_like)
-nondiff(np.ones_like, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first)
-facts(np.empty_like, np.full_like, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first)
+# (an ndarray of x's shape, or of the shape= asked for: 0-d too)
+nondiff(np.zeros_like, ARRAY_FUNCTION, ndarray=True, shape=shapes.like, dtype=shapes.zeros_like)
+nondiff(np.ones_like, ARRAY_FUNCTION, ndarray=True, shape=shapes.like)
+facts(np.empty_like, np.full_like, ARRAY_FUNCTION, ndarray=True, shape=shapes.like)
 facts(np.zeros, np.ones, np.empty, ARRAY_FUNCTION, ndarray=True, shape=shapes.created,
                                           dtype=shapes.float_created)
 facts(np.full, ARRAY_FUNCTION, ndarray=True, shape=shapes.created, dtype=shapes.filled)
@@ -1086,9 +1087,11 @@ rule(np.vsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, 0), P
 rule(np.dsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, 2), PIECES)
 rule(np.hsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, apply(runtime.hsplit_axis, x)), PIECES)
 rule(np.linalg.slogdet, lambda g, ans, a: apply(runtime.slogdet_vjp, g, a), PIECES)
+# ufuncs of several outputs return a tuple of arrays, not an array of their operands' shape
+facts(*(getattr(np, _name) for _name in ("modf", "frexp", "divmod")), PIECES, elementwise=False, nature=None)
 # (a copy: astype(t, copy=False), which may return x itself, is rare enough not to be modelled)
 rule(Method("astype"), lambda g, ans, x, dtype, *a, **k: g if np.issubdtype(np.dtype(dtype), np.inexact)
-     else 0.0 * g, ARRAY_FUNCTION, nature=KEEPS, rank=shapes.same_rank, dtype=shapes.keeps_float)
+     else 0.0 * g, ARRAY_FUNCTION, nature=KEEPS, rank=shapes.same_rank, dtype=shapes.cast)
 nondiff(runtime.list_index, HELPER, reads_only=True, alias=OPAQUE)
 nondiff(runtime.hsplit_axis, runtime.check_pair, HELPER)
 # The fields of the named tuples np.linalg returns in NumPy >= 2 (slogdet(a).logabsdet,

@@ -11,6 +11,7 @@ A shape is a tuple of dims (ints, or ``Dim``) or None when unknown.
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 from typing import Any
@@ -268,8 +269,20 @@ def scalar(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
 
 
 def first(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
-    """The first argument's shape, whatever the others (``np.flip``, ``np.zeros_like``, ``a[i] = v``)."""
+    """The first argument's shape, whatever the others (``np.flip``, ``a[i] = v``)."""
     return shapes[0] if args else None
+
+
+def like(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.zeros_like(x)`` and friends: ``x``'s shape, or the ``shape`` asked for (by keyword or position)."""
+    position = _parameter_position(fn, "shape")
+    given = kwargs.get("shape", args[position] if position is not None and len(args) > position else None)
+    if given is None or (given.is_const and given.const is None):
+        return shapes[0] if args else None
+    if given.is_const:
+        return _literal_shape(given.const)
+    dims = given.dims
+    return None if dims is None or any(type(d) is int and d < 0 for d in dims) else dims
 
 
 def second(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
@@ -287,14 +300,29 @@ def matrix_product(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> An
 
 
 def reduced(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
-    """A reduction over ``axis`` (positional or keyword; all axes when absent), ``keepdims``."""
+    """A reduction over a constant ``axis`` (positional or keyword; all axes when absent) with a
+    constant ``keepdims`` (keyword, or at its position in ``fn``'s signature: ``np.max(x, 1, None, True)``)."""
     if not args or kwargs.keys() - {"axis", "keepdims", "dtype", "ddof"}:
         return None
-    if ("axis" in kwargs and not kwargs["axis"].is_const) or (args[1:2] and not args[1].is_const):
+    keepdims = kwargs.get("keepdims")
+    if len(args) > 2:  # (dtype, out, ddof: then keepdims)
+        position = _parameter_position(fn, "keepdims")
+        if position is None or len(args) > position + 1 or (keepdims is not None and len(args) > position):
+            return None
+        keepdims = args[position] if len(args) == position + 1 else keepdims
+    axis = kwargs["axis"] if "axis" in kwargs else (args[1] if len(args) > 1 else None)
+    if (axis is not None and not axis.is_const) or (keepdims is not None and not keepdims.is_const):
         return None
-    axis = _const(kwargs["axis"]) if "axis" in kwargs else (_const(args[1]) if len(args) > 1 else None)
-    keepdims = _const(kwargs["keepdims"]) if "keepdims" in kwargs else False
-    return _reduce(shapes[0], axis, keepdims)
+    return _reduce(shapes[0], None if axis is None else axis.const, False if keepdims is None else keepdims.const)
+
+
+def _parameter_position(fn: Any, name: str) -> int | None:
+    """The position of ``fn``'s parameter ``name`` (None when it has none, or no signature)."""
+    try:
+        names = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return None
+    return names.index(name) if name in names else None
 
 
 def norm(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
@@ -466,7 +494,7 @@ def result_kind(fn: Any, kinds: list) -> Any:
         return SCALAR
     ranks = [k for k in kinds if type(k) is int]
     if record.elementwise and ranks and all(k == SCALAR or type(k) is int for k in kinds):
-        return max(ranks)
+        return max(ranks) or None  # (of 0-d arrays alone NumPy returns a NumPy scalar, not an array)
     return None
 
 
@@ -481,12 +509,21 @@ def a_number(fn: Any, kinds: list) -> Any:
 
 
 def product_rank(fn: Any, kinds: list) -> Any:
-    """``a @ b``: vector @ vector is a number (kind unknown: NumPy scalar), else the ranks'."""
-    ranks = [k for k in kinds if type(k) is int]
-    if len(ranks) != 2 or len(kinds) != 2:
+    """``a @ b`` and ``np.dot(a, b)`` of ndarrays: a vector's axis is contracted away (vector @
+    vector is a NumPy scalar: kind unknown); matmul broadcasts the other axes, ``np.dot`` keeps
+    all of both (``np.dot`` with a 0-d array multiplies)."""
+    if len(kinds) != 2 or not all(type(k) is int for k in kinds):
         return None
-    a, b = ranks
-    return None if a == b == 1 else {(1, 2): 1, (2, 1): 1}.get((a, b), max(a, b))
+    a, b = kinds
+    if fn is np.dot and 0 in (a, b):
+        rank = max(a, b)
+    elif fn is np.dot:
+        rank = a + b - 2 if b >= 2 else a - 1
+    elif a == 1 or b == 1:
+        rank = max(a, b) - 1
+    else:
+        rank = max(a, b)
+    return rank or None  # (a product that is a number is a NumPy scalar)
 
 
 def same_rank(fn: Any, kinds: list) -> Any:
