@@ -649,10 +649,14 @@ def accumulated(fn: Any, args: list[Value], kwargs: dict) -> Any:
 
 
 def where(fn: Any, args: list[Value], kwargs: dict) -> Any:
-    """``np.where(c, x, y)``: float64 when both branches are."""
+    """``np.where(c, x, y)``: float64 when each branch is a float64 array or a Python number, one
+    of them a float64 array or a Python float (``np.where(c, g, 0.0)`` of a number ``g``)."""
     if len(args) != 3 or kwargs:
         return None
-    return F64 if all(a.dtype is F64 or (a.is_const and type(a.const) is float) for a in args[1:]) else None
+    branches = args[1:]
+    if all(b.dtype is F64 or _weak(b) for b in branches) and any(b.dtype is F64 or _python_float(b) for b in branches):
+        return F64
+    return None
 
 
 def ufunc_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:

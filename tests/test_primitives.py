@@ -515,7 +515,9 @@ MORE = [
     "x.astype(float)", "x.astype(np.float32) * x", "x.view(np.int64)", "np.asanyarray(x, np.float32)",
     "np.sum(x > 0) * x", "np.mean(x > 0, axis=0) * x", "(x > 0) * (x < 1) * x", "np.sum(x, (0, 1))",
     "np.std(x, 1, None, None, 1)", "np.sum(x, 0, None, None, True)", "np.expand_dims(t, 0)", "np.exp(t)",
-    "np.negative(len(x))", "np.exp(len(x))", "np.linalg.inv(sq) @ v", "np.linalg.norm(x, axis=0) * x",
+    "np.negative(len(x))", "np.exp(len(x))", "np.where(x > 0, t, 0.0)", "np.where(x > 0, len(x), 0.0)",
+    "np.where(x > 0, 1, 0)", "np.where(x > 0, x.astype(np.float32), 0.0)", "np.linalg.inv(sq) @ v",
+    "np.linalg.norm(x, axis=0) * x",
     # shapes given by arguments other than the first
     "np.zeros_like(x, shape=(4,))", "np.ones_like(x, shape=4)", "np.empty_like(x, shape=v.shape)",
     "np.full_like(x, 2.0, shape=(3, 2))", "np.zeros_like(x, float, 'C', True, (4,))", "np.zeros_like(x, shape=())",
