@@ -378,7 +378,7 @@ def _is_mask(value: Any) -> bool:
 def check_facts(fn: Callable, args: list, argnums: tuple, where: str) -> FactChecker:
     """Lower ``fn`` specialised for ``args`` as :mod:`symdiff.api` does, and run the IR with a
     :class:`FactChecker`: as lowered, once optimised, and (with ``argnums``) the gradient function
-    built from it (its backward sweep calls the rules' runtime helpers)."""
+    built from it (its backward sweep calls the rules' runtime functions)."""
     parsed = parse_function(fn)
     key = [api._guard_key(a) for a in args]
     lowering = lower.Lowerer(parsed, key)
@@ -526,7 +526,7 @@ MORE = [
 ]
 
 
-# Functions whose gradients call the runtime helpers of loops, containers and branches; each
+# Functions whose gradients call the runtime functions of loops, containers and branches; each
 # is the body of ``def f(x, sq, v, t, s)`` (statements, one per line), differentiated in ``argnums``.
 GRADIENTS = [
     ("h = v\nfor k in range(3):\n    h = np.tanh(sq @ h)\nreturn np.sum(h)", (1, 2)),
