@@ -135,6 +135,7 @@ NOTES = {
     "np.linspace": "start and stop (numbers or arrays), num, endpoint, axis",
     "np.gradient": "1-D, or one int axis; spacing and edge_order not differentiated",
     "np.real": "of real arrays: the identity", "np.conjugate": "of real arrays: the identity",
+    "x.conj()": "of real arrays: the identity (x itself)",
     "np.imag": "of real arrays: 0", "np.angle": "of real arrays: 0",
 }
 
@@ -210,7 +211,7 @@ RESULTS = {primitives.FRESH: "new", primitives.VIEW: "view of x", primitives.ITS
 
 def result(record: primitives.Primitive) -> str:
     """What the result is made of (a new array, a view...) and whether its shape is known statically."""
-    text = RESULTS[record.alias]
+    text = RESULTS[record.alias] if not record.viewed else f"{RESULTS[record.alias]} (x: argument {record.viewed + 1})"
     if record.shape is not shapes.dynamic:
         text += "; shape: " + record.shape.__name__.replace("_", " ")
     return text

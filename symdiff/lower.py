@@ -896,7 +896,8 @@ class Lowerer:
             shapes.unify(fn, args)
         result = self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=effect)
         if args and _may_view(fn, args, result):
-            self.views[result] = self.views.get(args[0], args[0])
+            viewed = args[primitives.lookup(fn).viewed]
+            self.views[result] = self.views.get(viewed, viewed)
         nature = _nature(fn, args, kwargs or {}, self.nature) if result.kind is None else None
         if nature is not None:
             self.nature[result] = nature
@@ -1442,11 +1443,13 @@ def _nature(fn: Any, args: list[Value], kwargs: dict, natures: dict) -> str | No
 
 
 def _may_view(fn: Any, args: list[Value], result: Value) -> bool:
-    """Whether ``fn(*args)`` may return an array sharing memory with ``args[0]``."""
-    if result.kind == SCALAR or args[0].kind in (SCALAR, SEQUENCE, RANGE):
+    """Whether ``fn(*args)`` may return an array sharing memory with its argument at the
+    record's ``viewed`` position (``args[0]`` but for np.einsum)."""
+    record = primitives.lookup(fn)
+    if result.kind == SCALAR or len(args) <= record.viewed or args[record.viewed].kind in (SCALAR, SEQUENCE, RANGE):
         return False
     if fn is not operator.getitem:
-        return primitives.lookup(fn).alias in (primitives.VIEW, primitives.ITSELF)
+        return record.alias in (primitives.VIEW, primitives.ITSELF)
     index = args[1]
     if index.is_const:
         parts = index.const if type(index.const) is tuple else (index.const,)

@@ -244,8 +244,8 @@ def _touched_by_updates(fn: Function) -> set[Value]:
                     touched.add(op.args[0])
                 elif op.effect and not record.reads_only:
                     touched.update(op.args)
-                if record.alias in (primitives.VIEW, primitives.ITSELF) and op.args:
-                    link(op.result, op.args[0])
+                if record.alias in (primitives.VIEW, primitives.ITSELF) and len(op.args) > record.viewed:
+                    link(op.result, op.args[record.viewed])
             elif op.kind is OpKind.IF:
                 for i, r in enumerate(op.results):
                     for sub in op.regions:
@@ -741,7 +741,7 @@ def accumulate_in_place(fn: Function) -> None:
         if not passes.new_array(acc, producers):
             continue
         fits = (type(acc.kind) is int and acc.kind >= 1 and uses.get(acc) == 1 and acc.dtype is shapes.F64
-                and shapes.same(acc.shape, op.result.shape) and (shapes.float64_or_mask(part.dtype)
-                                                                 or shapes._weak(part)))
+                and shapes.same(acc.shape, op.result.shape)
+                and shapes.fits_float64(part))
         if fits:
             op.fn, op.effect = operator.iadd, True  # codegen: acc += part; the result is acc itself

@@ -118,8 +118,9 @@ def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:
     op = match(producer, v, kwargs=True)
     if op is None:
         return False
-    alias = primitives.lookup(op.fn).alias
-    return alias == primitives.FRESH or (alias == primitives.ITSELF and fresh_array(op.args[0], producer))
+    record = primitives.lookup(op.fn)
+    return record.alias == primitives.FRESH or (record.alias == primitives.ITSELF and (
+        len(op.args) <= record.viewed or fresh_array(op.args[record.viewed], producer)))
 
 
 def new_array(v: Value, producer: dict[Value, Op]) -> bool:
@@ -131,7 +132,7 @@ def new_array(v: Value, producer: dict[Value, Op]) -> bool:
     record = primitives.lookup(op.fn)
     if record.alias == primitives.FRESH:
         return True
-    return record.alias == primitives.ITSELF and record.updates and new_array(op.args[0], producer)
+    return record.alias == primitives.ITSELF and record.updates and new_array(op.args[record.viewed], producer)
 
 
 # ----------------------------------------------------------------------------- peepholes

@@ -35,6 +35,7 @@ Rule = Callable[..., Any]
 FRESH = "fresh"  # a new array (or a number): nothing else refers to it
 VIEW = "view"  # may be a view of (share memory with) its first argument, or be that very object
 ITSELF = "itself"  # its first argument itself (perhaps updated in place), or a new array
+# (for VIEW and ITSELF, the "first argument" is the one at ``Primitive.viewed``: np.einsum's operand)
 OPAQUE = "opaque"  # not an array, or nothing is known (iterators, containers, user functions)
 ALIASING = (FRESH, VIEW, ITSELF, OPAQUE)
 
@@ -72,6 +73,7 @@ class Primitive:
     ndarray: bool = False  # surely returns an ndarray (perhaps without axes)
     # memory and effects
     alias: str = "unclassified"  # one of ALIASING
+    viewed: int = 0  # with alias VIEW or ITSELF: the position of the argument it may view (or be)
     updates: bool = False  # changes its first argument in place (when emitted as an effect)
     pure: bool = False  # no side effects: may be shared (CSE) or removed when unused
     stateful: bool = False  # returns an iterator: two calls are two objects
@@ -255,13 +257,15 @@ def code_name(fn: Any) -> str | None:
 @contextlib.contextmanager
 def restored() -> Iterator[None]:
     """Put every record back as it was on leaving the block (for code that registers rules
-    temporarily, such as tests)."""
-    saved = {fn: dataclasses.replace(record, keywords=dict(record.keywords)) for fn, record in _RECORDS.items()}
+    temporarily, such as tests): the same record objects, with the facts they had."""
+    saved = {fn: (record, dict(vars(record), keywords=dict(record.keywords))) for fn, record in _RECORDS.items()}
     try:
         yield
     finally:
         _RECORDS.clear()
-        _RECORDS.update(saved)
+        for fn, (record, fields) in saved.items():
+            vars(record).update(fields)
+            _RECORDS[fn] = record
         _BY_METHOD.clear()
         _BY_METHOD.update({r.method: r for r in _RECORDS.values() if r.method is not None})
         _DERIVED.clear()

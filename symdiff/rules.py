@@ -159,8 +159,8 @@ derive("display", **CONTAINER)
 OPERATOR = Facts(UFUNC, on_numbers=True, fold_self=True, dtype=shapes.keeps_float)
 COMPARISON = Facts(OPERATOR, total=True, dtype=shapes.compared)
 NUMBERS = Facts(ARRAY_FUNCTION, on_numbers=True)  # builtins of numbers
-REDUCTION = Facts(ARRAY_FUNCTION, nature=REDUCES, shape=shapes.reduced, dtype=shapes.keeps_float)
-RESHAPING = Facts(pure=True, alias=VIEW, shape=shapes.dynamic, dtype=shapes.keeps_float)  # a view, other axes
+REDUCTION = Facts(ARRAY_FUNCTION, nature=REDUCES, shape=shapes.reduced, dtype=shapes.reduced_dtype)
+RESHAPING = Facts(pure=True, alias=VIEW, shape=shapes.dynamic, dtype=shapes.first_dtype)  # a view, other axes
 PIECES = Facts(ARRAY_FUNCTION, alias=OPAQUE, sequence=True)  # a tuple or list of arrays
 HELPER = ARRAY_FUNCTION  # a runtime helper computing a new value
 
@@ -196,7 +196,7 @@ rule(operator.mod, lambda g, ans, x, y: unbroadcast(g, x, y),  # x // y: numbers
      lambda g, ans, x, y: unbroadcast(-g * apply(operator.floordiv, x, y), y, x), OPERATOR)
 nondiff(operator.floordiv, OPERATOR)
 rule(abs, lambda g, ans, x: g * sign(x), NUMBERS, elementwise=True, shape=shapes.elementwise)
-rule(float, lambda g, ans, x: g, NUMBERS, elementwise=True, shape=shapes.elementwise, float_result=True)
+rule(float, lambda g, ans, x: g, NUMBERS, shape=shapes.scalar, rank=shapes.a_number, float_result=True)
 
 
 def _winner_vjp(argnum: int, beats: Any, ties: Any) -> Rule:
@@ -214,8 +214,9 @@ def _winner_vjp(argnum: int, beats: Any, ties: Any) -> Rule:
     return vjp
 
 
-rule(max, *(_winner_vjp(i, operator.gt, operator.ge) for i in range(16)), NUMBERS)
-rule(min, *(_winner_vjp(i, operator.lt, operator.le) for i in range(16)), NUMBERS)
+# (the result is one of the arguments itself: of arrays, not a new one)
+rule(max, *(_winner_vjp(i, operator.gt, operator.ge) for i in range(16)), NUMBERS, alias=OPAQUE)
+rule(min, *(_winner_vjp(i, operator.lt, operator.le) for i in range(16)), NUMBERS, alias=OPAQUE)
 nondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, COMPARISON)
 nondiff(operator.not_, both, NUMBERS, total=True, fold_self=True, nature=NUMBER)
 nondiff(operator.is_, operator.is_not, NUMBERS, fold_self=True, nature=NUMBER)
@@ -231,8 +232,9 @@ facts(enumerate, zip, reversed, pure=True, stateful=True, alias=OPAQUE, shape=sh
 facts(iter, map, filter, np.nditer, np.ndenumerate, np.ndindex, np.broadcast, Method("__iter__"), stateful=True,
       alias=OPAQUE, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
 nondiff(math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite, float_result=False)
-facts(math.isclose, math.factorial, math.gcd, math.lcm, math.comb, math.perm, math.isqrt, math.frexp, math.modf,
-      math.prod, math.fsum, float_result=False)
+facts(math.isclose, math.factorial, math.gcd, math.lcm, math.comb, math.perm, math.isqrt, math.prod, math.fsum,
+      float_result=False)
+facts(math.frexp, math.modf, CONTAINER, float_result=False, on_numbers=False, nature=None)  # (a pair of numbers)
 facts(operator.iadd, updates=True, alias=ITSELF, shape=shapes.elementwise, dtype=shapes.keeps_float)
 
 
@@ -340,10 +342,10 @@ nondiff(np.round, ARRAY_FUNCTION, method="round")
 nondiff(np.argmax, ARRAY_FUNCTION, method="argmax")
 nondiff(np.argmin, ARRAY_FUNCTION, method="argmin")
 nondiff(runtime.winner_mask, HELPER, elementwise=True, shape=shapes.elementwise, dtype=shapes.mask)
-nondiff(np.zeros_like, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first,
-                              dtype=shapes.zeros_like)
-nondiff(np.ones_like, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first)
-facts(np.empty_like, np.full_like, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first)
+# (an ndarray of x's shape, or of the shape= asked for: 0-d too)
+nondiff(np.zeros_like, ARRAY_FUNCTION, ndarray=True, shape=shapes.like, dtype=shapes.zeros_like)
+nondiff(np.ones_like, ARRAY_FUNCTION, ndarray=True, shape=shapes.like)
+facts(np.empty_like, np.full_like, ARRAY_FUNCTION, ndarray=True, shape=shapes.like)
 facts(np.zeros, np.ones, np.empty, ARRAY_FUNCTION, ndarray=True, shape=shapes.created,
                                           dtype=shapes.float_created)
 facts(np.full, ARRAY_FUNCTION, ndarray=True, shape=shapes.created, dtype=shapes.filled)
@@ -505,7 +507,8 @@ nondiff(np.fix, np.around, np.signbit, np.isclose, np.allclose, np.array_equal, 
         np.searchsorted, np.logical_xor, ARRAY_FUNCTION)
 for _name in ("argsort", "nonzero", "all", "any"):
     nondiff(getattr(np, _name), ARRAY_FUNCTION, method=_name)
-nondiff(runtime.fmax_share, runtime.fmin_share, HELPER, elementwise=True, shape=shapes.elementwise)
+nondiff(runtime.fmax_share, runtime.fmin_share, HELPER, elementwise=True, shape=shapes.elementwise,
+        dtype=shapes.mask)
 
 # ----------------------------------------------------------------------------- elementwise, binary
 
@@ -700,7 +703,7 @@ def _norm_vjp(g, ans, x, *args, **kw):
     return runtime.vector_norm_cotangent(g, x, ans, ord_, lambda: apply(runtime.norm_inf_vjp, g, x, ans, axes, True))
 
 
-rule(np.linalg.norm, _norm_vjp, ARRAY_FUNCTION, shape=shapes.norm)
+rule(np.linalg.norm, _norm_vjp, ARRAY_FUNCTION, shape=shapes.norm, dtype=shapes.first_dtype)
 
 # ----------------------------------------------------------------------------- shape ops
 
@@ -827,7 +830,8 @@ def _einsum_vjp(argnum: int) -> Rule:
     return vjp
 
 
-rule(np.einsum, None, *(_einsum_vjp(i) for i in range(16)), ARRAY_FUNCTION)
+# (of one operand, np.einsum returns a view of it where it can: 'ij->ji', 'ii->i')
+rule(np.einsum, None, *(_einsum_vjp(i) for i in range(16)), ARRAY_FUNCTION, alias=VIEW, viewed=1)
 
 # ----------------------------------------------------------------------------- linear algebra
 
@@ -838,7 +842,8 @@ def _mT(a: Any) -> Any:
 
 
 # d inv(A) = -inv(A) dA inv(A), so dA = -inv(A)^T g inv(A)^T.
-rule(np.linalg.inv, lambda g, ans, a: -(_mT(ans) @ g @ _mT(ans)), ARRAY_FUNCTION, shape=shapes.first)
+rule(np.linalg.inv, lambda g, ans, a: -(_mT(ans) @ g @ _mT(ans)), ARRAY_FUNCTION, shape=shapes.first,
+     dtype=shapes.first_dtype)
 
 
 def _solve_vjp(argnum: int) -> Rule:
@@ -907,7 +912,9 @@ rule(np.linalg.qr, _qr_vjp, ARRAY_FUNCTION, alias=OPAQUE, sequence=_qr_tuple)
 for _fn in (np.vecdot, np.linalg.vecdot) if NUMPY_2 else ():
     rule(_fn, lambda g, ans, x, y, **kw: apply(runtime.vecdot_vjp, g, x, y, kw.get("axis", -1)),
            lambda g, ans, x, y, **kw: apply(runtime.vecdot_vjp, g, y, x, kw.get("axis", -1)), ARRAY_FUNCTION)
-rule(np.linalg.matrix_power, lambda g, ans, a, n: apply(runtime.matrix_power_vjp, g, a, n), ARRAY_FUNCTION)
+# (matrix_power(a, 1) is a itself)
+rule(np.linalg.matrix_power, lambda g, ans, a, n: apply(runtime.matrix_power_vjp, g, a, n), ARRAY_FUNCTION,
+     alias=ITSELF)
 rule(np.linalg.multi_dot, lambda g, ans, arrays, **kw: apply(runtime.multi_dot_vjp, g, arrays), ARRAY_FUNCTION)
 rule(np.linalg.lstsq, lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 0, a, b, ans),
        lambda g, ans, a, b, *args, **kw: apply(runtime.lstsq_vjp, g, 1, a, b, ans), PIECES)
@@ -963,7 +970,7 @@ def _gradient_vjp(g, ans, f, *varargs, axis=None, edge_order=1):
     return apply(runtime.gradient_vjp, g, f, *varargs, axis=axis, edge_order=edge_order)
 
 
-rule(np.diff, _diff_vjp, ARRAY_FUNCTION, nature=AXES)
+rule(np.diff, _diff_vjp, ARRAY_FUNCTION, nature=AXES, alias=ITSELF)  # (np.diff(x, 0) is x itself)
 def _take_vjp(g, ans, a, indices, axis=None, out=None, mode="raise"):
     if out is not None or mode != "raise":
         _unsupported("np.take with out= or mode= (indices out of range)")
@@ -1006,7 +1013,10 @@ for _fn, _positions in ((np.select, {"default": 2}), (np.linspace, {"start": 0, 
 rule(np.gradient, _gradient_vjp, ARRAY_FUNCTION)
 # Of real arrays (complex ones are refused where they appear): real and conj are the identity,
 # imag and angle constant.
-rule(np.conj, lambda g, ans, x: g, method="conj")
+rule(np.conj, lambda g, ans, x: g)
+# (x.conj() of a real array is x itself, where np.conj(x) is a new array)
+rule(Method("conj"), lambda g, ans, x: g, RESHAPING, alias=ITSELF, nature=KEEPS, rank=shapes.same_rank,
+     shape=shapes.first)
 for _fn in (np.real, GetAttr("real")):
     rule(_fn, lambda g, ans, x: g, RESHAPING, shape=shapes.first)
 for _fn in (np.imag, GetAttr("imag")):
@@ -1046,16 +1056,17 @@ rule(list, lambda g, ans, seq: g if getattr(seq, "kind", None) == SEQUENCE else 
      CONTAINER)
 rule(runtime.reverse_sequence, lambda g, ans, seq: apply(runtime.reverse_cotangent, g, seq),
      CONTAINER, pure=False, reads_only=True)
+# (of an empty sequence, start itself)
 rule(sum, lambda g, ans, seq, start=0: apply(runtime.repeat_cotangent, g, seq),
-       lambda g, ans, seq, start: g, ARRAY_FUNCTION)
+       lambda g, ans, seq, start: g, ARRAY_FUNCTION, alias=ITSELF, viewed=1)
 rule(np.stack, lambda g, ans, seq, axis=0, **_: apply(runtime.unstack, g, axis), ARRAY_FUNCTION, nature=AXES)
 rule(np.concatenate, lambda g, ans, seq, axis=0, **_: apply(runtime.unconcatenate, g, seq, axis),
      ARRAY_FUNCTION, nature=AXES)
 for _array, _alias in ((np.array, FRESH), (np.asarray, VIEW)):  # of a sequence: like np.stack; of an array: itself
     rule(_array, lambda g, ans, x, *args, **kwargs: apply(runtime.unstack, g, 0)
          if getattr(x, "kind", None) == SEQUENCE else g, ARRAY_FUNCTION, alias=_alias, nature=KEEPS, ndarray=True)
-facts(np.asanyarray, Method("view"), RESHAPING)
-facts(GetAttr("flat"), RESHAPING, stateful=True)
+facts(np.asanyarray, Method("view"), RESHAPING, dtype=shapes.keeps_float)  # (a dtype argument changes it)
+facts(GetAttr("flat"), RESHAPING, stateful=True, dtype=shapes.unknown_dtype)  # (an iterator, not an array)
 for _name in ("hstack", "vstack", "dstack", "column_stack"):
     rule(getattr(np, _name), lambda g, ans, seq, *a, _how=_name, **k: apply(runtime.unstack_pieces, g, seq, _how),
          ARRAY_FUNCTION, nature=AXES)
@@ -1068,9 +1079,11 @@ rule(np.vsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, 0), P
 rule(np.dsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, 2), PIECES)
 rule(np.hsplit, lambda g, ans, x, sections: apply(runtime.unsplit, g, ans, apply(runtime.hsplit_axis, x)), PIECES)
 rule(np.linalg.slogdet, lambda g, ans, a: apply(runtime.slogdet_vjp, g, a), PIECES)
+# ufuncs of several outputs return a tuple of arrays, not an array of their operands' shape
+facts(*(getattr(np, _name) for _name in ("modf", "frexp", "divmod")), PIECES, elementwise=False, nature=None)
 # (a copy: astype(t, copy=False), which may return x itself, is rare enough not to be modelled)
 rule(Method("astype"), lambda g, ans, x, dtype, *a, **k: g if np.issubdtype(np.dtype(dtype), np.inexact)
-     else 0.0 * g, ARRAY_FUNCTION, nature=KEEPS, rank=shapes.same_rank, dtype=shapes.keeps_float)
+     else 0.0 * g, ARRAY_FUNCTION, nature=KEEPS, rank=shapes.same_rank, dtype=shapes.cast)
 nondiff(runtime.list_index, HELPER, reads_only=True, alias=OPAQUE)
 nondiff(runtime.hsplit_axis, runtime.check_pair, HELPER)
 # The fields of the named tuples np.linalg returns in NumPy >= 2 (slogdet(a).logabsdet,
@@ -1113,7 +1126,8 @@ facts(runtime.add_at_index, runtime.add_at, updates=True, alias=ITSELF, shape=sh
 facts(runtime.add_at_key, updates=True, alias=ITSELF, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
 facts(runtime.scalar_seed, reads_only=True, alias=FRESH, shape=shapes.scalar, dtype=shapes.unknown_dtype)
 facts(runtime.sign, runtime.log_or_zero, runtime.sinc_grad, runtime.matmul_vjp, runtime.dot_vjp,
-      runtime.setitem_value_vjp, runtime.setitem_base_vjp, runtime.setitem_item_vjp, runtime.restack, HELPER)
+      runtime.setitem_base_vjp, runtime.setitem_item_vjp, runtime.restack, HELPER)
+facts(runtime.setitem_value_vjp, HELPER, alias=VIEW)  # (g[index] as it is, for a basic index)
 facts(runtime.getitem_vjp, HELPER, shape=shapes.second, dtype=shapes.second_dtype)
 facts(runtime.power_slope, alias=FRESH, shape=shapes.elementwise, dtype=shapes.keeps_float)
 facts(runtime.unbroadcast, HELPER, alias=ITSELF, dtype=shapes.keeps_float)

@@ -11,6 +11,7 @@ A shape is a tuple of dims (ints, or ``Dim``) or None when unknown.
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 from typing import Any
@@ -268,8 +269,20 @@ def scalar(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
 
 
 def first(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
-    """The first argument's shape, whatever the others (``np.flip``, ``np.zeros_like``, ``a[i] = v``)."""
+    """The first argument's shape, whatever the others (``np.flip``, ``a[i] = v``)."""
     return shapes[0] if args else None
+
+
+def like(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.zeros_like(x)`` and friends: ``x``'s shape, or the ``shape`` asked for (by keyword or position)."""
+    position = _parameter_position(fn, "shape")
+    given = kwargs.get("shape", args[position] if position is not None and len(args) > position else None)
+    if given is None or (given.is_const and given.const is None):
+        return shapes[0] if args else None
+    if given.is_const:
+        return _literal_shape(given.const)
+    dims = given.dims
+    return None if dims is None or any(type(d) is int and d < 0 for d in dims) else dims
 
 
 def second(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
@@ -287,14 +300,29 @@ def matrix_product(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> An
 
 
 def reduced(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
-    """A reduction over ``axis`` (positional or keyword; all axes when absent), ``keepdims``."""
+    """A reduction over a constant ``axis`` (positional or keyword; all axes when absent) with a
+    constant ``keepdims`` (keyword, or at its position in ``fn``'s signature: ``np.max(x, 1, None, True)``)."""
     if not args or kwargs.keys() - {"axis", "keepdims", "dtype", "ddof"}:
         return None
-    if ("axis" in kwargs and not kwargs["axis"].is_const) or (args[1:2] and not args[1].is_const):
+    keepdims = kwargs.get("keepdims")
+    if len(args) > 2:  # (dtype, out, ddof: then keepdims)
+        position = _parameter_position(fn, "keepdims")
+        if position is None or len(args) > position + 1 or (keepdims is not None and len(args) > position):
+            return None
+        keepdims = args[position] if len(args) == position + 1 else keepdims
+    axis = kwargs["axis"] if "axis" in kwargs else (args[1] if len(args) > 1 else None)
+    if (axis is not None and not axis.is_const) or (keepdims is not None and not keepdims.is_const):
         return None
-    axis = _const(kwargs["axis"]) if "axis" in kwargs else (_const(args[1]) if len(args) > 1 else None)
-    keepdims = _const(kwargs["keepdims"]) if "keepdims" in kwargs else False
-    return _reduce(shapes[0], axis, keepdims)
+    return _reduce(shapes[0], None if axis is None else axis.const, False if keepdims is None else keepdims.const)
+
+
+def _parameter_position(fn: Any, name: str) -> int | None:
+    """The position of ``fn``'s parameter ``name`` (None when it has none, or no signature)."""
+    try:
+        names = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return None
+    return names.index(name) if name in names else None
 
 
 def norm(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
@@ -467,7 +495,7 @@ def result_kind(fn: Any, kinds: list) -> Any:
         return SCALAR
     ranks = [k for k in kinds if type(k) is int]
     if record.elementwise and ranks and all(k == SCALAR or type(k) is int for k in kinds):
-        return max(ranks)
+        return max(ranks) or None  # (of 0-d arrays alone NumPy returns a NumPy scalar, not an array)
     return None
 
 
@@ -482,12 +510,21 @@ def a_number(fn: Any, kinds: list) -> Any:
 
 
 def product_rank(fn: Any, kinds: list) -> Any:
-    """``a @ b``: vector @ vector is a number (kind unknown: NumPy scalar), else the ranks'."""
-    ranks = [k for k in kinds if type(k) is int]
-    if len(ranks) != 2 or len(kinds) != 2:
+    """``a @ b`` and ``np.dot(a, b)`` of ndarrays: a vector's axis is contracted away (vector @
+    vector is a NumPy scalar: kind unknown); matmul broadcasts the other axes, ``np.dot`` keeps
+    all of both (``np.dot`` with a 0-d array multiplies)."""
+    if len(kinds) != 2 or not all(type(k) is int for k in kinds):
         return None
-    a, b = ranks
-    return None if a == b == 1 else {(1, 2): 1, (2, 1): 1}.get((a, b), max(a, b))
+    a, b = kinds
+    if fn is np.dot and 0 in (a, b):
+        rank = max(a, b)
+    elif fn is np.dot:
+        rank = a + b - 2 if b >= 2 else a - 1
+    elif a == 1 or b == 1:
+        rank = max(a, b) - 1
+    else:
+        rank = max(a, b)
+    return rank or None  # (a product that is a number is a NumPy scalar)
 
 
 def same_rank(fn: Any, kinds: list) -> Any:
@@ -523,12 +560,9 @@ def creation_kind(fn: Any, args: list[Value]) -> Any:
 # the code computed already has its argument's dtype, so it is handed over as it is.
 
 F64 = np.dtype(np.float64)
-MASK = "mask"  # a boolean array, or a float64 one of 0s, 1s and halves (winner_mask)
-
-
-def float64_or_mask(dtype: Any) -> bool:
-    """Whether a dtype fact is F64 or MASK (by identity: ``np.dtype("float64") == None`` is true)."""
-    return dtype is F64 or dtype is MASK
+# a boolean mask, or another real array no wider than float64 (winner_mask's 0s, 1s and halves,
+# sums of masks, float32 or int arrays): float64 once combined with a float64 array, and fits into one
+MASK = "mask"
 
 
 def _weak(v: Value) -> bool:
@@ -538,6 +572,22 @@ def _weak(v: Value) -> bool:
 
 def _arrays(args: list[Value]) -> list[Value]:
     return [a for a in args if not _weak(a)]
+
+
+def tracked(v: Value) -> Any:
+    """What is known of ``v``'s dtype: F64, MASK (a real dtype no wider than float64) or None.
+    (Dtypes are compared by identity: ``F64 == None`` holds, as NumPy reads None as float64.)"""
+    if v.dtype is F64:
+        return F64
+    if v.dtype is MASK or (isinstance(v.dtype, np.dtype) and v.dtype.kind in "biuf" and v.dtype.itemsize <= 8):
+        return MASK
+    return None
+
+
+def fits_float64(v: Value) -> bool:
+    """Whether ``v`` combined with (or added into) a float64 array gives float64: a float64 array,
+    a mask (see MASK) or a Python number."""
+    return tracked(v) is not None or _weak(v)
 
 
 # ----------------------------------------------------------------------------- dtype rules
@@ -585,38 +635,80 @@ def second_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
 
 
 def first_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
-    """The first argument's dtype (``x[i]``, ``a[i] = v``)."""
-    return F64 if args and args[0].dtype is F64 else None
+    """The first argument's dtype (``x[i]``, ``a[i] = v``, views); an array of a Python float is float64."""
+    if not args:
+        return None
+    first = args[0]
+    if _python_float(first):
+        return F64
+    return tracked(first) or (MASK if _weak(first) else None)
 
 
 def accumulated(fn: Any, args: list[Value], kwargs: dict) -> Any:
     """``acc += g`` (or at an index): ``acc``'s dtype, when ``g`` fits into it."""
-    return F64 if args and args[0].dtype is F64 and (float64_or_mask(args[-1].dtype) or _weak(args[-1])) else None
+    return F64 if args and args[0].dtype is F64 and fits_float64(args[-1]) else None
 
 
 def where(fn: Any, args: list[Value], kwargs: dict) -> Any:
-    """``np.where(c, x, y)``: float64 when both branches are."""
+    """``np.where(c, x, y)``: float64 when each branch is a float64 array or a Python number, one
+    of them a float64 array or a Python float (``np.where(c, g, 0.0)`` of a number ``g``)."""
     if len(args) != 3 or kwargs:
         return None
-    return F64 if all(a.dtype is F64 or (a.is_const and type(a.const) is float) for a in args[1:]) else None
+    branches = args[1:]
+    if all(b.dtype is F64 or _weak(b) for b in branches) and any(b.dtype is F64 or _python_float(b) for b in branches):
+        return F64
+    return None
 
 
 def ufunc_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
-    """A ufunc of float64 arrays (and Python numbers): its output type on float64 inputs."""
-    if kwargs or not _arrays(args) or not all(a.dtype is F64 for a in _arrays(args)):
+    """A ufunc whose operands promote to float64 (a float64 array among arrays no wider; or Python
+    floats alone): its output type on float64 inputs; a comparison of real arrays: a mask."""
+    arrays = _arrays(args)
+    if kwargs or any(tracked(a) is None for a in arrays):
         return None
     out = _ufunc_output(fn)
-    return F64 if out == "d" else (MASK if out == "?" else None)
+    if out == "?" and arrays:
+        return MASK
+    if arrays:
+        return F64 if out == "d" and any(a.dtype is F64 for a in arrays) else None
+    return F64 if out == "d" and args and all(_python_float(a) for a in args) else None
+
+
+def _python_float(v: Value) -> bool:
+    """A Python float (of Python ints, a ufunc may pick an int loop: ``np.negative(2)`` is an int)."""
+    return v.pytype is float or (v.is_const and type(v.const) is float)
 
 
 def keeps_float(fn: Any, args: list[Value], kwargs: dict) -> Any:
-    """Float64 when every array operand is float64 (or a mask, with one float64 among them)."""
+    """Float64 when every array operand is float64 or a mask, one float64 among them; a mask
+    when all are masks."""
     if set(kwargs) - {"axis", "keepdims"}:
         return None
     arrays = _arrays(args)
-    if arrays and all(float64_or_mask(a.dtype) for a in arrays) and any(a.dtype is F64 for a in arrays):
-        return F64
+    if arrays and all(tracked(a) is not None for a in arrays):
+        return F64 if any(a.dtype is F64 for a in arrays) else MASK
     return None
+
+
+def reduced_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """A reduction over any axes (``keepdims``, ``ddof``) of a float64 array: float64; of a mask:
+    a mask (the sum of booleans is an int). With a ``dtype``, ``out``, ``initial`` or ``where``: not tracked."""
+    if not args or set(kwargs) - {"axis", "keepdims", "ddof", "correction"}:
+        return None
+    # positionally: axis, then None for dtype= and out=, and numbers for ddof= and keepdims=
+    if not all(a.is_const and (a.const is None or type(a.const) in (int, bool)) for a in args[2:]):
+        return None
+    return tracked(args[0])
+
+
+def cast(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """``x.astype(t)``: float64 when ``t`` is a constant naming float64 (``float``, ``np.float64``)."""
+    if len(args) != 2 or kwargs or not args[1].is_const:
+        return None
+    try:
+        return F64 if np.dtype(args[1].const) == F64 else None
+    except TypeError:  # not a dtype: astype raises
+        return None
 
 
 def infer_dtype(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:

@@ -761,12 +761,13 @@ def test_inplace_does_not_update_an_array_the_sum_broadcasts_to_a_larger_shape()
     assert calls(fn, operator.iadd) == [], dump(fn)
 
 
-def test_inplace_does_not_update_an_array_with_a_part_of_another_dtype():
+def test_inplace_adds_a_float32_part_into_a_float64_array():
+    # float64 + float32 is computed in float64 either way: acc += z gives the same numbers
     x, z = array("x"), array("z", dtype=F32, ones=(True,))
     fn, b = function(x, z, adjoint=True)
     fn.body.yields = [call(b, operator.add, call(b, np.sin, x), z)]
     after(optimize.accumulate_in_place, fn)
-    assert calls(fn, operator.iadd) == [], dump(fn)
+    assert len(calls(fn, operator.iadd)) == 1, dump(fn)
 
 
 def test_inplace_does_not_update_an_array_with_a_part_of_unknown_dtype():
