@@ -141,6 +141,32 @@ def sign(x: Any) -> Any:
     return apply(runtime.sign, x) if is_scalar(x) else np.sign(x)
 
 
+# ----------------------------------------------------------------------------- rule helpers
+
+
+def _unsupported(what: str) -> Any:
+    from .errors import NoRuleError
+    raise NoRuleError(f"{what} is not supported")
+
+
+def _positional(name: str, given: tuple, names: tuple) -> dict:
+    """Optional positional arguments of a NumPy function, by name."""
+    if len(given) > len(names):
+        _unsupported(f"{name} with {len(given)} extra positional arguments")
+    return dict(zip(names, given))
+
+
+def _ndim(x: Any) -> Any:
+    """``x``'s number of axes when known at compile time (its kind, or its static shape), else None."""
+    if not isinstance(x, Sym):
+        return np.ndim(x)
+    if type(x.kind) is int:
+        return x.kind
+    return len(x.static_shape) if x.static_shape is not None else None
+
+
+LN2, LN10 = math.log(2.0), math.log(10.0)
+
 # ----------------------------------------------------------------------------- families
 # Facts shared by families of rows; the first ones also describe callees without a row.
 
@@ -304,7 +330,9 @@ rule(math.fabs, lambda g, ans, x: g * sign(x))
 rule(math.erf, lambda g, ans, x: g * (2 / math.sqrt(math.pi)) * apply(math.exp, -x ** 2))
 
 # ----------------------------------------------------------------------------- numpy elementwise
-# (ufuncs: shape, dtype and aliasing from the ``ufunc`` family; ``twin`` is the math function)
+# Each rule is exact where the function is differentiable; a comment says what happens at
+# kinks and ties. (Ufuncs: shape, dtype and aliasing from the ``ufunc`` family; ``twin`` is
+# the math function.)
 
 rule(np.exp, lambda g, ans, x: g * ans, twin=math.exp)
 rule(np.expm1, lambda g, ans, x: g * (ans + 1), twin=math.expm1)
@@ -355,138 +383,6 @@ nondiff(np.shape, GetAttr("shape"), pure=True, alias=OPAQUE, dims=shapes.shape_d
 nondiff(np.ndim, np.size, GetAttr("ndim"), GetAttr("size"), NUMBERS, integer=True, on_numbers=False)
 nondiff(GetAttr("dtype"), CONTAINER)
 
-# ----------------------------------------------------------------------------- reductions
-
-
-def _sum_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
-    if axis is not None and not keepdims:
-        g = np.expand_dims(g, axis)
-    return _spread(g, x)
-
-
-def _spread(g, x):
-    """``g`` broadcast to ``x``'s shape (``np.full`` when it is a scalar: much cheaper)."""
-    if shapes.same(static_shape(g), static_shape(x)):
-        return g
-    if static_shape(g) == ():
-        return apply(np.full, shape_of(x), g)
-    return np.broadcast_to(g, shape_of(x))
-
-
-def _mean_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
-    if axis is None:
-        return _spread(g / size_of(x), x)
-    return _sum_vjp(g, ans, x, axis, keepdims=keepdims) / (size_of(x) / size_of(ans))
-
-
-rule(np.sum, _sum_vjp, REDUCTION, method="sum")
-rule(np.mean, _mean_vjp, REDUCTION, method="mean")
-
-
-def _untranspose(g: Any, x: Any, axes: Any) -> Any:
-    """The cotangent of ``x`` in ``np.transpose(x, axes)``: ``g`` under the inverse permutation
-    (of the axes taken modulo ``x.ndim``: ``(-1, 0, 1)`` is ``(2, 0, 1)``)."""
-    if axes is None:
-        return np.transpose(g)
-    ndim = _ndim(x)
-    if isinstance(axes, (tuple, list)) and all(type(a) is int for a in axes) and ndim is not None:
-        return np.transpose(g, tuple(int(i) for i in np.argsort([a % ndim for a in axes])))
-    return apply(runtime.untranspose, g, axes)
-
-
-def _order(args: tuple, kw: dict, position: int) -> Any:
-    """The ``order=`` of a reshaping call, given positionally at ``args[position]`` or by keyword."""
-    return args[position] if len(args) > position else kw.get("order", "C")
-
-
-def _reshape_back(g: Any, x: Any, order: Any = "C") -> Any:
-    """The cotangent of ``x`` in any op that only reshapes it, reading elements in ``order``:
-    ``g`` reshaped back to ``x``'s shape in the same order."""
-    if order is None or order == "C":
-        return np.reshape(g, shape_of(x))
-    if order == "F":
-        return np.reshape(g, shape_of(x), order="F")
-    return apply(runtime.reshape_back, g, x, order)  # 'A', 'K': by x's memory layout
-
-
-rule(GetAttr("T"), lambda g, ans, x: g.T, RESHAPING, nature=KEEPS, rank=shapes.same_rank, shape=shapes.transposed)
-if NUMPY_2:  # x.mT, np.matrix_transpose, np.linalg.matrix_transpose
-    for _fn in (GetAttr("mT"), np.matrix_transpose, np.linalg.matrix_transpose):
-        rule(_fn, lambda g, ans, x: np.swapaxes(g, -1, -2), RESHAPING)
-rule(np.transpose, lambda g, ans, x, axes=None: _untranspose(g, x, axes), RESHAPING, nature=KEEPS,
-     shape=shapes.transposed)
-# (the method's shape comes as separate arguments: x.reshape(2, 3) is np.reshape(x, (2, 3)))
-rule(Method("reshape"), lambda g, ans, x, *shape, **kw: _reshape_back(g, x, kw.get("order", "C")), RESHAPING)
-rule(np.reshape, lambda g, ans, x, *args, **kw: _reshape_back(g, x, _order(args, kw, 1)), RESHAPING,
-     shape=shapes.reshaped)
-rule(np.copy, lambda g, ans, x, *args, **kw: g, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first)
-# (of a list, a dict or an array: a new one)
-rule(Method("copy"), lambda g, ans, x, *args, **kw: g, ARRAY_FUNCTION, nature=KEEPS, rank=shapes.same_rank,
-     dtype=shapes.keeps_float)
-
-
-def _index_vjp(g, ans, x, index):
-    """The items of ``np.r_[a, b, ...]`` and ``np.c_[a, b, ...]`` (an index of np.r_): the pieces of
-    ``g``; no other index is differentiable."""
-    if x is not np.r_ and x is not np.c_:
-        _unsupported("differentiating an index (other than the items of np.r_[...] or np.c_[...])")
-    return apply(runtime.concatenator_vjp, g, "r" if x is np.r_ else "c", index)
-
-
-rule(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index), _index_vjp,
-     pure=True, alias=VIEW, reads_only=True, shape=shapes.indexed, rank=shapes.item_rank, dims=shapes.item_dims,
-     integer=shapes.size_read_off_shape, dtype=shapes.first_dtype)
-# a[i] = v: the overwritten part of a gets no gradient; v gets what reached a[i]
-# (a list or dict, or an argument that may be one, has a cotangent {position: cotangent})
-rule(runtime.setitem, lambda g, ans, a, index, value: apply(runtime.setitem, g, index, 0.0) if _known_ndarray(a)
-       else apply(runtime.setitem_base_vjp, g, a, index), None,
-       lambda g, ans, a, index, value: apply(runtime.setitem_item_vjp, g, a, index, value) if not _known_ndarray(a)
-       else unbroadcast(g[index], value) if _basic_index(index)
-       else apply(runtime.setitem_value_vjp, g, index, value),
-     alias=FRESH, nature=KEEPS, shape=shapes.first, rank=shapes.updated_rank, dtype=shapes.first_dtype)
-
-
-def _known_ndarray(x: Any) -> bool:
-    """Known at compile time to be an ndarray."""
-    return isinstance(x, np.ndarray) or (isinstance(x, Sym) and type(x.kind) is int)
-
-
-def _basic_index(index: Any) -> bool:
-    """An index known at compile time to pick each element at most once."""
-    if isinstance(index, Sym):
-        return index.value.integer
-    return runtime.is_basic_index(index)
-
-# ============================================================================= NumPy, broadly
-# Rules for the NumPy functions people write most. Each is exact where the function
-# is differentiable; the comment says what happens at kinks and ties.
-
-
-def _unsupported(what: str) -> Any:
-    from .errors import NoRuleError
-    raise NoRuleError(f"{what} is not supported")
-
-
-def _positional(name: str, given: tuple, names: tuple) -> dict:
-    """Optional positional arguments of a NumPy function, by name."""
-    if len(given) > len(names):
-        _unsupported(f"{name} with {len(given)} extra positional arguments")
-    return dict(zip(names, given))
-
-
-def _ndim(x: Any) -> Any:
-    """``x``'s number of axes when known at compile time (its kind, or its static shape), else None."""
-    if not isinstance(x, Sym):
-        return np.ndim(x)
-    if type(x.kind) is int:
-        return x.kind
-    return len(x.static_shape) if x.static_shape is not None else None
-
-
-LN2, LN10 = math.log(2.0), math.log(10.0)
-
-# ----------------------------------------------------------------------------- elementwise, unary
-
 rule(np.exp2, lambda g, ans, x: g * ans * LN2)
 rule(np.log2, lambda g, ans, x: g / (x * LN2))
 rule(np.log10, lambda g, ans, x: g / (x * LN10))
@@ -509,8 +405,6 @@ for _name in ("argsort", "nonzero", "all", "any"):
     nondiff(getattr(np, _name), ARRAY_FUNCTION, method=_name)
 nondiff(runtime.fmax_share, runtime.fmin_share, HELPER, elementwise=True, shape=shapes.elementwise,
         dtype=shapes.mask)
-
-# ----------------------------------------------------------------------------- elementwise, binary
 
 rule(np.true_divide, *record_of(operator.truediv).vjps)  # np.true_divide is np.divide in NumPy >= 1.x
 rule(np.float_power, lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y, np.float_power), x, y),
@@ -563,6 +457,31 @@ rule(np.clip, _clip_vjp(0), _clip_vjp(1), _clip_vjp(2), ARRAY_FUNCTION, method="
 keywords(np.clip, a_min=1, min=1, a_max=2, max=2)
 
 # ----------------------------------------------------------------------------- reductions
+
+
+def _sum_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+    return _spread(g, x)
+
+
+def _spread(g, x):
+    """``g`` broadcast to ``x``'s shape (``np.full`` when it is a scalar: much cheaper)."""
+    if shapes.same(static_shape(g), static_shape(x)):
+        return g
+    if static_shape(g) == ():
+        return apply(np.full, shape_of(x), g)
+    return np.broadcast_to(g, shape_of(x))
+
+
+def _mean_vjp(g, ans, x, axis=None, dtype=None, out=None, keepdims=False, **_):
+    if axis is None:
+        return _spread(g / size_of(x), x)
+    return _sum_vjp(g, ans, x, axis, keepdims=keepdims) / (size_of(x) / size_of(ans))
+
+
+rule(np.sum, _sum_vjp, REDUCTION, method="sum")
+rule(np.mean, _mean_vjp, REDUCTION, method="mean")
 
 
 def _reduction_args(name: str, args: tuple, kw: dict, names: tuple) -> dict:
@@ -708,6 +627,48 @@ rule(np.linalg.norm, _norm_vjp, ARRAY_FUNCTION, shape=shapes.norm, dtype=shapes.
 # ----------------------------------------------------------------------------- shape ops
 
 
+def _untranspose(g: Any, x: Any, axes: Any) -> Any:
+    """The cotangent of ``x`` in ``np.transpose(x, axes)``: ``g`` under the inverse permutation
+    (of the axes taken modulo ``x.ndim``: ``(-1, 0, 1)`` is ``(2, 0, 1)``)."""
+    if axes is None:
+        return np.transpose(g)
+    ndim = _ndim(x)
+    if isinstance(axes, (tuple, list)) and all(type(a) is int for a in axes) and ndim is not None:
+        return np.transpose(g, tuple(int(i) for i in np.argsort([a % ndim for a in axes])))
+    return apply(runtime.untranspose, g, axes)
+
+
+def _order(args: tuple, kw: dict, position: int) -> Any:
+    """The ``order=`` of a reshaping call, given positionally at ``args[position]`` or by keyword."""
+    return args[position] if len(args) > position else kw.get("order", "C")
+
+
+def _reshape_back(g: Any, x: Any, order: Any = "C") -> Any:
+    """The cotangent of ``x`` in any op that only reshapes it, reading elements in ``order``:
+    ``g`` reshaped back to ``x``'s shape in the same order."""
+    if order is None or order == "C":
+        return np.reshape(g, shape_of(x))
+    if order == "F":
+        return np.reshape(g, shape_of(x), order="F")
+    return apply(runtime.reshape_back, g, x, order)  # 'A', 'K': by x's memory layout
+
+
+rule(GetAttr("T"), lambda g, ans, x: g.T, RESHAPING, nature=KEEPS, rank=shapes.same_rank, shape=shapes.transposed)
+if NUMPY_2:  # x.mT, np.matrix_transpose, np.linalg.matrix_transpose
+    for _fn in (GetAttr("mT"), np.matrix_transpose, np.linalg.matrix_transpose):
+        rule(_fn, lambda g, ans, x: np.swapaxes(g, -1, -2), RESHAPING)
+rule(np.transpose, lambda g, ans, x, axes=None: _untranspose(g, x, axes), RESHAPING, nature=KEEPS,
+     shape=shapes.transposed)
+# (the method's shape comes as separate arguments: x.reshape(2, 3) is np.reshape(x, (2, 3)))
+rule(Method("reshape"), lambda g, ans, x, *shape, **kw: _reshape_back(g, x, kw.get("order", "C")), RESHAPING)
+rule(np.reshape, lambda g, ans, x, *args, **kw: _reshape_back(g, x, _order(args, kw, 1)), RESHAPING,
+     shape=shapes.reshaped)
+rule(np.copy, lambda g, ans, x, *args, **kw: g, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first)
+# (of a list, a dict or an array: a new one)
+rule(Method("copy"), lambda g, ans, x, *args, **kw: g, ARRAY_FUNCTION, nature=KEEPS, rank=shapes.same_rank,
+     dtype=shapes.keeps_float)
+
+
 rule(np.squeeze, lambda g, ans, x, *args, **kw: _reshape_back(g, x), RESHAPING, method="squeeze")
 rule(np.expand_dims, lambda g, ans, x, *args, **kw: _reshape_back(g, x), RESHAPING, shape=shapes.expand_dims)
 for _fn in (np.atleast_1d, np.atleast_2d, np.atleast_3d):
@@ -799,6 +760,41 @@ rule(np.trace, _trace_vjp, ARRAY_FUNCTION, method="trace")
 # (of a matrix: a view of its diagonal; of a vector: a new matrix)
 rule(np.diag, lambda g, ans, x, k=0: np.diagonal(g, k) if _ndim(x) == 1 else apply(runtime.diag_vjp, g, x, k),
      RESHAPING, dtype=shapes.unknown_dtype)
+
+# ----------------------------------------------------------------------------- indexing
+
+
+def _index_vjp(g, ans, x, index):
+    """The items of ``np.r_[a, b, ...]`` and ``np.c_[a, b, ...]`` (an index of np.r_): the pieces of
+    ``g``; no other index is differentiable."""
+    if x is not np.r_ and x is not np.c_:
+        _unsupported("differentiating an index (other than the items of np.r_[...] or np.c_[...])")
+    return apply(runtime.concatenator_vjp, g, "r" if x is np.r_ else "c", index)
+
+
+rule(operator.getitem, lambda g, ans, x, index: apply(runtime.getitem_vjp, g, x, index), _index_vjp,
+     pure=True, alias=VIEW, reads_only=True, shape=shapes.indexed, rank=shapes.item_rank, dims=shapes.item_dims,
+     integer=shapes.size_read_off_shape, dtype=shapes.first_dtype)
+# a[i] = v: the overwritten part of a gets no gradient; v gets what reached a[i]
+# (a list or dict, or an argument that may be one, has a cotangent {position: cotangent})
+rule(runtime.setitem, lambda g, ans, a, index, value: apply(runtime.setitem, g, index, 0.0) if _known_ndarray(a)
+       else apply(runtime.setitem_base_vjp, g, a, index), None,
+       lambda g, ans, a, index, value: apply(runtime.setitem_item_vjp, g, a, index, value) if not _known_ndarray(a)
+       else unbroadcast(g[index], value) if _basic_index(index)
+       else apply(runtime.setitem_value_vjp, g, index, value),
+     alias=FRESH, nature=KEEPS, shape=shapes.first, rank=shapes.updated_rank, dtype=shapes.first_dtype)
+
+
+def _known_ndarray(x: Any) -> bool:
+    """Known at compile time to be an ndarray."""
+    return isinstance(x, np.ndarray) or (isinstance(x, Sym) and type(x.kind) is int)
+
+
+def _basic_index(index: Any) -> bool:
+    """An index known at compile time to pick each element at most once."""
+    if isinstance(index, Sym):
+        return index.value.integer
+    return runtime.is_basic_index(index)
 
 
 # ----------------------------------------------------------------------------- products
