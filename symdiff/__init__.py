@@ -7,7 +7,8 @@
     >>> f(np.array([0.5, -1.0]))  # the gradient with respect to x
     >>> print(f.source)           # the generated gradient, as readable Python
 
-Public API: :func:`grad` and :func:`value_and_grad` (in ``api``), :func:`defvjp` and
+Public API: :func:`grad`, :func:`value_and_grad`, :func:`vjp` and :func:`jacrev` (also
+spelt :func:`jacobian`) (in ``api``), :func:`defvjp` and
 :func:`defnondiff` to give functions derivative rules (in ``rules``), and the errors, all
 subclasses of :class:`SymdiffError` (in ``errors``).
 
@@ -19,10 +20,10 @@ to one Python number -> optimize (on the gradient) -> codegen (IR -> Python sour
 object). Generated code calls the few helpers in runtime. See docs/architecture.md.
 """
 
-from .api import grad, value_and_grad
+from .api import grad, jacobian, jacrev, value_and_grad, vjp
 from .errors import AliasingError, InternalError, MutationError, NoRuleError, SymdiffError, UnsupportedSyntaxError
 from .rules import defnondiff, defvjp
 
-__all__ = ["grad", "value_and_grad", "defvjp", "defnondiff", "SymdiffError",
+__all__ = ["grad", "value_and_grad", "vjp", "jacrev", "jacobian", "defvjp", "defnondiff", "SymdiffError",
            "UnsupportedSyntaxError", "NoRuleError", "InternalError", "AliasingError", "MutationError"]
 __version__ = "0.1.0"

@@ -394,3 +394,94 @@ def value_and_grad(fun: Callable | None = None, argnums: ArgNums = 0, has_aux: b
     if fun is None:
         return lambda f: _make(f, argnums, with_value=True, has_aux=has_aux)
     return _make(fun, argnums, with_value=True, has_aux=has_aux)
+
+
+_VJP_COMPILERS: dict[tuple[Callable, bool], _Compiler] = {}
+
+
+def _vjp_compiler(fun: Callable, has_aux: bool) -> _Compiler:
+    """The compiler of the VJP of ``fun`` with respect to all of its arguments,
+    ``vjp_f(*args, cotangent)``: made once per function and kept, with its specialisations."""
+    key = (fun, has_aux)
+    if key not in _VJP_COMPILERS:
+        compiler = _Compiler(fun, tuple(range(len(_param_names(fun)))), with_value=False, has_aux=has_aux,
+                             seeded=True)
+        try:  # so that .source is there before the first call
+            compiler.compile((None,) * len(compiler.params), len(compiler.params))
+        except (UnresolvedNameError, AliasingError):
+            pass  # (as for grad: compiled for the arguments on the first call)
+        _VJP_COMPILERS[key] = compiler
+    return _VJP_COMPILERS[key]
+
+
+def _is_array_like(value: Any) -> bool:
+    """An ndarray or a number (not a container of them)."""
+    return isinstance(value, (np.ndarray, np.generic, float, int))
+
+
+class Pullback:
+    """``vjp_fn`` of :func:`vjp`: called with a cotangent of the output, gives the cotangent of
+    each primal. ``.source`` is the generated code of the latest specialisation."""
+
+    def __init__(self, fun: Callable, compiler: _Compiler, primals: tuple, out: Any):
+        self._fun, self._compiler, self._primals, self._out = fun, compiler, primals, out
+
+    def __call__(self, cotangent: Any) -> tuple:
+        """The cotangents of the primals (a tuple) for ``cotangent``, of the output's type and shape."""
+        if _is_array_like(self._out) and np.shape(cotangent) != np.shape(self._out):
+            raise SymdiffError(f"vjp of {getattr(self._fun, '__name__', 'f')}: the cotangent has shape "
+                               f"{np.shape(cotangent)}, the output {np.shape(self._out)}")
+        return self._compiler.dispatcher(*self._primals, cotangent)
+
+    @property
+    def source(self) -> str | None:
+        """The generated VJP (forward sweep, then the backward sweep from the cotangent)."""
+        return self._compiler.dispatcher.source
+
+
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
+    """``(fun(*primals), vjp_fn)``, as in JAX: ``vjp_fn(cotangent)`` gives the cotangent of each of
+    ``primals`` (a tuple, one per argument) for ``cotangent``, a value of the type and shape of
+    ``fun``'s output -- the vector-Jacobian product, for outputs of any shape.
+
+    With ``has_aux=True``, ``fun`` returns ``(out, aux)`` and the result is ``(out, vjp_fn, aux)``.
+    ``vjp_fn.source`` is the generated code, which runs ``fun``'s forward sweep again, then the
+    backward sweep from ``cotangent``. The primals are copied: later changes to the caller's
+    arrays do not reach ``vjp_fn``, and ``vjp_fn`` changes none of them.
+    """
+    snapshot = copy.deepcopy(primals)
+    result = fun(*copy.deepcopy(primals))
+    out, aux = result if has_aux else (result, None)
+    pullback = Pullback(fun, _vjp_compiler(fun, has_aux), snapshot, out)
+    return (out, pullback, aux) if has_aux else (out, pullback)
+
+
+def jacrev(fun: Callable, argnums: ArgNums = 0) -> Callable:
+    """The Jacobian of ``fun`` with respect to argument(s) ``argnums``, by reverse mode: one
+    vector-Jacobian product per element of the output. The Jacobian with respect to an argument
+    of shape ``S`` of an output of shape ``T`` has shape ``T + S`` (as in JAX); a tuple
+    ``argnums`` gives a tuple of them."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+    def jacobian_of(*args: Any) -> Any:
+        out, pullback = vjp(fun, *args)
+        if not _is_array_like(out):
+            raise SymdiffError(f"jacrev of {getattr(fun, '__name__', 'f')} needs an array or number output, "
+                               f"got {type(out).__name__}; take the Jacobian of each item, or use symdiff.vjp")
+        out_shape = np.shape(out)
+        rows: list[list] = [[] for _ in nums]
+        for index in np.ndindex(*out_shape):
+            basis = np.zeros(out_shape)
+            basis[index] = 1.0
+            cotangents = pullback(basis if out_shape else 1.0)
+            for row, n in zip(rows, nums):
+                row.append(np.asarray(cotangents[n], dtype=float))
+        jacobians = tuple(np.reshape(np.stack(row), out_shape + np.shape(args[n])) for row, n in zip(rows, nums))
+        return jacobians[0] if isinstance(argnums, int) else jacobians
+
+    jacobian_of.__name__ = f"jacrev_{getattr(fun, '__name__', 'f')}"
+    jacobian_of.__doc__ = f"The Jacobian of {getattr(fun, '__name__', 'f')} (reverse mode)."
+    return jacobian_of
+
+
+jacobian = jacrev
