@@ -1126,7 +1126,7 @@ facts(runtime.sign, runtime.log_or_zero, runtime.sinc_grad, runtime.matmul_vjp, 
 facts(runtime.setitem_value_vjp, HELPER, alias=VIEW)  # (g[index] as it is, for a basic index)
 facts(runtime.getitem_vjp, HELPER, shape=shapes.second, dtype=shapes.second_dtype)
 facts(runtime.power_slope, alias=FRESH, shape=shapes.elementwise, dtype=shapes.keeps_float)
-facts(runtime.unbroadcast, HELPER, alias=ITSELF, dtype=shapes.keeps_float)
+facts(runtime.unbroadcast, HELPER, alias=ITSELF, dtype=shapes.passed_through)
 facts(runtime.as_grad, alias=ITSELF, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
 # (stacked returns rows that are already stacked as they are: in generated code they never are)
 facts(runtime.grad_like, runtime.sum_of_outer, runtime.stacked, alias=FRESH, shape=shapes.dynamic,

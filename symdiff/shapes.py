@@ -644,6 +644,12 @@ def first_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
     return tracked(first) or (MASK if _weak(first) else None)
 
 
+def passed_through(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """The first argument's dtype for a call that may return that argument itself
+    (``runtime.unbroadcast``): of a Python number, nothing (it stays a weak number)."""
+    return tracked(args[0]) if args else None
+
+
 def accumulated(fn: Any, args: list[Value], kwargs: dict) -> Any:
     """``acc += g`` (or at an index): ``acc``'s dtype, when ``g`` fits into it."""
     return F64 if args and args[0].dtype is F64 and fits_float64(args[-1]) else None

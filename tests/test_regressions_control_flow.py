@@ -888,6 +888,7 @@ def source_for(fn, arg):
     return grad.source
 
 
+@pytest.mark.optimized_source  # (with passes off, other first-use memos start as None)
 @pytest.mark.parametrize("fn", [loop_with_break, while_with_break])
 def test_a_loop_with_break_carries_its_break_flag_only(fn):
     source = source_for(fn, X3)
