@@ -122,7 +122,7 @@ def temporaries(loop: ast.For) -> tuple[str, ...]:
 
 def _index_loop(loop: ast.For, kind: Callable[[ast.expr], str | None], namer: Namer) -> Block:
     """``loop`` (over a view that ``kind`` recognises) as temporaries and a loop over an index."""
-    rebound = set(_assigned_names(loop))
+    rebound = set(assigned_names(loop))
     prelude: Block = []
 
     def sequence(expr: ast.expr) -> ast.expr:
@@ -278,7 +278,7 @@ def _identifiers(tree: ast.AST) -> set[str]:
 
 def _bound_names(tree: ast.AST) -> set[str]:
     """Names ``tree`` binds anywhere: assigned, parameters, nested functions."""
-    names = set(_assigned_names(tree))
+    names = set(assigned_names(tree))
     for node in ast.walk(tree):
         if isinstance(node, ast.arg):
             names.add(node.arg)
@@ -287,7 +287,7 @@ def _bound_names(tree: ast.AST) -> set[str]:
     return names
 
 
-def _assigned_names(node: ast.AST) -> list[str]:
+def assigned_names(node: ast.AST) -> list[str]:
     """Names a statement (re)binds: assignment targets, and ``a`` in ``a[i] = v``."""
     names = []
     for sub in ast.walk(node):

@@ -698,7 +698,7 @@ class Lowerer:
 
     def carried(self, node: ast.stmt) -> list[str]:
         """Names a loop must carry: assigned in it, and defined before it or read after it."""
-        assigned = _assigned_names(node)
+        assigned = desugar.assigned_names(node)
         after = self.p.names_read_after(node)
         return [n for n in assigned if n in self.env or n in after]
 
@@ -978,7 +978,7 @@ class Lowerer:
         if obj is not _MISSING and holder is not None and not isinstance(obj, types.ModuleType):
             self.reads.append((holder, name, obj))  # compiled in: the gradient checks it is unchanged
         if obj is _MISSING:
-            if name in _assigned_names(self.p.node):
+            if name in desugar.assigned_names(self.p.node):
                 raise self.p.error(node, f"local variable '{name}' may be used before it is assigned")
             raise self.p.error(node, f"name '{name}' is not defined", cls=UnresolvedNameError)
         return self.b.const(obj, hint=name)
@@ -1293,7 +1293,7 @@ class Lowerer:
         if len(node.generators) != 1 or node.generators[0].is_async:
             raise self.p.error(node, "comprehension with several `for` clauses is not supported")
         out = self.namer.fresh("_items")
-        local = _assigned_names(node.generators[0].target)
+        local = desugar.assigned_names(node.generators[0].target)
         shadowed = {n: self.env[n] for n in local if n in self.env}
         for stmt in self.desugared(desugar.comprehension_loop(node, out)):
             self.stmt(stmt)
@@ -1351,17 +1351,6 @@ def _this_function(nodes: list[ast.AST], loops: bool = True) -> list[ast.AST]:
         found.append(node)
         todo.extend(ast.iter_child_nodes(node))
     return found
-
-
-def _assigned_names(node: ast.AST) -> list[str]:
-    """Names a statement (re)binds: assignment targets, and ``a`` in ``a[i] = v``."""
-    names = []
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-            names.append(sub.id)
-        elif isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store) and isinstance(sub.value, ast.Name):
-            names.append(sub.value.id)
-    return list(dict.fromkeys(names))
 
 
 @dataclass(frozen=True, eq=False)
