@@ -22,8 +22,8 @@ object). Generated code calls the few helpers in runtime. See docs/architecture.
 
 from .api import grad, jacobian, jacrev, value_and_grad, vjp
 from .errors import AliasingError, InternalError, MutationError, NoRuleError, SymdiffError, UnsupportedSyntaxError
-from .rules import defnondiff, defvjp
+from .rules import defjvp, defnondiff, defvjp
 
-__all__ = ["grad", "value_and_grad", "vjp", "jacrev", "jacobian", "defvjp", "defnondiff", "SymdiffError",
+__all__ = ["grad", "value_and_grad", "vjp", "jacrev", "jacobian", "defvjp", "defjvp", "defnondiff", "SymdiffError",
            "UnsupportedSyntaxError", "NoRuleError", "InternalError", "AliasingError", "MutationError"]
 __version__ = "0.1.0"

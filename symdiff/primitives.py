@@ -46,6 +46,12 @@ NUMBER = "number"  # a Python or NumPy scalar (immutable)
 REDUCES = "reduces"  # a number when called on one argument alone (no axis=)
 ELEMENTWISE = "elementwise"  # an array when one operand is, a number when all are numbers
 
+# How a call's result depends linearly on its arguments (``Primitive.linear``), which gives its JVP:
+EACH = "each"  # linear in each differentiable argument separately (matmul, sum, reshape): the tangent
+#                is the call itself with one argument replaced by its tangent, summed over arguments
+JOINTLY = "jointly"  # linear in all of them together (a tuple display, np.where's x and y): the call
+#                     on the tangents, zeros standing for arguments that have none
+
 
 def _unclassified(*_: Any) -> Any:
     """Placeholder rule of a record that has not said what it knows (see :func:`unclassified`)."""
@@ -62,6 +68,9 @@ class Primitive:
     vjps: tuple | None = None  # one rule ``(g, ans, *args, **kwargs) -> cotangent`` per positional argument
     keywords: dict = field(default_factory=dict)  # differentiable keyword -> position of its rule
     nondiff: bool = False  # zero derivative wherever it exists (comparisons, floor, len...)
+    jvps: tuple | None = None  # one rule ``(t, ans, *args, **kwargs) -> tangent of ans`` per positional
+    #                            argument ``t`` is the tangent of; without them, see forward.py
+    linear: str | None = None  # EACH or JOINTLY when the call is linear in its differentiable arguments
     sequence: Any = False  # returns a tuple/list of arrays: True, or ``(args, kwargs) -> bool``
     # the abstract result (rules of ``(args, kwargs)`` over IR values; see shapes.py)
     shape: Rule = _unclassified  # the static shape, or None

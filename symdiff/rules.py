@@ -61,6 +61,18 @@ def defvjp(fn: Any, *vjps: Rule | None) -> None:
     define(fn, vjps=tuple(vjps), nondiff=False, user=user)
 
 
+def defjvp(fn: Any, *jvps: Rule | None) -> None:
+    """Register JVP rules for ``fn`` (forward mode): one ``(t, ans, *args, **kwargs) -> tangent``
+    per positional argument, giving the tangent of ``fn``'s result for the tangent ``t`` of that
+    argument (``None`` for an argument that is not differentiable); the tangents of several
+    arguments add up. Written with NumPy and operators, and inlined like VJP rules::
+
+        symdiff.defjvp(my_softplus, lambda t, ans, x: t * (1 - np.exp(-ans)))
+    """
+    user = registered(fn) is None and record_of(fn).fn is None
+    define(fn, jvps=tuple(jvps), nondiff=False, user=user)
+
+
 def defnondiff(*fns: Any) -> None:
     """Declare that ``fns`` have zero derivative everywhere it exists (comparisons, rounding)."""
     for fn in fns:
