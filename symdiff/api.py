@@ -49,19 +49,25 @@ class _Compiler:
     """
 
     def __init__(self, fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = False,
-                 seeded: bool = False):
+                 seeded: bool = False, tangents: Sequence[int] | None = None, mode: str | None = None):
         self.fun = fun
         self.argnums = argnums
         self.with_value = with_value
         self.has_aux = has_aux
-        self.seeded = seeded  # a VJP: takes the output's cotangent as a last argument
-        self.params = _param_names(fun) + (["cotangent"] if seeded else [])
+        # "grad"; "vjp": takes the output's cotangent as a last argument; "jvp": takes the tangents of
+        # arguments ``tangents`` as more arguments; "hvp": the gradient (of ``argnums``) of that JVP
+        self.mode = mode or ("vjp" if seeded else "grad")
+        self.seeded = self.mode == "vjp"
+        self.tangents = list(tangents or ())
+        primal = _param_names(fun)
+        self.extra = _extra_params(self.mode, primal, self.tangents)
+        self.params = primal + self.extra
         self.defaults = _defaults(fun)
         self.cache: dict[tuple, Callable] = {}  # every compiled specialisation, by key
         self.inline: dict[tuple, tuple[str, dict, tuple]] = {}  # their source, globals and parameter names
         self.reads: dict[tuple, list] = {}  # the globals/closure variables each one compiled in
         self._parsed: Parsed | None = None
-        prefix = "vjp" if seeded else "value_and_grad" if with_value else "grad"
+        prefix = self.mode if self.mode != "grad" else "value_and_grad" if with_value else "grad"
         self.name = f"{prefix}_{_identifier(getattr(fun, '__name__', 'f'))}"
         self.namespace: dict[str, Any] = {"_compile": self.compile_and_call, "ndarray": np.ndarray,
                                           "_SymdiffError": SymdiffError, "_failed": self.failed}
@@ -93,7 +99,7 @@ class _Compiler:
     def failed(self, error: Exception, args: tuple) -> None:
         """Generated code raised ``error``: re-raise it where the user's function raises on these
         arguments too (the error is the user's), otherwise report an internal error."""
-        primal_args = args[:-1] if self.seeded else args
+        primal_args = args[:len(args) - len(self.extra)]
         try:
             self.fun(*copy.deepcopy(primal_args))
         except Exception:  # noqa: BLE001 -- any exception of the user's function makes it theirs
@@ -115,8 +121,8 @@ class _Compiler:
             raise _internal_error(error, parsed, self.name) from error
 
     def _compile(self, parsed: Parsed, key: tuple, nargs: int) -> Callable:
-        if self.seeded:
-            nargs, key, seed_key = nargs - 1, key[:-1], key[-1]
+        extra_keys = key[len(key) - len(self.extra):]
+        nargs, key = nargs - len(self.extra), key[:len(key) - len(self.extra)]
         if nargs != len(parsed.params):
             raise SymdiffError(f"{parsed.name}() takes {len(parsed.params)} arguments, got {nargs}")
         nums = [self.argnums] if isinstance(self.argnums, int) else list(self.argnums)
@@ -128,26 +134,34 @@ class _Compiler:
         primal = lower.lower(parsed, list(key))
         optimize.optimize(primal)
         ir.verify(primal)
-        seed = None
-        if self.seeded:
-            seed = ir.Value("cotangent")
-            lower.specialise(seed, seed_key)
+        extra = [ir.Value(name) for name in self.extra]
+        for value, spec in zip(extra, extra_keys):
+            lower.specialise(value, spec)
+        if self.mode in ("jvp", "hvp"):  # a tangent has its primal's shape (the callers check it)
+            for value, i, spec in zip(extra, self.tangents, extra_keys):
+                value.aval = _tangent_aval(primal.body.params[i], value, spec, key[i])
         as_tuple = not isinstance(self.argnums, int)
-        if forward.applies(primal, nums, self.seeded):
+        if self.mode == "jvp":
+            gradient = forward.jvp(primal, self.tangents, extra, recursive_jvp=recursive_jvp)
+            optimize.optimize(gradient, final=True)
+        elif self.mode == "hvp":
+            forward.jvp(primal, self.tangents, extra, recursive_jvp=recursive_jvp, output="tangent")
+            optimize.optimize(primal)
+            gradient = reverse.reverse(primal, nums, False, as_tuple=as_tuple, recursive_vjp=recursive_vjp)
+        elif forward.applies(primal, nums, self.seeded):
             gradient = forward.forward(primal, nums[0], self.with_value, as_tuple, self.has_aux)
         else:
             gradient = reverse.reverse(primal, nums, self.with_value, as_tuple=as_tuple, has_aux=self.has_aux,
-                                       seed=seed, recursive_vjp=recursive_vjp)
+                                       seed=extra[0] if self.seeded else None, recursive_vjp=recursive_vjp)
         ir.verify(gradient)
         doc = (f"{self.name.split('_')[0]} of {parsed.name} ({os.path.basename(parsed.filename)}:{parsed.node.lineno}) "
-               f"with respect to {', '.join(parsed.params[i] for i in nums)}"
-               f"{' in forward mode' if gradient.mode == 'forward' else ''}; generated by symdiff")
+               f"{self._describe_transformation(parsed, nums, gradient.mode)}; generated by symdiff")
         doc = doc.replace("value ", "value_and_grad ", 1) if self.with_value else doc
         doc += "\n" + _specialisation_note(parsed.params, key)
         source, namespace = codegen.generate(gradient, self.name, doc)
         compiled = codegen.compile_function(source, self.name, namespace, f"<symdiff {self.name}>")
         compiled.source = source
-        key = key + (seed_key,) if self.seeded else key
+        key = key + tuple(extra_keys)
         self.cache[key] = compiled
         self.reads[key] = primal.reads
         code = compiled.__code__
@@ -156,6 +170,17 @@ class _Compiler:
         if _guardable(key):  # other keys are found through _compile
             self._rebuild_dispatcher()
         return compiled
+
+    def _describe_transformation(self, parsed: Parsed, nums: list[int], mode: str) -> str:
+        """What the generated code computes, for its header."""
+        along = ", ".join(f"{parsed.params[i]} along {name}" for i, name in zip(self.tangents, self.extra))
+        wrt = ", ".join(parsed.params[i] for i in nums)
+        if self.mode == "jvp":
+            return f"(its value and Jacobian-vector product) in forward mode, for {along}"
+        if self.mode == "hvp":
+            return (f"(its Hessian-vector product): the gradient with respect to {wrt} (reverse mode) of "
+                    f"its derivative for {along} (forward mode)")
+        return f"with respect to {wrt}{' in forward mode' if mode == 'forward' else ''}"
 
     @property
     def guarded(self) -> list[tuple[tuple, Callable]]:
@@ -215,6 +240,27 @@ class _Compiler:
         lines += ["  except _SymdiffError:", "    raise",
                   "  except Exception as _error:", f"    _failed(_error, ({params}{',' if params else ''}))"]
         return "\n".join(lines) + "\n"
+
+
+def _tangent_aval(param: ir.Value, tangent: ir.Value, spec: Any, primal_spec: Any) -> ir.Abstract:
+    """A tangent's abstract value: its primal's kind and shape where both have the same kind of
+    specialisation (only then do shapes of one name those of the other), with its own dtype."""
+    same = (isinstance(spec, ir.ArraySpec) and isinstance(primal_spec, ir.ArraySpec) and spec.ones == primal_spec.ones
+            or spec == primal_spec == float)
+    return param.aval._replace(dtype=tangent.dtype, integer=False, pytype=tangent.pytype) if same else tangent.aval
+
+
+def _extra_params(mode: str, primal: list[str], tangents: list[int]) -> list[str]:
+    """The parameters a transformation adds after the function's own: the output's cotangent of
+    a VJP, the tangents of a JVP (``dx`` for ``x``) or the direction of an HVP (``v``)."""
+    if mode == "vjp":
+        return ["cotangent"]
+    if mode == "hvp" and len(tangents) == 1:
+        names = ["v"]
+    else:
+        names = [f"d{primal[i]}" for i in tangents]
+    taken = set(primal)
+    return [name if name not in taken else f"tangent_{name}" for name in names]
 
 
 def _internal_error(error: Exception, parsed: Parsed, name: str) -> InternalError:
@@ -485,3 +531,268 @@ def jacrev(fun: Callable, argnums: ArgNums = 0) -> Callable:
 
 
 jacobian = jacrev
+
+
+# ---------------------------------------------------------------------------- forward mode
+
+_JVPS: dict[Callable, Callable] = {}
+
+
+def recursive_jvp(fun: Callable) -> Callable:
+    """``jvp_f(*args, *tangents) -> (out, tangent_out)``: what the tangent code calls for a
+    recursive call of ``f`` (compiled when first called)."""
+    if fun not in _JVPS:
+        nargs = len(_param_names(fun))
+        _JVPS[fun] = _Compiler(fun, 0, with_value=False, tangents=range(nargs), mode="jvp").dispatcher
+    return _JVPS[fun]
+
+
+_TRANSFORMS: dict[tuple, _Compiler] = {}
+
+
+def _transform(fun: Callable, mode: str, argnums: ArgNums, tangents: Sequence[int]) -> _Compiler:
+    """The compiler of one transformation of ``fun``, made once and kept with its specialisations."""
+    key = (fun, mode, argnums if isinstance(argnums, int) else tuple(argnums), tuple(tangents))
+    if key not in _TRANSFORMS:
+        compiler = _Compiler(fun, argnums, with_value=False, tangents=tangents, mode=mode)
+        try:  # so that .source is there before the first call
+            compiler.compile((None,) * len(compiler.params), len(compiler.params))
+        except (UnresolvedNameError, AliasingError):
+            pass  # (as for grad: compiled for the arguments on the first call)
+        _TRANSFORMS[key] = compiler
+    return _TRANSFORMS[key]
+
+
+def _name(fun: Callable) -> str:
+    return getattr(fun, "__name__", "f")
+
+
+def _check_tangents(fun: Callable, primals: tuple, tangents: tuple) -> None:
+    """Tangents pair with primals one to one, with their shapes (as in JAX)."""
+    if len(primals) != len(tangents):
+        raise SymdiffError(f"jvp of {_name(fun)}: {len(primals)} primals but {len(tangents)} tangents")
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        if _is_array_like(p) and np.shape(p) != np.shape(t):
+            raise SymdiffError(f"jvp of {_name(fun)}: the tangent of argument {i} has shape {np.shape(t)}, "
+                               f"its primal {np.shape(p)}; a tangent has the shape of its primal")
+
+
+def _tuple(values: Any, what: str, fun: Callable) -> tuple:
+    if not isinstance(values, (tuple, list)):
+        raise SymdiffError(f"{what} of {_name(fun)} must be a tuple or list (one item per argument), "
+                           f"got {type(values).__name__}")
+    return tuple(values)
+
+
+def _float_tangent(t: Any) -> Any:
+    """A tangent as the generated code takes it: arrays of ints become floats, containers are copied."""
+    if isinstance(t, np.ndarray) and not np.issubdtype(t.dtype, np.inexact):
+        return t.astype(float)
+    if isinstance(t, (list, dict)):
+        return copy.deepcopy(t)
+    return t
+
+
+def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:
+    """``(fun(*primals), J @ tangents)``, as in JAX: the output and its derivative along
+    ``tangents`` (one per argument, each of its primal's shape), by forward mode -- for outputs of
+    any shape. The generated code is ``symdiff.linearize(fun, *primals)[1].source``."""
+    primals, tangents = _tuple(primals, "primals", fun), _tuple(tangents, "tangents", fun)
+    _check_tangents(fun, primals, tangents)
+    compiler = _transform(fun, "jvp", 0, range(len(primals)))
+    return compiler.dispatcher(*primals, *(_float_tangent(t) for t in tangents))
+
+
+class Linearized:
+    """``f_jvp`` of :func:`linearize`: the JVP at fixed primals, ``f_jvp(*tangents)``."""
+
+    def __init__(self, fun: Callable, compiler: _Compiler, primals: tuple):
+        self._fun, self._compiler, self._primals = fun, compiler, primals
+
+    def __call__(self, *tangents: Any) -> Any:
+        """The derivative of the output along ``tangents`` (one per primal)."""
+        _check_tangents(self._fun, self._primals, tangents)
+        return self._compiler.dispatcher(*self._primals, *(_float_tangent(t) for t in tangents))[1]
+
+    @property
+    def source(self) -> str | None:
+        """The generated JVP (the forward sweep with its tangents alongside)."""
+        return self._compiler.dispatcher.source
+
+
+def linearize(fun: Callable, *primals: Any) -> tuple:
+    """``(fun(*primals), f_jvp)`` as in JAX: ``f_jvp(*tangents)`` is the JVP at ``primals``.
+    (The primals are copied; each call of ``f_jvp`` reruns the forward sweep with tangents.)"""
+    primals = copy.deepcopy(primals)
+    compiler = _transform(fun, "jvp", 0, range(len(primals)))
+    out = fun(*copy.deepcopy(primals))
+    return out, Linearized(fun, compiler, primals)
+
+
+def _nums(argnums: ArgNums) -> tuple[int, ...]:
+    return (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+
+def _basis(shape: tuple) -> Any:
+    """The unit tangents of an argument of ``shape``, one per element (a number: 1.0)."""
+    if shape == ():
+        yield 1.0
+        return
+    for index in np.ndindex(*shape):
+        unit = np.zeros(shape)
+        unit[index] = 1.0
+        yield unit
+
+
+def _zero_tangent(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return np.zeros(x.shape, dtype=float)
+    if isinstance(x, (tuple, list, dict)):
+        from .runtime import zeros_of
+        return zeros_of(x)
+    return 0.0
+
+
+def _columns(columns: list, out_shape: tuple, arg_shape: tuple) -> np.ndarray:
+    """The Jacobian (output axes first, then the argument's) from one JVP per argument element."""
+    stacked = np.stack([np.asarray(c, dtype=float) for c in columns], axis=-1)
+    return np.reshape(stacked, out_shape + arg_shape)
+
+
+def jacfwd(fun: Callable, argnums: ArgNums = 0) -> Callable:
+    """The Jacobian of ``fun`` with respect to argument(s) ``argnums``, by forward mode: one
+    Jacobian-vector product per element of the argument (cheaper than :func:`jacrev` when the
+    output is bigger than the argument). Shapes as :func:`jacrev`; ``.source`` is the JVP's."""
+    nums = _nums(argnums)
+
+    def jacobian_of(*args: Any) -> Any:
+        compiler = _transform(fun, "jvp", 0, range(len(args)))
+        zeros = [_zero_tangent(a) for a in args]
+        jacobians = []
+        for n in nums:
+            if not _is_array_like(args[n]):
+                raise SymdiffError(f"jacfwd of {_name(fun)}: argument {n} must be an array or a number, "
+                                   f"got {type(args[n]).__name__}")
+            columns, out = [], None
+            for unit in _basis(np.shape(args[n])):
+                tangents = list(zeros)
+                tangents[n] = unit
+                out, column = compiler.dispatcher(*args, *tangents)
+                columns.append(column)
+            if not _is_array_like(out):
+                raise SymdiffError(f"jacfwd of {_name(fun)} needs an array or number output, got "
+                                   f"{type(out).__name__}")
+            jacobians.append(_columns(columns, np.shape(out), np.shape(args[n])))
+        return jacobians[0] if isinstance(argnums, int) else tuple(jacobians)
+
+    jacobian_of.__name__ = f"jacfwd_{_name(fun)}"
+    jacobian_of.__doc__ = f"The Jacobian of {_name(fun)} (forward mode)."
+    return jacobian_of
+
+
+def hvp(fun: Callable, primals: Sequence[Any] | None = None, tangents: Sequence[Any] | None = None,
+        argnums: int = 0) -> Any:
+    """Hessian-vector products of scalar-valued ``fun``, by reverse mode over forward mode (the
+    gradient of the derivative along the direction).
+
+    ``hvp(fun, primals, tangents)`` is, as in JAX's ``jvp(grad(fun), primals, tangents)[1]``, the
+    derivative of ``grad(fun)`` (with respect to argument 0) along ``tangents`` (one per primal).
+    ``hvp(fun, argnums=i)`` gives a function ``hvp_fun(*args, v)``: the Hessian with respect to
+    argument ``i`` times ``v`` (of that argument's shape) -- what SciPy's ``hessp=`` takes. Its
+    ``.source`` is the generated code.
+    """
+    if primals is None:
+        if tangents is not None:
+            raise SymdiffError("hvp: give both primals and tangents, or neither (for the function)")
+        nargs = len(_param_names(fun))
+        if not -nargs <= argnums < nargs:
+            raise SymdiffError(f"argnums {argnums!r} is out of range for {_name(fun)}() with {nargs} arguments")
+        return _hvp_function(fun, argnums % nargs)
+    primals, tangents = _tuple(primals, "primals", fun), _tuple(tangents or (), "tangents", fun)
+    _check_tangents(fun, primals, tangents)
+    compiler = _transform(fun, "hvp", argnums, range(len(primals)))
+    return compiler.dispatcher(*primals, *(_float_tangent(t) for t in tangents))
+
+
+def _hvp_function(fun: Callable, argnum: int) -> Callable:
+    compiler = _transform(fun, "hvp", argnum, (argnum,))
+    dispatcher = compiler.dispatcher
+    primal_count = len(compiler.params) - 1
+
+    def hessian_vector_product(*args: Any) -> Any:
+        if len(args) != primal_count + 1:
+            raise SymdiffError(f"{compiler.name} takes the {primal_count} arguments of {_name(fun)} and then v, "
+                               f"got {len(args)} arguments")
+        x, v = args[argnum], args[-1]
+        if _is_array_like(x) and np.shape(v) != np.shape(x):
+            raise SymdiffError(f"{compiler.name}: v has shape {np.shape(v)}, the argument {np.shape(x)}")
+        return dispatcher(*args[:-1], _float_tangent(v))
+
+    hessian_vector_product.__name__ = hessian_vector_product.__qualname__ = compiler.name
+    hessian_vector_product.__doc__ = (f"The Hessian of {_name(fun)} with respect to argument {argnum}, times v: "
+                                      f"{compiler.name}(*args, v).")
+    return Transformed(hessian_vector_product, dispatcher)
+
+
+class Transformed:
+    """A function made by a transformation (:func:`hvp`, :func:`hessian`, :func:`elementwise_grad`):
+    callable like ``function``, with the ``.source`` of the generated code it runs."""
+
+    def __init__(self, function: Callable, dispatcher: Callable):
+        self._function, self._dispatcher = function, dispatcher
+        functools.update_wrapper(self, function, assigned=("__name__", "__qualname__", "__doc__"), updated=())
+
+    def __call__(self, *args: Any) -> Any:
+        return self._function(*args)
+
+    @property
+    def source(self) -> str | None:
+        """The generated code (of the latest specialisation)."""
+        return self._dispatcher.source
+
+    def __repr__(self) -> str:
+        return f"<symdiff {self.__name__}>"
+
+
+def hessian(fun: Callable, argnums: int = 0) -> Callable:
+    """The Hessian of scalar-valued ``fun`` with respect to argument ``argnums``: one
+    Hessian-vector product (:func:`hvp`) per element of the argument; for an argument of shape
+    ``S``, of shape ``S + S``. ``.source`` is the generated Hessian-vector product."""
+    product = hvp(fun, argnums=argnums)
+
+    def hessian_of(*args: Any) -> Any:
+        x = args[argnums] if -len(args) <= argnums < len(args) else None
+        if not _is_array_like(x):
+            raise SymdiffError(f"hessian of {_name(fun)}: argument {argnums} must be an array or a number, "
+                               f"got {type(x).__name__}")
+        shape = np.shape(x)
+        columns = [product(*args, unit) for unit in _basis(shape)]
+        if shape == ():
+            return float(columns[0])
+        return _columns(columns, shape, shape)
+
+    hessian_of.__name__ = hessian_of.__qualname__ = f"hessian_{_identifier(_name(fun))}"
+    hessian_of.__doc__ = f"The Hessian of {_name(fun)} with respect to argument {argnums}."
+    return Transformed(hessian_of, product._dispatcher)
+
+
+def elementwise_grad(fun: Callable, argnums: ArgNums = 0) -> Callable:
+    """As in autograd: the gradient of ``np.sum(fun(*args))`` -- for a function acting element
+    by element, the derivative of each output element with respect to its input element.
+    Computed as one VJP with a cotangent of ones; ``.source`` is that VJP's code."""
+    nums = _nums(argnums)
+    compiler = _vjp_compiler(fun, False)
+
+    def elementwise_gradient(*args: Any) -> Any:
+        out = fun(*copy.deepcopy(args))
+        if not _is_array_like(out):
+            raise SymdiffError(f"elementwise_grad of {_name(fun)} needs an array or number output, got "
+                               f"{type(out).__name__}")
+        ones = np.ones(np.shape(out)) if np.ndim(out) else 1.0
+        cotangents = compiler.dispatcher(*args, ones)
+        picked = tuple(cotangents[n] for n in nums)
+        return picked[0] if isinstance(argnums, int) else picked
+
+    elementwise_gradient.__name__ = elementwise_gradient.__qualname__ = f"elementwise_grad_{_identifier(_name(fun))}"
+    elementwise_gradient.__doc__ = f"The element-by-element derivative of {_name(fun)}."
+    return Transformed(elementwise_gradient, compiler.dispatcher)
