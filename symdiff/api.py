@@ -246,7 +246,7 @@ def _tangent_aval(param: ir.Value, tangent: ir.Value, spec: Any, primal_spec: An
     """A tangent's abstract value: its primal's kind and shape where both have the same kind of
     specialisation (only then do shapes of one name those of the other), with its own dtype."""
     same = (isinstance(spec, ir.ArraySpec) and isinstance(primal_spec, ir.ArraySpec) and spec.ones == primal_spec.ones
-            or spec == primal_spec == float)
+            or spec is float and primal_spec is float)
     return param.aval._replace(dtype=tangent.dtype, integer=False, pytype=tangent.pytype) if same else tangent.aval
 
 

@@ -164,7 +164,7 @@ class Forward:
         row = x[k]``, so that ``drow = dx[k]`` walks the tangent in step."""
         sequence = op.iterable
         count = self.b.call(len, [sequence], kind=SCALAR)
-        op.iterable = self.b.call(range, [count])
+        op.args[0] = self.b.call(range, [count])  # (the iterable is the loop's first operand)
         index = Value("k", aval=Abstract(SCALAR, (), integer=True))
         target = op.target
         op.body.params[0] = index

@@ -1251,6 +1251,15 @@ def _pad_jvp(t, ans, x, pad_width, *args, **kw):
     return np.pad(t, pad_width, *args, **{k: v for k, v in kw.items() if k not in ("constant_values", "end_values")})
 
 
+def _prod_jvp(t, ans, x, *args, **kw):
+    """The tangent times the product of the other elements of each group (exact at zeros)."""
+    opts = _reduction_args("np.prod", args, kw, ("axis", "dtype", "out", "keepdims"))
+    axis, keepdims = opts.get("axis"), bool(opts.get("keepdims", False))
+    others = apply(runtime.prod_vjp, np.ones_like(ans), x, axis, keepdims)
+    return np.sum(others * t, axis=axis, keepdims=keepdims)
+
+
+define(np.prod, jvps=(_prod_jvp,))
 define(np.max, jvps=(_extremum_jvp("np.max"),))
 define(np.min, jvps=(_extremum_jvp("np.min"),))
 for _name in ("amax", "amin", "nanmax", "nanmin"):
