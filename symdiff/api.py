@@ -19,6 +19,7 @@ import copy
 import functools
 import inspect
 import linecache
+import operator
 import os
 import re
 import types
@@ -26,7 +27,7 @@ from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
-from . import codegen, forward, ir, lower, optimize, reverse
+from . import codegen, forward, ir, lower, optimize, primitives, reverse, shapes, tracing
 from .errors import REPORT, AliasingError, InternalError, SymdiffError, UnresolvedNameError, located
 from .frontend import Parsed, parse_function
 
@@ -49,26 +50,34 @@ class _Compiler:
     """
 
     def __init__(self, fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = False,
-                 seeded: bool = False, tangents: Sequence[int] | None = None, mode: str | None = None):
+                 seeded: bool = False, stages: Sequence[Sequence[int]] = (), mode: str | None = None,
+                 prefix: str | None = None, units: Sequence[int] = ()):
         self.fun = fun
         self.argnums = argnums
         self.with_value = with_value
         self.has_aux = has_aux
-        # "grad"; "vjp": takes the output's cotangent as a last argument; "jvp": takes the tangents of
-        # arguments ``tangents`` as more arguments; "hvp": the gradient (of ``argnums``) of that JVP
+        # "grad": the gradient of argnums; "vjp": the same from the output's cotangent, a last
+        # argument; "jvp": the output and its tangent. Before that, each of ``stages`` (positions
+        # among the parameters so far) takes the tangents of those parameters as more arguments
+        # and makes the function their derivative along them (forward mode), so a "grad" after
+        # stages is a Hessian-vector product (reverse over forward), and so on to any order.
         self.mode = mode or ("vjp" if seeded else "grad")
         self.seeded = self.mode == "vjp"
-        self.tangents = list(tangents or ())
+        self.stages = [tuple(stage) for stage in stages]
+        self.units = frozenset(units)  # stages along the constant 1.0 (of a number), adding no parameter
         primal = _param_names(fun)
-        self.extra = _extra_params(self.mode, primal, self.tangents)
+        self.extra = _extra_params(primal, self._stage_params(), self.seeded, single="v" if prefix == "hvp" else None)
         self.params = primal + self.extra
         self.defaults = _defaults(fun)
         self.cache: dict[tuple, Callable] = {}  # every compiled specialisation, by key
+        self._derived: dict[tuple, Any] = {}  # transformations of this one (see derived)
         self.inline: dict[tuple, tuple[str, dict, tuple]] = {}  # their source, globals and parameter names
         self.reads: dict[tuple, list] = {}  # the globals/closure variables each one compiled in
         self._parsed: Parsed | None = None
-        prefix = self.mode if self.mode != "grad" else "value_and_grad" if with_value else "grad"
-        self.name = f"{prefix}_{_identifier(getattr(fun, '__name__', 'f'))}"
+        prefix = prefix or (self.mode if self.mode != "grad" else "value_and_grad" if with_value else "grad")
+        # (a transformation of a transformation is named after that one: grad_grad_f, vjp_grad_f)
+        self.name = prefix if prefix.endswith("_" + _identifier(getattr(fun, "__name__", "f"))) else \
+            f"{prefix}_{_identifier(getattr(fun, '__name__', 'f'))}"
         self.namespace: dict[str, Any] = {"_compile": self.compile_and_call, "ndarray": np.ndarray,
                                           "_SymdiffError": SymdiffError, "_failed": self.failed}
         self.namespace.update({f"_default_{name}": value for name, value in self.defaults.items()})
@@ -126,33 +135,30 @@ class _Compiler:
         if nargs != len(parsed.params):
             raise SymdiffError(f"{parsed.name}() takes {len(parsed.params)} arguments, got {nargs}")
         nums = [self.argnums] if isinstance(self.argnums, int) else list(self.argnums)
+        total = nargs + sum(len(stage) for stage in self.stages)
         for i in nums:
-            if not -nargs <= i < nargs:
+            if not -total <= i < total:
                 raise SymdiffError(f"argnums {self.argnums!r} is out of range for {parsed.name}() "
                                    f"with {nargs} arguments")
-        nums = [i % nargs for i in nums]
+        nums = [i % total for i in nums]
         primal = lower.lower(parsed, list(key))
         optimize.optimize(primal)
         ir.verify(primal)
         extra = [ir.Value(name) for name in self.extra]
         for value, spec in zip(extra, extra_keys):
             lower.specialise(value, spec)
-        if self.mode in ("jvp", "hvp"):  # a tangent has its primal's shape (the callers check it)
-            for value, i, spec in zip(extra, self.tangents, extra_keys):
-                value.aval = _tangent_aval(primal.body.params[i], value, spec, key[i])
+        self._forward_stages(primal, extra, list(key) + list(extra_keys))
         as_tuple = not isinstance(self.argnums, int)
         if self.mode == "jvp":
-            gradient = forward.jvp(primal, self.tangents, extra, recursive_jvp=recursive_jvp)
+            gradient = primal
             optimize.optimize(gradient, final=True)
-        elif self.mode == "hvp":
-            forward.jvp(primal, self.tangents, extra, recursive_jvp=recursive_jvp, output="tangent")
-            optimize.optimize(primal)
+        elif self.stages:
             gradient = reverse.reverse(primal, nums, False, as_tuple=as_tuple, recursive_vjp=recursive_vjp)
         elif forward.applies(primal, nums, self.seeded):
             gradient = forward.forward(primal, nums[0], self.with_value, as_tuple, self.has_aux)
         else:
             gradient = reverse.reverse(primal, nums, self.with_value, as_tuple=as_tuple, has_aux=self.has_aux,
-                                       seed=extra[0] if self.seeded else None, recursive_vjp=recursive_vjp)
+                                       seed=extra[-1] if self.seeded else None, recursive_vjp=recursive_vjp)
         ir.verify(gradient)
         doc = (f"{self.name.split('_')[0]} of {parsed.name} ({os.path.basename(parsed.filename)}:{parsed.node.lineno}) "
                f"{self._describe_transformation(parsed, nums, gradient.mode)}; generated by symdiff")
@@ -171,16 +177,118 @@ class _Compiler:
             self._rebuild_dispatcher()
         return compiled
 
+    def _stage_params(self) -> list[tuple]:
+        """The positions each forward stage adds a tangent parameter for (none for a unit stage)."""
+        return [() if s in self.units else stage for s, stage in enumerate(self.stages)]
+
+    def _forward_stages(self, fn: ir.Function, extra: list[ir.Value], keys: list) -> None:
+        """Apply the forward-mode stages to ``fn`` in place: each takes the next tangent
+        parameters of ``extra`` (of their primals' shapes: the callers check it), or the
+        constant 1.0 for a unit stage."""
+        params = list(fn.body.params)
+        taken = 0
+        for s, positions in enumerate(self.stages):
+            if s in self.units:
+                tangents = [ir.Value(f"d{params[i].hint}", ir.SCALAR, 1.0) for i in positions]
+            else:
+                tangents = extra[taken:taken + len(positions)]
+                for value, i, spec in zip(tangents, positions, keys[len(params):]):
+                    value.aval = _tangent_aval(params[i], value, spec, keys[i])
+                taken += len(positions)
+            last = s == len(self.stages) - 1
+            forward.jvp(fn, list(positions), tangents, recursive_jvp=recursive_jvp,
+                        output="pair" if last and self.mode == "jvp" else "tangent", add_params=s not in self.units)
+            if s not in self.units:
+                params += tangents
+            if not last:
+                optimize.optimize(fn)
+
     def _describe_transformation(self, parsed: Parsed, nums: list[int], mode: str) -> str:
         """What the generated code computes, for its header."""
-        along = ", ".join(f"{parsed.params[i]} along {name}" for i, name in zip(self.tangents, self.extra))
-        wrt = ", ".join(parsed.params[i] for i in nums)
+        names = parsed.params + self.extra
+        along, taken = [], len(parsed.params)
+        for s, positions in enumerate(self.stages):
+            if s in self.units:
+                along.append(", ".join(names[i] for i in positions))
+                continue
+            along.append(", ".join(f"{names[i]} along {names[taken + k]}" for k, i in enumerate(positions)))
+            taken += len(positions)
+        wrt = ", ".join(names[i] for i in nums)
         if self.mode == "jvp":
-            return f"(its value and Jacobian-vector product) in forward mode, for {along}"
-        if self.mode == "hvp":
-            return (f"(its Hessian-vector product): the gradient with respect to {wrt} (reverse mode) of "
-                    f"its derivative for {along} (forward mode)")
+            inner = "".join(f" of its derivative for {a}" for a in along[:-1])
+            return f"(its value and derivative for {along[-1]}{inner}) in forward mode"
+        if self.stages:
+            inner = " of ".join(f"its derivative for {a}" for a in reversed(along))
+            what = "a Hessian-vector product" if len(self.stages) == 1 and not self.units else \
+                f"a derivative of order {len(self.stages) + 1}"
+            return f"({what}): the gradient with respect to {wrt} (reverse mode) of {inner} (forward mode)"
         return f"with respect to {wrt}{' in forward mode' if mode == 'forward' else ''}"
+
+    # ---------------------------------------------------------- differentiating the result again
+
+    def differentiable_again(self) -> str | None:
+        """Why the function this compiles cannot be differentiated again, or None."""
+        if self.mode != "grad" or self.with_value or self.has_aux or not isinstance(self.argnums, int):
+            return (f"{self.name} cannot be differentiated again: only a gradient with respect to one argument "
+                    "(symdiff.grad(f) or grad(f, argnums=i)) and a Hessian-vector product (symdiff.hvp(f)) can be")
+        return None
+
+    def derived(self, kind: str, positions: tuple = ()) -> Any:
+        """A transformation of this function (G, the gradient of ``argnums`` after the forward
+        stages) built on the same IR, with one more forward stage -- derivatives of a gradient
+        commute: d/dt grad_x f = grad_x (d/dt f).
+
+        * "hvp": G's derivative along its parameters ``positions``, a tangent per position;
+        * "jvp": the same with G's value: ``(G(*args), derivative)``;
+        * "vjp": G's VJP ``(*args, u) -> cotangents of every parameter`` (the gradient of the
+          derivative of f along u on ``argnums``).
+        """
+        reason = self.differentiable_again()
+        if reason is not None:
+            raise SymdiffError(reason)
+        key = (kind, tuple(positions))
+        cached = self._derived.get(key)
+        if cached is not None:
+            return cached
+        if kind == "vjp":
+            made = _Compiler(self.fun, tuple(range(len(self.params))), False, stages=[*self.stages, (self.argnums,)],
+                             prefix=f"vjp_{self.name}", units=self.units)
+        elif kind == "grad":  # of a G of a number: its VJP from the cotangent 1.0, of argument positions[0]
+            made = _Compiler(self.fun, positions[0], False, stages=[*self.stages, (self.argnums,)],
+                             prefix=f"grad_{self.name}", units=self.units | {len(self.stages)})
+        elif kind in ("hvp", "jvp"):
+            made = _Compiler(self.fun, self.argnums, False, stages=[*self.stages, tuple(positions)],
+                             prefix=f"d{self.name}", units=self.units)
+            if kind == "jvp":
+                made = _WithValue(self.dispatcher, made)
+        else:
+            raise ValueError(kind)
+        self._derived[key] = made
+        return made
+
+    def register_primitive(self, callee: Callable) -> None:
+        """Make ``callee`` (the dispatcher, or a wrapper calling it with the same arguments) a
+        primitive: its VJP and JVPs are derived transformations (:meth:`derived`), compiled on
+        first use, so that code calling it can be differentiated -- to any order."""
+        if primitives.registered(callee) is not None and primitives.lookup(callee).vjps is not None:
+            return
+        reason = self.differentiable_again()
+        if reason is not None:
+            raise SymdiffError(reason)
+        count = len(self.params)
+
+        def vjp(i: int) -> Callable:
+            return lambda g, ans, *args: tracing.apply(operator.getitem, tracing.apply(
+                self.derived("vjp").dispatcher, *args, g), i)
+
+        def jvp(i: int) -> Callable:
+            return lambda t, ans, *args: tracing.apply(self.derived("hvp", (i,)).dispatcher, *args, t)
+
+        position = self.argnums
+        primitives.define(callee, vjps=tuple(vjp(i) for i in range(count)), jvps=tuple(jvp(i) for i in range(count)),
+                          pure=True, alias=primitives.FRESH, dtype=shapes.unknown_dtype,
+                          shape=lambda fn, args, kwargs, found: found[position] if position < len(found) else None,
+                          rank=lambda fn, kinds: kinds[position] if position < len(kinds) else None)
 
     @property
     def guarded(self) -> list[tuple[tuple, Callable]]:
@@ -250,17 +358,38 @@ def _tangent_aval(param: ir.Value, tangent: ir.Value, spec: Any, primal_spec: An
     return param.aval._replace(dtype=tangent.dtype, integer=False, pytype=tangent.pytype) if same else tangent.aval
 
 
-def _extra_params(mode: str, primal: list[str], tangents: list[int]) -> list[str]:
-    """The parameters a transformation adds after the function's own: the output's cotangent of
-    a VJP, the tangents of a JVP (``dx`` for ``x``) or the direction of an HVP (``v``)."""
-    if mode == "vjp":
-        return ["cotangent"]
-    if mode == "hvp" and len(tangents) == 1:
-        names = ["v"]
-    else:
-        names = [f"d{primal[i]}" for i in tangents]
-    taken = set(primal)
-    return [name if name not in taken else f"tangent_{name}" for name in names]
+class _WithValue:
+    """The JVP of a function symdiff made, as a compiler-like object: its ``dispatcher`` (itself)
+    returns ``(G(*args), derivative along the tangents)``; ``.source`` is the derivative's code."""
+
+    def __init__(self, value: Callable, derivative: _Compiler):
+        self.value, self.derivative = value, derivative
+        self.params, self.name = derivative.params, derivative.name
+        self.count = len(derivative.params) - len(derivative.stages[-1])
+        self.dispatcher = self
+
+    def __call__(self, *args: Any) -> tuple:
+        return self.value(*args[:self.count]), self.derivative.dispatcher(*args)
+
+    @property
+    def source(self) -> str | None:
+        return self.derivative.dispatcher.source
+
+
+def _extra_params(primal: list[str], stages: list[tuple], seeded: bool, single: str | None = None) -> list[str]:
+    """The parameters a transformation adds after the function's own: the tangents of each
+    forward stage (``dx`` for ``x``, ``ddx`` for ``dx``; ``single`` names a lone one, ``v`` of a
+    Hessian-vector product), then a VJP's output cotangent."""
+    names = list(primal)
+    for positions in stages:
+        for i in positions:
+            name = single if single and len(stages) == 1 and len(positions) == 1 else f"d{names[i]}"
+            while name in names:
+                name = "d" + name
+            names.append(name)
+    if seeded:
+        names.append("cotangent" if "cotangent" not in names else "cotangent_out")
+    return names[len(primal):]
 
 
 def _internal_error(error: Exception, parsed: Parsed, name: str) -> InternalError:
@@ -409,6 +538,8 @@ def recursive_vjp(fun: Callable) -> Callable:
 
 
 def _make(fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = False) -> Callable:
+    if getattr(fun, "_symdiff", None) is not None:
+        return _grad_of_made(fun, argnums, with_value, has_aux)
     compiler = _Compiler(fun, argnums, with_value, has_aux)
     try:  # so that .source is there before the first call, and errors show early
         compiler.compile((None,) * len(compiler.params), len(compiler.params))
@@ -417,6 +548,34 @@ def _make(fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = Fal
         # aliases of values of unknown type: arrays are compiled for on the first call
         pass
     return compiler.dispatcher
+
+
+def _grad_of_made(made: Callable, argnums: ArgNums, with_value: bool, has_aux: bool) -> Callable:
+    """``grad`` of a function symdiff made (a gradient G of a function of numbers, say): from
+    G's VJP with the cotangent 1.0, which needs G's output -- the argument it differentiates --
+    to be a number."""
+    inner = made._symdiff
+    if has_aux:
+        raise SymdiffError(f"has_aux=True does not apply to {inner.name}, which returns one value")
+    nums = _nums(argnums)
+    compilers = [inner.derived("grad", (n,)) for n in nums]
+    position = inner.argnums
+
+    def gradient(*args: Any) -> Any:
+        if np.ndim(args[position]) != 0:
+            raise SymdiffError(f"grad of {inner.name} needs a scalar output, but it returns a gradient of shape "
+                               f"{np.shape(args[position])}; use symdiff.jacfwd({inner.name}) (a Hessian) or "
+                               "symdiff.vjp")
+        grads = tuple(c.dispatcher(*args) for c in compilers)
+        grads = grads[0] if isinstance(argnums, int) else grads
+        return (made(*args), grads) if with_value else grads
+
+    gradient.__name__ = gradient.__qualname__ = f"{'value_and_grad' if with_value else 'grad'}_{inner.name}"
+    gradient.__doc__ = f"The gradient of {inner.name} (a higher derivative of {_name(inner.fun)})."
+    result = Transformed(gradient, compilers[0].dispatcher)
+    if isinstance(argnums, int) and not with_value:
+        result._symdiff = compilers[0]  # (same arguments as the compiled code: differentiable again)
+    return result
 
 
 def grad(fun: Callable | None = None, argnums: ArgNums = 0) -> Any:
@@ -449,6 +608,10 @@ def _vjp_compiler(fun: Callable, has_aux: bool) -> _Compiler:
     """The compiler of the VJP of ``fun`` with respect to all of its arguments,
     ``vjp_f(*args, cotangent)``: made once per function and kept, with its specialisations."""
     key = (fun, has_aux)
+    if getattr(fun, "_symdiff", None) is not None:  # a function symdiff made: its VJP is a derived one
+        if has_aux:
+            raise SymdiffError(f"has_aux=True does not apply to {fun._symdiff.name}, which returns one value")
+        return fun._symdiff.derived("vjp")
     if key not in _VJP_COMPILERS:
         compiler = _Compiler(fun, tuple(range(len(_param_names(fun)))), with_value=False, has_aux=has_aux,
                              seeded=True)
@@ -543,7 +706,7 @@ def recursive_jvp(fun: Callable) -> Callable:
     recursive call of ``f`` (compiled when first called)."""
     if fun not in _JVPS:
         nargs = len(_param_names(fun))
-        _JVPS[fun] = _Compiler(fun, 0, with_value=False, tangents=range(nargs), mode="jvp").dispatcher
+        _JVPS[fun] = _Compiler(fun, 0, with_value=False, stages=[range(nargs)], mode="jvp").dispatcher
     return _JVPS[fun]
 
 
@@ -551,10 +714,20 @@ _TRANSFORMS: dict[tuple, _Compiler] = {}
 
 
 def _transform(fun: Callable, mode: str, argnums: ArgNums, tangents: Sequence[int]) -> _Compiler:
-    """The compiler of one transformation of ``fun``, made once and kept with its specialisations."""
+    """The compiler of one transformation of ``fun`` ("jvp" along ``tangents``, or "hvp": the
+    gradient of ``argnums`` of the derivative along ``tangents``), made once and kept."""
     key = (fun, mode, argnums if isinstance(argnums, int) else tuple(argnums), tuple(tangents))
     if key not in _TRANSFORMS:
-        compiler = _Compiler(fun, argnums, with_value=False, tangents=tangents, mode=mode)
+        inner = getattr(fun, "_symdiff", None)
+        if inner is not None:  # differentiating a function symdiff made: one more stage
+            if mode != "jvp":
+                raise SymdiffError(f"hvp and hessian need a scalar-valued function; {inner.name} returns a gradient: "
+                                   f"its Jacobian symdiff.jacfwd({inner.name}) is the Hessian of "
+                                   f"{_name(inner.fun)}")
+            _TRANSFORMS[key] = inner.derived("jvp", tuple(tangents))
+            return _TRANSFORMS[key]
+        compiler = _Compiler(fun, argnums, with_value=False, stages=[tuple(tangents)],
+                             mode="jvp" if mode == "jvp" else "grad", prefix=mode)
         try:  # so that .source is there before the first call
             compiler.compile((None,) * len(compiler.params), len(compiler.params))
         except (UnresolvedNameError, AliasingError):
@@ -731,7 +904,9 @@ def _hvp_function(fun: Callable, argnum: int) -> Callable:
     hessian_vector_product.__name__ = hessian_vector_product.__qualname__ = compiler.name
     hessian_vector_product.__doc__ = (f"The Hessian of {_name(fun)} with respect to argument {argnum}, times v: "
                                       f"{compiler.name}(*args, v).")
-    return Transformed(hessian_vector_product, dispatcher)
+    made = Transformed(hessian_vector_product, dispatcher)
+    made._symdiff = compiler  # (it calls the dispatcher with the same arguments: differentiable again)
+    return made
 
 
 class Transformed:
@@ -741,6 +916,7 @@ class Transformed:
     def __init__(self, function: Callable, dispatcher: Callable):
         self._function, self._dispatcher = function, dispatcher
         functools.update_wrapper(self, function, assigned=("__name__", "__qualname__", "__doc__"), updated=())
+        del self.__wrapped__  # (computes a derivative: never unwrap it to the function it calls)
 
     def __call__(self, *args: Any) -> Any:
         return self._function(*args)

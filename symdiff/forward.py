@@ -306,13 +306,15 @@ def _number(x: Any) -> bool:
 
 
 def jvp(fn: Function, wrt: list[int], tangent_params: list[Value], recursive_jvp: Any = None,
-        output: str = "pair") -> Function:
+        output: str = "pair", add_params: bool = True) -> Function:
     """``fn`` extended, in place, with the tangents of its parameters ``wrt`` as more parameters
-    (``tangent_params``, in that order) and their tangent code. It returns ``(out, tangent_out)``
-    (``output="pair"``) or the tangent alone (``"tangent"``)."""
+    (``tangent_params``, in that order; with ``add_params=False`` they are constants instead) and
+    their tangent code. It returns ``(out, tangent_out)`` (``output="pair"``) or the tangent
+    alone (``"tangent"``)."""
     params = [fn.body.params[i] for i in wrt]
     fw = Forward(fn, dict(zip(params, tangent_params)), recursive_jvp)
-    fn.body.params.extend(tangent_params)
+    if add_params:
+        fn.body.params.extend(tangent_params)
     fw.region(fn.body)
     b = fw.b
     b.line = None

@@ -1293,5 +1293,5 @@ rule(runtime.power_slope, lambda g, ans, x, y, power=None: unbroadcast(g * y * a
      elementwise=True, nature=ELEMENTWISE)
 rule(runtime.sinc_grad, lambda g, ans, x, sinc: g * (-math.pi * np.sin(math.pi * x) - ans) / x,
      lambda g, ans, x, sinc: -g / x, elementwise=True, nature=ELEMENTWISE)
-rule(runtime.spread_like, lambda g, ans, t, shape: unbroadcast(g, t), None, HELPER, linear=EACH,
+rule(runtime.spread_like, lambda g, ans, t, shape: unbroadcast(g, t), None, HELPER, alias=VIEW, linear=EACH,
      shape=shapes.broadcast_to, dtype=shapes.first_dtype)
