@@ -153,7 +153,8 @@ class _Compiler:
             gradient = primal
             optimize.optimize(gradient, final=True)
         elif self.stages:
-            gradient = reverse.reverse(primal, nums, False, as_tuple=as_tuple, recursive_vjp=recursive_vjp)
+            gradient = reverse.reverse(primal, nums, False, as_tuple=as_tuple, recursive_vjp=recursive_vjp,
+                                       seed=extra[-1] if self.seeded else None)
         elif forward.applies(primal, nums, self.seeded):
             gradient = forward.forward(primal, nums[0], self.with_value, as_tuple, self.has_aux)
         else:
@@ -671,6 +672,8 @@ def jacrev(fun: Callable, argnums: ArgNums = 0) -> Callable:
     of shape ``S`` of an output of shape ``T`` has shape ``T + S`` (as in JAX); a tuple
     ``argnums`` gives a tuple of them."""
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if getattr(fun, "_jacobian", None) is not None:
+        return _second_jacobian(fun, argnums, "jacrev")
 
     def jacobian_of(*args: Any) -> Any:
         out, pullback = vjp(fun, *args)
@@ -690,7 +693,52 @@ def jacrev(fun: Callable, argnums: ArgNums = 0) -> Callable:
 
     jacobian_of.__name__ = f"jacrev_{getattr(fun, '__name__', 'f')}"
     jacobian_of.__doc__ = f"The Jacobian of {getattr(fun, '__name__', 'f')} (reverse mode)."
+    jacobian_of._jacobian = (fun, argnums)  # type: ignore[attr-defined]
     return jacobian_of
+
+
+def _second_jacobian(jacobian_fn: Callable, argnums: ArgNums, how: str) -> Callable:
+    """The Jacobian (``jacfwd``/``jacrev``, the same numbers) of a Jacobian function of ``f``:
+    ``d2 f[out] / d x_a d x_b`` of shape ``T + S_a + S_b``, one VJP (along the output's unit
+    cotangents) of one derivative of ``f`` (along the unit tangents of ``x_b``) per pair of
+    elements -- reverse mode over forward mode, as for Hessians."""
+    fun, inner = jacobian_fn._jacobian
+    if not isinstance(inner, int):
+        raise SymdiffError(f"{how} of {jacobian_fn.__name__}: the inner Jacobian must be taken with respect to one "
+                           "argument (an int argnums)")
+    nums = _nums(argnums)
+
+    def jacobian_of(*args: Any) -> Any:
+        out = fun(*copy.deepcopy(args))
+        if not _is_array_like(out):
+            raise SymdiffError(f"{how} of {jacobian_fn.__name__} needs an array or number output")
+        blocks = []
+        for b in nums:
+            compiler = _derivative_vjp(fun, inner, b)
+            columns = []
+            for unit in _basis(np.shape(args[b])):
+                rows = [np.asarray(compiler.dispatcher(*args, unit, cotangent), dtype=float)
+                        for cotangent in _basis(np.shape(out))]
+                columns.append(np.reshape(np.stack(rows), np.shape(out) + np.shape(args[inner])))
+            blocks.append(_columns(columns, np.shape(out) + np.shape(args[inner]), np.shape(args[b])))
+        return blocks[0] if isinstance(argnums, int) else tuple(blocks)
+
+    jacobian_of.__name__ = f"{how}_{jacobian_fn.__name__}"
+    jacobian_of.__doc__ = f"The second derivatives of {_name(fun)} ({how} of its Jacobian)."
+    return jacobian_of
+
+
+_DERIVATIVE_VJPS: dict[tuple, _Compiler] = {}
+
+
+def _derivative_vjp(fun: Callable, argnum: int, along: int) -> _Compiler:
+    """``(*args, t, u) -> u . d/dt (d fun / d args[argnum])``: the VJP (for argument ``argnum``)
+    of ``fun``'s derivative along a tangent ``t`` of argument ``along``."""
+    key = (fun, argnum, along)
+    if key not in _DERIVATIVE_VJPS:
+        _DERIVATIVE_VJPS[key] = _Compiler(fun, argnum, False, stages=[(along,)], mode="vjp",
+                                          prefix=f"vjp_d{_name(fun)}")
+    return _DERIVATIVE_VJPS[key]
 
 
 jacobian = jacrev
@@ -837,6 +885,8 @@ def jacfwd(fun: Callable, argnums: ArgNums = 0) -> Callable:
     Jacobian-vector product per element of the argument (cheaper than :func:`jacrev` when the
     output is bigger than the argument). Shapes as :func:`jacrev`; ``.source`` is the JVP's."""
     nums = _nums(argnums)
+    if getattr(fun, "_jacobian", None) is not None:
+        return _second_jacobian(fun, argnums, "jacfwd")
 
     def jacobian_of(*args: Any) -> Any:
         compiler = _transform(fun, "jvp", 0, range(len(args)))
@@ -860,6 +910,7 @@ def jacfwd(fun: Callable, argnums: ArgNums = 0) -> Callable:
 
     jacobian_of.__name__ = f"jacfwd_{_name(fun)}"
     jacobian_of.__doc__ = f"The Jacobian of {_name(fun)} (forward mode)."
+    jacobian_of._jacobian = (fun, argnums)  # type: ignore[attr-defined]
     return jacobian_of
 
 

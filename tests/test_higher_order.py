@@ -130,3 +130,24 @@ def test_higher_derivative_source_says_what_it_computes():
     second(0.5)
     assert "a derivative of order 2" in second.source
     assert "def grad_grad_scalar_f(x):" in second.source
+
+
+def two_args(x, y):
+    return np.sin(x) * np.sum(y ** 2) + x ** 3 * y[0]
+
+
+@pytest.mark.parametrize("outer", [symdiff.jacfwd, symdiff.jacrev])
+@pytest.mark.parametrize("inner", [symdiff.jacfwd, symdiff.jacrev])
+@pytest.mark.parametrize("argnum", [0, 1])
+def test_jacobians_of_jacobians_are_second_derivatives(outer, inner, argnum):
+    x, y = np.array([0.3, -0.5]), np.array([1.0, 2.0, 0.5])
+    jacobian = inner(two_args)
+    got = outer(jacobian, argnums=argnum)(x, y)
+
+    def moved(step):
+        return jacobian(x + step, y) if argnum == 0 else jacobian(x, y + step)
+
+    size = (x, y)[argnum].size
+    fd = np.stack([(moved(EPS * u) - moved(-EPS * u)) / (2 * EPS) for u in np.eye(size)], axis=-1)
+    assert got.shape == (2, 2, size)
+    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-8)
