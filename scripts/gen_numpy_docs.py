@@ -22,7 +22,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from symdiff import primitives, runtime, shapes  # noqa: E402
+from symdiff import forward, primitives, runtime, shapes  # noqa: E402
 from symdiff.ir import Build, GetAttr, Method  # noqa: E402
 
 DOC = ROOT / "docs" / "numpy.md"
@@ -217,6 +217,11 @@ def result(record: primitives.Primitive) -> str:
     return text
 
 
+def forward_mode(record: primitives.Primitive) -> str:
+    """Where forward mode gets the call's tangent (see symdiff.forward.tangent_rule)."""
+    return forward.tangent_rule(record) or "no"
+
+
 def _internal(fn: Any) -> bool:
     """A function of symdiff's own (runtime helpers, the ``both`` of chained comparisons)."""
     return inspect.isfunction(fn) and fn.__module__.startswith("symdiff")
@@ -233,7 +238,7 @@ def render() -> str:
         name = display(fn)
         shown = f"`{name}`" + (f", `x.{record.method}()`" if record.method else "")
         rows[section(fn)].append((shown, argument_names(name, vjps) + keyword_names(record), result(record),
-                                  NOTES.get(name, "")))
+                                  forward_mode(record), NOTES.get(name, "")))
     lines = [
         "# NumPy and Python functions symdiff differentiates",
         "",
@@ -249,14 +254,20 @@ def render() -> str:
         "keyword arguments (`axis=`, `keepdims=`, `ord=`...) must not depend on the differentiated",
         "inputs. Register more with `symdiff.defvjp(fn, *vjps)`.",
         "",
+        "*Forward mode* says where `symdiff.jvp`, `jacfwd`, `hvp` and `hessian` get the call's",
+        "tangent: its own JVP rule, its linearity (the call itself on the tangent), or its VJP",
+        "rule run on the tangent (element by element: the Jacobian is diagonal). A function",
+        "marked *no* is refused by forward mode on arrays (register a rule with",
+        "`symdiff.defjvp(fn, *jvps)`); on Python numbers alone every rule serves.",
+        "",
     ]
     for title in SECTIONS:
         if not rows[title]:
             continue
-        lines += [f"## {title}", "", "| function | differentiable arguments | result | notes |",
-                  "|---|---|---|---|"]
-        for name, args, made, note in sorted(rows[title], key=lambda r: r[0].lower()):
-            lines.append(f"| {name} | {args} | {made} | {note} |")
+        lines += [f"## {title}", "", "| function | differentiable arguments | result | forward mode | notes |",
+                  "|---|---|---|---|---|"]
+        for name, args, made, tangent, note in sorted(rows[title], key=lambda r: r[0].lower()):
+            lines.append(f"| {name} | {args} | {made} | {tangent} | {note} |")
         lines.append("")
     nondiff = sorted({display(spelling) for r in primitives.records() if r.nondiff
                       for spelling in primitives.spellings(r)

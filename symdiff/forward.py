@@ -237,6 +237,23 @@ def _rule_position(record: primitives.Primitive, position: Any) -> int:
     return record.keywords[position] if isinstance(position, str) else position
 
 
+def tangent_rule(record: primitives.Primitive) -> str | None:
+    """How forward mode gets the tangent of a call of ``record``'s primitive on arrays: "rule"
+    (its JVP rules), "linear", "element by element" (its VJP rules run on tangents), or None
+    (refused), or "numbers only" (a function of Python numbers: there its VJP rules serve, as
+    for every primitive when all its operands are numbers)."""
+    if record.jvps is not None:
+        return "rule"
+    if record.linear is not None:
+        return "linear"
+    if record.vjps is not None and (record.elementwise or record.nature in (primitives.ELEMENTWISE,
+                                                                              primitives.NUMBER)):
+        return "element by element"
+    if record.vjps is not None and record.on_numbers:
+        return "numbers only"
+    return None
+
+
 def call_tangent(fn: Any, ans: Any, args: list, kwargs: dict, tangents: dict, params: list) -> Any:
     """The tangent of ``ans = fn(*args, **kwargs)`` given the ``tangents`` of some of its
     arguments (by position, or by keyword), run on symbols (see the module docstring)."""
@@ -261,7 +278,7 @@ def call_tangent(fn: Any, ans: Any, args: list, kwargs: dict, tangents: dict, pa
         linear_kwargs = {k: tangents.get(k, _zero_of(v)) if k in record.keywords else v for k, v in kwargs.items()}
         return tracing.apply(fn, *linear_args, **linear_kwargs)
     vjps = rules.lookup(fn)
-    diagonal = record.elementwise or record.nature in (primitives.ELEMENTWISE, primitives.NUMBER) or (
+    diagonal = tangent_rule(record) == "element by element" or (
         tracing.is_scalar(ans) and all(tracing.is_scalar(a) for a in args))
     if vjps is None or not diagonal:
         raise NoRuleError(f"no forward-mode (JVP) rule for {name}; register one with symdiff.defjvp"

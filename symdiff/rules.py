@@ -228,7 +228,7 @@ def times_power_slope(g: Any, x: Any, y: Any, power: Any = operator.pow) -> Any:
 POWER_VJPS = (lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y), x, y),
               lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
 rule(operator.pow, *POWER_VJPS, OPERATOR)
-rule(pow, *POWER_VJPS, NUMBERS)
+rule(pow, *POWER_VJPS, NUMBERS, elementwise=True, shape=shapes.elementwise)
 rule(operator.neg, lambda g, ans, x: -g, OPERATOR, total=True)
 rule(operator.pos, lambda g, ans, x: g, OPERATOR, total=True)
 rule(operator.abs, lambda g, ans, x: g * sign(x), OPERATOR, total=True)
@@ -1162,9 +1162,10 @@ facts(GetAttr("T"), np.transpose, Method("transpose"), Method("reshape"), np.res
       GetAttr("real"), np.imag, GetAttr("imag"), np.stack, np.concatenate, np.hstack, np.vstack, np.dstack,
       np.column_stack, np.array, np.asarray, np.split, np.array_split, np.vsplit, np.dsplit, np.hsplit, tuple,
       list, runtime.reverse_sequence, Method("astype"), *(GetAttr(_name) for _name in RESULT_FIELDS), linear=EACH)
-facts(np.where, np.select, runtime.setitem, runtime.list_append, sum, np.linspace, linear=JOINTLY)
+facts(np.where, np.select, runtime.setitem, runtime.list_append, sum, np.linspace, np.append, linear=JOINTLY)
+facts(float, linear=EACH)
 if NUMPY_2:
-    facts(np.vecdot, np.linalg.vecdot, linear=EACH)
+    facts(np.vecdot, np.linalg.vecdot, GetAttr("mT"), np.matrix_transpose, np.linalg.matrix_transpose, linear=EACH)
 
 
 def _extremum_jvp(name: str) -> Rule:
@@ -1259,7 +1260,19 @@ def _prod_jvp(t, ans, x, *args, **kw):
     return np.sum(others * t, axis=axis, keepdims=keepdims)
 
 
+def _matrix_power_jvp(t, ans, a, n):
+    """d(a^n) = sum over k of a^k da a^(n-1-k), for a constant n >= 0."""
+    if type(n) is not int or n < 0:
+        _unsupported("forward mode through np.linalg.matrix_power with a negative or variable power")
+    parts = [np.linalg.matrix_power(a, k) @ t @ np.linalg.matrix_power(a, n - 1 - k) for k in range(n)]
+    return functools.reduce(operator.add, parts) if parts else 0.0 * t
+
+
 define(np.prod, jvps=(_prod_jvp,))
+define(np.linalg.matrix_power, jvps=(_matrix_power_jvp, None))
+define(np.sinc, jvps=(lambda t, ans, x: t * apply(runtime.sinc_grad, x, ans),))
+define(np.nan_to_num, jvps=(lambda t, ans, x, *args, **kw: t * np.isfinite(x),))
+define(np.angle, jvps=(lambda t, ans, x, *args, **kw: 0.0 * t,))
 define(np.max, jvps=(_extremum_jvp("np.max"),))
 define(np.min, jvps=(_extremum_jvp("np.min"),))
 for _name in ("amax", "amin", "nanmax", "nanmin"):
