@@ -198,7 +198,8 @@ class _Compiler:
                 taken += len(positions)
             last = s == len(self.stages) - 1
             forward.jvp(fn, list(positions), tangents, recursive_jvp=recursive_jvp,
-                        output="pair" if last and self.mode == "jvp" else "tangent", add_params=s not in self.units)
+                        output="pair" if last and self.mode == "jvp" else "tangent", add_params=s not in self.units,
+                        has_aux=self.has_aux and s == 0)
             if s not in self.units:
                 params += tangents
             if not last:
@@ -768,14 +769,16 @@ def _transform(fun: Callable, mode: str, argnums: ArgNums, tangents: Sequence[in
     if key not in _TRANSFORMS:
         inner = getattr(fun, "_symdiff", None)
         if inner is not None:  # differentiating a function symdiff made: one more stage
+            if mode == "jvp_aux":
+                raise SymdiffError(f"has_aux=True does not apply to {inner.name}, which returns one value")
             if mode != "jvp":
                 raise SymdiffError(f"hvp and hessian need a scalar-valued function; {inner.name} returns a gradient: "
                                    f"its Jacobian symdiff.jacfwd({inner.name}) is the Hessian of "
                                    f"{_name(inner.fun)}")
             _TRANSFORMS[key] = inner.derived("jvp", tuple(tangents))
             return _TRANSFORMS[key]
-        compiler = _Compiler(fun, argnums, with_value=False, stages=[tuple(tangents)],
-                             mode="jvp" if mode == "jvp" else "grad", prefix=mode)
+        compiler = _Compiler(fun, argnums, with_value=False, stages=[tuple(tangents)], has_aux=mode == "jvp_aux",
+                             mode="grad" if mode == "hvp" else "jvp", prefix=mode[:3])
         try:  # so that .source is there before the first call
             compiler.compile((None,) * len(compiler.params), len(compiler.params))
         except (UnresolvedNameError, AliasingError):
@@ -814,14 +817,16 @@ def _float_tangent(t: Any) -> Any:
     return t
 
 
-def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:
+def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], has_aux: bool = False) -> tuple:
     """``(fun(*primals), J @ tangents)``, as in JAX: the output and its derivative along
     ``tangents`` (one per argument, each of its primal's shape), by forward mode -- for outputs of
-    any shape. The generated code is ``symdiff.linearize(fun, *primals)[1].source``."""
+    any shape. With ``has_aux=True``, ``fun`` returns ``(out, aux)`` and the result is
+    ``(out, tangent_out, aux)``. The generated code is ``symdiff.linearize(fun, *primals)[1].source``."""
     primals, tangents = _tuple(primals, "primals", fun), _tuple(tangents, "tangents", fun)
     _check_tangents(fun, primals, tangents)
-    compiler = _transform(fun, "jvp", 0, range(len(primals)))
-    return compiler.dispatcher(*primals, *(_float_tangent(t) for t in tangents))
+    compiler = _transform(fun, "jvp_aux" if has_aux else "jvp", 0, range(len(primals)))
+    out, tangent = compiler.dispatcher(*primals, *(_float_tangent(t) for t in tangents))
+    return (out[0], tangent, out[1]) if has_aux else (out, tangent)
 
 
 class Linearized:

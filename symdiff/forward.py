@@ -281,8 +281,9 @@ def call_tangent(fn: Any, ans: Any, args: list, kwargs: dict, tangents: dict, pa
     diagonal = tangent_rule(record) == "element by element" or (
         tracing.is_scalar(ans) and all(tracing.is_scalar(a) for a in args))
     if vjps is None or not diagonal:
-        raise NoRuleError(f"no forward-mode (JVP) rule for {name}; register one with symdiff.defjvp"
-                          if vjps is not None or record.jvps is None else f"no derivative rule for {name}")
+        raise NoRuleError(f"no forward-mode (JVP) rule for {name}; register one with "
+                          f"symdiff.defjvp({name}, lambda t, ans, *args: ...)" if vjps is not None
+                          else f"no derivative rule for {name}")
     parts = []
     for position, t in tangents.items():
         i = record.keywords.get(position) if isinstance(position, str) else position
@@ -326,11 +327,14 @@ def _number(x: Any) -> bool:
 
 
 def jvp(fn: Function, wrt: list[int], tangent_params: list[Value], recursive_jvp: Any = None,
-        output: str = "pair", add_params: bool = True) -> Function:
+        output: str = "pair", add_params: bool = True, has_aux: bool = False) -> Function:
     """``fn`` extended, in place, with the tangents of its parameters ``wrt`` as more parameters
     (``tangent_params``, in that order; with ``add_params=False`` they are constants instead) and
     their tangent code. It returns ``(out, tangent_out)`` (``output="pair"``) or the tangent
-    alone (``"tangent"``)."""
+    alone (``"tangent"``); with ``has_aux``, ``fn`` returns ``(out, aux)``, and the tangent is
+    that of ``out`` (the pair is returned as it is)."""
+    value = fn.body.yields[0]
+    out = loss_of(fn, has_aux) if has_aux else value
     params = [fn.body.params[i] for i in wrt]
     fw = Forward(fn, dict(zip(params, tangent_params)), recursive_jvp)
     if add_params:
@@ -338,11 +342,10 @@ def jvp(fn: Function, wrt: list[int], tangent_params: list[Value], recursive_jvp
     fw.region(fn.body)
     b = fw.b
     b.line = None
-    out = fn.body.yields[0]
     t = fw.tangent.get(out)
     if t is None:
         t = fw.zero(out)
-    fn.body.yields = [b.call(BUILD_TUPLE, [out, t]) if output == "pair" else t]
+    fn.body.yields = [b.call(BUILD_TUPLE, [value, t]) if output == "pair" else t]
     fn.mode = "forward"
     return fn
 
