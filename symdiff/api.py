@@ -223,7 +223,8 @@ class _Compiler:
             inner = " of ".join(f"its derivative for {a}" for a in reversed(along))
             what = "a Hessian-vector product" if len(self.stages) == 1 and not self.units else \
                 f"a derivative of order {len(self.stages) + 1}"
-            return f"({what}): the gradient with respect to {wrt} (reverse mode) of {inner} (forward mode)"
+            sweep = "the vector-Jacobian product" if self.seeded else "the gradient"
+            return f"({what}): {sweep} with respect to {wrt} (reverse mode) of {inner} (forward mode)"
         return f"with respect to {wrt}{' in forward mode' if mode == 'forward' else ''}"
 
     # ---------------------------------------------------------- differentiating the result again
@@ -692,10 +693,17 @@ def jacrev(fun: Callable, argnums: ArgNums = 0) -> Callable:
         jacobians = tuple(np.reshape(np.stack(row), out_shape + np.shape(args[n])) for row, n in zip(rows, nums))
         return jacobians[0] if isinstance(argnums, int) else jacobians
 
-    jacobian_of.__name__ = f"jacrev_{getattr(fun, '__name__', 'f')}"
-    jacobian_of.__doc__ = f"The Jacobian of {getattr(fun, '__name__', 'f')} (reverse mode)."
-    jacobian_of._jacobian = (fun, argnums)  # type: ignore[attr-defined]
-    return jacobian_of
+    jacobian_of.__name__ = jacobian_of.__qualname__ = f"jacrev_{_identifier(_name(fun))}"
+    jacobian_of.__doc__ = f"The Jacobian of {_name(fun)} (reverse mode)."
+    return _jacobian_function(jacobian_of, fun, argnums, lambda: _vjp_compiler(fun, False).dispatcher)
+
+
+def _jacobian_function(jacobian_of: Callable, fun: Callable, argnums: ArgNums, dispatcher: Callable) -> Transformed:
+    """``jacobian_of`` with ``.source`` (of the generated code it calls, made on first use) and
+    the mark that lets ``jacfwd``/``jacrev`` of it give second derivatives."""
+    made = Transformed(jacobian_of, dispatcher)
+    made._jacobian = (fun, argnums)
+    return made
 
 
 def _second_jacobian(jacobian_fn: Callable, argnums: ArgNums, how: str) -> Callable:
@@ -724,9 +732,9 @@ def _second_jacobian(jacobian_fn: Callable, argnums: ArgNums, how: str) -> Calla
             blocks.append(_columns(columns, np.shape(out) + np.shape(args[inner]), np.shape(args[b])))
         return blocks[0] if isinstance(argnums, int) else tuple(blocks)
 
-    jacobian_of.__name__ = f"{how}_{jacobian_fn.__name__}"
+    jacobian_of.__name__ = jacobian_of.__qualname__ = f"{how}_{jacobian_fn.__name__}"
     jacobian_of.__doc__ = f"The second derivatives of {_name(fun)} ({how} of its Jacobian)."
-    return jacobian_of
+    return Transformed(jacobian_of, lambda: _derivative_vjp(fun, inner, nums[0]).dispatcher)
 
 
 _DERIVATIVE_VJPS: dict[tuple, _Compiler] = {}
@@ -738,7 +746,7 @@ def _derivative_vjp(fun: Callable, argnum: int, along: int) -> _Compiler:
     key = (fun, argnum, along)
     if key not in _DERIVATIVE_VJPS:
         _DERIVATIVE_VJPS[key] = _Compiler(fun, argnum, False, stages=[(along,)], mode="vjp",
-                                          prefix=f"vjp_d{_name(fun)}")
+                                          prefix=f"vjp_d{_identifier(_name(fun))}")
     return _DERIVATIVE_VJPS[key]
 
 
@@ -913,10 +921,10 @@ def jacfwd(fun: Callable, argnums: ArgNums = 0) -> Callable:
             jacobians.append(_columns(columns, np.shape(out), np.shape(args[n])))
         return jacobians[0] if isinstance(argnums, int) else tuple(jacobians)
 
-    jacobian_of.__name__ = f"jacfwd_{_name(fun)}"
+    jacobian_of.__name__ = jacobian_of.__qualname__ = f"jacfwd_{_identifier(_name(fun))}"
     jacobian_of.__doc__ = f"The Jacobian of {_name(fun)} (forward mode)."
-    jacobian_of._jacobian = (fun, argnums)  # type: ignore[attr-defined]
-    return jacobian_of
+    return _jacobian_function(jacobian_of, fun, argnums,
+                              lambda: _transform(fun, "jvp", 0, range(len(_param_names(fun)))).dispatcher)
 
 
 def hvp(fun: Callable, primals: Sequence[Any] | None = None, tangents: Sequence[Any] | None = None,
@@ -970,7 +978,7 @@ class Transformed:
     callable like ``function``, with the ``.source`` of the generated code it runs."""
 
     def __init__(self, function: Callable, dispatcher: Callable):
-        self._function, self._dispatcher = function, dispatcher
+        self._function, self._dispatcher = function, dispatcher  # (or a function giving it, made on first use)
         functools.update_wrapper(self, function, assigned=("__name__", "__qualname__", "__doc__"), updated=())
         del self.__wrapped__  # (computes a derivative: never unwrap it to the function it calls)
 
@@ -980,7 +988,10 @@ class Transformed:
     @property
     def source(self) -> str | None:
         """The generated code (of the latest specialisation)."""
-        return self._dispatcher.source
+        dispatcher = self._dispatcher
+        if getattr(dispatcher, "_symdiff", None) is None and not hasattr(dispatcher, "source"):
+            dispatcher = self._dispatcher = dispatcher()
+        return dispatcher.source
 
     def __repr__(self) -> str:
         return f"<symdiff {self.__name__}>"
@@ -1005,7 +1016,7 @@ def hessian(fun: Callable, argnums: int = 0) -> Callable:
 
     hessian_of.__name__ = hessian_of.__qualname__ = f"hessian_{_identifier(_name(fun))}"
     hessian_of.__doc__ = f"The Hessian of {_name(fun)} with respect to argument {argnums}."
-    return Transformed(hessian_of, product._dispatcher)
+    return Transformed(hessian_of, product._dispatcher)  # (the dispatcher of the products it computes)
 
 
 def elementwise_grad(fun: Callable, argnums: ArgNums = 0) -> Callable:
