@@ -56,7 +56,7 @@ class _Compiler:
         self.has_aux = has_aux
         self.seeded = seeded  # a VJP: takes the output's cotangent as a last argument
         self.params = _param_names(fun) + (["cotangent"] if seeded else [])
-        self.defaults = _defaults(fun)
+        self.defaults = {} if seeded else _defaults(fun)  # (a VJP's cotangent comes after every argument)
         self.cache: dict[tuple, Callable] = {}  # every compiled specialisation, by key
         self.inline: dict[tuple, tuple[str, dict, tuple]] = {}  # their source, globals and parameter names
         self.reads: dict[tuple, list] = {}  # the globals/closure variables each one compiled in
