@@ -195,6 +195,23 @@ def test_custom_vjp_with_a_tuple_output():
     close(symdiff.grad(only_first)(X), np.cos(X))
 
 
+@custom_vjp
+def power(x, n):
+    return x ** n
+
+
+power.defvjp(lambda x, n: (power(x, n), (x, n)), lambda res, g: (g * res[1] * res[0] ** (res[1] - 1), None))
+
+
+def test_custom_vjp_with_an_integer_argument_whose_cotangent_is_none():
+    def f(x, n):
+        return np.sum(power(x, n))
+    close(symdiff.grad(f)(X, 3), 3 * X ** 2)
+    dx, dn = symdiff.grad(f, argnums=(0, 1))(X, 3)
+    close(dx, 3 * X ** 2)
+    assert dn == 0.0
+
+
 def test_custom_vjp_without_defvjp_is_refused_where_it_is_called():
     @custom_vjp
     def nothing_yet(x):
