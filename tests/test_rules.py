@@ -699,6 +699,22 @@ for _s in [(5,), (3, 4)]:
          (lambda s: lambda rng: (NONZERO(rng, s),))(_s), (0,), [operator.getitem])
 
 
+# ---------------------------------------------------------------------------- loops the user checkpoints
+
+
+def _cell(h, x, a):
+    return np.tanh(a * h + x)
+
+
+def c_checkpoint_loop(h, xs, a, w):
+    return np.sum(symdiff.checkpoint_loop(_cell, h, xs, a, segment=2) * w)
+
+
+case("checkpoint_loop(cell, h, xs, a)[vector]", c_checkpoint_loop,
+     lambda rng: (REAL(rng, (4,)), REAL(rng, (5, 4)), REAL(rng, (4,)), weight(rng, (4,))), (0, 1, 2),
+     [symdiff.checkpoint_loop])
+
+
 # ---------------------------------------------------------------------------- the parametrized check
 
 
