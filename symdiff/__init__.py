@@ -22,12 +22,25 @@ to one Python number -> optimize (on the gradient) -> codegen (IR -> Python sour
 object). Generated code calls the few helpers in runtime. See docs/architecture.md.
 """
 
-from .api import grad, jacobian, jacrev, value_and_grad, vjp
+from .api import (
+    elementwise_grad,
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    linearize,
+    value_and_grad,
+    vjp,
+)
 from .custom import checkpoint, checkpoint_loop, custom_jvp, custom_vjp, stop_gradient
 from .errors import AliasingError, InternalError, MutationError, NoRuleError, SymdiffError, UnsupportedSyntaxError
 from .rules import defjvp, defnondiff, defvjp
 
-__all__ = ["grad", "value_and_grad", "vjp", "jacrev", "jacobian", "defvjp", "defjvp", "defnondiff", "stop_gradient",
-           "custom_vjp", "custom_jvp", "checkpoint", "checkpoint_loop", "SymdiffError",
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "jacobian", "hessian", "hvp",
+           "elementwise_grad", "defvjp", "defjvp", "defnondiff", "stop_gradient", "custom_vjp",
+           "custom_jvp", "checkpoint", "checkpoint_loop", "SymdiffError",
            "UnsupportedSyntaxError", "NoRuleError", "InternalError", "AliasingError", "MutationError"]
 __version__ = "0.1.0"

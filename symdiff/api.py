@@ -19,6 +19,7 @@ import copy
 import functools
 import inspect
 import linecache
+import operator
 import os
 import re
 import types
@@ -26,7 +27,7 @@ from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
-from . import codegen, forward, ir, lower, optimize, reverse
+from . import codegen, forward, ir, lower, optimize, primitives, reverse, shapes, tracing
 from .errors import REPORT, AliasingError, InternalError, SymdiffError, UnresolvedNameError, located
 from .frontend import Parsed, parse_function
 
@@ -49,20 +50,34 @@ class _Compiler:
     """
 
     def __init__(self, fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = False,
-                 seeded: bool = False):
+                 seeded: bool = False, stages: Sequence[Sequence[int]] = (), mode: str | None = None,
+                 prefix: str | None = None, units: Sequence[int] = ()):
         self.fun = fun
         self.argnums = argnums
         self.with_value = with_value
         self.has_aux = has_aux
-        self.seeded = seeded  # a VJP: takes the output's cotangent as a last argument
-        self.params = _param_names(fun) + (["cotangent"] if seeded else [])
-        self.defaults = {} if seeded else _defaults(fun)  # (a VJP's cotangent comes after every argument)
+        # "grad": the gradient of argnums; "vjp": the same from the output's cotangent, a last
+        # argument; "jvp": the output and its tangent. Before that, each of ``stages`` (positions
+        # among the parameters so far) takes the tangents of those parameters as more arguments
+        # and makes the function their derivative along them (forward mode), so a "grad" after
+        # stages is a Hessian-vector product (reverse over forward), and so on to any order.
+        self.mode = mode or ("vjp" if seeded else "grad")
+        self.seeded = self.mode == "vjp"
+        self.stages = [tuple(stage) for stage in stages]
+        self.units = frozenset(units)  # stages along the constant 1.0 (of a number), adding no parameter
+        primal = _param_names(fun)
+        self.extra = _extra_params(primal, self._stage_params(), self.seeded, single="v" if prefix == "hvp" else None)
+        self.params = primal + self.extra
+        self.defaults = {} if self.extra else _defaults(fun)  # (the parameters added come after every argument)
         self.cache: dict[tuple, Callable] = {}  # every compiled specialisation, by key
+        self._derived: dict[tuple, Any] = {}  # transformations of this one (see derived)
         self.inline: dict[tuple, tuple[str, dict, tuple]] = {}  # their source, globals and parameter names
         self.reads: dict[tuple, list] = {}  # the globals/closure variables each one compiled in
         self._parsed: Parsed | None = None
-        prefix = "vjp" if seeded else "value_and_grad" if with_value else "grad"
-        self.name = f"{prefix}_{_identifier(getattr(fun, '__name__', 'f'))}"
+        prefix = prefix or (self.mode if self.mode != "grad" else "value_and_grad" if with_value else "grad")
+        # (a transformation of a transformation is named after that one: grad_grad_f, vjp_grad_f)
+        self.name = prefix if prefix.endswith("_" + _identifier(getattr(fun, "__name__", "f"))) else \
+            f"{prefix}_{_identifier(getattr(fun, '__name__', 'f'))}"
         self.namespace: dict[str, Any] = {"_compile": self.compile_and_call, "ndarray": np.ndarray,
                                           "_SymdiffError": SymdiffError, "_failed": self.failed}
         self.namespace.update({f"_default_{name}": value for name, value in self.defaults.items()})
@@ -93,7 +108,7 @@ class _Compiler:
     def failed(self, error: Exception, args: tuple) -> None:
         """Generated code raised ``error``: re-raise it where the user's function raises on these
         arguments too (the error is the user's), otherwise report an internal error."""
-        primal_args = args[:-1] if self.seeded else args
+        primal_args = args[:len(args) - len(self.extra)]
         try:
             self.fun(*copy.deepcopy(primal_args))
         except Exception:  # noqa: BLE001 -- any exception of the user's function makes it theirs
@@ -115,39 +130,45 @@ class _Compiler:
             raise _internal_error(error, parsed, self.name) from error
 
     def _compile(self, parsed: Parsed, key: tuple, nargs: int) -> Callable:
-        if self.seeded:
-            nargs, key, seed_key = nargs - 1, key[:-1], key[-1]
+        extra_keys = key[len(key) - len(self.extra):]
+        nargs, key = nargs - len(self.extra), key[:len(key) - len(self.extra)]
         if nargs != len(parsed.params):
             raise SymdiffError(f"{parsed.name}() takes {len(parsed.params)} arguments, got {nargs}")
         nums = [self.argnums] if isinstance(self.argnums, int) else list(self.argnums)
+        total = nargs + sum(len(stage) for stage in self.stages)
         for i in nums:
-            if not -nargs <= i < nargs:
+            if not -total <= i < total:
                 raise SymdiffError(f"argnums {self.argnums!r} is out of range for {parsed.name}() "
                                    f"with {nargs} arguments")
-        nums = [i % nargs for i in nums]
+        nums = [i % total for i in nums]
         primal = lower.lower(parsed, list(key))
         optimize.optimize(primal)
         ir.verify(primal)
-        seed = None
-        if self.seeded:
-            seed = ir.Value("cotangent")
-            lower.specialise(seed, seed_key)
+        extra = [ir.Value(name) for name in self.extra]
+        for value, spec in zip(extra, extra_keys):
+            lower.specialise(value, spec)
+        self._forward_stages(primal, extra, list(key) + list(extra_keys))
         as_tuple = not isinstance(self.argnums, int)
-        if forward.applies(primal, nums, self.seeded):
+        if self.mode == "jvp":
+            gradient = primal
+            optimize.optimize(gradient, final=True)
+        elif self.stages:
+            gradient = reverse.reverse(primal, nums, False, as_tuple=as_tuple, recursive_vjp=recursive_vjp,
+                                       seed=extra[-1] if self.seeded else None)
+        elif forward.applies(primal, nums, self.seeded):
             gradient = forward.forward(primal, nums[0], self.with_value, as_tuple, self.has_aux)
         else:
             gradient = reverse.reverse(primal, nums, self.with_value, as_tuple=as_tuple, has_aux=self.has_aux,
-                                       seed=seed, recursive_vjp=recursive_vjp)
+                                       seed=extra[-1] if self.seeded else None, recursive_vjp=recursive_vjp)
         ir.verify(gradient)
         doc = (f"{self.name.split('_')[0]} of {parsed.name} ({os.path.basename(parsed.filename)}:{parsed.node.lineno}) "
-               f"with respect to {', '.join(parsed.params[i] for i in nums)}"
-               f"{' in forward mode' if gradient.mode == 'forward' else ''}; generated by symdiff")
+               f"{self._describe_transformation(parsed, nums, gradient.mode)}; generated by symdiff")
         doc = doc.replace("value ", "value_and_grad ", 1) if self.with_value else doc
         doc += "\n" + _specialisation_note(parsed.params, key)
         source, namespace = codegen.generate(gradient, self.name, doc)
         compiled = codegen.compile_function(source, self.name, namespace, f"<symdiff {self.name}>")
         compiled.source = source
-        key = key + (seed_key,) if self.seeded else key
+        key = key + tuple(extra_keys)
         self.cache[key] = compiled
         self.reads[key] = primal.reads
         code = compiled.__code__
@@ -156,6 +177,119 @@ class _Compiler:
         if _guardable(key):  # other keys are found through _compile
             self._rebuild_dispatcher()
         return compiled
+
+    def _stage_params(self) -> list[tuple]:
+        """The positions each forward stage adds a tangent parameter for (none for a unit stage)."""
+        return [() if s in self.units else stage for s, stage in enumerate(self.stages)]
+
+    def _forward_stages(self, fn: ir.Function, extra: list[ir.Value], keys: list) -> None:
+        """Apply the forward-mode stages to ``fn`` in place: each takes the next tangent
+        parameters of ``extra`` (of their primals' shapes: the callers check it), or the
+        constant 1.0 for a unit stage."""
+        params = list(fn.body.params)
+        taken = 0
+        for s, positions in enumerate(self.stages):
+            if s in self.units:
+                tangents = [ir.Value(f"d{params[i].hint}", ir.SCALAR, 1.0) for i in positions]
+            else:
+                tangents = extra[taken:taken + len(positions)]
+                for value, i, spec in zip(tangents, positions, keys[len(params):]):
+                    value.aval = _tangent_aval(params[i], value, spec, keys[i])
+                taken += len(positions)
+            last = s == len(self.stages) - 1
+            forward.jvp(fn, list(positions), tangents, recursive_jvp=recursive_jvp,
+                        output="pair" if last and self.mode == "jvp" else "tangent", add_params=s not in self.units)
+            if s not in self.units:
+                params += tangents
+            if not last:
+                optimize.optimize(fn)
+
+    def _describe_transformation(self, parsed: Parsed, nums: list[int], mode: str) -> str:
+        """What the generated code computes, for its header."""
+        names = parsed.params + self.extra
+        along, taken = [], len(parsed.params)
+        for s, positions in enumerate(self.stages):
+            if s in self.units:
+                along.append(", ".join(names[i] for i in positions))
+                continue
+            along.append(", ".join(f"{names[i]} along {names[taken + k]}" for k, i in enumerate(positions)))
+            taken += len(positions)
+        wrt = ", ".join(names[i] for i in nums)
+        if self.mode == "jvp":
+            inner = "".join(f" of its derivative for {a}" for a in along[:-1])
+            return f"(its value and derivative for {along[-1]}{inner}) in forward mode"
+        if self.stages:
+            inner = " of ".join(f"its derivative for {a}" for a in reversed(along))
+            what = "a Hessian-vector product" if len(self.stages) == 1 and not self.units else \
+                f"a derivative of order {len(self.stages) + 1}"
+            return f"({what}): the gradient with respect to {wrt} (reverse mode) of {inner} (forward mode)"
+        return f"with respect to {wrt}{' in forward mode' if mode == 'forward' else ''}"
+
+    # ---------------------------------------------------------- differentiating the result again
+
+    def differentiable_again(self) -> str | None:
+        """Why the function this compiles cannot be differentiated again, or None."""
+        if self.mode != "grad" or self.with_value or self.has_aux or not isinstance(self.argnums, int):
+            return (f"{self.name} cannot be differentiated again: only a gradient with respect to one argument "
+                    "(symdiff.grad(f) or grad(f, argnums=i)) and a Hessian-vector product (symdiff.hvp(f)) can be")
+        return None
+
+    def derived(self, kind: str, positions: tuple = ()) -> Any:
+        """A transformation of this function (G, the gradient of ``argnums`` after the forward
+        stages) built on the same IR, with one more forward stage -- derivatives of a gradient
+        commute: d/dt grad_x f = grad_x (d/dt f).
+
+        * "hvp": G's derivative along its parameters ``positions``, a tangent per position;
+        * "jvp": the same with G's value: ``(G(*args), derivative)``;
+        * "vjp": G's VJP ``(*args, u) -> cotangents of every parameter`` (the gradient of the
+          derivative of f along u on ``argnums``).
+        """
+        reason = self.differentiable_again()
+        if reason is not None:
+            raise SymdiffError(reason)
+        key = (kind, tuple(positions))
+        cached = self._derived.get(key)
+        if cached is not None:
+            return cached
+        if kind == "vjp":
+            made = _Compiler(self.fun, tuple(range(len(self.params))), False, stages=[*self.stages, (self.argnums,)],
+                             prefix=f"vjp_{self.name}", units=self.units)
+        elif kind == "grad":  # of a G of a number: its VJP from the cotangent 1.0, of argument positions[0]
+            made = _Compiler(self.fun, positions[0], False, stages=[*self.stages, (self.argnums,)],
+                             prefix=f"grad_{self.name}", units=self.units | {len(self.stages)})
+        elif kind in ("hvp", "jvp"):
+            made = _Compiler(self.fun, self.argnums, False, stages=[*self.stages, tuple(positions)],
+                             prefix=f"d{self.name}", units=self.units)
+            if kind == "jvp":
+                made = _WithValue(self.dispatcher, made)
+        else:
+            raise ValueError(kind)
+        self._derived[key] = made
+        return made
+
+    def register_primitive(self, callee: Callable) -> None:
+        """Make ``callee`` (the dispatcher, or a wrapper calling it with the same arguments) a
+        primitive: its VJP and JVPs are derived transformations (:meth:`derived`), compiled on
+        first use, so that code calling it can be differentiated -- to any order."""
+        if primitives.registered(callee) is not None and primitives.lookup(callee).vjps is not None:
+            return
+        reason = self.differentiable_again()
+        if reason is not None:
+            raise SymdiffError(reason)
+        count = len(self.params)
+
+        def vjp(i: int) -> Callable:
+            return lambda g, ans, *args: tracing.apply(operator.getitem, tracing.apply(
+                self.derived("vjp").dispatcher, *args, g), i)
+
+        def jvp(i: int) -> Callable:
+            return lambda t, ans, *args: tracing.apply(self.derived("hvp", (i,)).dispatcher, *args, t)
+
+        position = self.argnums
+        primitives.define(callee, vjps=tuple(vjp(i) for i in range(count)), jvps=tuple(jvp(i) for i in range(count)),
+                          pure=True, alias=primitives.FRESH, dtype=shapes.unknown_dtype,
+                          shape=lambda fn, args, kwargs, found: found[position] if position < len(found) else None,
+                          rank=lambda fn, kinds: kinds[position] if position < len(kinds) else None)
 
     @property
     def guarded(self) -> list[tuple[tuple, Callable]]:
@@ -215,6 +349,48 @@ class _Compiler:
         lines += ["  except _SymdiffError:", "    raise",
                   "  except Exception as _error:", f"    _failed(_error, ({params}{',' if params else ''}))"]
         return "\n".join(lines) + "\n"
+
+
+def _tangent_aval(param: ir.Value, tangent: ir.Value, spec: Any, primal_spec: Any) -> ir.Abstract:
+    """A tangent's abstract value: its primal's kind and shape where both have the same kind of
+    specialisation (only then do shapes of one name those of the other), with its own dtype."""
+    same = (isinstance(spec, ir.ArraySpec) and isinstance(primal_spec, ir.ArraySpec) and spec.ones == primal_spec.ones
+            or spec is float and primal_spec is float)
+    return param.aval._replace(dtype=tangent.dtype, integer=False, pytype=tangent.pytype) if same else tangent.aval
+
+
+class _WithValue:
+    """The JVP of a function symdiff made, as a compiler-like object: its ``dispatcher`` (itself)
+    returns ``(G(*args), derivative along the tangents)``; ``.source`` is the derivative's code."""
+
+    def __init__(self, value: Callable, derivative: _Compiler):
+        self.value, self.derivative = value, derivative
+        self.params, self.name = derivative.params, derivative.name
+        self.count = len(derivative.params) - len(derivative.stages[-1])
+        self.dispatcher = self
+
+    def __call__(self, *args: Any) -> tuple:
+        return self.value(*args[:self.count]), self.derivative.dispatcher(*args)
+
+    @property
+    def source(self) -> str | None:
+        return self.derivative.dispatcher.source
+
+
+def _extra_params(primal: list[str], stages: list[tuple], seeded: bool, single: str | None = None) -> list[str]:
+    """The parameters a transformation adds after the function's own: the tangents of each
+    forward stage (``dx`` for ``x``, ``ddx`` for ``dx``; ``single`` names a lone one, ``v`` of a
+    Hessian-vector product), then a VJP's output cotangent."""
+    names = list(primal)
+    for positions in stages:
+        for i in positions:
+            name = single if single and len(stages) == 1 and len(positions) == 1 else f"d{names[i]}"
+            while name in names:
+                name = "d" + name
+            names.append(name)
+    if seeded:
+        names.append("cotangent" if "cotangent" not in names else "cotangent_out")
+    return names[len(primal):]
 
 
 def _internal_error(error: Exception, parsed: Parsed, name: str) -> InternalError:
@@ -363,6 +539,8 @@ def recursive_vjp(fun: Callable) -> Callable:
 
 
 def _make(fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = False) -> Callable:
+    if getattr(fun, "_symdiff", None) is not None:
+        return _grad_of_made(fun, argnums, with_value, has_aux)
     compiler = _Compiler(fun, argnums, with_value, has_aux)
     try:  # so that .source is there before the first call, and errors show early
         compiler.compile((None,) * len(compiler.params), len(compiler.params))
@@ -371,6 +549,34 @@ def _make(fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = Fal
         # aliases of values of unknown type: arrays are compiled for on the first call
         pass
     return compiler.dispatcher
+
+
+def _grad_of_made(made: Callable, argnums: ArgNums, with_value: bool, has_aux: bool) -> Callable:
+    """``grad`` of a function symdiff made (a gradient G of a function of numbers, say): from
+    G's VJP with the cotangent 1.0, which needs G's output -- the argument it differentiates --
+    to be a number."""
+    inner = made._symdiff
+    if has_aux:
+        raise SymdiffError(f"has_aux=True does not apply to {inner.name}, which returns one value")
+    nums = _nums(argnums)
+    compilers = [inner.derived("grad", (n,)) for n in nums]
+    position = inner.argnums
+
+    def gradient(*args: Any) -> Any:
+        if np.ndim(args[position]) != 0:
+            raise SymdiffError(f"grad of {inner.name} needs a scalar output, but it returns a gradient of shape "
+                               f"{np.shape(args[position])}; use symdiff.jacfwd({inner.name}) (a Hessian) or "
+                               "symdiff.vjp")
+        grads = tuple(c.dispatcher(*args) for c in compilers)
+        grads = grads[0] if isinstance(argnums, int) else grads
+        return (made(*args), grads) if with_value else grads
+
+    gradient.__name__ = gradient.__qualname__ = f"{'value_and_grad' if with_value else 'grad'}_{inner.name}"
+    gradient.__doc__ = f"The gradient of {inner.name} (a higher derivative of {_name(inner.fun)})."
+    result = Transformed(gradient, compilers[0].dispatcher)
+    if isinstance(argnums, int) and not with_value:
+        result._symdiff = compilers[0]  # (same arguments as the compiled code: differentiable again)
+    return result
 
 
 def grad(fun: Callable | None = None, argnums: ArgNums = 0) -> Any:
@@ -403,6 +609,10 @@ def _vjp_compiler(fun: Callable, has_aux: bool) -> _Compiler:
     """The compiler of the VJP of ``fun`` with respect to all of its arguments,
     ``vjp_f(*args, cotangent)``: made once per function and kept, with its specialisations."""
     key = (fun, has_aux)
+    if getattr(fun, "_symdiff", None) is not None:  # a function symdiff made: its VJP is a derived one
+        if has_aux:
+            raise SymdiffError(f"has_aux=True does not apply to {fun._symdiff.name}, which returns one value")
+        return fun._symdiff.derived("vjp")
     if key not in _VJP_COMPILERS:
         compiler = _Compiler(fun, tuple(range(len(_param_names(fun)))), with_value=False, has_aux=has_aux,
                              seeded=True)
@@ -462,6 +672,8 @@ def jacrev(fun: Callable, argnums: ArgNums = 0) -> Callable:
     of shape ``S`` of an output of shape ``T`` has shape ``T + S`` (as in JAX); a tuple
     ``argnums`` gives a tuple of them."""
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if getattr(fun, "_jacobian", None) is not None:
+        return _second_jacobian(fun, argnums, "jacrev")
 
     def jacobian_of(*args: Any) -> Any:
         out, pullback = vjp(fun, *args)
@@ -481,7 +693,333 @@ def jacrev(fun: Callable, argnums: ArgNums = 0) -> Callable:
 
     jacobian_of.__name__ = f"jacrev_{getattr(fun, '__name__', 'f')}"
     jacobian_of.__doc__ = f"The Jacobian of {getattr(fun, '__name__', 'f')} (reverse mode)."
+    jacobian_of._jacobian = (fun, argnums)  # type: ignore[attr-defined]
     return jacobian_of
 
 
+def _second_jacobian(jacobian_fn: Callable, argnums: ArgNums, how: str) -> Callable:
+    """The Jacobian (``jacfwd``/``jacrev``, the same numbers) of a Jacobian function of ``f``:
+    ``d2 f[out] / d x_a d x_b`` of shape ``T + S_a + S_b``, one VJP (along the output's unit
+    cotangents) of one derivative of ``f`` (along the unit tangents of ``x_b``) per pair of
+    elements -- reverse mode over forward mode, as for Hessians."""
+    fun, inner = jacobian_fn._jacobian
+    if not isinstance(inner, int):
+        raise SymdiffError(f"{how} of {jacobian_fn.__name__}: the inner Jacobian must be taken with respect to one "
+                           "argument (an int argnums)")
+    nums = _nums(argnums)
+
+    def jacobian_of(*args: Any) -> Any:
+        out = fun(*copy.deepcopy(args))
+        if not _is_array_like(out):
+            raise SymdiffError(f"{how} of {jacobian_fn.__name__} needs an array or number output")
+        blocks = []
+        for b in nums:
+            compiler = _derivative_vjp(fun, inner, b)
+            columns = []
+            for unit in _basis(np.shape(args[b])):
+                rows = [np.asarray(compiler.dispatcher(*args, unit, cotangent), dtype=float)
+                        for cotangent in _basis(np.shape(out))]
+                columns.append(np.reshape(np.stack(rows), np.shape(out) + np.shape(args[inner])))
+            blocks.append(_columns(columns, np.shape(out) + np.shape(args[inner]), np.shape(args[b])))
+        return blocks[0] if isinstance(argnums, int) else tuple(blocks)
+
+    jacobian_of.__name__ = f"{how}_{jacobian_fn.__name__}"
+    jacobian_of.__doc__ = f"The second derivatives of {_name(fun)} ({how} of its Jacobian)."
+    return jacobian_of
+
+
+_DERIVATIVE_VJPS: dict[tuple, _Compiler] = {}
+
+
+def _derivative_vjp(fun: Callable, argnum: int, along: int) -> _Compiler:
+    """``(*args, t, u) -> u . d/dt (d fun / d args[argnum])``: the VJP (for argument ``argnum``)
+    of ``fun``'s derivative along a tangent ``t`` of argument ``along``."""
+    key = (fun, argnum, along)
+    if key not in _DERIVATIVE_VJPS:
+        _DERIVATIVE_VJPS[key] = _Compiler(fun, argnum, False, stages=[(along,)], mode="vjp",
+                                          prefix=f"vjp_d{_name(fun)}")
+    return _DERIVATIVE_VJPS[key]
+
+
 jacobian = jacrev
+
+
+# ---------------------------------------------------------------------------- forward mode
+
+_JVPS: dict[Callable, Callable] = {}
+
+
+def recursive_jvp(fun: Callable) -> Callable:
+    """``jvp_f(*args, *tangents) -> (out, tangent_out)``: what the tangent code calls for a
+    recursive call of ``f`` (compiled when first called)."""
+    if fun not in _JVPS:
+        nargs = len(_param_names(fun))
+        _JVPS[fun] = _Compiler(fun, 0, with_value=False, stages=[range(nargs)], mode="jvp").dispatcher
+    return _JVPS[fun]
+
+
+_TRANSFORMS: dict[tuple, _Compiler] = {}
+
+
+def _transform(fun: Callable, mode: str, argnums: ArgNums, tangents: Sequence[int]) -> _Compiler:
+    """The compiler of one transformation of ``fun`` ("jvp" along ``tangents``, or "hvp": the
+    gradient of ``argnums`` of the derivative along ``tangents``), made once and kept."""
+    key = (fun, mode, argnums if isinstance(argnums, int) else tuple(argnums), tuple(tangents))
+    if key not in _TRANSFORMS:
+        inner = getattr(fun, "_symdiff", None)
+        if inner is not None:  # differentiating a function symdiff made: one more stage
+            if mode != "jvp":
+                raise SymdiffError(f"hvp and hessian need a scalar-valued function; {inner.name} returns a gradient: "
+                                   f"its Jacobian symdiff.jacfwd({inner.name}) is the Hessian of "
+                                   f"{_name(inner.fun)}")
+            _TRANSFORMS[key] = inner.derived("jvp", tuple(tangents))
+            return _TRANSFORMS[key]
+        compiler = _Compiler(fun, argnums, with_value=False, stages=[tuple(tangents)],
+                             mode="jvp" if mode == "jvp" else "grad", prefix=mode)
+        try:  # so that .source is there before the first call
+            compiler.compile((None,) * len(compiler.params), len(compiler.params))
+        except (UnresolvedNameError, AliasingError):
+            pass  # (as for grad: compiled for the arguments on the first call)
+        _TRANSFORMS[key] = compiler
+    return _TRANSFORMS[key]
+
+
+def _name(fun: Callable) -> str:
+    return getattr(fun, "__name__", "f")
+
+
+def _check_tangents(fun: Callable, primals: tuple, tangents: tuple) -> None:
+    """Tangents pair with primals one to one, with their shapes (as in JAX)."""
+    if len(primals) != len(tangents):
+        raise SymdiffError(f"jvp of {_name(fun)}: {len(primals)} primals but {len(tangents)} tangents")
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        if _is_array_like(p) and np.shape(p) != np.shape(t):
+            raise SymdiffError(f"jvp of {_name(fun)}: the tangent of argument {i} has shape {np.shape(t)}, "
+                               f"its primal {np.shape(p)}; a tangent has the shape of its primal")
+
+
+def _tuple(values: Any, what: str, fun: Callable) -> tuple:
+    if not isinstance(values, (tuple, list)):
+        raise SymdiffError(f"{what} of {_name(fun)} must be a tuple or list (one item per argument), "
+                           f"got {type(values).__name__}")
+    return tuple(values)
+
+
+def _float_tangent(t: Any) -> Any:
+    """A tangent as the generated code takes it: arrays of ints become floats, containers are copied."""
+    if isinstance(t, np.ndarray) and not np.issubdtype(t.dtype, np.inexact):
+        return t.astype(float)
+    if isinstance(t, (list, dict)):
+        return copy.deepcopy(t)
+    return t
+
+
+def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:
+    """``(fun(*primals), J @ tangents)``, as in JAX: the output and its derivative along
+    ``tangents`` (one per argument, each of its primal's shape), by forward mode -- for outputs of
+    any shape. The generated code is ``symdiff.linearize(fun, *primals)[1].source``."""
+    primals, tangents = _tuple(primals, "primals", fun), _tuple(tangents, "tangents", fun)
+    _check_tangents(fun, primals, tangents)
+    compiler = _transform(fun, "jvp", 0, range(len(primals)))
+    return compiler.dispatcher(*primals, *(_float_tangent(t) for t in tangents))
+
+
+class Linearized:
+    """``f_jvp`` of :func:`linearize`: the JVP at fixed primals, ``f_jvp(*tangents)``."""
+
+    def __init__(self, fun: Callable, compiler: _Compiler, primals: tuple):
+        self._fun, self._compiler, self._primals = fun, compiler, primals
+
+    def __call__(self, *tangents: Any) -> Any:
+        """The derivative of the output along ``tangents`` (one per primal)."""
+        _check_tangents(self._fun, self._primals, tangents)
+        return self._compiler.dispatcher(*self._primals, *(_float_tangent(t) for t in tangents))[1]
+
+    @property
+    def source(self) -> str | None:
+        """The generated JVP (the forward sweep with its tangents alongside)."""
+        return self._compiler.dispatcher.source
+
+
+def linearize(fun: Callable, *primals: Any) -> tuple:
+    """``(fun(*primals), f_jvp)`` as in JAX: ``f_jvp(*tangents)`` is the JVP at ``primals``.
+    (The primals are copied; each call of ``f_jvp`` reruns the forward sweep with tangents.)"""
+    primals = copy.deepcopy(primals)
+    compiler = _transform(fun, "jvp", 0, range(len(primals)))
+    out = fun(*copy.deepcopy(primals))
+    return out, Linearized(fun, compiler, primals)
+
+
+def _nums(argnums: ArgNums) -> tuple[int, ...]:
+    return (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+
+def _basis(shape: tuple) -> Any:
+    """The unit tangents of an argument of ``shape``, one per element (a number: 1.0)."""
+    if shape == ():
+        yield 1.0
+        return
+    for index in np.ndindex(*shape):
+        unit = np.zeros(shape)
+        unit[index] = 1.0
+        yield unit
+
+
+def _zero_tangent(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return np.zeros(x.shape, dtype=float)
+    if isinstance(x, (tuple, list, dict)):
+        from .runtime import zeros_of
+        return zeros_of(x)
+    return 0.0
+
+
+def _columns(columns: list, out_shape: tuple, arg_shape: tuple) -> np.ndarray:
+    """The Jacobian (output axes first, then the argument's) from one JVP per argument element."""
+    stacked = np.stack([np.asarray(c, dtype=float) for c in columns], axis=-1)
+    return np.reshape(stacked, out_shape + arg_shape)
+
+
+def jacfwd(fun: Callable, argnums: ArgNums = 0) -> Callable:
+    """The Jacobian of ``fun`` with respect to argument(s) ``argnums``, by forward mode: one
+    Jacobian-vector product per element of the argument (cheaper than :func:`jacrev` when the
+    output is bigger than the argument). Shapes as :func:`jacrev`; ``.source`` is the JVP's."""
+    nums = _nums(argnums)
+    if getattr(fun, "_jacobian", None) is not None:
+        return _second_jacobian(fun, argnums, "jacfwd")
+
+    def jacobian_of(*args: Any) -> Any:
+        compiler = _transform(fun, "jvp", 0, range(len(args)))
+        zeros = [_zero_tangent(a) for a in args]
+        jacobians = []
+        for n in nums:
+            if not _is_array_like(args[n]):
+                raise SymdiffError(f"jacfwd of {_name(fun)}: argument {n} must be an array or a number, "
+                                   f"got {type(args[n]).__name__}")
+            columns, out = [], None
+            for unit in _basis(np.shape(args[n])):
+                tangents = list(zeros)
+                tangents[n] = unit
+                out, column = compiler.dispatcher(*args, *tangents)
+                columns.append(column)
+            if not _is_array_like(out):
+                raise SymdiffError(f"jacfwd of {_name(fun)} needs an array or number output, got "
+                                   f"{type(out).__name__}")
+            jacobians.append(_columns(columns, np.shape(out), np.shape(args[n])))
+        return jacobians[0] if isinstance(argnums, int) else tuple(jacobians)
+
+    jacobian_of.__name__ = f"jacfwd_{_name(fun)}"
+    jacobian_of.__doc__ = f"The Jacobian of {_name(fun)} (forward mode)."
+    jacobian_of._jacobian = (fun, argnums)  # type: ignore[attr-defined]
+    return jacobian_of
+
+
+def hvp(fun: Callable, primals: Sequence[Any] | None = None, tangents: Sequence[Any] | None = None,
+        argnums: int = 0) -> Any:
+    """Hessian-vector products of scalar-valued ``fun``, by reverse mode over forward mode (the
+    gradient of the derivative along the direction).
+
+    ``hvp(fun, primals, tangents)`` is, as in JAX's ``jvp(grad(fun), primals, tangents)[1]``, the
+    derivative of ``grad(fun)`` (with respect to argument 0) along ``tangents`` (one per primal).
+    ``hvp(fun, argnums=i)`` gives a function ``hvp_fun(*args, v)``: the Hessian with respect to
+    argument ``i`` times ``v`` (of that argument's shape) -- what SciPy's ``hessp=`` takes. Its
+    ``.source`` is the generated code.
+    """
+    if primals is None:
+        if tangents is not None:
+            raise SymdiffError("hvp: give both primals and tangents, or neither (for the function)")
+        nargs = len(_param_names(fun))
+        if not -nargs <= argnums < nargs:
+            raise SymdiffError(f"argnums {argnums!r} is out of range for {_name(fun)}() with {nargs} arguments")
+        return _hvp_function(fun, argnums % nargs)
+    primals, tangents = _tuple(primals, "primals", fun), _tuple(tangents or (), "tangents", fun)
+    _check_tangents(fun, primals, tangents)
+    compiler = _transform(fun, "hvp", argnums, range(len(primals)))
+    return compiler.dispatcher(*primals, *(_float_tangent(t) for t in tangents))
+
+
+def _hvp_function(fun: Callable, argnum: int) -> Callable:
+    compiler = _transform(fun, "hvp", argnum, (argnum,))
+    dispatcher = compiler.dispatcher
+    primal_count = len(compiler.params) - 1
+
+    def hessian_vector_product(*args: Any) -> Any:
+        if len(args) != primal_count + 1:
+            raise SymdiffError(f"{compiler.name} takes the {primal_count} arguments of {_name(fun)} and then v, "
+                               f"got {len(args)} arguments")
+        x, v = args[argnum], args[-1]
+        if _is_array_like(x) and np.shape(v) != np.shape(x):
+            raise SymdiffError(f"{compiler.name}: v has shape {np.shape(v)}, the argument {np.shape(x)}")
+        return dispatcher(*args[:-1], _float_tangent(v))
+
+    hessian_vector_product.__name__ = hessian_vector_product.__qualname__ = compiler.name
+    hessian_vector_product.__doc__ = (f"The Hessian of {_name(fun)} with respect to argument {argnum}, times v: "
+                                      f"{compiler.name}(*args, v).")
+    made = Transformed(hessian_vector_product, dispatcher)
+    made._symdiff = compiler  # (it calls the dispatcher with the same arguments: differentiable again)
+    return made
+
+
+class Transformed:
+    """A function made by a transformation (:func:`hvp`, :func:`hessian`, :func:`elementwise_grad`):
+    callable like ``function``, with the ``.source`` of the generated code it runs."""
+
+    def __init__(self, function: Callable, dispatcher: Callable):
+        self._function, self._dispatcher = function, dispatcher
+        functools.update_wrapper(self, function, assigned=("__name__", "__qualname__", "__doc__"), updated=())
+        del self.__wrapped__  # (computes a derivative: never unwrap it to the function it calls)
+
+    def __call__(self, *args: Any) -> Any:
+        return self._function(*args)
+
+    @property
+    def source(self) -> str | None:
+        """The generated code (of the latest specialisation)."""
+        return self._dispatcher.source
+
+    def __repr__(self) -> str:
+        return f"<symdiff {self.__name__}>"
+
+
+def hessian(fun: Callable, argnums: int = 0) -> Callable:
+    """The Hessian of scalar-valued ``fun`` with respect to argument ``argnums``: one
+    Hessian-vector product (:func:`hvp`) per element of the argument; for an argument of shape
+    ``S``, of shape ``S + S``. ``.source`` is the generated Hessian-vector product."""
+    product = hvp(fun, argnums=argnums)
+
+    def hessian_of(*args: Any) -> Any:
+        x = args[argnums] if -len(args) <= argnums < len(args) else None
+        if not _is_array_like(x):
+            raise SymdiffError(f"hessian of {_name(fun)}: argument {argnums} must be an array or a number, "
+                               f"got {type(x).__name__}")
+        shape = np.shape(x)
+        columns = [product(*args, unit) for unit in _basis(shape)]
+        if shape == ():
+            return float(columns[0])
+        return _columns(columns, shape, shape)
+
+    hessian_of.__name__ = hessian_of.__qualname__ = f"hessian_{_identifier(_name(fun))}"
+    hessian_of.__doc__ = f"The Hessian of {_name(fun)} with respect to argument {argnums}."
+    return Transformed(hessian_of, product._dispatcher)
+
+
+def elementwise_grad(fun: Callable, argnums: ArgNums = 0) -> Callable:
+    """As in autograd: the gradient of ``np.sum(fun(*args))`` -- for a function acting element
+    by element, the derivative of each output element with respect to its input element.
+    Computed as one VJP with a cotangent of ones; ``.source`` is that VJP's code."""
+    nums = _nums(argnums)
+    compiler = _vjp_compiler(fun, False)
+
+    def elementwise_gradient(*args: Any) -> Any:
+        out = fun(*copy.deepcopy(args))
+        if not _is_array_like(out):
+            raise SymdiffError(f"elementwise_grad of {_name(fun)} needs an array or number output, got "
+                               f"{type(out).__name__}")
+        ones = np.ones(np.shape(out)) if np.ndim(out) else 1.0
+        cotangents = compiler.dispatcher(*args, ones)
+        picked = tuple(cotangents[n] for n in nums)
+        return picked[0] if isinstance(argnums, int) else picked
+
+    elementwise_gradient.__name__ = elementwise_gradient.__qualname__ = f"elementwise_grad_{_identifier(_name(fun))}"
+    elementwise_gradient.__doc__ = f"The element-by-element derivative of {_name(fun)}."
+    return Transformed(elementwise_gradient, compiler.dispatcher)

@@ -1,16 +1,24 @@
-"""Forward mode on structured SSA, for gradients with respect to one Python number.
+"""Forward mode on structured SSA: each value ``v`` that depends on the inputs gets a tangent
+``dv`` (its directional derivative along the input tangents), computed right after ``v``.
 
-A function of one scalar input has a 1x1 Jacobian at every step, so its derivative can be
-carried *alongside* the computation: each value ``v`` gets a tangent ``dv`` (``dv/dx``),
-computed right after ``v``. No tape, no second sweep: loops carry their tangents like any
-other value, which is what a person writes by hand for a scalar loop.
+No tape and no second sweep: a loop carries its tangents as more loop values, an ``if`` yields
+them from both arms, which is what a person writes by hand. The result is a function of the
+primals and their tangents returning ``(out, tangent_out)`` -- a Jacobian-vector product -- or,
+for a gradient with respect to one Python number, its derivative.
 
-It reuses the VJP table: when every value involved is a scalar, a rule's VJP applied to a
-tangent is that primitive's JVP (``vjp_i(t) = df/dx_i * t``), so the tangent of
-``f(a, b)`` is ``vjp_a(da) + vjp_b(db)``.
+A call's tangent comes from its primitive's record (:mod:`symdiff.primitives`), in this order:
 
-Used when :func:`applies`: one differentiated argument, a Python number, and every value
-that depends on it a Python number too (otherwise reverse mode runs).
+1. its own JVP rules (``jvps``: the forward-mode rows of the table, and ``symdiff.defjvp``);
+2. linearity: a call linear in each argument (``EACH``: matmul, sum, reshape, indexing) has the
+   call itself, with one argument replaced by its tangent, as that argument's tangent; a call
+   linear in all of them together (``JOINTLY``: displays, np.where's branches) is the call on
+   the tangents;
+3. the VJP rules, where the Jacobian is diagonal -- element-by-element primitives, and any
+   primitive on Python numbers: a VJP ``unbroadcast(g * df/dx, x)`` run on a tangent, with
+   ``unbroadcast`` suspended, is the JVP ``t * df/dx`` (:func:`tracing.tangent_mode`).
+
+Anything else is refused with the place of the call. Reverse mode can run on the result again
+(a Hessian-vector product is the gradient of a JVP).
 """
 
 from __future__ import annotations
@@ -18,9 +26,25 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from . import optimize, passes, rules
-from .ir import BUILD_TUPLE, NOT_CONST, SCALAR, Function, Op, OpKind, Region, Value, definitions, walk
-from .reverse import loss_of, no_rule_error, run_rule
+import numpy as np
+
+from . import optimize, passes, primitives, rules, runtime, shapes, tracing
+from .errors import NoRuleError
+from .ir import (
+    BUILD_TUPLE,
+    NOT_CONST,
+    SCALAR,
+    SEQUENCE,
+    Abstract,
+    Function,
+    Op,
+    OpKind,
+    Region,
+    Value,
+    definitions,
+    walk,
+)
+from .reverse import loss_of, no_rule_error
 from .tracing import Sym
 
 
@@ -39,28 +63,43 @@ def applies(fn: Function, argnums: list[int], seeded: bool) -> bool:
                    any(a in varied for a in op.args) for op, _ in walk(fn.body))
 
 
-def _scalar(hint: str | None = None, const: Any = NOT_CONST) -> Value:
-    v = Value(hint, SCALAR, const)
-    v.shape = ()
-    return v
+def tangent_like(v: Value, hint: str | None = None) -> Value:
+    """A new value for the tangent of ``v``: its kind and static shape, a float."""
+    name = hint or (f"d{v.hint}" if v.hint and not v.hint.startswith("_") else None)
+    return Value(name, aval=Abstract(v.kind, v.shape, dims=None, dtype=None))
 
 
 class Forward:
-    """Emits tangent code right after each primal op whose result depends on the input."""
+    """Emits tangent code right after each primal op whose result depends on the inputs."""
 
-    def __init__(self, fn: Function, x: Value):
+    def __init__(self, fn: Function, tangents: dict[Value, Value], recursive_jvp: Any = None):
         self.fn = fn
         self.b = passes.adjoint_builder(fn.body)  # tangent arithmetic is on floats, like cotangent arithmetic
-        self.varied = passes.varied_values(fn, [x], rules.differentiable)
-        self.tangent: dict[Value, Value] = {x: _scalar(f"d{x.hint}", 1.0)}
+        self.varied = passes.varied_values(fn, list(tangents), rules.differentiable)
+        self.tangent: dict[Value, Value] = dict(tangents)
+        self.recursive_jvp = recursive_jvp
+
+    # ------------------------------------------------------------------ zeros
+
+    def zero(self, like: Value) -> Value:
+        """A zero tangent for primal value ``like`` (emitted where the builder is)."""
+        if like.kind == SCALAR or like.is_const and type(like.const) in (int, float, bool):
+            return self.b.const(0.0)
+        if type(like.kind) is int:
+            return self.b.call(np.zeros_like, [like], {"dtype": self.b.const(float)}, hint=tangent_like(like).hint)
+        return self.b.call(runtime.zeros_of, [like], kind=like.kind, hint=tangent_like(like).hint)
+
+    # ------------------------------------------------------------------ regions
 
     def region(self, region: Region) -> None:
         """Rebuild ``region`` with tangent code after each op."""
         ops, region.ops = region.ops, []
         self.b.push(region)
         for op in ops:
-            region.ops.append(op)
             self.b.line, self.b.file = op.line, op.file
+            if op.kind is OpKind.FOR and op.iterable in self.varied:
+                self.index_loop(op)
+            region.ops.append(op)
             if op.kind is OpKind.CALL:
                 self.call(op)
             elif op.kind is OpKind.IF:
@@ -70,60 +109,225 @@ class Forward:
         self.b.pop()
 
     def call(self, op: Op) -> None:
-        varied = [(i, a) for i, a in enumerate(op.positional) if a in self.tangent]
-        keywords = [(name, v) for name, v in op.keywords.items() if v in self.tangent]
-        if not (varied or keywords) or not rules.differentiable(op.fn):
+        operands = [(i, a) for i, a in enumerate(op.positional) if a in self.varied]
+        operands += [(name, a) for name, a in op.keywords.items() if a in self.varied]
+        if not operands or not rules.differentiable(op.fn):
             return
-        vjps = rules.lookup(op.fn)
-        if vjps is None:
-            raise no_rule_error(self.fn, op)
-        for name, v in keywords:
-            if rules.keyword_position(op.fn, name) is None:
-                raise no_rule_error(self.fn, op, f"differentiating the keyword argument '{name}'")
-            varied.append((rules.keyword_position(op.fn, name), v))
+        missing = [a for _, a in operands if a not in self.tangent]
+        if missing:  # a value that depends on the inputs through something forward mode cannot follow
+            raise no_rule_error(self.fn, op, message=f"forward mode cannot follow {missing[0].hint or 'a value'} "
+                                                     f"into {_callee(op.fn)}")
+        if op.note and op.note.startswith("recursive") and self.recursive_jvp is not None:
+            self.tangent[op.result] = self.recursive(op, operands)
+            return
         args = [a.const if a.is_const else Sym(self.b, a) for a in op.positional]
         kwargs = {k: v.const if v.is_const else Sym(self.b, v) for k, v in op.keywords.items()}
-        total = None
-        for i, a in varied:
-            rule = vjps[i] if i < len(vjps) else None
-            if rule is None:
-                raise no_rule_error(self.fn, op, f"differentiating argument {i + 1}")
-            # for scalars, the VJP of a tangent is the JVP
-            part = run_rule(self.fn, op, rule, self.b, self.tangent[a], Sym(self.b, op.result), args, kwargs)
-            total = part if total is None else self.b.call(operator.add, [total, part], kind=SCALAR)
+        tangents = {i: Sym(self.b, self.tangent[a]) for i, a in operands}
+        try:
+            with tracing.tangent_mode():
+                total = tracing.run(self.b, call_tangent, op.fn, Sym(self.b, op.result), args, kwargs, tangents,
+                                    self.fn.body.params)
+        except NoRuleError as exc:
+            raise no_rule_error(self.fn, op, message=str(exc)) from None
+        total = tracing.as_value(self.b, total)
+        if total.shape is None and op.result.shape is not None and total.kind in (None, op.result.kind) \
+                and not total.is_const:  # a tangent has its primal's shape (what the rules above ensure)
+            total.aval = total.aval._replace(kind=op.result.kind, shape=op.result.shape)
         if op.result.hint and not total.is_const and (total.hint is None or total.hint.startswith("_")):
             total.hint = f"d{op.result.hint}"
         self.tangent[op.result] = total
 
+    def recursive(self, op: Op, operands: list) -> Value:
+        """The tangent of a recursive call of ``f``: ``jvp_f(*args, *tangents)[1]``."""
+        if op.kwnames:
+            raise no_rule_error(self.fn, op, "a recursive call with keyword arguments")
+        jvp = self.recursive_jvp(op.fn)
+        tangents = [self.tangent[a] if a in self.tangent else self.zero(a) for a in op.positional]
+        pair = self.b.call(jvp, [*op.positional, *tangents])
+        return self.b.call(operator.getitem, [pair, self.b.const(1)], kind=op.result.kind)
+
     def branch(self, op: Op) -> None:
         for sub in op.regions:
             self.region(sub)
-        for r, *yields in list(zip(op.results, *(sub.yields for sub in op.regions))):
+        for i, r in enumerate(list(op.results)):
             if r not in self.varied:
                 continue
-            for sub, y in zip(op.regions, yields):
-                sub.yields.append(self.tangent.get(y) or _scalar(const=0.0))
-            self.tangent[r] = _scalar(f"d{r.hint}" if r.hint else None)
+            for sub in op.regions:
+                y = sub.yields[i]
+                if y not in self.tangent:
+                    self.b.push(sub)
+                    self.tangent[y] = self.zero(y)
+                    self.b.pop()
+                sub.yields.append(self.tangent[y])
+            self.tangent[r] = tangent_like(r)
             op.results.append(self.tangent[r])
+
+    def index_loop(self, op: Op) -> None:
+        """``for row in x`` with ``x`` depending on the inputs becomes ``for k in range(len(x)):
+        row = x[k]``, so that ``drow = dx[k]`` walks the tangent in step."""
+        sequence = op.iterable
+        count = self.b.call(len, [sequence], kind=SCALAR)
+        op.args[0] = self.b.call(range, [count])  # (the iterable is the loop's first operand)
+        index = Value("k", aval=Abstract(SCALAR, (), integer=True))
+        target = op.target
+        op.body.params[0] = index
+        op.body.ops.insert(0, Op(OpKind.CALL, [sequence, index], [target], fn=operator.getitem, line=op.line,
+                                 file=op.file))
 
     def loop(self, op: Op) -> None:
         body = op.body
         slots = [i for i, p in enumerate(op.carried(body)) if p in self.varied]
-        for sub in op.regions:  # a tangent slot per carried value that depends on the input
+        for sub in op.regions:  # a tangent slot per carried value that depends on the inputs
             carried = op.carried(sub)
             for i in slots:
-                p = carried[i]
-                self.tangent[p] = _scalar(f"d{p.hint}" if p.hint else None)
+                self.tangent[carried[i]] = tangent_like(carried[i])
             sub.params.extend(self.tangent[carried[i]] for i in slots)
         for sub in op.regions:
             self.region(sub)
         inits = op.inits
         for i in slots:
-            op.args.append(self.tangent.get(inits[i]) or _scalar(const=0.0))
-            body.yields.append(self.tangent.get(body.yields[i]) or _scalar(const=0.0))
+            init = inits[i]
+            op.args.append(self.tangent[init] if init in self.tangent else self._zero_before(op, init))
+            y = body.yields[i]
+            if y not in self.tangent:
+                self.b.push(body)
+                self.tangent[y] = self.zero(y)
+                self.b.pop()
+            body.yields.append(self.tangent[y])
             r = op.results[i]
-            self.tangent[r] = _scalar(f"d{r.hint}" if r.hint else None)
+            self.tangent[r] = tangent_like(r)
         op.results.extend(self.tangent[op.results[i]] for i in slots)
+
+    def _zero_before(self, op: Op, init: Value) -> Value:
+        """A zero tangent for a loop's initial value, emitted just before the loop."""
+        region = self.b.stack[-1]
+        at = region.ops.index(op)
+        ops, region.ops = region.ops[at:], region.ops[:at]
+        zero = self.zero(init)
+        region.ops.extend(ops)
+        return zero
+
+
+# ---------------------------------------------------------------------- a call's tangent
+
+
+def _callee(fn: Any) -> str:
+    return primitives.spelling(fn)
+
+
+def _replaced(args: list, kwargs: dict, position: Any, t: Any) -> tuple[list, dict]:
+    """``args``/``kwargs`` with the argument at ``position`` (an index or a keyword) set to ``t``."""
+    if isinstance(position, str):
+        return list(args), {**kwargs, position: t}
+    return [t if j == position else a for j, a in enumerate(args)], dict(kwargs)
+
+
+def _zero_of(x: Any) -> Any:
+    """A zero tangent for a rule operand ``x`` (a constant operand's is a constant)."""
+    if not isinstance(x, Sym):
+        return 0.0 if np.ndim(x) == 0 and not isinstance(x, (tuple, list, dict)) else tracing.apply(runtime.zeros_of, x)
+    if tracing.is_scalar(x):
+        return 0.0
+    if type(x.kind) is int:
+        return np.zeros_like(x, dtype=float)
+    return tracing.apply(runtime.zeros_of, x)
+
+
+def _rule_position(record: primitives.Primitive, position: Any) -> int:
+    return record.keywords[position] if isinstance(position, str) else position
+
+
+def call_tangent(fn: Any, ans: Any, args: list, kwargs: dict, tangents: dict, params: list) -> Any:
+    """The tangent of ``ans = fn(*args, **kwargs)`` given the ``tangents`` of some of its
+    arguments (by position, or by keyword), run on symbols (see the module docstring)."""
+    record = primitives.lookup(fn)
+    name = _callee(fn)
+    if record.jvps is not None:
+        parts = []
+        for position, t in tangents.items():
+            i = _rule_position(record, position) if not isinstance(position, str) or position in record.keywords \
+                else None
+            rule = record.jvps[i] if i is not None and i < len(record.jvps) else None
+            if rule is None:
+                raise NoRuleError(f"no forward-mode rule for argument {position!r} of {name}")
+            parts.append(rule(t, ans, *args, **kwargs))
+        return _total(parts, ans)
+    if record.linear == primitives.EACH:
+        return _total([tracing.apply(fn, *a, **k) for a, k in (_replaced(args, kwargs, p, t)
+                                                             for p, t in tangents.items())], ans)
+    if record.linear == primitives.JOINTLY:
+        linear_args = [tangents.get(i, _zero_of(a)) if _differentiable_position(record, i) else a
+                       for i, a in enumerate(args)]
+        linear_kwargs = {k: tangents.get(k, _zero_of(v)) if k in record.keywords else v for k, v in kwargs.items()}
+        return tracing.apply(fn, *linear_args, **linear_kwargs)
+    vjps = rules.lookup(fn)
+    diagonal = record.elementwise or record.nature in (primitives.ELEMENTWISE, primitives.NUMBER) or (
+        tracing.is_scalar(ans) and all(tracing.is_scalar(a) for a in args))
+    if vjps is None or not diagonal:
+        raise NoRuleError(f"no forward-mode (JVP) rule for {name}; register one with symdiff.defjvp"
+                          if vjps is not None or record.jvps is None else f"no derivative rule for {name}")
+    parts = []
+    for position, t in tangents.items():
+        i = record.keywords.get(position) if isinstance(position, str) else position
+        rule = vjps[i] if i is not None and i < len(vjps) else None
+        if rule is None:
+            raise NoRuleError(f"differentiating argument {position!r} of {name} is not supported")
+        parts.append(rule(t, ans, *args, **kwargs))  # a diagonal Jacobian is its own transpose
+    total = _total(parts, ans)
+    others = [a for i, a in enumerate(args) if i not in tangents] + [v for k, v in kwargs.items() if k not in tangents]
+    return _broadcast_like(total, ans, [tangents[p] for p in tangents], others)
+
+
+def _differentiable_position(record: primitives.Primitive, i: int) -> bool:
+    return record.vjps is None or i >= len(record.vjps) or record.vjps[i] is not None
+
+
+def _total(parts: list, ans: Any) -> Any:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def _broadcast_like(t: Any, ans: Any, operands: list, others: list) -> Any:
+    """The tangent ``t`` of an element-by-element result, spread to the result's shape where
+    broadcasting may have made the result bigger than every differentiated operand."""
+    if tracing.is_scalar(ans) or not isinstance(ans, Sym) or all(_number(o) for o in others):
+        return t  # (with only numbers besides, the differentiated operands have the result's shape)
+    if isinstance(t, Sym) and shapes.same(t.static_shape, ans.static_shape):
+        return t
+    if any(isinstance(o, Sym) and shapes.same(o.static_shape, ans.static_shape) for o in operands):
+        return t
+    return tracing.apply(runtime.spread_like, t, tracing.shape_of(ans))
+
+
+def _number(x: Any) -> bool:
+    return tracing.is_scalar(x) or not isinstance(x, Sym) and np.ndim(x) == 0 and not isinstance(x, (str, type(None)))
+
+
+# ---------------------------------------------------------------------- the transformation
+
+
+def jvp(fn: Function, wrt: list[int], tangent_params: list[Value], recursive_jvp: Any = None,
+        output: str = "pair", add_params: bool = True) -> Function:
+    """``fn`` extended, in place, with the tangents of its parameters ``wrt`` as more parameters
+    (``tangent_params``, in that order; with ``add_params=False`` they are constants instead) and
+    their tangent code. It returns ``(out, tangent_out)`` (``output="pair"``) or the tangent
+    alone (``"tangent"``)."""
+    params = [fn.body.params[i] for i in wrt]
+    fw = Forward(fn, dict(zip(params, tangent_params)), recursive_jvp)
+    if add_params:
+        fn.body.params.extend(tangent_params)
+    fw.region(fn.body)
+    b = fw.b
+    b.line = None
+    out = fn.body.yields[0]
+    t = fw.tangent.get(out)
+    if t is None:
+        t = fw.zero(out)
+    fn.body.yields = [b.call(BUILD_TUPLE, [out, t]) if output == "pair" else t]
+    fn.mode = "forward"
+    return fn
 
 
 def forward(fn: Function, argnum: int, with_value: bool = False, as_tuple: bool = False,
@@ -132,7 +336,10 @@ def forward(fn: Function, argnum: int, with_value: bool = False, as_tuple: bool 
     in forward mode (see :func:`applies`); the same calling convention as ``reverse.reverse``."""
     value = fn.body.yields[0]
     out = loss_of(fn, has_aux)
-    fw = Forward(fn, fn.body.params[argnum])
+    x = fn.body.params[argnum]
+    seed = Value(f"d{x.hint}", SCALAR, 1.0)
+    seed.shape = ()
+    fw = Forward(fn, {x: seed})
     fw.region(fn.body)
     b = fw.b
     b.line = None
@@ -149,3 +356,6 @@ def forward(fn: Function, argnum: int, with_value: bool = False, as_tuple: bool 
     fn.mode = "forward"
     optimize.optimize(fn, final=True)
     return fn
+
+
+__all__ = ["applies", "forward", "jvp", "call_tangent", "NOT_CONST", "SEQUENCE"]

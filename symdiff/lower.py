@@ -1116,9 +1116,12 @@ class Lowerer:
             inner, fixed, keywords = fn.__func__, [fn.__self__], {}
         else:
             return None
+        if getattr(inner, "_symdiff", None) is not None:
+            name = getattr(inner, "__name__", "g")
+            raise self.p.error(node, f"a functools.partial of {name}, a function symdiff made, is not supported: "
+                               f"call {name} itself, e.g. (lambda x: {name}(x, ...))", cls=SymdiffError)
         if not _is_user_function(inner) or rules.lookup(inner) is not None or not rules.differentiable(inner):
             return None
-        self.refuse_gradient_call(node, inner)
         consts = {k: self.b.const(v) for k, v in keywords.items()}
         return inner, [self.b.const(a) for a in fixed] + args, {**consts, **kwargs}
 
@@ -1140,13 +1143,16 @@ class Lowerer:
         return held
 
     def refuse_gradient_call(self, node: ast.Call, fn: Any) -> None:
-        """Calling a symdiff gradient inside a differentiated function: nested differentiation
-        is not implemented, and inlining the function it differentiates would be wrong."""
-        if getattr(fn, "_symdiff", None) is not None:
-            raise self.p.error(node, f"differentiating a symdiff gradient is not supported yet: "
-                               f"{ast.unparse(node.func)} is a gradient made by symdiff; differentiate "
-                               "the original function, or write the derivative it computes in code",
-                               cls=SymdiffError)
+        """Calling a function symdiff made (a gradient, a Hessian-vector product) inside a
+        differentiated function: it becomes a primitive whose derivatives are more generated
+        code (:meth:`symdiff.api._Compiler.register_primitive`); inlining the function it
+        differentiates would be wrong. Those whose output cannot be differentiated are refused."""
+        compiler = getattr(fn, "_symdiff", None)
+        if compiler is not None:
+            try:
+                compiler.register_primitive(fn)
+            except SymdiffError as exc:
+                raise self.p.error(node, str(exc), cls=SymdiffError) from None
 
     def refuse_mutating_method(self, node: ast.Call, base: Value, bound: Any) -> None:
         """Refuse a method call that changes an array, list or dict in place (see mutation.py),

@@ -617,6 +617,9 @@ def _public_name(fn: Any, name: str) -> str | None:
 def _rule_advice(fn: Any, name: str) -> str:
     """What to do about an active call without a rule: register one, or (for methods and
     attributes, which cannot be registered) write the computation differently."""
+    if getattr(fn, "__module__", None) == runtime.__name__:
+        return ("it is a helper of symdiff's derivative code: differentiating a derivative (a Hessian) through "
+                "the primitive whose rule calls it is not supported yet")
     if isinstance(fn, (Method, GetAttr)):
         return ("write it with NumPy functions that have derivative rules (docs/numpy.md lists them), "
                 "or wrap it in a function of your own and give that a rule with symdiff.defvjp")

@@ -27,9 +27,11 @@ from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SEQUENCE, BuildDict, GetAt
 from .passes import both
 from .primitives import (
     AXES,
+    EACH,
     ELEMENTWISE,
     FRESH,
     ITSELF,
+    JOINTLY,
     KEEPS,
     NUMBER,
     OPAQUE,
@@ -192,7 +194,7 @@ derive("gufunc", **ARRAY_FUNCTION)
 derive("math", **MATH)
 derive("numpy", **CONTAINER)  # (a NumPy function without a row: nothing known but that it is pure)
 derive("attribute", **CONTAINER)
-derive("display", **CONTAINER)
+derive("display", **CONTAINER, linear=JOINTLY)  # (a display is linear in its items)
 
 OPERATOR = Facts(UFUNC, on_numbers=True, fold_self=True, dtype=shapes.keeps_float)
 COMPARISON = Facts(OPERATOR, total=True, dtype=shapes.compared)
@@ -465,7 +467,7 @@ def _clip_vjp(argnum: int) -> Rule:
 
 
 rule(np.clip, _clip_vjp(0), _clip_vjp(1), _clip_vjp(2), ARRAY_FUNCTION, method="clip", nature=KEEPS,
-     shape=shapes.clipped)
+     shape=shapes.clipped, elementwise=True)
 keywords(np.clip, a_min=1, min=1, a_max=2, max=2)
 
 # ----------------------------------------------------------------------------- reductions
@@ -1143,3 +1145,153 @@ facts(runtime.as_grad, alias=ITSELF, shape=shapes.dynamic, dtype=shapes.unknown_
 # (stacked returns rows that are already stacked as they are: in generated code they never are)
 facts(runtime.grad_like, runtime.sum_of_outer, runtime.stacked, alias=FRESH, shape=shapes.dynamic,
       dtype=shapes.unknown_dtype)
+
+
+# ============================================================================= forward mode
+# A call's tangent (forward.py): element-by-element rows need nothing more (their VJP run on a
+# tangent is their JVP); rows linear in their arguments say so; the rest have JVP rules
+# ``(t, ans, *args, **kwargs) -> tangent``, written like VJPs and inlined the same way.
+
+facts(operator.matmul, np.matmul, np.dot, np.outer, np.inner, np.vdot, np.kron, np.tensordot, np.einsum,
+      np.cross, np.convolve, linear=EACH)  # (multilinear: linear in each operand)
+facts(GetAttr("T"), np.transpose, Method("transpose"), Method("reshape"), np.reshape, np.copy, Method("copy"),
+      np.squeeze, np.expand_dims, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.ravel, Method("flatten"),
+      np.swapaxes, np.moveaxis, np.rollaxis, np.broadcast_to, np.tile, np.repeat, np.flip, np.fliplr, np.flipud,
+      np.roll, np.rot90, np.triu, np.tril, np.diagonal, np.trace, np.diag, operator.getitem, np.take,
+      np.take_along_axis, np.sum, np.mean, np.cumsum, np.diff, np.gradient, np.conj, Method("conj"), np.real,
+      GetAttr("real"), np.imag, GetAttr("imag"), np.stack, np.concatenate, np.hstack, np.vstack, np.dstack,
+      np.column_stack, np.array, np.asarray, np.split, np.array_split, np.vsplit, np.dsplit, np.hsplit, tuple,
+      list, runtime.reverse_sequence, Method("astype"), *(GetAttr(_name) for _name in RESULT_FIELDS), linear=EACH)
+facts(np.where, np.select, runtime.setitem, runtime.list_append, sum, np.linspace, linear=JOINTLY)
+if NUMPY_2:
+    facts(np.vecdot, np.linalg.vecdot, linear=EACH)
+
+
+def _extremum_jvp(name: str) -> Rule:
+    """max/min: the mean of the tangent over the elements that attain the extremum."""
+    def jvp(t, ans, x, *args, **kw):
+        opts = _reduction_args(name, args, kw, ("axis", "out", "keepdims", "initial", "where"))
+        axis, keepdims = opts.get("axis"), opts.get("keepdims", False)
+        mask = x == _expand(ans, axis, keepdims)
+        return np.sum(t * mask, axis=axis, keepdims=keepdims) / np.sum(mask, axis=axis, keepdims=keepdims)
+    return jvp
+
+
+def _var_jvp(name: str, std: bool = False) -> Rule:
+    """d var = 2 sum((x - mean) t) / (N - ddof); d std = d var / (2 std), 0 where std == 0."""
+    def jvp(t, ans, x, *args, **kw):
+        axis, keepdims, ddof = _moments(name, args, kw)
+        centred, n = _centred(x, ans, axis, ddof)
+        dot = np.sum(centred * t, axis=axis, keepdims=keepdims)
+        return dot / (n * np.where(ans == 0, 1.0, ans)) if std else dot * (2 / n)
+    return jvp
+
+
+def _norm_jvp(t, ans, x, ord=None, axis=None, keepdims=False):
+    """The 2-norm (Frobenius for matrices): sum(x t) / norm, 0 where the norm is 0."""
+    if ord is not None and ord != 2 or ord == 2 and axis is None and _ndim(x) != 1:
+        _unsupported("forward mode through np.linalg.norm with ord= other than the 2-norm")
+    return np.sum(x * t, axis=axis, keepdims=keepdims) / np.where(ans == 0, 1.0, ans)
+
+
+def _sort_jvp(t, ans, x, axis=-1, **kw):
+    if axis is None:
+        return np.ravel(t)[np.argsort(np.ravel(x))]
+    return np.take_along_axis(t, np.argsort(x, axis=axis), axis=axis)
+
+
+def _solve_jvp(argnum: int) -> Rule:
+    """x = solve(a, b): dx = solve(a, db - da x)."""
+    def jvp(t, ans, a, b):
+        if argnum == 1:
+            return np.linalg.solve(a, t)
+        return -np.linalg.solve(a, t @ ans)
+    return jvp
+
+
+def _cholesky_jvp(t, ans, a, **kw):
+    """dL = L phi(L^-1 dA L^-T), phi keeping the lower triangle with half the diagonal."""
+    if kw.get("upper") or _ndim(a) != 2:
+        _unsupported("forward mode through np.linalg.cholesky of a stack of matrices or with upper=True")
+    inner = np.linalg.solve(ans, np.linalg.solve(ans, t).T).T
+    return ans @ (np.tril(inner, -1) + 0.5 * np.diag(np.diagonal(inner)))
+
+
+def _eigh_tangents(t, w, v):
+    """d(eigenvalues), d(eigenvectors) of a symmetric matrix with eigen-decomposition (w, v)."""
+    rotated = v.T @ t @ v
+    gaps = w[None, :] - w[:, None]
+    off = 1.0 - np.eye(apply(len, w))
+    return np.diagonal(rotated), v @ (off / (gaps + np.eye(apply(len, w))) * rotated)
+
+
+def _eigh_jvp(t, ans, a, *args, **kw):
+    if _ndim(a) != 2:
+        _unsupported("forward mode through np.linalg.eigh of a stack of matrices")
+    return tuple(_eigh_tangents(t, ans[0], ans[1]))
+
+
+def _eigvalsh_jvp(t, ans, a, *args, **kw):
+    if _ndim(a) != 2:
+        _unsupported("forward mode through np.linalg.eigvalsh of a stack of matrices")
+    w, v = np.linalg.eigh(a)
+    return _eigh_tangents(t, w, v)[0]
+
+
+def _slogdet_jvp(t, ans, a):
+    return (0.0 * ans[0], np.trace(np.linalg.solve(a, t), axis1=-2, axis2=-1))
+
+
+def _nan_free(t, x):
+    return np.where(np.isnan(x), 0.0, t)
+
+
+def _pad_jvp(t, ans, x, pad_width, *args, **kw):
+    """np.pad is linear in x, with 0 for the constants it pads with."""
+    return np.pad(t, pad_width, *args, **{k: v for k, v in kw.items() if k not in ("constant_values", "end_values")})
+
+
+def _prod_jvp(t, ans, x, *args, **kw):
+    """The tangent times the product of the other elements of each group (exact at zeros)."""
+    opts = _reduction_args("np.prod", args, kw, ("axis", "dtype", "out", "keepdims"))
+    axis, keepdims = opts.get("axis"), bool(opts.get("keepdims", False))
+    others = apply(runtime.prod_vjp, np.ones_like(ans), x, axis, keepdims)
+    return np.sum(others * t, axis=axis, keepdims=keepdims)
+
+
+define(np.prod, jvps=(_prod_jvp,))
+define(np.max, jvps=(_extremum_jvp("np.max"),))
+define(np.min, jvps=(_extremum_jvp("np.min"),))
+for _name in ("amax", "amin", "nanmax", "nanmin"):
+    define(getattr(np, _name), jvps=(_extremum_jvp(f"np.{_name}"),))
+define(np.var, jvps=(_var_jvp("np.var"),))
+define(np.std, jvps=(_var_jvp("np.std", std=True),))
+define(np.linalg.norm, jvps=(_norm_jvp,))
+define(np.sort, jvps=(_sort_jvp,))
+define(np.pad, jvps=(_pad_jvp,))
+define(np.nansum, jvps=(lambda t, ans, x, *args, **kw: np.sum(_nan_free(t, x), *args, **kw),))
+define(np.nanmean, jvps=(lambda t, ans, x, axis=None, dtype=None, out=None, keepdims=False, **kw:
+                         np.sum(_nan_free(t, x), axis=axis, keepdims=keepdims)
+                         / np.sum(~np.isnan(x), axis=axis, keepdims=keepdims),))
+define(np.average, jvps=(lambda t, ans, x, *args, **kw: np.average(t, *args, **kw),))
+define(np.polyval, jvps=(lambda t, ans, p, x: np.polyval(t, x), None))
+define(np.linalg.inv, jvps=(lambda t, ans, a: -(ans @ t @ ans),))
+define(np.linalg.solve, jvps=(_solve_jvp(0), _solve_jvp(1)))
+define(np.linalg.det, jvps=(lambda t, ans, a: ans * np.trace(np.linalg.solve(a, t), axis1=-2, axis2=-1),))
+define(np.linalg.slogdet, jvps=(_slogdet_jvp,))
+define(np.linalg.cholesky, jvps=(_cholesky_jvp,))
+define(np.linalg.eigh, jvps=(_eigh_jvp,))
+define(np.linalg.eigvalsh, jvps=(_eigvalsh_jvp,))
+
+# the runtime helpers that tangent code calls, so that it can be differentiated again
+nondiff(runtime.sign, runtime.zeros_of, HELPER)
+rule(runtime.log_or_zero, lambda g, ans, x: g / x, elementwise=True, nature=ELEMENTWISE)
+rule(runtime.power_slope, lambda g, ans, x, y, power=None: unbroadcast(g * y * apply(runtime.power_slope, x, y - 1, *(
+        (power,) if power is not None else ())), x, y),
+     lambda g, ans, x, y, power=None: unbroadcast(g * (x ** (y - 1) if power is None else apply(power, x, y - 1))
+                                                  * (1 + y * apply(runtime.log_or_zero, x)), y, x),
+     elementwise=True, nature=ELEMENTWISE)
+rule(runtime.sinc_grad, lambda g, ans, x, sinc: g * (-math.pi * np.sin(math.pi * x) - ans) / x,
+     lambda g, ans, x, sinc: -g / x, elementwise=True, nature=ELEMENTWISE)
+rule(runtime.spread_like, lambda g, ans, t, shape: unbroadcast(g, t), None, HELPER, alias=VIEW, linear=EACH,
+     shape=shapes.broadcast_to, dtype=shapes.first_dtype)

@@ -44,6 +44,24 @@ def sign(x: float) -> float:
     return float((x > 0) - (x < 0))
 
 
+def zeros_of(x: Any) -> Any:
+    """A zero tangent for ``x``: 0.0 for a number, float zeros for an array, and the same for
+    each item of a tuple, list or dict."""
+    if isinstance(x, (tuple, list)):
+        return type(x)(zeros_of(v) for v in x)
+    if isinstance(x, dict):
+        return {k: zeros_of(v) for k, v in x.items()}
+    if isinstance(x, np.ndarray):
+        return np.zeros(x.shape, dtype=x.dtype if np.issubdtype(x.dtype, np.inexact) else float)
+    return 0.0
+
+
+def spread_like(t: Any, shape: tuple) -> Any:
+    """The tangent ``t`` of an element-by-element result, broadcast to the result's ``shape``
+    (where every differentiated operand was smaller than the result)."""
+    return t if np.shape(t) == shape else np.broadcast_to(t, shape)
+
+
 def log_or_zero(x: Any) -> Any:
     """``log(x)``, with 0 where ``x == 0`` (the derivative of ``x**y`` in ``y`` at ``x == 0``)."""
     if isinstance(x, (int, float)):

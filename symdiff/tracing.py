@@ -13,8 +13,9 @@ shape from the arguments' shapes rather than keeping a value alive only to ask f
 
 from __future__ import annotations
 
+import contextlib
 import operator
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -140,12 +141,30 @@ def is_scalar(x: Any) -> bool:
     return type(x) in (int, float, bool) or (isinstance(x, Sym) and x.kind == SCALAR)
 
 
+_tangent_mode = False
+
+
+@contextlib.contextmanager
+def tangent_mode() -> Iterator[None]:
+    """Run rules on tangents rather than cotangents: :func:`unbroadcast` leaves its argument as
+    it is. The VJP of an element-by-element primitive, ``unbroadcast(g * df/dx, x)``, then
+    computes its JVP ``t * df/dx`` (a diagonal Jacobian is its own transpose)."""
+    global _tangent_mode
+    was, _tangent_mode = _tangent_mode, True
+    try:
+        yield
+    finally:
+        _tangent_mode = was
+
+
 def unbroadcast(g: Any, x: Any, *others: Any) -> Any:
     """Sum ``g`` down to the shape of ``x`` (NumPy broadcasting in reverse).
 
     Nothing to do where shapes provably match (both scalars, or every other operand a
     scalar); static sums where the shapes are known; a runtime helper otherwise.
     """
+    if _tangent_mode:  # a VJP run on a tangent (forward.py): the JVP keeps the broadcast shape
+        return g
     if not enabled("unbroadcast"):
         return apply(runtime.unbroadcast, g, x)
     if is_scalar(x) and is_scalar(g) or others and all(is_scalar(o) for o in others):

@@ -113,6 +113,11 @@ def case(id, fn, make, argnums, covers, **kw) -> None:
 
 
 def u_neg(x, w): return np.sum(-x * w)
+# runtime helpers that tangent code calls (differentiated again for second derivatives)
+def u_power_slope(x, w): return np.sum(runtime.power_slope(x, 2.5) * w)
+def u_log_or_zero(x, w): return np.sum(runtime.log_or_zero(x) * w)
+def u_sinc_grad(x, w): return np.sum(runtime.sinc_grad(x, np.sinc(x)) * w)
+def u_spread_like(x, w): return np.sum(runtime.spread_like(x, np.shape(w)) * w)
 def u_pos(x, w): return np.sum(+x * w)
 def u_abs(x, w): return np.sum(abs(x) * w)
 def u_operator_abs(x, w): return np.sum(operator.abs(x) * w)
@@ -187,6 +192,10 @@ UNARY = [
     # a tie everywhere: both halves of the split come back to x, so the gradient is w
     ("np.maximum(x, x)", u_np_maximum_self, REAL, [np.maximum], ELEMENTWISE_SHAPES),
     ("np.minimum(x, x)", u_np_minimum_self, REAL, [np.minimum], ELEMENTWISE_SHAPES),
+    ("runtime.power_slope", u_power_slope, POS, [runtime.power_slope], ARRAY_SHAPES),
+    ("runtime.log_or_zero", u_log_or_zero, POS, [runtime.log_or_zero], ARRAY_SHAPES),
+    ("runtime.sinc_grad", u_sinc_grad, NONZERO, [runtime.sinc_grad, np.sinc], ARRAY_SHAPES),
+    ("runtime.spread_like", u_spread_like, REAL, [runtime.spread_like], ARRAY_SHAPES),
 ]
 
 
