@@ -70,16 +70,32 @@ def _identifier(fun: Callable) -> str:
     return name if name.isidentifier() else "f"
 
 
-def _runner(fn: Callable, name: str) -> Callable:
+def _runner(fn: Callable, name: str, label: str) -> Callable:
     """``fn``, named ``name`` in generated code, registered as a pure primitive (two calls with the
-    same operands compute one result: the VJP of each argument of a call is one call of it)."""
+    same operands compute one result: the VJP of each argument of a call is one call of it) whose
+    own derivatives (second derivatives through ``label``) are refused."""
     def runner(*operands: Any) -> Any:
         return fn(*operands)
 
     runner.__name__ = runner.__qualname__ = name
     runner.__doc__ = fn.__doc__
-    define(runner, pure=True, alias=OPAQUE, shape=shapes.dynamic, dtype=shapes.unknown_dtype, user=True)
+    _opaque(runner, label)
     return runner
+
+
+_MOST_OPERANDS = 64  # more operands than any call of a run-time function of this module has
+
+
+def _opaque(fn: Callable, label: str) -> None:
+    """Register ``fn``, a run-time function the derivative code of ``label`` calls, as pure and
+    without derivatives of its own: differentiating it again is refused, saying why."""
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise NoRuleError(f"derivatives of second order through {label} are not supported: its derivative "
+                          "rules run as code symdiff does not look into; differentiate once, or call the "
+                          "plain function")
+    rules = (refuse,) * _MOST_OPERANDS
+    define(fn, vjps=rules, jvps=rules, pure=True, alias=OPAQUE, shape=shapes.dynamic, dtype=shapes.unknown_dtype,
+           user=True)
 
 
 def _register(obj: Any, vjps: tuple, **facts: Any) -> None:
@@ -188,7 +204,7 @@ class _CustomRule:
                 setattr(self, attribute, getattr(fun, attribute))
         self.nargs = len(inspect.signature(fun).parameters)
         self.label = f"{self.kind} function {_name(fun)}"
-        self._backward = _runner(self._run_backward, f"vjp_{_identifier(fun)}")
+        self._backward = _runner(self._run_backward, f"vjp_{_identifier(fun)}", self.label)
         _register(self, tuple(self._vjp(i) for i in range(self.nargs)))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -252,6 +268,14 @@ class custom_vjp(_CustomRule):
 
     kind = "custom_vjp"
 
+    def __init__(self, fun: Callable):
+        super().__init__(fun)
+        define(self, jvps=tuple(self._no_jvp for _ in range(self.nargs)))
+
+    def _no_jvp(self, t: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NoRuleError(f"{self.label} has a VJP only: forward mode (jvp, jacfwd, hvp, hessian) needs its JVP; "
+                          "make it a symdiff.custom_jvp, or give it one with symdiff.defjvp")
+
 
 class custom_jvp(_CustomRule):
     """A function whose JVP the user gives, as in JAX::
@@ -278,8 +302,8 @@ class custom_jvp(_CustomRule):
         self.jvp_rule: Callable | None = None
         super().__init__(fun)
         name = _identifier(fun)
-        self._tangent = _runner(self._run_tangent, f"jvp_{name}")
-        self._derived = _runner(self._run_derived_vjp, f"vjp_{name}_from_jvp")
+        self._tangent = _runner(self._run_tangent, f"jvp_{name}", self.label)
+        self._derived = _runner(self._run_derived_vjp, f"vjp_{name}_from_jvp", self.label)
         define(self, jvps=tuple(self._jvp(i) for i in range(self.nargs)))
 
     def defjvp(self, jvp_rule: Callable) -> Callable:
@@ -371,7 +395,9 @@ class checkpoint:
                 setattr(self, attribute, getattr(fn, attribute))
         self.label = f"the checkpointed function {_name(fn)}"
         self.signature = inspect.signature(fn)
-        _register(self, tuple(self._vjp(i) for i in range(len(self.signature.parameters))))
+        nargs = len(self.signature.parameters)
+        self._tangent = _runner(self._run_tangent, f"jvp_{_identifier(fn)}", self.label)
+        _register(self, tuple(self._vjp(i) for i in range(nargs)), jvps=tuple(self._jvp(i) for i in range(nargs)))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fun(*args, **kwargs)
@@ -384,6 +410,19 @@ class checkpoint:
             _positional_only(self.label, kwargs)
             return _picked(_generated_vjp(self.fun), i, *args, *self._defaults(len(args)), g)
         return rule
+
+    def _jvp(self, i: int) -> Callable:
+        def rule(t: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
+            _positional_only(self.label, kwargs)
+            return apply(self._tangent, i, t, *args, *self._defaults(len(args)))
+        return rule
+
+    def _run_tangent(self, i: int, t: Any, *args: Any) -> Any:
+        """The tangent of the output for the tangent ``t`` of argument ``i``: forward mode keeps no
+        tape, so this is ``fn``'s generated JVP (with zero tangents for the other arguments)."""
+        tangents = [_zeros_like(a) for a in args]
+        tangents[i] = t
+        return api.jvp(self.fun, args, tangents)[1]
 
     def _defaults(self, given: int) -> list:
         """The default values of the parameters after the first ``given`` (passed to the VJP)."""
@@ -398,7 +437,7 @@ def _generated_vjp(fn: Callable) -> Callable:
     """``vjp_fn(*args, cotangent)``, the generated VJP of ``fn`` (reruns it forwards and
     backwards), registered as pure: the calls for each argument's cotangent are one call."""
     vjp = api.recursive_vjp(fn)
-    define(vjp, pure=True, alias=OPAQUE, shape=shapes.dynamic, dtype=shapes.unknown_dtype, user=True)
+    _opaque(vjp, f"the checkpointed function {_name(fn)}")
     return vjp
 
 
@@ -477,4 +516,4 @@ def _loop_rule(i: int) -> Callable:
 _MOST_PARAMS = 32  # checkpoint_loop differentiates with respect to this many params at most
 define(checkpoint_loop, vjps=tuple(_loop_rule(i) for i in range(3 + _MOST_PARAMS)), alias=OPAQUE,
        shape=shapes.dynamic, dtype=shapes.unknown_dtype)
-define(checkpoint_loop_vjp, pure=True, alias=OPAQUE, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
+_opaque(checkpoint_loop_vjp, "checkpoint_loop")

@@ -47,6 +47,10 @@ def test_stop_gradient_of_a_python_number():
     close(symdiff.grad(lambda x: x * stop_gradient(x) ** 2)(1.5), 1.5 ** 2)
 
 
+def test_no_tangent_flows_through_stop_gradient():
+    close(symdiff.jvp(lambda x: x * stop_gradient(x), (X,), (np.ones(4),))[1], X)
+
+
 def test_straight_through_estimator_has_the_gradient_of_the_identity():
     def rounded_loss(x):
         q = x + stop_gradient(np.round(x) - x)  # rounds forwards, identity backwards
@@ -289,6 +293,29 @@ def test_custom_jvp_records_a_forward_rule_per_argument():
     close(wavy._run_tangent(1, np.ones((3, 4)), X, Y), np.broadcast_to(np.sin(X), (3, 4)))
 
 
+def test_forward_mode_applies_the_jvp_rule():
+    def f(x, y):
+        return np.tanh(wavy(x, y))
+
+    def g(x, y):
+        return np.tanh(np.sin(x) * y)
+    tangents = (RNG.normal(size=4), RNG.normal(size=(3, 4)))
+    out, tangent = symdiff.jvp(f, (X, Y), tangents)
+    plain_out, plain_tangent = symdiff.jvp(g, (X, Y), tangents)
+    close(out, plain_out)
+    close(tangent, plain_tangent)
+
+
+def test_forward_mode_through_a_custom_vjp_function_is_refused_with_advice():
+    with pytest.raises(symdiff.NoRuleError, match=r"(?s)log1pexp .*has a VJP only.*symdiff.custom_jvp"):
+        symdiff.jvp(log1pexp_user, (X,), (X,))
+
+
+def test_second_derivatives_through_a_custom_rule_are_refused():
+    with pytest.raises(symdiff.NoRuleError, match="derivatives of second order through custom_jvp function wavy"):
+        symdiff.hvp(lambda x: np.sum(wavy(x, Y)), (X,), (np.ones(4),))
+
+
 @custom_jvp
 def soft_clip(x):
     return np.clip(x, -1.0, 1.0)
@@ -347,6 +374,11 @@ def test_checkpointed_rnn_step_in_a_loop_has_the_plain_gradients():
 def test_the_checkpointed_call_is_not_taped():
     source = symdiff.grad(rnn, argnums=(0, 1, 2)).source
     assert "vjp_plain_step(" in source and "np.outer" not in source and "big" not in source
+
+
+def test_forward_mode_through_a_checkpoint_is_the_plain_jvp():
+    tangents = (RNG.normal(size=4), RNG.normal(size=XS.shape), RNG.normal(size=W.shape))
+    close(symdiff.jvp(rnn, (H0, XS, W), tangents)[1], symdiff.jvp(plain_rnn, (H0, XS, W), tangents)[1])
 
 
 @checkpoint
