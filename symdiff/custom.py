@@ -513,7 +513,30 @@ def _loop_rule(i: int) -> Callable:
     return rule
 
 
+def checkpoint_loop_jvp(i: int, tangent: Any, step: Callable, carry: Any, xs: Any, *rest: Any) -> Any:
+    """The tangent of ``checkpoint_loop(step, carry, xs, *params)`` for the tangent of its
+    argument ``i`` (``rest`` is ``(*params, segment)``): forward mode keeps no tape, so this is
+    the loop of ``step``'s generated JVPs."""
+    params = rest[:-1]
+    d_carry = tangent if i == 1 else _zeros_like(carry)
+    d_params = [tangent if i == 3 + k else _zeros_like(p) for k, p in enumerate(params)]
+    for t in range(len(xs)):
+        d_x = tangent[t] if i == 2 else _zeros_like(xs[t])
+        carry, d_carry = api.jvp(step, (carry, xs[t], *params), (d_carry, d_x, *d_params))
+    return d_carry
+
+
+def _loop_jvp(i: int) -> Callable:
+    def rule(t: Any, ans: Any, step: Any, carry: Any, xs: Any, *params: Any, segment: Any = None) -> Any:
+        if i == 0:
+            raise NoRuleError("checkpoint_loop does not differentiate with respect to the step function")
+        return apply(checkpoint_loop_jvp, i, t, step, carry, xs, *params, segment)
+    return rule
+
+
 _MOST_PARAMS = 32  # checkpoint_loop differentiates with respect to this many params at most
-define(checkpoint_loop, vjps=tuple(_loop_rule(i) for i in range(3 + _MOST_PARAMS)), alias=OPAQUE,
-       shape=shapes.dynamic, dtype=shapes.unknown_dtype)
+define(checkpoint_loop, vjps=tuple(_loop_rule(i) for i in range(3 + _MOST_PARAMS)),
+       jvps=tuple(_loop_jvp(i) for i in range(3 + _MOST_PARAMS)), alias=OPAQUE, shape=shapes.dynamic,
+       dtype=shapes.unknown_dtype)
+_opaque(checkpoint_loop_jvp, "checkpoint_loop")
 _opaque(checkpoint_loop_vjp, "checkpoint_loop")

@@ -422,6 +422,13 @@ def test_checkpoint_loop_has_the_plain_gradients(segment):
     same_gradients(f, plain_rnn, H0, XS, W, argnums=(0, 1, 2))
 
 
+def test_checkpoint_loop_in_forward_mode_is_the_plain_jvp():
+    def f(h, xs, W):
+        return np.sum(checkpoint_loop(plain_step, h, xs, W) ** 2)
+    tangents = (RNG.normal(size=4), RNG.normal(size=XS.shape), RNG.normal(size=W.shape))
+    close(symdiff.jvp(f, (H0, XS, W), tangents)[1], symdiff.jvp(plain_rnn, (H0, XS, W), tangents)[1])
+
+
 def test_checkpoint_loop_over_a_list_with_two_params():
     def cell(h, x, a, b):
         return np.tanh(a * h + x) * b
