@@ -235,6 +235,10 @@ def render() -> str:
             continue
         if isinstance(fn, Build):  # tuple/list displays: documented with sequences below
             continue
+        if record.user or getattr(fn, "__module__", None) == "symdiff.custom":  # docs/transformations.md
+            continue
+        if getattr(fn, "_symdiff", None) is not None:  # a function symdiff made (a gradient, an hvp)
+            continue
         name = display(fn)
         shown = f"`{name}`" + (f", `x.{record.method}()`" if record.method else "")
         rows[section(fn)].append((shown, argument_names(name, vjps) + keyword_names(record), result(record),

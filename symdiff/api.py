@@ -68,7 +68,7 @@ class _Compiler:
         primal = _param_names(fun)
         self.extra = _extra_params(primal, self._stage_params(), self.seeded, single="v" if prefix == "hvp" else None)
         self.params = primal + self.extra
-        self.defaults = _defaults(fun)
+        self.defaults = {} if self.extra else _defaults(fun)  # (the parameters added come after every argument)
         self.cache: dict[tuple, Callable] = {}  # every compiled specialisation, by key
         self._derived: dict[tuple, Any] = {}  # transformations of this one (see derived)
         self.inline: dict[tuple, tuple[str, dict, tuple]] = {}  # their source, globals and parameter names

@@ -185,8 +185,8 @@ def _known_decorator(decorator: ast.expr, fn: Callable) -> bool:
         obj = getattr(obj, attr, _MISSING)
     if any(obj is known for known in _KNOWN_DECORATORS):
         return True
-    return getattr(obj, "__module__", None) == "symdiff.api" and getattr(obj, "__name__", "") in (
-        "grad", "value_and_grad")
+    return (getattr(obj, "__module__", None), getattr(obj, "__name__", "")) in (
+        ("symdiff.api", "grad"), ("symdiff.api", "value_and_grad"), ("symdiff.custom", "checkpoint"))
 
 
 def _names_itself(fn: Callable) -> bool:
