@@ -8,7 +8,7 @@ checked against the hand-written one before timing, then every implementation is
 ``timeit``, repeats interleaved, best of 9; time to first Hessian-vector product is a fresh
 ``symdiff.hvp(...)`` plus its first call.
 
-    python benchmarks/bench_hessian.py            # full run (a few minutes), writes HESSIAN.md
+    python benchmarks/bench_hessian.py            # full run (a few minutes), writes its section of RESULTS.md
     python benchmarks/bench_hessian.py --quick    # smoke test, writes nothing
     python benchmarks/bench_hessian.py --only hvp:logreg-large,hessian:rosen-10
 """
@@ -28,6 +28,8 @@ import bench_suite
 import numpy as np
 from bench_suite import (
     LOAD_AT_START,
+    SECTION_BEGIN,
+    SECTION_END,
     WORKLOADS,
     autograd,
     blocking,
@@ -56,7 +58,7 @@ from bench_suite import (
 import symdiff
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_OUTPUT = HERE / "HESSIAN.md"
+DEFAULT_OUTPUT = HERE / "RESULTS.md"  # a section of it, after bench_suite.py's tables
 RTOL = 1e-6
 GRAD_TARGET = 4.0       # symdiff hvp / symdiff grad
 HAND_TARGET = 1.5       # symdiff hvp / hand-written hvp
@@ -545,6 +547,22 @@ def notes(hvp_rows: list[Row], hessian_rows: list[Row], quick: bool) -> str:
     return "\n".join(out)
 
 
+def write_section(path: Path, section: str) -> None:
+    """Put ``section`` into ``path`` between bench_suite's markers, in place of what was there
+    (appended if there is none; bench_suite.py keeps it when it rewrites the file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    block = f"{SECTION_BEGIN}\n{section}\n{SECTION_END}"
+    begin, end = text.find(SECTION_BEGIN), text.find(SECTION_END)
+    if 0 <= begin < end:
+        text = text[:begin] + block + text[end + len(SECTION_END):]
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "") + block + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     keys = [f"hvp:{w.key}" for w in HVP_WORKLOADS] + [f"hessian:{w.key}" for w in HESSIAN_WORKLOADS]
@@ -553,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", metavar="KEYS", default=None,
                         help="comma-separated rows (" + ", ".join(keys) + "); writes no file unless --output is given")
     parser.add_argument("--output", metavar="PATH", type=Path, default=None,
-                        help=f"write the tables with a machine header here (default for a full run: "
+                        help=f"write the tables with a machine header as a section of this file (default for a full run: "
                              f"{DEFAULT_OUTPUT.relative_to(HERE.parent)})")
     parser.add_argument("--seed", type=int, default=0, help="random seed for the workloads' data")
     parser.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
@@ -596,8 +614,8 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n\n".join(parts)
     print(text)
     if output is not None:
-        output.write_text(machine_header("symdiff second-order benchmarks", malloc) + "\n\n" + text + "\n",
-                          encoding="utf-8")
+        header = machine_header("symdiff second-order benchmarks: Hessian-vector products and Hessians", malloc)
+        write_section(output, "#" + header + "\n\n" + text)  # (a level-2 title: a section of the file)
         print(f"\nwrote {output}", file=sys.stderr)
     if LOAD_AT_START > 1.0:
         print(f"warning: the load average was {LOAD_AT_START:.2f} at start; timings are noisy", file=sys.stderr)

@@ -778,6 +778,21 @@ def machine_header(title: str, malloc: str) -> str:
     ])
 
 
+SECTION_BEGIN = "<!-- bench_hessian.py: begin -->"
+SECTION_END = "<!-- bench_hessian.py: end -->"
+
+
+def kept_section(path: Path) -> str:
+    """The section ``bench_hessian.py`` wrote into ``path`` (between SECTION_BEGIN and SECTION_END,
+    preceded by a blank line), or "" if there is none: rewriting the file keeps it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    begin, end = text.find(SECTION_BEGIN), text.find(SECTION_END)
+    return "\n" + text[begin:end + len(SECTION_END)] + "\n" if 0 <= begin < end else ""
+
+
 def main(argv: list[str] | None = None, title: str = "symdiff benchmark suite") -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -827,7 +842,8 @@ def main(argv: list[str] | None = None, title: str = "symdiff benchmark suite") 
     print(text)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(machine_header(title, malloc) + "\n\n" + text + "\n", encoding="utf-8")
+        kept = kept_section(output)  # bench_hessian.py's rows, measured in their own run
+        output.write_text(machine_header(title, malloc) + "\n\n" + text + "\n" + kept, encoding="utf-8")
         print(f"\nwrote {output}", file=sys.stderr)
     return 1 if any(r.error for r in rows) else 0
 
