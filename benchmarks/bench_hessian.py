@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 import types
@@ -571,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", metavar="KEYS", default=None,
                         help="comma-separated rows (" + ", ".join(keys) + "); writes no file unless --output is given")
     parser.add_argument("--output", metavar="PATH", type=Path, default=None,
-                        help=f"write the tables with a machine header as a section of this file (default for a full run: "
+                        help=f"write the tables with a machine header as a section of this file "
+                             f"(default for a full run: "
                              f"{DEFAULT_OUTPUT.relative_to(HERE.parent)})")
     parser.add_argument("--seed", type=int, default=0, help="random seed for the workloads' data")
     parser.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
@@ -588,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
     if output is None and not opts.quick and not opts.only:
         output = DEFAULT_OUTPUT
 
+    if LOAD_AT_START > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: the machine is busy (load average {LOAD_AT_START:.2f}); timings will be noisy",
+              file=sys.stderr)
     rows: dict[str, list[Row]] = {"hvp": [], "hessian": []}
     start = time.perf_counter()
     for kind, workloads in (("hvp", HVP_WORKLOADS), ("hessian", HESSIAN_WORKLOADS)):
@@ -617,8 +622,6 @@ def main(argv: list[str] | None = None) -> int:
         header = machine_header("symdiff second-order benchmarks: Hessian-vector products and Hessians", malloc)
         write_section(output, "#" + header + "\n\n" + text)  # (a level-2 title: a section of the file)
         print(f"\nwrote {output}", file=sys.stderr)
-    if LOAD_AT_START > 1.0:
-        print(f"warning: the load average was {LOAD_AT_START:.2f} at start; timings are noisy", file=sys.stderr)
     return 1 if any(r.error for rs in rows.values() for r in rs) else 0
 
 
