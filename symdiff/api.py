@@ -997,26 +997,71 @@ class Transformed:
         return f"<symdiff {self.__name__}>"
 
 
-def hessian(fun: Callable, argnums: int = 0) -> Callable:
-    """The Hessian of scalar-valued ``fun`` with respect to argument ``argnums``: one
-    Hessian-vector product (:func:`hvp`) per element of the argument; for an argument of shape
-    ``S``, of shape ``S + S``. ``.source`` is the generated Hessian-vector product."""
-    product = hvp(fun, argnums=argnums)
+def _flatten(x: Any) -> tuple[list, Callable]:
+    """The leaves (arrays and numbers) of a tuple/list/dict structure, and the function that
+    builds the same structure from a list of new leaves."""
+    if isinstance(x, (tuple, list)):
+        parts = [_flatten(item) for item in x]
+        sizes = [len(leaves) for leaves, _ in parts]
+
+        def rebuild(leaves: list) -> Any:
+            out, at = [], 0
+            for (_, build), size in zip(parts, sizes):
+                out.append(build(leaves[at:at + size]))
+                at += size
+            return type(x)(out)
+        return [leaf for leaves, _ in parts for leaf in leaves], rebuild
+    if isinstance(x, dict):
+        keys = list(x)
+        inner, rebuild_values = _flatten([x[k] for k in keys])
+        return inner, lambda leaves: dict(zip(keys, rebuild_values(leaves)))
+    if not _is_array_like(x):
+        raise SymdiffError(f"expected arrays and numbers (in tuples, lists and dicts), got {type(x).__name__}")
+    return [x], lambda leaves: leaves[0]
+
+
+def hessian(fun: Callable, argnums: ArgNums = 0) -> Callable:
+    """The Hessian of scalar-valued ``fun`` with respect to argument(s) ``argnums``, as in JAX:
+    for an argument of shape ``S``, of shape ``S + S``; a tuple ``argnums`` gives the blocks
+    ``H[i][j]`` (shape ``S_i + S_j``); an argument that is a tuple, list or dict gives the same
+    structure of structures. One Hessian-vector product (:func:`hvp`) per element of the
+    arguments; ``.source`` is the generated Hessian-vector product."""
+    nums = _nums(argnums)
+    count = len(_param_names(fun))
+    for n in nums:
+        if not isinstance(n, int) or not -count <= n < count:
+            raise SymdiffError(f"argnums {argnums!r} is out of range for {_name(fun)}() with {count} arguments")
+    nums = tuple(n % count for n in nums)
+    compiler = _transform(fun, "hvp", nums, nums)
 
     def hessian_of(*args: Any) -> Any:
-        x = args[argnums] if -len(args) <= argnums < len(args) else None
-        if not _is_array_like(x):
-            raise SymdiffError(f"hessian of {_name(fun)}: argument {argnums} must be an array or a number, "
-                               f"got {type(x).__name__}")
-        shape = np.shape(x)
-        columns = [product(*args, unit) for unit in _basis(shape)]
-        if shape == ():
-            return float(columns[0])
-        return _columns(columns, shape, shape)
+        flat = [_flatten(args[n]) for n in nums]
+        zeros = [[_zero_tangent(leaf) for leaf in leaves] for leaves, _ in flat]
+        blocks = [[[[None] * len(flat[j][0]) for _ in flat[i][0]] for j in range(len(nums))]
+                  for i in range(len(nums))]
+        for j, (leaves_j, build_j) in enumerate(flat):
+            for b, leaf in enumerate(leaves_j):
+                columns: list[list] = [[[] for _ in flat[i][0]] for i in range(len(nums))]
+                for unit in _basis(np.shape(leaf)):
+                    tangents = [build(list(z)) for (_, build), z in zip(flat, zeros)]
+                    unit_leaves = list(zeros[j])
+                    unit_leaves[b] = unit
+                    tangents[j] = build_j(unit_leaves)
+                    products = compiler.dispatcher(*args, *(_float_tangent(t) for t in tangents))
+                    for i, product in enumerate(products):
+                        for a, value in enumerate(_flatten(product)[0]):
+                            columns[i][a].append(value)
+                for i in range(len(nums)):
+                    for a, leaf_i in enumerate(flat[i][0]):
+                        block = _columns(columns[i][a], np.shape(leaf_i), np.shape(leaf))
+                        blocks[i][j][a][b] = float(block) if block.shape == () else block
+        rows = [[flat[i][1]([flat[j][1](row) for row in blocks[i][j]]) for j in range(len(nums))]
+                for i in range(len(nums))]
+        return rows[0][0] if isinstance(argnums, int) else tuple(tuple(row) for row in rows)
 
     hessian_of.__name__ = hessian_of.__qualname__ = f"hessian_{_identifier(_name(fun))}"
-    hessian_of.__doc__ = f"The Hessian of {_name(fun)} with respect to argument {argnums}."
-    return Transformed(hessian_of, product._dispatcher)  # (the dispatcher of the products it computes)
+    hessian_of.__doc__ = f"The Hessian of {_name(fun)} with respect to argument(s) {argnums}."
+    return Transformed(hessian_of, compiler.dispatcher)
 
 
 def elementwise_grad(fun: Callable, argnums: ArgNums = 0) -> Callable:

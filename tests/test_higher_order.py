@@ -151,3 +151,51 @@ def test_jacobians_of_jacobians_are_second_derivatives(outer, inner, argnum):
     fd = np.stack([(moved(EPS * u) - moved(-EPS * u)) / (2 * EPS) for u in np.eye(size)], axis=-1)
     assert got.shape == (2, 2, size)
     np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-8)
+
+
+def rosenbrock_pair(p):
+    x, y = p
+    return (1 - x) ** 2 + 100 * (y - x ** 2) ** 2
+
+
+def weighted_cubes(p):
+    return np.sum(p["w"] ** 3) * p["c"]
+
+
+def test_hessian_of_a_tuple_argument_has_its_structure_twice():
+    x, y = 1.2, 0.8
+    got = symdiff.hessian(rosenbrock_pair)((x, y))
+    expected = ((1200 * x ** 2 - 400 * y + 2, -400 * x), (-400 * x, 200.0))  # by hand
+    np.testing.assert_allclose(np.array(got), np.array(expected), rtol=1e-12)
+
+
+def test_hessian_of_a_dict_argument_by_blocks():
+    w, c = np.array([1.0, 2.0]), 0.5
+    got = symdiff.hessian(weighted_cubes)({"w": w, "c": c})
+    np.testing.assert_allclose(got["w"]["w"], np.diag(6 * w * c))
+    np.testing.assert_allclose(got["w"]["c"], 3 * w ** 2)
+    np.testing.assert_allclose(got["c"]["w"], 3 * w ** 2)
+    assert got["c"]["c"] == 0.0
+
+
+def test_hessian_with_a_tuple_argnums_gives_blocks():
+    a, b = np.array([0.1, 0.4]), np.array([1.0, 2.0])
+    blocks = symdiff.hessian(two_args_same_shape, argnums=(0, 1))(a, b)
+    gradient = symdiff.grad(two_args_same_shape, argnums=(0, 1))
+    for j, arg in enumerate((a, b)):
+        for i in range(2):
+            def moved(step, i=i, j=j):
+                shifted = [a, b]
+                shifted[j] = shifted[j] + step
+                return gradient(*shifted)[i]
+            fd = np.stack([(moved(EPS * u) - moved(-EPS * u)) / (2 * EPS) for u in np.eye(arg.size)], axis=-1)
+            np.testing.assert_allclose(blocks[i][j], fd, rtol=1e-6, atol=1e-8)
+
+
+def two_args_same_shape(a, b):
+    return np.sum(np.sin(a) * b ** 2) + a[0] * b[1]
+
+
+def test_hessian_argnums_out_of_range_is_a_clear_error():
+    with pytest.raises(symdiff.SymdiffError, match="out of range"):
+        symdiff.hessian(two_args_same_shape, argnums=(0, 2))
