@@ -1164,7 +1164,10 @@ facts(GetAttr("T"), np.transpose, Method("transpose"), Method("reshape"), np.res
       list, runtime.reverse_sequence, Method("astype"), linear=EACH)
 facts(np.where, np.select, runtime.setitem, runtime.list_append, sum, np.linspace, linear=JOINTLY)
 if NUMPY_2:
-    facts(np.vecdot, np.linalg.vecdot, linear=EACH)
+    facts(np.vecdot, np.linalg.vecdot, GetAttr("mT"), np.matrix_transpose, np.linalg.matrix_transpose, linear=EACH)
+facts(float, linear=EACH)
+for _fn in (pow, np.sinc, np.nan_to_num, np.angle):  # element by element: the VJPs are the JVPs (on arrays too)
+    define(_fn, jvps=record_of(_fn).vjps)
 
 
 def _extremum_jvp(name: str) -> Rule:
