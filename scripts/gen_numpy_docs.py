@@ -281,6 +281,7 @@ FORWARD_PARTIAL = {
     "np.linalg.eigvalsh": "of a stack of matrices",
     "np.average": "with differentiated weights",
     "np.polyval": "with a differentiated x",
+    "np.prod": "its second derivative (hvp, hessian: its JVP's helper has no rule)",
 }
 
 
