@@ -209,7 +209,12 @@ CONSTRUCTS = [
 ]
 
 
-@pytest.mark.parametrize("f, make, argnum", CONSTRUCTS, ids=[f"{(c.values if hasattr(c, 'values') else c)[0].__name__}-{(c.values if hasattr(c, 'values') else c)[2]}" for c in CONSTRUCTS])
+def _construct_id(entry) -> str:
+    f, _, argnum = entry.values if hasattr(entry, "values") else entry
+    return f"{f.__name__}-{argnum}"
+
+
+@pytest.mark.parametrize("f, make, argnum", CONSTRUCTS, ids=[_construct_id(c) for c in CONSTRUCTS])
 def test_hessian_through_control_flow_matches_finite_differences_of_grad(f, make, argnum) -> None:
     rng = np.random.default_rng(zlib.crc32(f.__name__.encode()))
     args = make(rng)

@@ -121,7 +121,8 @@ def mlp(W1, W2, X):
 
 def test_jvp_and_vjp_agree_on_random_projections_of_a_large_chain() -> None:
     rng = np.random.default_rng(0)
-    W1, W2, X = rng.standard_normal((200, 300)) / 20, rng.standard_normal((50, 200)) / 15, rng.standard_normal((300, 40))
+    W1, W2 = rng.standard_normal((200, 300)) / 20, rng.standard_normal((50, 200)) / 15
+    X = rng.standard_normal((300, 40))
     tangents = tuple(rng.standard_normal(a.shape) for a in (W1, W2, X))
     out, t_out = symdiff.jvp(mlp, (W1, W2, X), tangents)
     np.testing.assert_allclose(out, mlp(W1, W2, X), rtol=1e-12, atol=1e-12)
