@@ -1,6 +1,11 @@
 """Run the differential tester: random valid programs, symdiff.grad against finite differences.
 
     python3 scripts/difftest.py --count 20000 --seed 0 [--jobs 2] [--family all|scalar,...] [--out DIR]
+                                [--transform grad|jvp|hvp]
+
+--transform jvp checks symdiff.jvp along a random tangent against the finite-difference gradient;
+hvp checks symdiff.hvp (programs differentiating one array or float) against central differences
+of symdiff.grad.
 
 Programs get seeds seed..seed+count-1 and families round-robin. Prints counts by class and
 family, writes every failure as a runnable .py file (the first few of each kind minimised) under --out, and exits with
@@ -34,23 +39,25 @@ def signature(family: str, outcome: difftest.Outcome) -> tuple:
 
 def run_one(job: tuple) -> tuple:
     """(seed, family, class, stage, detail, reproducer source or None) of one program."""
-    seed, family, minimise_budget = job
+    seed, family, minimise_budget, transform = job
     try:
         program = difftest.generate(seed, family)
     except Exception as e:  # noqa: BLE001 - a generator failure is reported, not fatal
         return seed, family, "generator", "", f"{type(e).__name__}: {e}", None
-    outcome = difftest.check(program)
+    outcome = difftest.check_transform(program, transform)
     text = None
     if outcome.cls in difftest.FAILURES:
         sig = signature(family, outcome)
         MINIMISED[sig] += 1
         small = program
+        if transform != "grad":  # (the minimiser checks with grad)
+            minimise_budget = 0
         if outcome.cls == "hang":  # every try of a hanging candidate costs the whole time limit
             if minimise_budget and MINIMISED[sig] <= 1:
                 small = difftest.minimise(program, budget=min(minimise_budget, 8))
         elif minimise_budget and MINIMISED[sig] <= MINIMISE_PER_SIGNATURE:
             small = difftest.minimise(program, budget=minimise_budget)
-        final = difftest.check(small)
+        final = difftest.check_transform(small, transform)
         if final.key != outcome.key:  # minimising drifted: keep the original
             small, final = program, outcome
         text = difftest.reproducer(small, final)
@@ -65,13 +72,15 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--family", default="all", help="all, or a comma-separated list of " + ", ".join(difftest.FAMILIES))
     ap.add_argument("--out", default=None, help="directory for the failing programs")
     ap.add_argument("--minimise-budget", type=int, default=50, help="checks spent minimising each failure (0: none)")
+    ap.add_argument("--transform", default="grad", choices=difftest.TRANSFORMS)
     args = ap.parse_args(argv)
 
     families = list(difftest.FAMILIES) if args.family == "all" else args.family.split(",")
     unknown = [f for f in families if f not in difftest.FAMILIES]
     if unknown:
         ap.error(f"unknown families {unknown}")
-    jobs = [(args.seed + k, families[k % len(families)], args.minimise_budget) for k in range(args.count)]
+    jobs = [(args.seed + k, families[k % len(families)], args.minimise_budget, args.transform)
+            for k in range(args.count)]
     if args.out:
         os.makedirs(args.out, exist_ok=True)
 
@@ -87,7 +96,7 @@ def main(argv: list | None = None) -> int:
         pool, results = None, map(run_one, jobs)
     for done, (seed, family, cls, stage, detail, text) in enumerate(results, 1):
         counts[family, cls] += 1
-        if cls not in ("pass",):
+        if cls not in ("pass", "skipped"):
             details[cls, stage, re.sub(r"\S+\.py:\d+(:\d+)?", "<file>", detail.split("\n")[0])[:160]] += 1
         if text is not None and args.out:
             with open(os.path.join(args.out, f"{cls}_{family}_{seed}.py"), "w") as fh:

@@ -284,7 +284,53 @@ def render() -> str:
         ", ".join(f"`{name}`" for name in nondiff) + ".",
         "",
     ]
+    lines += forward_section()
     return "\n".join(lines)
+
+
+# The uses of functions with JVP rules that forward mode refuses (the rules in symdiff/rules.py say so).
+FORWARD_PARTIAL = {
+    "np.linalg.norm": "other than the 2-norm of vectors and the Frobenius norm",
+    "np.linalg.cholesky": "of a stack of matrices, or with upper=True",
+    "np.linalg.eigh": "of a stack of matrices",
+    "np.linalg.eigvalsh": "of a stack of matrices",
+    "np.average": "with differentiated weights",
+    "np.polyval": "with a differentiated x",
+    "np.prod": "its second derivative (hvp, hessian: its JVP's helper has no rule)",
+}
+
+
+def without_forward_rule() -> list[primitives.Primitive]:
+    """The primitives with VJPs that forward mode (symdiff.jvp, hvp, hessian) refuses: no JVP rule,
+    not linear, not element by element (the order of ``symdiff.forward.call_tangent``). Python
+    builtins on numbers (``max``, ``min``) are element by element there too."""
+    out = []
+    for record in primitives.with_rules():
+        if (record.jvps is not None or record.linear in (primitives.EACH, primitives.JOINTLY) or record.elementwise
+                or record.nature in (primitives.ELEMENTWISE, primitives.NUMBER) or _internal(record.fn)
+                or record.fn in (max, min)):
+            continue
+        out.append(record)
+    return out
+
+
+def forward_section() -> list[str]:
+    names = sorted({display(s) for r in without_forward_rule() for s in primitives.spellings(r)}, key=str.lower)
+    return [
+        "## Without a forward-mode rule",
+        "",
+        "Forward mode (`symdiff.jvp`, `linearize`, `jacfwd`, `hvp`, `hessian`) takes each call's tangent from",
+        "its JVP rule, from its linearity, or, element by element, from its VJP. These functions have a VJP",
+        "but none of those, and forward mode refuses them with a `NoRuleError` (use `symdiff.vjp`/`jacrev`,",
+        "or register one with `symdiff.defjvp`):",
+        "",
+        ", ".join(f"`{name}`" for name in names) + ".",
+        "",
+        "Forward mode also refuses some uses of these, with a `NoRuleError`:",
+        "",
+        *(f"* `{name}`: {what}" for name, what in FORWARD_PARTIAL.items()),
+        "",
+    ]
 
 
 def main(argv: list[str]) -> int:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 
 from . import codegen, forward, ir, lower, optimize, primitives, reverse, shapes, tracing
-from .errors import REPORT, AliasingError, InternalError, SymdiffError, UnresolvedNameError, located
+from .errors import REPORT, AliasingError, InternalError, NoRuleError, SymdiffError, UnresolvedNameError, located
 from .frontend import Parsed, parse_function
 
 ArgNums = Union[int, Sequence[int]]
@@ -789,8 +789,8 @@ def _transform(fun: Callable, mode: str, argnums: ArgNums, tangents: Sequence[in
                              mode="grad" if mode == "hvp" else "jvp", prefix=mode[:3])
         try:  # so that .source is there before the first call
             compiler.compile((None,) * len(compiler.params), len(compiler.params))
-        except (UnresolvedNameError, AliasingError):
-            pass  # (as for grad: compiled for the arguments on the first call)
+        except (UnresolvedNameError, AliasingError, NoRuleError):
+            pass  # (as for grad: compiled for the arguments on the first call, where ranks and types are known)
         _TRANSFORMS[key] = compiler
     return _TRANSFORMS[key]
 

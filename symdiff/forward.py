@@ -297,7 +297,8 @@ def call_tangent(fn: Any, ans: Any, args: list, kwargs: dict, tangents: dict, pa
 
 
 def _differentiable_position(record: primitives.Primitive, i: int) -> bool:
-    return record.vjps is None or i >= len(record.vjps) or record.vjps[i] is not None
+    """Whether a derivative flows through positional argument ``i`` (not ``np.linspace``'s ``num``)."""
+    return record.vjps is None or i < len(record.vjps) and record.vjps[i] is not None
 
 
 def _total(parts: list, ans: Any) -> Any:
@@ -326,6 +327,15 @@ def _number(x: Any) -> bool:
 # ---------------------------------------------------------------------- the transformation
 
 
+def carries_tangent(param: Value) -> bool:
+    """Whether a parameter's tangent can be other than zero: not when it is specialised as a
+    Python int or bool or an array of ints or bools (an index, an axis, a count -- as JAX's
+    ``float0`` tangents)."""
+    if param.pytype in (int, bool):
+        return False
+    return param.dtype is None or np.issubdtype(param.dtype, np.inexact)
+
+
 def jvp(fn: Function, wrt: list[int], tangent_params: list[Value], recursive_jvp: Any = None,
         output: str = "pair", add_params: bool = True, has_aux: bool = False) -> Function:
     """``fn`` extended, in place, with the tangents of its parameters ``wrt`` as more parameters
@@ -336,7 +346,7 @@ def jvp(fn: Function, wrt: list[int], tangent_params: list[Value], recursive_jvp
     value = fn.body.yields[0]
     out = loss_of(fn, has_aux) if has_aux else value
     params = [fn.body.params[i] for i in wrt]
-    fw = Forward(fn, dict(zip(params, tangent_params)), recursive_jvp)
+    fw = Forward(fn, {p: t for p, t in zip(params, tangent_params) if carries_tangent(p)}, recursive_jvp)
     if add_params:
         fn.body.params.extend(tangent_params)
     fw.region(fn.body)

@@ -1161,7 +1161,7 @@ facts(GetAttr("T"), np.transpose, Method("transpose"), Method("reshape"), np.res
       np.take_along_axis, np.sum, np.mean, np.cumsum, np.diff, np.gradient, np.conj, Method("conj"), np.real,
       GetAttr("real"), np.imag, GetAttr("imag"), np.stack, np.concatenate, np.hstack, np.vstack, np.dstack,
       np.column_stack, np.array, np.asarray, np.split, np.array_split, np.vsplit, np.dsplit, np.hsplit, tuple,
-      list, runtime.reverse_sequence, Method("astype"), *(GetAttr(_name) for _name in RESULT_FIELDS), linear=EACH)
+      list, runtime.reverse_sequence, Method("astype"), linear=EACH)
 facts(np.where, np.select, runtime.setitem, runtime.list_append, sum, np.linspace, np.append, linear=JOINTLY)
 facts(float, linear=EACH)
 if NUMPY_2:
@@ -1189,9 +1189,10 @@ def _var_jvp(name: str, std: bool = False) -> Rule:
 
 
 def _norm_jvp(t, ans, x, ord=None, axis=None, keepdims=False):
-    """The 2-norm (Frobenius for matrices): sum(x t) / norm, 0 where the norm is 0."""
-    if ord is not None and ord != 2 or ord == 2 and axis is None and _ndim(x) != 1:
-        _unsupported("forward mode through np.linalg.norm with ord= other than the 2-norm")
+    """The 2-norm of vectors, the Frobenius norm of matrices: sum(x t) / norm, 0 where the norm is 0."""
+    vector = isinstance(axis, int) or isinstance(axis, tuple) and len(axis) == 1 or axis is None and _ndim(x) == 1
+    if isinstance(ord, Sym) or not (ord is None or ord == 2 and vector or ord == "fro" and not vector):
+        _unsupported("forward mode through np.linalg.norm other than the 2-norm of vectors and the Frobenius norm")
     return np.sum(x * t, axis=axis, keepdims=keepdims) / np.where(ans == 0, 1.0, ans)
 
 
@@ -1221,9 +1222,8 @@ def _cholesky_jvp(t, ans, a, **kw):
 def _eigh_tangents(t, w, v):
     """d(eigenvalues), d(eigenvectors) of a symmetric matrix with eigen-decomposition (w, v)."""
     rotated = v.T @ t @ v
-    gaps = w[None, :] - w[:, None]
-    off = 1.0 - np.eye(apply(len, w))
-    return np.diagonal(rotated), v @ (off / (gaps + np.eye(apply(len, w))) * rotated)
+    eye = np.diag(np.ones_like(w))
+    return np.diagonal(rotated), v @ ((1.0 - eye) / (w[None, :] - w[:, None] + eye) * rotated)
 
 
 def _eigh_jvp(t, ans, a, *args, **kw):
@@ -1235,8 +1235,8 @@ def _eigh_jvp(t, ans, a, *args, **kw):
 def _eigvalsh_jvp(t, ans, a, *args, **kw):
     if _ndim(a) != 2:
         _unsupported("forward mode through np.linalg.eigvalsh of a stack of matrices")
-    w, v = np.linalg.eigh(a)
-    return _eigh_tangents(t, w, v)[0]
+    wv = np.linalg.eigh(a)
+    return _eigh_tangents(t, wv[0], wv[1])[0]
 
 
 def _slogdet_jvp(t, ans, a):
@@ -1261,9 +1261,13 @@ def _prod_jvp(t, ans, x, *args, **kw):
 
 
 def _matrix_power_jvp(t, ans, a, n):
-    """d(a^n) = sum over k of a^k da a^(n-1-k), for a constant n >= 0."""
-    if type(n) is not int or n < 0:
-        _unsupported("forward mode through np.linalg.matrix_power with a negative or variable power")
+    """d(a^n) = sum over k of a^k da a^(n-1-k) for a constant n >= 0; a^-n is (a^-1)^n, with
+    d(a^-1) = -a^-1 da a^-1."""
+    if type(n) is not int:
+        _unsupported("forward mode through np.linalg.matrix_power with a variable power")
+    if n < 0:
+        a = np.linalg.inv(a)
+        t, n = -(a @ t @ a), -n
     parts = [np.linalg.matrix_power(a, k) @ t @ np.linalg.matrix_power(a, n - 1 - k) for k in range(n)]
     return functools.reduce(operator.add, parts) if parts else 0.0 * t
 
@@ -1273,6 +1277,22 @@ define(np.linalg.matrix_power, jvps=(_matrix_power_jvp, None))
 define(np.sinc, jvps=(lambda t, ans, x: t * apply(runtime.sinc_grad, x, ans),))
 define(np.nan_to_num, jvps=(lambda t, ans, x, *args, **kw: t * np.isfinite(x),))
 define(np.angle, jvps=(lambda t, ans, x, *args, **kw: 0.0 * t,))
+
+
+def _cast_jvp(fn: Any) -> Rule:
+    """x.astype(dtype), np.array(x, dtype), np.asarray(x, dtype): the tangent cast alike, zero for a cast
+    to ints or bools (which would otherwise truncate the tangent)."""
+    def jvp(t, ans, x, *args, **kw):
+        dtype = kw.get("dtype", args[0] if args else None)
+        cast = apply(fn, t, *args, **kw)
+        return cast if dtype is None or np.issubdtype(np.dtype(dtype), np.inexact) else 0.0 * cast
+    return jvp
+
+
+for _fn in (Method("astype"), np.array, np.asarray):
+    define(_fn, jvps=(_cast_jvp(_fn),))
+for _name, _position in RESULT_FIELDS.items():  # (the tangent of an np.linalg result is a plain tuple)
+    define(GetAttr(_name), jvps=(lambda t, ans, result, _position=_position: t[_position],))
 define(np.max, jvps=(_extremum_jvp("np.max"),))
 define(np.min, jvps=(_extremum_jvp("np.min"),))
 for _name in ("amax", "amin", "nanmax", "nanmin"):
@@ -1285,7 +1305,7 @@ define(np.pad, jvps=(_pad_jvp,))
 define(np.nansum, jvps=(lambda t, ans, x, *args, **kw: np.sum(_nan_free(t, x), *args, **kw),))
 define(np.nanmean, jvps=(lambda t, ans, x, axis=None, dtype=None, out=None, keepdims=False, **kw:
                          np.sum(_nan_free(t, x), axis=axis, keepdims=keepdims)
-                         / np.sum(~np.isnan(x), axis=axis, keepdims=keepdims),))
+                         / np.sum(1.0 - np.isnan(x), axis=axis, keepdims=keepdims),))
 define(np.average, jvps=(lambda t, ans, x, *args, **kw: np.average(t, *args, **kw),))
 define(np.polyval, jvps=(lambda t, ans, p, x: np.polyval(t, x), None))
 define(np.linalg.inv, jvps=(lambda t, ans, a: -(ans @ t @ ans),))

@@ -68,7 +68,8 @@ RTOL, ATOL = 1e-5, 1e-6
 RTOL32, ATOL32 = 1e-3, 1e-4  # programs with float32 arguments
 TIMEOUT_S = 5
 MAX_ABS_VALUE = 1e4
-CLASSES = ("pass", "refused", "internal", "wrong", "mutated", "hang")
+CLASSES = ("pass", "refused", "internal", "wrong", "mutated", "hang", "skipped")  # skipped: not for this transform
+TRANSFORMS = ("grad", "jvp", "hvp")
 FAILURES = ("internal", "wrong", "mutated", "hang")
 
 
@@ -732,6 +733,119 @@ def check(program: Program) -> Outcome:
             return _check(program)
     except _Timeout:
         return Outcome("hang", f"no result within {TIMEOUT_S} s")
+
+
+def check_transform(program: Program, transform: str = "grad") -> Outcome:
+    """``check`` (``grad``), or forward mode: ``jvp`` along a random tangent of the differentiated
+    arguments against the finite-difference gradient, or ``hvp`` (one array or float argument)
+    against central differences of ``symdiff.grad`` along a random direction."""
+    if transform == "grad":
+        return check(program)
+    try:
+        with _alarm(TIMEOUT_S), np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _check_jvp(program) if transform == "jvp" else _check_hvp(program)
+    except _Timeout:
+        return Outcome("hang", f"no result within {TIMEOUT_S} s")
+
+
+def _random_tangent(rng: np.random.Generator, x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _random_tangent(rng, v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_random_tangent(rng, v) for v in x)
+    if isinstance(x, np.ndarray):
+        return rng.standard_normal(x.shape) if np.issubdtype(x.dtype, np.inexact) else np.zeros(x.shape)
+    return float(rng.standard_normal()) if isinstance(x, (float, np.floating)) else 0.0
+
+
+def _zero_tangent(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _zero_tangent(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_zero_tangent(v) for v in x)
+    return np.zeros(x.shape) if isinstance(x, np.ndarray) else 0.0
+
+
+def _forward_setup(program: Program) -> tuple:
+    """(the function, float64 arguments, the reference) or an Outcome that ends the check."""
+    ref = reference(program)
+    if ref == "unstable":
+        return Outcome("unstable", "finite differences disagree between step sizes")
+    if program.aux or program.between is not None:
+        return Outcome("skipped", "returns an aux value or changes globals between calls")
+    return ref
+
+
+def _check_jvp(program: Program) -> Outcome:
+    ref = _forward_setup(program)
+    if isinstance(ref, Outcome):
+        return ref
+    value, fd, noise = ref
+    nums = _nums(program.argnums)
+    rng = np.random.default_rng(program.seed)
+    stage = "symdiff.jvp"
+    with Loaded(program.source, f"jvp_{program.family}_{program.seed}") as mod:
+        fn = target(mod.ns, program.name)
+        args = program.make_args(as64=True)
+        tangents = [_random_tangent(rng, a) if i in nums else _zero_tangent(a) for i, a in enumerate(args)]
+        before = copy.deepcopy(args)
+        result, bad = _call(lambda *a: symdiff.jvp(fn, a, tangents), args, stage)
+        if bad:
+            return bad
+        if not same_values(args, before):
+            return Outcome("mutated", "jvp changed its arguments", stage)
+    out, t_out = result
+    want = sum(float(np.sum(np.asarray(w) * np.asarray(_get(tangents[n], path), dtype=float)))
+               for n, grads in zip(nums, fd) for (path, _), w in zip(_leaves(args[n]), grads))
+    if not (isinstance(out, (float, np.floating)) and abs(out - value) <= 1e-9 * (1 + abs(value))):
+        return Outcome("wrong", f"jvp value {out!r} but the function returns {value!r}", stage)
+    size = 1.0 + sum(float(np.sum(np.abs(np.asarray(_get(tangents[n], p), dtype=float))))
+                     for n in nums for p, _ in _leaves(args[n]))
+    if not _close(np.asarray(t_out, dtype=float), np.asarray(want), noise * size, size):
+        return Outcome("wrong", f"jvp tangent {t_out!r} but finite differences give {want!r}", stage)
+    return Outcome("pass")
+
+
+def _check_hvp(program: Program) -> Outcome:
+    ref = _forward_setup(program)
+    if isinstance(ref, Outcome):
+        return ref
+    if not isinstance(program.argnums, int):
+        return Outcome("skipped", "hvp of several arguments")
+    n = program.argnums
+    rng = np.random.default_rng(program.seed)
+    stage = "symdiff.hvp"
+    with Loaded(program.source, f"hvp_{program.family}_{program.seed}") as mod:
+        fn = target(mod.ns, program.name)
+        args = program.make_args(as64=True)
+        x = args[n]
+        if not (isinstance(x, float) or isinstance(x, np.ndarray) and x.dtype == np.float64):
+            return Outcome("skipped", "hvp with respect to a container or a non-float argument")
+        v = _random_tangent(rng, x)
+        try:
+            g = symdiff.grad(fn, argnums=n)
+            eps = 1e-5
+            moved = [lambda step: [a if i != n else x + step * v for i, a in enumerate(args)]][0]
+            want = (np.asarray(g(*moved(eps)), dtype=float) - np.asarray(g(*moved(-eps)), dtype=float)) / (2 * eps)
+            check = (np.asarray(g(*moved(1e-4)), dtype=float) - np.asarray(g(*moved(-1e-4)), dtype=float)) / 2e-4
+        except _Timeout:
+            raise
+        except Exception as e:  # noqa: BLE001 - grad's own failures are the grad transform's to report
+            return Outcome("skipped", f"grad fails: {type(e).__name__}")
+        scale = 1.0 + float(np.max(np.abs(want), initial=0.0))
+        if not np.allclose(want, check, rtol=1e-3, atol=1e-4 * scale):
+            return Outcome("unstable", "finite differences of grad disagree between step sizes")
+        before = copy.deepcopy(args)
+        got, bad = _call(lambda *a: symdiff.hvp(fn, argnums=n)(*a), [*args, v], stage)
+        if bad:
+            return bad
+        if not same_values(args, before):
+            return Outcome("mutated", "hvp changed its arguments", stage)
+    if np.shape(got) != np.shape(x) or not np.allclose(np.asarray(got, dtype=float), want, rtol=1e-4,
+                                                        atol=1e-5 * scale):
+        return Outcome("wrong", f"hvp {_short(got)} but finite differences of grad give {_short(want)}", stage)
+    return Outcome("pass")
 
 
 def _value_error(value: Any, want: float, program: Program, stage: str) -> Outcome | None:

@@ -1,0 +1,130 @@
+"""Forward mode (jvp, hvp) on cases the sweeps found wrong, each minimised; checked against
+central finite differences (tests/jvpcheck.py)."""
+
+import numpy as np
+import pytest
+from jvpcheck import check_jvp
+
+import symdiff
+from symdiff import NoRuleError
+
+
+def take(x, idx, n):
+    return np.tanh(x[idx]) ** n
+
+
+def test_an_int_index_array_and_an_int_exponent_carry_no_tangent():
+    x = np.linspace(-1.0, 1.0, 6)
+    check_jvp(take, [x, np.array([0, 2]), 3], [0], np.random.default_rng(0), adjoint=False)
+
+
+def summed(x, n):
+    return np.sum(x, axis=n)
+
+
+def test_an_int_axis_argument_stays_an_axis():
+    check_jvp(summed, [np.ones((2, 3)), 1], [0], np.random.default_rng(1), adjoint=False)
+
+
+def spaced(a, b):
+    return np.linspace(a, b, 5)
+
+
+def test_linspace_keeps_its_count():
+    check_jvp(spaced, [0.5, 2.0], [0, 1], np.random.default_rng(2))
+
+
+def spectral(x):
+    return np.linalg.norm(x, ord=2, axis=(1, 2))
+
+
+def test_the_matrix_two_norm_is_refused_not_taken_as_frobenius():
+    with pytest.raises(NoRuleError, match="norm"):
+        symdiff.jvp(spectral, (np.ones((2, 3, 4)),), (np.ones((2, 3, 4)),))
+
+
+def truncated(x):
+    return np.sum(x.astype(int) * x) + np.sum(np.asarray(x, dtype=int))
+
+
+def test_a_cast_to_int_has_zero_tangent():
+    x = np.array([0.3, 1.7, -2.2])
+    _, t = symdiff.jvp(truncated, (x,), (np.ones(3),))
+    assert t == pytest.approx(float(np.sum(x.astype(int))))
+
+
+def factored(a):
+    return np.linalg.cholesky(a)
+
+
+def test_a_rank_dependent_rule_is_compiled_for_the_arguments_rank():
+    x = np.random.default_rng(3).standard_normal((3, 3))
+    a = x @ x.T + 3.0 * np.eye(3)
+    _, t = symdiff.jvp(factored, (a,), (np.eye(3),))  # (a symmetric tangent: cholesky reads a as symmetric)
+    eps = 1e-6
+    fd = (np.linalg.cholesky(a + eps * np.eye(3)) - np.linalg.cholesky(a - eps * np.eye(3))) / (2 * eps)
+    np.testing.assert_allclose(t, fd, rtol=1e-6, atol=1e-8)
+
+
+def fields(x):
+    return np.linalg.slogdet(x).logabsdet + np.linalg.eigh(x + x.T).eigenvalues[0]
+
+
+@pytest.mark.skipif(np.lib.NumpyVersion(np.__version__) < "2.0.0", reason="result fields are NumPy 2")
+def test_named_result_fields_and_eigh_values():
+    x = np.eye(3) * 2 + 0.1 * np.arange(9.0).reshape(3, 3)
+    check_jvp(fields, [x], [0], np.random.default_rng(5))
+
+
+def nan_mean(x):
+    return np.nanmean(x, axis=0)
+
+
+def test_nanmean():
+    check_jvp(nan_mean, [np.arange(6.0).reshape(3, 2)], [0], np.random.default_rng(6))
+
+
+# ---------------------------------------------------------------------------- not fixed yet
+
+
+def transposed(x, p):
+    return np.transpose(x, p)
+
+
+def contracted(spec, x):
+    return np.einsum(spec, x, x)
+
+
+@pytest.mark.xfail(strict=True, reason="a tuple argument's tangent takes its place in np.transpose")
+def test_a_tuple_of_axes_argument_stays_axes():
+    check_jvp(transposed, [np.ones((2, 3, 4)), (2, 0, 1)], [0], np.random.default_rng(7), adjoint=False)
+
+
+@pytest.mark.xfail(strict=True, reason="a string argument's tangent takes its place in np.einsum")
+def test_a_subscripts_argument_stays_a_string():
+    check_jvp(contracted, ["ij,ij->i", np.ones((2, 3))], [1], np.random.default_rng(8), adjoint=False)
+
+
+def mixed_r(a, b):
+    return np.r_[a, 2.0, b, 0:2]
+
+
+@pytest.mark.xfail(strict=True, reason="np.r_ with a number and a slice among its items: tangent of the wrong size")
+def test_r_with_constants_and_a_slice():
+    check_jvp(mixed_r, [np.ones(2), 0.5], [0, 1], np.random.default_rng(9))
+
+
+def tower(x, n):
+    if n == 0:
+        return x
+    return np.sin(tower(x, n - 1)) * x
+
+
+def recursive_loss(x):
+    return np.sum(tower(x, 3))
+
+
+@pytest.mark.xfail(strict=True, raises=NoRuleError, reason="the JVP of a recursive function has no VJP")
+def test_hessian_of_a_recursive_function():
+    x = np.array([0.3, -0.2])
+    symdiff.hessian(recursive_loss)(x)
