@@ -1272,6 +1272,261 @@ def _matrix_power_jvp(t, ans, a, n):
     return functools.reduce(operator.add, parts) if parts else 0.0 * t
 
 
+class _TupleTangent(tuple):
+    """The tangent of a tuple result: the tangents of several arguments add item by item."""
+
+    def __add__(self, other: Any) -> _TupleTangent:
+        return _TupleTangent(a + b for a, b in zip(self, other))
+
+
+def _length(x: Any, axis: int = -1) -> Any:
+    """``x.shape[axis]``, spelt from the arguments' shapes where it can be."""
+    return shape_of(x)[axis]
+
+
+def _slice(start: Any, stop: Any) -> Any:
+    """``start:stop`` in an index, its bounds possibly symbolic (an index tuple holds symbols,
+    not slices of them)."""
+    if isinstance(start, Sym) or isinstance(stop, Sym):
+        return apply(BUILD_SLICE, start, stop, None)
+    return slice(start, stop)
+
+
+def _off_diagonal_inverse(w: Any) -> Any:
+    """F with F[..., i, j] = 1 / (w[j] - w[i]) off the diagonal and 0 on it (distinct w)."""
+    eye = apply(np.eye, _length(w), dtype=bool)
+    gaps = w[..., None, :] - w[..., :, None]
+    return np.where(eye, 0.0, 1.0 / np.where(eye, 1.0, gaps))
+
+
+def _cumprod_jvp(t, ans, x, *args, **kw):
+    """d cumprod[k] = sum over i <= k of t[i] times the product of x[j] for j <= k, j != i:
+    exact with zeros, like the VJP (O(n^2) along the axis)."""
+    axis = _reduction_args("np.cumprod", args, kw, ("axis", "dtype", "out")).get("axis")
+    if axis is None:
+        x, t, axis = np.ravel(x), np.ravel(t), 0
+    xm, tm = np.moveaxis(x, axis, -1), np.moveaxis(t, axis, -1)
+    eye = apply(np.eye, _length(xm), dtype=bool)
+    others = np.where(eye, 1.0, xm[..., None, :])  # row i: x with x[i] replaced by 1
+    products = np.triu(np.cumprod(others, axis=-1))  # [i, k]: prod_{j <= k, j != i} x[j], for k >= i
+    return np.moveaxis(np.sum(tm[..., :, None] * products, axis=-2), -1, axis)
+
+
+def _interp_jvp(argnum: int) -> Rule:
+    """np.interp: along x, the slope of the segment x falls in (the right one at a knot; 0
+    outside xp), as runtime.interp_vjp; along fp, np.interp itself (it is linear in fp)."""
+    def jvp(t, ans, x, xp, fp, left=None, right=None, period=None):
+        if left is not None or right is not None or period is not None:
+            _unsupported("forward mode through np.interp with left=, right= or period=")
+        if argnum == 2:
+            return np.interp(x, xp, t)
+        # the segment from xp[k] to xp[k + 1], k counted among the inner knots (tangent code
+        # has no integer constants to add)
+        k = apply(np.searchsorted, xp[1:-1], x, side="right")
+        starts, ends = slice(None, -1), slice(1, None)
+        slope = (apply(np.take, fp[ends], k) - apply(np.take, fp[starts], k)) / \
+            (apply(np.take, xp[ends], k) - apply(np.take, xp[starts], k))
+        return np.where(np.logical_and(x >= xp[0], x <= xp[-1]), t * slope, 0.0)
+    return jvp
+
+
+def _reduced_first(x: Any, axis: Any) -> Any:
+    """``x`` with the axes ``axis`` reduces flattened into its first axis, in the order
+    runtime.quantile_vjp flattens them (the other axes follow, in order)."""
+    if axis is None:
+        return np.ravel(x)
+    if isinstance(axis, Sym):
+        _unsupported("forward mode through a quantile with an axis= computed at run time")
+    if not isinstance(axis, (tuple, list)):
+        return np.moveaxis(x, axis, 0)
+    axes = [int(a) for a in axis]
+    ndim = _ndim(x)
+    if ndim is not None:
+        axes = sorted(a % ndim for a in axes)
+    elif all(a >= 0 for a in axes) or all(a < 0 for a in axes):
+        axes = sorted(axes)
+    else:
+        axes = np.sort(np.mod(np.asarray(axes), np.ndim(x)))  # (sorted once the rank is known)
+    moved = np.moveaxis(x, axes, tuple(range(len(axis))))
+    return np.reshape(moved, (-1,) + shape_of(moved)[len(axis):])
+
+
+def _quantile_jvp(name: str, percent: bool = False) -> Rule:
+    """np.quantile / np.percentile / np.median (linear interpolation): the tangent of the order
+    statistics each quantile interpolates between, by the same weights (ties as the VJP)."""
+    def jvp(t, ans, a, *args, **kw):
+        names = ("axis", "out", "overwrite_input", "keepdims") if name == "np.median" else \
+            ("q", "axis", "out", "overwrite_input", "method", "keepdims")
+        opts = dict(_positional(name, args, names), **kw)
+        if opts.get("out") is not None or opts.get("method", "linear") != "linear":
+            _unsupported(f"forward mode through {name} with out= or a method other than 'linear'")
+        axis, keepdims = opts.get("axis"), opts.get("keepdims", False)
+        flat = _reduced_first(a, axis)
+        ordered = np.take_along_axis(_reduced_first(t, axis), np.argsort(flat, axis=0), axis=0)
+        n = _length(flat, 0)
+        q = apply(np.asarray, 0.5 if name == "np.median" else opts["q"], dtype=float)
+        position = (q / 100 if percent else q) * (n - 1)
+        lo = np.floor(position)
+        hi = np.minimum(lo + 1, n - 1)
+        frac = (position - lo)[..., None]
+        rank = apply(np.arange, n)
+        weights = (rank == lo[..., None]) * (1.0 - frac) + (rank == hi[..., None]) * frac  # q's axes, then n
+        out = np.tensordot(weights, ordered, axes=([-1], [0]))
+        return out if keepdims is False else np.reshape(out, shape_of(ans))
+    return jvp
+
+
+def _partition_jvp(t, ans, a, kth, axis=-1, **kw):
+    """ans is a permutation of a: equal ranks in both sortings pair each output with its element
+    (as runtime.partition_vjp)."""
+    if axis is None:
+        a, t, axis = np.ravel(a), np.ravel(t), 0
+    ranked = np.take_along_axis(t, np.argsort(a, axis=axis), axis=axis)
+    return np.take_along_axis(ranked, np.argsort(np.argsort(ans, axis=axis), axis=axis), axis=axis)
+
+
+def _eig_tangents(t, w, v):
+    """d(eigenvalues), d(eigenvectors) of a real matrix with real, distinct eigenvalues w and
+    unit-norm eigenvectors v: V^-1 dA V's diagonal, and V (F * V^-1 dA V) less each column's
+    part along itself (the normalisation)."""
+    v = apply(runtime.real_eigen, v)
+    inner = np.linalg.solve(v, t @ v)
+    dv = v @ (_off_diagonal_inverse(w) * inner)
+    return np.diagonal(inner, axis1=-2, axis2=-1), dv - v * np.sum(v * dv, axis=-2, keepdims=True)
+
+
+def _eigvals_jvp(t, ans, a):
+    pair = np.linalg.eig(a)
+    w = pair[0]
+    dw = _eig_tangents(t, w, pair[1])[0]
+    nearest = np.argmin(np.abs(ans[..., :, None] - w[..., None, :]), axis=-1)  # (eig's order may differ)
+    return np.take_along_axis(dw, nearest, axis=-1)
+
+
+def _svd_tangents(t, u, s, vh):
+    """d(u), d(s), d(vh) of the reduced SVD u s vh of a (distinct, nonzero singular values):
+    with dP = u^T da v and F = 1 / (s_j^2 - s_i^2) off the diagonal, ds = diag(dP),
+    du = u (F * (dP S + S dP^T)) + (I - u u^T) da v / s, dv likewise."""
+    v = _mT(vh)
+    dp = _mT(u) @ t @ v
+    f = _off_diagonal_inverse(s * s)
+    row, col = s[..., None, :], s[..., :, None]
+    du = u @ (f * (dp * row + col * _mT(dp))) + (t @ v - u @ dp) / row
+    dv = v @ (f * (col * dp + _mT(dp) * row)) + (_mT(t) @ u - v @ _mT(dp)) / row
+    return du, np.diagonal(dp, axis1=-2, axis2=-1), _mT(dv)
+
+
+def _singular_values_tangent(t, a):
+    usv = np.linalg.svd(a, full_matrices=False)
+    return np.sum(usv[0] * (t @ _mT(usv[2])), axis=-2)  # diag(u^T da v)
+
+
+def _svd_jvp(t, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
+    """The reduced SVD's tangents. With full matrices, those of the reduced SVD (computed again:
+    the VJP of the full one refuses u and vh of a non-square matrix), its singular vectors'
+    signs matched to the full one's, and NaN for the other columns of u (rows of vh) of a
+    non-square matrix: any basis of a complement, they have no derivative."""
+    if isinstance(compute_uv, Sym) or isinstance(full_matrices, Sym):
+        _unsupported("forward mode through np.linalg.svd with full_matrices= or compute_uv= computed at run time")
+    if not compute_uv:
+        return _singular_values_tangent(t, a)
+    u, s, vh = ans[0], ans[1], ans[2]
+    if not full_matrices:
+        return tuple(_svd_tangents(t, u, s, vh))
+    reduced = np.linalg.svd(a, full_matrices=False)
+    k = _length(s)
+    signs = np.sign(np.sum(u[..., :, _slice(None, k)] * reduced[0], axis=-2))
+    du, ds, dvh = _svd_tangents(t, reduced[0], reduced[1], reduced[2])
+    extra_u, extra_vh = u[..., :, _slice(k, None)], vh[..., _slice(k, None), :]
+    return (np.concatenate([du * signs[..., None, :], apply(np.full, shape_of(extra_u), np.nan)], axis=-1), ds,
+            np.concatenate([dvh * signs[..., :, None], apply(np.full, shape_of(extra_vh), np.nan)], axis=-2))
+
+
+def _qr_tangents(t, a, q, r):
+    """dq, dr of the reduced QR q r of a. With a = [x, y], x the first k = r.shape[-2] columns
+    (all of them unless a has more columns than rows): X = q^T dx rx^-1, the antisymmetric
+    q^T dq = tril(X, -1) - its transpose, drx = (X - q^T dq) rx, dq = dx rx^-1 - q (X - q^T dq),
+    and dry = dq^T y + q^T dy (r[:, k:] = q^T y)."""
+    k = _length(r, -2)
+    rx = r[..., :, _slice(None, k)]
+    right = _mT(np.linalg.solve(_mT(rx), _mT(t[..., :, _slice(None, k)])))  # dx rx^-1
+    x = _mT(q) @ right
+    lower = np.tril(x, -1)
+    upper = x - (lower - _mT(lower))
+    dq = right - q @ upper
+    dry = _mT(dq) @ a[..., :, _slice(k, None)] + _mT(q) @ t[..., :, _slice(k, None)]
+    return dq, np.concatenate([upper @ rx, dry], axis=-1)
+
+
+def _qr_jvp(t, ans, a, mode="reduced"):
+    if mode == "r":
+        qr = np.linalg.qr(a)
+        return _qr_tangents(t, a, qr[0], qr[1])[1]
+    if mode != "reduced":
+        _unsupported(f"forward mode through np.linalg.qr with mode={mode!r}")
+    return tuple(_qr_tangents(t, a, ans[0], ans[1]))
+
+
+def _pinv_tangent(t, a, p):
+    """d pinv(a) for a of full rank: -p da p + p p^T da^T (I - a p) + (I - p a) da^T p^T p."""
+    tt = _mT(t)
+    return -(p @ t @ p) + (p @ _mT(p)) @ (tt - tt @ a @ p) + (tt - p @ a @ tt) @ (_mT(p) @ p)
+
+
+def _lstsq_jvp(argnum: int) -> Rule:
+    """x, res, rank, sv = lstsq(a, b), a of full rank: dx = d(pinv(a)) b + pinv(a) db; the
+    residuals' 2 (a x - b)^T (da x - db) (a dx is orthogonal to a x - b); the singular values'
+    diag(u^T da v); rank's 0."""
+    def jvp(t, ans, a, b, *args, **kw):
+        x, res = ans[0], ans[1]
+        p = np.linalg.pinv(a)
+        if argnum == 0:
+            dx, dfit, dsv = _pinv_tangent(t, a, p) @ b, t @ x, _singular_values_tangent(t, a)
+        else:
+            dx, dfit, dsv = p @ t, -t, np.zeros_like(ans[3], dtype=float)
+        dres = 2.0 * np.sum((a @ x - b) * dfit, axis=0)
+        return _TupleTangent((dx, np.reshape(dres, (-1,))[_slice(None, apply(len, res))], 0.0, dsv))
+    return jvp
+
+
+def _display_items(seq: Any) -> list | None:
+    """The items of a list or tuple display that tangent code built (a tangent of a sequence
+    built in the function is one), or None."""
+    if not isinstance(seq, Sym):
+        return list(seq) if isinstance(seq, (tuple, list)) else None
+    op = seq._b.producer.get(seq.value)
+    if op is None or op.fn not in (BUILD_LIST, BUILD_TUPLE):
+        return None
+    return [Sym(seq._b, item) for item in op.args]
+
+
+def _multi_dot_jvp(t, ans, arrays, **kw):
+    """multi_dot is linear in each array: the sum over i of multi_dot with array i replaced by
+    its tangent (the tangent of a list display is the display of its items' tangents)."""
+    tangents = _display_items(t)
+    if tangents is None:
+        _unsupported("forward mode through np.linalg.multi_dot of a list that is not written as a display "
+                     "[a, b, ...] in the function")
+    items = [arrays[i] for i in range(len(tangents))]
+    parts = [np.linalg.multi_dot(items[:i] + [ti] + items[i + 1:]) for i, ti in enumerate(tangents)]
+    return functools.reduce(operator.add, parts)
+
+
+define(np.cumprod, jvps=(_cumprod_jvp,))
+define(np.interp, jvps=(_interp_jvp(0), None, _interp_jvp(2)))
+define(np.quantile, jvps=(_quantile_jvp("np.quantile"),))
+define(np.percentile, jvps=(_quantile_jvp("np.percentile", percent=True),))
+define(np.median, jvps=(_quantile_jvp("np.median"),))
+define(np.partition, jvps=(_partition_jvp,))
+define(np.linalg.eig, jvps=(lambda t, ans, a: tuple(_eig_tangents(t, ans[0], ans[1])),))
+define(np.linalg.eigvals, jvps=(_eigvals_jvp,))
+define(np.linalg.svd, jvps=(_svd_jvp,))
+if hasattr(np.linalg, "svdvals"):
+    define(np.linalg.svdvals, jvps=(lambda t, ans, a: _singular_values_tangent(t, a),))
+define(np.linalg.qr, jvps=(_qr_jvp,))
+define(np.linalg.pinv, jvps=(lambda t, ans, a, *args, **kw: _pinv_tangent(t, a, ans),))
+define(np.linalg.lstsq, jvps=(_lstsq_jvp(0), _lstsq_jvp(1)))
+define(np.linalg.multi_dot, jvps=(_multi_dot_jvp,))
 define(np.prod, jvps=(_prod_jvp,))
 define(np.linalg.matrix_power, jvps=(_matrix_power_jvp, None))
 define(np.sinc, jvps=(lambda t, ans, x: t * apply(runtime.sinc_grad, x, ans),))
@@ -1326,5 +1581,8 @@ rule(runtime.power_slope, lambda g, ans, x, y, power=None: unbroadcast(g * y * a
      elementwise=True, nature=ELEMENTWISE)
 rule(runtime.sinc_grad, lambda g, ans, x, sinc: g * (-math.pi * np.sin(math.pi * x) - ans) / x,
      lambda g, ans, x, sinc: -g / x, elementwise=True, nature=ELEMENTWISE)
+# (a check that passes its argument through: as the identity)
+rule(runtime.real_eigen, lambda g, ans, x: g, HELPER, alias=ITSELF, linear=EACH, shape=shapes.first,
+     dtype=shapes.first_dtype)
 rule(runtime.spread_like, lambda g, ans, t, shape: unbroadcast(g, t), None, HELPER, alias=VIEW, linear=EACH,
      shape=shapes.broadcast_to, dtype=shapes.first_dtype)

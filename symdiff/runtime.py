@@ -829,6 +829,15 @@ def _real_eig(a: Any) -> tuple:
     return w, v
 
 
+def real_eigen(v: Any) -> Any:
+    """``v``, the eigenvectors of ``np.linalg.eig`` in tangent code, after checking that they are
+    real: derivatives of ``eig`` are only supported where every eigenvalue is real (NumPy
+    returns real eigenvectors exactly then)."""
+    if np.iscomplexobj(v):
+        raise SymdiffError("the derivative of np.linalg.eig is only supported where every eigenvalue is real")
+    return v
+
+
 def eig_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
     """The cotangent of a real ``a`` in ``result = w, v = np.linalg.eig(a)`` (or, with no
     ``result``, ``w = eigvals(a)``), for real, distinct eigenvalues; ``v``'s columns have unit

@@ -118,6 +118,7 @@ def u_power_slope(x, w): return np.sum(runtime.power_slope(x, 2.5) * w)
 def u_log_or_zero(x, w): return np.sum(runtime.log_or_zero(x) * w)
 def u_sinc_grad(x, w): return np.sum(runtime.sinc_grad(x, np.sinc(x)) * w)
 def u_spread_like(x, w): return np.sum(runtime.spread_like(x, np.shape(w)) * w)
+def u_real_eigen(x, w): return np.sum(runtime.real_eigen(x) * w)
 def u_pos(x, w): return np.sum(+x * w)
 def u_abs(x, w): return np.sum(abs(x) * w)
 def u_operator_abs(x, w): return np.sum(operator.abs(x) * w)
@@ -196,6 +197,7 @@ UNARY = [
     ("runtime.log_or_zero", u_log_or_zero, POS, [runtime.log_or_zero], ARRAY_SHAPES),
     ("runtime.sinc_grad", u_sinc_grad, NONZERO, [runtime.sinc_grad, np.sinc], ARRAY_SHAPES),
     ("runtime.spread_like", u_spread_like, REAL, [runtime.spread_like], ARRAY_SHAPES),
+    ("runtime.real_eigen", u_real_eigen, REAL, [runtime.real_eigen], ARRAY_SHAPES),
 ]
 
 
