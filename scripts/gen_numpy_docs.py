@@ -297,6 +297,8 @@ FORWARD_PARTIAL = {
     "np.average": "with differentiated weights",
     "np.polyval": "with a differentiated x",
     "np.prod": "its second derivative (hvp, hessian: its JVP's helper has no rule)",
+    "np.quantile": "with a differentiated q (as in reverse mode)",
+    "np.percentile": "with a differentiated q (as in reverse mode)",
 }
 
 

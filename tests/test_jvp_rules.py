@@ -267,12 +267,14 @@ def test_eig_with_complex_eigenvalues_is_refused():
         symdiff.jvp(eigvals, (a,), (np.ones((2, 2)),))
 
 
-def test_multi_dot_of_a_list_that_is_not_a_display_is_refused():
+def test_multi_dot_of_a_list_argument_follows_its_items():
     def f(arrays):
         return np.linalg.multi_dot(arrays)
 
-    with pytest.raises(NoRuleError, match=r"test_jvp_rules.py:\d+: .*multi_dot of a list that is not written"):
-        symdiff.jvp(f, ([np.ones((2, 2)), np.ones((2, 2))],), ([np.ones((2, 2)), np.ones((2, 2))],))
+    a, b = np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([[0.3, 0.0], [1.0, 2.0]])
+    ta, tb = np.array([[0.2, -1.0], [1.0, 0.5]]), np.array([[1.0, 1.0], [0.0, -2.0]])
+    _, tangent = symdiff.jvp(f, ([a, b],), ([ta, tb],))
+    np.testing.assert_allclose(tangent, ta @ b + a @ tb, rtol=1e-12)  # the product rule, by hand
 
 
 @pytest.mark.parametrize("f, what", [
