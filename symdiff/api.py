@@ -149,7 +149,7 @@ class _Compiler:
             lower.specialise(value, spec)
         self._forward_stages(primal, extra, list(key) + list(extra_keys))
         as_tuple = not isinstance(self.argnums, int)
-        if self.mode == "jvp":
+        if self.mode in ("jvp", "tangent"):
             gradient = primal
             optimize.optimize(gradient, final=True)
         elif self.stages:
@@ -216,7 +216,7 @@ class _Compiler:
             along.append(", ".join(f"{names[i]} along {names[taken + k]}" for k, i in enumerate(positions)))
             taken += len(positions)
         wrt = ", ".join(names[i] for i in nums)
-        if self.mode == "jvp":
+        if self.mode in ("jvp", "tangent"):
             inner = "".join(f" of its derivative for {a}" for a in along[:-1])
             return f"(its value and derivative for {along[-1]}{inner}) in forward mode"
         if self.stages:
@@ -231,6 +231,8 @@ class _Compiler:
 
     def differentiable_again(self) -> str | None:
         """Why the function this compiles cannot be differentiated again, or None."""
+        if self.mode == "tangent" and not self.has_aux:
+            return None
         if self.mode != "grad" or self.with_value or self.has_aux or not isinstance(self.argnums, int):
             return (f"{self.name} cannot be differentiated again: only a gradient with respect to one argument "
                     "(symdiff.grad(f) or grad(f, argnums=i)) and a Hessian-vector product (symdiff.hvp(f)) can be")
@@ -253,7 +255,13 @@ class _Compiler:
         cached = self._derived.get(key)
         if cached is not None:
             return cached
-        if kind == "vjp":
+        everything = tuple(range(len(self.params)))
+        if self.mode == "tangent":  # a derivative along tangents: its VJP, or one more stage
+            made = _Compiler(self.fun, everything, False, stages=self.stages, mode="vjp", units=self.units,
+                             prefix=f"vjp_{self.name}") if kind == "vjp" else \
+                _Compiler(self.fun, 0, False, stages=[*self.stages, tuple(positions)], mode="tangent",
+                          units=self.units, prefix=f"d{self.name}")
+        elif kind == "vjp":
             made = _Compiler(self.fun, tuple(range(len(self.params))), False, stages=[*self.stages, (self.argnums,)],
                              prefix=f"vjp_{self.name}", units=self.units)
         elif kind == "grad":  # of a G of a number: its VJP from the cotangent 1.0, of argument positions[0]
@@ -287,11 +295,13 @@ class _Compiler:
         def jvp(i: int) -> Callable:
             return lambda t, ans, *args: tracing.apply(self.derived("hvp", (i,)).dispatcher, *args, t)
 
-        position = self.argnums
+        position = self.argnums  # (a gradient has the shape of the argument it is taken for)
+        known = self.mode == "grad"
         primitives.define(callee, vjps=tuple(vjp(i) for i in range(count)), jvps=tuple(jvp(i) for i in range(count)),
                           pure=True, alias=primitives.FRESH, dtype=shapes.unknown_dtype,
-                          shape=lambda fn, args, kwargs, found: found[position] if position < len(found) else None,
-                          rank=lambda fn, kinds: kinds[position] if position < len(kinds) else None)
+                          shape=lambda fn, args, kwargs, found: found[position] if known and position < len(found)
+                          else None,
+                          rank=lambda fn, kinds: kinds[position] if known and position < len(kinds) else None)
 
     @property
     def guarded(self) -> list[tuple[tuple, Callable]]:
@@ -759,11 +769,14 @@ _JVPS: dict[Callable, Callable] = {}
 
 
 def recursive_jvp(fun: Callable) -> Callable:
-    """``jvp_f(*args, *tangents) -> (out, tangent_out)``: what the tangent code calls for a
-    recursive call of ``f`` (compiled when first called)."""
+    """``tangent_f(*args, *tangents) -> tangent_out``: what the tangent code calls for a
+    recursive call of ``f`` (compiled when first called); a primitive itself, so that Hessians of
+    recursive functions (reverse mode over this code) work."""
     if fun not in _JVPS:
         nargs = len(_param_names(fun))
-        _JVPS[fun] = _Compiler(fun, 0, with_value=False, stages=[range(nargs)], mode="jvp").dispatcher
+        compiler = _Compiler(fun, 0, with_value=False, stages=[range(nargs)], mode="tangent")
+        compiler.register_primitive(compiler.dispatcher)
+        _JVPS[fun] = compiler.dispatcher
     return _JVPS[fun]
 
 

@@ -72,11 +72,13 @@ def tangent_like(v: Value, hint: str | None = None) -> Value:
 class Forward:
     """Emits tangent code right after each primal op whose result depends on the inputs."""
 
-    def __init__(self, fn: Function, tangents: dict[Value, Value], recursive_jvp: Any = None):
+    def __init__(self, fn: Function, tangents: dict[Value, Value], recursive_jvp: Any = None, ints: bool = False):
         self.fn = fn
         self.b = passes.adjoint_builder(fn.body)  # tangent arithmetic is on floats, like cotangent arithmetic
         self.varied = passes.varied_values(fn, list(tangents), rules.differentiable)
         self.tangent: dict[Value, Value] = dict(tangents)
+        self.zeros: set[Value] = set()  # values that depend on the inputs only through ints: tangent 0
+        self.ints = ints  # ints carry tangents too (a gradient asked for with respect to an int argument)
         self.recursive_jvp = recursive_jvp
 
     # ------------------------------------------------------------------ zeros
@@ -109,9 +111,17 @@ class Forward:
         self.b.pop()
 
     def call(self, op: Op) -> None:
+        record = primitives.lookup(op.fn)
         operands = [(i, a) for i, a in enumerate(op.positional) if a in self.varied]
         operands += [(name, a) for name, a in op.keywords.items() if a in self.varied]
         if not operands or not rules.differentiable(op.fn):
+            return
+        # ints, bools and what is built of them only carry no tangent (an index, an axis, a shape:
+        # JAX's float0), nor do the arguments a rule says are not differentiated (a subscripts string)
+        operands = [(i, a) for i, a in operands if a not in self.zeros and (self.ints or not integral(a))
+                    and not _fixed_position(record, i)]
+        if not operands or not self.ints and integral(op.result):
+            self.zeros.update(op.results)
             return
         missing = [a for _, a in operands if a not in self.tangent]
         if missing:  # a value that depends on the inputs through something forward mode cannot follow
@@ -138,13 +148,12 @@ class Forward:
         self.tangent[op.result] = total
 
     def recursive(self, op: Op, operands: list) -> Value:
-        """The tangent of a recursive call of ``f``: ``jvp_f(*args, *tangents)[1]``."""
+        """The tangent of a recursive call of ``f``: ``tangent_f(*args, *tangents)``."""
         if op.kwnames:
             raise no_rule_error(self.fn, op, "a recursive call with keyword arguments")
-        jvp = self.recursive_jvp(op.fn)
+        tangent_of = self.recursive_jvp(op.fn)
         tangents = [self.tangent[a] if a in self.tangent else self.zero(a) for a in op.positional]
-        pair = self.b.call(jvp, [*op.positional, *tangents])
-        return self.b.call(operator.getitem, [pair, self.b.const(1)], kind=op.result.kind)
+        return self.b.call(tangent_of, [*op.positional, *tangents], kind=op.result.kind)
 
     def branch(self, op: Op) -> None:
         for sub in op.regions:
@@ -327,6 +336,24 @@ def _number(x: Any) -> bool:
 # ---------------------------------------------------------------------- the transformation
 
 
+def integral(v: Value) -> bool:
+    """Whether ``v`` is known to be an int or bool, or an array of them (no tangent but zero)."""
+    if v.integer or v.pytype in (int, bool):
+        return True
+    return v.dtype is not None and not np.issubdtype(v.dtype, np.inexact)
+
+
+def _fixed_position(record: primitives.Primitive, position: Any) -> bool:
+    """Whether the record says argument ``position`` is not differentiated (a None rule there)."""
+    if isinstance(position, str):
+        return False
+    rules_ = record.jvps if record.jvps is not None else record.vjps
+    if rules_ is None or position >= len(rules_) or rules_[position] is not None:
+        return False
+    other = record.vjps if record.jvps is not None else None
+    return other is None or position >= len(other) or other[position] is None
+
+
 def carries_tangent(param: Value) -> bool:
     """Whether a parameter's tangent can be other than zero: not when it is specialised as a
     Python int or bool or an array of ints or bools (an index, an axis, a count -- as JAX's
@@ -369,7 +396,7 @@ def forward(fn: Function, argnum: int, with_value: bool = False, as_tuple: bool 
     x = fn.body.params[argnum]
     seed = Value(f"d{x.hint}", SCALAR, 1.0)
     seed.shape = ()
-    fw = Forward(fn, {x: seed})
+    fw = Forward(fn, {x: seed}, ints=True)
     fw.region(fn.body)
     b = fw.b
     b.line = None

@@ -201,8 +201,7 @@ CONSTRUCTS = [
     (append_stack, lambda r: [r.uniform(-1, 1, 4)], 0),
     (containers, lambda r: [r.uniform(-1, 1, 4)], 0),
     (helper_calls, lambda r: [r.uniform(-1, 1, 4)], 0),
-    pytest.param(recursion, lambda r: [r.uniform(-1, 1, 3)], 0, marks=pytest.mark.xfail(
-        strict=True, raises=NoRuleError, reason="the Hessian of a recursive function: its JVP has no VJP")),
+    (recursion, lambda r: [r.uniform(-1, 1, 3)], 0),
     (python_scalars, lambda r: [r.uniform(0.5, 1.5)], 0),
     (mixed_scalar_array, lambda r: [r.uniform(0.5, 1.5), r.uniform(-1, 1, 3)], 0),
     (mixed_scalar_array, lambda r: [r.uniform(0.5, 1.5), r.uniform(-1, 1, 3)], 1),

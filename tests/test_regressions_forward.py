@@ -95,12 +95,10 @@ def contracted(spec, x):
     return np.einsum(spec, x, x)
 
 
-@pytest.mark.xfail(strict=True, reason="a tuple argument's tangent takes its place in np.transpose")
 def test_a_tuple_of_axes_argument_stays_axes():
     check_jvp(transposed, [np.ones((2, 3, 4)), (2, 0, 1)], [0], np.random.default_rng(7), adjoint=False)
 
 
-@pytest.mark.xfail(strict=True, reason="a string argument's tangent takes its place in np.einsum")
 def test_a_subscripts_argument_stays_a_string():
     check_jvp(contracted, ["ij,ij->i", np.ones((2, 3))], [1], np.random.default_rng(8), adjoint=False)
 
@@ -124,7 +122,9 @@ def recursive_loss(x):
     return np.sum(tower(x, 3))
 
 
-@pytest.mark.xfail(strict=True, raises=NoRuleError, reason="the JVP of a recursive function has no VJP")
 def test_hessian_of_a_recursive_function():
     x = np.array([0.3, -0.2])
-    symdiff.hessian(recursive_loss)(x)
+    hessian = symdiff.hessian(recursive_loss)(x)
+    gradient = symdiff.grad(recursive_loss)
+    fd = np.stack([(gradient(x + 1e-6 * e) - gradient(x - 1e-6 * e)) / 2e-6 for e in np.eye(2)], axis=-1)
+    np.testing.assert_allclose(hessian, fd, rtol=1e-6, atol=1e-8)
