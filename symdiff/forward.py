@@ -89,7 +89,8 @@ class Forward:
             return self.b.const(0.0)
         if type(like.kind) is int:
             return self.b.call(np.zeros_like, [like], {"dtype": self.b.const(float)}, hint=tangent_like(like).hint)
-        return self.b.call(runtime.zeros_of, [like], kind=like.kind, hint=tangent_like(like).hint)
+        # (an effect: a list's zeros must be read where they are made, before the list grows)
+        return self.b.call(runtime.zeros_of, [like], kind=like.kind, hint=tangent_like(like).hint, effect=True)
 
     # ------------------------------------------------------------------ regions
 
@@ -101,16 +102,27 @@ class Forward:
             self.b.line, self.b.file = op.line, op.file
             if op.kind is OpKind.FOR and op.iterable in self.varied:
                 self.index_loop(op)
+            before = self.zeros_before_update(op) if op.kind is OpKind.CALL else {}
             region.ops.append(op)
             if op.kind is OpKind.CALL:
-                self.call(op)
+                self.call(op, before)
             elif op.kind is OpKind.IF:
                 self.branch(op)
             elif op.is_loop:
                 self.loop(op)
         self.b.pop()
 
-    def call(self, op: Op) -> None:
+    def zeros_before_update(self, op: Op) -> dict:
+        """For a call that updates its first argument in place (``list_append``), the zero tangents
+        of its arguments without one, made before the call changes them."""
+        record = primitives.lookup(op.fn)
+        if not record.updates or record.linear != primitives.JOINTLY or \
+                not any(a in self.tangent for a in op.positional):
+            return {}
+        return {i: self.zero(a) for i, a in enumerate(op.positional)
+                if a not in self.tangent and not integral(a) and not _fixed_position(record, i)}
+
+    def call(self, op: Op, before: dict | None = None) -> None:
         record = primitives.lookup(op.fn)
         operands = [(i, a) for i, a in enumerate(op.positional) if a in self.varied]
         operands += [(name, a) for name, a in op.keywords.items() if a in self.varied]
@@ -133,6 +145,8 @@ class Forward:
         args = [a.const if a.is_const else Sym(self.b, a) for a in op.positional]
         kwargs = {k: v.const if v.is_const else Sym(self.b, v) for k, v in op.keywords.items()}
         tangents = {i: Sym(self.b, self.tangent[a]) for i, a in operands}
+        for i, zero in (before or {}).items():
+            tangents.setdefault(i, Sym(self.b, zero))
         try:
             with tracing.tangent_mode():
                 total = tracing.run(self.b, call_tangent, op.fn, Sym(self.b, op.result), args, kwargs, tangents,
@@ -162,12 +176,7 @@ class Forward:
             if r not in self.varied:
                 continue
             for sub in op.regions:
-                y = sub.yields[i]
-                if y not in self.tangent:
-                    self.b.push(sub)
-                    self.tangent[y] = self.zero(y)
-                    self.b.pop()
-                sub.yields.append(self.tangent[y])
+                sub.yields.append(self._tangent_in(sub, sub.yields[i]))
             self.tangent[r] = tangent_like(r)
             op.results.append(self.tangent[r])
 
@@ -197,15 +206,20 @@ class Forward:
         for i in slots:
             init = inits[i]
             op.args.append(self.tangent[init] if init in self.tangent else self._zero_before(op, init))
-            y = body.yields[i]
-            if y not in self.tangent:
-                self.b.push(body)
-                self.tangent[y] = self.zero(y)
-                self.b.pop()
-            body.yields.append(self.tangent[y])
+            body.yields.append(self._tangent_in(body, body.yields[i]))
             r = op.results[i]
             self.tangent[r] = tangent_like(r)
         op.results.extend(self.tangent[op.results[i]] for i in slots)
+
+    def _tangent_in(self, region: Region, y: Value) -> Value:
+        """The tangent of ``y`` for ``region`` to yield: its own, or a zero made at the end of
+        ``region`` (not kept: ``y`` may be defined outside, where that zero does not exist)."""
+        if y in self.tangent:
+            return self.tangent[y]
+        self.b.push(region)
+        zero = self.zero(y)
+        self.b.pop()
+        return zero
 
     def _zero_before(self, op: Op, init: Value) -> Value:
         """A zero tangent for a loop's initial value, emitted just before the loop."""

@@ -128,3 +128,29 @@ def test_hessian_of_a_recursive_function():
     gradient = symdiff.grad(recursive_loss)
     fd = np.stack([(gradient(x + 1e-6 * e) - gradient(x - 1e-6 * e)) / 2e-6 for e in np.eye(2)], axis=-1)
     np.testing.assert_allclose(hessian, fd, rtol=1e-6, atol=1e-8)
+
+
+def early_return_beside_a_constant(x, y, n):
+    s = 0.0
+    if n >= 1:
+        if not x >= s:
+            return y + s + x
+    v = n + 1.5 - (y + y)
+    w = min(0.25, -y)
+    return x + v + w + w + s
+
+
+def test_a_zero_tangent_made_in_one_arm_is_not_reused_outside_it():
+    for x, n in ((0.7, 2), (-0.7, 2), (0.7, 0)):
+        check_jvp(early_return_beside_a_constant, [x, 0.3, n], [0, 1], np.random.default_rng(10 + n), adjoint=False)
+
+
+def scaled_items(ws, A):
+    zs = [w * np.max(A) for w in ws]
+    return sum(np.sum(z * w) for z, w in zip(zs, ws))
+
+
+def test_the_zero_tangent_of_a_list_is_taken_before_the_list_grows():
+    rng = np.random.default_rng(11)
+    check_jvp(scaled_items, [[rng.standard_normal(3), rng.standard_normal(3)], rng.standard_normal((2, 2))], [0, 1],
+              rng, adjoint=False)
