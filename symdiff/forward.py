@@ -154,9 +154,10 @@ class Forward:
         except NoRuleError as exc:
             raise no_rule_error(self.fn, op, message=str(exc)) from None
         total = tracing.as_value(self.b, total)
-        if total.shape is None and op.result.shape is not None and total.kind in (None, op.result.kind) \
-                and not total.is_const:  # a tangent has its primal's shape (what the rules above ensure)
-            total.aval = total.aval._replace(kind=op.result.kind, shape=op.result.shape)
+        if not total.is_const and total.kind in (None, op.result.kind):
+            # a tangent has its primal's kind (a list's is a list) and shape: what the rules above ensure
+            total.aval = total.aval._replace(kind=op.result.kind, shape=total.shape if total.shape is not None
+                                             else op.result.shape)
         if op.result.hint and not total.is_const and (total.hint is None or total.hint.startswith("_")):
             total.hint = f"d{op.result.hint}"
         self.tangent[op.result] = total

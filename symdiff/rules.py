@@ -1546,6 +1546,8 @@ def _cast_jvp(fn: Any) -> Rule:
 
 for _fn in (Method("astype"), np.array, np.asarray):
     define(_fn, jvps=(_cast_jvp(_fn),))
+for _fn in (max, min):  # (of numbers, which Python's max/min compare: the winner's tangent, as its VJP)
+    define(_fn, jvps=record_of(_fn).vjps)
 for _name, _position in RESULT_FIELDS.items():  # (the tangent of an np.linalg result is a plain tuple)
     define(GetAttr(_name), jvps=(lambda t, ans, result, _position=_position: t[_position],))
 define(np.max, jvps=(_extremum_jvp("np.max"),))

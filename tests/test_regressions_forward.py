@@ -154,3 +154,14 @@ def test_the_zero_tangent_of_a_list_is_taken_before_the_list_grows():
     rng = np.random.default_rng(11)
     check_jvp(scaled_items, [[rng.standard_normal(3), rng.standard_normal(3)], rng.standard_normal((2, 2))], [0, 1],
               rng, adjoint=False)
+
+
+def weighted_copies(x, ws):
+    a = ws[-1].copy()
+    a[0] += np.sum(x ** 2)
+    return sum(j * np.sum(q) for j, q in enumerate([a, a]))
+
+
+def test_the_tangent_of_a_list_display_is_a_list_under_reverse_mode():
+    x, v, ws = np.array([0.3, -0.2, 0.5]), np.array([1.0, 2.0, -1.0]), [np.ones(3), np.ones(3)]
+    np.testing.assert_allclose(symdiff.hvp(weighted_copies)(x, ws, v), 2.0 * v, rtol=1e-12)  # H = 2 I, by hand
