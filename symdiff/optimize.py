@@ -730,15 +730,16 @@ def hand_over_fresh_gradients(fn: Function) -> None:
 
 def accumulate_in_place(fn: Function) -> None:
     """``dx_2 = dx + part`` becomes ``dx += part`` where ``dx`` is a float64 array the backward
-    sweep just made, read by nothing else, and ``part`` fits into it (same shape, a dtype that
+    sweep just made in the same region, read by nothing else, and ``part`` fits into it (same shape, a dtype that
     does not widen it): no new array for each contribution."""
     producers = definitions(fn.body)
     uses = use_counts(fn)
-    for op, _ in walk(fn.body):
+    for op, region in walk(fn.body):
         if not calls(op, operator.add) or not op.adjoint or op.effect:
             continue
         acc, part = op.args
-        if not passes.new_array(acc, producers):
+        # (made in this very region: one made before a loop must not grow at each iteration)
+        if not passes.new_array(acc, producers) or producers.get(acc) not in region.ops:
             continue
         fits = (type(acc.kind) is int and acc.kind >= 1 and uses.get(acc) == 1 and acc.dtype is shapes.F64
                 and shapes.same(acc.shape, op.result.shape)

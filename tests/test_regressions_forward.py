@@ -165,3 +165,20 @@ def weighted_copies(x, ws):
 def test_the_tangent_of_a_list_display_is_a_list_under_reverse_mode():
     x, v, ws = np.array([0.3, -0.2, 0.5]), np.array([1.0, 2.0, -1.0]), [np.ones(3), np.ones(3)]
     np.testing.assert_allclose(symdiff.hvp(weighted_copies)(x, ws, v), 2.0 * v, rtol=1e-12)  # H = 2 I, by hand
+
+
+def scaled_alias_in_a_loop(A, t):
+    v0 = np.sqrt(A * A + 0.5)
+    a1 = A.copy()
+    b2 = a1
+    k = 0
+    while k < 3:
+        k += 1
+        b2 *= 0.9
+        a1 += v0 + t
+        b2 *= 0.9
+    return np.sum(b2 ** 2)
+
+
+def test_a_tangent_made_before_a_loop_is_not_accumulated_into_at_each_iteration():
+    check_jvp(scaled_alias_in_a_loop, [np.array([0.3, -0.2]), 0.7], [0, 1], np.random.default_rng(12))
