@@ -248,6 +248,8 @@ def _replaced(args: list, kwargs: dict, position: Any, t: Any) -> tuple[list, di
 
 def _zero_of(x: Any) -> Any:
     """A zero tangent for a rule operand ``x`` (a constant operand's is a constant)."""
+    if isinstance(x, slice):  # (an item of np.r_[...] / np.c_[...]: the zeros of the range it stands for)
+        return np.zeros(len(np.r_[x]))
     if not isinstance(x, Sym):
         return 0.0 if np.ndim(x) == 0 and not isinstance(x, (tuple, list, dict)) else tracing.apply(runtime.zeros_of, x)
     if tracing.is_scalar(x):

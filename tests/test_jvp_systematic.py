@@ -73,7 +73,7 @@ def run(f, args, differentiated, seed_text: str, rtol: float, atol: float) -> No
 # ---------------------------------------------------------------------------- the rule tables
 
 # Known gaps (tests/test_regressions_forward.py pins them down).
-KNOWN = {"np.r_[a, 2.0, b, 0:2][(2,), scalar]"}
+KNOWN: set[str] = set()
 
 
 def _marked(case_id: str) -> list:

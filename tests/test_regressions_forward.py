@@ -107,7 +107,6 @@ def mixed_r(a, b):
     return np.r_[a, 2.0, b, 0:2]
 
 
-@pytest.mark.xfail(strict=True, reason="np.r_ with a number and a slice among its items: tangent of the wrong size")
 def test_r_with_constants_and_a_slice():
     check_jvp(mixed_r, [np.ones(2), 0.5], [0, 1], np.random.default_rng(9))
 
