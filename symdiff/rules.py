@@ -940,14 +940,21 @@ def _diff_vjp(g, ans, a, n=1, axis=-1, **kw):
     return apply(runtime.diff_vjp, g, n, axis, shape_of(a))
 
 
+def _quantile_options(name: str, args: tuple, kw: dict, what: str) -> dict:
+    """The keyword view of np.quantile's / np.percentile's / np.median's optional arguments; ``what``
+    is refused with out= or a method other than linear interpolation."""
+    names = ("axis", "out", "overwrite_input", "keepdims") if name == "np.median" else \
+        ("q", "axis", "out", "overwrite_input", "method", "keepdims")
+    opts = dict(_positional(name, args, names), **kw)
+    if opts.get("out") is not None or opts.get("method", "linear") != "linear":
+        _unsupported(f"{what} with out= or a method other than 'linear'")
+    return opts
+
+
 def _quantile_vjp(name: str, percent: bool = False) -> Rule:
     """np.quantile / np.percentile (q / 100) / np.median (q = 0.5): linear interpolation only."""
     def vjp(g, ans, a, *args, **kw):
-        names = ("axis", "out", "overwrite_input", "keepdims") if name == "np.median" else \
-            ("q", "axis", "out", "overwrite_input", "method", "keepdims")
-        opts = dict(_positional(name, args, names), **kw)
-        if opts.get("out") is not None or opts.get("method", "linear") != "linear":
-            _unsupported(f"{name} with out= or a method other than 'linear'")
+        opts = _quantile_options(name, args, kw, name)
         q = 0.5 if name == "np.median" else opts["q"]
         return apply(runtime.quantile_vjp, g, a, q, opts.get("axis"), bool(opts.get("keepdims", False)), percent)
     return vjp
@@ -1355,11 +1362,7 @@ def _quantile_jvp(name: str, percent: bool = False) -> Rule:
     """np.quantile / np.percentile / np.median (linear interpolation): the tangent of the order
     statistics each quantile interpolates between, by the same weights (ties as the VJP)."""
     def jvp(t, ans, a, *args, **kw):
-        names = ("axis", "out", "overwrite_input", "keepdims") if name == "np.median" else \
-            ("q", "axis", "out", "overwrite_input", "method", "keepdims")
-        opts = dict(_positional(name, args, names), **kw)
-        if opts.get("out") is not None or opts.get("method", "linear") != "linear":
-            _unsupported(f"forward mode through {name} with out= or a method other than 'linear'")
+        opts = _quantile_options(name, args, kw, f"forward mode through {name}")
         axis, keepdims = opts.get("axis"), opts.get("keepdims", False)
         flat = _reduced_first(a, axis)
         ordered = np.take_along_axis(_reduced_first(t, axis), np.argsort(flat, axis=0), axis=0)
