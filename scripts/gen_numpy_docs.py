@@ -303,17 +303,9 @@ FORWARD_PARTIAL = {
 
 
 def without_forward_rule() -> list[primitives.Primitive]:
-    """The primitives with VJPs that forward mode (symdiff.jvp, hvp, hessian) refuses: no JVP rule,
-    not linear, not element by element (the order of ``symdiff.forward.call_tangent``). Python
-    builtins on numbers (``max``, ``min``) are element by element there too."""
-    out = []
-    for record in primitives.with_rules():
-        if (record.jvps is not None or record.linear in (primitives.EACH, primitives.JOINTLY) or record.elementwise
-                or record.nature in (primitives.ELEMENTWISE, primitives.NUMBER) or _internal(record.fn)
-                or record.fn in (max, min)):
-            continue
-        out.append(record)
-    return out
+    """The primitives with VJPs that forward mode (symdiff.jvp, hvp, hessian) refuses on arrays
+    (``symdiff.forward.tangent_rule`` finds no source for their tangent)."""
+    return [r for r in primitives.with_rules() if forward.tangent_rule(r) is None and not _internal(r.fn)]
 
 
 def forward_section() -> list[str]:
