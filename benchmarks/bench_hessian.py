@@ -472,28 +472,10 @@ def hessian_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def tool_cell(r: Row, key: str) -> str:
-    if key in r.tool_errors:
-        return failed(r.tool_errors[key])
-    if key == "symdiff" and r.error is not None:
-        return "FAILED"
-    return f"{fmt_time(r.t(key))} ({fmt_ratio(r.t(key) / r.t('hand'))})"
-
-
 def tools_table(rows: list[Row], what: str) -> str:
-    titles = {"autograd": {"hvp": "autograd make_hvp", "hessian": "autograd.hessian"},
-              "jax-jit": {"hvp": "JAX jit(jvp(grad))", "hessian": "JAX jit(hessian)"}}
-    keys = [k for k, m in (("autograd", autograd), ("jax-jit", jax)) if m is not None]
-    symdiff_title = "symdiff hvp" if what == "hvp" else "symdiff.hessian"
-    lines = [f"| workload | hand-written | {symdiff_title} | " + " | ".join(titles[k][what] for k in keys)
-             + (" | JAX jit compile |" if jax is not None else " |"),
-             "|---|" + "---:|" * (2 + len(keys) + (jax is not None))]
-    for r in rows:
-        cells = [r.workload.name, fmt_time(r.t("hand"))] + [tool_cell(r, k) for k in ("symdiff", *keys)]
-        if jax is not None:
-            cells.append(fmt_share(r.jit_first - r.t("jax-jit")) if "jax-jit" not in r.tool_errors else "—")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    titles = {"autograd": {"hvp": "autograd make_hvp", "hessian": "autograd.hessian"}[what],
+              "jax-jit": {"hvp": "JAX jit(jvp(grad))", "hessian": "JAX jit(hessian)"}[what]}
+    return bench_suite.tools_table(rows, titles, "hand-written", "symdiff hvp" if what == "hvp" else "symdiff.hessian")
 
 
 def loops(rows: list[Row], prefix: str) -> str:

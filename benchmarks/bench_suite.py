@@ -662,10 +662,14 @@ def tool_cell(r: Row, key: str) -> str:
     return f"{fmt_time(r.t(key))} ({fmt_ratio(r.t(key) / r.t('hand'))})"
 
 
-def tools_table(rows: list[Row]) -> str:
-    tools = [k for k, m in (("autograd", autograd), ("jax", jax), ("jax-jit", jax)) if m is not None]
-    titles = {"autograd": "autograd grad", "jax": "JAX grad, eager (no jit)", "jax-jit": "JAX jit(grad)"}
-    lines = ["| workload | hand-written grad | symdiff grad | " + " | ".join(titles[k] for k in tools)
+def tools_table(rows: list, titles: dict | None = None, hand: str = "hand-written grad",
+                mine: str = "symdiff grad") -> str:
+    """Per workload: hand-written, symdiff and each installed AD tool (``titles``: key -> column
+    title), each with its ratio to the hand-written one, and JAX's jit compile time."""
+    titles = titles or {"autograd": "autograd grad", "jax": "JAX grad, eager (no jit)", "jax-jit": "JAX jit(grad)"}
+    installed = {"autograd": autograd, "jax": jax, "jax-jit": jax}
+    tools = [k for k in titles if installed[k] is not None]
+    lines = [f"| workload | {hand} | {mine} | " + " | ".join(titles[k] for k in tools)
              + (" | JAX jit compile |" if jax is not None else " |"),
              "|---|" + "---:|" * (2 + len(tools) + (jax is not None))]
     for r in rows:
