@@ -550,16 +550,22 @@ def recursive_vjp(fun: Callable) -> Callable:
     return _VJPS[fun]
 
 
+def _compile_generic(compiler: _Compiler, *later: type) -> None:
+    """Compile the version for arguments of any kind now, so that ``.source`` is there before the
+    first call and errors show early. A global defined after the function (fine if it exists by
+    the first call), aliases of values of unknown type, and the errors in ``later`` (a forward-mode
+    rule that needs the arguments' ranks) wait for the first call's arguments instead."""
+    try:
+        compiler.compile((None,) * len(compiler.params), len(compiler.params))
+    except (UnresolvedNameError, AliasingError, *later):
+        pass
+
+
 def _make(fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = False) -> Callable:
     if getattr(fun, "_symdiff", None) is not None:
         return _grad_of_made(fun, argnums, with_value, has_aux)
     compiler = _Compiler(fun, argnums, with_value, has_aux)
-    try:  # so that .source is there before the first call, and errors show early
-        compiler.compile((None,) * len(compiler.params), len(compiler.params))
-    except (UnresolvedNameError, AliasingError):
-        # a global defined after the decorated function: fine if it exists by the first call;
-        # aliases of values of unknown type: arrays are compiled for on the first call
-        pass
+    _compile_generic(compiler)
     return compiler.dispatcher
 
 
@@ -628,10 +634,7 @@ def _vjp_compiler(fun: Callable, has_aux: bool) -> _Compiler:
     if key not in _VJP_COMPILERS:
         compiler = _Compiler(fun, tuple(range(len(_param_names(fun)))), with_value=False, has_aux=has_aux,
                              seeded=True)
-        try:  # so that .source is there before the first call
-            compiler.compile((None,) * len(compiler.params), len(compiler.params))
-        except (UnresolvedNameError, AliasingError):
-            pass  # (as for grad: compiled for the arguments on the first call)
+        _compile_generic(compiler)
         _VJP_COMPILERS[key] = compiler
     return _VJP_COMPILERS[key]
 
@@ -800,10 +803,7 @@ def _transform(fun: Callable, mode: str, argnums: ArgNums, tangents: Sequence[in
             return _TRANSFORMS[key]
         compiler = _Compiler(fun, argnums, with_value=False, stages=[tuple(tangents)], has_aux=mode == "jvp_aux",
                              mode="grad" if mode == "hvp" else "jvp", prefix=mode[:3])
-        try:  # so that .source is there before the first call
-            compiler.compile((None,) * len(compiler.params), len(compiler.params))
-        except (UnresolvedNameError, AliasingError, NoRuleError):
-            pass  # (as for grad: compiled for the arguments on the first call, where ranks and types are known)
+        _compile_generic(compiler, NoRuleError)
         _TRANSFORMS[key] = compiler
     return _TRANSFORMS[key]
 
