@@ -82,34 +82,53 @@ def is_pure(fn: Any) -> bool:
     return primitives.lookup(fn).pure
 
 
-def surely_float(v: Value, producer: dict[Value, Op], assumed: set[Value] | None = None) -> bool:
+def surely_float(v: Value, producer: dict[Value, Op]) -> bool:
     """Whether scalar ``v`` is surely a Python float: a float constant or argument, or float
-    arithmetic on one (``if`` and loop results: when every value flowing into them is)."""
-    assumed = set() if assumed is None else assumed
+    arithmetic on one (``if`` and loop results: when every value flowing into them is).
+
+    Each value is visited once (a chain of ``if``s joins its branches again and again, so an
+    unmemoised walk is exponential); a loop's carried values are assumed floats while its body
+    is checked, and only answers that did not lean on such an assumption are remembered as
+    true (an answer of false never leans on one: assuming more only proves more)."""
+    return _surely_float(v, producer, frozenset(), {})
+
+
+def _surely_float(v: Value, producer: dict[Value, Op], assumed: frozenset, memo: dict[Value, bool]) -> bool:
+    if v in memo:
+        return memo[v]
     if v.is_const:
         return type(v.const) is float
     if v.pytype is float or v in assumed:
         return True
+    answer = _float_by_producer(v, producer, assumed, memo)
+    if not answer or not assumed:
+        memo[v] = answer
+    return answer
+
+
+def _float_by_producer(v: Value, producer: dict[Value, Op], assumed: frozenset, memo: dict[Value, bool]) -> bool:
+    def check(u: Value, assuming: frozenset = assumed) -> bool:
+        return _surely_float(u, producer, assuming, memo)
+
     op = producer.get(v)
     if op is None:
         return False
     if op.kind is OpKind.IF:
         i = op.results.index(v)
-        return all(surely_float(sub.yields[i], producer, assumed) for sub in op.regions)
+        return all(check(sub.yields[i]) for sub in op.regions)
     if op.is_loop:
         i = op.results.index(v)
-        assumed |= {v} | {op.carried(sub)[i] for sub in op.regions}
-        return surely_float(op.inits[i], producer, assumed) and surely_float(op.body.yields[i], producer, assumed)
+        assuming = assumed | {v} | {op.carried(sub)[i] for sub in op.regions}
+        return check(op.inits[i]) and check(op.body.yields[i], assuming)
     fn = op.fn
     if primitives.lookup(fn).float_result:
         return True
     if fn in (operator.neg, operator.pos, operator.abs):
-        return surely_float(op.args[0], producer, assumed)
+        return check(op.args[0])
     if fn is operator.pow:  # float ** float may be complex; float ** int is a float
-        return surely_float(op.args[0], producer, assumed) and op.args[1].integer
+        return check(op.args[0]) and op.args[1].integer
     if fn in (operator.add, operator.sub, operator.mul, operator.truediv, operator.mod, operator.floordiv):
-        return any(surely_float(a, producer, assumed) for a in op.args) and all(
-            a.kind == SCALAR for a in op.args)
+        return all(a.kind == SCALAR for a in op.args) and any(check(a) for a in op.args)
     return False
 
 

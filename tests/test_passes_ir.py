@@ -6,6 +6,7 @@ generated source and on the gradients it computes.)"""
 
 from __future__ import annotations
 
+import linecache
 import math
 import operator
 from typing import Any, Callable
@@ -1123,3 +1124,39 @@ def test_shapes_are_unknown_for_unknown_callees_arguments_and_dtypes():
     single = b.call(np.sin, [small])
     assert shapes.same(single.shape, small.shape) and single.dtype is None  # float32: not tracked
     assert b.call(np.zeros, [b.call(GetAttr("shape"), [x])], {"dtype": b.const(np.int64)}).dtype is None
+
+
+# ----------------------------------------------------------------------------- float-ness of scalars
+
+
+class CountingProducers(dict):
+    """A producer map that counts how often a pass asks it."""
+
+    lookups = 0
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.lookups += 1
+        return super().get(key, default)
+
+
+def if_chain(n: int) -> Callable:
+    """A function of ``n`` ``if``/``else`` statements, each joining the previous one's result."""
+    lines = ["def chain(x):", "    s = x * 1.5"]
+    for k in range(n):
+        lines += [f"    if s > {k / n}:", "        s = s * 0.5 + x", "    else:", "        s = s - x"]
+    source = "\n".join(lines + ["    return s"]) + "\n"
+    filename = f"<if chain of {n}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict = {}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 -- the test's own source
+    return namespace["chain"]
+
+
+def test_surely_float_visits_each_value_of_an_if_chain_once():
+    # every if joins both branches, which both read the previous result: a walk that does not
+    # remember what it has seen visits 2**n paths
+    fn_ir = primal_ir(if_chain(16), 0.5)
+    producers = CountingProducers(ir.definitions(fn_ir.body))
+    result = fn_ir.body.yields[0]
+    assert passes.surely_float(result, producers)
+    assert producers.lookups < 10 * len(producers)
