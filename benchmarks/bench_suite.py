@@ -274,6 +274,206 @@ def make_piecewise(n: int) -> Callable:
     return lambda rng: (rng.normal(size=n), rng.normal(size=n))
 
 
+
+# ============================================================================ other writing styles
+# The same workloads written the other ways people write them: an element loop instead of
+# slices, helpers instead of one expression, globals instead of arguments, iteration over an
+# array's rows instead of an index, a while loop, a fill loop. Each is compared with a
+# hand-written gradient in the same style (a loop written by hand where the user wrote a loop),
+# and the targets are the same.
+
+def rosen_loop(x):
+    s = 0.0
+    for i in range(x.shape[0] - 1):
+        s = s + 100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+    return s
+
+
+def rosen_loop_hand(x):
+    g = np.zeros_like(x)
+    for i in range(x.shape[0] - 1):
+        xi = x[i]
+        t = 200.0 * (x[i + 1] - xi * xi)
+        g[i] += -2.0 * (1.0 - xi) - 2.0 * xi * t
+        g[i + 1] += t
+    return g
+
+
+# ---- scalar code on the elements of a state vector: x[0], x[1] and math
+
+def pendulum(q):
+    theta = q[0]
+    omega = q[1]
+    return 0.5 * omega * omega - math.cos(theta) + 0.1 * math.sin(theta) * omega
+
+
+def pendulum_hand(q):
+    theta = q[0]
+    omega = q[1]
+    s, c = math.sin(theta), math.cos(theta)
+    return np.array([s + 0.1 * c * omega, omega + 0.1 * s])
+
+
+# ---- logistic regression reading its data from module globals
+
+X_TRAIN = y_TRAIN = None
+LAM = 0.01
+
+
+def logreg_globals(w):
+    return np.mean(np.log1p(np.exp(-y_TRAIN * (X_TRAIN @ w)))) + LAM * np.sum(w * w)
+
+
+def logreg_globals_hand(w):
+    return logreg_hand(w, X_TRAIN, y_TRAIN, LAM)
+
+
+def make_logreg_globals(n: int, d: int) -> Callable:
+    def make(rng: np.random.Generator) -> tuple:
+        global X_TRAIN, y_TRAIN
+        w, X_TRAIN, y_TRAIN, _ = make_logreg(n, d)(rng)
+        return (w,)
+    return make
+
+
+# ---- logistic regression and the MLPs written with small helpers
+
+def log_loss(margin):
+    return np.log1p(np.exp(-margin))
+
+
+def l2(w):
+    return np.sum(w * w)
+
+
+def logreg_helpers(w, X, y, lam):
+    return np.mean(log_loss(y * (X @ w))) + lam * l2(w)
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def xor_helpers(W1, b1, W2, b2, X, y):
+    h = sigmoid(X @ W1 + b1)
+    p = sigmoid(h @ W2 + b2)
+    return -np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))
+
+
+def dense(x, W, b):
+    return x @ W + b
+
+
+def log_softmax(z):
+    z = z - np.max(z, axis=1, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+
+
+def mlp_helpers(W1, b1, W2, b2, X, Y):
+    h = np.tanh(dense(X, W1, b1))
+    return -np.sum(Y * log_softmax(dense(h, W2, b2))) / X.shape[0]
+
+
+def mlp_relu_where(W1, b1, W2, b2, X, Y):
+    a = X @ W1 + b1
+    h = np.where(a > 0.0, a, 0.0)
+    z = h @ W2 + b2
+    z = z - np.max(z, axis=1, keepdims=True)
+    logp = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    return -np.sum(Y * logp) / X.shape[0]
+
+
+# ---- the RNN iterating over the rows of xs
+
+def rnn_rows(Wx, Wh, xs):
+    h = np.zeros(Wh.shape[0])
+    for x_t in xs:
+        h = np.tanh(Wx @ x_t + Wh @ h)
+    return np.sum(h ** 2)
+
+
+# ---- the scalar loop with a branch as a while loop
+
+def branchy_while(x, n):
+    s = x
+    i = 0
+    while i < n:
+        if s > 1.0:
+            s = s * 0.9 + math.sin(x)
+        else:
+            s = s * 1.1 + x * 0.01
+        i += 1
+    return s
+
+
+# ---- the piecewise function as an element loop with the builtin max
+
+def piecewise_loop(x, w):
+    s = 0.0
+    for i in range(x.shape[0]):
+        xi = x[i]
+        if xi > 0:
+            s = s + xi * xi
+        else:
+            s = s + 0.5 * xi
+        s = s + max(xi, 0.1) * w[i]
+    return s
+
+
+def piecewise_loop_hand(x, w):
+    dx = np.empty_like(x)
+    dw = np.empty_like(w)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        d = 2.0 * xi if xi > 0 else 0.5
+        if xi > 0.1:
+            d += w[i]
+        dx[i] = d
+        dw[i] = max(xi, 0.1)
+    return dx, dw
+
+
+# ---- a 3-point stencil: a fill loop, and vectorised with slices
+
+def stencil_loop(x):
+    n = x.shape[0]
+    y = np.zeros(n)
+    for i in range(1, n - 1):
+        y[i] = 0.25 * x[i - 1] + 0.5 * x[i] + 0.25 * x[i + 1]
+    return np.sum(y * y)
+
+
+def stencil_loop_hand(x):
+    n = x.shape[0]
+    y = np.zeros(n)
+    for i in range(1, n - 1):
+        y[i] = 0.25 * x[i - 1] + 0.5 * x[i] + 0.25 * x[i + 1]
+    dx = np.zeros(n)
+    for i in range(n - 2, 0, -1):
+        dyi = 2.0 * y[i]
+        dx[i - 1] += 0.25 * dyi
+        dx[i] += 0.5 * dyi
+        dx[i + 1] += 0.25 * dyi
+    return dx
+
+
+def stencil_vec(x):
+    y = 0.25 * x[:-2] + 0.5 * x[1:-1] + 0.25 * x[2:]
+    return np.sum(y * y)
+
+
+def stencil_vec_hand(x):
+    dy = 2.0 * (0.25 * x[:-2] + 0.5 * x[1:-1] + 0.25 * x[2:])
+    dx = np.zeros_like(x)
+    dx[:-2] = 0.25 * dy
+    dx[1:-1] += 0.5 * dy
+    dx[2:] += 0.25 * dy
+    return dx
+
+
+def make_vector(n: int) -> Callable:
+    return lambda rng: (rng.normal(size=n),)
+
 @dataclass
 class Workload:
     key: str
@@ -321,6 +521,33 @@ WORKLOADS = [
              make_piecewise(1_000)),
     Workload("where-1e6", "where/maximum, n=1,000,000", "large", piecewise, piecewise_hand, (0, 1),
              make_piecewise(1_000_000)),
+    # the same workloads in other writing styles
+    Workload("rosen-loop-10", "Rosenbrock n=10 as an element loop", "scalar", rosen_loop, rosen_loop_hand, 0,
+             make_rosen_nd(10)),
+    Workload("pendulum-x0", "scalar math on x[0], x[1] of a vector", "scalar", pendulum, pendulum_hand, 0,
+             lambda rng: (np.array([0.3, -1.2]),)),
+    Workload("logreg-small-globals", "logistic regression 64×8, data in globals", "small", logreg_globals,
+             logreg_globals_hand, 0, make_logreg_globals(64, 8)),
+    Workload("logreg-large-helpers", "logistic regression 100,000×50, with helpers", "large", logreg_helpers,
+             logreg_hand, 0, make_logreg(100_000, 50)),
+    Workload("xor-helpers", "XOR MLP with a sigmoid helper", "small", xor_helpers, xor_hand, (0, 1, 2, 3),
+             make_xor),
+    Workload("mlp-helpers", "MLP (tanh) with dense/log_softmax helpers", "large", mlp_helpers, mlp_hand,
+             (0, 1, 2, 3), make_mlp),
+    Workload("mlp-relu-where", "MLP (ReLU as np.where)", "large", mlp_relu_where, mlp_relu_hand, (0, 1, 2, 3),
+             make_mlp),
+    Workload("rnn-rows-small", "RNN T=10, H=8 over the rows of xs", "small", rnn_rows, rnn_hand, (0, 1),
+             make_rnn(10, 8, 4)),
+    Workload("rnn-rows-large", "RNN T=200, H=128 over the rows of xs", "large", rnn_rows, rnn_hand, (0, 1),
+             make_rnn(200, 128, 64)),
+    Workload("while-1000", "scalar while loop + branch, n=1000", "scalar", branchy_while, branchy_hand, 0,
+             lambda rng: (0.5, 1000), branchy_lax),
+    Workload("where-loop-1e3", "where/max as an element loop, n=1,000", "scalar", piecewise_loop,
+             piecewise_loop_hand, (0, 1), make_piecewise(1_000)),
+    Workload("stencil-loop-1e4", "3-point stencil fill loop, n=10,000", "scalar", stencil_loop,
+             stencil_loop_hand, 0, make_vector(10_000)),
+    Workload("stencil-vec-1e6", "3-point stencil with slices, n=1,000,000", "large", stencil_vec,
+             stencil_vec_hand, 0, make_vector(1_000_000)),
 ]
 
 # ============================================================================ other AD tools
