@@ -607,6 +607,8 @@ class Lowerer:
         target = Value(_target_hint(node.target), target_kind)
         target.integer = target_kind == SCALAR
         target.shape = () if target.integer else None
+        if type(iterable.kind) is int and iterable.kind >= 1:  # an array's rows: what `x[i]` is
+            target.aval = shapes.row_of(iterable)
         if iterable.kind is None or type(iterable.kind) is int and iterable.kind > 1:
             self.views[target] = self.views.get(iterable, iterable)  # the rows of an array are views
         op = self.loop(OpKind.FOR, [iterable], [target], names, body, None)
