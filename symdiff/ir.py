@@ -359,8 +359,8 @@ class Builder:
         result.integer = type(value) is int
         if kind == SCALAR:
             result.shape = ()
-        elif type(value).__name__ == "ndarray":
-            result.shape = value.shape
+        elif type(value).__name__ == "ndarray":  # a global or closure array, compiled in
+            result.aval = Abstract(value.ndim, value.shape, dtype=value.dtype)
         if type(value) is tuple and all(type(d) is int for d in value):
             result.dims = value
         return self.emit(Op(OpKind.CONST, [], [result], fn=value)).result
