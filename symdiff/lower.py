@@ -664,6 +664,8 @@ class Lowerer:
             item = self.call(operator.getitem, [seq, i], hint=_target_hint(node.target))
             if seq.kind == RANGE and not item.is_const:  # an item of a range is an int
                 item.kind, item.integer, item.shape = SCALAR, True, ()
+            elif type(seq.kind) is int and seq.kind >= 1:  # a row of an array (the index is an int)
+                item.aval = shapes.row_of(seq)
             self.assign(node.target, item)
             self.flags[index] = self.call(operator.add, [i, self.b.const(1)], hint=i.hint)
             self.loop_body(node.body)
