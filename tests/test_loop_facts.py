@@ -17,12 +17,18 @@ import test_passes_ir as pir
 from fd import check_grad, numerical_grad
 
 import symdiff
-from symdiff import api, ir, lower, runtime, shapes
+from symdiff import api, ir, lower, passes, runtime, shapes
 from symdiff.ir import RANGE, SCALAR, OpKind
 
 F64 = np.dtype(np.float64)
 RNG = np.random.default_rng(7)
 SHAPE_HELPERS = (runtime.unbroadcast, runtime.matmul_vjp, runtime.grad_like)
+
+
+@pytest.fixture
+def every_pass_on(monkeypatch):
+    """The IR tests ask what the compiler makes with its passes on, whatever SYMDIFF_OPTIMIZE says."""
+    monkeypatch.setattr(passes, "DISABLED", set())
 
 
 def loop_targets(fn_ir: ir.Function) -> list[ir.Value]:
@@ -219,12 +225,14 @@ def test_the_counter_zipped_with_rows_is_the_index_not_an_item_of_a_range():
     assert t.kind == SCALAR and t.integer
 
 
+@pytest.mark.usefixtures("every_pass_on")
 def test_the_backward_sweep_over_rows_undoes_no_broadcast_at_run_time():
     grad_ir = pir.gradient_ir(rnn_rows, np.ones((4, 3)), np.ones((4, 4)), np.ones((5, 3)), argnums=(0, 1))
     used = {op.fn for op, _ in ir.walk(grad_ir.body) if op.kind is OpKind.CALL}
     assert not used & {runtime.unbroadcast, runtime.matmul_vjp}, pir.dump(grad_ir)
 
 
+@pytest.mark.usefixtures("every_pass_on")
 def test_the_loop_over_rows_stacks_no_product_only_for_its_shape():
     grad_ir = pir.gradient_ir(rnn_rows, np.ones((4, 3)), np.ones((4, 4)), np.ones((5, 3)), argnums=(0, 1))
     producers = [op.fn for op in pushed(grad_ir) if op is not None]
@@ -237,11 +245,13 @@ def test_a_global_array_has_its_rank_shape_and_dtype():
     assert (w.kind, w.shape, w.dtype) == (2, (4, 3), F64)
 
 
+@pytest.mark.usefixtures("every_pass_on")
 def test_the_gradient_through_a_global_matrix_needs_no_runtime_product_rule():
     grad_ir = pir.gradient_ir(through_global, np.ones(3))
     assert not pir.calls(grad_ir, runtime.matmul_vjp), pir.dump(grad_ir)
 
 
+@pytest.mark.usefixtures("every_pass_on")
 def test_the_gradient_through_a_closure_matrix_needs_no_runtime_product_rule():
     M = np.arange(6.0).reshape(2, 3)
 
