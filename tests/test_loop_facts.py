@@ -364,3 +364,61 @@ def test_the_specialisation_for_a_global_array_compares_its_shape_and_dtype():
     key = api._guard_key(np.ones(3)),
     (_, _, obj, facts), = g._symdiff.reads[key]
     assert obj is WEIGHTS and facts == ((4, 3), F64)
+
+
+# ----------------------------------------------------------------------------- what helpers return
+
+
+def layer_or_other(W, h, x):
+    z = W @ h + x
+    if np.sum(z) > 0.0:
+        return np.tanh(z), np.sum(z), (z, 1.0)
+    return np.sin(z), np.sum(z ** 2), (2.0 * z, 1.0)
+
+
+def steps_through_a_branching_helper(W, h, xs):
+    total = 0.0
+    for x in xs:
+        h, s, (z, one) = layer_or_other(W, h, x)
+        total = total + s * one + np.sum(z)
+    return np.sum(h) + total
+
+
+def whole_tuple_of_a_branching_helper(W, h, x):
+    out = layer_or_other(W, h, x)
+    return np.sum(np.stack(out[:1]) ** 2) + out[1] * len(out)
+
+
+def test_a_helper_returning_a_tuple_from_either_arm_of_an_if_keeps_each_items_facts():
+    fn_ir = pir.primal_ir(steps_through_a_branching_helper, np.ones((3, 3)), np.ones(3), np.ones((4, 3)))
+    assert not pir.calls(fn_ir, runtime.list_index), pir.dump(fn_ir)  # the items are not looked up at run time
+    branch, = (op for op, _ in ir.walk(fn_ir.body) if op.kind is OpKind.IF)
+    vectors = [r for r in branch.results if r.kind == 1]
+    assert len(vectors) == 2 and all(r.dtype is F64 and r.shape is not None for r in vectors), pir.dump(fn_ir)
+    total, = (r for r in branch.results if r.shape == ())
+    assert total.dtype is F64
+    loop, = pir.loops(fn_ir)
+    h, = (p for p in loop.carried(loop.body) if p.hint == "h")
+    assert h.kind == 1 and h.dtype is F64, pir.dump(fn_ir)  # carried with its facts, the loop's too
+
+
+def test_an_if_result_keeps_the_dtype_and_int_ness_both_arms_give_it():
+    def f(x, y):
+        if np.sum(x) > 0.0:
+            n, v = len(x), np.sin(x)
+        else:
+            n, v = len(y), x * 2.0
+        return np.sum(v) * n
+
+    fn_ir = pir.primal_ir(f, np.ones(3), np.ones(2))
+    branch, = (op for op, _ in ir.walk(fn_ir.body) if op.kind is OpKind.IF)
+    n, v = branch.results
+    assert n.integer and n.kind == SCALAR and v.dtype is F64 and v.kind == 1
+
+
+@pytest.mark.parametrize("f", [steps_through_a_branching_helper, whole_tuple_of_a_branching_helper])
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["then", "else"])
+def test_gradients_through_a_helper_returning_from_either_arm_match_finite_differences(f, sign):
+    W, h = RNG.normal(size=(3, 3)) * 0.3, np.array([0.2, -0.1, 0.4])
+    xs = sign * (np.abs(RNG.normal(size=(4, 3))) + 2.0)  # the sum of z keeps one sign
+    check_grad(f, W, h, xs if f is steps_through_a_branching_helper else xs[0])
