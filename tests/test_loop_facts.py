@@ -263,6 +263,25 @@ def test_the_gradient_through_a_closure_matrix_needs_no_runtime_product_rule():
     check_grad(f, np.linspace(-1.0, 1.0, 3))
 
 
+def scaled_by_a_numpy_number(x):
+    return np.sum(np.tanh(RATE * (WEIGHTS @ x)) ** 2)
+
+
+def test_a_global_numpy_number_is_a_number_of_its_dtype():
+    fn_ir = pir.primal_ir(scaled_by_a_numpy_number, np.ones(3))
+    rate, = (op.result for op, _ in ir.walk(fn_ir.body) if op.kind is OpKind.CONST and op.fn is RATE)
+    assert rate.shape == () and rate.dtype is F64
+    product, = (op.result for op in pir.calls(fn_ir, operator.mul))
+    assert product.shape == (4,) and product.dtype is F64
+
+
+@pytest.mark.usefixtures("every_pass_on")
+def test_the_gradient_through_a_global_numpy_number_undoes_no_broadcast_at_run_time():
+    grad_ir = pir.gradient_ir(scaled_by_a_numpy_number, np.ones(3))
+    assert not pir.calls(grad_ir, runtime.unbroadcast), pir.dump(grad_ir)
+    check_grad(scaled_by_a_numpy_number, np.linspace(-1.0, 1.0, 3))
+
+
 def test_an_inlined_helper_returns_what_its_body_computes():
     fn_ir = pir.primal_ir(calls_a_helper, np.ones(3))
     total, = (op.args[0] for op in pir.calls(fn_ir, np.sum))
@@ -298,6 +317,7 @@ def calls_a_helper(x):
 
 
 WEIGHTS = np.arange(12.0).reshape(4, 3) / 10.0
+RATE = np.float64(0.7)
 
 
 def close_to_differences(f: Callable, args: tuple) -> None:
