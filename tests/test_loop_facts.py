@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+import test_desugar as td
 import test_passes_ir as pir
 from fd import check_grad, numerical_grad
 
@@ -223,6 +224,25 @@ def test_the_counter_zipped_with_rows_is_the_index_not_an_item_of_a_range():
     assert not [op for op in pir.calls(fn_ir, operator.getitem) if op.args[0].kind == RANGE], pir.dump(fn_ir)
     t, = loop_targets(fn_ir)
     assert t.kind == SCALAR and t.integer
+
+
+def test_the_item_of_a_zipped_or_reversed_range_is_written_as_the_index():
+    td.same_body(td.index_loops("""
+        def f(n, xs):
+            for t, x in zip(range(n), xs):
+                s = x * t
+            for i in reversed(range(n)):
+                s = s * i
+    """), """
+        _seq = range(n)
+        for _k in range(min(len(_seq), len(xs))):
+            t, x = _k, xs[_k]
+            s = x * t
+        _seq_1 = range(n)
+        for _k_1 in range(len(_seq_1) - 1, -1, -1):
+            i = _k_1
+            s = s * i
+    """)
 
 
 @pytest.mark.usefixtures("every_pass_on")
