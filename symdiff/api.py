@@ -170,7 +170,7 @@ class _Compiler:
         compiled.source = source
         key = key + tuple(extra_keys)
         self.cache[key] = compiled
-        self.reads[key] = primal.reads
+        self.reads[key] = [(holder, name, obj, _compiled_facts(obj)) for holder, name, obj in primal.reads]
         code = compiled.__code__
         self.inline[key] = (source, namespace, code.co_varnames[:code.co_argcount])
         self.dispatcher.source = source
@@ -347,10 +347,13 @@ class _Compiler:
         guarded = self.guarded
         for i, (key, _) in enumerate(guarded):
             tests = [_guard(p, k, self._dtype_name(k)) for p, k in zip(self.params, key)]
-            for j, (holder, name, obj) in enumerate(self.reads[key]):  # a global rebound: recompile
+            for j, (holder, name, obj, facts) in enumerate(self.reads[key]):  # a global rebound: recompile
                 self.namespace[f"_held{i}_{j}"], self.namespace[f"_was{i}_{j}"] = holder, obj
                 tests.append(f"_held{i}_{j}.get({name!r}) is _was{i}_{j}" if isinstance(holder, dict)
                              else f"_held{i}_{j}.cell_contents is _was{i}_{j}")
+                if facts is not None:  # an array's shape and dtype, compiled in too: changed in place, recompile
+                    self.namespace[f"_wasdtype{i}_{j}"] = facts[1]
+                    tests.append(f"_was{i}_{j}.shape == {facts[0]!r} and _was{i}_{j}.dtype is _wasdtype{i}_{j}")
             tests = " and ".join(tests) or "True"
             lines.append(f"    if {tests}:")
             if inlined is not None and i == len(guarded) - 1:
@@ -509,15 +512,22 @@ def _guard_key(arg: Any) -> Any:
     return None
 
 
+def _compiled_facts(obj: Any) -> tuple | None:
+    """What a specialisation assumes of a global or closure variable besides its identity: an
+    array's shape and dtype (its rank, size-1 axes and dtype decide the code), else None."""
+    return (obj.shape, obj.dtype) if type(obj) is np.ndarray else None
+
+
 def _unchanged(reads: list) -> bool:
     """Whether every global and closure variable a specialisation compiled in is still bound
-    to the same object (an array changed in place is fine: the code reads the object)."""
-    for holder, name, obj in reads:
+    to the same object, an array of the same shape and dtype (an array whose values changed in
+    place is fine: the code reads the object)."""
+    for holder, name, obj, facts in reads:
         try:
             current = holder.get(name) if isinstance(holder, dict) else holder.cell_contents
         except ValueError:
             return False
-        if current is not obj:
+        if current is not obj or facts is not None and _compiled_facts(obj) != facts:
             return False
     return True
 

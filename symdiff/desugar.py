@@ -87,6 +87,10 @@ def index_loops(tree: ast.AST, resolve: Resolve, namer: Namer) -> ast.AST:
                                                 v = s[_k]
                                                 body
 
+    An item of ``range(n)`` (one argument) among them is the index itself: ``for t, x in
+    zip(range(n), xs)`` binds ``t = _k``, an int, where ``range(n)[_k]`` would be a value of
+    unknown type.
+
     Each iterable that is not a plain name (or is a name the loop rebinds) is evaluated once,
     in order, into a temporary before the loop (:func:`temporaries` names them), as Python
     evaluates it once. ``len``, ``range`` and ``min`` are the builtins themselves (constants),
@@ -101,12 +105,13 @@ def index_loops(tree: ast.AST, resolve: Resolve, namer: Namer) -> ast.AST:
             return None
         fn, n = resolve(expr.func.id), len(expr.args)
         return "enumerate" if fn is enumerate and n == 1 else "zip" if fn is zip and n >= 1 else \
-            "reversed" if fn is reversed and n == 1 else None
+            "reversed" if fn is reversed and n == 1 else \
+            "range" if fn is range and n == 1 else None
 
     def rewrite(stmts: Block) -> Block:
         out: Block = []
         for stmt in stmts:
-            if isinstance(stmt, ast.For) and not stmt.orelse and kind(stmt.iter) is not None:
+            if isinstance(stmt, ast.For) and not stmt.orelse and kind(stmt.iter) not in (None, "range"):
                 out.extend(_index_loop(stmt, kind, namer))
             else:
                 out.append(stmt)
@@ -137,8 +142,10 @@ def _index_loop(loop: ast.For, kind: Callable[[ast.expr], str | None], namer: Na
         """``(length, item)``: an expression for the length of ``expr`` and a function from an
         index expression to its item's."""
         which = kind(expr)
-        if which is None:
+        if which in (None, "range"):
             seq = sequence(expr)
+            if which == "range":  # range(n)[k] is k itself: the item is the index, an int
+                return _call(len, seq), lambda k: k
             return _call(len, seq), lambda k: ast.Subscript(copy.deepcopy(seq), k, ast.Load())
         views = [view(a) for a in expr.args]
         if which == "enumerate":

@@ -142,8 +142,8 @@ class Forward:
         if op.note and op.note.startswith("recursive") and self.recursive_jvp is not None:
             self.tangent[op.result] = self.recursive(op, operands)
             return
-        args = [a.const if a.is_const else Sym(self.b, a) for a in op.positional]
-        kwargs = {k: v.const if v.is_const else Sym(self.b, v) for k, v in op.keywords.items()}
+        args = [tracing.constant(self.b, a) if a.is_const else Sym(self.b, a) for a in op.positional]
+        kwargs = {k: tracing.constant(self.b, v) if v.is_const else Sym(self.b, v) for k, v in op.keywords.items()}
         tangents = {i: Sym(self.b, self.tangent[a]) for i, a in operands}
         for i, zero in (before or {}).items():
             tangents.setdefault(i, Sym(self.b, zero))

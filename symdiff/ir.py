@@ -359,8 +359,11 @@ class Builder:
         result.integer = type(value) is int
         if kind == SCALAR:
             result.shape = ()
-        elif type(value).__name__ == "ndarray":
-            result.shape = value.shape
+        elif type(value).__name__ == "ndarray":  # a global or closure array, compiled in
+            result.aval = Abstract(value.ndim, value.shape, dtype=value.dtype)
+        elif type(value).__module__ == "numpy" and getattr(value, "shape", None) == () \
+                and getattr(value, "dtype", None) is not None and value.dtype.kind in "biuf":
+            result.aval = Abstract(shape=(), dtype=value.dtype)  # a NumPy number, as x[i] of a vector is
         if type(value) is tuple and all(type(d) is int for d in value):
             result.dims = value
         return self.emit(Op(OpKind.CONST, [], [result], fn=value)).result

@@ -522,8 +522,9 @@ class Lowerer:
         changed = [n for n in names if then_env.get(n) is not else_env.get(n)]
         after = dict(before)
         after.update((n, then_env[n]) for n in names if n not in changed)
-        results = []
+        results: list[Value] = []
         merged: dict[tuple, Value] = {}  # names bound to one object in both arms stay one after
+        tuples: list[Callable[[], None]] = []  # tuples rebuilt after the if from its merged items
         for name in changed:
             a = then_env.get(name) or self.b.const(None)
             c = else_env.get(name) or self.b.const(None)
@@ -534,19 +535,52 @@ class Lowerer:
                 after[name] = before[name] if name in before and _same_const(before[name], a) \
                     else self.b.const(a.const, hint=a.hint)
                 continue
-            then_region.yields.append(a)
-            else_region.yields.append(c)
-            kind = a.kind if a.kind == c.kind else None
-            result = Value(_merged_hint(name, a, c), kind)
-            result.shape = shapes.merge(a.shape, c.shape)
-            if _nature_of(a, self.nature) is not None and _nature_of(a, self.nature) == _nature_of(c, self.nature):
-                self.nature[result] = _nature_of(a, self.nature)
-            results.append(result)
-            after[name] = merged[a, c] = result
-            self.maybe_aliases[result] = self.maybe_aliases.get(a, set()) | self.maybe_aliases.get(c, set())
+            after[name] = self.merge_arms(name, a, c, (then_region, else_region), results, merged, tuples)
         self.restore(after)
         self.note_conditional_aliases([n for n in changed if type(n) is str], then_env, else_env)
         self.b.emit(Op(OpKind.IF, [cond], results, regions=[then_region, else_region], line=line))
+        for rebuild in tuples:
+            rebuild()
+
+    def merge_arms(self, name: str | Flag, a: Value, c: Value, arms: tuple[Region, Region], results: list[Value],
+                   merged: dict[tuple, Value], tuples: list[Callable[[], None]]) -> Value:
+        """The value after an ``if`` of what is ``a`` after one arm and ``c`` after the other: a
+        result of the ``if`` with the facts both share. Two tuples built in the arms (a helper
+        returning ``h, s`` from either arm) merge item by item, each item a result with its
+        own facts, and the tuple is built again after the ``if`` (``tuples`` builds them)."""
+        if (a, c) in merged:
+            return merged[a, c]
+        if a is c:  # an item bound before the if
+            return a
+        if _same_const(a, c):  # one constant: made again after the arms, where it is read
+            return self.b.const(a.const, hint=a.hint)
+        if self.tuple_display(a) and self.tuple_display(c) and list(self.structs[a]) == list(self.structs[c]):
+            items = {k: self.merge_arms(name, self.structs[a][k], self.structs[c][k], arms, results, merged, tuples)
+                     for k in self.structs[a]}
+            value = Value(_merged_hint(name, a, c), SEQUENCE)
+
+            def rebuild() -> None:
+                self.b.emit(Op(OpKind.CALL, list(items.values()), [value], fn=BUILD_TUPLE))
+                self.structs[value] = items
+            tuples.append(rebuild)
+            merged[a, c] = value
+            return value
+        arms[0].yields.append(a)
+        arms[1].yields.append(c)
+        result = Value(_merged_hint(name, a, c), aval=_merged_aval(a, c))
+        if _nature_of(a, self.nature) is not None and _nature_of(a, self.nature) == _nature_of(c, self.nature):
+            self.nature[result] = _nature_of(a, self.nature)
+        results.append(result)
+        merged[a, c] = result
+        self.maybe_aliases[result] = self.maybe_aliases.get(a, set()) | self.maybe_aliases.get(c, set())
+        return result
+
+    def tuple_display(self, v: Value) -> bool:
+        """Whether ``v`` is a tuple built in the function and known item by item (immutable:
+        another tuple of the same items is the same to every reader)."""
+        producer = self.b.producer.get(v)
+        return v in self.structs and v not in self.arguments and producer is not None \
+            and producer.fn is BUILD_TUPLE and list(self.structs[v]) == list(range(len(self.structs[v])))
 
     def note_conditional_aliases(self, changed: list[str], then_env: dict, else_env: dict) -> None:
         """Names that are one object after one arm of an ``if`` but not after the other
@@ -607,6 +641,8 @@ class Lowerer:
         target = Value(_target_hint(node.target), target_kind)
         target.integer = target_kind == SCALAR
         target.shape = () if target.integer else None
+        if type(iterable.kind) is int and iterable.kind >= 1:  # an array's rows: what `x[i]` is
+            target.aval = shapes.row_of(iterable)
         if iterable.kind is None or type(iterable.kind) is int and iterable.kind > 1:
             self.views[target] = self.views.get(iterable, iterable)  # the rows of an array are views
         op = self.loop(OpKind.FOR, [iterable], [target], names, body, None)
@@ -662,6 +698,8 @@ class Lowerer:
             item = self.call(operator.getitem, [seq, i], hint=_target_hint(node.target))
             if seq.kind == RANGE and not item.is_const:  # an item of a range is an int
                 item.kind, item.integer, item.shape = SCALAR, True, ()
+            elif type(seq.kind) is int and seq.kind >= 1:  # a row of an array (the index is an int)
+                item.aval = shapes.row_of(seq)
             self.assign(node.target, item)
             self.flags[index] = self.call(operator.add, [i, self.b.const(1)], hint=i.hint)
             self.loop_body(node.body)
@@ -1381,6 +1419,14 @@ def _target_hint(target: ast.expr) -> str | None:
 def _hint(name: str | Flag, value: Value) -> str | None:
     """The name a value carried by a loop for ``name`` (a variable or a flag) reads as."""
     return name if type(name) is str else name.hint or value.hint
+
+
+def _merged_aval(a: Value, c: Value) -> Abstract:
+    """What is known of a value that is ``a`` on one path and ``c`` on the other: the facts of
+    both (kind, shape, int-ness, Python type, dtype)."""
+    return Abstract(a.kind if a.kind == c.kind else None, shapes.merge(a.shape, c.shape),
+                    integer=a.integer and c.integer, pytype=a.pytype if a.pytype is c.pytype else None,
+                    dtype=a.dtype if a.dtype is c.dtype else None)
 
 
 def _merged_hint(name: str | Flag, a: Value, c: Value) -> str | None:

@@ -333,7 +333,7 @@ class Reverse:
     def symbol(self, v: Value) -> Any:
         """What a rule sees for operand ``v``: its Python value if constant, else a symbol."""
         if v.is_const:
-            return v.const
+            return tracing.constant(self.b, v)
         sym = Sym(self.b, resolve=lambda: self.primal(v), kind=v.kind, shape=v.shape)
         source = self._same_shape_source(v)
         if source is not v and v.shape is None:  # np.shape(x ** 2) is np.shape(x): read x, not x ** 2

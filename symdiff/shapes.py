@@ -422,6 +422,15 @@ def stacked_matrices(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> 
     return shapes[0][:-2] if shapes[0] is not None and len(shapes[0]) >= 2 else None
 
 
+def row_of(array: Value) -> Abstract:
+    """The abstract value of ``array[i]`` for a Python int ``i``: what iterating over ``array``
+    gives (its rows), with the kind the builder gives an item read by index."""
+    index = Value("i", SCALAR, shape=(), integer=True)
+    aval = annotate(operator.getitem, [array, index], {})
+    kind = result_kind(operator.getitem, [array.kind, SCALAR])
+    return aval._replace(kind=kind if kind is not None or not aval.shape else len(aval.shape))
+
+
 def infer(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Any:
     """The static shape of ``fn(*args, **kwargs)``, or None (the record's shape rule)."""
     record = primitives.lookup(fn)

@@ -136,6 +136,13 @@ def as_value(builder: Builder, obj: Any) -> Value:
     return builder.const(obj)
 
 
+def constant(builder: Builder, v: Value) -> Any:
+    """What a rule sees for the constant ``v``: its Python value (rules may branch on it), but
+    an array (a global or closure array compiled in) as a symbol, whose rank, shape and dtype
+    the rule reads as it reads an argument's."""
+    return Sym(builder, v) if type(v.const) is np.ndarray else v.const
+
+
 def is_scalar(x: Any) -> bool:
     """True for Python numbers and symbols statically known to be Python numbers."""
     return type(x) in (int, float, bool) or (isinstance(x, Sym) and x.kind == SCALAR)
