@@ -51,6 +51,10 @@ UNARY = inverse(operators.UNARYOPS)
 COMPARE = inverse(operators.CMPOPS)
 
 
+# An expression folds at most this many temporaries into one another: the code stays readable,
+# and printing and compiling it recurse no deeper than that, whatever the length of a chain.
+MAX_INLINE_DEPTH = 24
+
 RUNTIME = {id(getattr(runtime, n)): n for n in dir(runtime)
            if not n.startswith("_") and isinstance(getattr(runtime, n), types.FunctionType)
            and getattr(runtime, n).__module__ == runtime.__name__}
@@ -81,6 +85,7 @@ class Codegen:
         self.uses: dict[Value, int] = {}
         self.defs: dict[Value, Op] = {}
         self.inlined: set[Value] = set()
+        self.depth: dict[Value, int] = {}  # how deep the expression of each inlined value nests
         self.alias: dict[Value, Value] = {}
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set(keyword.kwlist) | {"np", "math"} | set(RUNTIME.values())
@@ -130,10 +135,15 @@ class Codegen:
             if v in self.updated:
                 continue
             temporary = v.hint is None or v.hint.startswith("_")
+            depth = 1 + max((self.depth.get(a, 0) for a in op.args), default=0)
+            if depth > MAX_INLINE_DEPTH:
+                continue  # a long chain of one-use temporaries: named every so often, not one deep expression
             if primitives.lookup(op.fn).cheap and all(a.is_const or a.hint or a in self.inlined for a in op.args):
                 self.inlined.add(v)
+                self.depth[v] = depth
             elif temporary and self.uses.get(v) == 1 and local_uses.get(v) == 1:
                 self.inlined.add(v)
+                self.depth[v] = depth
 
     def _coalesce(self, region: Region) -> None:
         """Let loop/if results share names with the values that flow into them."""

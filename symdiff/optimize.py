@@ -734,12 +734,14 @@ def accumulate_in_place(fn: Function) -> None:
     does not widen it): no new array for each contribution."""
     producers = definitions(fn.body)
     uses = use_counts(fn)
+    region_of = {op: region for op, region in walk(fn.body)}
+    fresh: dict[Value, bool] = {}  # passes.new_array's answers (turning add into iadd keeps them true)
     for op, region in walk(fn.body):
         if not calls(op, operator.add) or not op.adjoint or op.effect:
             continue
         acc, part = op.args
         # (made in this very region: one made before a loop must not grow at each iteration)
-        if not passes.new_array(acc, producers) or producers.get(acc) not in region.ops:
+        if region_of.get(producers.get(acc)) is not region or not passes.new_array(acc, producers, fresh):
             continue
         fits = (type(acc.kind) is int and acc.kind >= 1 and uses.get(acc) == 1 and acc.dtype is shapes.F64
                 and shapes.same(acc.shape, op.result.shape)

@@ -134,24 +134,45 @@ def _float_by_producer(v: Value, producer: dict[Value, Op], assumed: frozenset, 
 
 def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:
     """Whether ``v`` is an array the gradient code created (not a view, argument or constant)."""
-    op = match(producer, v, kwargs=True)
-    if op is None:
-        return False
-    record = primitives.lookup(op.fn)
-    return record.alias == primitives.FRESH or (record.alias == primitives.ITSELF and (
-        len(op.args) <= record.viewed or fresh_array(op.args[record.viewed], producer)))
+    while True:  # (a loop, not recursion: chains of views and updates can be as long as the function)
+        op = match(producer, v, kwargs=True)
+        if op is None:
+            return False
+        record = primitives.lookup(op.fn)
+        if record.alias == primitives.FRESH:
+            return True
+        if record.alias != primitives.ITSELF:
+            return False
+        if len(op.args) <= record.viewed:
+            return True
+        v = op.args[record.viewed]
 
 
-def new_array(v: Value, producer: dict[Value, Op]) -> bool:
+def new_array(v: Value, producer: dict[Value, Op], memo: dict[Value, bool] | None = None) -> bool:
     """Whether ``v`` is a new array nothing else refers to: made by a call that returns a new
-    array, or an in-place update of such an array (whose old value is gone)."""
-    op = match(producer, v, kwargs=True)
-    if op is None:
-        return False
-    record = primitives.lookup(op.fn)
-    if record.alias == primitives.FRESH:
-        return True
-    return record.alias == primitives.ITSELF and record.updates and new_array(op.args[record.viewed], producer)
+    array, or an in-place update of such an array (whose old value is gone). ``memo`` keeps the
+    answers along the chain of updates, so a pass asking about each value of a chain of N
+    updates walks it once, not N times."""
+    chain = []
+    answer = False
+    while True:  # (a loop, not recursion: a chain of updates can be as long as the function)
+        if memo is not None and v in memo:
+            answer = memo[v]
+            break
+        chain.append(v)
+        op = match(producer, v, kwargs=True)
+        if op is None:
+            break
+        record = primitives.lookup(op.fn)
+        if record.alias == primitives.FRESH:
+            answer = True
+            break
+        if not (record.alias == primitives.ITSELF and record.updates):
+            break
+        v = op.args[record.viewed]
+    if memo is not None:
+        memo.update(dict.fromkeys(chain, answer))
+    return answer
 
 
 # ----------------------------------------------------------------------------- peepholes
