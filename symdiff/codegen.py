@@ -87,6 +87,8 @@ class Codegen:
         self.inlined: set[Value] = set()
         self.depth: dict[Value, int] = {}  # how deep the expression of each inlined value nests
         self.alias: dict[Value, Value] = {}
+        self.aliased: dict[Value, list[Value]] = {}  # the values given to each in alias (while coalescing)
+        self.region_of: dict[Op, Region] = {}
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set(keyword.kwlist) | {"np", "math"} | set(RUNTIME.values())
         self.globals: dict[str, Any] = {"np": np, "math": math}
@@ -99,6 +101,7 @@ class Codegen:
     def _analyse(self, body: Region) -> None:
         def count(region: Region) -> None:
             for op in region.ops:
+                self.region_of[op] = region
                 for r in op.results:
                     self.defs[r] = op
                 for a in op.args:
@@ -112,7 +115,7 @@ class Codegen:
         self.updated: set[Value] = set()  # arrays updated in place: they need a name
         for op, _ in walk(body):  # acc[i] += g (and acc += g) returns acc: one name for both
             if (self._written_in_place(op) and op.fn is not runtime.getitem_vjp) or op.fn is operator.iadd:
-                self.alias[op.result] = op.args[0]
+                self._alias(op.result, op.args[0])
                 self.updated.add(op.args[0])
         self._choose_inlining(body)
         self._pending: list[tuple[Value, Value, list[Op]]] = []
@@ -160,17 +163,18 @@ class Codegen:
                 carried = {sub: op.carried(sub) for sub in op.regions}
                 for i, r in enumerate(op.results):
                     for sub in op.regions:
-                        self.alias[carried[sub][i]] = r
+                        self._alias(carried[sub][i], r)
                     self._share_yield(body, body.yields[i], r, carried[body][i])
                     init = inits[i]
                     if self._owned_by(init, region, op) and init not in self.alias:
-                        self.alias[init] = r
+                        self._alias(init, r)
 
     def _owned_by(self, v: Value, region: Region, user: Op) -> bool:
         """``v`` is computed by a non-inlined op of ``region`` and read only by ``user``."""
         op = self.defs.get(v)
-        return (op is not None and op in region.ops and op.kind is OpKind.CALL and self.uses.get(v) == 1
-                and v not in self.inlined and not v.is_const and user in region.ops)
+        return (op is not None and self.region_of.get(op) is region and op.kind is OpKind.CALL
+                and self.uses.get(v) == 1 and v not in self.inlined and not v.is_const
+                and self.region_of.get(user) is region)
 
     def _share_yield(self, region: Region, y: Value, target: Value, param: Value | None,
                      always: bool = False) -> None:
@@ -180,10 +184,10 @@ class Codegen:
         loop, its carried ``param``; for an ``if`` arm, anything (so ``y`` must come last).
         """
         op = self.defs.get(y)
-        if op is None or op not in region.ops or y in self.alias or y in self.inlined:
+        if op is None or self.region_of.get(op) is not region or y in self.alias or y in self.inlined:
             return
         # values already sharing y's name (a loop's initial value) take it from where they are made
-        members = [v for v in self.alias if self._root(v) is y and self.defs.get(v) in region.ops]
+        members = [v for v in self._sharing(y) if self.region_of.get(self.defs.get(v)) is region]
         index = min(region.ops.index(self.defs[v]) for v in [y, *members])
         if always:
             pass  # the target is assigned in this arm only: nothing else goes by its name
@@ -195,7 +199,7 @@ class Codegen:
                 self._pending.append((y, target, later, others))
         elif not self._param_dead_after(region, param, index):
             return
-        self.alias[y] = target
+        self._alias(y, target)
 
     def _undo_clashing_shares(self) -> None:
         """An ``if`` arm value named like the ``if`` result before the arm ends: keep the shared
@@ -208,6 +212,22 @@ class Codegen:
             if any(self._reads_where(op, clashes) for op in later) or any(
                     clashes(v) or (v in self.inlined and self._reads_where(self.defs[v], clashes)) for v in others):
                 del self.alias[y]
+
+    def _alias(self, v: Value, target: Value) -> None:
+        """Give ``v`` the name of ``target``."""
+        self.alias[v] = target
+        self.aliased.setdefault(target, []).append(v)
+
+    def _sharing(self, root: Value) -> list[Value]:
+        """The values :meth:`_alias` gave the name of ``root`` (directly or through others), in
+        the order they were given it."""
+        found, todo = [], [(v, root) for v in reversed(self.aliased.get(root, []))]
+        while todo:
+            v, given = todo.pop()
+            if self.alias.get(v) is given:  # (not since given another name)
+                found.append(v)
+                todo.extend((u, v) for u in reversed(self.aliased.get(v, [])))
+        return found
 
     def _root(self, v: Value) -> Value:
         while v in self.alias:

@@ -400,20 +400,23 @@ def _unstack_memos(fn: Function, memos: dict[Value, tuple[Op, Value]]) -> None:
                 pops.setdefault(a, []).append((op, region))
             else:
                 other.add(a)
+    place = {op: (region, i) for region in _all_regions(fn.body) for i, op in enumerate(region.ops)}
+    holder = {sub: op for op in place for sub in op.regions}  # the op each region belongs to
     replace: dict[Value, Value] = {}
+    removed: set[Op] = set()
     for stack, appends in pushes.items():
         loops = {memos[op.args[1]] for op in appends}
         if stack in other or len(loops) != 1:
             continue
         loop, final = loops.pop()
-        after = _regions_after(fn.body, loop)
-        if after is None or not all(region in after for _, region in pops.get(stack, [])):
+        if loop not in place or not all(_after(region, loop, place, holder) for _, region in pops.get(stack, [])):
             continue
-        for op, region in pops.get(stack, []):
+        for op, _ in pops.get(stack, []):
             replace[op.result] = final
-            region.ops.remove(op)
-        for op in appends:
-            _remove_op(fn.body, op)
+            removed.add(op)
+        removed.update(appends)
+    for region in {place[op][0] for op in removed}:
+        region.ops[:] = [op for op in region.ops if op not in removed]
     substitute(fn, replace)
 
 
@@ -421,20 +424,19 @@ def _all_regions(body: Region) -> list[Region]:
     return [body] + [sub for op, _ in walk(body) for sub in op.regions]
 
 
-def _regions_after(body: Region, loop: Op) -> set[Region] | None:
-    """The region holding ``loop`` and every region nested in the ops after it."""
-    for region in _all_regions(body):
-        if loop in region.ops:
-            later = region.ops[region.ops.index(loop) + 1:]
-            return {region} | {sub for op in later for inner in op.regions for sub in _all_regions(inner)}
-    return None
-
-
-def _remove_op(body: Region, target: Op) -> None:
-    for region in _all_regions(body):
-        if target in region.ops:
-            region.ops.remove(target)
-            return
+def _after(region: Region, loop: Op, place: dict[Op, tuple[Region, int]], holder: dict[Region, Op]) -> bool:
+    """Whether ``region`` is the region holding ``loop`` or nested in an op after it there
+    (``place``: each op's region and index; ``holder``: each region's op): a climb through the
+    regions around ``region``, as deep as the nesting of the source."""
+    home, index = place[loop]
+    while region is not home:
+        op = holder.get(region)
+        if op is None:
+            return False
+        region, at = place[op]
+        if region is home:
+            return at > index
+    return True
 
 
 def _rename_after(region: Region, start: int, old: Value, new: Value) -> None:
