@@ -89,6 +89,7 @@ class Codegen:
         self.alias: dict[Value, Value] = {}
         self.aliased: dict[Value, list[Value]] = {}  # the values given to each in alias (while coalescing)
         self.region_of: dict[Op, Region] = {}
+        self.floats: dict[Value, bool] = {}  # passes.surely_float's answers
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set(keyword.kwlist) | {"np", "math"} | set(RUNTIME.values())
         self.globals: dict[str, Any] = {"np": np, "math": math}
@@ -381,7 +382,7 @@ class Codegen:
         base, exponent = op.positional if len(op.positional) == 2 else (None, None)
         return (base is not None and exponent.is_const and type(exponent.const) in (int, float)
                 and exponent.const == 2 and not op.kwnames and base not in self.inlined
-                and base.kind == SCALAR and passes.surely_float(base, self.defs))
+                and base.kind == SCALAR and passes.surely_float(base, self.defs, self.floats))
 
     # ------------------------------------------------------------------ in-place updates
 

@@ -7,7 +7,7 @@ import math
 import operator
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
 import numpy as np
 
@@ -82,53 +82,83 @@ def is_pure(fn: Any) -> bool:
     return primitives.lookup(fn).pure
 
 
-def surely_float(v: Value, producer: dict[Value, Op]) -> bool:
+def surely_float(v: Value, producer: dict[Value, Op], memo: dict[Value, bool] | None = None) -> bool:
     """Whether scalar ``v`` is surely a Python float: a float constant or argument, or float
     arithmetic on one (``if`` and loop results: when every value flowing into them is).
 
     Each value is visited once (a chain of ``if``s joins its branches again and again, so an
     unmemoised walk is exponential); a loop's carried values are assumed floats while its body
     is checked, and only answers that did not lean on such an assumption are remembered as
-    true (an answer of false never leans on one: assuming more only proves more)."""
-    return _surely_float(v, producer, frozenset(), {})
+    true (an answer of false never leans on one: assuming more only proves more). ``memo``
+    keeps the answers for the next question about the same IR (a pass asking about every value
+    of a chain), and the walk keeps its own stack, so a chain as long as the function does not
+    reach Python's recursion limit."""
+    memo = {} if memo is None else memo
+    if v in memo:
+        return memo[v]
+    stack = [_float_steps(v, producer, frozenset(), memo)]
+    answer: bool | None = None
+    while stack:
+        try:
+            u, assuming = stack[-1].send(answer)
+        except StopIteration as done:
+            stack.pop()
+            answer = done.value
+            continue
+        if u in memo:
+            answer = memo[u]
+        else:
+            stack.append(_float_steps(u, producer, assuming, memo))
+            answer = None
+    return bool(answer)
 
 
-def _surely_float(v: Value, producer: dict[Value, Op], assumed: frozenset, memo: dict[Value, bool]) -> bool:
+FloatSteps = Generator[tuple[Value, frozenset], bool, bool]
+
+
+def _float_steps(v: Value, producer: dict[Value, Op], assumed: frozenset, memo: dict[Value, bool]) -> FloatSteps:
+    """:func:`surely_float` of ``v`` under ``assumed``, as steps: it yields each question
+    ``(value, assuming)`` it depends on and is sent the answer."""
     if v in memo:
         return memo[v]
     if v.is_const:
         return type(v.const) is float
     if v.pytype is float or v in assumed:
         return True
-    answer = _float_by_producer(v, producer, assumed, memo)
+    answer = yield from _float_by_producer(v, producer, assumed)
     if not answer or not assumed:
         memo[v] = answer
     return answer
 
 
-def _float_by_producer(v: Value, producer: dict[Value, Op], assumed: frozenset, memo: dict[Value, bool]) -> bool:
-    def check(u: Value, assuming: frozenset = assumed) -> bool:
-        return _surely_float(u, producer, assuming, memo)
-
+def _float_by_producer(v: Value, producer: dict[Value, Op], assumed: frozenset) -> FloatSteps:
     op = producer.get(v)
     if op is None:
         return False
     if op.kind is OpKind.IF:
         i = op.results.index(v)
-        return all(check(sub.yields[i]) for sub in op.regions)
+        for sub in op.regions:
+            if not (yield sub.yields[i], assumed):
+                return False
+        return True
     if op.is_loop:
         i = op.results.index(v)
         assuming = assumed | {v} | {op.carried(sub)[i] for sub in op.regions}
-        return check(op.inits[i]) and check(op.body.yields[i], assuming)
+        return bool((yield op.inits[i], assumed)) and bool((yield op.body.yields[i], assuming))
     fn = op.fn
     if primitives.lookup(fn).float_result:
         return True
     if fn in (operator.neg, operator.pos, operator.abs):
-        return check(op.args[0])
+        return bool((yield op.args[0], assumed))
     if fn is operator.pow:  # float ** float may be complex; float ** int is a float
-        return check(op.args[0]) and op.args[1].integer
+        return bool((yield op.args[0], assumed)) and op.args[1].integer
     if fn in (operator.add, operator.sub, operator.mul, operator.truediv, operator.mod, operator.floordiv):
-        return all(a.kind == SCALAR for a in op.args) and any(check(a) for a in op.args)
+        if not all(a.kind == SCALAR for a in op.args):
+            return False
+        for a in op.args:
+            if (yield a, assumed):
+                return True
+        return False
     return False
 
 
