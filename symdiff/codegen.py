@@ -90,6 +90,8 @@ class Codegen:
         self.aliased: dict[Value, list[Value]] = {}  # the values given to each in alias (while coalescing)
         self.region_of: dict[Op, Region] = {}
         self.floats: dict[Value, bool] = {}  # passes.surely_float's answers
+        self.settled = False  # whether the names are settled (no more sharing or unsharing)
+        self.suffix: dict[str, int] = {}  # the last numbered name fresh tried for each base
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set(keyword.kwlist) | {"np", "math"} | set(RUNTIME.values())
         self.globals: dict[str, Any] = {"np": np, "math": math}
@@ -122,6 +124,7 @@ class Codegen:
         self._pending: list[tuple[Value, Value, list[Op]]] = []
         self._coalesce(body)
         self._undo_clashing_shares()
+        self.settled = True
 
     def _choose_inlining(self, region: Region) -> None:
         local_uses: dict[Value, int] = {}
@@ -231,9 +234,17 @@ class Codegen:
         return found
 
     def _root(self, v: Value) -> Value:
-        while v in self.alias:
-            v = self.alias[v]
-        return v
+        """The value whose name ``v`` goes by; once the names are settled, each value on the way
+        is pointed straight at it (a chain of loops sharing one name is as long as the function)."""
+        root = v
+        while root in self.alias:
+            root = self.alias[root]
+        if self.settled:
+            while v is not root:
+                following = self.alias[v]
+                self.alias[v] = root
+                v = following
+        return root
 
     def _reads_where(self, op: Op, hit: Any) -> bool:
         """Whether ``op`` (with what is inlined into it, and its regions) reads a value ``hit`` accepts."""
@@ -276,11 +287,13 @@ class Codegen:
         base = re.sub(r"\W", "_", hint).strip("_") or "t"
         if base[0].isdigit():
             base = "v" + base
-        candidate, n = base, 0
+        n = self.suffix.get(base, 0)  # (the names below it are taken: names are never given back)
+        candidate = base if n == 0 else f"{base}_{n}"
         while candidate in self.taken or hasattr(builtins, candidate):
             n += 1
             candidate = f"{base}_{n}"
         self.taken.add(candidate)
+        self.suffix[base] = n
         return candidate
 
     def global_name(self, obj: Any, hint: str | None) -> str:

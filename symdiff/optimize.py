@@ -125,11 +125,14 @@ def propagate_copies(fn: Function) -> None:
     body yields back unchanged (it keeps its initial value)."""
     replace: dict[Value, Value] = {}
 
-    def visit(region: Region, visible: set[Value]) -> None:
-        visible = visible | set(region.params)
+    visible: set[Value] = set()  # one set for all regions: each takes out what it added when it ends
+
+    def visit(region: Region) -> None:
+        added = [p for p in region.params if p not in visible]
+        visible.update(added)
         for op in region.ops:
             for sub in op.regions:
-                visit(sub, visible)
+                visit(sub)
             if op.kind is OpKind.IF:
                 for i, r in enumerate(op.results):
                     then, orelse = op.then.yields[i], op.orelse.yields[i]
@@ -144,9 +147,12 @@ def propagate_copies(fn: Function) -> None:
                         replace[r] = init
                         for sub in op.regions:
                             replace[carried[sub][i]] = init
-            visible |= set(op.results)
+            new = [r for r in op.results if r not in visible]
+            visible.update(new)
+            added.extend(new)
+        visible.difference_update(added)
 
-    visit(fn.body, set())
+    visit(fn.body)
     substitute(fn, replace)
 
 
@@ -159,23 +165,28 @@ def eliminate_common_subexpressions(fn: Function) -> None:
     touched = _touched_by_updates(fn)
     replace: dict[Value, Value] = {}
 
-    def visit(region: Region, seen: dict[tuple, Value]) -> None:
-        seen = dict(seen)  # what a nested region computes is not available after it
+    seen: dict[tuple, Value] = {}  # one table for all regions: each takes out what it added when it ends
+
+    def visit(region: Region) -> None:
+        added = []  # what a nested region computes is not available after it
         for op in region.ops:
             for sub in op.regions:
-                visit(sub, seen)
+                visit(sub)
             if not _reusable(op, touched):
                 continue
             key = _key(op, replace)
             earlier = seen.get(key)
             if earlier is None:
                 seen[key] = op.result
+                added.append(key)
                 continue
             replace[op.result] = earlier
             if _weak(earlier.hint) and not _weak(op.result.hint):
                 earlier.hint = op.result.hint  # keep the user's name for the one computation
+        for key in added:
+            del seen[key]
 
-    visit(fn.body, {})
+    visit(fn.body)
     substitute(fn, replace)
 
 

@@ -647,17 +647,23 @@ def _live_values(fn: Function) -> set[Value]:
                     mark(op.args)
                     any_live = True
                 continue
-            inner = [visit(sub) for sub in op.regions]
+            # (what the results need is marked before the regions are visited, so that one
+            # visit finds what is live in them; a later round only follows loop-carried values)
             if op.kind is OpKind.IF:
                 for i, r in enumerate(op.results):
                     if r in live:
                         mark(sub.yields[i] for sub in op.regions)
+                inner = [visit(sub) for sub in op.regions]
                 if any(inner) or any(r in live for r in op.results):
                     mark(op.args)
                     any_live = True
                 continue
             body, inits = op.body, op.inits
             carried = [op.carried(sub) for sub in op.regions]
+            for i, r in enumerate(op.results):
+                if r in live or any(params[i] in live for params in carried):
+                    mark([inits[i], body.yields[i]])
+            inner = [visit(sub) for sub in op.regions]
             for i, r in enumerate(op.results):
                 if r in live or any(params[i] in live for params in carried):
                     mark([inits[i], body.yields[i]])
