@@ -5,7 +5,7 @@ The script generates Python functions of N statements (N in 20, 50, 100, 200, 50
 5000) in three families, registers their source with ``linecache`` (symdiff reads a function's
 source, and these have no file), and times a fresh ``symdiff.grad(f, argnums=(0, 1))`` plus its
 first call -- parsing, lowering, the passes, reverse mode, code generation, ``compile`` and one
-evaluation:
+evaluation -- in a process that has compiled one small function of each family before:
 
 * ``straight``: straight-line array code on ``x, y`` of shape (5,), ``a1 = np.sin(a0) * x``,
   ``a2 = a1 + np.tanh(y)``, ... (ufuncs mixed with arithmetic, each reading the previous value);
@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown families: {', '.join(sorted(set(families) - set(FAMILIES)))}")
     sizes = [n for n in (QUICK_SIZES if opts.quick else SIZES) if opts.max is None or n <= opts.max]
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))  # (the default: symdiff must cope with it)
+    for family in families:  # (untimed: the first compile in a process also fills symdiff's tables)
+        first_gradient(family, 20, 1)
     results = {family: measure(family, sizes) for family in families}
     text = table(results)
     print(text)
