@@ -23,7 +23,7 @@ from .ir import (
     Region,
     Value,
 )
-from .patterns import among, is_const, is_float, match
+from .patterns import MARKERS, among, is_const, is_float, match
 
 # The optimisations, each of which can be turned off for testing: SYMDIFF_OPTIMIZE=0 turns all
 # of them off, SYMDIFF_OPTIMIZE=-cse,-licm the ones named (the tests run the corpus both ways).
@@ -240,12 +240,32 @@ def simplify_adjoint(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, V
     the call as it is; so are calls with keywords)."""
     if kwargs:
         return None
-    for identity in IDENTITIES:
-        if (identity.fns is None or among(fn, identity.fns)) and enabled(identity.name):
+    for identity in _identities_about(fn):
+        if enabled(identity.name):
             simpler = identity.rewrite(b, fn, args)
             if simpler is not None:
                 return simpler
     return None
+
+
+_ABOUT: dict[Any, tuple[Any, tuple]] = {}  # callee (a marker, or the id of anything else) -> (callee, identities)
+
+
+def _identities_about(fn: Any) -> tuple:
+    """The identities of :data:`IDENTITIES` that may apply to a call of ``fn``, in order:
+    those about ``fn`` and those about any callee (asked once per callee, not at each call)."""
+    marker = isinstance(fn, MARKERS)
+    try:
+        entry = _ABOUT.get(fn if marker else id(fn))
+    except TypeError:  # a marker holding something unhashable
+        return _identities_of(fn)
+    if entry is None or (entry[0] is not fn and not marker):  # (an id is only kept with its object)
+        entry = _ABOUT[fn if marker else id(fn)] = (fn, _identities_of(fn))
+    return entry[1]
+
+
+def _identities_of(fn: Any) -> tuple:
+    return tuple(i for i in IDENTITIES if i.fns is None or among(fn, i.fns))
 
 
 Rewrite = Callable[[Builder, Any, list[Value]], "Value | None"]
