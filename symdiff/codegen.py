@@ -2,7 +2,8 @@
 
 Readability decisions live here:
 
-* temporaries used once are folded back into the expression that uses them;
+* temporaries used once are folded back into the expression that uses them (at most
+  MAX_INLINE_DEPTH deep: a long chain of them is named every so often);
 * a loop's initial, carried and final values share one Python name when that is safe, and so
   do an ``if``'s results and the values its arms compute, so the code reads like a person's;
 * functions are spelt the way people write them (``np.tanh``, ``math.exp``, ``x @ W``);
