@@ -34,6 +34,8 @@ import argparse
 import gc
 import linecache
 import math
+import os
+import platform
 import statistics
 import sys
 import time
@@ -203,12 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))  # (the default: symdiff must cope with it)
     for family in families:  # (untimed: the first compile in a process also fills symdiff's tables)
         first_gradient(family, 20, 1)
+    load_at_start = os.getloadavg()[0]
     results = {family: measure(family, sizes) for family in families}
     text = table(results)
     print(text)
     if opts.write:
         header = (f"## Compile-time scaling (`benchmarks/compile_scaling.py`)\n\n"
                   f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; symdiff git commit {git_state()}\n"
+                  f"- machine: {platform.platform()}, {os.cpu_count()} cores, 1-minute load average "
+                  f"{load_at_start:.2f} at start, {os.getloadavg()[0]:.2f} at end; Python {platform.python_version()}\n"
                   f"- command: `python benchmarks/compile_scaling.py {' '.join(argv or sys.argv[1:])}`\n"
                   f"- time to first gradient: a fresh `symdiff.grad(f, argnums=(0, 1))` and its first call "
                   f"(median of 5 runs up to 100 statements, 3 up to 500, then 1); targets: ≤ 1 ms per "
