@@ -1009,19 +1009,30 @@ def machine_header(title: str, malloc: str) -> str:
     ])
 
 
-SECTION_BEGIN = "<!-- bench_hessian.py: begin -->"
-SECTION_END = "<!-- bench_hessian.py: end -->"
+def section_markers(script: str) -> tuple[str, str]:
+    """The marker comments around the section of RESULTS.md that ``script`` writes."""
+    return f"<!-- {script}: begin -->", f"<!-- {script}: end -->"
+
+
+SECTION_BEGIN, SECTION_END = section_markers("bench_hessian.py")
+KEPT_SECTIONS = ("bench_hessian.py", "compile_scaling.py")  # the other scripts' sections of RESULTS.md
 
 
 def kept_section(path: Path) -> str:
-    """The section ``bench_hessian.py`` wrote into ``path`` (between SECTION_BEGIN and SECTION_END,
-    preceded by a blank line), or "" if there is none: rewriting the file keeps it."""
+    """The sections the other scripts (KEPT_SECTIONS) wrote into ``path``, each between its
+    markers and preceded by a blank line, in the order of KEPT_SECTIONS, or "" if there are
+    none: rewriting the file keeps them."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
         return ""
-    begin, end = text.find(SECTION_BEGIN), text.find(SECTION_END)
-    return "\n" + text[begin:end + len(SECTION_END)] + "\n" if 0 <= begin < end else ""
+    kept = ""
+    for script in KEPT_SECTIONS:
+        begin_marker, end_marker = section_markers(script)
+        begin, end = text.find(begin_marker), text.find(end_marker)
+        if 0 <= begin < end:
+            kept += "\n" + text[begin:end + len(end_marker)] + "\n"
+    return kept
 
 
 def main(argv: list[str] | None = None, title: str = "symdiff benchmark suite") -> int:
@@ -1073,7 +1084,7 @@ def main(argv: list[str] | None = None, title: str = "symdiff benchmark suite") 
     print(text)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        kept = kept_section(output)  # bench_hessian.py's rows, measured in their own run
+        kept = kept_section(output)  # bench_hessian.py's and compile_scaling.py's, measured in their own runs
         output.write_text(machine_header(title, malloc) + "\n\n" + text + "\n" + kept, encoding="utf-8")
         print(f"\nwrote {output}", file=sys.stderr)
     return 1 if any(r.error for r in rows) else 0

@@ -15,15 +15,17 @@ defined yet, or in-place updates whose aliasing only the argument types decide).
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import functools
+import gc
 import inspect
 import linecache
 import operator
 import os
 import re
 import types
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -34,6 +36,22 @@ from .frontend import Parsed, parse_function
 ArgNums = Union[int, Sequence[int]]
 _SCALAR_TYPES = (float, int, bool)
 FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType, np.ufunc)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while compiling: the IR of a function is one large web of
+    objects that stays alive until the code is generated, and each collection the compiler's
+    allocations set off would walk all of it, for nothing -- the time of a compile would grow
+    faster than the function. What the compile leaves as garbage is collected afterwards as usual."""
+    if not gc.isenabled():  # (a compile within a compile, or the caller turned it off)
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class _Compiler:
@@ -122,12 +140,13 @@ class _Compiler:
     def compile(self, key: tuple, nargs: int) -> Callable:
         """Compile the gradient for argument kinds ``key`` and add it to the dispatcher."""
         parsed = self.parsed
-        try:
-            return self._compile(parsed, key, nargs)
-        except SymdiffError:
-            raise
-        except Exception as error:  # noqa: BLE001 -- a compiler bug: never shown raw
-            raise _internal_error(error, parsed, self.name) from error
+        with _collector_paused():
+            try:
+                return self._compile(parsed, key, nargs)
+            except SymdiffError:
+                raise
+            except Exception as error:  # noqa: BLE001 -- a compiler bug: never shown raw
+                raise _internal_error(error, parsed, self.name) from error
 
     def _compile(self, parsed: Parsed, key: tuple, nargs: int) -> Callable:
         extra_keys = key[len(key) - len(self.extra):]

@@ -2,7 +2,8 @@
 
 Readability decisions live here:
 
-* temporaries used once are folded back into the expression that uses them;
+* temporaries used once are folded back into the expression that uses them (at most
+  MAX_INLINE_DEPTH deep: a long chain of them is named every so often);
 * a loop's initial, carried and final values share one Python name when that is safe, and so
   do an ``if``'s results and the values its arms compute, so the code reads like a person's;
 * functions are spelt the way people write them (``np.tanh``, ``math.exp``, ``x @ W``);
@@ -51,6 +52,10 @@ UNARY = inverse(operators.UNARYOPS)
 COMPARE = inverse(operators.CMPOPS)
 
 
+# An expression folds at most this many temporaries into one another: the code stays readable,
+# and printing and compiling it recurse no deeper than that, whatever the length of a chain.
+MAX_INLINE_DEPTH = 24
+
 RUNTIME = {id(getattr(runtime, n)): n for n in dir(runtime)
            if not n.startswith("_") and isinstance(getattr(runtime, n), types.FunctionType)
            and getattr(runtime, n).__module__ == runtime.__name__}
@@ -81,7 +86,13 @@ class Codegen:
         self.uses: dict[Value, int] = {}
         self.defs: dict[Value, Op] = {}
         self.inlined: set[Value] = set()
+        self.depth: dict[Value, int] = {}  # how deep the expression of each inlined value nests
         self.alias: dict[Value, Value] = {}
+        self.aliased: dict[Value, list[Value]] = {}  # the values given to each in alias (while coalescing)
+        self.region_of: dict[Op, Region] = {}
+        self.floats: dict[Value, bool] = {}  # passes.surely_float's answers
+        self.settled = False  # whether the names are settled (no more sharing or unsharing)
+        self.suffix: dict[str, int] = {}  # the last numbered name fresh tried for each base
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set(keyword.kwlist) | {"np", "math"} | set(RUNTIME.values())
         self.globals: dict[str, Any] = {"np": np, "math": math}
@@ -94,6 +105,7 @@ class Codegen:
     def _analyse(self, body: Region) -> None:
         def count(region: Region) -> None:
             for op in region.ops:
+                self.region_of[op] = region
                 for r in op.results:
                     self.defs[r] = op
                 for a in op.args:
@@ -107,12 +119,13 @@ class Codegen:
         self.updated: set[Value] = set()  # arrays updated in place: they need a name
         for op, _ in walk(body):  # acc[i] += g (and acc += g) returns acc: one name for both
             if (self._written_in_place(op) and op.fn is not runtime.getitem_vjp) or op.fn is operator.iadd:
-                self.alias[op.result] = op.args[0]
+                self._alias(op.result, op.args[0])
                 self.updated.add(op.args[0])
         self._choose_inlining(body)
         self._pending: list[tuple[Value, Value, list[Op]]] = []
         self._coalesce(body)
         self._undo_clashing_shares()
+        self.settled = True
 
     def _choose_inlining(self, region: Region) -> None:
         local_uses: dict[Value, int] = {}
@@ -130,10 +143,15 @@ class Codegen:
             if v in self.updated:
                 continue
             temporary = v.hint is None or v.hint.startswith("_")
+            depth = 1 + max((self.depth.get(a, 0) for a in op.args), default=0)
+            if depth > MAX_INLINE_DEPTH:
+                continue  # a long chain of one-use temporaries: named every so often, not one deep expression
             if primitives.lookup(op.fn).cheap and all(a.is_const or a.hint or a in self.inlined for a in op.args):
                 self.inlined.add(v)
+                self.depth[v] = depth
             elif temporary and self.uses.get(v) == 1 and local_uses.get(v) == 1:
                 self.inlined.add(v)
+                self.depth[v] = depth
 
     def _coalesce(self, region: Region) -> None:
         """Let loop/if results share names with the values that flow into them."""
@@ -150,17 +168,18 @@ class Codegen:
                 carried = {sub: op.carried(sub) for sub in op.regions}
                 for i, r in enumerate(op.results):
                     for sub in op.regions:
-                        self.alias[carried[sub][i]] = r
+                        self._alias(carried[sub][i], r)
                     self._share_yield(body, body.yields[i], r, carried[body][i])
                     init = inits[i]
                     if self._owned_by(init, region, op) and init not in self.alias:
-                        self.alias[init] = r
+                        self._alias(init, r)
 
     def _owned_by(self, v: Value, region: Region, user: Op) -> bool:
         """``v`` is computed by a non-inlined op of ``region`` and read only by ``user``."""
         op = self.defs.get(v)
-        return (op is not None and op in region.ops and op.kind is OpKind.CALL and self.uses.get(v) == 1
-                and v not in self.inlined and not v.is_const and user in region.ops)
+        return (op is not None and self.region_of.get(op) is region and op.kind is OpKind.CALL
+                and self.uses.get(v) == 1 and v not in self.inlined and not v.is_const
+                and self.region_of.get(user) is region)
 
     def _share_yield(self, region: Region, y: Value, target: Value, param: Value | None,
                      always: bool = False) -> None:
@@ -170,10 +189,10 @@ class Codegen:
         loop, its carried ``param``; for an ``if`` arm, anything (so ``y`` must come last).
         """
         op = self.defs.get(y)
-        if op is None or op not in region.ops or y in self.alias or y in self.inlined:
+        if op is None or self.region_of.get(op) is not region or y in self.alias or y in self.inlined:
             return
         # values already sharing y's name (a loop's initial value) take it from where they are made
-        members = [v for v in self.alias if self._root(v) is y and self.defs.get(v) in region.ops]
+        members = [v for v in self._sharing(y) if self.region_of.get(self.defs.get(v)) is region]
         index = min(region.ops.index(self.defs[v]) for v in [y, *members])
         if always:
             pass  # the target is assigned in this arm only: nothing else goes by its name
@@ -185,7 +204,7 @@ class Codegen:
                 self._pending.append((y, target, later, others))
         elif not self._param_dead_after(region, param, index):
             return
-        self.alias[y] = target
+        self._alias(y, target)
 
     def _undo_clashing_shares(self) -> None:
         """An ``if`` arm value named like the ``if`` result before the arm ends: keep the shared
@@ -199,10 +218,34 @@ class Codegen:
                     clashes(v) or (v in self.inlined and self._reads_where(self.defs[v], clashes)) for v in others):
                 del self.alias[y]
 
+    def _alias(self, v: Value, target: Value) -> None:
+        """Give ``v`` the name of ``target``."""
+        self.alias[v] = target
+        self.aliased.setdefault(target, []).append(v)
+
+    def _sharing(self, root: Value) -> list[Value]:
+        """The values :meth:`_alias` gave the name of ``root`` (directly or through others), in
+        the order they were given it."""
+        found, todo = [], [(v, root) for v in reversed(self.aliased.get(root, []))]
+        while todo:
+            v, given = todo.pop()
+            if self.alias.get(v) is given:  # (not since given another name)
+                found.append(v)
+                todo.extend((u, v) for u in reversed(self.aliased.get(v, [])))
+        return found
+
     def _root(self, v: Value) -> Value:
-        while v in self.alias:
-            v = self.alias[v]
-        return v
+        """The value whose name ``v`` goes by; once the names are settled, each value on the way
+        is pointed straight at it (a chain of loops sharing one name is as long as the function)."""
+        root = v
+        while root in self.alias:
+            root = self.alias[root]
+        if self.settled:
+            while v is not root:
+                following = self.alias[v]
+                self.alias[v] = root
+                v = following
+        return root
 
     def _reads_where(self, op: Op, hit: Any) -> bool:
         """Whether ``op`` (with what is inlined into it, and its regions) reads a value ``hit`` accepts."""
@@ -245,11 +288,13 @@ class Codegen:
         base = re.sub(r"\W", "_", hint).strip("_") or "t"
         if base[0].isdigit():
             base = "v" + base
-        candidate, n = base, 0
+        n = self.suffix.get(base, 0)  # (the names below it are taken: names are never given back)
+        candidate = base if n == 0 else f"{base}_{n}"
         while candidate in self.taken or hasattr(builtins, candidate):
             n += 1
             candidate = f"{base}_{n}"
         self.taken.add(candidate)
+        self.suffix[base] = n
         return candidate
 
     def global_name(self, obj: Any, hint: str | None) -> str:
@@ -351,7 +396,7 @@ class Codegen:
         base, exponent = op.positional if len(op.positional) == 2 else (None, None)
         return (base is not None and exponent.is_const and type(exponent.const) in (int, float)
                 and exponent.const == 2 and not op.kwnames and base not in self.inlined
-                and base.kind == SCALAR and passes.surely_float(base, self.defs))
+                and base.kind == SCALAR and passes.surely_float(base, self.defs, self.floats))
 
     # ------------------------------------------------------------------ in-place updates
 

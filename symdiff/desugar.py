@@ -59,13 +59,13 @@ class Namer:
 def desugar(node: ast.FunctionDef | ast.Lambda, resolve: Resolve, namer: Namer | None = None) -> ast.AST:
     """Every desugaring, in order, of ``node`` (a def or a lambda, nested functions included)."""
     namer = namer if namer is not None else Namer(node)
-    return normalize_jumps(index_loops(node, resolve, namer))
+    return normalize_jumps(index_loops(node, resolve, namer), in_place=True)  # (index_loops made a copy)
 
 
 def desugar_statements(stmts: Block, resolve: Resolve, namer: Namer) -> Block:
     """:func:`desugar` for statements made while lowering the function ``namer`` names."""
     holder = ast.Module(body=stmts, type_ignores=[])
-    return normalize_jumps(index_loops(holder, resolve, namer)).body
+    return normalize_jumps(index_loops(holder, resolve, namer), in_place=True).body
 
 
 # ---------------------------------------------------------------------- 1. index loops
@@ -175,7 +175,7 @@ def _index_loop(loop: ast.For, kind: Callable[[ast.expr], str | None], namer: Na
 # ---------------------------------------------------------------------- 2. jumps
 
 
-def normalize_jumps(tree: ast.AST) -> ast.AST:
+def normalize_jumps(tree: ast.AST, in_place: bool = False) -> ast.AST:
     """In every statement list: the statements after an ``if`` one of whose arms always
     jumps (``return``, ``break``, ``continue``) move into its other arm::
 
@@ -186,8 +186,9 @@ def normalize_jumps(tree: ast.AST) -> ast.AST:
                                             return s
 
     so that the common early exits need no flag variable (the lowering keeps flags for the
-    rest). The arm that receives them is normalised again."""
-    return _each_block(tree, _normalize_block)
+    rest). The arm that receives them is normalised again. ``in_place``: ``tree`` is a copy
+    already (another desugaring's output), rewritten itself rather than copied again."""
+    return _each_block(tree, _normalize_block, in_place)
 
 
 def _normalize_block(stmts: Block) -> Block:
@@ -240,9 +241,9 @@ def comprehension_loop(node: ast.ListComp | ast.GeneratorExp, out: str) -> Block
 # ---------------------------------------------------------------------- helpers
 
 
-def _each_block(tree: ast.AST, rewrite: Callable[[Block], Block]) -> ast.AST:
-    """A copy of ``tree`` with every statement list (a body or an ``else``) replaced by
-    ``rewrite`` of it, innermost lists first."""
+def _each_block(tree: ast.AST, rewrite: Callable[[Block], Block], in_place: bool = False) -> ast.AST:
+    """A copy of ``tree`` (``tree`` itself if ``in_place``: a copy already) with every statement
+    list (a body or an ``else``) replaced by ``rewrite`` of it, innermost lists first."""
     def visit(node: ast.AST) -> None:
         for field in ("body", "orelse"):
             stmts = getattr(node, field, None)
@@ -251,7 +252,7 @@ def _each_block(tree: ast.AST, rewrite: Callable[[Block], Block]) -> ast.AST:
                     visit(stmt)
                 setattr(node, field, rewrite(stmts))
 
-    tree = copy.deepcopy(tree)
+    tree = tree if in_place else copy.deepcopy(tree)
     visit(tree)
     return tree
 

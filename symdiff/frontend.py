@@ -81,8 +81,22 @@ class Parsed:
     def names_read_after(self, node: ast.AST) -> set[str]:
         """Names read anywhere in the function after ``node`` ends (in source order)."""
         end = (node.end_lineno, node.end_col_offset)
-        return {n.id for n in ast.walk(self.node) if isinstance(n, ast.Name)
-                and isinstance(n.ctx, ast.Load) and (n.lineno, n.col_offset) > end}
+        return {name for name, last in self._last_reads().items() if last > end}
+
+    def _last_reads(self) -> dict[str, tuple[int, int]]:
+        """Where each name is last read in the function (line, column): one walk of the tree
+        (remembered with the tree it walked), however many statements ask."""
+        cached = self.__dict__.get("_last_reads_of")
+        if cached is not None and cached[0] is self.node:
+            return cached[1]
+        last: dict[str, tuple[int, int]] = {}
+        for n in ast.walk(self.node):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                position = (n.lineno, n.col_offset)
+                if position > last.get(n.id, (0, -1)):
+                    last[n.id] = position
+        self.__dict__["_last_reads_of"] = (self.node, last)
+        return last
 
     bound: Any = _MISSING  # for a bound method: the object `self` is
 

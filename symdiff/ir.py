@@ -464,26 +464,31 @@ def verify(fn: Function) -> None:
             raise IRError(f"{v!r} defined twice")
         defined.add(v.id)
 
-    def check_region(region: Region, visible: set[int]) -> None:
-        visible = set(visible)
+    visible: set[int] = set()  # one set for all regions: each takes out what it added when it ends
+
+    def check_region(region: Region) -> None:
+        added: list[int] = []
         for p in region.params:
             define(p)
-            visible.add(p.id)
+            added.append(p.id)
+        visible.update(added)
         for op in region.ops:
             for a in op.args:
                 if a.id not in visible and not a.is_const:
                     raise IRError(f"{a!r} used by {op.kind} {_callee_name(op.fn)} before definition")
             _check_shape(op)
             for sub in op.regions:
-                check_region(sub, visible)
+                check_region(sub)
             for r in op.results:
                 define(r)
                 visible.add(r.id)
+                added.append(r.id)
         for y in region.yields:
             if y.id not in visible and not y.is_const:
                 raise IRError(f"yield of undefined {y!r}")
+        visible.difference_update(added)  # (defined once: none of them was visible before)
 
-    check_region(fn.body, set())
+    check_region(fn.body)
 
 
 def _check_shape(op: Op) -> None:

@@ -19,6 +19,7 @@ whose aliasing it cannot model.
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import functools
 import linecache
@@ -1364,8 +1365,24 @@ class Lowerer:
 def desugared(parsed: Parsed) -> tuple[Parsed, desugar.Namer]:
     """``parsed`` with its function desugared (see desugar.py), and the namer that made the
     names the desugarings introduced (for those the lowering makes later)."""
-    namer = desugar.Namer(parsed.node)
-    return dataclasses.replace(parsed, node=desugar.desugar(parsed.node, parsed.resolve, namer)), namer
+    cached = parsed.__dict__.get("_desugared")
+    if cached is None or cached[0] is not parsed.node or any(parsed.resolve(name) is not obj
+                                                            for name, obj in cached[3].items()):
+        namer = desugar.Namer(parsed.node)
+        asked: dict[str, Any] = {}  # the free names the desugarings resolved (a rebound one: desugar again)
+
+        def resolve(name: str) -> Any:
+            asked[name] = parsed.resolve(name)
+            return asked[name]
+
+        node = desugar.desugar(parsed.node, resolve, namer)
+        # (each specialisation lowers the same desugared tree, which lowering only reads; the
+        # names the desugarings took are handed out again to none of them)
+        cached = parsed.__dict__["_desugared"] = (parsed.node, node, namer, asked)
+    _, node, namer, _ = cached
+    fresh = copy.copy(namer)
+    fresh.taken = set(namer.taken)
+    return dataclasses.replace(parsed, node=node), fresh
 
 
 def _breaks(body: list[ast.stmt]) -> bool:

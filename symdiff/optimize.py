@@ -125,11 +125,14 @@ def propagate_copies(fn: Function) -> None:
     body yields back unchanged (it keeps its initial value)."""
     replace: dict[Value, Value] = {}
 
-    def visit(region: Region, visible: set[Value]) -> None:
-        visible = visible | set(region.params)
+    visible: set[Value] = set()  # one set for all regions: each takes out what it added when it ends
+
+    def visit(region: Region) -> None:
+        added = [p for p in region.params if p not in visible]
+        visible.update(added)
         for op in region.ops:
             for sub in op.regions:
-                visit(sub, visible)
+                visit(sub)
             if op.kind is OpKind.IF:
                 for i, r in enumerate(op.results):
                     then, orelse = op.then.yields[i], op.orelse.yields[i]
@@ -144,9 +147,12 @@ def propagate_copies(fn: Function) -> None:
                         replace[r] = init
                         for sub in op.regions:
                             replace[carried[sub][i]] = init
-            visible |= set(op.results)
+            new = [r for r in op.results if r not in visible]
+            visible.update(new)
+            added.extend(new)
+        visible.difference_update(added)
 
-    visit(fn.body, set())
+    visit(fn.body)
     substitute(fn, replace)
 
 
@@ -159,23 +165,28 @@ def eliminate_common_subexpressions(fn: Function) -> None:
     touched = _touched_by_updates(fn)
     replace: dict[Value, Value] = {}
 
-    def visit(region: Region, seen: dict[tuple, Value]) -> None:
-        seen = dict(seen)  # what a nested region computes is not available after it
+    seen: dict[tuple, Value] = {}  # one table for all regions: each takes out what it added when it ends
+
+    def visit(region: Region) -> None:
+        added = []  # what a nested region computes is not available after it
         for op in region.ops:
             for sub in op.regions:
-                visit(sub, seen)
+                visit(sub)
             if not _reusable(op, touched):
                 continue
             key = _key(op, replace)
             earlier = seen.get(key)
             if earlier is None:
                 seen[key] = op.result
+                added.append(key)
                 continue
             replace[op.result] = earlier
             if _weak(earlier.hint) and not _weak(op.result.hint):
                 earlier.hint = op.result.hint  # keep the user's name for the one computation
+        for key in added:
+            del seen[key]
 
-    visit(fn.body, {})
+    visit(fn.body)
     substitute(fn, replace)
 
 
@@ -400,20 +411,23 @@ def _unstack_memos(fn: Function, memos: dict[Value, tuple[Op, Value]]) -> None:
                 pops.setdefault(a, []).append((op, region))
             else:
                 other.add(a)
+    place = {op: (region, i) for region in _all_regions(fn.body) for i, op in enumerate(region.ops)}
+    holder = {sub: op for op in place for sub in op.regions}  # the op each region belongs to
     replace: dict[Value, Value] = {}
+    removed: set[Op] = set()
     for stack, appends in pushes.items():
         loops = {memos[op.args[1]] for op in appends}
         if stack in other or len(loops) != 1:
             continue
         loop, final = loops.pop()
-        after = _regions_after(fn.body, loop)
-        if after is None or not all(region in after for _, region in pops.get(stack, [])):
+        if loop not in place or not all(_after(region, loop, place, holder) for _, region in pops.get(stack, [])):
             continue
-        for op, region in pops.get(stack, []):
+        for op, _ in pops.get(stack, []):
             replace[op.result] = final
-            region.ops.remove(op)
-        for op in appends:
-            _remove_op(fn.body, op)
+            removed.add(op)
+        removed.update(appends)
+    for region in {place[op][0] for op in removed}:
+        region.ops[:] = [op for op in region.ops if op not in removed]
     substitute(fn, replace)
 
 
@@ -421,20 +435,19 @@ def _all_regions(body: Region) -> list[Region]:
     return [body] + [sub for op, _ in walk(body) for sub in op.regions]
 
 
-def _regions_after(body: Region, loop: Op) -> set[Region] | None:
-    """The region holding ``loop`` and every region nested in the ops after it."""
-    for region in _all_regions(body):
-        if loop in region.ops:
-            later = region.ops[region.ops.index(loop) + 1:]
-            return {region} | {sub for op in later for inner in op.regions for sub in _all_regions(inner)}
-    return None
-
-
-def _remove_op(body: Region, target: Op) -> None:
-    for region in _all_regions(body):
-        if target in region.ops:
-            region.ops.remove(target)
-            return
+def _after(region: Region, loop: Op, place: dict[Op, tuple[Region, int]], holder: dict[Region, Op]) -> bool:
+    """Whether ``region`` is the region holding ``loop`` or nested in an op after it there
+    (``place``: each op's region and index; ``holder``: each region's op): a climb through the
+    regions around ``region``, as deep as the nesting of the source."""
+    home, index = place[loop]
+    while region is not home:
+        op = holder.get(region)
+        if op is None:
+            return False
+        region, at = place[op]
+        if region is home:
+            return at > index
+    return True
 
 
 def _rename_after(region: Region, start: int, old: Value, new: Value) -> None:
@@ -734,12 +747,14 @@ def accumulate_in_place(fn: Function) -> None:
     does not widen it): no new array for each contribution."""
     producers = definitions(fn.body)
     uses = use_counts(fn)
+    region_of = {op: region for op, region in walk(fn.body)}
+    fresh: dict[Value, bool] = {}  # passes.new_array's answers (turning add into iadd keeps them true)
     for op, region in walk(fn.body):
         if not calls(op, operator.add) or not op.adjoint or op.effect:
             continue
         acc, part = op.args
         # (made in this very region: one made before a loop must not grow at each iteration)
-        if not passes.new_array(acc, producers) or producers.get(acc) not in region.ops:
+        if region_of.get(producers.get(acc)) is not region or not passes.new_array(acc, producers, fresh):
             continue
         fits = (type(acc.kind) is int and acc.kind >= 1 and uses.get(acc) == 1 and acc.dtype is shapes.F64
                 and shapes.same(acc.shape, op.result.shape)

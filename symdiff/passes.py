@@ -7,7 +7,7 @@ import math
 import operator
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from .ir import (
     Region,
     Value,
 )
-from .patterns import among, is_const, is_float, match
+from .patterns import MARKERS, among, is_const, is_float, match
 
 # The optimisations, each of which can be turned off for testing: SYMDIFF_OPTIMIZE=0 turns all
 # of them off, SYMDIFF_OPTIMIZE=-cse,-licm the ones named (the tests run the corpus both ways).
@@ -82,76 +82,127 @@ def is_pure(fn: Any) -> bool:
     return primitives.lookup(fn).pure
 
 
-def surely_float(v: Value, producer: dict[Value, Op]) -> bool:
+def surely_float(v: Value, producer: dict[Value, Op], memo: dict[Value, bool] | None = None) -> bool:
     """Whether scalar ``v`` is surely a Python float: a float constant or argument, or float
     arithmetic on one (``if`` and loop results: when every value flowing into them is).
 
     Each value is visited once (a chain of ``if``s joins its branches again and again, so an
     unmemoised walk is exponential); a loop's carried values are assumed floats while its body
     is checked, and only answers that did not lean on such an assumption are remembered as
-    true (an answer of false never leans on one: assuming more only proves more)."""
-    return _surely_float(v, producer, frozenset(), {})
+    true (an answer of false never leans on one: assuming more only proves more). ``memo``
+    keeps the answers for the next question about the same IR (a pass asking about every value
+    of a chain), and the walk keeps its own stack, so a chain as long as the function does not
+    reach Python's recursion limit."""
+    memo = {} if memo is None else memo
+    if v in memo:
+        return memo[v]
+    stack = [_float_steps(v, producer, frozenset(), memo)]
+    answer: bool | None = None
+    while stack:
+        try:
+            u, assuming = stack[-1].send(answer)
+        except StopIteration as done:
+            stack.pop()
+            answer = done.value
+            continue
+        if u in memo:
+            answer = memo[u]
+        else:
+            stack.append(_float_steps(u, producer, assuming, memo))
+            answer = None
+    return bool(answer)
 
 
-def _surely_float(v: Value, producer: dict[Value, Op], assumed: frozenset, memo: dict[Value, bool]) -> bool:
+FloatSteps = Generator[tuple[Value, frozenset], bool, bool]
+
+
+def _float_steps(v: Value, producer: dict[Value, Op], assumed: frozenset, memo: dict[Value, bool]) -> FloatSteps:
+    """:func:`surely_float` of ``v`` under ``assumed``, as steps: it yields each question
+    ``(value, assuming)`` it depends on and is sent the answer."""
     if v in memo:
         return memo[v]
     if v.is_const:
         return type(v.const) is float
     if v.pytype is float or v in assumed:
         return True
-    answer = _float_by_producer(v, producer, assumed, memo)
+    answer = yield from _float_by_producer(v, producer, assumed)
     if not answer or not assumed:
         memo[v] = answer
     return answer
 
 
-def _float_by_producer(v: Value, producer: dict[Value, Op], assumed: frozenset, memo: dict[Value, bool]) -> bool:
-    def check(u: Value, assuming: frozenset = assumed) -> bool:
-        return _surely_float(u, producer, assuming, memo)
-
+def _float_by_producer(v: Value, producer: dict[Value, Op], assumed: frozenset) -> FloatSteps:
     op = producer.get(v)
     if op is None:
         return False
     if op.kind is OpKind.IF:
         i = op.results.index(v)
-        return all(check(sub.yields[i]) for sub in op.regions)
+        for sub in op.regions:
+            if not (yield sub.yields[i], assumed):
+                return False
+        return True
     if op.is_loop:
         i = op.results.index(v)
         assuming = assumed | {v} | {op.carried(sub)[i] for sub in op.regions}
-        return check(op.inits[i]) and check(op.body.yields[i], assuming)
+        return bool((yield op.inits[i], assumed)) and bool((yield op.body.yields[i], assuming))
     fn = op.fn
     if primitives.lookup(fn).float_result:
         return True
     if fn in (operator.neg, operator.pos, operator.abs):
-        return check(op.args[0])
+        return bool((yield op.args[0], assumed))
     if fn is operator.pow:  # float ** float may be complex; float ** int is a float
-        return check(op.args[0]) and op.args[1].integer
+        return bool((yield op.args[0], assumed)) and op.args[1].integer
     if fn in (operator.add, operator.sub, operator.mul, operator.truediv, operator.mod, operator.floordiv):
-        return all(a.kind == SCALAR for a in op.args) and any(check(a) for a in op.args)
+        if not all(a.kind == SCALAR for a in op.args):
+            return False
+        for a in op.args:
+            if (yield a, assumed):
+                return True
+        return False
     return False
 
 
 def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:
     """Whether ``v`` is an array the gradient code created (not a view, argument or constant)."""
-    op = match(producer, v, kwargs=True)
-    if op is None:
-        return False
-    record = primitives.lookup(op.fn)
-    return record.alias == primitives.FRESH or (record.alias == primitives.ITSELF and (
-        len(op.args) <= record.viewed or fresh_array(op.args[record.viewed], producer)))
+    while True:  # (a loop, not recursion: chains of views and updates can be as long as the function)
+        op = match(producer, v, kwargs=True)
+        if op is None:
+            return False
+        record = primitives.lookup(op.fn)
+        if record.alias == primitives.FRESH:
+            return True
+        if record.alias != primitives.ITSELF:
+            return False
+        if len(op.args) <= record.viewed:
+            return True
+        v = op.args[record.viewed]
 
 
-def new_array(v: Value, producer: dict[Value, Op]) -> bool:
+def new_array(v: Value, producer: dict[Value, Op], memo: dict[Value, bool] | None = None) -> bool:
     """Whether ``v`` is a new array nothing else refers to: made by a call that returns a new
-    array, or an in-place update of such an array (whose old value is gone)."""
-    op = match(producer, v, kwargs=True)
-    if op is None:
-        return False
-    record = primitives.lookup(op.fn)
-    if record.alias == primitives.FRESH:
-        return True
-    return record.alias == primitives.ITSELF and record.updates and new_array(op.args[record.viewed], producer)
+    array, or an in-place update of such an array (whose old value is gone). ``memo`` keeps the
+    answers along the chain of updates, so a pass asking about each value of a chain of N
+    updates walks it once, not N times."""
+    chain = []
+    answer = False
+    while True:  # (a loop, not recursion: a chain of updates can be as long as the function)
+        if memo is not None and v in memo:
+            answer = memo[v]
+            break
+        chain.append(v)
+        op = match(producer, v, kwargs=True)
+        if op is None:
+            break
+        record = primitives.lookup(op.fn)
+        if record.alias == primitives.FRESH:
+            answer = True
+            break
+        if not (record.alias == primitives.ITSELF and record.updates):
+            break
+        v = op.args[record.viewed]
+    if memo is not None:
+        memo.update(dict.fromkeys(chain, answer))
+    return answer
 
 
 # ----------------------------------------------------------------------------- peepholes
@@ -189,12 +240,32 @@ def simplify_adjoint(b: Builder, fn: Any, args: list[Value], kwargs: dict[str, V
     the call as it is; so are calls with keywords)."""
     if kwargs:
         return None
-    for identity in IDENTITIES:
-        if (identity.fns is None or among(fn, identity.fns)) and enabled(identity.name):
+    for identity in _identities_about(fn):
+        if enabled(identity.name):
             simpler = identity.rewrite(b, fn, args)
             if simpler is not None:
                 return simpler
     return None
+
+
+_ABOUT: dict[Any, tuple[Any, tuple]] = {}  # callee (a marker, or the id of anything else) -> (callee, identities)
+
+
+def _identities_about(fn: Any) -> tuple:
+    """The identities of :data:`IDENTITIES` that may apply to a call of ``fn``, in order:
+    those about ``fn`` and those about any callee (asked once per callee, not at each call)."""
+    marker = isinstance(fn, MARKERS)
+    try:
+        entry = _ABOUT.get(fn if marker else id(fn))
+    except TypeError:  # a marker holding something unhashable
+        return _identities_of(fn)
+    if entry is None or (entry[0] is not fn and not marker):  # (an id is only kept with its object)
+        entry = _ABOUT[fn if marker else id(fn)] = (fn, _identities_of(fn))
+    return entry[1]
+
+
+def _identities_of(fn: Any) -> tuple:
+    return tuple(i for i in IDENTITIES if i.fns is None or among(fn, i.fns))
 
 
 Rewrite = Callable[[Builder, Any, list[Value]], "Value | None"]
@@ -596,17 +667,23 @@ def _live_values(fn: Function) -> set[Value]:
                     mark(op.args)
                     any_live = True
                 continue
-            inner = [visit(sub) for sub in op.regions]
+            # (what the results need is marked before the regions are visited, so that one
+            # visit finds what is live in them; a later round only follows loop-carried values)
             if op.kind is OpKind.IF:
                 for i, r in enumerate(op.results):
                     if r in live:
                         mark(sub.yields[i] for sub in op.regions)
+                inner = [visit(sub) for sub in op.regions]
                 if any(inner) or any(r in live for r in op.results):
                     mark(op.args)
                     any_live = True
                 continue
             body, inits = op.body, op.inits
             carried = [op.carried(sub) for sub in op.regions]
+            for i, r in enumerate(op.results):
+                if r in live or any(params[i] in live for params in carried):
+                    mark([inits[i], body.yields[i]])
+            inner = [visit(sub) for sub in op.regions]
             for i, r in enumerate(op.results):
                 if r in live or any(params[i] in live for params in carried):
                     mark([inits[i], body.yields[i]])

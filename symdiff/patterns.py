@@ -14,12 +14,12 @@ from .ir import Build, BuildDict, GetAttr, Method, Op, OpKind, Value
 
 # Callee markers are equal when their fields are (``GetAttr("T") == GetAttr("T")``); every
 # other callee is compared by identity, whatever its ``__eq__`` does.
-_MARKERS = (Method, GetAttr, Build, BuildDict)
+MARKERS = (Method, GetAttr, Build, BuildDict)
 
 
 def same_callee(a: Any, b: Any) -> bool:
     """Whether callees ``a`` and ``b`` are the same: the same object, or equal markers."""
-    return a is b or (type(a) is type(b) and isinstance(a, _MARKERS) and a == b)
+    return a is b or (type(a) is type(b) and isinstance(a, MARKERS) and a == b)
 
 
 def among(fn: Any, fns: Any) -> bool:

@@ -75,6 +75,7 @@ class Reverse:
         self.owned: dict[Value, Value] = {}  # fresh adjoint arrays -> the one value they are the adjoint of
         self.accumulators: set[Value] = set()  # loop-carried adjoint arrays only this sweep holds
         self.handed_over: set[Value] = set()  # arrays returned to the caller as a gradient
+        self.floats: dict[Value, bool] = {}  # passes.surely_float's answers
         self._index(fn.body, None, False)
 
     def _index(self, region: Region, owner: tuple[Op, Region] | None, in_loop: bool) -> None:
@@ -272,7 +273,7 @@ class Reverse:
     def _float(self, g: Value) -> bool:
         """Whether the scalar ``g`` is surely a Python float (a primal value such as the int
         argument ``n`` of ``x * n`` may be the whole cotangent of ``x``, and must be converted)."""
-        return passes.surely_float(g, self.b.producer)
+        return passes.surely_float(g, self.b.producer, self.floats)
 
     def _fresh(self, v: Value) -> bool:
         """Whether ``v`` is an array the gradient code created (not a view, argument or constant)."""

@@ -1160,3 +1160,174 @@ def test_surely_float_visits_each_value_of_an_if_chain_once():
     result = fn_ir.body.yields[0]
     assert passes.surely_float(result, producers)
     assert producers.lookups < 10 * len(producers)
+
+
+# ----------------------------------------------------------------------------- linear in the function's size
+# The passes below are asked about every value of a chain as long as the function; what each
+# asks (producer lookups, nodes walked, names tried) must grow like the chain, not like its
+# square, and no walk along the chain may recurse once per value (Python's recursion limit).
+
+CHAIN = 1500  # values in a long chain: well past the default recursion limit of 1000
+
+
+def shallow_recursion(limit: int = 200) -> Any:
+    """A context in which Python recurses at most ``limit`` frames deeper than the test."""
+    import contextlib
+    import inspect
+    import sys
+
+    @contextlib.contextmanager
+    def context():
+        kept = sys.getrecursionlimit()
+        sys.setrecursionlimit(len(inspect.stack(0)) + limit)
+        try:
+            yield
+        finally:
+            sys.setrecursionlimit(kept)
+
+    return context()
+
+
+def float_chain(n: int) -> tuple[Function, list[Value]]:
+    """IR of ``s = x; s = s * 0.5 + x`` ``n`` times on a Python float ``x``: each value reads the last."""
+    x = number("x")
+    fn, b = function(x)
+    values, s = [], x
+    for _ in range(n):
+        s = call(b, operator.add, call(b, operator.mul, s, b.const(0.5)), x)
+        values.append(s)
+    fn.body.yields = [s]
+    return fn, values
+
+
+def test_surely_float_walks_a_chain_longer_than_the_recursion_limit():
+    fn_ir, values = float_chain(CHAIN)
+    producers = ir.definitions(fn_ir.body)
+    with shallow_recursion():
+        assert passes.surely_float(values[-1], producers)
+
+
+def test_surely_float_with_one_memo_asks_about_each_value_of_a_chain_a_bounded_number_of_times():
+    lookups = {}
+    for n in (200, 400):
+        fn_ir, values = float_chain(n)
+        producers, memo = CountingProducers(ir.definitions(fn_ir.body)), {}
+        assert all(passes.surely_float(v, producers, memo) for v in values)
+        lookups[n] = producers.lookups
+    assert lookups[400] <= 2 * lookups[200] + 10 and lookups[400] <= 4 * 2 * 400
+
+
+def update_chain(n: int) -> tuple[Function, list[Value]]:
+    """IR of ``acc = np.zeros(x.shape)`` then ``acc += x`` ``n`` times (each update returns ``acc``)."""
+    x = array("x")
+    fn, b = function(x)
+    acc = call(b, np.zeros, call(b, GetAttr("shape"), x))
+    values = [acc]
+    for _ in range(n):
+        acc = call(b, operator.iadd, acc, x, effect=True)
+        values.append(acc)
+    fn.body.yields = [acc]
+    return fn, values
+
+
+def test_new_array_follows_a_chain_of_updates_longer_than_the_recursion_limit():
+    fn_ir, values = update_chain(CHAIN)
+    producers = ir.definitions(fn_ir.body)
+    with shallow_recursion():
+        assert passes.new_array(values[-1], producers)
+        assert passes.fresh_array(values[-1], producers)
+
+
+def test_new_array_with_one_memo_walks_a_chain_of_updates_once():
+    fn_ir, values = update_chain(400)
+    producers, memo = CountingProducers(ir.definitions(fn_ir.body)), {}
+    assert all(passes.new_array(v, producers, memo) for v in reversed(values))
+    assert producers.lookups <= len(values) + 1  # the first question walks the chain; the others are remembered
+
+
+def adjoint_sums(n: int) -> Function:
+    """IR of a backward sweep adding ``n`` contributions into one fresh array, as ``dx_2 = dx + part``."""
+    x = array("x")
+    fn, b = function(x)
+    b.adjoint = True
+    acc = call(b, np.zeros, call(b, GetAttr("shape"), x))
+    for _ in range(n):
+        acc = call(b, operator.add, acc, call(b, np.sin, x))
+    fn.body.yields = [acc]
+    return fn
+
+
+def test_accumulate_in_place_asks_about_a_chain_of_sums_linearly(monkeypatch):
+    counted = []
+
+    def counting_definitions(region: Region) -> dict:
+        counted.append(CountingProducers(ir.definitions(region)))
+        return counted[-1]
+
+    monkeypatch.setattr(optimize, "definitions", counting_definitions)
+    lookups = {}
+    for n in (300, 600):
+        fn_ir = adjoint_sums(n)
+        optimize.accumulate_in_place(fn_ir)
+        assert sum(calls_of(fn_ir, operator.iadd)) == n  # every sum went in place
+        lookups[n] = counted[-1].lookups
+        ir.verify(fn_ir)
+    assert lookups[600] <= 2 * lookups[300] + 10
+
+
+def calls_of(fn_ir: Function, callee: Any) -> list[int]:
+    """One 1 per call of ``callee`` in ``fn_ir``."""
+    return [1 for op, _ in ir.walk(fn_ir.body) if op.kind is OpKind.CALL and op.fn is callee]
+
+
+def straight_line(n: int) -> Callable:
+    """A function of ``n`` assignments on arrays, each reading the one before."""
+    lines = ["def chain(x):", "    a = x * 1.0"]
+    lines += ["    a = np.sin(a) * x" if k % 2 else "    a = a + np.tanh(x)" for k in range(n)]
+    source = "\n".join(lines + ["    return np.sum(a)"]) + "\n"
+    filename = f"<straight line of {n}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict = {"np": np}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 -- the test's own source
+    return namespace["chain"]
+
+
+def test_names_read_after_each_statement_walk_the_function_once(monkeypatch):
+    import ast
+
+    walked = []
+    walk = ast.walk
+
+    def counting_walk(node: ast.AST) -> Any:
+        for sub in walk(node):
+            walked.append(1)
+            yield sub
+
+    visits = {}
+    for n in (100, 200):
+        parsed = frontend.parse_function(straight_line(n))
+        statements = parsed.node.body
+        monkeypatch.setattr(frontend.ast, "walk", counting_walk)
+        walked.clear()
+        reads = [parsed.names_read_after(stmt) for stmt in statements]
+        monkeypatch.setattr(frontend.ast, "walk", walk)
+        visits[n] = len(walked)
+        assert reads[0] == {"a", "x", "np"} and reads[-1] == set()
+    assert visits[200] <= 2 * visits[100] + 10
+
+
+def test_fresh_names_of_one_base_try_a_bounded_number_of_candidates():
+    class CountingSet(set):
+        tried = 0
+
+        def __contains__(self, name: object) -> bool:
+            self.tried += 1
+            return super().__contains__(name)
+
+    from symdiff import codegen
+
+    gen = codegen.Codegen(Function("f", Region()))
+    gen.taken = CountingSet(gen.taken)
+    names = [gen.fresh("da") for _ in range(500)]
+    assert names[:3] == ["da", "da_1", "da_2"] and len(set(names)) == 500
+    assert gen.taken.tried <= 2 * 500
