@@ -364,8 +364,8 @@ class Codegen:
             return False
         if op.fn is runtime.getitem_vjp:
             return type(op.args[1].kind) is int and self._basic(op.args[2])
-        if op.fn is runtime.add_at_index:
-            return self._basic(op.args[1]) and self._zeros_array(op.args[0])
+        if op.fn is runtime.add_at_index:  # (an array of known rank is no dict)
+            return self._basic(op.args[1]) and (self._zeros_array(op.args[0]) or type(op.args[0].kind) is int)
         return op.fn is runtime.add_at and self._zeros_array(op.args[0])
 
     def _zeros_array(self, v: Value) -> bool:

@@ -376,7 +376,7 @@ class Builder:
                 kwnames=tuple(kwargs), effect=effect)
         if self.annotate is not None:
             aval = self.annotate(fn, list(args), kwargs)
-            if aval.integer:
+            if aval.integer or aval.kind == SCALAR:  # (a NumPy float64 scalar: see shapes.ELEMENT)
                 kind = SCALAR
             elif kind is None and aval.shape:  # an array of known rank
                 kind = len(aval.shape)

@@ -98,6 +98,8 @@ def _surely_float(v: Value, producer: dict[Value, Op], assumed: frozenset, memo:
         return memo[v]
     if v.is_const:
         return type(v.const) is float
+    if v.pytype is not None and v.pytype is not float:  # an int, or a NumPy float64 scalar
+        return False
     if v.pytype is float or v in assumed:
         return True
     answer = _float_by_producer(v, producer, assumed, memo)

@@ -101,6 +101,8 @@ class Reverse:
         if region not in self.in_loop:
             return self.primal(self._export(v, region))
         info = self.backward[region]
+        if v not in info.popped and self._recomputable(v, region):
+            info.popped[v] = self._recompute(v, info)
         if v not in info.popped:
             stack = self._new_stack(v, region)
             self._insert_after_definition(v, region, Op(OpKind.CALL, [stack, v], [Value()],
@@ -110,6 +112,31 @@ class Reverse:
                                          adjoint=True))
             info.popped[v] = popped
         return info.popped[v]
+
+    def _recomputable(self, v: Value, region: Region, depth: int = 0) -> bool:
+        """Whether ``v``, defined in loop region ``region``, is int arithmetic (``i - 1``,
+        ``2 * i + 1``) on values the backward sweep reads without a stack: constants, values
+        from outside ``region``, the loop index, or such arithmetic itself."""
+        op = self.defs.get(v)
+        if not v.integer or op is None or op.kind is not OpKind.CALL or op.kwnames or depth > 8:
+            return False
+        if op.fn not in _INT_ARITHMETIC or not all(a.integer for a in op.args):
+            return False
+        loop = self.parent.get(region)
+        index = loop[0].target if loop is not None and loop[0].kind is OpKind.FOR else None
+        return all(a.is_const or a is index or self.def_region.get(a) is not region
+                   or self._recomputable(a, region, depth + 1) for a in op.args)
+
+    def _recompute(self, v: Value, info: Backward) -> Value:
+        """``v`` computed again in the backward region ``info`` from what it reads (see
+        :meth:`_recomputable`), after the values it reads are there."""
+        op = self.defs[v]
+        args = [self.primal(a) for a in op.args]
+        ops = info.region.ops
+        after = max((i + 1 for i, o in enumerate(ops) if any(r in args for r in o.results)), default=0)
+        again = _like(v)
+        ops.insert(after, Op(OpKind.CALL, args, [again], fn=op.fn, adjoint=True, line=op.line, file=op.file))
+        return again
 
     def _export(self, v: Value, arm: Region) -> Value:
         """Make ``v``, defined in an ``if`` arm, a result of that ``if`` (the other arm yields
@@ -165,8 +192,8 @@ class Reverse:
             adj[v] = self.add_cotangents(v, adj[v], g, hint=_adjoint_name(v.hint) if v.hint else None)
         else:
             adj[v] = g
-            if self._index_cotangent(g):  # another value's adjoint too (x = y * 1): nobody's to update
-                self.owned[g] = v if g not in self.owned else None
+            if self._index_cotangent(g) or self._written_copy(g):  # another value's adjoint too (x = y * 1):
+                self.owned[g] = v if g not in self.owned else None  # nobody's to update
 
     def add_cotangents(self, v: Value, a: Value, b: Value, hint: str | None = None) -> Value:
         """``a + b`` for two cotangents of ``v`` (for a list or tuple: their dicts merged)."""
@@ -178,6 +205,11 @@ class Reverse:
         """``g`` is ``getitem_vjp(...)`` (fresh zeros with a part filled in) built in this region."""
         op = match(self.b.producer, g, runtime.getitem_vjp, kwargs=True)
         return op is not None and op in self.b.region.ops
+
+    def _written_copy(self, g: Value) -> bool:
+        """``g`` is ``setitem(...)`` of an ndarray built in this region (a new array)."""
+        op = match(self.b.producer, g, runtime.setitem, 3)
+        return op is not None and op in self.b.region.ops and type(g.kind) is int
 
     def _owned_index_cotangent(self, v: Value, g: Value) -> bool:
         """``g`` is such an array, and only ``v``'s adjoint: it may be added into in place."""
@@ -292,6 +324,8 @@ class Reverse:
 
     def backprop_call(self, op: Op, adj: dict[Value, Value]) -> None:
         g = adj.pop(op.result)
+        if self._scatter_into_own(op, adj, g):
+            return
         vjps = rules.lookup(op.fn)
         if vjps is None and op.note and op.note.startswith("recursive") and not op.kwnames:
             vjps = self.recursive_rules(op)
@@ -300,6 +334,8 @@ class Reverse:
         args = [self.symbol(a) for a in op.positional]
         kwargs = {k: self.symbol(v) for k, v in op.keywords.items()}
         operands = list(enumerate(op.positional))
+        if op.fn is runtime.setitem:  # the written value's part (g[i]) is read before the rest (g with 0 at i)
+            operands.reverse()
         for name, v in op.keywords.items():
             if v in self.active:
                 if rules.keyword_position(op.fn, name) is None:
@@ -317,6 +353,28 @@ class Reverse:
             contributions[a] = self.add_cotangents(a, contributions[a], part) if a in contributions else part
         for a, part in contributions.items():
             self.accumulate(adj, a, part)
+
+    def _scatter_into_own(self, op: Op, adj: dict[Value, Value], g: Value) -> bool:
+        """``x[i]`` (a basic index) of an array ``x`` whose adjoint is an array only this sweep
+        holds (a loop's accumulator, or fresh zeros of ours): ``dx[i] += g`` in place, instead
+        of fresh zeros with ``g`` at ``i`` added to it. True if done."""
+        if op.fn is not operator.getitem or op.kwnames or len(op.args) != 2:
+            return False
+        x, index = op.args
+        acc = adj.get(x)
+        if acc is None or type(x.kind) is not int or acc.kind != x.kind or index in self.active or not (
+                acc in self.accumulators or self._owned_index_cotangent(x, acc)):
+            return False
+        if not (index.integer or (index.is_const and runtime.is_basic_index(index.const))
+                or shapes.is_element(op.fn, op.args)):
+            return False
+        updated = self.b.call(runtime.add_at_index, [acc, self.primal(index), g], hint=acc.hint, effect=True)
+        if acc in self.accumulators:
+            self.accumulators.add(updated)
+        else:
+            self.owned[updated] = x
+        adj[x] = updated
+        return True
 
     def recursive_rules(self, op: Op) -> tuple:
         """Rules for a recursive call of ``f``: call f's own generated VJP (``vjp_f``), which
@@ -560,6 +618,9 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
     b = Builder(fn.body, annotate=shapes.annotate)  # several returns: the pair is only known at run time
     b.call(runtime.check_pair, [value, b.const(fn.name)], effect=True)
     return b.call(operator.getitem, [value, b.const(0)], hint="loss")
+
+
+_INT_ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.floordiv, operator.mod, operator.neg)
 
 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:

@@ -206,12 +206,14 @@ HELPER = ARRAY_FUNCTION  # a runtime helper computing a new value
 
 # ----------------------------------------------------------------------------- operators
 
+INT_ARITHMETIC = Facts(integer=shapes.integer_arithmetic)  # of Python ints, a Python int
 rule(operator.add, lambda g, ans, x, y: unbroadcast(g, x, y),
-     lambda g, ans, x, y: unbroadcast(g, y, x), OPERATOR, total=True, float_operands=True, accumulates=True)
+     lambda g, ans, x, y: unbroadcast(g, y, x), OPERATOR, INT_ARITHMETIC, total=True, float_operands=True,
+     accumulates=True)
 rule(operator.sub, lambda g, ans, x, y: unbroadcast(g, x, y),
-     lambda g, ans, x, y: unbroadcast(-g, y, x), OPERATOR, total=True, float_operands=True)
+     lambda g, ans, x, y: unbroadcast(-g, y, x), OPERATOR, INT_ARITHMETIC, total=True, float_operands=True)
 rule(operator.mul, lambda g, ans, x, y: unbroadcast(g * y, x, y),
-     lambda g, ans, x, y: unbroadcast(x * g, y, x), OPERATOR, total=True, float_operands=True)
+     lambda g, ans, x, y: unbroadcast(x * g, y, x), OPERATOR, INT_ARITHMETIC, total=True, float_operands=True)
 rule(operator.truediv, lambda g, ans, x, y: unbroadcast(g / y, x, y),
      lambda g, ans, x, y: unbroadcast(-g * ans / y, y, x), OPERATOR, float_operands=True)
 
@@ -229,12 +231,12 @@ POWER_VJPS = (lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y), x, y)
               lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
 rule(operator.pow, *POWER_VJPS, OPERATOR)
 rule(pow, *POWER_VJPS, NUMBERS, elementwise=True, shape=shapes.elementwise)
-rule(operator.neg, lambda g, ans, x: -g, OPERATOR, total=True)
-rule(operator.pos, lambda g, ans, x: g, OPERATOR, total=True)
-rule(operator.abs, lambda g, ans, x: g * sign(x), OPERATOR, total=True)
+rule(operator.neg, lambda g, ans, x: -g, OPERATOR, INT_ARITHMETIC, total=True)
+rule(operator.pos, lambda g, ans, x: g, OPERATOR, INT_ARITHMETIC, total=True)
+rule(operator.abs, lambda g, ans, x: g * sign(x), OPERATOR, INT_ARITHMETIC, total=True)
 rule(operator.mod, lambda g, ans, x, y: unbroadcast(g, x, y),  # x // y: numbers stay numbers
-     lambda g, ans, x, y: unbroadcast(-g * apply(operator.floordiv, x, y), y, x), OPERATOR)
-nondiff(operator.floordiv, OPERATOR)
+     lambda g, ans, x, y: unbroadcast(-g * apply(operator.floordiv, x, y), y, x), OPERATOR, INT_ARITHMETIC)
+nondiff(operator.floordiv, OPERATOR, INT_ARITHMETIC)
 rule(abs, lambda g, ans, x: g * sign(x), NUMBERS, elementwise=True, shape=shapes.elementwise)
 rule(float, lambda g, ans, x: g, NUMBERS, shape=shapes.scalar, rank=shapes.a_number, float_result=True)
 
@@ -1061,7 +1063,8 @@ def _dict_item_vjp(i: int, key: Any, g: Any, ans: Any, *items: Any) -> Any:
 
 _SIMPLE = (int, float, bool, type(None), slice, tuple, str)
 define(BUILD_SLICE, cheap=True, fold=lambda *parts: slice(*parts), fold_types=_SIMPLE)
-define(BUILD_TUPLE, vjps=_ItemRules(), fold=lambda *items: tuple(items), fold_types=_SIMPLE, dims=shapes.tuple_dims)
+define(BUILD_TUPLE, vjps=_ItemRules(), fold=lambda *items: tuple(items), fold_types=_SIMPLE, dims=shapes.tuple_dims,
+       shape=shapes.int_tuple)
 define(BUILD_LIST, vjps=_ItemRules())
 rule(runtime.list_append, lambda g, ans, items, value, position: g,
        lambda g, ans, items, value, position: apply(runtime.cotangent_at, g, position, value), None, CONTAINER,

@@ -471,13 +471,66 @@ def size_read_off_shape(args: list[Value]) -> bool:
 
 def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Abstract:
     """The abstract value of a call's result (its shape, dims, int-ness and dtype; the kind is
-    the builder's to set), for ``ir.Builder``."""
+    the builder's to set, except for a NumPy float64 scalar, whose kind is SCALAR), for ``ir.Builder``."""
     record = primitives.lookup(fn)
     dims = record.dims(record.fn, args) if record.dims is not None else None
     integer = record.integer(args) if callable(record.integer) else record.integer
     if integer:
         return Abstract(shape=(), dims=dims, integer=True)
+    if not kwargs and (is_element(fn, args) or _float64_scalar_arithmetic(record, args)):
+        return ELEMENT
     return Abstract(shape=infer(fn, args, kwargs), dims=dims, dtype=infer_dtype(fn, args, kwargs))
+
+
+# A NumPy float64 scalar (``x[i]`` of a float64 vector): a number like a Python float (a float
+# subclass: plain arithmetic, ``math``, no broadcasting), but not one (``pytype``): its
+# arithmetic with Python numbers gives float64 scalars again.
+ELEMENT = Abstract(SCALAR, (), dtype=np.dtype(np.float64), pytype=np.float64)
+
+
+def integer_arithmetic(args: list[Value]) -> bool:
+    """``i - 1``, ``2 * i``, ``n // 2`` of Python ints (``Primitive.integer`` of the operators
+    whose result on ints is an int)."""
+    return bool(args) and all(a.integer for a in args)
+
+
+def is_element(fn: Any, args: list[Value]) -> bool:
+    """``x[i]`` (``x[i, j]``...) of a float64 array of known rank, an int index for each axis:
+    one element, a NumPy float64 scalar."""
+    if fn is not operator.getitem or len(args) != 2 or type(args[0].kind) is not int or args[0].dtype is not F64:
+        return False
+    x, index = args
+    if index.integer:
+        return x.kind == 1
+    if index.is_const:
+        parts = index.const if type(index.const) is tuple else (index.const,)
+        return len(parts) == x.kind and all(type(p) is int for p in parts)
+    return index.kind == SEQUENCE and index.shape == (x.kind,)  # (i, j): see int_tuple
+
+
+def int_tuple(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``(i, j)`` of Python ints: ``(2,)`` (what ``np.shape`` says; it marks an index of one
+    element of a matrix); of other items not tracked."""
+    return (len(args),) if args and not kwargs and all(a.integer for a in args) else None
+
+
+def _float64_scalar_arithmetic(record: primitives.Primitive, args: list[Value]) -> bool:
+    """An operator or ufunc with a float64 result on numbers, one of them a NumPy float64 scalar
+    and the others Python numbers or such scalars: a NumPy float64 scalar."""
+    if not record.elementwise or record.float_result or not args:
+        return False
+    if not any(a.pytype is np.float64 for a in args):
+        return False
+    if not all(a.pytype is np.float64 or (a.kind == SCALAR and a.pytype in (None, float, int)) or
+               (a.is_const and type(a.const) in (int, float)) for a in args):
+        return False
+    if record.fn in _FLOAT64_OPERATORS:
+        return True
+    return type(record.fn) is np.ufunc and _ufunc_output(record.fn) == "d"
+
+
+_FLOAT64_OPERATORS = (operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pos,
+                      operator.abs, operator.pow, operator.mod, operator.floordiv)
 
 
 # ----------------------------------------------------------------------------- kinds
