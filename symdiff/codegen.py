@@ -127,8 +127,8 @@ class Codegen:
             if op.kind is not OpKind.CALL or op.effect or self._written_in_place(op):
                 continue
             v = op.result
-            if v in self.updated:
-                continue
+            if v in self.updated or any(a in self.updated for a in op.args):
+                continue  # (a read of an array updated in place stays where it is: before the update)
             temporary = v.hint is None or v.hint.startswith("_")
             if primitives.lookup(op.fn).cheap and all(a.is_const or a.hint or a in self.inlined for a in op.args):
                 self.inlined.add(v)
@@ -362,6 +362,8 @@ class Codegen:
         ``add_at_index(dx, i, g)`` is ``dx[i] += g``."""
         if op.kind is not OpKind.CALL or len(op.args) != 3 or op.kwnames:
             return False
+        if op.fn is runtime.store:  # y[i] = v into the code's own array
+            return True
         if op.fn is runtime.getitem_vjp:
             return type(op.args[1].kind) is int and self._basic(op.args[2])
         if op.fn is runtime.add_at_index:  # (an array of known rank is no dict)
@@ -401,6 +403,8 @@ class Codegen:
             return [fresh, ast.Assign([target], self.expr(g))]
         acc, index, g = op.args
         target.slice = self.index_expr(index)
+        if op.fn is runtime.store:
+            return [ast.Assign([target], self.expr(g))]
         return [ast.AugAssign(target, ast.Add(), self.expr(g))]
 
     # ------------------------------------------------------------------ statements

@@ -61,6 +61,7 @@ def optimize(fn: Function, final: bool = False) -> None:
         hand_over_fresh_gradients(fn)
     if final and passes.enabled("inplace"):
         accumulate_in_place(fn)
+        store_in_place(fn)
     if final and passes.enabled("licm"):
         hoist_loop_invariants(fn)
         if passes.enabled("dce"):
@@ -746,3 +747,155 @@ def accumulate_in_place(fn: Function) -> None:
                 and shapes.fits_float64(part))
         if fits:
             op.fn, op.effect = operator.iadd, True  # codegen: acc += part; the result is acc itself
+
+
+# ----------------------------------------------------------------------------- stores in place
+
+def store_in_place(fn: Function) -> None:
+    """``y = setitem(y, i, v)`` (a copy of ``y`` with ``v`` at ``i``) becomes ``y[i] = v`` in
+    place where the array is this code's own and its old value is dead: made by a call that
+    returns a new array (``np.zeros``, ``.copy()``, arithmetic, an earlier ``setitem``), or a
+    loop-carried value starting as one and yielded as the stored one, and read before the store
+    only by calls whose results share no memory with it (an element, a new array), after it not
+    at all -- no view kept, no stack, not returned. A loop whose carried array starts as one
+    that is not its own (an argument) copies it once, before the loop."""
+    stores = _Stores(fn)
+    stores.region(fn.body, frozenset())
+    for op in stores.converted:
+        op.fn, op.effect = runtime.store, True
+
+
+class _Stores:
+    """The decisions of :func:`store_in_place`: which ``setitem`` ops write in place, and which
+    loop-carried arrays are copied once before their loop."""
+
+    def __init__(self, fn: Function):
+        self.fn = fn
+        self.converted: set[Op] = set()
+        self.owned_results: set[Value] = set()  # loop results known to be their own array
+        self.relied: set[Value] = set()  # loop params a conversion leans on being their own
+
+    def region(self, region: Region, assumed: frozenset) -> None:
+        """Decide for the ops of ``region`` (``assumed``: the params taken to be this code's own),
+        then convert them."""
+        users = _region_uses(region)
+        for k, op in enumerate(region.ops):
+            if op.kind is OpKind.FOR:
+                self.loop(op, region, k, users, assumed)
+            elif op.kind is OpKind.WHILE or op.kind is OpKind.IF:
+                continue  # (a store under a while or an if arm stays a copy)
+            elif calls(op, runtime.setitem, 3) and type(op.args[0].kind) is int:
+                root = self.chain(op.args[0], region, k, users, assumed)
+                if root is not None:
+                    self.converted.add(op)
+                    if root is not True:
+                        self.relied.add(root)
+
+    def loop(self, loop: Op, region: Region, k: int, users: dict, assumed: frozenset) -> None:
+        """Decide for a ``for`` loop: which carried arrays its body may write in place."""
+        body = loop.body
+        params, inits = loop.carried(body), loop.inits
+        slots = {j for j, p in enumerate(params) if type(p.kind) is int and _stores_into(body, p)}
+        saved = (set(self.converted), set(self.owned_results), set(self.relied))
+        while True:
+            self.converted, self.owned_results, self.relied = (set(s) for s in saved)
+            inner = frozenset(params[j] for j in slots)
+            self.region(body, assumed | inner)
+            body_users = _region_uses(body)
+            kept = {j for j in slots if body.yields.count(body.yields[j]) == 1
+                    and self.chain(body.yields[j], body, len(body.ops), body_users, assumed | inner) is not None}
+            if kept == slots:
+                break
+            slots = kept
+        for j in slots:
+            p, init = params[j], inits[j]
+            own = loop.args.count(init) == 1 and self.chain(init, region, k, users, assumed) is not None
+            if not own and p in self.relied:
+                copy = Value(init.hint, aval=init.aval)
+                region.ops.insert(k, Op(OpKind.CALL, [init], [copy], fn=Method("copy"), line=loop.line,
+                                        file=loop.file, adjoint=loop.adjoint))
+                loop.args[1 + j] = copy
+                users.clear()
+                users.update(_region_uses(region))
+                own = True
+            if own:
+                self.owned_results.add(loop.results[j])
+
+    def chain(self, v: Value, region: Region, at: int, users: dict, assumed: frozenset) -> Any:
+        """Whether the array ``v`` (read at op ``at`` of ``region``, or by its yields when ``at``
+        is past its ops) is this code's own, reachable only through ``v`` there: None if not;
+        else the assumed param it descends from, or True (a new array)."""
+        ops = region.ops
+        producers = {r: i for i, op in enumerate(ops) for r in op.results}
+        while True:
+            if not _dead_but_at(v, at, users, ops):
+                return None
+            if v in assumed:
+                return v
+            i = producers.get(v)
+            if i is None:
+                return None
+            op = ops[i]
+            if op.kind is OpKind.FOR:
+                return True if v in self.owned_results else None
+            if op.kind is not OpKind.CALL or "copy" in op.kwnames:
+                return None
+            record = primitives.lookup(op.fn)
+            if op in self.converted or (record.updates and record.alias == primitives.ITSELF and op.effect):
+                v, at = op.args[0], i
+                continue
+            return True if record.alias == primitives.FRESH and not record.updates else None
+
+
+def _stores_into(region: Region, param: Value) -> bool:
+    """Whether ``region`` has ``setitem`` of ``param`` (or of what it is stored into)."""
+    return any(calls(op, runtime.setitem, 3) for op, _ in walk(region)) and any(param in op.args for op in region.ops)
+
+
+def _region_uses(region: Region) -> dict[Value, list]:
+    """Where each value is read in ``region``: the index of a direct reader, ``("in", k)`` for a
+    read inside op ``k``'s regions, ``len(region.ops)`` for the region's yields."""
+    users: dict[Value, list] = {}
+    for k, op in enumerate(region.ops):
+        for a in op.args:
+            users.setdefault(a, []).append(k)
+        for sub in op.regions:
+            for inner, _ in walk(sub):
+                for a in inner.args:
+                    users.setdefault(a, []).append(("in", k))
+            for r in [sub] + [s for inner, _ in walk(sub) for s in inner.regions]:
+                for y in r.yields:
+                    users.setdefault(y, []).append(("in", k))
+    for y in region.yields:
+        users.setdefault(y, []).append(len(region.ops))
+    return users
+
+
+def _dead_but_at(v: Value, at: int, users: dict, ops: list[Op]) -> bool:
+    """Whether ``v`` is read once at ``at`` (an op index, or the yields) and elsewhere only
+    before it, by calls whose results share no memory with it."""
+    seen_at = 0
+    for use in users.get(v, ()):
+        if use == at:
+            seen_at += 1
+            continue
+        if type(use) is not int or use > at or not _plain_read(ops[use], v):
+            return False
+    return seen_at == 1
+
+
+_METADATA = {"shape", "ndim", "size", "dtype"}
+
+
+def _plain_read(op: Op, v: Value) -> bool:
+    """``op`` reads ``v`` and keeps nothing of its memory: an element, a new array, a size."""
+    if op.kind is not OpKind.CALL:
+        return False
+    record = primitives.lookup(op.fn)
+    if record.updates or (op.effect and not record.reads_only):
+        return False
+    if op.fn is operator.getitem and op.args[0] is v and op.args[1] is not v:
+        return op.result.kind == SCALAR or op.result.integer
+    if isinstance(op.fn, GetAttr):
+        return op.fn.name in _METADATA
+    return record.alias == primitives.FRESH and "copy" not in op.kwnames

@@ -1143,6 +1143,7 @@ facts(Method("append"), Method("pop"), updates=True, alias=OPAQUE, shape=shapes.
 facts(runtime.add_into, updates=True, alias=ITSELF, accumulates=True, shape=shapes.elementwise,
       dtype=shapes.accumulated)
 facts(runtime.add_at_index, runtime.add_at, updates=True, alias=ITSELF, shape=shapes.first, dtype=shapes.accumulated)
+facts(runtime.store, updates=True, alias=ITSELF, shape=shapes.first, dtype=shapes.first_dtype, rank=shapes.updated_rank)
 facts(runtime.add_at_key, updates=True, alias=ITSELF, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
 facts(runtime.scalar_seed, reads_only=True, alias=FRESH, shape=shapes.scalar, dtype=shapes.unknown_dtype)
 facts(runtime.sign, runtime.log_or_zero, runtime.sinc_grad, runtime.matmul_vjp, runtime.dot_vjp,

@@ -347,6 +347,12 @@ def setitem(a: Any, index: Any, value: Any) -> Any:
     return out
 
 
+def store(a: np.ndarray, index: Any, value: Any) -> np.ndarray:
+    """``a[index] = value`` in place (``a`` is the code's own array, whose old value is dead); returns ``a``."""
+    a[index] = value
+    return a
+
+
 def _position(a: Any, index: Any) -> Any:
     """The non-negative position ``a[index]`` stands for in a list (a dict's key as it is)."""
     if isinstance(a, dict) or not isinstance(index, int):
