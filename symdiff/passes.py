@@ -130,8 +130,15 @@ def _float_by_producer(v: Value, producer: dict[Value, Op], assumed: frozenset, 
     if fn is operator.pow:  # float ** float may be complex; float ** int is a float
         return check(op.args[0]) and op.args[1].integer
     if fn in (operator.add, operator.sub, operator.mul, operator.truediv, operator.mod, operator.floordiv):
-        return all(a.kind == SCALAR for a in op.args) and any(check(a) for a in op.args)
+        # (of Python numbers alone: a NumPy float64 scalar -- an element x[i] -- makes another)
+        floats = [check(a) for a in op.args]
+        return any(floats) and all(f or _python_int(a) for f, a in zip(floats, op.args))
     return False
+
+
+def _python_int(v: Value) -> bool:
+    """Whether ``v`` is surely a Python int or bool (a constant, a loop index, a size, an argument)."""
+    return v.integer or v.pytype in (int, bool) or (v.is_const and type(v.const) in (int, bool))
 
 
 def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:
