@@ -32,6 +32,7 @@ import numpy as np
 from . import desugar, mutation, operators, passes, primitives, rules, runtime, shapes
 from .errors import AliasingError, MutationError, SymdiffError, UnresolvedNameError, located
 from .frontend import _MISSING, Parsed, parse_function
+from .patterns import match
 from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
@@ -881,11 +882,13 @@ class Lowerer:
                                kind=SEQUENCE if sliced else None)
             self.contained.add(item)  # the list still holds it: an in-place update would show there
             return item
+        def growing(a: Value) -> bool:  # (a tuple display never grows)
+            return a.kind == SEQUENCE and a not in self.structs and match(self.b.producer, a, BUILD_TUPLE) is None
+
         if fn not in (len, runtime.list_append, runtime.list_index) and not rules.is_result_field(fn) and any(
-                a.kind == SEQUENCE and a not in self.structs for a in args):
+                growing(a) for a in args):
             # a list that may still grow: pass a snapshot, so the backward sweep sees what was used
-            args = [self.b.call(tuple, [a], kind=SEQUENCE, effect=True)
-                    if a.kind == SEQUENCE and a not in self.structs else a for a in args]
+            args = [self.b.call(tuple, [a], kind=SEQUENCE, effect=True) if growing(a) else a for a in args]
         kind = shapes.result_kind(fn, [a.kind for a in args]) or shapes.creation_kind(fn, args)
         if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or rules.sequence_result(fn, args, kwargs) or (
                 fn in (list, tuple) and len(args) == 1 and not kwargs):  # (of an array too: its rows)
@@ -895,6 +898,8 @@ class Lowerer:
         if self.b.region is self.b.stack[0] and not kwargs:  # runs whenever the function returns
             shapes.unify(fn, args)
         result = self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=effect)
+        if fn is operator.getitem and result.kind is None and shapes.element_index(*args, self.b.producer):
+            result.aval = shapes.ELEMENT  # x[i, j]: a NumPy float64 scalar
         if args and _may_view(fn, args, result):
             viewed = args[primitives.lookup(fn).viewed]
             self.views[result] = self.views.get(viewed, viewed)

@@ -774,6 +774,7 @@ class _Stores:
         self.converted: set[Op] = set()
         self.owned_results: set[Value] = set()  # loop results known to be their own array
         self.relied: set[Value] = set()  # loop params a conversion leans on being their own
+        self.producers = definitions(fn.body)
 
     def region(self, region: Region, assumed: frozenset) -> None:
         """Decide for the ops of ``region`` (``assumed``: the params taken to be this code's own),
@@ -828,7 +829,7 @@ class _Stores:
         ops = region.ops
         producers = {r: i for i, op in enumerate(ops) for r in op.results}
         while True:
-            if not _dead_but_at(v, at, users, ops):
+            if not _dead_but_at(v, at, users, ops, self.producers):
                 return None
             if v in assumed:
                 return v
@@ -871,7 +872,7 @@ def _region_uses(region: Region) -> dict[Value, list]:
     return users
 
 
-def _dead_but_at(v: Value, at: int, users: dict, ops: list[Op]) -> bool:
+def _dead_but_at(v: Value, at: int, users: dict, ops: list[Op], producers: dict[Value, Op]) -> bool:
     """Whether ``v`` is read once at ``at`` (an op index, or the yields) and elsewhere only
     before it, by calls whose results share no memory with it."""
     seen_at = 0
@@ -879,7 +880,7 @@ def _dead_but_at(v: Value, at: int, users: dict, ops: list[Op]) -> bool:
         if use == at:
             seen_at += 1
             continue
-        if type(use) is not int or use > at or not _plain_read(ops[use], v):
+        if type(use) is not int or use > at or not _plain_read(ops[use], v, producers):
             return False
     return seen_at == 1
 
@@ -887,7 +888,7 @@ def _dead_but_at(v: Value, at: int, users: dict, ops: list[Op]) -> bool:
 _METADATA = {"shape", "ndim", "size", "dtype"}
 
 
-def _plain_read(op: Op, v: Value) -> bool:
+def _plain_read(op: Op, v: Value, producers: dict[Value, Op]) -> bool:
     """``op`` reads ``v`` and keeps nothing of its memory: an element, a new array, a size."""
     if op.kind is not OpKind.CALL:
         return False
@@ -895,7 +896,7 @@ def _plain_read(op: Op, v: Value) -> bool:
     if record.updates or (op.effect and not record.reads_only):
         return False
     if op.fn is operator.getitem and op.args[0] is v and op.args[1] is not v:
-        return op.result.kind == SCALAR or op.result.integer
+        return op.result.kind == SCALAR or op.result.integer or shapes.element_index(v, op.args[1], producers)
     if isinstance(op.fn, GetAttr):
         return op.fn.name in _METADATA
     return record.alias == primitives.FRESH and "copy" not in op.kwnames

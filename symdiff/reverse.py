@@ -115,12 +115,16 @@ class Reverse:
 
     def _recomputable(self, v: Value, region: Region, depth: int = 0) -> bool:
         """Whether ``v``, defined in loop region ``region``, is int arithmetic (``i - 1``,
-        ``2 * i + 1``) on values the backward sweep reads without a stack: constants, values
-        from outside ``region``, the loop index, or such arithmetic itself."""
+        ``2 * i + 1``) or an element of an argument (``x[i - 1]``) of values the backward sweep
+        reads without a stack: constants, values from outside ``region``, the loop index, or
+        such arithmetic itself."""
         op = self.defs.get(v)
-        if not v.integer or op is None or op.kind is not OpKind.CALL or op.kwnames or depth > 8:
+        if op is None or op.kind is not OpKind.CALL or op.kwnames or depth > 8:
             return False
-        if op.fn not in _INT_ARITHMETIC or not all(a.integer for a in op.args):
+        element = op.fn is operator.getitem and op.args[0] in self.fn.body.params and v.pytype is np.float64
+        if not element and (not v.integer or op.fn not in _INT_ARITHMETIC):
+            return False  # (an element of an argument, x[i]: arguments are never written into)
+        if not all(a.integer for a in op.args[element:]):
             return False
         loop = self.parent.get(region)
         index = loop[0].target if loop is not None and loop[0].kind is OpKind.FOR else None
@@ -460,6 +464,10 @@ class Reverse:
         for i in slots:
             r = op.results[i]
             inits.append(adj.pop(r) if r in adj else self.zero(r))
+        # an array's cotangent from after the loop, not this sweep's own: the loop adds into
+        # fresh zeros of its own (in place), and that is added to it once after the loop
+        before = {u: adj.pop(u) for u in free if u in adj and type(u.kind) is int
+                  and adj[u] not in self.accumulators and u.shape is not None}
         inits += [adj[u] if u in adj else self.zero(u) for u in free]
         walks_active_sequence = op.kind is OpKind.FOR and op.target in self.active
         if walks_active_sequence:  # for row in x: rows get cotangents, summed into dx by index
@@ -489,8 +497,8 @@ class Reverse:
             info.popped[op.target] = self.b.call(operator.getitem, [sequence, index], hint=op.target.hint)
         env = dict(zip(free, state[len(slots):]))
         for u, param in zip(free, state[len(slots):]):
-            if u not in adj and u.kind != SCALAR and u.kind != SEQUENCE:  # a fresh np.zeros of ours
-                self.accumulators.add(param)  # so the loop adds into it in place
+            if u not in adj and u.kind != SCALAR and u.kind != SEQUENCE or adj.get(u) in self.accumulators:
+                self.accumulators.add(param)  # a fresh np.zeros of ours (or our own array): added into in place
         for i, g in zip(slots, state):
             if body.yields[i] in self.active:
                 self.accumulate(env, body.yields[i], g)
@@ -512,6 +520,8 @@ class Reverse:
         self.b.emit(Op(OpKind.FOR, [iterable] + inits, results, regions=[info.region]))
         for u, r in zip(free, results[len(slots):]):
             adj[u] = r
+            if u in before:
+                adj[u] = self.add_cotangents(u, before[u], r, hint=r.hint)
         primal_inits = op.inits
         for i, r in zip(slots, results):
             init = primal_inits[i]

@@ -266,7 +266,7 @@ nondiff(operator.and_, operator.or_, operator.xor, ARRAY_FUNCTION, elementwise=T
 nondiff(operator.invert, ARRAY_FUNCTION, elementwise=True, shape=shapes.elementwise)
 nondiff(round, int, bool, NUMBERS)
 nondiff(isinstance, NUMBERS, alias=OPAQUE)
-nondiff(len, NUMBERS, integer=True, rank=shapes.a_number, reads_only=True, shape=shapes.scalar)
+nondiff(len, NUMBERS, integer=True, rank=shapes.a_number, reads_only=True, shape=shapes.scalar, dims=shapes.length_dims)
 nondiff(range, pure=True, alias=OPAQUE, rank=shapes.a_range, cheap=True, shape=shapes.dynamic,
         dtype=shapes.unknown_dtype)
 facts(enumerate, zip, reversed, pure=True, stateful=True, alias=OPAQUE, shape=shapes.dynamic,
@@ -682,7 +682,7 @@ rule(np.reshape, lambda g, ans, x, *args, **kw: _reshape_back(g, x, _order(args,
 rule(np.copy, lambda g, ans, x, *args, **kw: g, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first)
 # (of a list, a dict or an array: a new one)
 rule(Method("copy"), lambda g, ans, x, *args, **kw: g, ARRAY_FUNCTION, nature=KEEPS, rank=shapes.same_rank,
-     dtype=shapes.keeps_float)
+     dtype=shapes.keeps_float, shape=shapes.first)
 
 
 rule(np.squeeze, lambda g, ans, x, *args, **kw: _reshape_back(g, x), RESHAPING, method="squeeze")
@@ -1063,8 +1063,7 @@ def _dict_item_vjp(i: int, key: Any, g: Any, ans: Any, *items: Any) -> Any:
 
 _SIMPLE = (int, float, bool, type(None), slice, tuple, str)
 define(BUILD_SLICE, cheap=True, fold=lambda *parts: slice(*parts), fold_types=_SIMPLE)
-define(BUILD_TUPLE, vjps=_ItemRules(), fold=lambda *items: tuple(items), fold_types=_SIMPLE, dims=shapes.tuple_dims,
-       shape=shapes.int_tuple)
+define(BUILD_TUPLE, vjps=_ItemRules(), fold=lambda *items: tuple(items), fold_types=_SIMPLE, dims=shapes.tuple_dims)
 define(BUILD_LIST, vjps=_ItemRules())
 rule(runtime.list_append, lambda g, ans, items, value, position: g,
        lambda g, ans, items, value, position: apply(runtime.cotangent_at, g, position, value), None, CONTAINER,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import primitives
-from .ir import RANGE, SCALAR, SEQUENCE, Abstract, Value
+from .ir import BUILD_TUPLE, RANGE, SCALAR, SEQUENCE, Abstract, Value
 
 
 class Dim:
@@ -446,6 +446,11 @@ def item_dims(fn: Any, args: list[Value]) -> Any:
     return None
 
 
+def length_dims(fn: Any, args: list[Value]) -> Any:
+    """``len(x)`` of an array of known shape: ``(dim,)``, its first axis."""
+    return (args[0].shape[0],) if len(args) == 1 and args[0].shape and type(args[0].kind) is int else None
+
+
 def shape_dims(fn: Any, args: list[Value]) -> Any:
     """``x.shape`` / ``np.shape(x)``: the dims of ``x``'s static shape."""
     return args[0].shape if len(args) == 1 else None
@@ -505,13 +510,15 @@ def is_element(fn: Any, args: list[Value]) -> bool:
     if index.is_const:
         parts = index.const if type(index.const) is tuple else (index.const,)
         return len(parts) == x.kind and all(type(p) is int for p in parts)
-    return index.kind == SEQUENCE and index.shape == (x.kind,)  # (i, j): see int_tuple
+    return False  # (a tuple index: see element_index)
 
 
-def int_tuple(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
-    """``(i, j)`` of Python ints: ``(2,)`` (what ``np.shape`` says; it marks an index of one
-    element of a matrix); of other items not tracked."""
-    return (len(args),) if args and not kwargs and all(a.integer for a in args) else None
+def element_index(x: Value, index: Value, producer: dict) -> bool:
+    """``index`` is a tuple display of one Python int per axis of the float64 array ``x``
+    (``x[i, j]`` of a matrix: one element)."""
+    op = producer.get(index)
+    return (type(x.kind) is int and x.dtype is F64 and op is not None and op.fn is BUILD_TUPLE
+            and len(op.args) == x.kind and all(a.integer for a in op.args))
 
 
 def _float64_scalar_arithmetic(record: primitives.Primitive, args: list[Value]) -> bool:
@@ -599,6 +606,8 @@ def item_rank(fn: Any, kinds: list) -> Any:
 
 def creation_kind(fn: Any, args: list[Value]) -> Any:
     """The ndim of ``np.zeros(shape)`` and friends when ``shape`` is a constant."""
+    if primitives.lookup(fn).shape is created and args and args[0].integer:
+        return 1  # np.zeros(n + 1)
     if primitives.lookup(fn).shape is created and args and args[0].is_const:
         shape = args[0].const
         if type(shape) is int:

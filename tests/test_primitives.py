@@ -317,7 +317,10 @@ class FactChecker:
     def check_kind(self, op: Op, result: Any) -> None:
         """The static kind, and what the lowering knew of a value of unknown kind (its nature)."""
         kind = op.result.kind
-        if kind == SCALAR and type(result) not in _NUMBERS:
+        if op.result.pytype is np.float64:  # an element of a float64 array, or arithmetic on one
+            if kind != SCALAR or type(result) is not np.float64:
+                self.fail(op, "it is a NumPy float64 scalar", result)
+        elif kind == SCALAR and type(result) not in _NUMBERS:
             self.fail(op, "its kind is a Python number", result)
         elif type(kind) is int and not (isinstance(result, np.ndarray) and result.ndim == kind):
             self.fail(op, f"its kind is an ndarray of {kind} axes", result)
