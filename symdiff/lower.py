@@ -898,8 +898,6 @@ class Lowerer:
         if self.b.region is self.b.stack[0] and not kwargs:  # runs whenever the function returns
             shapes.unify(fn, args)
         result = self.b.call(fn, args, kwargs, hint=hint, kind=kind, effect=effect)
-        if fn is operator.getitem and result.kind is None and shapes.element_index(*args, self.b.producer):
-            result.aval = shapes.ELEMENT  # x[i, j]: a NumPy float64 scalar
         if args and _may_view(fn, args, result):
             viewed = args[primitives.lookup(fn).viewed]
             self.views[result] = self.views.get(viewed, viewed)

@@ -896,7 +896,7 @@ def _plain_read(op: Op, v: Value, producers: dict[Value, Op]) -> bool:
     if record.updates or (op.effect and not record.reads_only):
         return False
     if op.fn is operator.getitem and op.args[0] is v and op.args[1] is not v:
-        return op.result.kind == SCALAR or op.result.integer or shapes.element_index(v, op.args[1], producers)
+        return op.result.kind == SCALAR or op.result.integer
     if isinstance(op.fn, GetAttr):
         return op.fn.name in _METADATA
     return record.alias == primitives.FRESH and "copy" not in op.kwnames

@@ -122,9 +122,10 @@ class Reverse:
         if op is None or op.kind is not OpKind.CALL or op.kwnames or depth > 8:
             return False
         element = op.fn is operator.getitem and op.args[0] in self.fn.body.params and v.pytype is np.float64
-        if not element and (not v.integer or op.fn not in _INT_ARITHMETIC):
+        index = op.fn is BUILD_TUPLE and v.shape is not None and v.kind == SEQUENCE  # (i, j - 1)
+        if not (element or index) and (not v.integer or op.fn not in _INT_ARITHMETIC):
             return False  # (an element of an argument, x[i]: arguments are never written into)
-        if not all(a.integer for a in op.args[element:]):
+        if not all(a.integer or element and a.kind == SEQUENCE and a.shape is not None for a in op.args[element:]):
             return False
         loop = self.parent.get(region)
         index = loop[0].target if loop is not None and loop[0].kind is OpKind.FOR else None
@@ -636,7 +637,7 @@ _INT_ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.floordiv, 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:
     """A new value with ``v``'s static shape (and kind, unless given)."""
     return Value(hint or v.hint, aval=Abstract(v.kind if kind == "same" else kind, v.shape, integer=v.integer,
-                                                 dtype=v.dtype))
+                                                 dtype=v.dtype, pytype=v.pytype if kind == "same" else None))
 
 
 def _walk(region: Region):

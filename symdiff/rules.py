@@ -809,7 +809,7 @@ def _known_ndarray(x: Any) -> bool:
 def _basic_index(index: Any) -> bool:
     """An index known at compile time to pick each element at most once."""
     if isinstance(index, Sym):
-        return index.value.integer
+        return index.value.integer or index.value.shape is not None and index.kind == SEQUENCE  # (i, j)
     return runtime.is_basic_index(index)
 
 
@@ -1063,7 +1063,8 @@ def _dict_item_vjp(i: int, key: Any, g: Any, ans: Any, *items: Any) -> Any:
 
 _SIMPLE = (int, float, bool, type(None), slice, tuple, str)
 define(BUILD_SLICE, cheap=True, fold=lambda *parts: slice(*parts), fold_types=_SIMPLE)
-define(BUILD_TUPLE, vjps=_ItemRules(), fold=lambda *items: tuple(items), fold_types=_SIMPLE, dims=shapes.tuple_dims)
+define(BUILD_TUPLE, vjps=_ItemRules(), fold=lambda *items: tuple(items), fold_types=_SIMPLE, dims=shapes.tuple_dims,
+       shape=shapes.int_tuple)
 define(BUILD_LIST, vjps=_ItemRules())
 rule(runtime.list_append, lambda g, ans, items, value, position: g,
        lambda g, ans, items, value, position: apply(runtime.cotangent_at, g, position, value), None, CONTAINER,

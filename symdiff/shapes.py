@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import primitives
-from .ir import BUILD_TUPLE, RANGE, SCALAR, SEQUENCE, Abstract, Value
+from .ir import RANGE, SCALAR, SEQUENCE, Abstract, Value
 
 
 class Dim:
@@ -260,7 +260,9 @@ def dynamic(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
 
 def elementwise(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
     """The operands' broadcast shape (ufuncs, operators, ``np.where``)."""
-    return broadcast(*shapes) if not kwargs else None
+    if kwargs or any(a.kind == SEQUENCE for a in args):
+        return None  # (of tuples, + and * join and repeat them)
+    return broadcast(*shapes)
 
 
 def scalar(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
@@ -510,15 +512,13 @@ def is_element(fn: Any, args: list[Value]) -> bool:
     if index.is_const:
         parts = index.const if type(index.const) is tuple else (index.const,)
         return len(parts) == x.kind and all(type(p) is int for p in parts)
-    return False  # (a tuple index: see element_index)
+    return index.kind == SEQUENCE and index.shape == (x.kind,)  # (i, j): see int_tuple
 
 
-def element_index(x: Value, index: Value, producer: dict) -> bool:
-    """``index`` is a tuple display of one Python int per axis of the float64 array ``x``
-    (``x[i, j]`` of a matrix: one element)."""
-    op = producer.get(index)
-    return (type(x.kind) is int and x.dtype is F64 and op is not None and op.fn is BUILD_TUPLE
-            and len(op.args) == x.kind and all(a.integer for a in op.args))
+def int_tuple(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """A tuple display of Python ints, ``(i, j)``: ``(2,)``, what ``np.shape`` says of it (an
+    index of one element of a matrix); of other items not tracked."""
+    return (len(args),) if args and not kwargs and all(a.integer for a in args) else None
 
 
 def _float64_scalar_arithmetic(record: primitives.Primitive, args: list[Value]) -> bool:
