@@ -643,7 +643,8 @@ def _sweep(region: Region, live: set[Value]) -> None:
                 kept.append(op)
             continue
         _drop_dead_results(op, lambda v: v in live)
-        empty = not op.results and not any(sub.ops for sub in op.regions)
+        # (constants print as literals wherever they are read: a region of constants alone is empty)
+        empty = not op.results and all(o.kind is OpKind.CONST for sub in op.regions for o in sub.ops)
         if not (empty and op.kind in (OpKind.IF, OpKind.FOR)):
             kept.append(op)
     region.ops = kept

@@ -115,7 +115,8 @@ class Reverse:
 
     def _recomputable(self, v: Value, region: Region, depth: int = 0) -> bool:
         """Whether ``v``, defined in loop region ``region``, is int arithmetic (``i - 1``,
-        ``2 * i + 1``) or an element of an argument (``x[i - 1]``) of values the backward sweep
+        ``2 * i + 1``), an element of an argument (``x[i - 1]``) or arithmetic on one and ints
+        (``x[0] * i``) of values the backward sweep
         reads without a stack: constants, values from outside ``region``, the loop index, or
         such arithmetic itself."""
         op = self.defs.get(v)
@@ -123,9 +124,12 @@ class Reverse:
             return False
         element = op.fn is operator.getitem and op.args[0] in self.fn.body.params and v.pytype is np.float64
         index = op.fn is BUILD_TUPLE and v.shape is not None and v.kind == SEQUENCE  # (i, j - 1)
-        if not (element or index) and (not v.integer or op.fn not in _INT_ARITHMETIC):
+        arithmetic = op.fn in _INT_ARITHMETIC and (v.integer or v.pytype is np.float64)  # (x[0] * i: one product)
+        if not (element or index or arithmetic):
             return False  # (an element of an argument, x[i]: arguments are never written into)
-        if not all(a.integer or element and a.kind == SEQUENCE and a.shape is not None for a in op.args[element:]):
+        if not all(a.integer or element and a.kind == SEQUENCE and a.shape is not None
+                   or arithmetic and v.pytype is np.float64 and (a.pytype is np.float64 or a.is_const)
+                   for a in op.args[element:]):
             return False
         loop = self.parent.get(region)
         index = loop[0].target if loop is not None and loop[0].kind is OpKind.FOR else None

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import primitives
-from .ir import RANGE, SCALAR, SEQUENCE, Abstract, Value
+from .ir import BUILD_TUPLE, RANGE, SCALAR, SEQUENCE, Abstract, Value
 
 
 class Dim:
@@ -486,6 +486,8 @@ def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Abstract:
         return Abstract(shape=(), dims=dims, integer=True)
     if not kwargs and (is_element(fn, args) or _float64_scalar_arithmetic(record, args)):
         return ELEMENT
+    if fn is BUILD_TUPLE and int_tuple(fn, args, kwargs, []) is not None:
+        return Abstract(SEQUENCE, (len(args),), dims=dims)
     return Abstract(shape=infer(fn, args, kwargs), dims=dims, dtype=infer_dtype(fn, args, kwargs))
 
 
