@@ -32,7 +32,6 @@ import numpy as np
 from . import desugar, mutation, operators, passes, primitives, rules, runtime, shapes
 from .errors import AliasingError, MutationError, SymdiffError, UnresolvedNameError, located
 from .frontend import _MISSING, Parsed, parse_function
-from .patterns import match
 from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
@@ -53,6 +52,7 @@ from .ir import (
     Struct,
     Value,
 )
+from .patterns import match
 
 BINOPS, UNARYOPS, CMPOPS = operators.BINOPS, operators.UNARYOPS, operators.CMPOPS
 
