@@ -777,23 +777,28 @@ class _Stores:
         self.producers = definitions(fn.body)
 
     def region(self, region: Region, assumed: frozenset) -> None:
-        """Decide for the ops of ``region`` (``assumed``: the params taken to be this code's own),
-        then convert them."""
+        """Decide for the ops of ``region`` which stores write in place (``assumed``: the params
+        taken to be this code's own arrays)."""
         users = _region_uses(region)
-        for k, op in enumerate(region.ops):
+        k = 0
+        while k < len(region.ops):
+            op = region.ops[k]
             if op.kind is OpKind.FOR:
-                self.loop(op, region, k, users, assumed)
+                k += self.loop(op, region, k, users, assumed)  # (past the copies it put before the loop)
             elif op.kind is OpKind.WHILE or op.kind is OpKind.IF:
-                continue  # (a store under a while or an if arm stays a copy)
+                for sub in op.regions:  # (arrays made in there; what comes from out here stays copied)
+                    self.region(sub, frozenset())
             elif calls(op, runtime.setitem, 3) and type(op.args[0].kind) is int:
                 root = self.chain(op.args[0], region, k, users, assumed)
                 if root is not None:
                     self.converted.add(op)
                     if root is not True:
                         self.relied.add(root)
+            k += 1
 
-    def loop(self, loop: Op, region: Region, k: int, users: dict, assumed: frozenset) -> None:
-        """Decide for a ``for`` loop: which carried arrays its body may write in place."""
+    def loop(self, loop: Op, region: Region, k: int, users: dict, assumed: frozenset) -> int:
+        """Decide for a ``for`` loop at op ``k`` of ``region``: which carried arrays its body may
+        write in place. Returns how many ops it inserted before the loop (copies)."""
         body = loop.body
         params, inits = loop.carried(body), loop.inits
         slots = {j for j, p in enumerate(params) if type(p.kind) is int and _stores_into(body, p)}
@@ -808,9 +813,11 @@ class _Stores:
             if kept == slots:
                 break
             slots = kept
+        inserted = 0
         for j in slots:
             p, init = params[j], inits[j]
-            own = loop.args.count(init) == 1 and self.chain(init, region, k, users, assumed) is not None
+            root = self.chain(init, region, k, users, assumed) if loop.args.count(init) == 1 else None
+            own = root is not None
             if not own and p in self.relied:
                 copy = Value(init.hint, aval=init.aval)
                 region.ops.insert(k, Op(OpKind.CALL, [init], [copy], fn=Method("copy"), line=loop.line,
@@ -818,9 +825,14 @@ class _Stores:
                 loop.args[1 + j] = copy
                 users.clear()
                 users.update(_region_uses(region))
+                k += 1
+                inserted += 1
                 own = True
+            elif own and root is not True and p in self.relied:
+                self.relied.add(root)  # (a loop inside a loop: the outer carried array must be its own too)
             if own:
                 self.owned_results.add(loop.results[j])
+        return inserted
 
     def chain(self, v: Value, region: Region, at: int, users: dict, assumed: frozenset) -> Any:
         """Whether the array ``v`` (read at op ``at`` of ``region``, or by its yields when ``at``
@@ -849,7 +861,8 @@ class _Stores:
 
 
 def _stores_into(region: Region, param: Value) -> bool:
-    """Whether ``region`` has ``setitem`` of ``param`` (or of what it is stored into)."""
+    """Whether ``region`` (or a region in it) has a ``setitem`` and reads ``param``: a slot worth
+    deciding for."""
     return any(calls(op, runtime.setitem, 3) for op, _ in walk(region)) and any(param in op.args for op in region.ops)
 
 
