@@ -58,6 +58,15 @@ def fill_slices(x):
     return np.sum(y ** 2)
 
 
+def fill_a_constant_slice(x):
+    y = np.zeros(len(x))
+    s = 0.0
+    for i in range(3):
+        y[1:3] = x[1:3] * x[i]  # (the backward sweep reads dy[1:3], a view, before zeroing it)
+        s = s + np.sum(y * y)
+    return s
+
+
 def fill_rows(x):
     y = np.zeros(x.shape)
     for i in range(x.shape[0]):
@@ -161,6 +170,14 @@ def stores_after_the_loop(x):
     return np.sum(w * y)
 
 
+def reads_an_old_version_after_a_store(x):
+    y = np.zeros(len(x))
+    y[0] = x[0]
+    s = np.dot(y, x)  # its derivative in x is y as it is here, before the next store
+    y[1] = x[1] * s
+    return np.sum(y * x)
+
+
 def loop_in_a_loop_on_the_argument(x):
     y = x
     for k in range(2):
@@ -182,12 +199,12 @@ def scalar_loop_on_an_element(x):
     return s
 
 
-FILL_LOOPS = [(stencil, VECTOR), (fill_matrix, MATRIX), (fill_slices, VECTOR), (fill_rows, MATRIX),
+FILL_LOOPS = [(stencil, VECTOR), (fill_matrix, MATRIX), (fill_slices, VECTOR), (fill_a_constant_slice, VECTOR), (fill_rows, MATRIX),
               (fill_strided, VECTOR), (recurrence, VECTOR), (reads_what_it_wrote, VECTOR),
               (two_names_one_array, VECTOR), (writes_into_the_argument, VECTOR + 2.0),
               (writes_into_a_copy_of_the_argument, VECTOR), (reads_the_whole_array_each_iteration, VECTOR),
               (keeps_old_versions, VECTOR), (stores_under_a_branch, VECTOR),
-              (stores_in_a_while_loop, VECTOR), (stores_after_the_loop, VECTOR),
+              (stores_in_a_while_loop, VECTOR), (stores_after_the_loop, VECTOR), (reads_an_old_version_after_a_store, VECTOR),
               (loop_in_a_loop_on_the_argument, VECTOR), (scalar_code_on_elements, VECTOR),
               (scalar_loop_on_an_element, np.array([0.3, 1.0]))]
 
@@ -209,6 +226,16 @@ def test_fill_loops_on_float32_give_float32_gradients_of_the_float64_values(fn):
     np.testing.assert_array_equal(x, before)  # the caller's array is left as it was
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, symdiff.grad(fn)(x.astype(np.float64)), rtol=1e-4, atol=1e-5)
+
+
+def test_an_element_cotangent_is_not_added_into_an_argument():
+    """``np.dot(w, x)``'s cotangent of ``x`` is ``w`` itself, the caller's array: ``x[0]``'s
+    cotangent is added to it in a new array, not into it."""
+    def f(x, w):
+        a = x[0]
+        return np.dot(w, x) + a * a
+
+    check_grad(f, VECTOR.copy(), VECTOR + 1.0)
 
 
 def test_a_gradient_run_twice_gives_the_same_gradient():
