@@ -199,14 +199,14 @@ def scalar_loop_on_an_element(x):
     return s
 
 
-FILL_LOOPS = [(stencil, VECTOR), (fill_matrix, MATRIX), (fill_slices, VECTOR), (fill_a_constant_slice, VECTOR), (fill_rows, MATRIX),
-              (fill_strided, VECTOR), (recurrence, VECTOR), (reads_what_it_wrote, VECTOR),
+FILL_LOOPS = [(stencil, VECTOR), (fill_matrix, MATRIX), (fill_slices, VECTOR), (fill_a_constant_slice, VECTOR),
+              (fill_rows, MATRIX), (fill_strided, VECTOR), (recurrence, VECTOR), (reads_what_it_wrote, VECTOR),
               (two_names_one_array, VECTOR), (writes_into_the_argument, VECTOR + 2.0),
               (writes_into_a_copy_of_the_argument, VECTOR), (reads_the_whole_array_each_iteration, VECTOR),
               (keeps_old_versions, VECTOR), (stores_under_a_branch, VECTOR),
-              (stores_in_a_while_loop, VECTOR), (stores_after_the_loop, VECTOR), (reads_an_old_version_after_a_store, VECTOR),
-              (loop_in_a_loop_on_the_argument, VECTOR), (scalar_code_on_elements, VECTOR),
-              (scalar_loop_on_an_element, np.array([0.3, 1.0]))]
+              (stores_in_a_while_loop, VECTOR), (stores_after_the_loop, VECTOR),
+              (reads_an_old_version_after_a_store, VECTOR), (loop_in_a_loop_on_the_argument, VECTOR),
+              (scalar_code_on_elements, VECTOR), (scalar_loop_on_an_element, np.array([0.3, 1.0]))]
 
 
 # ----------------------------------------------------------------------------- gradients
