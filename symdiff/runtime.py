@@ -40,8 +40,8 @@ def winner_mask(x: Any, y: Any) -> Any:
 
 
 def sign(x: float) -> float:
-    """The sign of a Python number: -1.0, 0.0 or 1.0."""
-    return float((x > 0) - (x < 0))
+    """The sign of a Python number (or a NumPy scalar, an element of an array): -1.0, 0.0 or 1.0."""
+    return float(x > 0) - float(x < 0)
 
 
 def zeros_of(x: Any) -> Any:

@@ -189,7 +189,7 @@ def loop_in_a_loop_on_the_argument(x):
 def scalar_code_on_elements(x):
     s = x[0]
     t = x[1]
-    return math.cos(s) * t + s * t * t + np.sin(t)
+    return math.cos(s) * t + s * t * t + np.sin(t) + abs(s - t) + t ** 3
 
 
 def scalar_loop_on_an_element(x):
