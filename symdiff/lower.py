@@ -95,6 +95,7 @@ class Lowerer:
         self.statements: list[ast.stmt] = []  # the statements being lowered, outermost first
         self.updated_in_place: set[Value] = set()  # values some name updates in place (a += 1)
         self.views: dict[Value, Value] = {}  # a value that may be a NumPy view -> the array it views
+        self.same_object: dict[Value, Value] = {}  # a loop's carried value or result -> the value it starts as
         self.contained: set[Value] = set()  # values appended to (or stored in) a list built at run time
         # what values of unknown kind surely are: "array" (an ndarray with axes: updated in place)
         # or "number" (a Python or NumPy scalar: immutable)
@@ -150,6 +151,7 @@ class Lowerer:
         self.statements = []
         self.updated_in_place = outer.updated_in_place
         self.views = outer.views
+        self.same_object = outer.same_object
         self.contained = outer.contained
         self.nature = outer.nature
         self.maybe_aliases = outer.maybe_aliases
@@ -357,16 +359,23 @@ class Lowerer:
         """An array updated in place while a live name holds a view of it (``u = v[1:3]``), or a
         view updated in place while its array is live: NumPy would change both; symdiff's
         updates are functional, so it refuses instead of answering differently."""
-        root = self.views.get(current, current)
+        root = self.object_root(current)
         for other, value in self.env.items():
             if other == name or value is current or other not in live:
                 continue
-            if self.views.get(value, value) is root and (value in self.views or current in self.views):
-                view, array = (name, other) if current in self.views else (other, name)
+            is_view = self.same_object.get(current, current) in self.views
+            if self.object_root(value) is root and (self.same_object.get(value, value) in self.views or is_view):
+                view, array = (name, other) if is_view else (other, name)
                 raise self.p.error(self.statements[-1], f"{view!r} may be a NumPy view of {array!r} (a basic slice, "
                                    "reshape or transpose shares its memory), so updating one in place changes "
                                    "the other, which symdiff does not model: take a copy (.copy()) of the "
                                    "view, or write the update as a new array (a = a * 2.0)", cls=AliasingError)
+
+    def object_root(self, value: Value) -> Value:
+        """The array ``value`` is, or may be a view of: a loop's carried value is the object it
+        starts as (``y`` in a loop is the array a view ``head = y[:2]`` taken before it shows)."""
+        value = self.same_object.get(value, value)
+        return self.views.get(value, value)
 
     def sharing_memory(self, value: Value) -> set[Value]:
         """The other values that may share memory with ``value``: the array it may be a view of,
@@ -722,12 +731,14 @@ class Lowerer:
         self.loop_depth += 1
         while True:  # until the kinds and shapes assumed for the carried values hold
             params = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+            self.same_object.update((p, self.same_object.get(v, v)) for p, v in zip(params, inits))
             self.nature.update((p, n) for p, n in zip(params, natures) if n)
             self.maybe_aliases.update((p, set(m)) for p, m in zip(params, maybes) if m)
             cond_region = None
             if cond is not None:
                 cond_params = [self._carried(n, v, k, s, d)
                                for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+                self.same_object.update((p, self.same_object.get(v, v)) for p, v in zip(cond_params, inits))
                 self.nature.update((p, n) for p, n in zip(cond_params, natures) if n)
                 self.maybe_aliases.update((p, set(m)) for p, m in zip(cond_params, maybes) if m)
                 cond_region, cond_env = self.region(None, before)
@@ -766,6 +777,7 @@ class Lowerer:
         if any(p in self.updated_in_place for p in params):  # the loop updates these in place
             self.updated_in_place.update(v for v, p in zip(inits, params) if p in self.updated_in_place)
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+        self.same_object.update((r, self.same_object.get(v, v)) for r, v in zip(results, inits))
         self.nature.update((r, n) for r, n in zip(results, natures) if n)
         self.maybe_aliases.update((r, set(m)) for r, m in zip(results, maybes) if m)
         self._bind_carried(names, results, aliases)
