@@ -763,6 +763,7 @@ def store_in_place(fn: Function) -> None:
     stores.region(fn.body, frozenset())
     for op in stores.converted:
         op.fn, op.effect = runtime.store, True
+    _materialize(fn, stores.materialize)
 
 
 class _Stores:
@@ -774,6 +775,8 @@ class _Stores:
         self.converted: set[Op] = set()
         self.owned_results: set[Value] = set()  # loop results known to be their own array
         self.relied: set[Value] = set()  # loop params a conversion leans on being their own
+        self.materialize: set[Op] = set()  # views of a stored-into array read before the store: copied
+        self.views: list[Op] = []  # such views met by the last chain
         self.producers = definitions(fn.body)
 
     def region(self, region: Region, assumed: frozenset) -> None:
@@ -783,33 +786,43 @@ class _Stores:
         k = 0
         while k < len(region.ops):
             op = region.ops[k]
-            if op.kind is OpKind.FOR:
+            if op.is_loop:
                 k += self.loop(op, region, k, users, assumed)  # (past the copies it put before the loop)
-            elif op.kind is OpKind.WHILE or op.kind is OpKind.IF:
+            elif op.kind is OpKind.IF:
                 for sub in op.regions:  # (arrays made in there; what comes from out here stays copied)
                     self.region(sub, frozenset())
             elif calls(op, runtime.setitem, 3) and type(op.args[0].kind) is int:
                 root = self.chain(op.args[0], region, k, users, assumed)
                 if root is not None:
                     self.converted.add(op)
+                    self.materialize.update(self.views)
                     if root is not True:
                         self.relied.add(root)
             k += 1
 
     def loop(self, loop: Op, region: Region, k: int, users: dict, assumed: frozenset) -> int:
-        """Decide for a ``for`` loop at op ``k`` of ``region``: which carried arrays its body may
+        """Decide for a loop at op ``k`` of ``region``: which carried arrays its body may
         write in place. Returns how many ops it inserted before the loop (copies)."""
         body = loop.body
         params, inits = loop.carried(body), loop.inits
         slots = {j for j, p in enumerate(params) if type(p.kind) is int and _stores_into(body, p)}
-        saved = (set(self.converted), set(self.owned_results), set(self.relied))
+        if loop.kind is OpKind.WHILE:  # (the condition runs before the body: it may read the array)
+            self.region(loop.cond, assumed)
+            cond_users = _region_uses(loop.cond)
+            in_cond = loop.carried(loop.cond)
+            slots = {j for j in slots if _read_plainly(in_cond[j], loop.cond, cond_users, self.producers)}
+        saved = (set(self.converted), set(self.owned_results), set(self.relied), set(self.materialize))
         while True:
-            self.converted, self.owned_results, self.relied = (set(s) for s in saved)
+            self.converted, self.owned_results, self.relied, self.materialize = (set(s) for s in saved)
             inner = frozenset(params[j] for j in slots)
             self.region(body, assumed | inner)
             body_users = _region_uses(body)
-            kept = {j for j in slots if body.yields.count(body.yields[j]) == 1
-                    and self.chain(body.yields[j], body, len(body.ops), body_users, assumed | inner) is not None}
+            kept = set()
+            for j in slots:
+                if body.yields.count(body.yields[j]) == 1 and \
+                        self.chain(body.yields[j], body, len(body.ops), body_users, assumed | inner) is not None:
+                    kept.add(j)
+                    self.materialize.update(self.views)
             if kept == slots:
                 break
             slots = kept
@@ -818,11 +831,13 @@ class _Stores:
             p, init = params[j], inits[j]
             root = self.chain(init, region, k, users, assumed) if loop.args.count(init) == 1 else None
             own = root is not None
+            if own:
+                self.materialize.update(self.views)
             if not own and p in self.relied:
                 copy = Value(init.hint, aval=init.aval)
                 region.ops.insert(k, Op(OpKind.CALL, [init], [copy], fn=Method("copy"), line=loop.line,
                                         file=loop.file, adjoint=loop.adjoint))
-                loop.args[1 + j] = copy
+                loop.args[j + (loop.kind is OpKind.FOR)] = copy  # (a for loop's first argument: its iterable)
                 users.clear()
                 users.update(_region_uses(region))
                 k += 1
@@ -840,9 +855,12 @@ class _Stores:
         else the assumed param it descends from, or True (a new array)."""
         ops = region.ops
         producers = {r: i for i, op in enumerate(ops) for r in op.results}
+        self.views = []
         while True:
-            if not _dead_but_at(v, at, users, ops, self.producers):
+            views = _dead_but_at(v, at, users, ops, self.producers)
+            if views is None:
                 return None
+            self.views += views
             if v in assumed:
                 return v
             i = producers.get(v)
@@ -885,17 +903,65 @@ def _region_uses(region: Region) -> dict[Value, list]:
     return users
 
 
-def _dead_but_at(v: Value, at: int, users: dict, ops: list[Op], producers: dict[Value, Op]) -> bool:
+def _dead_but_at(v: Value, at: int, users: dict, ops: list[Op], producers: dict[Value, Op]) -> list[Op] | None:
     """Whether ``v`` is read once at ``at`` (an op index, or the yields) and elsewhere only
-    before it, by calls whose results share no memory with it."""
+    before it, by calls whose results share no memory with it -- or by views of it (``dy[1:3]``),
+    which are then copied (the ops returned): None if not."""
     seen_at = 0
+    views = []
     for use in users.get(v, ()):
         if use == at:
             seen_at += 1
             continue
-        if type(use) is not int or use > at or not _plain_read(ops[use], v, producers):
-            return False
-    return seen_at == 1
+        if type(use) is not int or use > at:
+            return None
+        if _plain_read(ops[use], v, producers):
+            continue
+        if not _view_read(ops[use], v):
+            return None
+        if not _dead_before(ops[use].result, at, users, ops, producers):
+            views.append(ops[use])  # (a view still read after the write: copied when it is made)
+    return views if seen_at == 1 else None
+
+
+def _dead_before(view: Value, at: int, users: dict, ops: list[Op], producers: dict[Value, Op]) -> bool:
+    """Whether the view ``view`` is read only before op ``at``, by calls keeping nothing of it."""
+    return all(type(use) is int and use < at and _plain_read(ops[use], view, producers)
+               for use in users.get(view, ()))
+
+
+def _read_plainly(v: Value, region: Region, users: dict, producers: dict[Value, Op]) -> bool:
+    """Whether every read of ``v`` in ``region`` keeps nothing of its memory (see :func:`_plain_read`)."""
+    return all(type(use) is int and use < len(region.ops) and _plain_read(region.ops[use], v, producers)
+               for use in users.get(v, ()))
+
+
+def _view_read(op: Op, v: Value) -> bool:
+    """``op`` returns a view of the array ``v`` and changes nothing (``v[1:3]``, ``v[i]`` of a matrix)."""
+    if op.kind is not OpKind.CALL or op.effect or len(op.results) != 1:
+        return False
+    record = primitives.lookup(op.fn)
+    return record.alias == primitives.VIEW and record.pure and not record.updates and \
+        len(op.args) > record.viewed and op.args[record.viewed] is v and op.args.count(v) == 1
+
+
+def _materialize(fn: Function, views: set[Op]) -> None:
+    """Read each of ``views`` through a copy made right after it (``part = dy[1:3].copy()``), so
+    that a later store into the array it views leaves what was read as it was."""
+    for op, region in list(walk(fn.body)):
+        if op not in views:
+            continue
+        view = op.result
+        copy = Value(view.hint or "part", aval=view.aval)
+        # (an effect: made here, before the store, never folded into an expression after it)
+        made = Op(OpKind.CALL, [view], [copy], fn=Method("copy"), line=op.line, file=op.file, adjoint=op.adjoint,
+                  effect=True)
+        region.ops.insert(region.ops.index(op) + 1, made)
+        for other, _ in walk(fn.body):
+            if other is not made:
+                other.args = [copy if a is view else a for a in other.args]
+        for sub in [fn.body] + [s for o, _ in walk(fn.body) for s in o.regions]:
+            sub.yields = [copy if y is view else y for y in sub.yields]
 
 
 _METADATA = {"shape", "ndim", "size", "dtype"}

@@ -26,6 +26,7 @@ from . import optimize, passes, rules, runtime, shapes, tracing
 from .errors import NoRuleError, SymdiffError, located
 from .ir import (
     BUILD_LIST,
+    BUILD_SLICE,
     BUILD_TUPLE,
     SCALAR,
     SEQUENCE,
@@ -123,11 +124,11 @@ class Reverse:
         if op is None or op.kind is not OpKind.CALL or op.kwnames or depth > 8:
             return False
         element = op.fn is operator.getitem and op.args[0] in self.fn.body.params and v.pytype is np.float64
-        index = op.fn is BUILD_TUPLE and v.shape is not None and v.kind == SEQUENCE  # (i, j - 1)
+        display = op.fn in (BUILD_TUPLE, BUILD_SLICE) and self._basic_index(v)  # (i, j - 1), i:i + 2
         arithmetic = op.fn in _INT_ARITHMETIC and (v.integer or v.pytype is np.float64)  # (x[0] * i: one product)
-        if not (element or index or arithmetic):
+        if not (element or display or arithmetic):
             return False  # (an element of an argument, x[i]: arguments are never written into)
-        if not all(a.integer or element and a.kind == SEQUENCE and a.shape is not None
+        if not all(a.integer or (element or display) and self._basic_index(a)
                    or arithmetic and v.pytype is np.float64 and (a.pytype is np.float64 or a.is_const)
                    for a in op.args[element:]):
             return False
@@ -374,8 +375,7 @@ class Reverse:
         if acc is None or type(x.kind) is not int or acc.kind != x.kind or index in self.active or not (
                 acc in self.accumulators or self._owned_index_cotangent(x, acc)):
             return False
-        if not (index.integer or (index.is_const and runtime.is_basic_index(index.const))
-                or shapes.is_element(op.fn, op.args)):
+        if not self._basic_index(index):
             return False
         updated = self.b.call(runtime.add_at_index, [acc, self.primal(index), g], hint=acc.hint, effect=True)
         if acc in self.accumulators:
@@ -384,6 +384,18 @@ class Reverse:
             self.owned[updated] = x
         adj[x] = updated
         return True
+
+    def _basic_index(self, index: Value, depth: int = 0) -> bool:
+        """Whether the primal ``index`` picks each element at most once: an int, a constant
+        basic index, a slice of ints (``i:i + 2``) or a tuple of those (``i, :``)."""
+        if index.integer or (index.is_const and runtime.is_basic_index(index.const)):
+            return True
+        op = match(self.defs, index, kwargs=True)
+        if op is None or depth > 4 or op.fn not in (BUILD_SLICE, BUILD_TUPLE):
+            return False
+        if op.fn is BUILD_SLICE:
+            return all(a.integer or (a.is_const and (a.const is None or type(a.const) is int)) for a in op.args)
+        return all(self._basic_index(a, depth + 1) for a in op.args)
 
     def recursive_rules(self, op: Op) -> tuple:
         """Rules for a recursive call of ``f``: call f's own generated VJP (``vjp_f``), which
