@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 
 import numpy as np
 import pytest
@@ -262,11 +263,14 @@ def test_value_and_grad_of_a_fill_loop_returns_the_value_before_the_backward_swe
 # ----------------------------------------------------------------------------- generated code
 
 
-def loop_calls(source: str) -> list[str]:
-    """The callees (``np.zeros``, ``setitem``, ``x.copy``...) called inside the loops of ``source``,
-    spelt as written, with ``.append`` for stacks pushed."""
+def loop_calls(source: str, backward: bool = False) -> list[str]:
+    """The callees (``np.zeros``, ``setitem``, ``x.copy``...) called inside the loops of ``source``
+    (with ``backward``, of the backward sweep's, over ``reversed(...)``), spelt as written, with
+    ``.append`` for stacks pushed."""
     found = []
     for loop in (n for n in ast.walk(ast.parse(source)) if isinstance(n, (ast.For, ast.While))):
+        if backward and not (isinstance(loop, ast.For) and "reversed(" in ast.unparse(loop.iter)):
+            continue
         for node in (n for stmt in loop.body for n in ast.walk(stmt)):
             if isinstance(node, ast.Call):
                 found.append(ast.unparse(node.func))
@@ -321,13 +325,33 @@ def test_an_argument_written_into_is_copied_once_before_the_loop():
 
 
 @pytest.mark.optimized_source
-@pytest.mark.parametrize("fn", [reads_the_whole_array_each_iteration, stores_under_a_branch,
-                                stores_in_a_while_loop])
+@pytest.mark.parametrize("fn", [reads_the_whole_array_each_iteration, stores_under_a_branch])
 def test_stores_whose_old_value_is_read_stay_copies(fn):
-    """The array is read after the store (by the backward sweep, or copied into a list), or the
-    store is under a branch or in a while loop: a copy."""
+    """The array is read after the store (by the backward sweep, which pushes it on a stack), or
+    the store is under a branch: a copy."""
     source = source_of(fn, VECTOR)
     assert "setitem" in source.split("# line")[0] or "setitem(" in source, source
+
+
+@pytest.mark.optimized_source
+def test_a_while_loop_stores_in_place():
+    source = source_of(stores_in_a_while_loop, VECTOR)
+    assert "setitem" not in loop_calls(source) and "y[i] = " in source, source
+
+
+@pytest.mark.optimized_source
+@pytest.mark.parametrize("fn, x", [(fill_rows, MATRIX), (fill_slices, VECTOR), (fill_a_constant_slice, VECTOR)],
+                         ids=lambda v: getattr(v, "__name__", ""))
+def test_rows_and_slices_are_zeroed_in_place_after_their_part_is_copied(fn, x):
+    """The backward sweep reads the part of ``dy`` the store wrote (a view), then zeroes it in
+    place: the part is copied first (its size, not the array's), and read through the copy."""
+    source = source_of(fn, x)
+    inside = loop_calls(source, backward=True)
+    assert "setitem" not in inside and "np.zeros" not in inside and "getitem_vjp" not in inside, source
+    lines = [line.strip() for line in source.splitlines()]
+    zeroed = next(i for i, line in enumerate(lines) if re.fullmatch(r"dy\w*\[.*\] = 0\.0", line))
+    copied = [i for i, line in enumerate(lines) if line.endswith(".copy()")]
+    assert copied and max(copied) < zeroed, source
 
 
 # ----------------------------------------------------------------------------- facts on IR
