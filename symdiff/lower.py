@@ -728,9 +728,11 @@ class Lowerer:
         names, aliases = self.share_aliases(names, before, unshared)
         inits = [before[n] for n in names]
         kinds, shapes_, dtypes, natures, maybes = self.known_of(inits)
+        ints = [v.integer for v in inits]  # (i = 0; ... i = i + 1: a Python int throughout)
         self.loop_depth += 1
         while True:  # until the kinds and shapes assumed for the carried values hold
             params = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+            _mark_ints(params, ints)
             self.same_object.update((p, self.same_object.get(v, v)) for p, v in zip(params, inits))
             self.nature.update((p, n) for p, n in zip(params, natures) if n)
             self.maybe_aliases.update((p, set(m)) for p, m in zip(params, maybes) if m)
@@ -738,6 +740,7 @@ class Lowerer:
             if cond is not None:
                 cond_params = [self._carried(n, v, k, s, d)
                                for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+                _mark_ints(cond_params, ints)
                 self.same_object.update((p, self.same_object.get(v, v)) for p, v in zip(cond_params, inits))
                 self.nature.update((p, n) for p, n in zip(cond_params, natures) if n)
                 self.maybe_aliases.update((p, set(m)) for p, m in zip(cond_params, maybes) if m)
@@ -761,22 +764,26 @@ class Lowerer:
                 names, aliases = self.share_aliases(names + rebound, before, unshared)
                 inits = [before[n] for n in names]
                 kinds, shapes_, dtypes, natures, maybes = self.known_of(inits)
+                ints = [v.integer for v in inits]
                 continue
             new_kinds = [k if y.kind == k else None for y, k in zip(region.yields, kinds)]
             new_shapes = [_settle(s, shapes.merge(s, y.shape)) for y, s in zip(region.yields, shapes_)]
             new_dtypes = [d if y.dtype is d else None for y, d in zip(region.yields, dtypes)]
             new_natures = [n if _nature_of(y, self.nature) == n else None for y, n in zip(region.yields, natures)]
             new_maybes = [m | self.maybe_aliases.get(y, set()) for y, m in zip(region.yields, maybes)]
+            new_ints = [i and y.integer for y, i in zip(region.yields, ints)]
             if new_kinds == kinds and all(a is b for a, b in zip(new_shapes, shapes_)) \
                     and all(a is b for a, b in zip(new_dtypes, dtypes)) and new_natures == natures \
-                    and new_maybes == maybes:  # (dtypes by identity: np.dtype("float64") == None)
+                    and new_maybes == maybes and new_ints == ints:  # (dtypes by identity: np.dtype("float64") == None)
                 break
             kinds, shapes_, dtypes, natures, maybes = new_kinds, new_shapes, new_dtypes, new_natures, new_maybes
+            ints = new_ints
         self.loop_depth -= 1
         self.restore(before)
         if any(p in self.updated_in_place for p in params):  # the loop updates these in place
             self.updated_in_place.update(v for v, p in zip(inits, params) if p in self.updated_in_place)
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+        _mark_ints(results, ints)
         self.same_object.update((r, self.same_object.get(v, v)) for r, v in zip(results, inits))
         self.nature.update((r, n) for r, n in zip(results, natures) if n)
         self.maybe_aliases.update((r, set(m)) for r, m in zip(results, maybes) if m)
@@ -1494,6 +1501,14 @@ def _same(a: Any, b: Any) -> bool:
     return a == b if isinstance(a, (bool, int, float, str, type(None))) else a is b
 
 
+
+
+def _mark_ints(values: list[Value], ints: list[bool]) -> None:
+    """Say of a loop's carried values (or results) which are Python ints: those starting as one
+    that every iteration keeps one."""
+    for v, integer in zip(values, ints):
+        if integer and v.kind == SCALAR:
+            v.integer, v.shape = True, ()
 
 
 def _float64_start(v: Value) -> Any:

@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pytest
 from fd import check_grad
+from jvpcheck import check_jvp
 from test_passes_ir import after, calls, dump, gradient_ir, primal_ir
 
 import symdiff
@@ -237,6 +238,24 @@ def test_an_element_cotangent_is_not_added_into_an_argument():
         return np.dot(w, x) + a * a
 
     check_grad(f, VECTOR.copy(), VECTOR + 1.0)
+
+
+def scale_rows(a, t):
+    y = a * 1.0
+    for i in range(3):
+        y[i] = y[i] * t + 0.1  # (y[i], a view, is read again by the tangent after the store)
+    return np.sum(np.sin(y))
+
+
+def scale_a_copy_of_ints(b, t):
+    y = b.copy()  # (of an int array: ints, not float64, nor known to be either)
+    return np.sum(y * t) * t
+
+
+@pytest.mark.parametrize("fn, args", [(scale_rows, (MATRIX, 0.5)), (scale_a_copy_of_ints, (np.arange(4), 0.5))],
+                         ids=["rows", "int array"])
+def test_forward_mode_of_a_fill_loop_matches_finite_differences(fn, args):
+    check_jvp(fn, list(args), [1], np.random.default_rng(0))
 
 
 def test_a_gradient_run_twice_gives_the_same_gradient():
