@@ -39,7 +39,8 @@ PASSES = {
     "masks": "cotangents masked by one np.where condition summed inside one np.where",
     "defer": "sums of outer products over a loop formed after it, as one matrix product",
     "handover": "gradients the code made, of their argument's shape and dtype, returned as they are",
-    "inplace": "cotangents added into the backward sweep's own fresh arrays in place (dx += part)",
+    "inplace": "cotangents added into the backward sweep's own fresh arrays in place (dx += part); stores "
+               "into arrays the code made whose old value is dead made in place (y[i] = v)",
     "licm": "loop-invariant code motion (computed once, on first use where it may raise)",
     "forward": "forward mode for gradients with respect to one Python number (no tape)",
 }
