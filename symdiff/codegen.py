@@ -32,6 +32,7 @@ from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
     BUILD_TUPLE,
+    RANGE,
     SCALAR,
     UNDEFINED,
     BuildDict,
@@ -134,13 +135,20 @@ class Codegen:
                 local_uses[a] = local_uses.get(a, 0) + 1
         for y in region.yields:
             local_uses[y] = local_uses.get(y, 0) + 1
-        for op in region.ops:
+        # where each value is read last, and the ops that write into an array in place: a value is
+        # not folded into a read after such a write (it may read what the write changes: a view)
+        last_use = {a: k for k, op in enumerate(region.ops) for a in op.args}
+        last_use.update((y, len(region.ops)) for y in region.yields)
+        writes = [k for k, op in enumerate(region.ops) if self._writes_in_place(op)]
+        for k, op in enumerate(region.ops):
             for sub in op.regions:
                 self._choose_inlining(sub)
             if op.kind is not OpKind.CALL or op.effect or self._written_in_place(op):
                 continue
             v = op.result
-            if v in self.updated:
+            if v in self.updated or any(a in self.updated for a in op.args):
+                continue  # (a read of an array updated in place stays where it is: before the update)
+            if self._reads_arrays(op) and any(k < w < last_use.get(v, k) for w in writes):
                 continue
             temporary = v.hint is None or v.hint.startswith("_")
             depth = 1 + max((self.depth.get(a, 0) for a in op.args), default=0)
@@ -152,6 +160,18 @@ class Codegen:
             elif temporary and self.uses.get(v) == 1 and local_uses.get(v) == 1:
                 self.inlined.add(v)
                 self.depth[v] = depth
+
+    def _reads_arrays(self, op: Op) -> bool:
+        """Whether ``op``, with what is folded into it, reads anything but numbers and constants."""
+        return any(not (a.is_const or a.kind in (SCALAR, RANGE))
+                   or (a in self.inlined and self._reads_arrays(self.defs[a])) for a in op.args)
+
+    def _writes_in_place(self, op: Op) -> bool:
+        """Whether ``op`` (or an op in its regions) writes into an array in place."""
+        if op.kind is OpKind.CALL:
+            return self._written_in_place(op) or op.fn is operator.iadd or (
+                op.effect and primitives.lookup(op.fn).updates)
+        return any(self._writes_in_place(inner) for sub in op.regions for inner, _ in walk(sub))
 
     def _coalesce(self, region: Region) -> None:
         """Let loop/if results share names with the values that flow into them."""
@@ -407,10 +427,12 @@ class Codegen:
         ``add_at_index(dx, i, g)`` is ``dx[i] += g``."""
         if op.kind is not OpKind.CALL or len(op.args) != 3 or op.kwnames:
             return False
+        if op.fn is runtime.store:  # y[i] = v into the code's own array
+            return True
         if op.fn is runtime.getitem_vjp:
             return type(op.args[1].kind) is int and self._basic(op.args[2])
-        if op.fn is runtime.add_at_index:
-            return self._basic(op.args[1]) and self._zeros_array(op.args[0])
+        if op.fn is runtime.add_at_index:  # (an array of known rank is no dict)
+            return self._basic(op.args[1]) and (self._zeros_array(op.args[0]) or type(op.args[0].kind) is int)
         return op.fn is runtime.add_at and self._zeros_array(op.args[0])
 
     def _zeros_array(self, v: Value) -> bool:
@@ -446,6 +468,8 @@ class Codegen:
             return [fresh, ast.Assign([target], self.expr(g))]
         acc, index, g = op.args
         target.slice = self.index_expr(index)
+        if op.fn is runtime.store:
+            return [ast.Assign([target], self.expr(g))]
         return [ast.AugAssign(target, ast.Add(), self.expr(g))]
 
     # ------------------------------------------------------------------ statements

@@ -357,7 +357,8 @@ def integral(v: Value) -> bool:
     """Whether ``v`` is known to be an int or bool, or an array of them (no tangent but zero)."""
     if v.integer or v.pytype in (int, bool):
         return True
-    return v.dtype is not None and not np.issubdtype(v.dtype, np.inexact)
+    # (shapes.MASK is any real dtype, float32 included: not known to be integral)
+    return isinstance(v.dtype, np.dtype) and not np.issubdtype(v.dtype, np.inexact)
 
 
 def _fixed_position(record: primitives.Primitive, position: Any) -> bool:

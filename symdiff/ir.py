@@ -381,6 +381,8 @@ class Builder:
             aval = self.annotate(fn, list(args), kwargs)
             if aval.integer:
                 kind = SCALAR
+            elif aval.kind is not None:  # known whatever the caller says (a NumPy float64 scalar, a tuple of ints)
+                kind = aval.kind
             elif kind is None and aval.shape:  # an array of known rank
                 kind = len(aval.shape)
             op.result.aval = aval._replace(kind=kind)

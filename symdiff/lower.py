@@ -53,6 +53,7 @@ from .ir import (
     Struct,
     Value,
 )
+from .patterns import match
 
 BINOPS, UNARYOPS, CMPOPS = operators.BINOPS, operators.UNARYOPS, operators.CMPOPS
 
@@ -95,6 +96,7 @@ class Lowerer:
         self.statements: list[ast.stmt] = []  # the statements being lowered, outermost first
         self.updated_in_place: set[Value] = set()  # values some name updates in place (a += 1)
         self.views: dict[Value, Value] = {}  # a value that may be a NumPy view -> the array it views
+        self.same_object: dict[Value, Value] = {}  # a loop's carried value or result -> the value it starts as
         self.contained: set[Value] = set()  # values appended to (or stored in) a list built at run time
         # what values of unknown kind surely are: "array" (an ndarray with axes: updated in place)
         # or "number" (a Python or NumPy scalar: immutable)
@@ -150,6 +152,7 @@ class Lowerer:
         self.statements = []
         self.updated_in_place = outer.updated_in_place
         self.views = outer.views
+        self.same_object = outer.same_object
         self.contained = outer.contained
         self.nature = outer.nature
         self.maybe_aliases = outer.maybe_aliases
@@ -357,16 +360,23 @@ class Lowerer:
         """An array updated in place while a live name holds a view of it (``u = v[1:3]``), or a
         view updated in place while its array is live: NumPy would change both; symdiff's
         updates are functional, so it refuses instead of answering differently."""
-        root = self.views.get(current, current)
+        root = self.object_root(current)
         for other, value in self.env.items():
             if other == name or value is current or other not in live:
                 continue
-            if self.views.get(value, value) is root and (value in self.views or current in self.views):
-                view, array = (name, other) if current in self.views else (other, name)
+            is_view = self.same_object.get(current, current) in self.views
+            if self.object_root(value) is root and (self.same_object.get(value, value) in self.views or is_view):
+                view, array = (name, other) if is_view else (other, name)
                 raise self.p.error(self.statements[-1], f"{view!r} may be a NumPy view of {array!r} (a basic slice, "
                                    "reshape or transpose shares its memory), so updating one in place changes "
                                    "the other, which symdiff does not model: take a copy (.copy()) of the "
                                    "view, or write the update as a new array (a = a * 2.0)", cls=AliasingError)
+
+    def object_root(self, value: Value) -> Value:
+        """The array ``value`` is, or may be a view of: a loop's carried value is the object it
+        starts as (``y`` in a loop is the array a view ``head = y[:2]`` taken before it shows)."""
+        value = self.same_object.get(value, value)
+        return self.views.get(value, value)
 
     def sharing_memory(self, value: Value) -> set[Value]:
         """The other values that may share memory with ``value``: the array it may be a view of,
@@ -757,15 +767,20 @@ class Lowerer:
         names, aliases = self.share_aliases(names, before, unshared)
         inits = [before[n] for n in names]
         kinds, shapes_, dtypes, natures, maybes = self.known_of(inits)
+        ints = [v.integer for v in inits]  # (i = 0; ... i = i + 1: a Python int throughout)
         self.loop_depth += 1
         while True:  # until the kinds and shapes assumed for the carried values hold
             params = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+            _mark_ints(params, ints)
+            self.same_object.update((p, self.same_object.get(v, v)) for p, v in zip(params, inits))
             self.nature.update((p, n) for p, n in zip(params, natures) if n)
             self.maybe_aliases.update((p, set(m)) for p, m in zip(params, maybes) if m)
             cond_region = None
             if cond is not None:
                 cond_params = [self._carried(n, v, k, s, d)
                                for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+                _mark_ints(cond_params, ints)
+                self.same_object.update((p, self.same_object.get(v, v)) for p, v in zip(cond_params, inits))
                 self.nature.update((p, n) for p, n in zip(cond_params, natures) if n)
                 self.maybe_aliases.update((p, set(m)) for p, m in zip(cond_params, maybes) if m)
                 cond_region, cond_env = self.region(None, before)
@@ -788,22 +803,27 @@ class Lowerer:
                 names, aliases = self.share_aliases(names + rebound, before, unshared)
                 inits = [before[n] for n in names]
                 kinds, shapes_, dtypes, natures, maybes = self.known_of(inits)
+                ints = [v.integer for v in inits]
                 continue
             new_kinds = [k if y.kind == k else None for y, k in zip(region.yields, kinds)]
             new_shapes = [_settle(s, shapes.merge(s, y.shape)) for y, s in zip(region.yields, shapes_)]
             new_dtypes = [d if y.dtype is d else None for y, d in zip(region.yields, dtypes)]
             new_natures = [n if _nature_of(y, self.nature) == n else None for y, n in zip(region.yields, natures)]
             new_maybes = [m | self.maybe_aliases.get(y, set()) for y, m in zip(region.yields, maybes)]
+            new_ints = [i and y.integer for y, i in zip(region.yields, ints)]
             if new_kinds == kinds and all(a is b for a, b in zip(new_shapes, shapes_)) \
                     and all(a is b for a, b in zip(new_dtypes, dtypes)) and new_natures == natures \
-                    and new_maybes == maybes:  # (dtypes by identity: np.dtype("float64") == None)
+                    and new_maybes == maybes and new_ints == ints:  # (dtypes by identity: np.dtype("float64") == None)
                 break
             kinds, shapes_, dtypes, natures, maybes = new_kinds, new_shapes, new_dtypes, new_natures, new_maybes
+            ints = new_ints
         self.loop_depth -= 1
         self.restore(before)
         if any(p in self.updated_in_place for p in params):  # the loop updates these in place
             self.updated_in_place.update(v for v, p in zip(inits, params) if p in self.updated_in_place)
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
+        _mark_ints(results, ints)
+        self.same_object.update((r, self.same_object.get(v, v)) for r, v in zip(results, inits))
         self.nature.update((r, n) for r, n in zip(results, natures) if n)
         self.maybe_aliases.update((r, set(m)) for r, m in zip(results, maybes) if m)
         self._bind_carried(names, results, aliases)
@@ -920,11 +940,13 @@ class Lowerer:
                                kind=SEQUENCE if sliced else None)
             self.contained.add(item)  # the list still holds it: an in-place update would show there
             return item
+        def growing(a: Value) -> bool:  # (a tuple display never grows)
+            return a.kind == SEQUENCE and a not in self.structs and match(self.b.producer, a, BUILD_TUPLE) is None
+
         if fn not in (len, runtime.list_append, runtime.list_index) and not rules.is_result_field(fn) and any(
-                a.kind == SEQUENCE and a not in self.structs for a in args):
+                growing(a) for a in args):
             # a list that may still grow: pass a snapshot, so the backward sweep sees what was used
-            args = [self.b.call(tuple, [a], kind=SEQUENCE, effect=True)
-                    if a.kind == SEQUENCE and a not in self.structs else a for a in args]
+            args = [self.b.call(tuple, [a], kind=SEQUENCE, effect=True) if growing(a) else a for a in args]
         kind = shapes.result_kind(fn, [a.kind for a in args]) or shapes.creation_kind(fn, args)
         if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or rules.sequence_result(fn, args, kwargs) or (
                 fn in (list, tuple) and len(args) == 1 and not kwargs):  # (of an array too: its rows)
@@ -1542,6 +1564,14 @@ def _same(a: Any, b: Any) -> bool:
     return a == b if isinstance(a, (bool, int, float, str, type(None))) else a is b
 
 
+
+
+def _mark_ints(values: list[Value], ints: list[bool]) -> None:
+    """Say of a loop's carried values (or results) which are Python ints: those starting as one
+    that every iteration keeps one."""
+    for v, integer in zip(values, ints):
+        if integer and v.kind == SCALAR:
+            v.integer, v.shape = True, ()
 
 
 def _float64_start(v: Value) -> Any:

@@ -61,6 +61,7 @@ def optimize(fn: Function, final: bool = False) -> None:
         hand_over_fresh_gradients(fn)
     if final and passes.enabled("inplace"):
         accumulate_in_place(fn)
+        store_in_place(fn)
     if final and passes.enabled("licm"):
         hoist_loop_invariants(fn)
         if passes.enabled("dce"):
@@ -761,3 +762,235 @@ def accumulate_in_place(fn: Function) -> None:
                 and shapes.fits_float64(part))
         if fits:
             op.fn, op.effect = operator.iadd, True  # codegen: acc += part; the result is acc itself
+
+
+# ----------------------------------------------------------------------------- stores in place
+
+def store_in_place(fn: Function) -> None:
+    """``y = setitem(y, i, v)`` (a copy of ``y`` with ``v`` at ``i``) becomes ``y[i] = v`` in
+    place where the array is this code's own and its old value is dead: made by a call that
+    returns a new array (``np.zeros``, ``.copy()``, arithmetic, an earlier ``setitem``), or a
+    loop-carried value starting as one and yielded as the stored one, and read before the store
+    only by calls whose results share no memory with it (an element, a new array), after it not
+    at all -- no view kept, no stack, not returned. A loop whose carried array starts as one
+    that is not its own (an argument) copies it once, before the loop."""
+    stores = _Stores(fn)
+    stores.region(fn.body, frozenset())
+    for op in stores.converted:
+        op.fn, op.effect = runtime.store, True
+    _materialize(fn, stores.materialize)
+
+
+class _Stores:
+    """The decisions of :func:`store_in_place`: which ``setitem`` ops write in place, and which
+    loop-carried arrays are copied once before their loop."""
+
+    def __init__(self, fn: Function):
+        self.fn = fn
+        self.converted: set[Op] = set()
+        self.owned_results: set[Value] = set()  # loop results known to be their own array
+        self.relied: set[Value] = set()  # loop params a conversion leans on being their own
+        self.materialize: set[Op] = set()  # views of a stored-into array read before the store: copied
+        self.views: list[Op] = []  # such views met by the last chain
+        self.producers = definitions(fn.body)
+
+    def region(self, region: Region, assumed: frozenset) -> None:
+        """Decide for the ops of ``region`` which stores write in place (``assumed``: the params
+        taken to be this code's own arrays)."""
+        users = _region_uses(region)
+        k = 0
+        while k < len(region.ops):
+            op = region.ops[k]
+            if op.is_loop:
+                k += self.loop(op, region, k, users, assumed)  # (past the copies it put before the loop)
+            elif op.kind is OpKind.IF:
+                for sub in op.regions:  # (arrays made in there; what comes from out here stays copied)
+                    self.region(sub, frozenset())
+            elif calls(op, runtime.setitem, 3) and type(op.args[0].kind) is int:
+                root = self.chain(op.args[0], region, k, users, assumed)
+                if root is not None:
+                    self.converted.add(op)
+                    self.materialize.update(self.views)
+                    if root is not True:
+                        self.relied.add(root)
+            k += 1
+
+    def loop(self, loop: Op, region: Region, k: int, users: dict, assumed: frozenset) -> int:
+        """Decide for a loop at op ``k`` of ``region``: which carried arrays its body may
+        write in place. Returns how many ops it inserted before the loop (copies)."""
+        body = loop.body
+        params, inits = loop.carried(body), loop.inits
+        slots = {j for j, p in enumerate(params) if type(p.kind) is int and _stores_into(body, p)}
+        if loop.kind is OpKind.WHILE:  # (the condition runs before the body: it may read the array)
+            self.region(loop.cond, assumed)
+            cond_users = _region_uses(loop.cond)
+            in_cond = loop.carried(loop.cond)
+            slots = {j for j in slots if _read_plainly(in_cond[j], loop.cond, cond_users, self.producers)}
+        saved = (set(self.converted), set(self.owned_results), set(self.relied), set(self.materialize))
+        while True:
+            self.converted, self.owned_results, self.relied, self.materialize = (set(s) for s in saved)
+            inner = frozenset(params[j] for j in slots)
+            self.region(body, assumed | inner)
+            body_users = _region_uses(body)
+            kept = set()
+            for j in slots:
+                if body.yields.count(body.yields[j]) == 1 and \
+                        self.chain(body.yields[j], body, len(body.ops), body_users, assumed | inner) is not None:
+                    kept.add(j)
+                    self.materialize.update(self.views)
+            if kept == slots:
+                break
+            slots = kept
+        inserted = 0
+        for j in slots:
+            p, init = params[j], inits[j]
+            root = self.chain(init, region, k, users, assumed) if loop.args.count(init) == 1 else None
+            own = root is not None
+            if own:
+                self.materialize.update(self.views)
+            if not own and p in self.relied:
+                copy = Value(init.hint, aval=init.aval)
+                region.ops.insert(k, Op(OpKind.CALL, [init], [copy], fn=Method("copy"), line=loop.line,
+                                        file=loop.file, adjoint=loop.adjoint))
+                loop.args[j + (loop.kind is OpKind.FOR)] = copy  # (a for loop's first argument: its iterable)
+                users.clear()
+                users.update(_region_uses(region))
+                k += 1
+                inserted += 1
+                own = True
+            elif own and root is not True and p in self.relied:
+                self.relied.add(root)  # (a loop inside a loop: the outer carried array must be its own too)
+            if own:
+                self.owned_results.add(loop.results[j])
+        return inserted
+
+    def chain(self, v: Value, region: Region, at: int, users: dict, assumed: frozenset) -> Any:
+        """Whether the array ``v`` (read at op ``at`` of ``region``, or by its yields when ``at``
+        is past its ops) is this code's own, reachable only through ``v`` there: None if not;
+        else the assumed param it descends from, or True (a new array)."""
+        ops = region.ops
+        producers = {r: i for i, op in enumerate(ops) for r in op.results}
+        self.views = []
+        while True:
+            views = _dead_but_at(v, at, users, ops, self.producers)
+            if views is None:
+                return None
+            self.views += views
+            if v in assumed:
+                return v
+            i = producers.get(v)
+            if i is None:
+                return None
+            op = ops[i]
+            if op.kind is OpKind.FOR:
+                return True if v in self.owned_results else None
+            if op.kind is not OpKind.CALL or "copy" in op.kwnames:
+                return None
+            record = primitives.lookup(op.fn)
+            if op in self.converted or (record.updates and record.alias == primitives.ITSELF and op.effect):
+                v, at = op.args[0], i
+                continue
+            return True if record.alias == primitives.FRESH and not record.updates else None
+
+
+def _stores_into(region: Region, param: Value) -> bool:
+    """Whether ``region`` (or a region in it) has a ``setitem`` and reads ``param``: a slot worth
+    deciding for."""
+    return any(calls(op, runtime.setitem, 3) for op, _ in walk(region)) and any(param in op.args for op in region.ops)
+
+
+def _region_uses(region: Region) -> dict[Value, list]:
+    """Where each value is read in ``region``: the index of a direct reader, ``("in", k)`` for a
+    read inside op ``k``'s regions, ``len(region.ops)`` for the region's yields."""
+    users: dict[Value, list] = {}
+    for k, op in enumerate(region.ops):
+        for a in op.args:
+            users.setdefault(a, []).append(k)
+        for sub in op.regions:
+            for inner, _ in walk(sub):
+                for a in inner.args:
+                    users.setdefault(a, []).append(("in", k))
+            for r in [sub] + [s for inner, _ in walk(sub) for s in inner.regions]:
+                for y in r.yields:
+                    users.setdefault(y, []).append(("in", k))
+    for y in region.yields:
+        users.setdefault(y, []).append(len(region.ops))
+    return users
+
+
+def _dead_but_at(v: Value, at: int, users: dict, ops: list[Op], producers: dict[Value, Op]) -> list[Op] | None:
+    """Whether ``v`` is read once at ``at`` (an op index, or the yields) and elsewhere only
+    before it, by calls whose results share no memory with it -- or by views of it (``dy[1:3]``),
+    which are then copied (the ops returned): None if not."""
+    seen_at = 0
+    views = []
+    for use in users.get(v, ()):
+        if use == at:
+            seen_at += 1
+            continue
+        if type(use) is not int or use > at:
+            return None
+        if _plain_read(ops[use], v, producers):
+            continue
+        if not _view_read(ops[use], v):
+            return None
+        if not _dead_before(ops[use].result, at, users, ops, producers):
+            views.append(ops[use])  # (a view still read after the write: copied when it is made)
+    return views if seen_at == 1 else None
+
+
+def _dead_before(view: Value, at: int, users: dict, ops: list[Op], producers: dict[Value, Op]) -> bool:
+    """Whether the view ``view`` is read only before op ``at``, by calls keeping nothing of it."""
+    return all(type(use) is int and use < at and _plain_read(ops[use], view, producers)
+               for use in users.get(view, ()))
+
+
+def _read_plainly(v: Value, region: Region, users: dict, producers: dict[Value, Op]) -> bool:
+    """Whether every read of ``v`` in ``region`` keeps nothing of its memory (see :func:`_plain_read`)."""
+    return all(type(use) is int and use < len(region.ops) and _plain_read(region.ops[use], v, producers)
+               for use in users.get(v, ()))
+
+
+def _view_read(op: Op, v: Value) -> bool:
+    """``op`` returns a view of the array ``v`` and changes nothing (``v[1:3]``, ``v[i]`` of a matrix)."""
+    if op.kind is not OpKind.CALL or op.effect or len(op.results) != 1:
+        return False
+    record = primitives.lookup(op.fn)
+    return record.alias == primitives.VIEW and record.pure and not record.updates and \
+        len(op.args) > record.viewed and op.args[record.viewed] is v and op.args.count(v) == 1
+
+
+def _materialize(fn: Function, views: set[Op]) -> None:
+    """Read each of ``views`` through a copy made right after it (``part = dy[1:3].copy()``), so
+    that a later store into the array it views leaves what was read as it was."""
+    for op, region in list(walk(fn.body)):
+        if op not in views:
+            continue
+        view = op.result
+        copy = Value(view.hint or "part", aval=view.aval)
+        # (an effect: made here, before the store, never folded into an expression after it)
+        made = Op(OpKind.CALL, [view], [copy], fn=Method("copy"), line=op.line, file=op.file, adjoint=op.adjoint,
+                  effect=True)
+        region.ops.insert(region.ops.index(op) + 1, made)
+        for other, _ in walk(fn.body):
+            if other is not made:
+                other.args = [copy if a is view else a for a in other.args]
+        for sub in [fn.body] + [s for o, _ in walk(fn.body) for s in o.regions]:
+            sub.yields = [copy if y is view else y for y in sub.yields]
+
+
+_METADATA = {"shape", "ndim", "size", "dtype"}
+
+
+def _plain_read(op: Op, v: Value, producers: dict[Value, Op]) -> bool:
+    """``op`` reads ``v`` and keeps nothing of its memory: an element, a new array, a size."""
+    if op.kind is not OpKind.CALL:
+        return False
+    record = primitives.lookup(op.fn)
+    if record.updates or (op.effect and not record.reads_only):
+        return False
+    if op.fn is operator.getitem and op.args[0] is v and op.args[1] is not v:
+        return op.result.kind == SCALAR or op.result.integer
+    if isinstance(op.fn, GetAttr):
+        return op.fn.name in _METADATA
+    return record.alias == primitives.FRESH and "copy" not in op.kwnames

@@ -39,7 +39,8 @@ PASSES = {
     "masks": "cotangents masked by one np.where condition summed inside one np.where",
     "defer": "sums of outer products over a loop formed after it, as one matrix product",
     "handover": "gradients the code made, of their argument's shape and dtype, returned as they are",
-    "inplace": "cotangents added into the backward sweep's own fresh arrays in place (dx += part)",
+    "inplace": "cotangents added into the backward sweep's own fresh arrays in place (dx += part); stores "
+               "into arrays the code made whose old value is dead made in place (y[i] = v)",
     "licm": "loop-invariant code motion (computed once, on first use where it may raise)",
     "forward": "forward mode for gradients with respect to one Python number (no tape)",
 }
@@ -123,6 +124,8 @@ def _float_steps(v: Value, producer: dict[Value, Op], assumed: frozenset, memo: 
         return memo[v]
     if v.is_const:
         return type(v.const) is float
+    if v.pytype is not None and v.pytype is not float:  # an int, or a NumPy float64 scalar
+        return False
     if v.pytype is float or v in assumed:
         return True
     answer = yield from _float_by_producer(v, producer, assumed)
@@ -153,13 +156,17 @@ def _float_by_producer(v: Value, producer: dict[Value, Op], assumed: frozenset) 
     if fn is operator.pow:  # float ** float may be complex; float ** int is a float
         return bool((yield op.args[0], assumed)) and op.args[1].integer
     if fn in (operator.add, operator.sub, operator.mul, operator.truediv, operator.mod, operator.floordiv):
-        if not all(a.kind == SCALAR for a in op.args):
-            return False
+        # (of Python numbers alone: a NumPy float64 scalar -- an element x[i] -- makes another)
+        floats = []
         for a in op.args:
-            if (yield a, assumed):
-                return True
-        return False
+            floats.append(bool((yield a, assumed)))
+        return any(floats) and all(f or _python_int(a) for f, a in zip(floats, op.args))
     return False
+
+
+def _python_int(v: Value) -> bool:
+    """Whether ``v`` is surely a Python int or bool (a constant, a loop index, a size, an argument)."""
+    return v.integer or v.pytype in (int, bool) or (v.is_const and type(v.const) in (int, bool))
 
 
 def fresh_array(v: Value, producer: dict[Value, Op]) -> bool:
@@ -711,7 +718,8 @@ def _sweep(region: Region, live: set[Value]) -> None:
                 kept.append(op)
             continue
         _drop_dead_results(op, lambda v: v in live)
-        empty = not op.results and not any(sub.ops for sub in op.regions)
+        # (constants print as literals wherever they are read: a region of constants alone is empty)
+        empty = not op.results and all(o.kind is OpKind.CONST for sub in op.regions for o in sub.ops)
         if not (empty and op.kind in (OpKind.IF, OpKind.FOR)):
             kept.append(op)
     region.ops = kept

@@ -26,6 +26,7 @@ from . import optimize, passes, rules, runtime, shapes, tracing
 from .errors import NoRuleError, SymdiffError, located
 from .ir import (
     BUILD_LIST,
+    BUILD_SLICE,
     BUILD_TUPLE,
     SCALAR,
     SEQUENCE,
@@ -102,6 +103,8 @@ class Reverse:
         if region not in self.in_loop:
             return self.primal(self._export(v, region))
         info = self.backward[region]
+        if v not in info.popped and self._recomputable(v, region):
+            info.popped[v] = self._recompute(v, info)
         if v not in info.popped:
             stack = self._new_stack(v, region)
             self._insert_after_definition(v, region, Op(OpKind.CALL, [stack, v], [Value()],
@@ -111,6 +114,40 @@ class Reverse:
                                          adjoint=True))
             info.popped[v] = popped
         return info.popped[v]
+
+    def _recomputable(self, v: Value, region: Region, depth: int = 0) -> bool:
+        """Whether ``v``, defined in loop region ``region``, is int arithmetic (``i - 1``,
+        ``2 * i + 1``), an element of an argument (``x[i - 1]``) or arithmetic on one and ints
+        (``x[0] * i``) of values the backward sweep
+        reads without a stack: constants, values from outside ``region``, the loop index, or
+        such arithmetic itself."""
+        op = self.defs.get(v)
+        if op is None or op.kind is not OpKind.CALL or op.kwnames or depth > 8:
+            return False
+        element = op.fn is operator.getitem and op.args[0] in self.fn.body.params and v.pytype is np.float64
+        display = op.fn in (BUILD_TUPLE, BUILD_SLICE) and self._basic_index(v)  # (i, j - 1), i:i + 2
+        arithmetic = op.fn in _INT_ARITHMETIC and (v.integer or v.pytype is np.float64)  # (x[0] * i: one product)
+        if not (element or display or arithmetic):
+            return False  # (an element of an argument, x[i]: arguments are never written into)
+        if not all(a.integer or (element or display) and self._basic_index(a)
+                   or arithmetic and v.pytype is np.float64 and (a.pytype is np.float64 or a.is_const)
+                   for a in op.args[element:]):
+            return False
+        loop = self.parent.get(region)
+        index = loop[0].target if loop is not None and loop[0].kind is OpKind.FOR else None
+        return all(a.is_const or a is index or self.def_region.get(a) is not region
+                   or self._recomputable(a, region, depth + 1) for a in op.args)
+
+    def _recompute(self, v: Value, info: Backward) -> Value:
+        """``v`` computed again in the backward region ``info`` from what it reads (see
+        :meth:`_recomputable`), after the values it reads are there."""
+        op = self.defs[v]
+        args = [self.primal(a) for a in op.args]
+        ops = info.region.ops
+        after = max((i + 1 for i, o in enumerate(ops) if any(r in args for r in o.results)), default=0)
+        again = _like(v)
+        ops.insert(after, Op(OpKind.CALL, args, [again], fn=op.fn, adjoint=True, line=op.line, file=op.file))
+        return again
 
     def _export(self, v: Value, arm: Region) -> Value:
         """Make ``v``, defined in an ``if`` arm, a result of that ``if`` (the other arm yields
@@ -166,8 +203,8 @@ class Reverse:
             adj[v] = self.add_cotangents(v, adj[v], g, hint=_adjoint_name(v.hint) if v.hint else None)
         else:
             adj[v] = g
-            if self._index_cotangent(g):  # another value's adjoint too (x = y * 1): nobody's to update
-                self.owned[g] = v if g not in self.owned else None
+            if self._index_cotangent(g) or self._written_copy(g):  # another value's adjoint too (x = y * 1):
+                self.owned[g] = v if g not in self.owned else None  # nobody's to update
 
     def add_cotangents(self, v: Value, a: Value, b: Value, hint: str | None = None) -> Value:
         """``a + b`` for two cotangents of ``v`` (for a list or tuple: their dicts merged)."""
@@ -179,6 +216,11 @@ class Reverse:
         """``g`` is ``getitem_vjp(...)`` (fresh zeros with a part filled in) built in this region."""
         op = match(self.b.producer, g, runtime.getitem_vjp, kwargs=True)
         return op is not None and op in self.b.region.ops
+
+    def _written_copy(self, g: Value) -> bool:
+        """``g`` is ``setitem(...)`` of an ndarray built in this region (a new array)."""
+        op = match(self.b.producer, g, runtime.setitem, 3)
+        return op is not None and op in self.b.region.ops and type(g.kind) is int
 
     def _owned_index_cotangent(self, v: Value, g: Value) -> bool:
         """``g`` is such an array, and only ``v``'s adjoint: it may be added into in place."""
@@ -293,6 +335,8 @@ class Reverse:
 
     def backprop_call(self, op: Op, adj: dict[Value, Value]) -> None:
         g = adj.pop(op.result)
+        if self._scatter_into_own(op, adj, g):
+            return
         vjps = rules.lookup(op.fn)
         if vjps is None and op.note and op.note.startswith("recursive") and not op.kwnames:
             vjps = self.recursive_rules(op)
@@ -301,6 +345,8 @@ class Reverse:
         args = [self.symbol(a) for a in op.positional]
         kwargs = {k: self.symbol(v) for k, v in op.keywords.items()}
         operands = list(enumerate(op.positional))
+        if op.fn is runtime.setitem:  # the written value's part (g[i]) is read before the rest (g with 0 at i)
+            operands.reverse()
         for name, v in op.keywords.items():
             if v in self.active:
                 if rules.keyword_position(op.fn, name) is None:
@@ -318,6 +364,39 @@ class Reverse:
             contributions[a] = self.add_cotangents(a, contributions[a], part) if a in contributions else part
         for a, part in contributions.items():
             self.accumulate(adj, a, part)
+
+    def _scatter_into_own(self, op: Op, adj: dict[Value, Value], g: Value) -> bool:
+        """``x[i]`` (a basic index) of an array ``x`` whose adjoint is an array only this sweep
+        holds (a loop's accumulator, or fresh zeros of ours): ``dx[i] += g`` in place, instead
+        of fresh zeros with ``g`` at ``i`` added to it. True if done."""
+        if op.fn is not operator.getitem or op.kwnames or len(op.args) != 2:
+            return False
+        x, index = op.args
+        acc = adj.get(x)
+        if acc is None or type(x.kind) is not int or acc.kind != x.kind or index in self.active or not (
+                acc in self.accumulators or self._owned_index_cotangent(x, acc)):
+            return False
+        if not self._basic_index(index):
+            return False
+        updated = self.b.call(runtime.add_at_index, [acc, self.primal(index), g], hint=acc.hint, effect=True)
+        if acc in self.accumulators:
+            self.accumulators.add(updated)
+        else:
+            self.owned[updated] = x
+        adj[x] = updated
+        return True
+
+    def _basic_index(self, index: Value, depth: int = 0) -> bool:
+        """Whether the primal ``index`` picks each element at most once: an int, a constant
+        basic index, a slice of ints (``i:i + 2``) or a tuple of those (``i, :``)."""
+        if index.integer or (index.is_const and runtime.is_basic_index(index.const)):
+            return True
+        op = match(self.defs, index, kwargs=True)
+        if op is None or depth > 4 or op.fn not in (BUILD_SLICE, BUILD_TUPLE):
+            return False
+        if op.fn is BUILD_SLICE:
+            return all(a.integer or (a.is_const and (a.const is None or type(a.const) is int)) for a in op.args)
+        return all(self._basic_index(a, depth + 1) for a in op.args)
 
     def recursive_rules(self, op: Op) -> tuple:
         """Rules for a recursive call of ``f``: call f's own generated VJP (``vjp_f``), which
@@ -403,6 +482,10 @@ class Reverse:
         for i in slots:
             r = op.results[i]
             inits.append(adj.pop(r) if r in adj else self.zero(r))
+        # an array's cotangent from after the loop, not this sweep's own: the loop adds into
+        # fresh zeros of its own (in place), and that is added to it once after the loop
+        before = {u: adj.pop(u) for u in free if u in adj and type(u.kind) is int
+                  and adj[u] not in self.accumulators and u.shape is not None}
         inits += [adj[u] if u in adj else self.zero(u) for u in free]
         walks_active_sequence = op.kind is OpKind.FOR and op.target in self.active
         if walks_active_sequence:  # for row in x: rows get cotangents, summed into dx by index
@@ -432,8 +515,8 @@ class Reverse:
             info.popped[op.target] = self.b.call(operator.getitem, [sequence, index], hint=op.target.hint)
         env = dict(zip(free, state[len(slots):]))
         for u, param in zip(free, state[len(slots):]):
-            if u not in adj and u.kind != SCALAR and u.kind != SEQUENCE:  # a fresh np.zeros of ours
-                self.accumulators.add(param)  # so the loop adds into it in place
+            if u not in adj and u.kind != SCALAR and u.kind != SEQUENCE or adj.get(u) in self.accumulators:
+                self.accumulators.add(param)  # a fresh np.zeros of ours (or our own array): added into in place
         for i, g in zip(slots, state):
             if body.yields[i] in self.active:
                 self.accumulate(env, body.yields[i], g)
@@ -455,6 +538,8 @@ class Reverse:
         self.b.emit(Op(OpKind.FOR, [iterable] + inits, results, regions=[info.region]))
         for u, r in zip(free, results[len(slots):]):
             adj[u] = r
+            if u in before:
+                adj[u] = self.add_cotangents(u, before[u], r, hint=r.hint)
         primal_inits = op.inits
         for i, r in zip(slots, results):
             init = primal_inits[i]
@@ -563,10 +648,13 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
     return b.call(operator.getitem, [value, b.const(0)], hint="loss")
 
 
+_INT_ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.floordiv, operator.mod, operator.neg)
+
+
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:
     """A new value with ``v``'s static shape (and kind, unless given)."""
     return Value(hint or v.hint, aval=Abstract(v.kind if kind == "same" else kind, v.shape, integer=v.integer,
-                                                 dtype=v.dtype))
+                                                 dtype=v.dtype, pytype=v.pytype if kind == "same" else None))
 
 
 def _walk(region: Region):

@@ -206,12 +206,14 @@ HELPER = ARRAY_FUNCTION  # a runtime helper computing a new value
 
 # ----------------------------------------------------------------------------- operators
 
+INT_ARITHMETIC = Facts(integer=shapes.integer_arithmetic)  # of Python ints, a Python int
 rule(operator.add, lambda g, ans, x, y: unbroadcast(g, x, y),
-     lambda g, ans, x, y: unbroadcast(g, y, x), OPERATOR, total=True, float_operands=True, accumulates=True)
+     lambda g, ans, x, y: unbroadcast(g, y, x), OPERATOR, INT_ARITHMETIC, total=True, float_operands=True,
+     accumulates=True)
 rule(operator.sub, lambda g, ans, x, y: unbroadcast(g, x, y),
-     lambda g, ans, x, y: unbroadcast(-g, y, x), OPERATOR, total=True, float_operands=True)
+     lambda g, ans, x, y: unbroadcast(-g, y, x), OPERATOR, INT_ARITHMETIC, total=True, float_operands=True)
 rule(operator.mul, lambda g, ans, x, y: unbroadcast(g * y, x, y),
-     lambda g, ans, x, y: unbroadcast(x * g, y, x), OPERATOR, total=True, float_operands=True)
+     lambda g, ans, x, y: unbroadcast(x * g, y, x), OPERATOR, INT_ARITHMETIC, total=True, float_operands=True)
 rule(operator.truediv, lambda g, ans, x, y: unbroadcast(g / y, x, y),
      lambda g, ans, x, y: unbroadcast(-g * ans / y, y, x), OPERATOR, float_operands=True)
 
@@ -229,12 +231,12 @@ POWER_VJPS = (lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y), x, y)
               lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
 rule(operator.pow, *POWER_VJPS, OPERATOR)
 rule(pow, *POWER_VJPS, NUMBERS, elementwise=True, shape=shapes.elementwise)
-rule(operator.neg, lambda g, ans, x: -g, OPERATOR, total=True)
-rule(operator.pos, lambda g, ans, x: g, OPERATOR, total=True)
-rule(operator.abs, lambda g, ans, x: g * sign(x), OPERATOR, total=True)
+rule(operator.neg, lambda g, ans, x: -g, OPERATOR, INT_ARITHMETIC, total=True)
+rule(operator.pos, lambda g, ans, x: g, OPERATOR, INT_ARITHMETIC, total=True)
+rule(operator.abs, lambda g, ans, x: g * sign(x), OPERATOR, INT_ARITHMETIC, total=True)
 rule(operator.mod, lambda g, ans, x, y: unbroadcast(g, x, y),  # x // y: numbers stay numbers
-     lambda g, ans, x, y: unbroadcast(-g * apply(operator.floordiv, x, y), y, x), OPERATOR)
-nondiff(operator.floordiv, OPERATOR)
+     lambda g, ans, x, y: unbroadcast(-g * apply(operator.floordiv, x, y), y, x), OPERATOR, INT_ARITHMETIC)
+nondiff(operator.floordiv, OPERATOR, INT_ARITHMETIC)
 rule(abs, lambda g, ans, x: g * sign(x), NUMBERS, elementwise=True, shape=shapes.elementwise)
 rule(float, lambda g, ans, x: g, NUMBERS, shape=shapes.scalar, rank=shapes.a_number, float_result=True)
 
@@ -264,7 +266,7 @@ nondiff(operator.and_, operator.or_, operator.xor, ARRAY_FUNCTION, elementwise=T
 nondiff(operator.invert, ARRAY_FUNCTION, elementwise=True, shape=shapes.elementwise)
 nondiff(round, int, bool, NUMBERS)
 nondiff(isinstance, NUMBERS, alias=OPAQUE)
-nondiff(len, NUMBERS, integer=True, rank=shapes.a_number, reads_only=True, shape=shapes.scalar)
+nondiff(len, NUMBERS, integer=True, rank=shapes.a_number, reads_only=True, shape=shapes.scalar, dims=shapes.length_dims)
 nondiff(range, pure=True, alias=OPAQUE, rank=shapes.a_range, cheap=True, shape=shapes.dynamic,
         dtype=shapes.unknown_dtype)
 facts(enumerate, zip, reversed, pure=True, stateful=True, alias=OPAQUE, shape=shapes.dynamic,
@@ -680,7 +682,7 @@ rule(np.reshape, lambda g, ans, x, *args, **kw: _reshape_back(g, x, _order(args,
 rule(np.copy, lambda g, ans, x, *args, **kw: g, ARRAY_FUNCTION, nature=KEEPS, ndarray=True, shape=shapes.first)
 # (of a list, a dict or an array: a new one)
 rule(Method("copy"), lambda g, ans, x, *args, **kw: g, ARRAY_FUNCTION, nature=KEEPS, rank=shapes.same_rank,
-     dtype=shapes.keeps_float)
+     dtype=shapes.keeps_float, shape=shapes.first)
 
 
 rule(np.squeeze, lambda g, ans, x, *args, **kw: _reshape_back(g, x), RESHAPING, method="squeeze")
@@ -807,7 +809,7 @@ def _known_ndarray(x: Any) -> bool:
 def _basic_index(index: Any) -> bool:
     """An index known at compile time to pick each element at most once."""
     if isinstance(index, Sym):
-        return index.value.integer
+        return index.value.integer or index.value.shape is not None and index.kind == SEQUENCE  # (i, j)
     return runtime.is_basic_index(index)
 
 
@@ -1061,7 +1063,8 @@ def _dict_item_vjp(i: int, key: Any, g: Any, ans: Any, *items: Any) -> Any:
 
 _SIMPLE = (int, float, bool, type(None), slice, tuple, str)
 define(BUILD_SLICE, cheap=True, fold=lambda *parts: slice(*parts), fold_types=_SIMPLE)
-define(BUILD_TUPLE, vjps=_ItemRules(), fold=lambda *items: tuple(items), fold_types=_SIMPLE, dims=shapes.tuple_dims)
+define(BUILD_TUPLE, vjps=_ItemRules(), fold=lambda *items: tuple(items), fold_types=_SIMPLE, dims=shapes.tuple_dims,
+       shape=shapes.int_tuple)
 define(BUILD_LIST, vjps=_ItemRules())
 rule(runtime.list_append, lambda g, ans, items, value, position: g,
        lambda g, ans, items, value, position: apply(runtime.cotangent_at, g, position, value), None, CONTAINER,
@@ -1140,6 +1143,7 @@ facts(Method("append"), Method("pop"), updates=True, alias=OPAQUE, shape=shapes.
 facts(runtime.add_into, updates=True, alias=ITSELF, accumulates=True, shape=shapes.elementwise,
       dtype=shapes.accumulated)
 facts(runtime.add_at_index, runtime.add_at, updates=True, alias=ITSELF, shape=shapes.first, dtype=shapes.accumulated)
+facts(runtime.store, updates=True, alias=ITSELF, shape=shapes.first, dtype=shapes.first_dtype, rank=shapes.updated_rank)
 facts(runtime.add_at_key, updates=True, alias=ITSELF, shape=shapes.dynamic, dtype=shapes.unknown_dtype)
 facts(runtime.scalar_seed, reads_only=True, alias=FRESH, shape=shapes.scalar, dtype=shapes.unknown_dtype)
 facts(runtime.sign, runtime.log_or_zero, runtime.sinc_grad, runtime.matmul_vjp, runtime.dot_vjp,

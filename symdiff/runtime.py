@@ -40,8 +40,8 @@ def winner_mask(x: Any, y: Any) -> Any:
 
 
 def sign(x: float) -> float:
-    """The sign of a Python number: -1.0, 0.0 or 1.0."""
-    return float((x > 0) - (x < 0))
+    """The sign of a Python number (or a NumPy scalar, an element of an array): -1.0, 0.0 or 1.0."""
+    return float(x > 0) - float(x < 0)
 
 
 def zeros_of(x: Any) -> Any:
@@ -345,6 +345,12 @@ def setitem(a: Any, index: Any, value: Any) -> Any:
     out = a.copy() if isinstance(a, np.ndarray) else dict(a) if isinstance(a, dict) else list(a)
     out[index] = value
     return out
+
+
+def store(a: np.ndarray, index: Any, value: Any) -> np.ndarray:
+    """``a[index] = value`` in place (``a`` is the code's own array, whose old value is dead); returns ``a``."""
+    a[index] = value
+    return a
 
 
 def _position(a: Any, index: Any) -> Any:

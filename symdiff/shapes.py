@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import primitives
-from .ir import RANGE, SCALAR, SEQUENCE, Abstract, Value
+from .ir import BUILD_TUPLE, RANGE, SCALAR, SEQUENCE, Abstract, Value
 
 
 class Dim:
@@ -260,7 +260,9 @@ def dynamic(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
 
 def elementwise(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
     """The operands' broadcast shape (ufuncs, operators, ``np.where``)."""
-    return broadcast(*shapes) if not kwargs else None
+    if kwargs or any(a.kind == SEQUENCE for a in args):
+        return None  # (of tuples, + and * join and repeat them)
+    return broadcast(*shapes)
 
 
 def scalar(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
@@ -455,6 +457,11 @@ def item_dims(fn: Any, args: list[Value]) -> Any:
     return None
 
 
+def length_dims(fn: Any, args: list[Value]) -> Any:
+    """``len(x)`` of an array of known shape: ``(dim,)``, its first axis."""
+    return (args[0].shape[0],) if len(args) == 1 and args[0].shape and type(args[0].kind) is int else None
+
+
 def shape_dims(fn: Any, args: list[Value]) -> Any:
     """``x.shape`` / ``np.shape(x)``: the dims of ``x``'s static shape."""
     return args[0].shape if len(args) == 1 else None
@@ -480,13 +487,68 @@ def size_read_off_shape(args: list[Value]) -> bool:
 
 def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Abstract:
     """The abstract value of a call's result (its shape, dims, int-ness and dtype; the kind is
-    the builder's to set), for ``ir.Builder``."""
+    the builder's to set, except for a NumPy float64 scalar, whose kind is SCALAR), for ``ir.Builder``."""
     record = primitives.lookup(fn)
     dims = record.dims(record.fn, args) if record.dims is not None else None
     integer = record.integer(args) if callable(record.integer) else record.integer
     if integer:
         return Abstract(shape=(), dims=dims, integer=True)
+    if not kwargs and (is_element(fn, args) or _float64_scalar_arithmetic(record, args)):
+        return ELEMENT
+    if fn is BUILD_TUPLE and int_tuple(fn, args, kwargs, []) is not None:
+        return Abstract(SEQUENCE, (len(args),), dims=dims)
     return Abstract(shape=infer(fn, args, kwargs), dims=dims, dtype=infer_dtype(fn, args, kwargs))
+
+
+# A NumPy float64 scalar (``x[i]`` of a float64 vector): a number like a Python float (a float
+# subclass: plain arithmetic, ``math``, no broadcasting), but not one (``pytype``): its
+# arithmetic with Python numbers gives float64 scalars again.
+ELEMENT = Abstract(SCALAR, (), dtype=np.dtype(np.float64), pytype=np.float64)
+
+
+def integer_arithmetic(args: list[Value]) -> bool:
+    """``i - 1``, ``2 * i``, ``n // 2`` of Python ints (``Primitive.integer`` of the operators
+    whose result on ints is an int)."""
+    return bool(args) and all(a.integer for a in args)
+
+
+def is_element(fn: Any, args: list[Value]) -> bool:
+    """``x[i]`` (``x[i, j]``...) of a float64 array of known rank, an int index for each axis:
+    one element, a NumPy float64 scalar."""
+    if fn is not operator.getitem or len(args) != 2 or type(args[0].kind) is not int or args[0].dtype is not F64:
+        return False
+    x, index = args
+    if index.integer:
+        return x.kind == 1
+    if index.is_const:
+        parts = index.const if type(index.const) is tuple else (index.const,)
+        return len(parts) == x.kind and all(type(p) is int for p in parts)
+    return index.kind == SEQUENCE and index.shape == (x.kind,)  # (i, j): see int_tuple
+
+
+def int_tuple(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """A tuple display of Python ints, ``(i, j)``: ``(2,)``, what ``np.shape`` says of it (an
+    index of one element of a matrix); of other items not tracked."""
+    return (len(args),) if args and not kwargs and all(a.integer for a in args) else None
+
+
+def _float64_scalar_arithmetic(record: primitives.Primitive, args: list[Value]) -> bool:
+    """An operator or ufunc with a float64 result on numbers, one of them a NumPy float64 scalar
+    and the others Python numbers or such scalars: a NumPy float64 scalar."""
+    if not record.elementwise or record.float_result or not args:
+        return False
+    if not any(a.pytype is np.float64 for a in args):
+        return False
+    if not all(a.pytype is np.float64 or (a.kind == SCALAR and a.pytype in (None, float, int)) or
+               (a.is_const and type(a.const) in (int, float)) for a in args):
+        return False
+    if record.fn in _FLOAT64_OPERATORS:
+        return True
+    return type(record.fn) is np.ufunc and _ufunc_output(record.fn) == "d"
+
+
+_FLOAT64_OPERATORS = (operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pos,
+                      operator.abs, operator.pow, operator.mod, operator.floordiv)
 
 
 # ----------------------------------------------------------------------------- kinds
@@ -555,6 +617,8 @@ def item_rank(fn: Any, kinds: list) -> Any:
 
 def creation_kind(fn: Any, args: list[Value]) -> Any:
     """The ndim of ``np.zeros(shape)`` and friends when ``shape`` is a constant."""
+    if primitives.lookup(fn).shape is created and args and args[0].integer:
+        return 1  # np.zeros(n + 1)
     if primitives.lookup(fn).shape is created and args and args[0].is_const:
         shape = args[0].const
         if type(shape) is int:

@@ -251,7 +251,27 @@ def view_of_an_appended_array_updated_in_place(x):
     return np.sum(hs[0])
 
 
+def view_read_while_a_loop_writes_its_array(x):
+    y = np.zeros(len(x))
+    head = y[:2]  # sees every store into y
+    total = 0.0
+    for i in range(len(x)):
+        y[i] = x[i] * x[i]
+        total = total + np.sum(head * x[:2])
+    return total
+
+
+def view_written_in_a_loop_while_its_array_is_live(x):
+    y = np.zeros(len(x))
+    tail = y[1:]
+    for i in range(len(x) - 1):
+        tail[i] = x[i] * 2.0
+    return np.sum(y * x)
+
+
 @pytest.mark.parametrize("fn, arg, names", [
+    (view_read_while_a_loop_writes_its_array, X, ("'head'", "'y'")),
+    (view_written_in_a_loop_while_its_array_is_live, X, ("'tail'", "'y'")),
     (view_of_another_item_updated_through_a_display, X, ("ps[0]", "view")),
     (item_viewed_by_another_item_updated_through_a_display, X, ("ps[0]", "view")),
     (view_of_an_appended_array_updated_in_place, X, ("u", "view")),

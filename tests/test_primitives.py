@@ -36,7 +36,7 @@ from fd import numerical_grad
 import symdiff
 from symdiff import api, forward, lower, optimize, primitives, reverse, rules, runtime, shapes
 from symdiff.frontend import parse_function
-from symdiff.ir import RANGE, SCALAR, Build, BuildDict, Function, GetAttr, Method, Op, OpKind, Region, Value
+from symdiff.ir import RANGE, SCALAR, SEQUENCE, Build, BuildDict, Function, GetAttr, Method, Op, OpKind, Region, Value
 
 # ============================================================================ the records say what they know
 
@@ -303,8 +303,10 @@ class FactChecker:
         """The static shape, and the sizes a shape value (``x.shape``, ``(n, 3)``) holds."""
         value = op.result
         if value.shape is not None:
-            if not isinstance(result, (np.ndarray, np.generic, *_NUMBERS)):
-                self.fail(op, f"the static shape {value.shape} says it returns an array or a number", result)
+            int_tuple = value.kind == SEQUENCE and type(result) is tuple and all(type(i) is int for i in result)
+            if not isinstance(result, (np.ndarray, np.generic, *_NUMBERS)) and not int_tuple:
+                self.fail(op, f"the static shape {value.shape} says it returns an array, a number "
+                              "or a tuple of ints", result)
             elif not self.dims_hold(value.shape, np.shape(result)):
                 self.fail(op, f"the static shape is {value.shape}", result)
         if value.dims is not None:
@@ -317,7 +319,10 @@ class FactChecker:
     def check_kind(self, op: Op, result: Any) -> None:
         """The static kind, and what the lowering knew of a value of unknown kind (its nature)."""
         kind = op.result.kind
-        if kind == SCALAR and type(result) not in _NUMBERS:
+        if op.result.pytype is np.float64:  # an element of a float64 array, or arithmetic on one
+            if kind != SCALAR or type(result) is not np.float64:
+                self.fail(op, "it is a NumPy float64 scalar", result)
+        elif kind == SCALAR and type(result) not in _NUMBERS:
             self.fail(op, "its kind is a Python number", result)
         elif type(kind) is int and not (isinstance(result, np.ndarray) and result.ndim == kind):
             self.fail(op, f"its kind is an ndarray of {kind} axes", result)
