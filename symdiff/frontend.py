@@ -14,7 +14,7 @@ import linecache
 import textwrap
 import types
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .errors import SymdiffError, UnsupportedSyntaxError, located
 
@@ -90,11 +90,10 @@ class Parsed:
         if cached is not None and cached[0] is self.node:
             return cached[1]
         last: dict[str, tuple[int, int]] = {}
-        for n in ast.walk(self.node):
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
-                position = (n.lineno, n.col_offset)
-                if position > last.get(n.id, (0, -1)):
-                    last[n.id] = position
+        for n in names_read(self.node):
+            position = (n.lineno, n.col_offset)
+            if position > last.get(n.id, (0, -1)):
+                last[n.id] = position
         self.__dict__["_last_reads_of"] = (self.node, last)
         return last
 
@@ -109,6 +108,16 @@ class Parsed:
         """The parameters callers pass (without ``self`` for a bound method)."""
         names = self.all_params
         return names[1:] if self.bound is not _MISSING else names
+
+
+def names_read(node: ast.AST) -> Iterator[ast.Name]:
+    """The names ``node`` reads, the target of an augmented assignment included (``a += v`` reads
+    ``a``, and updates in place the array every other name bound to it sees)."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+            yield n
+        elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+            yield n.target
 
 
 def parse_function(fn: Callable) -> Parsed:

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import desugar, mutation, operators, passes, primitives, rules, runtime, shapes
 from .errors import AliasingError, MutationError, SymdiffError, UnresolvedNameError, located
-from .frontend import _MISSING, Parsed, parse_function
+from .frontend import _MISSING, Parsed, names_read, parse_function
 from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
@@ -449,7 +449,7 @@ class Lowerer:
         live = self.p.names_read_after(self.statements[-1]) if self.statements else set()
         for stmt in self.statements:
             if isinstance(stmt, (ast.For, ast.While)):
-                live |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+                live |= {n.id for n in names_read(stmt)}
         return live
 
     def item_target(self, target: ast.Subscript) -> tuple[Value, Value]:

@@ -319,6 +319,30 @@ def test_an_alias_of_unknown_type_updated_in_place_is_exact_or_refused():
         assert "cannot tell whether it is an array" in str(error)
 
 
+class HoldsAMatrix:
+    """Attributes of ``self`` are read at each call, so their shapes are not compiled in."""
+
+    def __init__(self):
+        self.W = np.linspace(-0.9, 0.4, 9).reshape(3, 3)
+
+    def loss(self, A, t):
+        p = np.sum(A @ self.W, axis=1)  # of unknown rank: an array or a number?
+        a1 = p.copy()
+        b2 = a1
+        b2 += np.mean(A, axis=-1)
+        a1 += t  # (an array: b2 sees it too)
+        return np.sum(b2 ** 2)
+
+
+def test_an_augmented_assignment_later_counts_as_a_read_of_the_alias_it_updates():
+    rng = np.random.RandomState(0)
+    args = (rng.randn(3, 3), -0.49)
+    try:
+        check_grad(HoldsAMatrix().loss, *args)
+    except AliasingError as error:
+        assert "cannot tell whether it is an array" in str(error) and "test_aliasing.py:" in str(error)
+
+
 def numpy_scalar_from_a_loop_aliased(x, t):
     v = t
     for i in range(3):
