@@ -76,7 +76,8 @@ class Reverse:
         self.owned: dict[Value, Value] = {}  # fresh adjoint arrays -> the one value they are the adjoint of
         self.accumulators: set[Value] = set()  # loop-carried adjoint arrays only this sweep holds
         self.handed_over: set[Value] = set()  # arrays returned to the caller as a gradient
-        self.floats: dict[Value, bool] = {}  # passes.surely_float's answers
+        self.floats: dict[Value, bool] = {}  # passes.surely_float's answers (on the adjoint code)
+        self.primal_floats: dict[Value, bool] = {}  # and on the primal
         self._index(fn.body, None, False)
 
     def _index(self, region: Region, owner: tuple[Op, Region] | None, in_loop: bool) -> None:
@@ -126,17 +127,27 @@ class Reverse:
             return False
         element = op.fn is operator.getitem and op.args[0] in self.fn.body.params and v.pytype is np.float64
         display = op.fn in (BUILD_TUPLE, BUILD_SLICE) and self._basic_index(v)  # (i, j - 1), i:i + 2
-        arithmetic = op.fn in _INT_ARITHMETIC and (v.integer or v.pytype is np.float64)  # (x[0] * i: one product)
-        if not (element or display or arithmetic):
+        arithmetic = op.fn in _INT_ARITHMETIC and self._cheap_number(v)  # x[0] * i, 0.5 * i
+        # x[i] > 0, max(x[i], 0.1): a comparison or the larger of two such numbers (a branch's
+        # condition, a kink's mask) costs less than pushing and popping it
+        selection = op.fn in _SCALAR_SELECTIONS and len(op.args) == 2 and all(map(self._cheap_number, op.args))
+        if not (element or display or arithmetic or selection):
             return False  # (an element of an argument, x[i]: arguments are never written into)
         if not all(a.integer or (element or display) and self._basic_index(a)
-                   or arithmetic and v.pytype is np.float64 and (a.pytype is np.float64 or a.is_const)
-                   for a in op.args[element:]):
+                   or arithmetic and not v.integer and self._cheap_number(a)
+                   or selection for a in op.args[element:]):
             return False
         loop = self.parent.get(region)
         index = loop[0].target if loop is not None and loop[0].kind is OpKind.FOR else None
         return all(a.is_const or a is index or self.def_region.get(a) is not region
                    or self._recomputable(a, region, depth + 1) for a in op.args)
+
+    def _cheap_number(self, v: Value) -> bool:
+        """Whether ``v`` is surely a Python int or float or a NumPy float64 scalar (an element of a
+        float64 array): arithmetic on two of them, comparing them or taking the larger is one
+        cheap scalar step, cheaper than pushing and popping its result."""
+        return v.integer or v.pytype is np.float64 or v.is_const and type(v.const) in (int, float) \
+            or v.kind == SCALAR and passes.surely_float(v, self.defs, self.primal_floats)
 
     def _recompute(self, v: Value, info: Backward) -> Value:
         """``v`` computed again in the backward region ``info`` from what it reads (see
@@ -649,6 +660,8 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
 
 
 _INT_ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.floordiv, operator.mod, operator.neg)
+_SCALAR_SELECTIONS = (operator.gt, operator.ge, operator.lt, operator.le, max, min)
+
 
 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:

@@ -201,6 +201,18 @@ def scalar_loop_on_an_element(x):
     return s
 
 
+def branches_and_kinks_on_elements(x):
+    s = 0.0
+    for i in range(len(x)):
+        xi = x[i]
+        if xi > 0:
+            s = s + xi * xi
+        else:
+            s = s + 0.5 * xi
+        s = s + max(xi, 0.1) * min(xi, 0.3 * i)
+    return s
+
+
 FILL_LOOPS = [(stencil, VECTOR), (fill_matrix, MATRIX), (fill_slices, VECTOR), (fill_a_constant_slice, VECTOR),
               (fill_rows, MATRIX), (fill_strided, VECTOR), (recurrence, VECTOR), (reads_what_it_wrote, VECTOR),
               (two_names_one_array, VECTOR), (writes_into_the_argument, VECTOR + 2.0),
@@ -208,7 +220,8 @@ FILL_LOOPS = [(stencil, VECTOR), (fill_matrix, MATRIX), (fill_slices, VECTOR), (
               (keeps_old_versions, VECTOR), (stores_under_a_branch, VECTOR),
               (stores_in_a_while_loop, VECTOR), (stores_after_the_loop, VECTOR),
               (reads_an_old_version_after_a_store, VECTOR), (loop_in_a_loop_on_the_argument, VECTOR),
-              (scalar_code_on_elements, VECTOR), (scalar_loop_on_an_element, np.array([0.3, 1.0]))]
+              (scalar_code_on_elements, VECTOR), (scalar_loop_on_an_element, np.array([0.3, 1.0])),
+              (branches_and_kinks_on_elements, VECTOR)]
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -459,6 +472,16 @@ def test_the_backward_sweep_recomputes_indices_and_elements_of_arguments(every_p
     backward = [op for op in ir.walk(fn_ir.body) if op[0].adjoint and op[0].kind is OpKind.FOR][0][0]
     recomputed = [op.fn for op, _ in ir.walk(backward.body) if op.kind is OpKind.CALL]
     assert operator.sub in recomputed and operator.add in recomputed, dump(fn_ir)
+
+
+def test_conditions_and_kinks_on_elements_are_recomputed_and_the_forward_loop_goes(every_pass_on):
+    # nothing the backward sweep reads needs the forward sweep's carried sum, so no loop runs it
+    fn_ir = gradient_ir(branches_and_kinks_on_elements, VECTOR)
+    pushed = [op for op, _ in ir.walk(fn_ir.body) if op.kind is OpKind.CALL and op.fn == Method("append")]
+    assert not pushed, dump(fn_ir)
+    optimize.optimize(fn_ir)
+    loops = [op for op, _ in ir.walk(fn_ir.body) if op.kind is OpKind.FOR]
+    assert len(loops) == 1 and loops[0].adjoint, dump(fn_ir)
 
 
 def test_element_cotangents_are_added_into_one_array(every_pass_on):
