@@ -207,7 +207,8 @@ class Reverse:
         if v in adj and v.kind != SEQUENCE and self._owned_index_cotangent(v, adj[v]) and self._index_cotangent(g):
             # x[i] and x[j] both used: add the second into the first's fresh zeros, in place
             part, _, index = self.b.producer[g].args
-            adj[v] = self.b.call(runtime.add_at_index, [adj[v], index, part], hint=adj[v].hint, effect=True)
+            update = runtime.store if self._still_zero_at(adj[v], index) else runtime.add_at_index
+            adj[v] = self.b.call(update, [adj[v], index, part], hint=adj[v].hint, effect=True)
             self.owned[adj[v]] = v
             return
         if v in adj:
@@ -236,6 +237,25 @@ class Reverse:
     def _owned_index_cotangent(self, v: Value, g: Value) -> bool:
         """``g`` is such an array, and only ``v``'s adjoint: it may be added into in place."""
         return self.owned.get(g) is v and g in self.b.producer and self.b.producer[g] in self.b.region.ops
+
+    def _still_zero_at(self, acc: Value, index: Value) -> bool:
+        """Whether fresh zeros ``acc``, filled in at constant int positions so far (``dq[1] = g``,
+        ``dq[0] = h``: the elements of ``q = x[0], x[1]`` of a vector), are surely still zero at
+        constant int ``index``, which then needs an assignment, not an addition. Positions of
+        one sign only (``x[-1]`` and ``x[1]`` are one element of a vector of two)."""
+        if not (index.is_const and type(index.const) is int):
+            return False
+        while True:
+            op = self.b.producer.get(acc)
+            if op is None or op.fn not in (runtime.getitem_vjp, runtime.store, runtime.add_at_index):
+                return False
+            written = op.args[2] if op.fn is runtime.getitem_vjp else op.args[1]
+            if not (written.is_const and type(written.const) is int and written.const != index.const
+                    and (written.const < 0) == (index.const < 0)):
+                return False
+            if op.fn is runtime.getitem_vjp:
+                return True
+            acc = op.args[0]
 
     def zero(self, like: Value) -> Value:
         """A zero cotangent shaped like primal value ``like``."""
@@ -389,7 +409,10 @@ class Reverse:
             return False
         if not self._basic_index(index):
             return False
-        updated = self.b.call(runtime.add_at_index, [acc, self.primal(index), g], hint=acc.hint, effect=True)
+        index = self.primal(index)
+        zero_there = acc not in self.accumulators and self._still_zero_at(acc, index)
+        updated = self.b.call(runtime.store if zero_there else runtime.add_at_index, [acc, index, g],
+                              hint=acc.hint, effect=True)
         if acc in self.accumulators:
             self.accumulators.add(updated)
         else:

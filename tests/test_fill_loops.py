@@ -213,6 +213,14 @@ def branches_and_kinks_on_elements(x):
     return s
 
 
+def elements_at_constant_positions(x):
+    a = x[0]
+    b = x[2]
+    c = x[-1]  # (the last element: maybe x[2] itself, so it is added, not assigned)
+    d = x[0]  # (x[0] again: added to what x[0] has)
+    return a * b + math.sin(c) * b + d * d * a
+
+
 FILL_LOOPS = [(stencil, VECTOR), (fill_matrix, MATRIX), (fill_slices, VECTOR), (fill_a_constant_slice, VECTOR),
               (fill_rows, MATRIX), (fill_strided, VECTOR), (recurrence, VECTOR), (reads_what_it_wrote, VECTOR),
               (two_names_one_array, VECTOR), (writes_into_the_argument, VECTOR + 2.0),
@@ -221,7 +229,8 @@ FILL_LOOPS = [(stencil, VECTOR), (fill_matrix, MATRIX), (fill_slices, VECTOR), (
               (stores_in_a_while_loop, VECTOR), (stores_after_the_loop, VECTOR),
               (reads_an_old_version_after_a_store, VECTOR), (loop_in_a_loop_on_the_argument, VECTOR),
               (scalar_code_on_elements, VECTOR), (scalar_loop_on_an_element, np.array([0.3, 1.0])),
-              (branches_and_kinks_on_elements, VECTOR)]
+              (branches_and_kinks_on_elements, VECTOR), (elements_at_constant_positions, VECTOR),
+              (elements_at_constant_positions, VECTOR[:3])]
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -482,6 +491,14 @@ def test_conditions_and_kinks_on_elements_are_recomputed_and_the_forward_loop_go
     optimize.optimize(fn_ir)
     loops = [op for op, _ in ir.walk(fn_ir.body) if op.kind is OpKind.FOR]
     assert len(loops) == 1 and loops[0].adjoint, dump(fn_ir)
+
+
+@pytest.mark.optimized_source
+def test_element_cotangents_at_distinct_constant_positions_are_assigned_not_added():
+    source = source_of(scalar_code_on_elements, VECTOR)
+    assert "dx[1] = " in source and "dx[0] = " in source and "+=" not in source, source
+    source = source_of(elements_at_constant_positions, VECTOR)
+    assert "dx[-1] += " in source or "dx[2] += " in source, source  # x[-1] may be x[2]
 
 
 def test_element_cotangents_are_added_into_one_array(every_pass_on):
