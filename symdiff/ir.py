@@ -316,10 +316,25 @@ class Function:
 
 def walk(region: Region) -> Iterator[tuple[Op, Region]]:
     """All ops of ``region`` and of its nested regions, in program order, with their region."""
-    for op in region.ops:
-        yield op, region
-        for sub in op.regions:
-            yield from walk(sub)
+    # (one generator and a stack, not a generator per region, through every enclosing one of
+    # which each op would pass; lists are read when the recursive walk would read them)
+    stack: list[tuple[Region | None, Iterator]] = [(region, iter(region.ops))]
+    while stack:
+        current, items = stack[-1]
+        if current is None:  # the regions of an op
+            sub = next(items, None)
+            if sub is None:
+                stack.pop()
+            else:
+                stack.append((sub, iter(sub.ops)))
+            continue
+        for op in items:
+            yield op, current
+            if op.regions:
+                stack.append((None, iter(op.regions)))
+                break
+        else:
+            stack.pop()
 
 
 def definitions(region: Region) -> dict[Value, Op]:
