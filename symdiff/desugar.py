@@ -26,6 +26,8 @@ import ast
 import copy
 from typing import Any, Callable
 
+from .frontend import nodes
+
 __all__ = ["Namer", "always_jumps", "comprehension_loop", "desugar", "desugar_statements", "index_loops",
            "normalize_jumps", "temporaries"]
 
@@ -310,7 +312,7 @@ def _call(fn: Callable, *args: ast.expr) -> ast.Call:
 def _identifiers(tree: ast.AST) -> set[str]:
     """Every identifier in ``tree``: names, parameters, functions' names."""
     names = set()
-    for node in ast.walk(tree):
+    for node in nodes(tree):
         if isinstance(node, ast.Name):
             names.add(node.id)
         elif isinstance(node, ast.arg):
@@ -323,7 +325,7 @@ def _identifiers(tree: ast.AST) -> set[str]:
 def _bound_names(tree: ast.AST) -> set[str]:
     """Names ``tree`` binds anywhere: assigned, parameters, nested functions."""
     names = set(assigned_names(tree))
-    for node in ast.walk(tree):
+    for node in nodes(tree):
         if isinstance(node, ast.arg):
             names.add(node.arg)
         elif isinstance(node, ast.FunctionDef) and node is not tree:
@@ -334,7 +336,7 @@ def _bound_names(tree: ast.AST) -> set[str]:
 def assigned_names(node: ast.AST) -> list[str]:
     """Names a statement (re)binds: assignment targets, and ``a`` in ``a[i] = v``."""
     names = []
-    for sub in ast.walk(node):
+    for sub in nodes(node):
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
             names.append(sub.id)
         elif isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store) and isinstance(sub.value, ast.Name):

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import desugar, mutation, operators, passes, primitives, rules, runtime, shapes
 from .errors import AliasingError, MutationError, SymdiffError, UnresolvedNameError, located
-from .frontend import _MISSING, Parsed, parse_function
+from .frontend import _MISSING, Parsed, nodes, parse_function
 from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
@@ -439,7 +439,7 @@ class Lowerer:
         live = self.p.names_read_after(self.statements[-1]) if self.statements else set()
         for stmt in self.statements:
             if isinstance(stmt, (ast.For, ast.While)):
-                live |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+                live |= {n.id for n in nodes(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         return live
 
     def item_target(self, target: ast.Subscript) -> tuple[Value, Value]:
@@ -1410,7 +1410,12 @@ def _this_function(nodes: list[ast.AST], loops: bool = True) -> list[ast.AST]:
         if isinstance(node, (ast.FunctionDef, ast.Lambda)) or not loops and isinstance(node, (ast.For, ast.While)):
             continue
         found.append(node)
-        todo.extend(ast.iter_child_nodes(node))
+        for name in node._fields:  # (ast.iter_child_nodes, inline)
+            value = getattr(node, name, None)
+            if isinstance(value, ast.AST):
+                todo.append(value)
+            elif isinstance(value, list):
+                todo.extend([item for item in value if isinstance(item, ast.AST)])
     return found
 
 
