@@ -397,6 +397,9 @@ def _like(v: Value, hint: str) -> Value:
     return Value(hint, aval=Abstract(v.kind, v.shape, integer=v.integer))
 
 
+_APPEND, _POP = Method("append"), Method("pop")
+
+
 def _unstack_memos(fn: Function, memos: dict[Value, tuple[Op, Value]]) -> None:
     """A memo pushed on a stack each iteration is one value: where the stack is only popped
     after the loop (by the backward sweep), read the loop's final memo instead of recording."""
@@ -404,13 +407,15 @@ def _unstack_memos(fn: Function, memos: dict[Value, tuple[Op, Value]]) -> None:
     pops: dict[Value, list[tuple[Op, Region]]] = {}
     other: set[Value] = set()
     for op, region in walk(fn.body):
-        for i, a in enumerate(op.args):
-            if calls(op, Method("append"), 2) and i == 0 and op.args[1] in memos:
-                pushes.setdefault(a, []).append(op)
-            elif calls(op, Method("pop"), 1) and i == 0:
-                pops.setdefault(a, []).append((op, region))
-            else:
-                other.add(a)
+        if not op.args:
+            continue
+        if calls(op, _APPEND, 2) and op.args[1] in memos:
+            pushes.setdefault(op.args[0], []).append(op)
+        elif calls(op, _POP, 1):
+            pops.setdefault(op.args[0], []).append((op, region))
+        else:
+            other.add(op.args[0])
+        other.update(op.args[1:])
     place = {op: (region, i) for region in _all_regions(fn.body) for i, op in enumerate(region.ops)}
     holder = {sub: op for op in place for sub in op.regions}  # the op each region belongs to
     replace: dict[Value, Value] = {}
