@@ -25,6 +25,7 @@ import functools
 import linecache
 import operator
 import types
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -617,7 +618,7 @@ class Lowerer:
     def stmt_For(self, node: ast.For) -> None:
         if node.orelse:
             raise self.p.error(node, "for ... else is not supported")
-        if _jumps_out(node.body):
+        if _remembered(node, "jumps out", lambda: _jumps_out(node.body)):
             self.for_as_while(node)
         else:
             self.for_loop(node)
@@ -663,7 +664,7 @@ class Lowerer:
         if node.orelse:
             raise self.p.error(node, "while ... else is not supported")
         brk = Flag("broke", self.loop_depth + 1)
-        breaks, returns = _breaks(node.body), _returns(node)
+        breaks, returns = _remembered(node, "breaks, returns", lambda: (_breaks(node.body), _returns(node)))
         if breaks:
             self.flags[brk] = self.b.const(False, hint=brk.hint)
         names = self.carried(node) + ([brk] if breaks else []) + ([RETURNED, RESULT] if returns else [])
@@ -683,7 +684,7 @@ class Lowerer:
         seq = self.expr(node.iter, hint="seq")
         length = self.call(len, [seq], hint="n")
         index, brk = Flag("index", self.loop_depth + 1), Flag("broke", self.loop_depth + 1)
-        breaks, returns = _breaks(node.body), _returns(node)
+        breaks, returns = _remembered(node, "breaks, returns", lambda: (_breaks(node.body), _returns(node)))
         self.flags[index] = self.b.const(0, hint=index.hint)
         if breaks:
             self.flags[brk] = self.b.const(False, hint=brk.hint)
@@ -737,7 +738,7 @@ class Lowerer:
 
     def carried(self, node: ast.stmt) -> list[str]:
         """Names a loop must carry: assigned in it, and defined before it or read after it."""
-        assigned = desugar.assigned_names(node)
+        assigned = _remembered(node, "assigned", lambda: desugar.assigned_names(node))
         after = self.p.names_read_after(node)
         return [n for n in assigned if n in self.env or n in after]
 
@@ -1383,6 +1384,22 @@ def desugared(parsed: Parsed) -> tuple[Parsed, desugar.Namer]:
     fresh = copy.copy(namer)
     fresh.taken = set(namer.taken)
     return dataclasses.replace(parsed, node=node), fresh
+
+
+# Facts of the desugared tree's loops, which the lowering of each specialisation asks again
+# (and of each loop around them): the tree is only read once desugared, and a new one is made
+# when it is desugared again, so what is found stays true while the node lives.
+_FACTS: weakref.WeakKeyDictionary[ast.AST, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _remembered(node: ast.AST, what: str, compute: Callable[[], Any]) -> Any:
+    """``compute()``, a fact ``what`` of the subtree ``node``, found once per node."""
+    facts = _FACTS.get(node)
+    if facts is None:
+        facts = _FACTS[node] = {}
+    if what not in facts:
+        facts[what] = compute()
+    return facts[what]
 
 
 def _breaks(body: list[ast.stmt]) -> bool:
