@@ -199,7 +199,7 @@ def _reusable(op: Op, touched: set[Value]) -> bool:
         return False
     if op.result.kind == SEQUENCE or any(a.kind == SEQUENCE for a in op.args):
         return False
-    if op.result in touched or any(a in touched for a in op.args) or passes.stateful(op.fn):
+    if op.result in touched or not touched.isdisjoint(op.args) or passes.stateful(op.fn):
         return False  # (an iterator shared by two loops would run only the first)
     try:
         return passes.is_pure(op.fn)
@@ -250,6 +250,8 @@ def _touched_by_updates(fn: Function) -> set[Value]:
             for sub in op.regions:
                 visit(sub)
             if op.kind is OpKind.CALL:
+                if op.fn is runtime.as_grad or op.fn is runtime.grad_like:
+                    touched.add(op.args[0])  # the gradients returned to the caller must stay distinct arrays
                 record = primitives.lookup(op.fn)
                 if op.effect and record.updates:
                     touched.add(op.args[0])
@@ -271,10 +273,6 @@ def _touched_by_updates(fn: Function) -> set[Value]:
                         link(r, other)
 
     visit(fn.body)
-    # the gradients returned to the caller must stay distinct arrays
-    for op, _ in walk(fn.body):
-        if calls(op, (runtime.as_grad, runtime.grad_like), kwargs=True):
-            touched.add(op.args[0])
     stack = list(touched)
     while stack:
         v = stack.pop()
