@@ -201,7 +201,8 @@ class Op:
     note: str | None = None  # why a call of a Python function was not inlined
 
     def __post_init__(self) -> None:
-        self.kind = OpKind(self.kind)
+        if type(self.kind) is not OpKind:  # (a string value; OpKind of a member is the member)
+            self.kind = OpKind(self.kind)
 
     @property
     def result(self) -> Value:
