@@ -81,7 +81,7 @@ class Printer(astor.SourceGenerator):
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
             self.loaded.add(node.id)
-        super().visit_Name(node)
+        self.write(node.id)  # (what astor's visit_Name does)
 
 
 def to_source(node: ast.AST) -> str:
