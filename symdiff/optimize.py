@@ -70,8 +70,13 @@ def optimize(fn: Function, final: bool = False) -> None:
 def use_counts(fn: Function) -> dict[Value, int]:
     """How many times each value is read: by op arguments and region yields."""
     uses: dict[Value, int] = {}
-    for v in [a for op, _ in walk(fn.body) for a in op.args] + fn.body.yields + [
-            y for op, _ in walk(fn.body) for sub in op.regions for y in sub.yields]:
+    args: list[Value] = []
+    yields: list[Value] = []
+    for op, _ in walk(fn.body):  # (one walk; the counts are made in the same order as ever)
+        args.extend(op.args)
+        for sub in op.regions:
+            yields.extend(sub.yields)
+    for v in args + fn.body.yields + yields:
         uses[v] = uses.get(v, 0) + 1
     return uses
 
