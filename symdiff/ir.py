@@ -73,7 +73,9 @@ def _abstract_field(name: str) -> property:
         return value.aval[index]
 
     def set_(value: Value, fact: Any) -> None:
-        value.aval = value.aval._replace(**{name: fact})
+        aval = value.aval
+        value.aval = Abstract(*aval[:index], fact, *aval[index + 1:]) if type(aval) is Abstract \
+            else aval._replace(**{name: fact})  # (positionally: _replace is several times slower)
     return property(get, set_, doc=f"The ``{name}`` of this value's abstract value.")
 
 
@@ -399,7 +401,7 @@ class Builder:
                 kind = SCALAR
             elif kind is None and aval.shape:  # an array of known rank
                 kind = len(aval.shape)
-            op.result.aval = aval._replace(kind=kind)
+            op.result.aval = Abstract(kind, *aval[1:]) if type(aval) is Abstract else aval._replace(kind=kind)
         if kind == SCALAR:
             op.result.shape = ()
         return self.emit(op).result
