@@ -104,9 +104,8 @@ def substitute(fn: Function, replace: dict[Value, Value]) -> None:
         ops, region.ops = region.ops, []
         builder.push(region)
         for op in ops:
-            args = [_final(a, replace) for a in op.args]
-            changed = any(a is not b for a, b in zip(args, op.args))
-            op.args = args
+            changed = not replace.keys().isdisjoint(op.args)  # (a replaced value is never its own replacement)
+            op.args = [_final(a, replace) for a in op.args] if changed else list(op.args)
             for sub in op.regions:
                 visit(sub)
             if changed and op.kind is OpKind.CALL and op.adjoint and not op.effect and builder.simplify:
