@@ -69,16 +69,37 @@ class Comment(ast.stmt):
 
 
 class Printer(astor.SourceGenerator):
-    """astor's printer, which also writes :class:`Comment` statements, text as it is."""
+    """astor's printer, which also writes :class:`Comment` statements, text as it is, and
+    notes the names the code reads (in ``loaded``) as it prints them."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.loaded: set[str] = set()
 
     def visit_Comment(self, node: Comment) -> None:
         self.statement(node, "# ", node.text)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.loaded.add(node.id)
+        self.write(node.id)  # (what astor's visit_Name does)
 
 
 def to_source(node: ast.AST) -> str:
     """Python source of ``node`` (which may hold :class:`Comment` statements), with no line
     breaks inside expressions."""
-    return astor.to_source(node, pretty_source="".join, source_generator_class=Printer)
+    return _printed(node)[0]
+
+
+def _printed(node: ast.AST) -> tuple[str, set[str]]:
+    """:func:`to_source` of ``node`` and the names it reads (``np`` in ``np.tanh(x)``), found
+    while printing (one walk of the tree, not two)."""
+    printer = Printer(" " * 4, False, astor.code_gen.pretty_string)
+    printer.visit(node)
+    printer.result.append("\n")
+    if set(printer.result[0]) == set("\n"):
+        printer.result[0] = ""
+    return "".join(printer.result), printer.loaded
 
 
 class Codegen:
@@ -557,9 +578,8 @@ class Codegen:
         """The source of a module defining the function ``name``: ``doc`` as header comments,
         the imports the function reads, then the function."""
         node = self.function(name)
-        fn_text = to_source(node)
+        fn_text, read = _printed(node)
         header = [f"# {line}" for line in doc.splitlines()]
-        read = _names_read(node)
         stdlib = ["import math"] if "math" in read else []
         third = ["import numpy as np"] if "np" in read else []
         if self.runtime_used:
@@ -569,11 +589,6 @@ class Codegen:
         if user:
             header.append(f"# from your code: {', '.join(user)}")
         return "\n".join(header) + "\n\n\n" + fn_text
-
-
-def _names_read(node: ast.AST) -> set[str]:
-    """The names ``node`` reads (``np`` in ``np.tanh(x)``)."""
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def _dotted(path: str) -> ast.expr:

@@ -73,7 +73,9 @@ def _abstract_field(name: str) -> property:
         return value.aval[index]
 
     def set_(value: Value, fact: Any) -> None:
-        value.aval = value.aval._replace(**{name: fact})
+        aval = value.aval
+        value.aval = Abstract(*aval[:index], fact, *aval[index + 1:]) if type(aval) is Abstract \
+            else aval._replace(**{name: fact})  # (positionally: _replace is several times slower)
     return property(get, set_, doc=f"The ``{name}`` of this value's abstract value.")
 
 
@@ -201,7 +203,8 @@ class Op:
     note: str | None = None  # why a call of a Python function was not inlined
 
     def __post_init__(self) -> None:
-        self.kind = OpKind(self.kind)
+        if type(self.kind) is not OpKind:  # (a string value; OpKind of a member is the member)
+            self.kind = OpKind(self.kind)
 
     @property
     def result(self) -> Value:
@@ -316,10 +319,25 @@ class Function:
 
 def walk(region: Region) -> Iterator[tuple[Op, Region]]:
     """All ops of ``region`` and of its nested regions, in program order, with their region."""
-    for op in region.ops:
-        yield op, region
-        for sub in op.regions:
-            yield from walk(sub)
+    # (one generator and a stack, not a generator per region, through every enclosing one of
+    # which each op would pass; lists are read when the recursive walk would read them)
+    stack: list[tuple[Region | None, Iterator]] = [(region, iter(region.ops))]
+    while stack:
+        current, items = stack[-1]
+        if current is None:  # the regions of an op
+            sub = next(items, None)
+            if sub is None:
+                stack.pop()
+            else:
+                stack.append((sub, iter(sub.ops)))
+            continue
+        for op in items:
+            yield op, current
+            if op.regions:
+                stack.append((None, iter(op.regions)))
+                break
+        else:
+            stack.pop()
 
 
 def definitions(region: Region) -> dict[Value, Op]:
@@ -385,7 +403,7 @@ class Builder:
                 kind = aval.kind
             elif kind is None and aval.shape:  # an array of known rank
                 kind = len(aval.shape)
-            op.result.aval = aval._replace(kind=kind)
+            op.result.aval = Abstract(kind, *aval[1:]) if type(aval) is Abstract else aval._replace(kind=kind)
         if kind == SCALAR:
             op.result.shape = ()
         return self.emit(op).result

@@ -25,6 +25,7 @@ import functools
 import linecache
 import operator
 import types
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -627,7 +628,7 @@ class Lowerer:
     def stmt_For(self, node: ast.For) -> None:
         if node.orelse:
             raise self.p.error(node, "for ... else is not supported")
-        if _jumps_out(node.body):
+        if _remembered(node, "jumps out", lambda: _jumps_out(node.body)):
             self.for_as_while(node)
         else:
             self.for_loop(node)
@@ -673,7 +674,7 @@ class Lowerer:
         if node.orelse:
             raise self.p.error(node, "while ... else is not supported")
         brk = Flag("broke", self.loop_depth + 1)
-        breaks, returns = _breaks(node.body), _returns(node)
+        breaks, returns = _remembered(node, "breaks, returns", lambda: (_breaks(node.body), _returns(node)))
         if breaks:
             self.flags[brk] = self.b.const(False, hint=brk.hint)
         names = self.carried(node) + ([brk] if breaks else []) + ([RETURNED, RESULT] if returns else [])
@@ -693,7 +694,7 @@ class Lowerer:
         seq = self.expr(node.iter, hint="seq")
         length = self.call(len, [seq], hint="n")
         index, brk = Flag("index", self.loop_depth + 1), Flag("broke", self.loop_depth + 1)
-        breaks, returns = _breaks(node.body), _returns(node)
+        breaks, returns = _remembered(node, "breaks, returns", lambda: (_breaks(node.body), _returns(node)))
         self.flags[index] = self.b.const(0, hint=index.hint)
         if breaks:
             self.flags[brk] = self.b.const(False, hint=brk.hint)
@@ -747,7 +748,7 @@ class Lowerer:
 
     def carried(self, node: ast.stmt) -> list[str]:
         """Names a loop must carry: assigned in it, and defined before it or read after it."""
-        assigned = desugar.assigned_names(node)
+        assigned = _remembered(node, "assigned", lambda: desugar.assigned_names(node))
         after = self.p.names_read_after(node)
         return [n for n in assigned if n in self.env or n in after]
 
@@ -1407,6 +1408,22 @@ def desugared(parsed: Parsed) -> tuple[Parsed, desugar.Namer]:
     return dataclasses.replace(parsed, node=node), fresh
 
 
+# Facts of the desugared tree's loops, which the lowering of each specialisation asks again
+# (and of each loop around them): the tree is only read once desugared, and a new one is made
+# when it is desugared again, so what is found stays true while the node lives.
+_FACTS: weakref.WeakKeyDictionary[ast.AST, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _remembered(node: ast.AST, what: str, compute: Callable[[], Any]) -> Any:
+    """``compute()``, a fact ``what`` of the subtree ``node``, found once per node."""
+    facts = _FACTS.get(node)
+    if facts is None:
+        facts = _FACTS[node] = {}
+    if what not in facts:
+        facts[what] = compute()
+    return facts[what]
+
+
 def _breaks(body: list[ast.stmt]) -> bool:
     """Whether a loop body can ``break`` out of this loop (not of a loop inside it)."""
     return any(isinstance(n, ast.Break) for n in _this_function(body, loops=False))
@@ -1432,7 +1449,12 @@ def _this_function(nodes: list[ast.AST], loops: bool = True) -> list[ast.AST]:
         if isinstance(node, (ast.FunctionDef, ast.Lambda)) or not loops and isinstance(node, (ast.For, ast.While)):
             continue
         found.append(node)
-        todo.extend(ast.iter_child_nodes(node))
+        for name in node._fields:  # (ast.iter_child_nodes, inline)
+            value = getattr(node, name, None)
+            if isinstance(value, ast.AST):
+                todo.append(value)
+            elif isinstance(value, list):
+                todo.extend([item for item in value if isinstance(item, ast.AST)])
     return found
 
 

@@ -71,8 +71,13 @@ def optimize(fn: Function, final: bool = False) -> None:
 def use_counts(fn: Function) -> dict[Value, int]:
     """How many times each value is read: by op arguments and region yields."""
     uses: dict[Value, int] = {}
-    for v in [a for op, _ in walk(fn.body) for a in op.args] + fn.body.yields + [
-            y for op, _ in walk(fn.body) for sub in op.regions for y in sub.yields]:
+    args: list[Value] = []
+    yields: list[Value] = []
+    for op, _ in walk(fn.body):  # (one walk; the counts are made in the same order as ever)
+        args.extend(op.args)
+        for sub in op.regions:
+            yields.extend(sub.yields)
+    for v in args + fn.body.yields + yields:
         uses[v] = uses.get(v, 0) + 1
     return uses
 
@@ -100,9 +105,8 @@ def substitute(fn: Function, replace: dict[Value, Value]) -> None:
         ops, region.ops = region.ops, []
         builder.push(region)
         for op in ops:
-            args = [_final(a, replace) for a in op.args]
-            changed = any(a is not b for a, b in zip(args, op.args))
-            op.args = args
+            changed = not replace.keys().isdisjoint(op.args)  # (a replaced value is never its own replacement)
+            op.args = [_final(a, replace) for a in op.args] if changed else list(op.args)
             for sub in op.regions:
                 visit(sub)
             if changed and op.kind is OpKind.CALL and op.adjoint and not op.effect and builder.simplify:
@@ -200,7 +204,7 @@ def _reusable(op: Op, touched: set[Value]) -> bool:
         return False
     if op.result.kind == SEQUENCE or any(a.kind == SEQUENCE for a in op.args):
         return False
-    if op.result in touched or any(a in touched for a in op.args) or passes.stateful(op.fn):
+    if op.result in touched or not touched.isdisjoint(op.args) or passes.stateful(op.fn):
         return False  # (an iterator shared by two loops would run only the first)
     try:
         return passes.is_pure(op.fn)
@@ -251,6 +255,8 @@ def _touched_by_updates(fn: Function) -> set[Value]:
             for sub in op.regions:
                 visit(sub)
             if op.kind is OpKind.CALL:
+                if op.fn is runtime.as_grad or op.fn is runtime.grad_like:
+                    touched.add(op.args[0])  # the gradients returned to the caller must stay distinct arrays
                 record = primitives.lookup(op.fn)
                 if op.effect and record.updates:
                     touched.add(op.args[0])
@@ -272,10 +278,6 @@ def _touched_by_updates(fn: Function) -> set[Value]:
                         link(r, other)
 
     visit(fn.body)
-    # the gradients returned to the caller must stay distinct arrays
-    for op, _ in walk(fn.body):
-        if calls(op, (runtime.as_grad, runtime.grad_like), kwargs=True):
-            touched.add(op.args[0])
     stack = list(touched)
     while stack:
         v = stack.pop()
@@ -398,6 +400,9 @@ def _like(v: Value, hint: str) -> Value:
     return Value(hint, aval=Abstract(v.kind, v.shape, integer=v.integer))
 
 
+_APPEND, _POP = Method("append"), Method("pop")
+
+
 def _unstack_memos(fn: Function, memos: dict[Value, tuple[Op, Value]]) -> None:
     """A memo pushed on a stack each iteration is one value: where the stack is only popped
     after the loop (by the backward sweep), read the loop's final memo instead of recording."""
@@ -405,13 +410,15 @@ def _unstack_memos(fn: Function, memos: dict[Value, tuple[Op, Value]]) -> None:
     pops: dict[Value, list[tuple[Op, Region]]] = {}
     other: set[Value] = set()
     for op, region in walk(fn.body):
-        for i, a in enumerate(op.args):
-            if calls(op, Method("append"), 2) and i == 0 and op.args[1] in memos:
-                pushes.setdefault(a, []).append(op)
-            elif calls(op, Method("pop"), 1) and i == 0:
-                pops.setdefault(a, []).append((op, region))
-            else:
-                other.add(a)
+        if not op.args:
+            continue
+        if calls(op, _APPEND, 2) and op.args[1] in memos:
+            pushes.setdefault(op.args[0], []).append(op)
+        elif calls(op, _POP, 1):
+            pops.setdefault(op.args[0], []).append((op, region))
+        else:
+            other.add(op.args[0])
+        other.update(op.args[1:])
     place = {op: (region, i) for region in _all_regions(fn.body) for i, op in enumerate(region.ops)}
     holder = {sub: op for op in place for sub in op.regions}  # the op each region belongs to
     replace: dict[Value, Value] = {}

@@ -670,7 +670,7 @@ def _live_values(fn: Function) -> set[Value]:
                 any_live = any_live or op.result in live
                 continue
             if op.kind is OpKind.CALL:
-                if op.effect or any(r in live for r in op.results):
+                if op.effect or not live.isdisjoint(op.results):
                     mark(op.args)
                     any_live = True
                 continue
@@ -714,7 +714,7 @@ def _sweep(region: Region, live: set[Value]) -> None:
         for sub in op.regions:
             _sweep(sub, live)
         if op.kind is OpKind.CONST or op.kind is OpKind.CALL:
-            if op.effect or any(r in live for r in op.results):
+            if op.effect or not live.isdisjoint(op.results):
                 kept.append(op)
             continue
         _drop_dead_results(op, lambda v: v in live)

@@ -25,8 +25,12 @@ def same_callee(a: Any, b: Any) -> bool:
 def among(fn: Any, fns: Any) -> bool:
     """Whether callee ``fn`` is ``fns``, or one of them if ``fns`` is a tuple."""
     if type(fns) is not tuple:
-        return same_callee(fn, fns)
-    return any(same_callee(fn, f) for f in fns)
+        return fn is fns or same_callee(fn, fns)
+    marker = isinstance(fn, MARKERS)  # (same_callee of each, inline: the passes ask this of every op)
+    for f in fns:
+        if fn is f or (marker and type(fn) is type(f) and fn == f):
+            return True
+    return False
 
 
 def calls(op: Op | None, fn: Any = None, arity: int | None = None, kwargs: bool = False) -> bool:

@@ -153,13 +153,17 @@ def registered(fn: Any) -> Primitive | None:
 def lookup(fn: Any) -> Primitive:
     """The record of ``fn``: registered, derived (ufuncs, ``math``, NumPy, attribute reads,
     displays), or the record of an unknown callee (impure, nothing known)."""
-    record = registered(fn)
+    try:  # (registered's work, inline: the passes ask this of every op, again and again)
+        record = _RECORDS.get(fn)
+    except TypeError:  # an unhashable callee
+        return _UNKNOWN
     if record is not None:
         return record
-    try:
-        cached = _DERIVED.get(fn)
-    except TypeError:
-        return _UNKNOWN
+    if type(fn) is Method:
+        record = _BY_METHOD.get(fn.name)
+        if record is not None:
+            return record
+    cached = _DERIVED.get(fn)
     if cached is None:
         cached = _DERIVED[fn] = _derived(fn) if _derivable(fn) else _UNKNOWN
     return cached

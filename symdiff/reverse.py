@@ -449,8 +449,8 @@ class Reverse:
         if v.is_const:
             return tracing.constant(self.b, v)
         sym = Sym(self.b, resolve=lambda: self.primal(v), kind=v.kind, shape=v.shape)
-        source = self._same_shape_source(v)
-        if source is not v and v.shape is None:  # np.shape(x ** 2) is np.shape(x): read x, not x ** 2
+        source = self._same_shape_source(v) if v.shape is None else v
+        if source is not v:  # np.shape(x ** 2) is np.shape(x): read x, not x ** 2
             sym.shape_like = self.symbol(source)
         return sym
 

@@ -102,8 +102,7 @@ class Sym:
 
 def apply(fn: Any, *args: Any, **kwargs: Any) -> Sym:
     """Emit ``fn(*args, **kwargs)`` into the code being generated and return its symbol."""
-    builder = next(a._b for a in (*args, *kwargs.values()) if isinstance(a, Sym)) \
-        if any(isinstance(a, Sym) for a in (*args, *kwargs.values())) else _builders[-1]
+    builder = _builder_of(args, kwargs)
     values = [as_value(builder, a) for a in args]
     kw = {k: as_value(builder, v) for k, v in kwargs.items()}
     kind = shapes.result_kind(fn, [v.kind for v in values])
@@ -111,6 +110,17 @@ def apply(fn: Any, *args: Any, **kwargs: Any) -> Sym:
 
 
 _builders: list[Builder] = []  # the builder rules emit into when no argument is symbolic
+
+
+def _builder_of(args: tuple, kwargs: dict[str, Any]) -> Builder:
+    """The builder of the first symbol among ``args`` then ``kwargs``, else the current rule's."""
+    for a in args:
+        if isinstance(a, Sym):
+            return a._b
+    for a in kwargs.values():
+        if isinstance(a, Sym):
+            return a._b
+    return _builders[-1]
 
 
 def run(builder: Builder, rule: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

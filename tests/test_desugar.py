@@ -442,3 +442,23 @@ def test_an_error_in_a_desugared_loop_points_at_the_users_line():
         symdiff.grad(f)(X3)
     line = f.__code__.co_firstlineno + 3
     assert f":{line}" in str(info.value), str(info.value)
+
+
+def test_copy_tree_is_a_deep_copy_like_deepcopys():
+    tree = parse("""
+        def f(x, ys):
+            for i, y in enumerate(ys):
+                x = x * y + i
+            return [x ** 2 for _ in range(3)]
+        """)
+    shared = ast.Name("shared", ast.Load())
+    tree.body[-1].value.elt = ast.BinOp(shared, ast.Add(), shared)  # one node reached twice
+    tree.marker = {"kept": [1, (2.5, "three")]}  # an attribute other than the node's fields
+    copied = desugar.copy_tree(tree)
+    assert ast.dump(copied, include_attributes=True) == ast.dump(copy.deepcopy(tree), include_attributes=True)
+    originals = {id(n) for n in ast.walk(tree)}
+    assert not originals & {id(n) for n in ast.walk(copied)}  # no node of the original is in the copy
+    elt = copied.body[-1].value.elt
+    assert elt.left is elt.right  # sharing within the tree is kept, as deepcopy keeps it
+    assert copied.marker == tree.marker and copied.marker is not tree.marker
+    assert copied.marker["kept"] is not tree.marker["kept"]

@@ -333,3 +333,11 @@ def test_generated_code_imports_the_modules_its_code_reads_not_those_its_comment
                  for m in re.findall(r"\b(np|math)\.", line)}
         assert ("import numpy as np" in code) == ("np" in reads)
         assert ("import math" in code) == ("math" in reads)
+
+
+def test_frontend_nodes_are_ast_walks_nodes_in_its_order():
+    import inspect
+
+    tree = ast.parse(inspect.getsource(lower))
+    tree.body[0].extra = [ast.Name("not_a_field", ast.Load())]  # (ast.walk follows fields only)
+    assert [id(n) for n in frontend.nodes(tree)] == [id(n) for n in ast.walk(tree)]
