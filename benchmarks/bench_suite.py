@@ -406,6 +406,25 @@ def branchy_while(x, n):
     return s
 
 
+# ---- a 1,000-step scalar loop on an element of a vector
+
+def element_loop(x):
+    s = 0.0
+    for i in range(1000):
+        s = s + math.sin(x[0] * i) * 0.001
+    return s
+
+
+def element_loop_hand(x):
+    x0 = x[0]
+    d = 0.0
+    for i in range(1000):
+        d += math.cos(x0 * i) * (0.001 * i)
+    g = np.zeros_like(x)
+    g[0] = d
+    return g
+
+
 # ---- the piecewise function as an element loop with the builtin max
 
 def piecewise_loop(x, w):
@@ -542,6 +561,8 @@ WORKLOADS = [
              make_rnn(200, 128, 64)),
     Workload("while-1000", "scalar while loop + branch, n=1000", "scalar", branchy_while, branchy_hand, 0,
              lambda rng: (0.5, 1000), branchy_lax),
+    Workload("element-loop-1000", "1,000-step scalar loop on x[0]", "scalar", element_loop, element_loop_hand, 0,
+             lambda rng: (np.array([0.3, 1.0]),)),
     Workload("where-loop-1e3", "where/max as an element loop, n=1,000", "scalar", piecewise_loop,
              piecewise_loop_hand, (0, 1), make_piecewise(1_000)),
     Workload("stencil-loop-1e4", "3-point stencil fill loop, n=10,000", "scalar", stencil_loop,
@@ -565,9 +586,16 @@ class _MathVia:
 
 
 def rebind(fn: Callable, xnp: Any) -> Callable:
-    """``fn`` with its globals ``np`` and ``math`` bound to ``xnp`` (autograd.numpy, jax.numpy)."""
+    """``fn`` with its globals ``np`` and ``math`` bound to ``xnp`` (autograd.numpy, jax.numpy),
+    and so are the helpers of this module that it calls (``sigmoid``, ``dense``)."""
     namespace = dict(fn.__globals__, np=xnp, math=_MathVia(xnp))
-    return types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
+
+    def moved(f: types.FunctionType) -> types.FunctionType:
+        return types.FunctionType(f.__code__, namespace, f.__name__, f.__defaults__, f.__closure__)
+    for name, value in fn.__globals__.items():
+        if isinstance(value, types.FunctionType) and value.__globals__ is fn.__globals__:
+            namespace[name] = moved(value)
+    return moved(fn)
 
 
 def blocking(fn: Callable) -> Callable:

@@ -14,6 +14,7 @@ Readability decisions live here:
 from __future__ import annotations
 
 import ast
+import bisect
 import builtins
 import keyword
 import linecache
@@ -61,6 +62,12 @@ RUNTIME = {id(getattr(runtime, n)): n for n in dir(runtime)
            if not n.startswith("_") and isinstance(getattr(runtime, n), types.FunctionType)
            and getattr(runtime, n).__module__ == runtime.__name__}
 
+
+
+def _write_between(writes: list[int], start: int, end: int) -> bool:
+    """Whether an op at a position in ``writes`` (sorted) lies strictly between ``start`` and ``end``."""
+    i = bisect.bisect_right(writes, start)
+    return i < len(writes) and writes[i] < end
 
 class Comment(ast.stmt):
     """A ``# text`` line among the statements of generated code; only :class:`Printer` knows it."""
@@ -169,7 +176,7 @@ class Codegen:
             v = op.result
             if v in self.updated or any(a in self.updated for a in op.args):
                 continue  # (a read of an array updated in place stays where it is: before the update)
-            if self._reads_arrays(op) and any(k < w < last_use.get(v, k) for w in writes):
+            if self._reads_arrays(op) and _write_between(writes, k, last_use.get(v, k)):
                 continue
             temporary = v.hint is None or v.hint.startswith("_")
             depth = 1 + max((self.depth.get(a, 0) for a in op.args), default=0)
