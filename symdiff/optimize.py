@@ -57,6 +57,7 @@ def optimize(fn: Function, final: bool = False) -> None:
             passes.eliminate_dead_code(fn)
     if final and passes.enabled("defer"):
         defer_outer_products(fn)
+        defer_element_sums(fn)
     if final and passes.enabled("handover"):
         hand_over_fresh_gradients(fn)
     if final and passes.enabled("inplace"):
@@ -702,6 +703,69 @@ def _defer_in(loop: Op, region: Region, uses: dict[Value, int], producers: dict[
         replace[result] = total
         loop.keep_results([i for i in range(len(loop.results)) if i != k])
     _stack_shared_rows(region, loop, sums)
+
+
+def defer_element_sums(fn: Function) -> None:
+    """A ``for`` loop that adds numbers into one element of a carried array each iteration
+    (``dx[0] += g``: the backward sweep of ``x[0]`` read in a loop) instead carries their sum as
+    a number, added into the element once after the loop: an element of an array is read and
+    written through NumPy's item protocol each time, a carried number is one float addition."""
+    uses = use_counts(fn)
+    producers = definitions(fn.body)
+    replace: dict[Value, Value] = {}
+    for region in [fn.body] + [sub for op, _ in walk(fn.body) for sub in op.regions]:
+        for loop in [op for op in region.ops if op.kind is OpKind.FOR]:
+            for k in range(len(loop.results)):
+                _sum_element_in(loop, k, region, uses, producers, replace)
+    substitute(fn, replace)
+
+
+def _element_updates(loop: Op, k: int, uses: dict[Value, int], producers: dict[Value, Op]) -> list[Op] | None:
+    """The chain ``add_at_index(... add_at_index(p, i, g1) ..., i, gn)`` of ops of the loop's
+    body from its ``k``-th carried array ``p`` to what the body yields for it, when that is all
+    the body does with ``p``: the same index ``i``, an int fixed for the whole loop, numbers
+    ``g``, each link used only by the next."""
+    body = loop.body
+    param, v = loop.carried(body)[k], body.yields[k]
+    chain: list[Op] = []
+    while v is not param:
+        op = match(producers, v, runtime.add_at_index, 3)
+        if op is None or op not in body.ops or uses.get(v) != 1 or op.args[2].kind != SCALAR:
+            return None
+        chain.append(op)
+        v = op.args[0]
+    if not chain or uses.get(param) != 1 or type(param.kind) is not int:
+        return None
+    index = chain[0].args[1]
+    fixed = index.is_const and type(index.const) is int or index.integer and index not in producers or (
+        index.integer and producers[index] not in body.ops)
+    if not fixed or any(op.args[1] is not index for op in chain) or index in body.params:
+        return None
+    return chain[::-1]
+
+
+def _sum_element_in(loop: Op, k: int, region: Region, uses: dict[Value, int], producers: dict[Value, Op],
+                    replace: dict[Value, Value]) -> None:
+    chain = _element_updates(loop, k, uses, producers)
+    if chain is None:
+        return
+    param, init, result = loop.carried(loop.body)[k], loop.inits[k], loop.results[k]
+    index = chain[0].args[1]
+    number = Abstract(SCALAR, ())
+    zero = Value(None, SCALAR, 0.0, aval=number)
+    region.ops.insert(region.ops.index(loop), Op(OpKind.CONST, [], [zero], fn=0.0))
+    loop.args[1 + k] = zero
+    param.aval = number
+    for op in chain:  # dx_1 = add_at_index(dx, i, g)  becomes  dx_1 = dx + g, on numbers
+        op.fn, op.args, op.effect = operator.add, [op.args[0], op.args[2]], False
+        op.result.aval = number
+    summed = Value(result.hint and result.hint + "_sum", SCALAR, aval=number)
+    loop.results[k] = summed
+    total = Value(result.hint, aval=result.aval)
+    region.ops.insert(region.ops.index(loop) + 1, Op(
+        OpKind.CALL, [init, index, summed], [total],
+        fn=runtime.add_at_index, effect=True, line=chain[0].line, file=chain[0].file, adjoint=True))
+    replace[result] = total
 
 
 def _stack_shared_rows(region: Region, loop: Op, sums: list[Op]) -> None:

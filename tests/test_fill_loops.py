@@ -221,6 +221,21 @@ def elements_at_constant_positions(x):
     return a * b + math.sin(c) * b + d * d * a
 
 
+def sums_on_fixed_elements(x):
+    s = 0.0
+    k = len(x) - 1
+    for i in range(5):
+        s = s + math.sin(x[0] * i) * x[k] + x[0] * x[1]
+    return s
+
+
+def fixed_element_and_the_whole_array(x):
+    s = 0.0
+    for i in range(4):
+        s = s + x[1] * i + np.sum(x * s)  # x is read whole too: its cotangent is an array each step
+    return s
+
+
 FILL_LOOPS = [(stencil, VECTOR), (fill_matrix, MATRIX), (fill_slices, VECTOR), (fill_a_constant_slice, VECTOR),
               (fill_rows, MATRIX), (fill_strided, VECTOR), (recurrence, VECTOR), (reads_what_it_wrote, VECTOR),
               (two_names_one_array, VECTOR), (writes_into_the_argument, VECTOR + 2.0),
@@ -230,7 +245,8 @@ FILL_LOOPS = [(stencil, VECTOR), (fill_matrix, MATRIX), (fill_slices, VECTOR), (
               (reads_an_old_version_after_a_store, VECTOR), (loop_in_a_loop_on_the_argument, VECTOR),
               (scalar_code_on_elements, VECTOR), (scalar_loop_on_an_element, np.array([0.3, 1.0])),
               (branches_and_kinks_on_elements, VECTOR), (elements_at_constant_positions, VECTOR),
-              (elements_at_constant_positions, VECTOR[:3])]
+              (elements_at_constant_positions, VECTOR[:3]), (sums_on_fixed_elements, VECTOR),
+              (fixed_element_and_the_whole_array, VECTOR), (scalar_loop_on_an_element, VECTOR[:1])]
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -499,6 +515,13 @@ def test_element_cotangents_at_distinct_constant_positions_are_assigned_not_adde
     assert "dx[1] = " in source and "dx[0] = " in source and "+=" not in source, source
     source = source_of(elements_at_constant_positions, VECTOR)
     assert "dx[-1] += " in source or "dx[2] += " in source, source  # x[-1] may be x[2]
+
+
+@pytest.mark.optimized_source
+def test_an_element_cotangent_summed_in_a_loop_is_carried_as_a_number():
+    source = source_of(scalar_loop_on_an_element, np.array([0.3, 1.0]))
+    assert "dx_sum = dx_sum + " in source and "dx[0] += dx_sum" in source, source
+    assert not any(c.startswith("dx[") for c in re.findall(r"^ {8}(\S+) \+=", source, re.M)), source
 
 
 def test_element_cotangents_are_added_into_one_array(every_pass_on):
