@@ -29,8 +29,6 @@ import bench_suite
 import numpy as np
 from bench_suite import (
     LOAD_AT_START,
-    SECTION_BEGIN,
-    SECTION_END,
     WORKLOADS,
     autograd,
     blocking,
@@ -530,22 +528,6 @@ def notes(hvp_rows: list[Row], hessian_rows: list[Row], quick: bool) -> str:
     return "\n".join(out)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Put ``section`` into ``path`` between bench_suite's markers, in place of what was there
-    (appended if there is none; bench_suite.py keeps it when it rewrites the file)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    block = f"{SECTION_BEGIN}\n{section}\n{SECTION_END}"
-    begin, end = text.find(SECTION_BEGIN), text.find(SECTION_END)
-    if 0 <= begin < end:
-        text = text[:begin] + block + text[end + len(SECTION_END):]
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + block + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     keys = [f"hvp:{w.key}" for w in HVP_WORKLOADS] + [f"hessian:{w.key}" for w in HESSIAN_WORKLOADS]
@@ -602,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if output is not None:
         header = machine_header("symdiff second-order benchmarks: Hessian-vector products and Hessians", malloc)
-        write_section(output, "#" + header + "\n\n" + text)  # (a level-2 title: a section of the file)
+        # (a level-2 title: a section of the file)
+        bench_suite.write_section(output, "bench_hessian.py", "#" + header + "\n\n" + text)
         print(f"\nwrote {output}", file=sys.stderr)
     return 1 if any(r.error for rs in rows.values() for r in rs) else 0
 

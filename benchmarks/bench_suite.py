@@ -1054,8 +1054,24 @@ def section_markers(script: str) -> tuple[str, str]:
     return f"<!-- {script}: begin -->", f"<!-- {script}: end -->"
 
 
-SECTION_BEGIN, SECTION_END = section_markers("bench_hessian.py")
 KEPT_SECTIONS = ("bench_hessian.py", "compile_scaling.py")  # the other scripts' sections of RESULTS.md
+
+
+def write_section(path: Path, script: str, section: str) -> None:
+    """Put ``section`` into ``path`` between ``script``'s markers, in place of what was there
+    (appended if there is none); this script keeps it when it rewrites the file."""
+    begin_marker, end_marker = section_markers(script)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    block = f"{begin_marker}\n{section}\n{end_marker}"
+    begin, end = text.find(begin_marker), text.find(end_marker)
+    if 0 <= begin < end:
+        text = text[:begin] + block + text[end + len(end_marker):]
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "") + block + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 def kept_section(path: Path) -> str:

@@ -48,7 +48,7 @@ import symdiff
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_suite import git_state, section_markers  # noqa: E402  (a sibling script, not a package)
+from bench_suite import git_state, write_section  # noqa: E402  (a sibling script, not a package)
 
 DEFAULT_OUTPUT = HERE / "RESULTS.md"
 SECTION = "compile_scaling.py"
@@ -170,23 +170,6 @@ def table(results: dict[str, list[tuple[int, float | None, str]]]) -> str:
     return "\n".join(out)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Put ``section`` into ``path`` between this script's markers, in place of what was there
-    (appended if there is none)."""
-    begin_marker, end_marker = section_markers(SECTION)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    block = f"{begin_marker}\n{section}\n{end_marker}"
-    begin, end = text.find(begin_marker), text.find(end_marker)
-    if 0 <= begin < end:
-        text = text[:begin] + block + text[end + len(end_marker):]
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + block + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Measure, print the table, and with ``--write`` put it in RESULTS.md; 1 if a target is missed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -218,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"- time to first gradient: a fresh `symdiff.grad(f, argnums=(0, 1))` and its first call "
                   f"(median of 5 runs up to 100 statements, 3 up to 500, then 1); targets: ≤ 1 ms per "
                   f"statement, growth ≤ {GROWTH_TARGET} (time ratio over size ratio, 1.0 is linear)\n")
-        write_section(opts.output, header + "\n" + text)
+        write_section(opts.output, SECTION, header + "\n" + text)
         print(f"\nwrote {opts.output}", file=sys.stderr)
     missed = any(seconds is None or seconds / n > PER_STATEMENT_TARGET for rows in results.values()
                  for n, seconds, _ in rows)
