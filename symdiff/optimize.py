@@ -864,6 +864,13 @@ class _Stores:
         self.materialize: set[Op] = set()  # views of a stored-into array read before the store: copied
         self.views: list[Op] = []  # such views met by the last chain
         self.producers = definitions(fn.body)
+        self.positions: dict[Region, dict[Value, int]] = {}  # each region's values -> the index of their op
+        self.walked: dict[tuple, tuple[Any, list[Op]]] = {}  # chain's answers, step by step
+
+    def forget(self) -> None:
+        """Drop what :meth:`chain` remembered (ops were inserted, or decisions taken back)."""
+        self.positions.clear()
+        self.walked.clear()
 
     def region(self, region: Region, assumed: frozenset) -> None:
         """Decide for the ops of ``region`` which stores write in place (``assumed``: the params
@@ -900,6 +907,7 @@ class _Stores:
         saved = (set(self.converted), set(self.owned_results), set(self.relied), set(self.materialize))
         while True:
             self.converted, self.owned_results, self.relied, self.materialize = (set(s) for s in saved)
+            self.forget()
             inner = frozenset(params[j] for j in slots)
             self.region(body, assumed | inner)
             body_users = _region_uses(body)
@@ -926,6 +934,7 @@ class _Stores:
                 loop.args[j + (loop.kind is OpKind.FOR)] = copy  # (a for loop's first argument: its iterable)
                 users.clear()
                 users.update(_region_uses(region))
+                self.forget()
                 k += 1
                 inserted += 1
                 own = True
@@ -938,30 +947,56 @@ class _Stores:
     def chain(self, v: Value, region: Region, at: int, users: dict, assumed: frozenset) -> Any:
         """Whether the array ``v`` (read at op ``at`` of ``region``, or by its yields when ``at``
         is past its ops) is this code's own, reachable only through ``v`` there: None if not;
-        else the assumed param it descends from, or True (a new array)."""
+        else the assumed param it descends from, or True (a new array). ``self.views`` gets the
+        views of it (and of what it descends from) read before ``at``.
+
+        Each step back through an earlier store is remembered, so a chain of N stores is walked
+        once, not once per store (the answer from a store back is the one its own store had)."""
         ops = region.ops
-        producers = {r: i for i, op in enumerate(ops) for r in op.results}
-        self.views = []
+        if region not in self.positions:
+            self.positions[region] = {r: i for i, op in enumerate(ops) for r in op.results}
+        producers = self.positions[region]
+        path: list[tuple[tuple, list[Op]]] = []  # the steps walked, each with the views it met
         while True:
+            key = (region, v, at, assumed)
+            if key in self.walked:
+                answer, views = self.walked[key]
+                break
             views = _dead_but_at(v, at, users, ops, self.producers)
-            if views is None:
-                return None
-            self.views += views
-            if v in assumed:
-                return v
-            i = producers.get(v)
-            if i is None:
-                return None
-            op = ops[i]
-            if op.kind is OpKind.FOR:
-                return True if v in self.owned_results else None
-            if op.kind is not OpKind.CALL or "copy" in op.kwnames:
-                return None
-            record = primitives.lookup(op.fn)
-            if op in self.converted or (record.updates and record.alias == primitives.ITSELF and op.effect):
-                v, at = op.args[0], i
+            step = self._step(v, views, producers, ops, assumed)
+            if type(step) is tuple:  # (the array it updates, and where): one more step back
+                path.append((key, views))
+                v, at = step
                 continue
-            return True if record.alias == primitives.FRESH and not record.updates else None
+            answer, views = step, views if step is not None else []
+            self.walked[key] = (answer, views)
+            break
+        for key, own in reversed(path):
+            views = own + views if answer is not None else []
+            self.walked[key] = (answer, views)
+        self.views = views
+        return answer
+
+    def _step(self, v: Value, views: list[Op] | None, producers: dict[Value, int], ops: list[Op],
+              assumed: frozenset) -> Any:
+        """One step of :meth:`chain` at ``v``: its answer, or ``(array, index)`` of the store or
+        in-place update that made ``v`` from an earlier array, to go on with."""
+        if views is None:
+            return None
+        if v in assumed:
+            return v
+        i = producers.get(v)
+        if i is None:
+            return None
+        op = ops[i]
+        if op.kind is OpKind.FOR:
+            return True if v in self.owned_results else None
+        if op.kind is not OpKind.CALL or "copy" in op.kwnames:
+            return None
+        record = primitives.lookup(op.fn)
+        if op in self.converted or (record.updates and record.alias == primitives.ITSELF and op.effect):
+            return op.args[0], i
+        return True if record.alias == primitives.FRESH and not record.updates else None
 
 
 def _stores_into(region: Region, param: Value) -> bool:

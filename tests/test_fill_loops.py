@@ -7,9 +7,11 @@ caller's arrays are left as they were); the generated code for the work it does 
 from __future__ import annotations
 
 import ast
+import linecache
 import math
 import operator
 import re
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -554,3 +556,30 @@ def test_store_in_place_copies_an_argument_once_before_the_loop(every_pass_on):
     loop_copies = [op for op, region in ir.walk(fn_ir.body) if region is not fn_ir.body
                    and op.kind is OpKind.CALL and op.fn == Method("copy")]
     assert not loop_copies and len(calls(fn_ir, runtime.store)) == 2, dump(fn_ir)
+
+
+def store_chain(n: int) -> Callable:
+    """``y[k % 3] = y[(k + 1) % 3] * 0.5 + x[k % 3]`` ``n`` times on an array the function made."""
+    lines = ["def chain(x):", "    y = np.zeros(3)"]
+    lines += [f"    y[{k % 3}] = y[{(k + 1) % 3}] * 0.5 + x[{k % 3}]" for k in range(n)]
+    source = "\n".join(lines + ["    return np.sum(y * y)"]) + "\n"
+    filename = f"<store chain of {n}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"np": np}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 -- the test's own source
+    return namespace["chain"]
+
+
+def test_store_in_place_walks_a_chain_of_stores_once(every_pass_on, monkeypatch):
+    # each store's array descends from every store before it: asking afresh from each one is quadratic
+    steps = []
+    dead_but_at = optimize._dead_but_at
+    monkeypatch.setattr(optimize, "_dead_but_at", lambda *a: steps.append(1) or dead_but_at(*a))
+    counts = {}
+    for n in (100, 200):
+        fn_ir = primal_ir(store_chain(n), VECTOR[:3])
+        steps.clear()
+        optimize.store_in_place(fn_ir)
+        assert len(calls(fn_ir, runtime.store)) == n, dump(fn_ir)
+        counts[n] = len(steps)
+    assert counts[200] <= 2 * counts[100] + 10, counts
