@@ -713,7 +713,7 @@ def defer_element_sums(fn: Function) -> None:
     uses = use_counts(fn)
     producers = definitions(fn.body)
     replace: dict[Value, Value] = {}
-    for region in [fn.body] + [sub for op, _ in walk(fn.body) for sub in op.regions]:
+    for region in _all_regions(fn.body):
         for loop in [op for op in region.ops if op.kind is OpKind.FOR]:
             for k in range(len(loop.results)):
                 _sum_element_in(loop, k, region, uses, producers, replace)
@@ -737,8 +737,7 @@ def _element_updates(loop: Op, k: int, uses: dict[Value, int], producers: dict[V
     if not chain or uses.get(param) != 1 or type(param.kind) is not int:
         return None
     index = chain[0].args[1]
-    fixed = index.is_const and type(index.const) is int or index.integer and index not in producers or (
-        index.integer and producers[index] not in body.ops)
+    fixed = index.is_const and type(index.const) is int or index.integer and producers.get(index) not in body.ops
     if not fixed or any(op.args[1] is not index for op in chain) or index in body.params:
         return None
     return chain[::-1]

@@ -118,10 +118,11 @@ class Reverse:
 
     def _recomputable(self, v: Value, region: Region, depth: int = 0) -> bool:
         """Whether ``v``, defined in loop region ``region``, is int arithmetic (``i - 1``,
-        ``2 * i + 1``), an element of an argument (``x[i - 1]``) or arithmetic on one and ints
-        (``x[0] * i``) of values the backward sweep
-        reads without a stack: constants, values from outside ``region``, the loop index, or
-        such arithmetic itself."""
+        ``2 * i + 1``), an index built of ints, an element of an argument (``x[i - 1]``),
+        arithmetic on numbers and such elements (``x[0] * i``), or a comparison or builtin
+        ``max``/``min`` of two of them (``x[i] > 0``), of values the backward sweep reads without
+        a stack: constants, values from outside ``region``, the loop index, or such values
+        themselves."""
         op = self.defs.get(v)
         if op is None or op.kind is not OpKind.CALL or op.kwnames or depth > 8:
             return False
