@@ -662,6 +662,15 @@ def _live_values(fn: Function) -> set[Value]:
                 live.add(v)
                 changed = True
 
+    def mark_carried(loop: Op) -> None:
+        """A loop's carried value is live when its result or its param in a region is: mark
+        its initial value and what the body yields for it."""
+        carried = [loop.carried(sub) for sub in loop.regions]
+        inits, yields = loop.inits, loop.body.yields
+        for i, r in enumerate(loop.results):
+            if r in live or any(params[i] in live for params in carried):
+                mark([inits[i], yields[i]])
+
     def visit(region: Region) -> bool:
         """Mark what the live ops of ``region`` read; True if any op in it is live."""
         any_live = False
@@ -685,15 +694,9 @@ def _live_values(fn: Function) -> set[Value]:
                     mark(op.args)
                     any_live = True
                 continue
-            body, inits = op.body, op.inits
-            carried = [op.carried(sub) for sub in op.regions]
-            for i, r in enumerate(op.results):
-                if r in live or any(params[i] in live for params in carried):
-                    mark([inits[i], body.yields[i]])
+            mark_carried(op)
             inner = [visit(sub) for sub in op.regions]
-            for i, r in enumerate(op.results):
-                if r in live or any(params[i] in live for params in carried):
-                    mark([inits[i], body.yields[i]])
+            mark_carried(op)  # (and what the visit found live inside)
             if op.kind is OpKind.WHILE or any(inner) or any(r in live for r in op.results):
                 if op.kind is OpKind.FOR:
                     mark([op.iterable])
