@@ -746,6 +746,16 @@ class Lowerer:
         self.block(stmts)
         self.flags.pop(continued, None)
 
+    def note_carried(self, values: list[Value], inits: list[Value], ints: list[bool], natures: list,
+                     maybes: list) -> None:
+        """What is known of a loop's carried values (its regions' params, or its results) from
+        their initial values and the iterations so far: which are Python ints, the object each
+        starts as, what sort of object each is, and which names each may be an alias of."""
+        _mark_ints(values, ints)
+        self.same_object.update((v, self.same_object.get(init, init)) for v, init in zip(values, inits))
+        self.nature.update((v, n) for v, n in zip(values, natures) if n)
+        self.maybe_aliases.update((v, set(m)) for v, m in zip(values, maybes) if m)
+
     def carried(self, node: ast.stmt) -> list[str]:
         """Names a loop must carry: assigned in it, and defined before it or read after it."""
         assigned = _remembered(node, "assigned", lambda: desugar.assigned_names(node))
@@ -772,18 +782,12 @@ class Lowerer:
         self.loop_depth += 1
         while True:  # until the kinds and shapes assumed for the carried values hold
             params = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
-            _mark_ints(params, ints)
-            self.same_object.update((p, self.same_object.get(v, v)) for p, v in zip(params, inits))
-            self.nature.update((p, n) for p, n in zip(params, natures) if n)
-            self.maybe_aliases.update((p, set(m)) for p, m in zip(params, maybes) if m)
+            self.note_carried(params, inits, ints, natures, maybes)
             cond_region = None
             if cond is not None:
                 cond_params = [self._carried(n, v, k, s, d)
                                for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
-                _mark_ints(cond_params, ints)
-                self.same_object.update((p, self.same_object.get(v, v)) for p, v in zip(cond_params, inits))
-                self.nature.update((p, n) for p, n in zip(cond_params, natures) if n)
-                self.maybe_aliases.update((p, set(m)) for p, m in zip(cond_params, maybes) if m)
+                self.note_carried(cond_params, inits, ints, natures, maybes)
                 cond_region, cond_env = self.region(None, before)
                 self._bind_carried(names, cond_params, aliases)
                 self.b.push(cond_region)
@@ -823,10 +827,7 @@ class Lowerer:
         if any(p in self.updated_in_place for p in params):  # the loop updates these in place
             self.updated_in_place.update(v for v, p in zip(inits, params) if p in self.updated_in_place)
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
-        _mark_ints(results, ints)
-        self.same_object.update((r, self.same_object.get(v, v)) for r, v in zip(results, inits))
-        self.nature.update((r, n) for r, n in zip(results, natures) if n)
-        self.maybe_aliases.update((r, set(m)) for r, m in zip(results, maybes) if m)
+        self.note_carried(results, inits, ints, natures, maybes)
         self._bind_carried(names, results, aliases)
         self.drop_loop_flags()
         regions = [cond_region, region] if cond_region is not None else [region]
