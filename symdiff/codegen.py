@@ -63,11 +63,11 @@ RUNTIME = {id(getattr(runtime, n)): n for n in dir(runtime)
            and getattr(runtime, n).__module__ == runtime.__name__}
 
 
-
 def _write_between(writes: list[int], start: int, end: int) -> bool:
     """Whether an op at a position in ``writes`` (sorted) lies strictly between ``start`` and ``end``."""
     i = bisect.bisect_right(writes, start)
     return i < len(writes) and writes[i] < end
+
 
 class Comment(ast.stmt):
     """A ``# text`` line among the statements of generated code; only :class:`Printer` knows it."""
