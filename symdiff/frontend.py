@@ -20,6 +20,7 @@ from .errors import SymdiffError, UnsupportedSyntaxError, located
 
 _MISSING = object()
 
+
 def nodes(tree: ast.AST) -> list[ast.AST]:
     """Every node of ``tree``, ``tree`` first: what ``ast.walk`` yields, in its order, as a
     list (made in a third of the time)."""
