@@ -31,7 +31,7 @@ import numpy as np
 
 from . import codegen, forward, ir, lower, optimize, primitives, reverse, shapes, tracing
 from .errors import REPORT, AliasingError, InternalError, NoRuleError, SymdiffError, UnresolvedNameError, located
-from .frontend import Parsed, parse_function
+from .frontend import Parsed, check_entry_signature, parse_function
 
 ArgNums = Union[int, Sequence[int]]
 _SCALAR_TYPES = (float, int, bool)
@@ -502,13 +502,13 @@ def _param_names(fun: Callable) -> list[str]:
         raise SymdiffError(f"{fun!r} is not a Python function with a signature: symdiff needs Python "
                            "source; wrap it in a def, or register a rule with symdiff.defvjp") from None
     if any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY) for p in sig.parameters.values()):
-        parse_function(fun)  # raises an error located at the signature
-    return list(sig.parameters)
+        check_entry_signature(parse_function(fun))  # raises an error located at the signature
+    return [name for name, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY)]
 
 
 def _defaults(fun: Callable) -> dict[str, Any]:
     return {name: p.default for name, p in inspect.signature(fun).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+            if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY)}
 
 
 def _identifier(name: str) -> str:

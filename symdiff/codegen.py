@@ -542,6 +542,8 @@ class Codegen:
             return self.in_place(op)
         if op.kind is OpKind.CALL and op.fn is operator.iadd:
             return [ast.AugAssign(ast.Name(self.name(op.args[0]), ast.Store()), ast.Add(), self.expr(op.args[1]))]
+        if op.kind is OpKind.CALL and op.fn is runtime.throw and len(op.args) == 1:
+            return [ast.Raise(self.expr(op.args[0]), None)]  # the user's raise (or failed assert)
         if op.kind is OpKind.CALL:
             value = self.call_expr(op)
             if self.uses.get(op.result, 0) == 0:

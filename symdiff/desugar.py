@@ -4,6 +4,10 @@ Each rewrite is a function from ``ast`` to a new ``ast`` (its input is left as i
 needs nothing but the syntax tree (and, to know that ``enumerate`` is the builtin, what a free
 name refers to): no IR, no lowering state. :func:`desugar` runs them, in this order:
 
+0. :func:`statements` -- ``assert c, m`` becomes ``if not c: raise AssertionError(m)``;
+   ``map(f, s)`` and ``filter(f, s)`` of the builtins become list comprehensions; the body of
+   a generator function (one that yields) becomes one that builds the list of what it yields
+   and returns it.
 1. :func:`index_loops` -- ``for i, v in enumerate(s)``, ``for a, b in zip(s, t)`` and ``for v
    in reversed(s)`` (and these nested: ``enumerate(zip(s, t))``) become loops over an index,
    so that items are read, and differentiated, by position.
@@ -29,7 +33,7 @@ from typing import Any, Callable
 from .frontend import nodes
 
 __all__ = ["Namer", "always_jumps", "comprehension_loop", "desugar", "desugar_statements", "index_loops",
-           "normalize_jumps", "temporaries"]
+           "normalize_jumps", "statements", "temporaries"]
 
 Resolve = Callable[[str], Any]  # a free name -> the object it refers to (frontend.Parsed.resolve)
 Block = list  # a list of ast.stmt
@@ -61,7 +65,8 @@ class Namer:
 def desugar(node: ast.FunctionDef | ast.Lambda, resolve: Resolve, namer: Namer | None = None) -> ast.AST:
     """Every desugaring, in order, of ``node`` (a def or a lambda, nested functions included)."""
     namer = namer if namer is not None else Namer(node)
-    return normalize_jumps(index_loops(node, resolve, namer), in_place=True)  # (index_loops made a copy)
+    simpler = statements(node, resolve, namer)  # (a copy: the later rewrites change it in place)
+    return normalize_jumps(index_loops(simpler, resolve, namer, in_place=True), in_place=True)
 
 
 def desugar_statements(stmts: Block, resolve: Resolve, namer: Namer) -> Block:
@@ -70,10 +75,134 @@ def desugar_statements(stmts: Block, resolve: Resolve, namer: Namer) -> Block:
     return normalize_jumps(index_loops(holder, resolve, namer), in_place=True).body
 
 
+# ---------------------------------------------------------------------- 0. statements
+
+
+def statements(tree: ast.AST, resolve: Resolve, namer: Namer) -> ast.AST:
+    """A copy of ``tree`` with three constructs written in simpler Python::
+
+        assert c, m                 ->      if not c:
+                                                raise AssertionError(m)
+
+        map(f, s, t)                ->      [f(_a, _b) for _a, _b in zip(s, t)]
+        filter(f, s)                ->      [_a for _a in s if f(_a)]      (f None: if _a)
+
+        def gen(x):                         def gen(x):
+            for i in range(3):      ->          _yielded = []
+                yield x * i                     for i in range(3):
+                                                    _yielded.append(x * i)
+                                                return _yielded
+
+    The assertion is checked whatever ``python -O`` says (the derivative checks its input as
+    the function does when run normally). ``map`` and ``filter`` give a list where Python
+    gives an iterator, as a generator gives the list of what it yields: symdiff has no lazy
+    iterators, and a consumer (``for``, ``list``, ``sum``, ``zip``...) sees the same items.
+    Only the builtins ``map`` and ``filter`` (not a name the function binds) of a callee that
+    is a name, an attribute or a lambda (evaluated once per item here) are rewritten."""
+    tree = copy_tree(tree)
+    bound = namer.bound
+
+    def builtin(call: ast.expr, fn: Callable) -> bool:
+        return isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id not in bound \
+            and not call.keywords and not any(isinstance(a, ast.Starred) for a in call.args) \
+            and resolve(call.func.id) is fn
+
+    class Rewrite(ast.NodeTransformer):
+        def visit_Assert(self, node: ast.Assert) -> ast.stmt:
+            self.generic_visit(node)
+            error = _call(AssertionError, *([node.msg] if node.msg is not None else []))
+            test = ast.UnaryOp(ast.Not(), node.test)
+            return _located(ast.If(test, [_located(ast.Raise(error, None), node)], []), node)
+
+        def visit_Call(self, node: ast.Call) -> ast.expr:
+            self.generic_visit(node)
+            callee = node.args[0] if node.args else None
+            if not isinstance(callee, (ast.Name, ast.Attribute, ast.Lambda)) and \
+                    not (isinstance(callee, ast.Constant) and callee.value is None):
+                return node
+            if builtin(node, map) and len(node.args) >= 2 and not isinstance(callee, ast.Constant):
+                return _located(_mapped(callee, node.args[1:], namer), node)
+            if builtin(node, filter) and len(node.args) == 2:
+                return _located(_filtered(callee, node.args[1], namer), node)
+            return node
+
+        def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+            self.generic_visit(node)
+            return _generator_as_list(node, namer) if _yields(node) else node
+
+    return Rewrite().visit(tree)
+
+
+def _mapped(fn: ast.expr, iterables: list[ast.expr], namer: Namer) -> ast.ListComp:
+    """``[fn(_a, ...) for _a, ... in zip(*iterables)]`` (no ``zip`` for one iterable)."""
+    names = [namer.fresh("_item") for _ in iterables]
+    target: ast.expr = ast.Name(names[0], ast.Store()) if len(names) == 1 else \
+        ast.Tuple([ast.Name(n, ast.Store()) for n in names], ast.Store())
+    source = iterables[0] if len(iterables) == 1 else _call(zip, *iterables)
+    elt = ast.Call(fn, [ast.Name(n, ast.Load()) for n in names], [])
+    return ast.ListComp(elt, [ast.comprehension(target, source, [], 0)])
+
+
+def _filtered(fn: ast.expr, iterable: ast.expr, namer: Namer) -> ast.ListComp:
+    """``[_a for _a in iterable if fn(_a)]`` (``if _a`` when ``fn`` is None)."""
+    name = namer.fresh("_item")
+    test = ast.Name(name, ast.Load()) if isinstance(fn, ast.Constant) else \
+        ast.Call(fn, [ast.Name(name, ast.Load())], [])
+    clause = ast.comprehension(ast.Name(name, ast.Store()), iterable, [test], 0)
+    return ast.ListComp(ast.Name(name, ast.Load()), [clause])
+
+
+def _yields(node: ast.FunctionDef) -> bool:
+    """Whether ``node`` is a generator function: a ``yield`` in its own body (not in a nested
+    function or lambda)."""
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        sub = stack.pop()
+        if isinstance(sub, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(sub))
+    return False
+
+
+def _generator_as_list(node: ast.FunctionDef, namer: Namer) -> ast.FunctionDef:
+    """The generator function ``node`` as a function returning the list of what it yields:
+    ``yield v`` appends ``v``, ``return`` (with a value or not: it ends the iteration) returns
+    the list, and so does falling off the end."""
+    out = namer.fresh("_yielded")
+
+    def result() -> ast.Return:
+        return ast.Return(ast.Name(out, ast.Load()))
+
+    class Yields(ast.NodeTransformer):
+        def visit_FunctionDef(self, sub: ast.FunctionDef) -> ast.AST:
+            return sub  # (a nested function's yields and returns are its own)
+
+        visit_Lambda = visit_FunctionDef
+
+        def visit_Expr(self, stmt: ast.Expr) -> ast.AST:
+            if isinstance(stmt.value, ast.Yield):
+                item = stmt.value.value if stmt.value.value is not None else ast.Constant(None)
+                append = ast.Attribute(ast.Name(out, ast.Load()), "append", ast.Load())
+                return _located(ast.Expr(ast.Call(append, [item], [])), stmt)
+            return stmt
+
+        def visit_Return(self, stmt: ast.Return) -> ast.AST:
+            return _located(result(), stmt)
+
+    body = [Yields().visit(stmt) for stmt in node.body]
+    start = _located(ast.Assign([ast.Name(out, ast.Store())], ast.List([], ast.Load())), node.body[0])
+    end = _located(result(), node.body[-1])
+    new = ast.FunctionDef(node.name, node.args, [start, *body, end], node.decorator_list, node.returns,
+                          getattr(node, "type_comment", None), **({"type_params": node.type_params}
+                                                                   if hasattr(node, "type_params") else {}))
+    return ast.copy_location(new, node)
+
+
 # ---------------------------------------------------------------------- 1. index loops
 
 
-def index_loops(tree: ast.AST, resolve: Resolve, namer: Namer) -> ast.AST:
+def index_loops(tree: ast.AST, resolve: Resolve, namer: Namer, in_place: bool = False) -> ast.AST:
     """Loops over ``enumerate``, ``zip`` and ``reversed`` as loops over an index::
 
         for i, v in enumerate(f(x)):        _seq = f(x)
@@ -119,7 +248,7 @@ def index_loops(tree: ast.AST, resolve: Resolve, namer: Namer) -> ast.AST:
                 out.append(stmt)
         return out
 
-    return _each_block(tree, rewrite)
+    return _each_block(tree, rewrite, in_place)
 
 
 def temporaries(loop: ast.For) -> tuple[str, ...]:

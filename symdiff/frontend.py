@@ -37,22 +37,25 @@ def nodes(tree: ast.AST) -> list[ast.AST]:
 
 # Statement and expression nodes the lowering has no meaning for, with the name users know.
 UNSUPPORTED = {
-    "Try": "try statement", "TryStar": "try/except* statement", "With": "with statement",
+    "Try": "try statement", "TryStar": "try/except* statement",
     "AsyncWith": "async with statement", "AsyncFor": "async for loop",
-    "AsyncFunctionDef": "async function", "Await": "await expression", "Yield": "yield",
+    "AsyncFunctionDef": "async function", "Await": "await expression",
     "YieldFrom": "yield from", "Global": "global statement", "Nonlocal": "nonlocal statement",
-    "Delete": "del statement", "ClassDef": "class definition", "Starred": "star-args (*)",
-    "Match": "match statement", "Raise": "raise statement", "Import": "import statement",
+    "Delete": "del statement", "ClassDef": "class definition",
+    "Match": "match statement", "Import": "import statement",
     "ImportFrom": "import statement",
     "SetComp": "set comprehension", "DictComp": "dict comprehension", "NamedExpr": "assignment expression (:=)",
     "Set": "set display", "JoinedStr": "f-string",
-    "Assert": "assert statement", "AnnAssign": "annotated assignment",
+    "AnnAssign": "annotated assignment",
 }
 
 # What to write instead, for constructs with a usual rewrite.
 ADVICE = {
     "Delete": "build a new list or dict without the item (by slicing, a comprehension or a display), "
               "or just stop using the name",
+    "YieldFrom": "write `for item in iterable: yield item`",
+    "Try": "check the condition with an `if` and `raise` (or `assert`) instead of catching the exception",
+    "DictComp": "build the dict with a display {'a': x, ...} or dict(a=x, ...)",
 }
 
 
@@ -326,12 +329,42 @@ def _shift(node: ast.AST, rows: int, cols: int, first_row_only: bool = False) ->
 
 
 def _check_signature(parsed: Parsed) -> None:
+    """Refuse positional-only parameters (``*args``, ``**kwargs`` and keyword-only parameters
+    are bound when a helper is inlined; :func:`check_entry_signature` refuses what the
+    differentiated function itself cannot have)."""
+    if getattr(parsed.node.args, "posonlyargs", []):
+        raise parsed.error(parsed.node, "positional-only parameters in the signature are not supported yet: "
+                           "drop the `/`")
+
+
+def check_entry_signature(parsed: Parsed) -> None:
+    """Refuse what the differentiated function's own signature cannot have: its positional
+    parameters are what the derivative takes, so ``*args``/``**kwargs`` (of unknown number) are
+    refused, and a keyword-only parameter needs a default (the derivative uses it)."""
     args = parsed.node.args
-    for what, present in (("*args", args.vararg), ("**kwargs", args.kwarg),
-                          ("keyword-only parameters", args.kwonlyargs),
-                          ("positional-only parameters", getattr(args, "posonlyargs", []))):
+    for what, present in (("*args", args.vararg), ("**kwargs", args.kwarg)):
         if present:
-            raise parsed.error(parsed.node, f"{what} in the signature are not supported yet")
+            raise parsed.error(parsed.node, f"{what} in the signature of the differentiated function are not "
+                               "supported: name each parameter (def f(x, y)), or differentiate a lambda "
+                               "that calls it, e.g. symdiff.grad(lambda x, y: f(x, y))")
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+        if default is None:
+            raise parsed.error(arg, f"the keyword-only parameter '{arg.arg}' of the differentiated function has "
+                               "no default: give it one (the derivative uses the default), or make it positional")
+    if isinstance(parsed.node, ast.FunctionDef) and any(isinstance(n, (ast.Yield, ast.YieldFrom))
+                                                        for n in _this_function_nodes(parsed.node)):
+        raise parsed.error(parsed.node, f"{parsed.name} is a generator function: differentiate a function that "
+                           f"consumes it, e.g. lambda x: sum({parsed.name}(x)), or list({parsed.name}(x))")
+
+
+def _this_function_nodes(node: ast.FunctionDef) -> Iterator[ast.AST]:
+    """The nodes of ``node``'s body outside nested functions and lambdas."""
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        sub = stack.pop()
+        yield sub
+        if not isinstance(sub, (ast.FunctionDef, ast.Lambda, ast.AsyncFunctionDef)):
+            stack.extend(ast.iter_child_nodes(sub))
 
 
 def _check_syntax(parsed: Parsed) -> None:
@@ -342,5 +375,25 @@ def _check_syntax(parsed: Parsed) -> None:
             if construct is not None:
                 advice = ADVICE.get(type(node).__name__)
                 raise parsed.error(node, f"{construct} is not supported by symdiff" + (f": {advice}" if advice else ""))
-            if isinstance(node, ast.keyword) and node.arg is None:
-                raise parsed.error(node.value, "**kwargs in a call is not supported by symdiff")
+            message = _statement_message(node, stmt)
+            if message is not None:
+                raise parsed.error(node, message)
+
+
+def _statement_message(node: ast.AST, stmt: ast.stmt) -> str | None:
+    """Why ``node`` (inside the statement ``stmt``) is refused, for the forms of ``raise``,
+    ``yield`` and star-unpacking symdiff does not take; else None."""
+    if isinstance(node, ast.Raise):
+        if node.exc is None:
+            return ("a bare `raise` (re-raising the exception being handled) is not supported by symdiff: "
+                    "raise an exception, e.g. raise ValueError(\"...\")")
+    if isinstance(node, ast.Yield) and not any(isinstance(s, ast.Expr) and s.value is node for s in nodes(stmt)):
+        return ("yield used as a value is not supported by symdiff: a generator may only yield as a statement "
+                "(`yield value`)")
+    if isinstance(node, ast.Starred) and isinstance(node.ctx, ast.Store):
+        return ("star-unpacking in an assignment (a, *rest = ...) is not supported by symdiff: index or slice "
+                "instead (a, rest = t[0], t[1:])")
+    if isinstance(node, ast.withitem) and node.optional_vars is not None:
+        return ("`with ... as name` is not supported by symdiff: only `with np.errstate(...)` and "
+                "`with warnings.catch_warnings()` without `as` are")
+    return None

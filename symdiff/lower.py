@@ -33,7 +33,7 @@ import numpy as np
 
 from . import desugar, mutation, operators, passes, primitives, rules, runtime, shapes
 from .errors import AliasingError, MutationError, SymdiffError, UnresolvedNameError, located
-from .frontend import _MISSING, Parsed, names_read, parse_function
+from .frontend import _MISSING, Parsed, check_entry_signature, names_read, parse_function
 from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
@@ -84,6 +84,7 @@ class Lowerer:
     """Lowers one function, specialised for its arguments (see :func:`lower`)."""
 
     def __init__(self, parsed: Parsed, specs: list[Any]):
+        check_entry_signature(parsed)
         self.p, self.namer = desugared(parsed)
         self.body = Region(params=[Value(name) for name in parsed.params])
         # constant folding stays on: it is what makes `axis=-1` or `(2, 0, 1)` static arguments
@@ -93,6 +94,8 @@ class Lowerer:
         self.flags: dict[Flag, Value] = {}  # the lowering's own (see Flag)
         if parsed.bound is not _MISSING:  # a bound method: `self` is a constant, read at call time
             self.env[parsed.all_params[0]] = self.b.const(parsed.bound, hint=parsed.all_params[0])
+        for name, value in (getattr(parsed.fn, "__kwdefaults__", None) or {}).items():
+            self.env[name] = self.b.const(value, hint=name)  # keyword-only: the default, a constant
         self.loop_depth = 0
         self.statements: list[ast.stmt] = []  # the statements being lowered, outermost first
         self.updated_in_place: set[Value] = set()  # values some name updates in place (a += 1)
@@ -219,6 +222,8 @@ class Lowerer:
                 return
             self.b.line = stmt.lineno
             self.stmt(stmt)
+            if isinstance(stmt, ast.Raise):
+                return  # the rest is unreachable (the exception ends the function)
 
     def block_not_jumped(self, stmts: list[ast.stmt]) -> None:
         """Lower ``stmts`` in the arm where no jump happened: the flags are known False there."""
@@ -262,6 +267,45 @@ class Lowerer:
 
     def stmt_Pass(self, node: ast.Pass) -> None:
         pass
+
+    def stmt_Raise(self, node: ast.Raise) -> None:
+        """``raise E(...)``: the exception is made and raised where the source raises it (an
+        effect: it stays in the derivative's forward code, in the same branch). What follows
+        it in its block is unreachable; the values its branch merges are never used."""
+        if node.cause is not None:
+            raise self.p.error(node, "`raise ... from ...` is not supported by symdiff: drop the `from` clause")
+        exc = self.expr(node.exc)
+        self.b.call(runtime.throw, [exc], effect=True)
+
+    def stmt_With(self, node: ast.With) -> None:
+        """``with np.errstate(...):`` or ``with warnings.catch_warnings():`` -- the body is lowered
+        between a call that enters the manager and one that exits it (effects: they stay in the
+        derivative's forward code around the body's operations, in order). Other managers are
+        refused: what they do on entering and leaving is not known."""
+        managers = []
+        for item in node.items:
+            managers.append(self.context_manager(item.context_expr))
+        jumps = [n for n in _this_function([*node.body], loops=False)
+                 if isinstance(n, (ast.Return, ast.Break, ast.Continue, ast.Raise))]
+        if jumps:
+            raise self.p.error(jumps[0], f"`{type(jumps[0]).__name__.lower()}` inside a `with` block is not "
+                               "supported by symdiff: assign the value in the block and return (or break) after it")
+        for manager in managers:
+            self.b.call(runtime.enter_context, [manager], effect=True)
+        self.block(node.body)
+        self.b.line = node.end_lineno or node.lineno
+        for manager in reversed(managers):
+            self.b.call(runtime.exit_context, [manager], effect=True)
+
+    def context_manager(self, expr: ast.expr) -> Value:
+        """The manager of a ``with`` item: a call of a context manager symdiff knows."""
+        callee = self.expr(expr.func) if isinstance(expr, ast.Call) else None
+        if callee is None or not callee.is_const or not any(callee.const is known for known in runtime.CONTEXTS):
+            raise self.p.error(expr, f"the context manager {ast.unparse(expr)} is not supported by symdiff (only "
+                               "np.errstate(...) and warnings.catch_warnings() are): move the `with` block out "
+                               "of the differentiated function, or call the function inside it")
+        args, kwargs = self.call_arguments(expr)
+        return self.b.call(callee.const, args, kwargs, hint="manager", effect=True)
 
     def stmt_Expr(self, node: ast.Expr) -> None:
         if isinstance(node.value, ast.Constant):
@@ -628,12 +672,40 @@ class Lowerer:
     def stmt_For(self, node: ast.For) -> None:
         if node.orelse:
             raise self.p.error(node, "for ... else is not supported")
+        spread = self.spread_iterable(node)
+        if spread is not None:  # `for a, b in zip(*pairs)`: the loop over zip(pairs[0], pairs[1])
+            return self.block(self.desugared([spread]))
         if _remembered(node, "jumps out", lambda: _jumps_out(node.body)):
             self.for_as_while(node)
         else:
             self.for_loop(node)
         for name in desugar.temporaries(node):  # an index loop's sequences: dead from here on
             self.env.pop(name, None)
+
+    def spread_iterable(self, node: ast.For) -> ast.For | None:
+        """``node`` iterating a call with star-arguments of known length (``zip(*pairs)``, of
+        a name known item by item or a display) as a loop over the call of the items
+        (``zip(pairs[0], pairs[1])``), which the desugarings can make an index loop of; else None."""
+        call = node.iter
+        if not isinstance(call, ast.Call) or not any(isinstance(a, ast.Starred) for a in call.args):
+            return None
+        args: list[ast.expr] = []
+        for a in call.args:
+            if not isinstance(a, ast.Starred):
+                args.append(a)
+            elif isinstance(a.value, (ast.List, ast.Tuple)) and not any(isinstance(e, ast.Starred)
+                                                                         for e in a.value.elts):
+                args.extend(a.value.elts)
+            elif isinstance(a.value, ast.Name) and a.value.id in self.env:
+                items, is_dict = self.known_items(self.env[a.value.id])
+                if items is None or is_dict:
+                    return None  # (the call refuses it, saying what to write)
+                args.extend(ast.copy_location(ast.Subscript(ast.Name(a.value.id, ast.Load()), ast.Constant(k),
+                                                            ast.Load()), a) for k in sorted(items))
+            else:
+                return None
+        new_call = ast.copy_location(ast.Call(call.func, args, call.keywords), call)
+        return ast.copy_location(ast.For(node.target, new_call, node.body, node.orelse), node)
 
     def for_loop(self, node: ast.For) -> None:
         """``for t in seq`` whose body neither breaks nor returns: a ``for`` op, or one copy
@@ -1124,9 +1196,99 @@ class Lowerer:
         self.branch(cond, arm(node.body), arm(node.orelse))
         return self.flags.pop(key)
 
+    def call_arguments(self, node: ast.Call) -> tuple[list[Value], dict[str, Value]]:
+        """The positional and keyword arguments of a call, star-arguments (``*t``, ``**d``) spread
+        into their items: those of a tuple, list or dict known item by item here."""
+        args: list[Value] = []
+        for a in node.args:
+            args.extend(self.spread(a.value, "*") if isinstance(a, ast.Starred) else [self.expr(a)])
+        kwargs: dict[str, Value] = {}
+        for k in node.keywords:
+            pairs = self.spread(k.value, "**") if k.arg is None else [(k.arg, self.expr(k.value))]
+            for name, value in pairs:
+                if name in kwargs:
+                    raise self.p.error(k, f"the keyword argument '{name}' is given twice", cls=SymdiffError)
+                kwargs[name] = value
+        return args, kwargs
+
+    def spread(self, node: ast.expr, star: str) -> list:
+        """The items of ``*node`` (a list of values) or ``**node`` (a list of ``(key, value)``):
+        ``node`` must be known item by item at compile time."""
+        value = self.expr(node)
+        items, is_dict = self.known_items(value)
+        if items is None or is_dict != (star == "**"):
+            what = "a dict whose keys" if star == "**" else "a tuple or list whose length"
+            raise self.p.error(node, f"`{star}{ast.unparse(node)}` in a call needs {what} symdiff knows at compile "
+                               "time (a display, or a value built from one): pass the "
+                               + ("keywords one by one (f(a=d['a']))" if star == "**" else
+                                  "items one by one (f(t[0], t[1])) or spread a display (f(*(a, b)))"))
+        if star == "**":
+            if not all(isinstance(k, str) for k in items):
+                raise self.p.error(node, f"`**{ast.unparse(node)}` needs string keys", cls=SymdiffError)
+            return list(items.items())
+        return [items[k] for k in sorted(items)]
+
+    def known_items(self, value: Value) -> tuple[dict | None, bool]:
+        """``(items, is_dict)``: the items of ``value`` by key (index for a tuple or list) when
+        known at compile time -- a constant container, a display, an argument -- else None."""
+        if value.is_const and isinstance(value.const, (tuple, list, dict)):
+            const = value.const
+            items = dict(const) if isinstance(const, dict) else dict(enumerate(const))
+            return {k: self.b.const(v) for k, v in items.items()}, isinstance(const, dict)
+        items = self.structs.get(value)
+        return items, items is not None and self.container_type(value) is dict
+
+    def dict_call(self, node: ast.Call) -> Value:
+        """``dict(a=x)``, ``dict(d, a=x)`` of a dict known item by item, ``dict(pairs)`` of
+        known ``(key, value)`` pairs and ``dict(zip(keys, values))``: a dict display, its keys
+        constants (as in a display)."""
+        positional, extra = node.args, [k for k in node.keywords]
+        items: dict = {}
+        if len(positional) > 1 or any(isinstance(a, ast.Starred) for a in positional):
+            raise self.p.error(node, "dict() takes at most one positional argument here", cls=SymdiffError)
+        if positional:
+            items = self.dict_items(positional[0])
+        _, kwargs = self.call_arguments(ast.Call(node.func, [], extra))
+        items.update(kwargs)
+        keys = list(items)
+        return self.built(BuildDict(tuple(keys)), keys, list(items.values()))
+
+    def dict_items(self, arg: ast.expr) -> dict:
+        """The items of the dict ``dict(arg)`` makes, by constant key."""
+        advice = ("dict(...) needs its items known at compile time (a dict, a display of (key, value) pairs, "
+                  "zip of a display of constant keys and a display of values): write a display {'a': x, ...} "
+                  "or dict(a=x, ...)")
+        is_zip = isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id not in self.env \
+            and self.p.resolve(arg.func.id) is zip and len(arg.args) == 2 and not arg.keywords \
+            and not any(isinstance(a, ast.Starred) for a in arg.args)
+        if is_zip:
+            (keys, keys_dict), (values, values_dict) = (self.known_items(self.expr(a)) for a in arg.args)
+            if keys is None or values is None or keys_dict or values_dict:
+                raise self.p.error(arg, advice)
+            pairs = list(zip([keys[k] for k in sorted(keys)], [values[k] for k in sorted(values)]))
+        else:
+            items, is_dict = self.known_items(self.expr(arg))
+            if items is not None and is_dict:
+                return dict(items)
+            if items is None:
+                raise self.p.error(arg, advice)
+            pairs = []
+            for k in sorted(items):
+                pair, pair_dict = self.known_items(items[k])
+                if pair is None or pair_dict or len(pair) != 2:
+                    raise self.p.error(arg, advice)
+                pairs.append((pair[0], pair[1]))
+        out = {}
+        for key, value in pairs:
+            if not key.is_const or not _hashable(key.const):
+                raise self.p.error(arg, advice)
+            out[key.const] = value
+        return out
+
     def expr_Call(self, node: ast.Call) -> Value:
-        args = [self.expr(a) for a in node.args]
-        kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
+        if isinstance(node.func, ast.Name) and node.func.id not in self.env and self.p.resolve(node.func.id) is dict:
+            return self.dict_call(node)
+        args, kwargs = self.call_arguments(node)
         for name, default in (("out", None), ("where", True)):  # spelt-out defaults change nothing
             if name in kwargs and kwargs[name].is_const and kwargs[name].const is default:
                 del kwargs[name]
@@ -1280,10 +1442,11 @@ class Lowerer:
     def local_function(self, node: ast.Lambda | ast.FunctionDef) -> Value:
         """A lambda or def inside the function: a compile-time value, inlined where called."""
         args = node.args
-        if args.vararg or args.kwarg or args.kwonlyargs or getattr(args, "posonlyargs", []):
-            raise self.p.error(node, "*args, **kwargs and keyword-only parameters are not supported")
+        if getattr(args, "posonlyargs", []):
+            raise self.p.error(node, "positional-only parameters are not supported: drop the `/`")
         defaults = tuple(self.expr(d) for d in args.defaults)  # evaluated once, as in Python
-        return self.b.const(LocalFunction(node, defaults, self))
+        kwdefaults = {a.arg: self.expr(d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None}
+        return self.b.const(LocalFunction(node, defaults, self, kwdefaults))
 
     def inline_local(self, local: LocalFunction, args: list[Value], kwargs: dict[str, Value],
                      node: ast.Call) -> Value:
@@ -1295,7 +1458,7 @@ class Lowerer:
         owner = local.owner  # it reads the variables of the function defining it (also when passed on)
         parsed = Parsed(owner.p.fn, local.node, owner.p.filename, name)
         env = dict(owner.env)
-        bound = self.bind_arguments(parsed, args, kwargs, node, local.defaults)
+        bound = self.bind_arguments(parsed, args, kwargs, node, local.defaults, local.kwdefaults)
         env.update(bound)
         sub = Lowerer.for_inlining(parsed, self, env, owner.namer)
         sub.local_calls = self.local_calls | {local.node}
@@ -1307,26 +1470,40 @@ class Lowerer:
         return result
 
     def bind_arguments(self, parsed: Parsed, args: list[Value], kwargs: dict[str, Value],
-                       node: ast.Call, defaults: tuple[Value, ...] | None = None) -> dict[str, Value]:
-        """Parameter name -> argument value for a call, with the callee's defaults."""
+                       node: ast.Call, defaults: tuple[Value, ...] | None = None,
+                       kwdefaults: dict[str, Value] | None = None) -> dict[str, Value]:
+        """Parameter name -> argument value for a call, with the callee's defaults (those of
+        keyword-only parameters too): the extra positional arguments make the tuple of a
+        ``*args`` parameter, the extra keywords the dict of a ``**kwargs`` one (both known item
+        by item)."""
+        signature = parsed.node.args
         params = parsed.all_params
-        if len(args) > len(params):
+        kwonly = [a.arg for a in signature.kwonlyargs]
+        if len(args) > len(params) and signature.vararg is None:
             raise self.p.error(node, f"{parsed.name}() takes {len(params)} positional arguments "
                                f"but {len(args)} were given", cls=SymdiffError)
         env = dict(zip(params, args))
+        extra: dict[str, Value] = {}
         for name, value in kwargs.items():
-            if name not in params or name in env:
+            if name in env or name not in params and name not in kwonly and signature.kwarg is None:
                 raise self.p.error(node, f"{parsed.name}() got an unexpected or repeated argument '{name}'",
                                    cls=SymdiffError)
-            env[name] = value
+            (env if name in params or name in kwonly else extra)[name] = value
         if defaults is None:  # the callee's own function's defaults (not a bound method's)
             defaults = tuple(self.b.const(d) for d in parsed.fn.__defaults__ or ())
-        for name, default in zip(params[len(params) - len(defaults):], defaults):
+        if kwdefaults is None:
+            kwdefaults = {k: self.b.const(v) for k, v in (parsed.fn.__kwdefaults__ or {}).items()}
+        for name, default in [*zip(params[len(params) - len(defaults):], defaults), *kwdefaults.items()]:
             if name not in env:
                 env[name] = default
-        missing = [n for n in params if n not in env]
+        missing = [n for n in params + kwonly if n not in env]
         if missing:
             raise self.p.error(node, f"{parsed.name}() is missing argument '{missing[0]}'", cls=SymdiffError)
+        if signature.vararg is not None:
+            rest = args[len(params):]
+            env[signature.vararg.arg] = self.built(BUILD_TUPLE, list(range(len(rest))), rest)
+        if signature.kwarg is not None:
+            env[signature.kwarg.arg] = self.built(BuildDict(tuple(extra)), list(extra), list(extra.values()))
         return env
 
     def expr_Subscript(self, node: ast.Subscript) -> Value:
@@ -1377,7 +1554,10 @@ class Lowerer:
         """A tuple/list/dict display; its items stay known by key for later indexing."""
         if any(isinstance(e, ast.Starred) for e in elts):
             raise self.p.error(elts[0], "star-unpacking in a display is not supported")
-        items = [self.expr(e) for e in elts]
+        return self.built(build, keys, [self.expr(e) for e in elts])
+
+    def built(self, build: Any, keys: list, items: list[Value]) -> Value:
+        """A display of ``items`` (already lowered), known by key for later indexing."""
         value = self.call(build, items)
         self.structs[value] = dict(zip(keys, items))
         return value
@@ -1466,12 +1646,14 @@ class LocalFunction:
     node: ast.Lambda | ast.FunctionDef
     defaults: tuple
     owner: Any  # the Lowerer of the function that defines it: its variables are the closure's
+    kwdefaults: dict = dataclasses.field(default_factory=dict)  # keyword-only parameter -> its default
 
 
 def _is_user_function(fn: Any) -> bool:
     """A Python function (not a library's) whose body symdiff should differentiate through."""
     module = getattr(fn, "__module__", None) or ""
-    return isinstance(fn, types.FunctionType) and not module.startswith(("numpy", "scipy", "symdiff"))
+    return isinstance(fn, types.FunctionType) and not module.startswith(("numpy", "scipy", "symdiff")) \
+        and module != "warnings"  # (warnings.simplefilter: a call, made where the source makes it)
 
 
 def _target_hint(target: ast.expr) -> str | None:

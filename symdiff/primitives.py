@@ -237,7 +237,9 @@ _BUILTINS = ("abs", "min", "max", "len", "range", "float", "int", "sum", "round"
              "print", "bool", "list", "tuple", "zip", "enumerate", "isinstance", "pow")
 # what generated code may spell as it is: it imports np and math, and builtins need no import
 _CODE_NAMES = {**_public_names((("np.linalg.", np.linalg), ("np.", np), ("math.", math))),
-               **{id(getattr(builtins, name)): name for name in _BUILTINS}}
+               **{id(getattr(builtins, name)): name for name in _BUILTINS},
+               **{id(obj): name for name, obj in vars(builtins).items()  # the exceptions code raises
+                  if isinstance(obj, type) and issubclass(obj, BaseException)}}
 _NAMES = {**_public_names((("np.fft.", np.fft), ("np.random.", np.random), ("operator.", operator))),
           **_CODE_NAMES}
 

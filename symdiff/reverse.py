@@ -78,6 +78,7 @@ class Reverse:
         self.handed_over: set[Value] = set()  # arrays returned to the caller as a gradient
         self.floats: dict[Value, bool] = {}  # passes.surely_float's answers (on the adjoint code)
         self.primal_floats: dict[Value, bool] = {}  # and on the primal
+        self.contexts: list[Value | None] = []  # the errstates the backward sweep is in, innermost last
         self._index(fn.body, None, False)
 
     def _index(self, region: Region, owner: tuple[Op, Region] | None, in_loop: bool) -> None:
@@ -355,6 +356,9 @@ class Reverse:
 
     def backprop(self, region: Region, adj: dict[Value, Value]) -> None:
         for op in reversed(list(region.ops)):
+            if op.kind is OpKind.CALL and op.fn in (runtime.enter_context, runtime.exit_context):
+                self.context_around_adjoints(op)
+                continue
             if not any(r in adj for r in op.results) or any(r in self.wrt for r in op.results):
                 continue  # no cotangent reached it, or it is an input (a container argument's item)
             self.b.line, self.b.file = op.line, op.file
@@ -364,6 +368,28 @@ class Reverse:
                 self.backprop_if(op, adj)
             elif op.is_loop:
                 self.backprop_loop(op, adj)
+
+    def context_around_adjoints(self, op: Op) -> None:
+        """The backward sweep of a ``with np.errstate(...)`` block's body runs in an errstate of
+        the same (constant) arguments: the end of the block (met first, walking backwards)
+        enters a new one, its start leaves it. Other managers (``warnings.catch_warnings``,
+        whose filters the body sets) and errstates of run-time arguments stay forward only."""
+        if op.fn is runtime.exit_context:
+            made = self.defs.get(op.args[0])
+            manager = None
+            if made is not None and made.kind is OpKind.CALL and made.fn is np.errstate \
+                    and all(a.is_const for a in made.args):
+                self.b.line, self.b.file = op.line, op.file
+                manager = self.b.call(np.errstate, [self.b.const(a.const) for a in made.positional],
+                                      {k: self.b.const(v.const) for k, v in made.keywords.items()},
+                                      hint="manager", effect=True)
+                self.b.call(runtime.enter_context, [manager], effect=True)
+            self.contexts.append(manager)
+        else:
+            manager = self.contexts.pop() if self.contexts else None
+            if manager is not None:
+                self.b.line, self.b.file = op.line, op.file
+                self.b.call(runtime.exit_context, [manager], effect=True)
 
     def backprop_call(self, op: Op, adj: dict[Value, Value]) -> None:
         g = adj.pop(op.result)

@@ -7,6 +7,7 @@ runs anywhere symdiff is installed.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -179,6 +180,28 @@ def add_at_key(acc: dict, position: int, g: Any) -> dict:
     """``acc[position] += g`` in place (the backward sweep's own accumulator); returns ``acc``."""
     acc[position] = acc[position] + g if position in acc else g
     return acc
+
+
+# The context managers a ``with`` block in a differentiated function may use: entering and
+# leaving them changes only how warnings and floating-point errors are reported.
+CONTEXTS = (np.errstate, warnings.catch_warnings)
+
+
+def throw(exc: Any) -> None:
+    """``raise exc``: the user's ``raise`` statement (and a failing ``assert``), where the
+    user's function raises it."""
+    raise exc
+
+
+def enter_context(manager: Any) -> None:
+    """Enter ``manager`` (an ``np.errstate`` or ``warnings.catch_warnings``): the first half
+    of the user's ``with`` block, before the operations of its body."""
+    manager.__enter__()
+
+
+def exit_context(manager: Any) -> None:
+    """Leave ``manager``, entered by :func:`enter_context`: the end of the ``with`` block."""
+    manager.__exit__(None, None, None)
 
 
 def reverse_sequence(seq: Any) -> tuple:
