@@ -231,10 +231,15 @@ def index_loops(tree: ast.AST, resolve: Resolve, namer: Namer, in_place: bool = 
 
     def kind(expr: ast.expr) -> str | None:
         """Which of the three views ``expr`` is, or None."""
-        if not (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name)) or expr.keywords \
-                or any(isinstance(a, ast.Starred) for a in expr.args) or expr.func.id in bound:
+        if not isinstance(expr, ast.Call) or expr.keywords or any(isinstance(a, ast.Starred) for a in expr.args):
             return None
-        fn, n = resolve(expr.func.id), len(expr.args)
+        if isinstance(expr.func, ast.Constant):  # (a builtin a rewrite wrote: map's zip)
+            fn = expr.func.value
+        elif isinstance(expr.func, ast.Name) and expr.func.id not in bound:
+            fn = resolve(expr.func.id)
+        else:
+            return None
+        n = len(expr.args)
         return "enumerate" if fn is enumerate and n == 1 else "zip" if fn is zip and n >= 1 else \
             "reversed" if fn is reversed and n == 1 else \
             "range" if fn is range and n == 1 else None

@@ -351,10 +351,12 @@ def check_entry_signature(parsed: Parsed) -> None:
         if default is None:
             raise parsed.error(arg, f"the keyword-only parameter '{arg.arg}' of the differentiated function has "
                                "no default: give it one (the derivative uses the default), or make it positional")
-    if isinstance(parsed.node, ast.FunctionDef) and any(isinstance(n, (ast.Yield, ast.YieldFrom))
-                                                        for n in _this_function_nodes(parsed.node)):
-        raise parsed.error(parsed.node, f"{parsed.name} is a generator function: differentiate a function that "
-                           f"consumes it, e.g. lambda x: sum({parsed.name}(x)), or list({parsed.name}(x))")
+    yields = [n for n in _this_function_nodes(parsed.node) if isinstance(n, (ast.Yield, ast.YieldFrom))] \
+        if isinstance(parsed.node, ast.FunctionDef) else []
+    if yields:
+        raise parsed.error(yields[0], f"differentiating a generator function (yield) itself is not supported: "
+                           f"differentiate a function that consumes it, e.g. lambda x: sum({parsed.name}(x)), "
+                           f"or list({parsed.name}(x))")
 
 
 def _this_function_nodes(node: ast.FunctionDef) -> Iterator[ast.AST]:

@@ -1218,8 +1218,8 @@ class Lowerer:
         items, is_dict = self.known_items(value)
         if items is None or is_dict != (star == "**"):
             what = "a dict whose keys" if star == "**" else "a tuple or list whose length"
-            raise self.p.error(node, f"`{star}{ast.unparse(node)}` in a call needs {what} symdiff knows at compile "
-                               "time (a display, or a value built from one): pass the "
+            raise self.p.error(node, f"`{star}{ast.unparse(node)}` in a call is not supported here: it needs {what} "
+                               "symdiff knows at compile time (a display, or a value built from one); pass the "
                                + ("keywords one by one (f(a=d['a']))" if star == "**" else
                                   "items one by one (f(t[0], t[1])) or spread a display (f(*(a, b)))"))
         if star == "**":
@@ -1255,9 +1255,9 @@ class Lowerer:
 
     def dict_items(self, arg: ast.expr) -> dict:
         """The items of the dict ``dict(arg)`` makes, by constant key."""
-        advice = ("dict(...) needs its items known at compile time (a dict, a display of (key, value) pairs, "
-                  "zip of a display of constant keys and a display of values): write a display {'a': x, ...} "
-                  "or dict(a=x, ...)")
+        advice = ("this dict(...) is not supported: it needs its items known at compile time (a dict, a display "
+                  "of (key, value) pairs, zip of a display of constant keys and a display of values): write a "
+                  "display {'a': x, ...} or dict(a=x, ...)")
         is_zip = isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id not in self.env \
             and self.p.resolve(arg.func.id) is zip and len(arg.args) == 2 and not arg.keywords \
             and not any(isinstance(a, ast.Starred) for a in arg.args)

@@ -48,7 +48,16 @@ def test_function_passed_as_an_argument_is_inlined():
 
 def passes_a_local_function_on(x):
     f = lambda t: t * 2.0  # noqa: E731
-    return sum(map(f, [x, x]))
+    return sum(sorted([x, 2.0 * x], key=f))
+
+
+def maps_a_local_function(x):
+    f = lambda t: t * 2.0  # noqa: E731
+    return sum(map(f, [x, x * x]))
+
+
+def test_a_local_function_mapped_over_a_list_is_inlined_per_item():
+    assert symdiff.grad(maps_a_local_function)(1.5) == pytest.approx(2.0 + 4.0 * 1.5)
 
 
 def test_a_local_function_escaping_to_other_code_is_a_clear_error():
