@@ -98,6 +98,7 @@ class Lowerer:
             self.env[name] = self.b.const(value, hint=name)  # keyword-only: the default, a constant
         self.loop_depth = 0
         self.statements: list[ast.stmt] = []  # the statements being lowered, outermost first
+        self.contexts: list[Value] = []  # the managers of the with blocks being lowered, outermost first
         self.updated_in_place: set[Value] = set()  # values some name updates in place (a += 1)
         self.views: dict[Value, Value] = {}  # a value that may be a NumPy view -> the array it views
         self.same_object: dict[Value, Value] = {}  # a loop's carried value or result -> the value it starts as
@@ -154,6 +155,7 @@ class Lowerer:
         self.namer, self.flags = namer, {}
         self.loop_depth = 0
         self.statements = []
+        self.contexts = outer.contexts
         self.updated_in_place = outer.updated_in_place
         self.views = outer.views
         self.same_object = outer.same_object
@@ -275,7 +277,7 @@ class Lowerer:
         if node.cause is not None:
             raise self.p.error(node, "`raise ... from ...` is not supported by symdiff: drop the `from` clause")
         exc = self.expr(node.exc)
-        self.b.call(runtime.throw, [exc], effect=True)
+        self.b.call(runtime.throw, [exc, *reversed(self.contexts)], effect=True)  # (leaving the with blocks)
 
     def stmt_With(self, node: ast.With) -> None:
         """``with np.errstate(...):`` or ``with warnings.catch_warnings():`` -- the body is lowered
@@ -285,16 +287,18 @@ class Lowerer:
         managers = []
         for item in node.items:
             managers.append(self.context_manager(item.context_expr))
-        jumps = [n for n in _this_function([*node.body], loops=False)
-                 if isinstance(n, (ast.Return, ast.Break, ast.Continue, ast.Raise))]
+        jumps = [n for n in _this_function([*node.body]) if isinstance(n, ast.Return)] + \
+            [n for n in _this_function([*node.body], loops=False) if isinstance(n, (ast.Break, ast.Continue))]
         if jumps:
             raise self.p.error(jumps[0], f"`{type(jumps[0]).__name__.lower()}` inside a `with` block is not "
                                "supported by symdiff: assign the value in the block and return (or break) after it")
         for manager in managers:
             self.b.call(runtime.enter_context, [manager], effect=True)
+            self.contexts.append(manager)
         self.block(node.body)
         self.b.line = node.end_lineno or node.lineno
         for manager in reversed(managers):
+            self.contexts.pop()
             self.b.call(runtime.exit_context, [manager], effect=True)
 
     def context_manager(self, expr: ast.expr) -> Value:

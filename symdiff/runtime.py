@@ -187,9 +187,12 @@ def add_at_key(acc: dict, position: int, g: Any) -> dict:
 CONTEXTS = (np.errstate, warnings.catch_warnings)
 
 
-def throw(exc: Any) -> None:
+def throw(exc: Any, *managers: Any) -> None:
     """``raise exc``: the user's ``raise`` statement (and a failing ``assert``), where the
-    user's function raises it."""
+    user's function raises it, after leaving the ``with`` blocks it is in (``managers``,
+    innermost first), as the ``with`` statements would."""
+    for manager in managers:
+        manager.__exit__(type(exc) if isinstance(exc, BaseException) else exc, exc, None)
     raise exc
 
 

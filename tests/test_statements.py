@@ -216,6 +216,36 @@ def test_errstate_inside_a_loop():
     check_all(errstate_in_a_loop, X3)
 
 
+def raises_inside_errstate(x):
+    with np.errstate(divide="ignore"):
+        y = np.log(x)
+        if np.any(np.isnan(y)):
+            raise ValueError("negative entries")
+    return np.sum(y)
+
+
+def test_a_raise_inside_errstate_leaves_it_first():
+    check_grad(raises_inside_errstate, P3)
+    before = np.geterr()
+    with pytest.raises(ValueError, match="negative entries"):
+        with np.errstate(invalid="ignore"):
+            symdiff.grad(raises_inside_errstate)(X3)
+    assert np.geterr() == before
+
+
+def returns_from_a_loop_inside_with(x):
+    with np.errstate(all="ignore"):
+        for i in range(3):
+            if i == 1:
+                return x * i
+    return x
+
+
+def test_return_from_a_loop_inside_with_is_refused():
+    message = located_error(returns_from_a_loop_inside_with, 1.0)
+    assert "`return` inside a `with` block" in message
+
+
 def other_manager(x):
     with contextlib.suppress(ValueError):
         x = x * 2.0
