@@ -993,6 +993,10 @@ class Lowerer:
                     return items[key]
             if fn is len:
                 return self.b.const(len(items))
+            if type(fn) is Method and fn.name == "get" and len(args) in (2, 3) and args[1].is_const \
+                    and self.container_type(args[0]) is dict and _hashable(args[1].const):
+                default = args[2] if len(args) == 3 else self.b.const(None)
+                return items.get(args[1].const, default)  # d.get(key, default) of a dict known by key
             if fn is operator.getitem and args[0].kind != SEQUENCE:
                 # a container argument indexed by a run-time value: index a list of its items,
                 # so that each item (a leaf being differentiated) gets its own cotangent

@@ -1160,6 +1160,7 @@ class Gen:
         self.elementwise = False  # helper bodies that must work on arrays too: no branches on values
         self.aux = False  # returns are (loss, aux)
         self.extended = False  # more constructs: long elif chains, %, rounding, swaps, range steps...
+        self.no_return = False  # in a with block: no return statements
 
     # ---------------------------------------------------------------- utilities
     def emit(self, text: str) -> None:
@@ -1521,7 +1522,7 @@ class Gen:
             return self.statement_more(sc, d, loop)
         kind = self.pick([("assign", 6), ("update", 2 if self.mode == "array" and sc.arrays else 0),
                           ("if", 3 if ctrl else 0), ("for", 2 if ctrl else 0), ("while", 1 if ctrl else 0),
-                          ("jump", 2 if loop else 0), ("ret", 0.5 if ctrl else 0)])
+                          ("jump", 2 if loop else 0), ("ret", 0.5 if ctrl and not self.no_return else 0)])
         if kind == "assign":
             self.assign(sc, 2)
         elif kind == "update":
@@ -1555,7 +1556,7 @@ class Gen:
             self.indent += 1
             inner = sc.copy()
             self.block(inner, d - 1, r.randint(1, 2), loop)
-            if r.random() < 0.1:
+            if r.random() < 0.1 and not self.no_return:
                 self.emit(f"return {self.returned(inner)}")
             self.indent -= 1
             self.carry_back(sc, inner)
@@ -2244,6 +2245,106 @@ def gen_helpers(r: random.Random) -> Draft:
     return Draft(source, "f", names, spec, aux=gen.aux, between=between)
 
 
+def _statement_helpers(r: random.Random, gen: Gen, sc: Scope, m: str) -> tuple[list, list]:
+    """Helpers of :func:`gen_statements` and the calls of them (each a function from the shape of
+    the value asked for to a call expression): ``*args``/``**kwargs`` called with star-arguments,
+    keyword-only parameters, a generator consumed by ``sum``/``list``/``for``, ``map`` and
+    ``filter`` with lambdas and named functions, ``dict(...)``."""
+    helpers: list[str] = []
+    calls: list[Callable] = []
+    arg = lambda shape: gen.ax(sc, shape, 1) if shape else gen.sx(sc, 1)  # noqa: E731
+    if r.random() < 0.6:
+        helpers.append("def total(*parts, scale=1.0, **extra):\n    s = 0.0\n    for t in parts:\n"
+                       "        s = s + t\n    return s * scale + extra.get('shift', 0.0)")
+
+        def total_call(shape):
+            a, b, w = arg(shape), arg(shape), gen.sx(sc, 0)
+            return r.choice([f"total({a})", f"total({a}, {b}, scale={w})", f"total(*({a}, {b}))",
+                             f"total(*[{a}, {b}], shift={w})", f"total({a}, **{{'scale': 0.5, 'shift': {w}}})"])
+        calls.append(total_call)
+    if r.random() < 0.6:
+        helpers.append(f"def weigh(u, *, w=0.5, power=2):\n    return w * {m}.tanh(u) ** power + u")
+        calls.append(lambda shape: r.choice([f"weigh({arg(shape)})", f"weigh({arg(shape)}, w={gen.sx(sc, 0)})",
+                                             f"weigh({arg(shape)}, power=3, w={gen.const()})"]))
+    if r.random() < 0.5:
+        helpers.append(f"def terms(u, n):\n    for i in range(n):\n        yield {m}.sin(u * (i + 1)) / (i + 1)")
+        calls.append(lambda shape: r.choice([f"sum(terms({arg(shape)}, {r.randint(1, 3)}))",
+                                             f"2.0 * list(terms({arg(shape)}, 3))[{r.randint(0, 2)}]"]))
+    if r.random() < 0.6:
+        helpers.append("def square(u):\n    return u * u")
+
+        def map_call(shape):
+            a, b = arg(shape), arg(shape)
+            lam = r.choice([f"lambda t: t * {gen.const()} + {m}.cos(t)", "square", f"lambda t: {m}.tanh(t) * t"])
+            options = [f"sum(map({lam}, [{a}, {b}]))",
+                       f"2.0 * list(map(lambda s, t: s * t, [{a}, {b}], [{b}, {a}]))[1]"]
+            if not shape:
+                options.append(f"(0.5 + sum(filter(lambda t: t > {gen.const()}, [{a}, {b}, {gen.sx(sc, 1)}])))")
+            return r.choice(options)
+        calls.append(map_call)
+    if r.random() < 0.5:
+        calls.append(lambda shape: r.choice([
+            f"dict(p={arg(shape)}, q={arg(shape)})['{r.choice('pq')}']",
+            f"dict(zip(('p', 'q'), ({arg(shape)}, {arg(shape)})))['q']",
+            f"dict({{'p': {arg(shape)}}}, q={arg(shape)})['p']"]))
+    return helpers, calls
+
+
+def gen_statements(r: random.Random) -> Draft:
+    """``assert`` statements and ``raise`` in branches (checks that hold), ``with np.errstate``
+    and ``warnings.catch_warnings`` blocks, keyword-only parameters of the function, and the
+    helpers and calls of :func:`_statement_helpers`."""
+    array = r.random() < 0.5
+    m = "np" if array else "math"
+    if array:
+        items = [("x", Leaf("a", ("N",))), ("A", Leaf("a", ("R", "N")))]
+    else:
+        items = [("x", Leaf("f")), ("y", Leaf("f"))]
+    names, spec = _params(items)
+    gen = Gen(r, "array" if array else "scalar", control=r.random() < 0.5)
+    sc = Scope(floats=[n for n, s in items if s.kind == "f"], arrays={n: s.info for n, s in items if s.kind == "a"})
+    kwonly = r.random() < 0.4
+    if kwonly:
+        sc.floats.append("k")
+        sc.fixed.add("k")
+    helpers, calls = _statement_helpers(r, gen, sc, m)
+    finite = (lambda e: f"np.all(np.isfinite({e}))") if array else (lambda e: f"math.isfinite({e})")  # noqa: E731
+    gen.block(sc, 1, r.randint(0, 2), False)
+    for _ in range(r.randint(2, 5)):
+        kind = r.choice(["assert", "raise", "with", "call", "call"] if calls else ["assert", "raise", "with"])
+        if kind == "assert":
+            expr, _ = gen.any_value(sc, 1)
+            gen.emit(r.choice([f"assert {finite(expr)}", f"assert {finite(expr)}, 'not finite'"]))
+        elif kind == "raise":
+            expr, _ = gen.any_value(sc, 1)
+            gen.emit(f"if not {finite(expr)}:")
+            gen.emit(f"    raise {r.choice(['ValueError', 'FloatingPointError'])}('not finite')")
+        elif kind == "with":
+            gen.emit(r.choice(["with np.errstate(divide='ignore', invalid='ignore'):",
+                               "with np.errstate(all='ignore'):", "with warnings.catch_warnings():"]))
+            gen.indent += 1
+            if gen.lines[-1].endswith("catch_warnings():"):
+                gen.emit("warnings.simplefilter('ignore')")
+            inner = sc.copy()
+            gen.no_return = True
+            gen.block(inner, 1, r.randint(1, 2), False)
+            gen.no_return = False
+            gen.indent -= 1
+            gen.carry_back(sc, inner)
+        else:
+            expr, shape = gen.any_value(sc, 1)
+            v = gen.fresh("v")
+            call = r.choice(calls)(shape)
+            gen.emit(f"{v} = {call} + {expr}" if r.random() < 0.5 else f"{v} = {call}")
+            gen.bind(sc, v, shape)
+    gen.block(sc, 1, r.randint(0, 1), False)
+    gen.emit(f"return {gen.returned(sc)}")
+    header = "import math\nimport warnings\n\nimport numpy as np\n\n\n" + "".join(h + "\n\n\n" for h in helpers)
+    signature = ", ".join(names) + (f", *, k={gen.const()}" if kwonly else "")
+    source = header + f"def f({signature}):\n{_body(gen)}\n"
+    return Draft(source, "f", names, spec)
+
+
 def gen_lists(r: random.Random) -> Draft:
     """Lists and dicts built in the function and updated by item (``hs[-1] = ...`` while
     appending, displays, ``d['a'] += ...``), iterated over (for, enumerate, zip, reversed,
@@ -2699,6 +2800,7 @@ FAMILIES: dict[str, Callable] = {
     "dtypes": gen_dtypes,
     "numpy": gen_numpy,
     "control": gen_control,
+    "statements": gen_statements,
 }
 
 
