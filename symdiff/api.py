@@ -30,7 +30,16 @@ from typing import Any, Callable, Iterator, Sequence, Union
 import numpy as np
 
 from . import codegen, forward, ir, lower, optimize, primitives, reverse, shapes, tracing
-from .errors import REPORT, AliasingError, InternalError, NoRuleError, SymdiffError, UnresolvedNameError, located
+from .errors import (
+    REPORT,
+    AliasingError,
+    InternalError,
+    NeedsArgumentsError,
+    NoRuleError,
+    SymdiffError,
+    UnresolvedNameError,
+    located,
+)
 from .frontend import Parsed, check_entry_signature, parse_function
 
 ArgNums = Union[int, Sequence[int]]
@@ -586,7 +595,7 @@ def _compile_generic(compiler: _Compiler, *later: type) -> None:
     rule that needs the arguments' ranks) wait for the first call's arguments instead."""
     try:
         compiler.compile((None,) * len(compiler.params), len(compiler.params))
-    except (UnresolvedNameError, AliasingError, *later):
+    except (UnresolvedNameError, AliasingError, NeedsArgumentsError, *later):
         pass
 
 

@@ -11,6 +11,12 @@ class UnsupportedSyntaxError(SymdiffError):
     """The function uses a Python construct symdiff cannot differentiate (yet)."""
 
 
+class NeedsArgumentsError(UnsupportedSyntaxError):
+    """A construct symdiff compiles only knowing more of an argument than its kind of "any"
+    (the length of a tuple spread with ``*``): the version for arguments of any kind raises it,
+    and the first call, with real arguments, compiles or refuses it for good."""
+
+
 class UnresolvedNameError(SymdiffError):
     """A name in the function is not defined (yet: it may be defined before the first call)."""
 

@@ -32,7 +32,15 @@ from typing import Any, Callable
 import numpy as np
 
 from . import desugar, mutation, operators, passes, primitives, rules, runtime, shapes
-from .errors import AliasingError, MutationError, SymdiffError, UnresolvedNameError, located
+from .errors import (
+    AliasingError,
+    MutationError,
+    NeedsArgumentsError,
+    SymdiffError,
+    UnresolvedNameError,
+    UnsupportedSyntaxError,
+    located,
+)
 from .frontend import _MISSING, Parsed, check_entry_signature, names_read, parse_function
 from .ir import (
     BUILD_LIST,
@@ -1226,10 +1234,12 @@ class Lowerer:
         items, is_dict = self.known_items(value)
         if items is None or is_dict != (star == "**"):
             what = "a dict whose keys" if star == "**" else "a tuple or list whose length"
+            unknown = value in self.b.stack[0].params and value.kind is None  # (an argument of any kind)
             raise self.p.error(node, f"`{star}{ast.unparse(node)}` in a call is not supported here: it needs {what} "
                                "symdiff knows at compile time (a display, or a value built from one); pass the "
                                + ("keywords one by one (f(a=d['a']))" if star == "**" else
-                                  "items one by one (f(t[0], t[1])) or spread a display (f(*(a, b)))"))
+                                  "items one by one (f(t[0], t[1])) or spread a display (f(*(a, b)))"),
+                               cls=NeedsArgumentsError if unknown else UnsupportedSyntaxError)
         if star == "**":
             if not all(isinstance(k, str) for k in items):
                 raise self.p.error(node, f"`**{ast.unparse(node)}` needs string keys", cls=SymdiffError)
@@ -1560,8 +1570,10 @@ class Lowerer:
 
     def display(self, build: Any, keys: list, elts: list[ast.expr]) -> Value:
         """A tuple/list/dict display; its items stay known by key for later indexing."""
-        if any(isinstance(e, ast.Starred) for e in elts):
-            raise self.p.error(elts[0], "star-unpacking in a display is not supported")
+        if any(isinstance(e, ast.Starred) for e in elts):  # [*xs, y]: the items of xs, known here, spread
+            items = [v for e in elts for v in (self.spread(e.value, "*") if isinstance(e, ast.Starred)
+                                               else [self.expr(e)])]
+            return self.built(build, list(range(len(items))), items)
         return self.built(build, keys, [self.expr(e) for e in elts])
 
     def built(self, build: Any, keys: list, items: list[Value]) -> Value:

@@ -320,6 +320,23 @@ def test_zip_of_a_spread_list_of_known_length():
     check_all(zips_star_pairs, X3)
 
 
+def _forwards(*a, **kw):
+    return _affine(*a, **kw)
+
+
+def forwards_star_parameters(x, pairs):
+    s = np.sum(_forwards(x, weight=3.0) * _forwards(x, 2.0, bias=1.0))
+    for a, b in zip(*pairs):
+        s = s + a * b * np.sum(x)
+    stacked = np.stack([*[x, 2.0 * x], x * x])
+    return s + np.sum(stacked ** 2)
+
+
+def test_star_parameters_forwarded_spread_arguments_and_displays():
+    pairs = [(1.0, 2.0), (3.0, 4.0)]
+    check_grad(forwards_star_parameters, X3, pairs, argnums=(0, 1))
+
+
 def star_of_unknown_length(x, xs):
     return np.multiply(x, *xs)
 
