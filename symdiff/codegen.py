@@ -512,6 +512,8 @@ class Codegen:
                 line = (op.file, op.line)
                 out.append(self.comment(op.file, op.line))
             out.extend(statements)
+            if statements and isinstance(statements[-1], ast.Raise):
+                return out  # (what follows never runs: the values the region yields are never used)
         out.extend(self.assign_many([(t, y) for t, y in copies]))
         return out or [ast.Pass()]
 

@@ -150,6 +150,30 @@ def test_values_assigned_before_a_raise_do_not_reach_the_rest():
         symdiff.grad(raises_in_one_arm_and_assigns_in_the_other)(X3, -1)
 
 
+def returns_or_raises(x):
+    if np.sum(x) > -10.0:
+        return np.sum(np.sin(x) * x)
+    else:
+        raise ValueError("far too negative")
+
+
+def assigns_or_raises(x):
+    if x > 0:
+        y = x * 2.0
+    else:
+        raise ValueError("not positive")
+    return y * y
+
+
+def test_a_raise_in_the_other_arm_of_a_return_or_an_assignment():
+    check_all(returns_or_raises, X3)
+    check_all(assigns_or_raises, 1.5)
+    with pytest.raises(ValueError, match="far too negative"):
+        symdiff.grad(returns_or_raises)(np.full(3, -5.0))
+    with pytest.raises(ValueError, match="not positive"):
+        symdiff.hvp(assigns_or_raises)(-1.0, 1.0)
+
+
 def test_the_gradient_code_raises_with_a_raise_statement():
     g = symdiff.grad(raises_when_empty)
     g(X3)
