@@ -19,7 +19,7 @@ from fd import check_grad, numerical_grad
 from jvpcheck import check_jvp
 
 import symdiff
-from symdiff import desugar
+from symdiff import api, desugar, frontend, ir, lower, runtime
 
 X3 = np.array([0.3, -0.7, 1.1])
 P3 = np.array([0.4, 1.3, 2.2])
@@ -108,6 +108,36 @@ def test_assert_in_a_helper_runs_where_it_is_inlined():
     check_grad(asserts_on_a_shape_in_a_helper, X3)
     with pytest.raises(AssertionError):
         symdiff.grad(asserts_on_a_shape_in_a_helper)(np.ones((2, 2)))
+
+
+# ---------------------------------------------------------------------- the IR of raise and with
+
+
+def primal_ir(fn, *example_args):
+    return lower.lower(frontend.parse_function(fn), [api._guard_key(a) for a in example_args])
+
+
+def calls_in_order(fn_ir) -> list:
+    """The callees of the function's calls, in program order, regions included."""
+    return [op.fn for op, _ in ir.walk(fn_ir.body) if op.kind is ir.OpKind.CALL]
+
+
+def test_raise_lowers_to_an_effect_in_its_branch_and_ends_the_block():
+    fn_ir = primal_ir(raises_in_one_arm_and_assigns_in_the_other, X3, 1)
+    throws = [(op, region) for op, region in ir.walk(fn_ir.body) if op.kind is ir.OpKind.CALL
+              and op.fn is runtime.throw]
+    assert len(throws) == 1
+    op, region = throws[0]
+    assert op.effect and region is not fn_ir.body
+    assert region.ops[-1] is op  # nothing after the raise in its arm
+
+
+def test_with_lowers_to_enter_and_exit_around_the_body_in_order():
+    fn_ir = primal_ir(log_without_warnings, P3)
+    callees = calls_in_order(fn_ir)
+    enter, exit_ = callees.index(runtime.enter_context), callees.index(runtime.exit_context)
+    assert enter < callees.index(np.log) < exit_
+    assert callees.index(np.errstate) < enter
 
 
 # ---------------------------------------------------------------------- raise
