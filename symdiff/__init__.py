@@ -43,4 +43,4 @@ __all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacrev", "jacfw
            "elementwise_grad", "defvjp", "defjvp", "defnondiff", "stop_gradient", "custom_vjp",
            "custom_jvp", "checkpoint", "checkpoint_loop", "SymdiffError",
            "UnsupportedSyntaxError", "NoRuleError", "InternalError", "AliasingError", "MutationError"]
-__version__ = "0.1.0"
+from .version import __version__ as __version__
