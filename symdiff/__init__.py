@@ -37,8 +37,8 @@ from .api import (
     vjp,
 )
 from .custom import checkpoint, checkpoint_loop, custom_jvp, custom_vjp, stop_gradient
-from .export import export
 from .errors import AliasingError, InternalError, MutationError, NoRuleError, SymdiffError, UnsupportedSyntaxError
+from .export import export
 from .rules import defjvp, defnondiff, defvjp
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "jacobian", "hessian", "hvp",

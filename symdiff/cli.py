@@ -142,10 +142,8 @@ def example_arguments(spec: str) -> tuple:
     return tuple(args)
 
 
-def _print_stage(name: str, fn: ir.Function) -> None:
-    print(f"# ---- IR {name}", flush=True)
-    print(ir.format_function(fn))
-    print()
+def _stage_text(name: str, fn: ir.Function) -> str:
+    return f"# ---- IR {name}\n{ir.format_function(fn)}\n\n"
 
 
 def run(argv: Sequence[str]) -> int:
@@ -156,10 +154,15 @@ def run(argv: Sequence[str]) -> int:
     if not callable(fun):
         raise CommandError(f"{options.target!r} is not a function")
     example = example_arguments(options.example_args) if options.example_args else None
-    text = export(fun, None, argnums=argnums, transform=options.transform, example_args=example,
-                  has_aux=options.has_aux, on_stage=_print_stage if options.ir else None)
+    stages: list[str] = []  # (printed once the compiler is done, also when it fails: for a bug report)
+    try:
+        text = export(fun, None, argnums=argnums, transform=options.transform, example_args=example,
+                      has_aux=options.has_aux,
+                      on_stage=(lambda name, fn: stages.append(_stage_text(name, fn))) if options.ir else None)
+    finally:
+        sys.stdout.write("".join(stages))
     if options.ir:
-        print("# ---- generated module", flush=True)
+        sys.stdout.write("# ---- generated module\n")
     if options.out:
         try:
             with open(options.out, "w", encoding="utf-8") as out:
