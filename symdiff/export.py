@@ -260,8 +260,8 @@ def _user_globals(namespace: dict[str, Any], runtime_names: set[str], name: str)
         if literal is None:
             raise SymdiffError(
                 f"export of {name}: the generated code uses {global_name!r}, {_kind(value)} from your code, which "
-                "cannot be written into a standalone module (only numbers, strings, tuples and lists of them and "
-                "NumPy arrays can); export a function that computes it instead, or pass it as an argument")
+                "cannot be written into a standalone module (only numbers, strings, tuples, lists and "
+                "dicts of them and NumPy arrays can); export a function that computes it instead, or pass it as an argument")
         constants.append(f"{global_name} = {literal}")
     return constants, imports
 
@@ -285,6 +285,10 @@ def _literal(value: Any) -> str | None:
             return None
         inner = ", ".join(items) + ("," if type(value) is tuple and len(items) == 1 else "")
         return f"({inner})" if type(value) is tuple else f"[{inner}]"
+    if type(value) is dict:
+        items = [(_literal(k), _literal(v)) for k, v in value.items()]
+        return None if any(k is None or v is None for k, v in items) else \
+            "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
     if isinstance(value, np.dtype):
         return f"np.dtype({value.str!r})" if value.fields is None else None
     if isinstance(value, np.generic) and value.dtype.fields is None and value.dtype.kind in "biufc":
