@@ -261,7 +261,8 @@ def _user_globals(namespace: dict[str, Any], runtime_names: set[str], name: str)
             raise SymdiffError(
                 f"export of {name}: the generated code uses {global_name!r}, {_kind(value)} from your code, which "
                 "cannot be written into a standalone module (only numbers, strings, tuples, lists and "
-                "dicts of them and NumPy arrays can); export a function that computes it instead, or pass it as an argument")
+                "dicts of them and NumPy arrays can); export a function that computes it instead, or pass it as "
+                "an argument")
         constants.append(f"{global_name} = {literal}")
     return constants, imports
 

@@ -173,7 +173,8 @@ def test_exported_module_holds_the_constants_of_the_user_code(tmp_path):
 
 
 def test_export_refuses_a_function_of_the_user_it_cannot_copy():
-    with pytest.raises(symdiff.SymdiffError, match="the function <lambda> from your code, which cannot be written into a standalone module"):
+    with pytest.raises(symdiff.SymdiffError,
+                       match="the function <lambda> from your code, which cannot be written into a standalone module"):
         symdiff.export(calls_a_function_of_the_user, None)
 
 
