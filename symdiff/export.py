@@ -124,7 +124,7 @@ def module_source(source: str, namespace: dict[str, Any], compiler: Any, key: tu
     stdlib = ["import math"] if _reads(function, "math") or _reads(helpers, "math") else []
     lines += stdlib + ([""] if stdlib else []) + ["import numpy as np"] + imports
     if constants:
-        lines += ["", "# from the module of the function"] + constants
+        lines += ["", "# from the module of the function, as they were when exported"] + constants
     lines += ["", f"__all__ = [{compiler.name!r}]", "", "", function.rstrip("\n")]
     if helpers:
         lines += ["", "", f"# ---- copied from symdiff.runtime (symdiff {__version__}): "
