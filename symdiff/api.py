@@ -493,19 +493,25 @@ def _origin_at(filename: str, line: int) -> tuple[str, int, bool] | None:
     main_file, origins = known
     if line in origins:
         return origins[line]
-    indent = None
-    for text in reversed(linecache.getlines(filename)[:line - 1]):
-        match = re.match(r"(\s*)# (?:line (\d+)|(\S+):(\d+)):", text)
+    lines = linecache.getlines(filename)
+    if not 0 < line <= len(lines):
+        return None
+    indent = _indent(lines[line - 1])
+    for text in reversed(lines[:line - 1]):
+        if _indent(text) < indent:
+            return None  # (out of the block: a comment further up is another statement's)
+        match = re.match(r"\s*# (?:line (\d+)|(\S+):(\d+)):", text)
         if match is None:
-            indent = len(text) - len(text.lstrip()) if indent is None else indent
-            if len(text) - len(text.lstrip()) < indent:
-                return None  # (out of the block: the comment above is another's)
             continue
-        if match.group(2):
-            return (main_file, int(match.group(2)), True)
-        files = {origin[0] for origin in origins.values() if os.path.basename(origin[0]) == match.group(3)}
-        return (files.pop(), int(match.group(4)), True) if len(files) == 1 else None
+        if match.group(1):
+            return (main_file, int(match.group(1)), True)
+        files = {origin[0] for origin in origins.values() if os.path.basename(origin[0]) == match.group(2)}
+        return (files.pop(), int(match.group(3)), True) if len(files) == 1 else None
     return None
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
 
 
 def _note_of(error: BaseException, name: str) -> str | None:
