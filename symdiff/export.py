@@ -92,17 +92,24 @@ def export(fun: Callable, path: str | os.PathLike | None = None, argnums: api.Ar
             raise
         raise type(error)(f"{error}\n(export: the generic version cannot be compiled; pass example_args= to "
                           "export a version specialised on the kinds of those arguments)") from None
-    source, namespace, _ = compiler.inline[key]
-    text = module_source(source, namespace, compiler, key)
+    source, namespace, params = compiler.inline[key]
+    text = module_source(source, namespace, compiler, key, params)
     if path is not None:
         with open(path, "w", encoding="utf-8") as out:
             out.write(text)
     return text
 
 
-def module_source(source: str, namespace: dict[str, Any], compiler: Any, key: tuple) -> str:
-    """The standalone module for generated ``source`` (whose globals are ``namespace``)."""
+def module_source(source: str, namespace: dict[str, Any], compiler: Any, key: tuple,
+                  params: Sequence[str] = ()) -> str:
+    """The standalone module for generated ``source`` (whose globals are ``namespace`` and
+    parameters ``params``: the function's, renamed where they would shadow a name the code reads)."""
     header, function = source.split("\n\n\n", 1)
+    defaults = api._defaults(compiler.fun)
+    kinds = dict(zip(compiler.params, key))
+    if any(kinds.get(p) is not None and api._guard_key(v) != kinds[p] for p, v in defaults.items()):
+        defaults = {}  # (a default of another kind than the code is specialised on would not be valid)
+    function = with_defaults(function, compiler.name, list(params), compiler.params, defaults)
     described = [line for line in header.splitlines() if line.startswith("# ")][0]
     used = {name for name, value in namespace.items() if name in api.codegen.RUNTIME.values()
             and value is getattr(runtime, name, None)}
@@ -135,6 +142,18 @@ def module_source(source: str, namespace: dict[str, Any], compiler: Any, key: tu
         raise api.InternalError(f"export of {compiler.name}: the module would read {', '.join(sorted(missing))}, "
                                 f"which it does not define. {api.REPORT}")
     return text
+
+
+def with_defaults(function: str, name: str, params: list[str], user_params: list[str],
+                  defaults: dict[str, Any]) -> str:
+    """The generated ``function`` with the default values of the user's parameters (those that
+    can be written as Python source: where one cannot, none are given, and every argument is needed)."""
+    literals = {p: _literal(v) for p, v in defaults.items()}
+    if not defaults or len(params) != len(user_params) or any(v is None for v in literals.values()):
+        return function
+    signature = ", ".join(f"{p}={literals[u]}" if u in literals else p for p, u in zip(params, user_params))
+    old = f"def {name}({', '.join(params)}):"
+    return function.replace(old, f"def {name}({signature}):", 1) if function.startswith(old) else function
 
 
 def _assumptions(params: list[str], key: tuple) -> list[str]:

@@ -207,3 +207,27 @@ def test_undefined_names_finds_a_global_no_one_defines():
             return helper(np.sum(x)) + len(x)
     """)
     assert undefined_names(module) == {"helper"}
+
+
+def penalised(w, X, lam=0.1, power=2):
+    return np.sum(np.tanh(X @ w) ** power) + lam * np.sum(w ** 2)
+
+
+def test_exported_function_keeps_the_default_values_of_the_parameters(tmp_path):
+    path = tmp_path / "penalised.py"
+    text = symdiff.export(penalised, path)
+    assert "def grad_penalised(w, X, lam=0.1, power=2):" in text
+    module = _load(path)
+    r = np.random.default_rng(5)
+    w, X = r.normal(size=3), r.normal(size=(4, 3))
+    np.testing.assert_allclose(module.grad_penalised(w, X), symdiff.grad(penalised)(w, X), rtol=1e-12)
+    np.testing.assert_allclose(module.grad_penalised(w, X, 0.5, 3), symdiff.grad(penalised)(w, X, 0.5, 3),
+                               rtol=1e-12)
+
+
+def test_defaults_of_another_kind_than_the_specialisation_are_left_out():
+    w, X = np.ones(3), np.ones((4, 3))
+    same = symdiff.export(penalised, None, example_args=(w, X, 0.3, 2))
+    assert "def grad_penalised(w, X, lam=0.1, power=2):" in same
+    other = symdiff.export(penalised, None, example_args=(w, X, np.array([0.3, 0.2, 0.1]), 2))
+    assert "def grad_penalised(w, X, lam, power):" in other
