@@ -29,6 +29,7 @@ import astor
 import numpy as np
 
 from . import operators, passes, primitives, runtime
+from .display import GeneratedSource
 from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
@@ -82,6 +83,15 @@ class Printer(astor.SourceGenerator):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.loaded: set[str] = set()
+        # per statement carrying an origin: where it starts in ``result``, the line breaks still
+        # to be written before it there, and its origin (see Codegen.region)
+        self.marks: list[tuple[int, int, tuple]] = []
+
+    def newline(self, node: ast.AST | None = None, extra: int = 0) -> None:
+        super().newline(node, extra)
+        origin = getattr(node, "symdiff_origin", None)
+        if origin is not None:
+            self.marks.append((len(self.result), self.new_lines, origin))
 
     def visit_Comment(self, node: Comment) -> None:
         self.statement(node, "# ", node.text)
@@ -101,12 +111,24 @@ def to_source(node: ast.AST) -> str:
 def _printed(node: ast.AST) -> tuple[str, set[str]]:
     """:func:`to_source` of ``node`` and the names it reads (``np`` in ``np.tanh(x)``), found
     while printing (one walk of the tree, not two)."""
+    text, loaded, _ = _printed_with_origins(node)
+    return text, loaded
+
+
+def _printed_with_origins(node: ast.AST) -> tuple[str, set[str], dict[int, tuple]]:
+    """:func:`_printed`, and the origin of each printed line (1-based) whose statement has one."""
     printer = Printer(" " * 4, False, astor.code_gen.pretty_string)
     printer.visit(node)
     printer.result.append("\n")
     if set(printer.result[0]) == set("\n"):
-        printer.result[0] = ""
-    return "".join(printer.result), printer.loaded
+        printer.result[0] = ""  # (so a statement marked at the start has its line breaks dropped)
+    origins: dict[int, tuple] = {}
+    breaks, done = 0, 0  # line breaks in result[:done]
+    for index, pending, origin in printer.marks:
+        breaks += sum(part.count("\n") for part in printer.result[done:index])
+        done = index
+        origins[breaks + (pending if index else 0) + 1] = origin
+    return "".join(printer.result), printer.loaded, origins
 
 
 class Codegen:
@@ -507,6 +529,10 @@ class Codegen:
         line = None
         for op in region.ops:
             statements = self.statement(op)
+            if op.line is not None:  # (for tracebacks: the user's line each statement runs or differentiates)
+                origin = (op.file or self.fn.filename, op.line, op.adjoint)
+                for statement in statements:
+                    statement.symdiff_origin = origin
             if statements and op.adjoint and op.line is not None and (op.file, op.line) != line \
                     and self.fn.mode != "forward":  # tangent code sits right under its source line
                 line = (op.file, op.line)
@@ -585,11 +611,12 @@ class Codegen:
                              kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
         return ast.FunctionDef(name, args, body, [], None)
 
-    def module(self, name: str, doc: str) -> str:
+    def module(self, name: str, doc: str) -> GeneratedSource:
         """The source of a module defining the function ``name``: ``doc`` as header comments,
-        the imports the function reads, then the function."""
+        the imports the function reads, then the function; with the user's line each of its lines
+        runs or differentiates (``origins``)."""
         node = self.function(name)
-        fn_text, read = _printed(node)
+        fn_text, read, origins = _printed_with_origins(node)
         header = [f"# {line}" for line in doc.splitlines()]
         stdlib = ["import math"] if "math" in read else []
         third = ["import numpy as np"] if "np" in read else []
@@ -599,7 +626,9 @@ class Codegen:
         user = sorted(n for n in self.globals if n not in ("np", "math"))
         if user:
             header.append(f"# from your code: {', '.join(user)}")
-        return "\n".join(header) + "\n\n\n" + fn_text
+        first = len(header) + 3  # (the line the function starts on, after two blank lines)
+        return GeneratedSource("\n".join(header) + "\n\n\n" + fn_text,
+                               {first + line - 1: origin for line, origin in origins.items()})
 
 
 def _dotted(path: str) -> ast.expr:
@@ -610,8 +639,9 @@ def _dotted(path: str) -> ast.expr:
     return node
 
 
-def generate(fn: Function, name: str, doc: str = "") -> tuple[str, dict[str, Any]]:
-    """Python source of ``fn`` as a module defining ``name``, and the globals it needs."""
+def generate(fn: Function, name: str, doc: str = "") -> tuple[GeneratedSource, dict[str, Any]]:
+    """Python source of ``fn`` as a module defining ``name`` (with the user's line each of its
+    lines comes from, ``.origins``), and the globals it needs."""
     gen = Codegen(fn)
     for p in fn.body.params:
         gen.name(p)  # parameters keep the user's names
@@ -621,8 +651,16 @@ def generate(fn: Function, name: str, doc: str = "") -> tuple[str, dict[str, Any
     return source, namespace
 
 
+def register_source(source: str, filename: str) -> None:
+    """Put generated ``source`` in ``linecache`` under ``filename`` (a name in angle brackets, of
+    no file), so that tracebacks, ``pdb`` and ``inspect.getsource`` show the generated lines."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+
+
 def compile_function(source: str, name: str, namespace: dict[str, Any], filename: str) -> Any:
-    """Compile generated source and return the function it defines."""
+    """Compile generated source (registered in ``linecache`` under ``filename``) and return the
+    function it defines."""
+    register_source(source, filename)
     code = compile(source, filename, "exec")
     scope = dict(namespace)
     exec(code, scope)  # noqa: S102 - executing our own generated code is the point

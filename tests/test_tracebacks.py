@@ -1,0 +1,173 @@
+"""Generated code in tracebacks: registered in linecache, errors naming the user's line being
+run or differentiated, inspect.getsource and help showing the gradient's own code and doc."""
+
+import gc
+import inspect
+import linecache
+import os
+import pydoc
+import textwrap
+import traceback
+
+import numpy as np
+import pytest
+
+import symdiff
+from symdiff import primitives
+
+HERE = os.path.basename(__file__)
+
+
+def loss(w, X):
+    """The user's docstring of loss."""
+    h = np.tanh(X @ w)
+    return np.sum(h ** 2)
+
+
+def _line_of(fun, text):
+    lines, first = inspect.getsourcelines(fun)
+    return first + next(i for i, line in enumerate(lines) if text in line)
+
+
+def _told(error: BaseException) -> str:
+    """Everything a traceback prints of ``error``: its message and notes."""
+    return "".join(traceback.format_exception_only(type(error), error))
+
+
+def test_shape_mismatch_keeps_its_type_and_names_the_line_being_run():
+    g = symdiff.grad(loss)
+    line = _line_of(loss, "h = np.tanh")
+    with pytest.raises(ValueError) as caught:  # the first call compiles, then runs, the specialisation
+        g(np.ones(3), np.ones((4, 5)))
+    assert f"while running {HERE}:{line}: h = np.tanh(X @ w) (in the generated grad_loss)" in _told(caught.value)
+    g(np.ones(3), np.ones((4, 3)))
+    with pytest.raises(ValueError) as caught:  # now it runs inline in the dispatcher
+        g(np.ones(3), np.ones((4, 5)))
+    assert f"while running {HERE}:{line}: h = np.tanh(X @ w)" in _told(caught.value)
+
+
+def test_note_is_added_once_however_often_the_error_is_raised_again():
+    g = symdiff.grad(loss)
+    with pytest.raises(ValueError) as caught:
+        g(np.ones(3), np.ones((4, 5)))
+    assert _told(caught.value).count("while running") == 1
+
+
+def test_traceback_shows_the_generated_lines():
+    g = symdiff.grad(loss)
+    with pytest.raises(ValueError) as caught:
+        g(np.ones(3), np.ones((4, 5)))
+    printed = "".join(traceback.format_exception(type(caught.value), caught.value, caught.value.__traceback__))
+    assert f'File "<symdiff grad_loss ({HERE}:' in printed
+    frame_lines = printed.split(f'File "<symdiff grad_loss ({HERE}:')[1].splitlines()
+    assert frame_lines[1].strip() == "h = np.tanh(X @ w)"  # the generated line, from linecache
+
+
+def my_scale(x):
+    return 2.0 * x
+
+
+def uses_a_wrong_rule(x):
+    y = my_scale(x)
+    return np.sum(y)
+
+
+def test_error_in_the_backward_sweep_names_the_line_being_differentiated():
+    with primitives.restored():
+        symdiff.defvjp(my_scale, lambda g, ans, x: g @ np.ones((7, 7)))  # wrong: g has x's shape
+        g = symdiff.grad(uses_a_wrong_rule)
+        with pytest.raises(symdiff.InternalError) as caught:  # (the function itself runs: not the user's error)
+            g(np.ones(3))
+    line = _line_of(uses_a_wrong_rule, "y = my_scale(x)")
+    assert f"while differentiating {HERE}:{line}: y = my_scale(x)" in str(caught.value)
+
+
+def test_origins_map_generated_lines_to_the_lines_they_run_and_differentiate():
+    w, X = np.ones(3), np.ones((4, 3))
+    g = symdiff.grad(loss)
+    g(w, X)
+    source = g.source
+    h_line = _line_of(loss, "h = np.tanh")
+    lines = source.splitlines()
+    forward = next(i for i, text in enumerate(lines, 1) if text.strip() == "h = np.tanh(X @ w)")
+    backward = next(i for i, text in enumerate(lines, 1) if text.strip().startswith("dw = "))
+    assert source.origins[forward][1:] == (h_line, False)
+    assert source.origins[backward][1:] == (h_line, True)
+    assert source.origins[forward][0] == __file__
+
+
+def test_generated_code_is_in_linecache_and_inspect_getsource_shows_it():
+    g = symdiff.grad(loss)
+    g(np.ones(3), np.ones((4, 3)))
+    shown = inspect.getsource(g)
+    assert shown.startswith("def grad_loss(w, X):")
+    assert "def loss(" not in shown and "h = np.tanh(X @ w)" in shown
+    filename = g.__code__.co_filename
+    assert filename.startswith("<symdiff dispatch grad_loss (") and filename in linecache.cache
+    assert linecache.getline(filename, 1).startswith("def grad_loss(")
+
+
+def test_each_specialisation_has_its_own_file_in_linecache():
+    g = symdiff.grad(loss)
+    g(np.ones(3), np.ones((4, 3)))
+    specialisation = g._symdiff.cache[next(reversed(g._symdiff.cache))]
+    filename = specialisation.__code__.co_filename
+    assert filename.startswith(f"<symdiff grad_loss ({HERE}:")
+    assert "".join(linecache.getlines(filename)) == specialisation.source
+
+
+def test_generated_code_leaves_linecache_with_its_gradient():
+    g = symdiff.grad(loss)
+    g(np.ones(3), np.ones((4, 3)))
+    files = [g.__code__.co_filename] + [f.__code__.co_filename for f in g._symdiff.cache.values()]
+    assert all(f in linecache.cache for f in files)
+    del g
+    gc.collect()
+    assert not any(f in linecache.cache for f in files)
+
+
+def test_help_shows_the_gradients_own_docstring():
+    g = symdiff.grad(loss)
+    shown = pydoc.render_doc(g, renderer=pydoc.plaintext)
+    assert "Gradient of loss with respect to w, generated by symdiff" in shown
+    assert "The user's docstring of loss." not in shown
+    assert g.__name__ == g.__qualname__ == "grad_loss"
+    assert g.__module__ == __name__
+    assert not hasattr(g, "__wrapped__")
+    assert list(inspect.signature(g).parameters) == ["w", "X"]
+
+
+def test_value_and_grad_docstring_says_what_it_returns():
+    g = symdiff.value_and_grad(loss, argnums=(0, 1))
+    assert g.__doc__.startswith("Value and gradient of loss with respect to w, X, generated by symdiff")
+    assert "(loss(...), gradient)" in g.__doc__
+
+
+def test_a_generated_line_of_no_origin_is_placed_by_the_comment_above_it_in_its_block():
+    from symdiff import api
+
+    source = textwrap.dedent("""\
+        def grad_f(x):
+            y = x * 2
+            # line 4: z = np.sin(y)
+            dy = np.cos(y)
+            for i in range(3):
+                stack = []
+            # other.py:9: w = g(z)
+            dz = g_vjp(dy)
+            return dz
+    """)
+    filename = "<symdiff test origins>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    api._ORIGINS[filename] = ("/src/f.py", {2: ("/src/f.py", 3, False), 8: ("/lib/other.py", 9, True)})
+    try:
+        assert api._origin_at(filename, 2) == ("/src/f.py", 3, False)  # its own
+        assert api._origin_at(filename, 4) == ("/src/f.py", 4, True)  # the `# line 4:` comment above
+        assert api._origin_at(filename, 6) is None  # in a block the comment is not in
+        assert api._origin_at(filename, 5) == ("/src/f.py", 4, True)
+        assert api._origin_at(filename, 8) == ("/lib/other.py", 9, True)
+        assert api._origin_at(filename, 9) == ("/lib/other.py", 9, True)  # the `# other.py:9:` comment above
+        assert api._origin_at(filename, 1) is None and api._origin_at(filename, 99) is None
+    finally:
+        linecache.cache.pop(filename, None)
+        api._ORIGINS.pop(filename, None)
