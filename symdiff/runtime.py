@@ -169,16 +169,21 @@ def cotangent_at_key(cotangent: Any, key: Any, like: Any) -> Any:
 
 
 def add_cotangents(a: dict, b: dict) -> dict:
-    """The sum of two sequence cotangents."""
+    """The sum of two sequence cotangents (those of items that are sequences too, item by item)."""
     out = dict(a)
     for k, g in b.items():
-        out[k] = out[k] + g if k in out else g
+        out[k] = _plus(out[k], g) if k in out else g
     return out
+
+
+def _plus(a: Any, b: Any) -> Any:
+    """``a + b`` of two cotangents of one item: arrays or numbers, or sequence cotangents."""
+    return add_cotangents(a, b) if isinstance(a, dict) and isinstance(b, dict) else a + b
 
 
 def add_at_key(acc: dict, position: int, g: Any) -> dict:
     """``acc[position] += g`` in place (the backward sweep's own accumulator); returns ``acc``."""
-    acc[position] = acc[position] + g if position in acc else g
+    acc[position] = _plus(acc[position], g) if position in acc else g
     return acc
 
 

@@ -123,3 +123,14 @@ def test_slices_of_a_list_that_grew_by_appending():
         return total + np.sum(np.stack(hs[1:3]) ** 2)
 
     check_grad(f, np.array([0.3, -0.4, 0.8]))
+
+
+def indexes_a_copied_nested_display_twice(x):
+    listed = list(((x * x, 2.0), (x, 4.0)))
+    rows = tuple([[np.sin(x), x], (3.0 * x, 1.0)])
+    return np.sum(listed[0][0] * listed[0][1] + listed[1][0] * listed[1][1]) \
+        + np.sum(rows[0][0] * rows[0][1] + rows[1][0] * rows[0][1])
+
+
+def test_cotangents_of_nested_sequences_reached_twice_add_item_by_item():
+    check_grad(indexes_a_copied_nested_display_twice, np.array([0.3, -0.7, 1.2]))
