@@ -345,7 +345,11 @@ class Lowerer:
             for target, value in zip(node.targets[0].elts, values):
                 self.assign(target, value)
             return
-        value = self.expr(node.value, hint=_target_hint(node.targets[0]))
+        if len(node.targets) == 1 and isinstance(node.targets[0], (ast.Tuple, ast.List)) \
+                and self.is_builtin_call(node.value, zip):  # a, b = zip(*pairs): its rows
+            value = self.zip_rows(node.value, BUILD_TUPLE)
+        else:
+            value = self.expr(node.value, hint=_target_hint(node.targets[0]))
         for target in node.targets:
             self.assign(target, value)
 
@@ -1271,6 +1275,27 @@ class Lowerer:
         keys = list(items)
         return self.built(BuildDict(tuple(keys)), keys, list(items.values()))
 
+    def is_builtin_call(self, node: ast.expr, builtin: Any) -> bool:
+        """Is ``node`` a call of ``builtin`` by its own name (not rebound by the function)?"""
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in self.env \
+            and self.p.resolve(node.func.id) is builtin
+
+    def zip_rows(self, node: ast.Call, build: Any) -> Value:
+        """The rows of ``zip(a, b, ...)`` of tuples or lists known item by item, as many as the
+        shortest has, as a tuple or list (``build``) of tuples: what ``a, b = zip(*pairs)``
+        unpacks and ``list(zip(xs, ys))`` makes. (``for a, b in zip(...)`` never gets here: it
+        becomes a loop over an index.)"""
+        if node.keywords:
+            raise self.p.error(node, "zip() with keywords is not supported: leave out strict=", cls=SymdiffError)
+        known = [self.known_items(a) for a in self.call_arguments(node)[0]]
+        if any(items is None or is_dict for items, is_dict in known):
+            raise self.p.error(node, "zip(...) outside a for loop needs tuples or lists whose length symdiff knows at "
+                               "compile time (displays, or values built from them); loop over it instead "
+                               "(for a, b in zip(xs, ys): ...) or index the sequences", cls=UnsupportedSyntaxError)
+        columns = [[items[k] for k in sorted(items)] for items, _ in known]
+        rows = [self.built(BUILD_TUPLE, list(range(len(row))), list(row)) for row in zip(*columns)]
+        return self.built(build, list(range(len(rows))), rows)
+
     def dict_items(self, arg: ast.expr) -> dict:
         """The items of the dict ``dict(arg)`` makes, by constant key."""
         advice = ("this dict(...) is not supported: it needs its items known at compile time (a dict, a display "
@@ -1304,8 +1329,17 @@ class Lowerer:
         return out
 
     def expr_Call(self, node: ast.Call) -> Value:
-        if isinstance(node.func, ast.Name) and node.func.id not in self.env and self.p.resolve(node.func.id) is dict:
+        if self.is_builtin_call(node, dict):
             return self.dict_call(node)
+        for collect, build in ((list, BUILD_LIST), (tuple, BUILD_TUPLE)):
+            if self.is_builtin_call(node, collect) and len(node.args) == 1 and not node.keywords \
+                    and self.is_builtin_call(node.args[0], zip):  # list(zip(xs, ys)): its rows
+                return self.zip_rows(node.args[0], build)
+        if self.is_builtin_call(node, zip):
+            self.call_arguments(node)  # (star-arguments of an argument of any kind: wait for the first call)
+            raise self.p.error(node, "zip(...) is supported in a for loop (for a, b in zip(xs, ys)), unpacked "
+                               "(a, b = zip(*pairs)) and in list(zip(...)), tuple(zip(...)) and dict(zip(...)): "
+                               "write it one of those ways", cls=UnsupportedSyntaxError)
         args, kwargs = self.call_arguments(node)
         for name, default in (("out", None), ("where", True)):  # spelt-out defaults change nothing
             if name in kwargs and kwargs[name].is_const and kwargs[name].const is default:

@@ -374,6 +374,37 @@ def test_zip_of_a_spread_list_of_known_length():
     check_all(zips_star_pairs, X3)
 
 
+def transposes_pairs_with_zip(x):
+    pairs = [(x, 1.0), (2.0 * x, 3.0), (np.sin(x), 0.5)]
+    values, weights = zip(*pairs)
+    listed = list(zip([x * x, x], [2.0, 4.0]))
+    return np.sum(values[0] * weights[0] + values[1] * weights[1] + values[2] * weights[2]) \
+        + np.sum(listed[0][0] * listed[0][1] + listed[1][0] * listed[1][1])
+
+
+def test_zip_as_a_value_is_the_tuple_of_its_rows():
+    check_all(transposes_pairs_with_zip, X3)
+
+
+def zips_an_array_outside_a_loop(x):
+    return np.sum(list(zip(x, x))[0][0])
+
+
+def indexes_a_zip_object(x):
+    rows = zip(*[(x, 1.0), (x, 2.0)])
+    return np.sum(rows[0][0])
+
+
+def test_a_zip_object_kept_in_a_variable_is_refused_as_python_cannot_index_it():
+    message = located_error(indexes_a_zip_object, X3)
+    assert "a, b = zip(*pairs)" in message and "list(zip(...))" in message
+
+
+def test_zip_of_sequences_of_unknown_length_outside_a_loop_is_refused_with_advice():
+    message = located_error(zips_an_array_outside_a_loop, X3)
+    assert "zip(...) outside a for loop" in message and "for a, b in zip(xs, ys)" in message
+
+
 def _forwards(*a, **kw):
     return _affine(*a, **kw)
 
