@@ -1,0 +1,38 @@
+"""Cases found by running HIPS/autograd's examples through symdiff (samples/autograd_examples),
+each minimised."""
+
+import numpy as np
+import pytest
+from fd import check_grad
+
+import symdiff
+from symdiff import InternalError, SymdiffError, primitives
+
+
+@pytest.fixture(autouse=True)
+def registry():
+    """Rules registered by a test are removed after it (the registry is global)."""
+    with primitives.restored():
+        yield
+
+
+def lse(x):
+    return np.log(np.sum(np.exp(x)))
+
+
+def squared_lse(y):
+    return lse(y ** 2)
+
+
+def test_a_rule_making_an_array_of_a_symbolic_shape_is_a_user_error_that_says_what_to_write():
+    # define_gradient.py's rule: np.full(x.shape, g) cannot run on the symbols rules are traced with
+    symdiff.defvjp(lse, lambda g, ans, x: np.full(x.shape, g) * np.exp(x - np.full(x.shape, ans)))
+    with pytest.raises(SymdiffError, match=r"rule registered for lse raised TypeError.*np\.full_like") as info:
+        symdiff.grad(squared_lse)(np.arange(3.0))
+    assert not isinstance(info.value, InternalError)
+    assert "test_regressions_examples.py" in str(info.value)  # located at the call of lse
+
+
+def test_the_same_rule_written_with_full_like_gives_the_gradient():
+    symdiff.defvjp(lse, lambda g, ans, x: np.full_like(x, g) * np.exp(x - ans))
+    check_grad(squared_lse, np.array([0.3, -0.2, 0.5]))
