@@ -78,11 +78,12 @@ def tree_flatten(value: Any) -> tuple[np.ndarray, Unflatten]:
 
 
 def flatten_func(func: Callable, example: Any) -> tuple[Callable, Unflatten, np.ndarray]:
-    """autograd's ``flatten_func``: ``func`` of a pytree as a function of one flat vector."""
+    """autograd's ``flatten_func`` for a function of one argument: ``func`` of a pytree as a
+    function of one flat vector (autograd's passes further arguments on: ``*args``)."""
     flat, unflatten = tree_flatten(example)
 
-    def flattened(vector: np.ndarray, *args: Any) -> Any:
-        return func(unflatten(vector), *args)
+    def flattened(vector: np.ndarray) -> Any:
+        return func(unflatten(vector))
 
     return flattened, unflatten, flat
 
