@@ -6,12 +6,11 @@ plotting is left out and training is a few Adam steps.
 
 import itertools
 
+import numpy as np
+import numpy.random as npr
 from _autograd_misc import adam
 from _check import check_grad
 from black_box_svi import black_box_variational_inference
-
-import numpy as np
-import numpy.random as npr
 
 
 def make_nn_funs(layer_sizes, L2_reg, noise_variance, nonlinearity=np.tanh):

@@ -3,13 +3,13 @@
 This Bayesian optimization demo using gradient-based optimization
 to find the next query point."""
 
+import numpy as np
+import numpy.random as npr
 from _check import check_grad
 from gaussian_process import make_gp_funs, rbf_covariance
 from scipy.optimize import minimize
 from scipy.stats import norm
 
-import numpy as np
-import numpy.random as npr
 from symdiff import value_and_grad
 
 

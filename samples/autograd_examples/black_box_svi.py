@@ -4,13 +4,13 @@ Black-box stochastic variational inference with a diagonal Gaussian, on a two-di
 funnel-shaped density; plotting is left out and training is a few Adam steps.
 """
 
+import numpy as np
+import numpy.random as npr
 from _autograd_misc import adam
 from _check import check_grad
 from scipy.stats import multivariate_normal as mvn  # noqa: F401 (autograd's example plots with it)
 from scipy.stats import norm
 
-import numpy as np
-import numpy.random as npr
 from symdiff import grad
 
 

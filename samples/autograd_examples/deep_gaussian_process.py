@@ -5,12 +5,12 @@ fitted jointly by SciPy's CG with a symdiff ``value_and_grad``; plotting is left
 ``build_deep_gp`` reads ``n_data``, ``X`` and ``y`` as globals, as autograd's does.
 """
 
+import numpy as np
+import numpy.random as npr
 from _check import check_grad
 from gaussian_process import make_gp_funs, rbf_covariance
 from scipy.optimize import minimize
 
-import numpy as np
-import numpy.random as npr
 from symdiff import value_and_grad
 
 

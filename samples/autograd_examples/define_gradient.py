@@ -4,11 +4,11 @@ This example shows how to define the gradient of your own functions.
 This can be useful for speed, numerical stability, or in cases where
 your code depends on external library calls."""
 
+import numpy as np
+import numpy.random as npr
 from _autograd_extend import defvjp, primitive
 from _check import check_grad
 
-import numpy as np
-import numpy.random as npr
 from symdiff import grad
 
 

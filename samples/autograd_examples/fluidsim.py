@@ -5,10 +5,10 @@ target image. The images are replaced by small synthetic ones and the simulation
 plotting is left out (``plot_matrix`` is never reached without an ``ax``).
 """
 
+import numpy as np
 from _check import check_grad
 from scipy.optimize import minimize
 
-import numpy as np
 from symdiff import value_and_grad
 
 # Fluid simulation code based on

@@ -4,13 +4,13 @@ Gaussian process regression with an RBF kernel: the log marginal likelihood of t
 parameters, maximised by SciPy's CG with a symdiff ``value_and_grad``; plotting is left out.
 """
 
+import numpy as np
+import numpy.random as npr
 from _check import check_grad
+from numpy.linalg import solve
 from scipy.optimize import minimize
 from scipy.stats import multivariate_normal as mvn
 
-import numpy as np
-import numpy.random as npr
-from numpy.linalg import solve
 from symdiff import value_and_grad
 
 

@@ -7,12 +7,12 @@
 
 import itertools
 
+import numpy as np
+import numpy.random as npr
 from _autograd_misc import tree_flatten as flatten
 from _check import check_grad
 from data import load_mnist, save_images  # noqa: F401 (autograd's example saves samples)
 
-import numpy as np
-import numpy.random as npr
 from symdiff import grad
 
 ### Define geneerator, discriminator, and objective ###

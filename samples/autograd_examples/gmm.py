@@ -4,15 +4,15 @@ Implements a Gaussian mixture model, in which parameters are fit using
 gradient descent.  This example runs on 2-dimensional data, but the model
 works on arbitrarily-high dimension."""
 
+import numpy as np
+import numpy.random as npr
 from _autograd_misc import flatten_func
 from _check import check_grad
 from data import make_pinwheel
 from scipy.optimize import minimize
+from scipy.special import logsumexp
 from scipy.stats import multivariate_normal as mvn
 
-import numpy as np
-import numpy.random as npr
-from scipy.special import logsumexp
 from symdiff import grad
 from symdiff import hvp as hessian_vector_product
 

@@ -13,15 +13,16 @@
 # David Duvenaud (duvenaud@gmail.com)
 
 
+import numpy as np
+import numpy.random as npr
 from _check import check_grad
 from data import make_pinwheel
 from gaussian_process import make_gp_funs, rbf_covariance
 from scipy.optimize import minimize
 from scipy.stats import norm
 
-import numpy as np
-import numpy.random as npr
 from symdiff import value_and_grad
+
 
 def main():
     """Check the gradient of the objective, then a few CG steps; plotting is left out."""

@@ -8,11 +8,11 @@ import string
 from functools import partial
 from os.path import dirname, join
 
-from _check import check_grad
-
 import numpy as np
 import numpy.random as npr
+from _check import check_grad
 from scipy.special import logsumexp
+
 from symdiff import value_and_grad as vgrad
 
 

@@ -4,12 +4,12 @@ Independent component analysis with Student-t latents: weights, latents and the 
 fitted jointly by SciPy's CG with a symdiff ``value_and_grad``; plotting is left out.
 """
 
+import numpy as np
+import numpy.random as npr
 from _check import check_grad
 from scipy.optimize import minimize
 from scipy.stats import t
 
-import numpy as np
-import numpy.random as npr
 from symdiff import value_and_grad
 
 

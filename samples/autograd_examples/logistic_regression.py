@@ -4,9 +4,9 @@ Logistic regression on a four-point toy data set, trained by gradient descent. a
 ``check_grads`` is replaced by this corpus's finite-difference check.
 """
 
+import numpy as np
 from _check import check_grad
 
-import numpy as np
 from symdiff import grad
 
 

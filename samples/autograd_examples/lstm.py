@@ -6,13 +6,13 @@ has a fixed length."""
 
 from os.path import dirname, join
 
-from _autograd_misc import adam
-from _check import check_grad
-from rnn import build_dataset, concat_and_multiply, one_hot_to_string, sigmoid, string_to_one_hot
-from scipy.special import logsumexp
-
 import numpy as np
 import numpy.random as npr
+from _autograd_misc import adam
+from _check import check_grad
+from rnn import build_dataset, concat_and_multiply, one_hot_to_string, sigmoid, string_to_one_hot  # noqa: F401
+from scipy.special import logsumexp
+
 from symdiff import grad
 
 

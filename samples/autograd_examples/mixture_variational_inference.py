@@ -9,13 +9,13 @@ Black-box variational inference with a mixture of diagonal Gaussians; plotting i
 # This trick was written up by Alex Graves in this note:
 # http://arxiv.org/abs/1607.05690
 
+import numpy as np
+import numpy.random as npr
 from _autograd_misc import adam
 from _check import check_grad
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-import numpy as np
-import numpy.random as npr
 from symdiff import grad
 
 

@@ -4,6 +4,7 @@ Black-box variational inference (black_box_svi.py) on a 40-dimensional posterior
 the gradient and by SGD on the natural gradient; plotting is left out and the runs are short.
 """
 
+import numpy as np
 from _autograd_misc import adam, sgd
 from _check import check_grad
 
@@ -11,7 +12,6 @@ from _check import check_grad
 from black_box_svi import black_box_variational_inference
 from scipy.stats import norm
 
-import numpy as np
 
 def main():
     """Check the gradient of the objective, then a few steps of both optimisers."""

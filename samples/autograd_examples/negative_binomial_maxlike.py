@@ -4,12 +4,12 @@ Maximum likelihood for the negative binomial distribution by Newton's method, wi
 second derivatives from symdiff; plotting is left out.
 """
 
-import scipy.optimize
-from _check import check_grad
-
 import numpy as np
 import numpy.random as npr
+import scipy.optimize
+from _check import check_grad
 from scipy.special import gammaln
+
 from symdiff import grad
 
 # The code in this example implements a method for finding a stationary point of

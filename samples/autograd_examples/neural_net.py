@@ -7,13 +7,13 @@ training is a few Adam steps.
 
 import itertools
 
+import numpy as np
+import numpy.random as npr
 from _autograd_misc import adam, flatten
 from _check import check_grad
 from data import load_mnist
 from scipy.special import logsumexp
 
-import numpy as np
-import numpy.random as npr
 from symdiff import grad
 
 

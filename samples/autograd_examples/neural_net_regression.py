@@ -6,12 +6,12 @@ weights. The objective is autograd's; plotting is left out and training is a few
 
 import itertools
 
+import numpy as np
+import numpy.random as npr
 from _autograd_misc import adam, flatten
 from _check import check_grad
 from scipy.stats import norm
 
-import numpy as np
-import numpy.random as npr
 from symdiff import grad
 
 

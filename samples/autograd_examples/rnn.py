@@ -6,12 +6,12 @@ has a fixed length."""
 
 from os.path import dirname, join
 
+import numpy as np
+import numpy.random as npr
 from _autograd_misc import adam
 from _check import check_grad
 from scipy.special import logsumexp
 
-import numpy as np
-import numpy.random as npr
 from symdiff import grad
 
 ### Helper functions #################

@@ -4,10 +4,10 @@ The Rosenbrock function minimised by SciPy's conjugate gradients with a symdiff
 ``value_and_grad``.
 """
 
+import numpy as np
 from _check import check_grad
 from scipy.optimize import minimize
 
-import numpy as np
 from symdiff import value_and_grad
 
 

@@ -4,9 +4,9 @@ First and second derivatives of sin and of a Taylor series of sin that stops ear
 with ``break``), by ``grad(grad(...))``; plotting is left out.
 """
 
+import numpy as np
 from _check import check_grad
 
-import numpy as np
 from symdiff import grad
 
 

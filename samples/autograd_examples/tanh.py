@@ -4,9 +4,9 @@ tanh and its first four derivatives by nested ``elementwise_grad``; plotting is 
 each derivative is checked against central differences of the one before.
 """
 
+import numpy as np
 from _check import check_grad
 
-import numpy as np
 from symdiff import elementwise_grad as egrad
 
 
@@ -21,8 +21,8 @@ def main():
                    egrad(egrad(egrad(egrad(tanh))))]
     assert np.allclose(derivatives[1](x), 1.0 - np.tanh(x) ** 2)
     for order in range(1, 5):
-        lower = derivatives[order - 1]
-        check_grad(f"tanh derivative {order}", lambda v: np.sum(lower(v)), derivatives[order](x), x)
+        check_grad(f"tanh derivative {order}", lambda v, lower=derivatives[order - 1]: np.sum(lower(v)),
+                   derivatives[order](x), x)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,14 @@ Implements auto-encoding variational Bayes, on small synthetic binary images of 
 
 import itertools
 
+import numpy as np
+import numpy.random as npr
 from _autograd_misc import adam
 from _check import check_grad
 from data import load_mnist, save_images  # noqa: F401 (autograd's example saves samples)
-
-import numpy as np
-import numpy.random as npr
 from scipy.special import expit as sigmoid
 from scipy.stats import norm
+
 from symdiff import grad
 
 

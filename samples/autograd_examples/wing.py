@@ -4,10 +4,10 @@ Optimising the shape of an occlusion (a wing) in a fluid simulation for lift ove
 simulation is short; plotting is left out (``plot_matrix`` does nothing without an ``ax``).
 """
 
+import numpy as np
 from _check import check_grad
 from scipy.optimize import minimize
 
-import numpy as np
 from symdiff import value_and_grad
 
 rows, cols = 40, 60
