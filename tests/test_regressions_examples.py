@@ -36,3 +36,27 @@ def test_a_rule_making_an_array_of_a_symbolic_shape_is_a_user_error_that_says_wh
 def test_the_same_rule_written_with_full_like_gives_the_gradient():
     symdiff.defvjp(lse, lambda g, ans, x: np.full_like(x, g) * np.exp(x - ans))
     check_grad(squared_lse, np.array([0.3, -0.2, 0.5]))
+
+
+def joined(x, flag):
+    args = (x,) if flag else (x, 2.0 * x)
+    return np.sum(np.hstack(args + (x ** 2,)))
+
+
+def joined_twice(x, flag):
+    args = (x,) if flag else (x, 3.0 * x)
+    return np.sum(np.stack(args + args) ** 2)
+
+
+def joined_lists(x, flag):
+    parts = [np.sin(x)] if flag else [np.sin(x), np.cos(x)]
+    parts = parts + [x * x]
+    return np.sum(parts[-1] * parts[0]) + np.sum(np.concatenate(parts))
+
+
+@pytest.mark.parametrize("flag", [True, False])
+@pytest.mark.parametrize("fn", [joined, joined_twice, joined_lists])
+def test_sequences_joined_by_plus_split_their_cotangent_between_the_operands(fn, flag):
+    # rnn.py's concat_and_multiply: np.hstack(args + (ones,)) with args a tuple whose length the
+    # compiler does not know (here: set by an if); `+` joins the tuples, it adds no numbers
+    check_grad(fn, np.array([0.3, -0.2, 0.5]), flag, argnums=0)
