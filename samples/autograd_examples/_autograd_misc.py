@@ -50,7 +50,7 @@ def _unflatten(template: Any, vector: np.ndarray, start: int = 0) -> tuple[Any, 
         for item in template:
             value, start = _unflatten(item, vector, start)
             items.append(value)
-        return type(template)(items), start
+        return (tuple(items) if isinstance(template, tuple) else items), start
     size = int(np.size(template))
     return np.reshape(vector[start:start + size], np.shape(template)), start + size
 
@@ -72,12 +72,19 @@ def flatten(value: Any) -> tuple[np.ndarray, Unflatten]:
     return flat, Unflatten(value)
 
 
-def tree_flatten(value: Any) -> tuple[np.ndarray, Unflatten]:
-    """``flatten`` for nested dicts too (not differentiable by symdiff): what the optimisers use."""
-    return np.concatenate([np.ravel(leaf) for leaf in _tree_leaves(value)]), Unflatten(value)
+def tree_flatten(value: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+    """``flatten`` for nested dicts too, called outside differentiated code (the optimisers,
+    ``flatten_func``). Its ``unflatten`` is a closure, which symdiff inlines where a
+    differentiated function calls it (it does not look into an object's ``__call__``)."""
+    flat = np.concatenate([np.ravel(leaf) for leaf in _tree_leaves(value)])
+
+    def unflatten(vector: np.ndarray) -> Any:
+        return _unflatten(value, vector)[0]
+
+    return flat, unflatten
 
 
-def flatten_func(func: Callable, example: Any) -> tuple[Callable, Unflatten, np.ndarray]:
+def flatten_func(func: Callable, example: Any) -> tuple[Callable, Callable, np.ndarray]:
     """autograd's ``flatten_func`` for a function of one argument: ``func`` of a pytree as a
     function of one flat vector (autograd's passes further arguments on: ``*args``)."""
     flat, unflatten = tree_flatten(example)
