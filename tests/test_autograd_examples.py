@@ -29,9 +29,11 @@ GAPS = {
     "define_gradient": ("refused", "np.full_like"),  # autograd's rule calls np.full(x.shape, g)
     "fluidsim": ("refused", "project() updates 'vx' in place"),
     "gaussian_process": ("scipy", "no derivative rule for the method .logpdf()"),  # multivariate_normal
-    "gmm": ("construct", "star-args (*) is not supported"),  # zip(*unpack_gmm_params(params))
+    # zip(*unpack_gmm_params(params)); then flatten_func's unflatten sets dict items with keys from a loop
+    "gmm": ("construct", "star-args (*) is not supported"),
     "gplvm": ("scipy", "no derivative rule for the method .logpdf()"),  # multivariate_normal, norm
-    "hmm_em": ("construct", "no derivative rule for map"),  # sum(map(partial(f, params), data))
+    # sum(map(partial(f, params), data)); then the recursive call's VJP differentiates the index data
+    "hmm_em": ("construct", "no derivative rule for map"),
     "ica": ("scipy", "no derivative rule for the method .logpdf()"),  # scipy.stats.t
     "lstm": ("scipy", "no derivative rule for scipy.special.logsumexp"),  # then *args in a signature
     "mixture_variational_inference": ("scipy", "no derivative rule for the method .logpdf()"),  # norm
@@ -40,7 +42,7 @@ GAPS = {
     "neural_net": ("scipy", "no derivative rule for scipy.special.logsumexp"),
     "neural_net_regression": ("scipy", "no derivative rule for the method .logpdf()"),  # norm
     "rnn": ("scipy", "no derivative rule for scipy.special.logsumexp"),  # then *args in a signature
-    "tanh": ("api", "elementwise_grad_tanh> is not a Python function"),  # egrad(egrad(f))
+    "tanh": ("api", "elementwise_grad_tanh> is not a Python function"),  # egrad(egrad(f)); egrad(f) works
     "variational_autoencoder": ("scipy", "no derivative rule for the method .logpdf()"),  # norm; then rs.randn(*shape)
 }
 
