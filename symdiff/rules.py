@@ -1189,7 +1189,7 @@ facts(GetAttr("T"), np.transpose, Method("transpose"), Method("reshape"), np.res
       np.take_along_axis, np.sum, np.mean, np.cumsum, np.diff, np.gradient, np.conj, Method("conj"), np.real,
       GetAttr("real"), np.imag, GetAttr("imag"), np.stack, np.concatenate, np.hstack, np.vstack, np.dstack,
       np.column_stack, np.array, np.asarray, np.split, np.array_split, np.vsplit, np.dsplit, np.hsplit, tuple,
-      list, runtime.reverse_sequence, Method("astype"), linear=EACH)
+      list, runtime.reverse_sequence, runtime.copy_sequence, Method("astype"), linear=EACH)
 facts(np.where, np.select, runtime.setitem, runtime.list_append, sum, np.linspace, np.append, linear=JOINTLY)
 facts(float, linear=EACH)
 if NUMPY_2:

@@ -4,6 +4,7 @@ each minimised."""
 import numpy as np
 import pytest
 from fd import check_grad
+from jvpcheck import check_jvp
 
 import symdiff
 from symdiff import InternalError, SymdiffError, primitives
@@ -60,3 +61,9 @@ def test_sequences_joined_by_plus_split_their_cotangent_between_the_operands(fn,
     # rnn.py's concat_and_multiply: np.hstack(args + (ones,)) with args a tuple whose length the
     # compiler does not know (here: set by an if); `+` joins the tuples, it adds no numbers
     check_grad(fn, np.array([0.3, -0.2, 0.5]), flag, argnums=0)
+
+
+@pytest.mark.parametrize("flag", [True, False])
+@pytest.mark.parametrize("fn", [joined, joined_twice, joined_lists])
+def test_sequences_joined_by_plus_have_the_tangent_of_their_items(fn, flag):
+    check_jvp(fn, [np.array([0.3, -0.2, 0.5]), flag], [0], np.random.default_rng(0))
