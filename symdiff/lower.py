@@ -1040,10 +1040,13 @@ class Lowerer:
         if fn not in (len, runtime.list_append, runtime.list_index) and not rules.is_result_field(fn) and any(
                 growing(a) for a in args):
             # a list that may still grow: pass a snapshot, so the backward sweep sees what was used
-            args = [self.b.call(tuple, [a], kind=SEQUENCE, effect=True) if growing(a) else a for a in args]
+            # (xs + ys joins them: a copy of the same type, a list to add a list to)
+            snapshot = runtime.copy_sequence if fn is operator.add else tuple
+            args = [self.b.call(snapshot, [a], kind=SEQUENCE, effect=True) if growing(a) else a for a in args]
         kind = shapes.result_kind(fn, [a.kind for a in args]) or shapes.creation_kind(fn, args)
         if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or rules.sequence_result(fn, args, kwargs) or (
-                fn in (list, tuple) and len(args) == 1 and not kwargs):  # (of an array too: its rows)
+                fn in (list, tuple) and len(args) == 1 and not kwargs) or (  # (of an array too: its rows)
+                fn is operator.add and len(args) == 2 and all(a.kind == SEQUENCE for a in args)):  # joined
             kind = SEQUENCE
         # reading a list that grows in place must not be moved past an append
         effect = not passes.is_pure(fn) or any(self.may_grow(a) for a in args)

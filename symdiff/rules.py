@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import runtime, shapes
+from . import runtime, shapes, tracing
 from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SEQUENCE, BuildDict, GetAttr, Method
 from .passes import both
 from .primitives import (
@@ -207,8 +207,24 @@ HELPER = ARRAY_FUNCTION  # a runtime helper computing a new value
 # ----------------------------------------------------------------------------- operators
 
 INT_ARITHMETIC = Facts(integer=shapes.integer_arithmetic)  # of Python ints, a Python int
-rule(operator.add, lambda g, ans, x, y: unbroadcast(g, x, y),
-     lambda g, ans, x, y: unbroadcast(g, y, x), OPERATOR, INT_ARITHMETIC, total=True, float_operands=True,
+
+
+def _both_sequences(x: Any, y: Any) -> bool:
+    """Whether ``x + y`` joins two tuples or lists (``args + (ones,)``) rather than adding numbers."""
+    return getattr(x, "kind", None) == SEQUENCE and getattr(y, "kind", None) == SEQUENCE
+
+
+def _add_vjp(first: bool) -> Rule:
+    """The VJP of ``x + y`` for ``x`` (``first``) or ``y``: of two sequences joined, the cotangents
+    of their items (runtime.joined_cotangent); of numbers and arrays, ``g`` unbroadcast."""
+    def vjp(g, ans, x, y):
+        if _both_sequences(x, y) and not tracing.in_tangent_mode():
+            return apply(runtime.joined_cotangent, g, x, first)
+        return unbroadcast(g, x, y) if first else unbroadcast(g, y, x)
+    return vjp
+
+
+rule(operator.add, _add_vjp(True), _add_vjp(False), OPERATOR, INT_ARITHMETIC, total=True, float_operands=True,
      accumulates=True)
 rule(operator.sub, lambda g, ans, x, y: unbroadcast(g, x, y),
      lambda g, ans, x, y: unbroadcast(-g, y, x), OPERATOR, INT_ARITHMETIC, total=True, float_operands=True)
@@ -1074,6 +1090,7 @@ rule(tuple, lambda g, ans, seq: g if getattr(seq, "kind", None) == SEQUENCE else
      CONTAINER, reads_only=True)
 rule(list, lambda g, ans, seq: g if getattr(seq, "kind", None) == SEQUENCE else apply(runtime.restack, g, seq),
      CONTAINER)
+rule(runtime.copy_sequence, lambda g, ans, seq: g, CONTAINER, reads_only=True)
 rule(runtime.reverse_sequence, lambda g, ans, seq: apply(runtime.reverse_cotangent, g, seq),
      CONTAINER, pure=False, reads_only=True)
 # (of an empty sequence, start itself)
@@ -1172,7 +1189,7 @@ facts(GetAttr("T"), np.transpose, Method("transpose"), Method("reshape"), np.res
       np.take_along_axis, np.sum, np.mean, np.cumsum, np.diff, np.gradient, np.conj, Method("conj"), np.real,
       GetAttr("real"), np.imag, GetAttr("imag"), np.stack, np.concatenate, np.hstack, np.vstack, np.dstack,
       np.column_stack, np.array, np.asarray, np.split, np.array_split, np.vsplit, np.dsplit, np.hsplit, tuple,
-      list, runtime.reverse_sequence, Method("astype"), linear=EACH)
+      list, runtime.reverse_sequence, runtime.copy_sequence, Method("astype"), linear=EACH)
 facts(np.where, np.select, runtime.setitem, runtime.list_append, sum, np.linspace, np.append, linear=JOINTLY)
 facts(float, linear=EACH)
 if NUMPY_2:

@@ -152,6 +152,23 @@ def cotangent_at(cotangent: dict, position: int, like: Any) -> Any:
     return zero_cotangent(like) if g is None else g
 
 
+def copy_sequence(seq: Any) -> Any:
+    """A copy of a list or tuple, of the same type: what ``xs + ys`` reads of a list that grows later."""
+    return seq[:]
+
+
+def joined_cotangent(cotangent: Any, first: Any, of_first: bool) -> Any:
+    """The cotangent of ``first`` (``of_first``) or of the second operand in ``first + second``,
+    two tuples or lists joined, from the cotangent of the joined sequence: ``{position:
+    cotangent}``, or the items' cotangents stacked in one array."""
+    n = len(first)
+    if not isinstance(cotangent, dict):
+        return cotangent[:n] if of_first else cotangent[n:]
+    if of_first:
+        return {i: g for i, g in cotangent.items() if i < n}
+    return {i - n: g for i, g in cotangent.items() if i >= n}
+
+
 def zero_cotangent(like: Any) -> Any:
     """A zero cotangent for ``like``: 0.0 for a number, zeros for an array, ``{}`` (no item has
     one) for a list, tuple or dict."""

@@ -174,6 +174,11 @@ def tangent_mode() -> Iterator[None]:
         _tangent_mode = was
 
 
+def in_tangent_mode() -> bool:
+    """Whether VJP rules are being run on a tangent (forward.py), not on a cotangent."""
+    return _tangent_mode
+
+
 def unbroadcast(g: Any, x: Any, *others: Any) -> Any:
     """Sum ``g`` down to the shape of ``x`` (NumPy broadcasting in reverse).
 

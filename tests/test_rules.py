@@ -901,6 +901,15 @@ def q_slogdet(x, w):
 def q_astype(x, w): return np.sum(x.astype(np.float64) * w) + np.sum(x.astype(int) * w)
 
 
+def q_joined(x, w):
+    parts = []
+    for i in range(2):
+        parts.append(x * (i + 1.0))
+    joined = parts + [np.sin(x)]  # a list that grows: joined from a copy of it
+    parts.append(x * x)
+    return np.sum(np.stack(joined) * w) + np.sum(parts[-1] * w[0])
+
+
 def _seq_make(stack_shape):
     def make_for(shape):
         def make(rng):
@@ -926,6 +935,7 @@ for _id, _fn, _stack, _covers in [
     ("np.hsplit", q_hsplit, lambda s: s, [np.hsplit]),
     ("x.astype", q_astype, lambda s: s, [Method("astype")]),
     ("list.append in a loop, stacked", q_append, lambda s: (3,) + s, [runtime.list_append, tuple, np.stack]),
+    ("a growing list + [..]", q_joined, lambda s: (3,) + s, [runtime.copy_sequence, operator.add, np.stack]),
 ]:
     for _seq_shape in [(4,), (3, 4)]:
         case(f"{_id}[{_seq_shape}]", _fn, _seq_make(_stack)(_seq_shape), (0,), _covers)
