@@ -1241,7 +1241,9 @@ class Lowerer:
         items, is_dict = self.known_items(value)
         if items is None or is_dict != (star == "**"):
             what = "a dict whose keys" if star == "**" else "a tuple or list whose length"
-            unknown = value in self.b.stack[0].params and value.kind is None  # (an argument of any kind)
+            shape_of = self.shape_of(value)
+            unknown = (value in self.b.stack[0].params and value.kind is None) \
+                or (shape_of is not None and shape_of.kind is None)  # (an argument, or an array, of any kind)
             raise self.p.error(node, f"`{star}{ast.unparse(node)}` in a call is not supported here: it needs {what} "
                                "symdiff knows at compile time (a display, or a value built from one); pass the "
                                + ("keywords one by one (f(a=d['a']))" if star == "**" else
@@ -1261,7 +1263,15 @@ class Lowerer:
             items = dict(const) if isinstance(const, dict) else dict(enumerate(const))
             return {k: self.b.const(v) for k, v in items.items()}, isinstance(const, dict)
         items = self.structs.get(value)
+        if items is None and self.shape_of(value) is not None and type(self.shape_of(value).kind) is int:
+            rank = self.shape_of(value).kind  # x.shape of an array of known rank: its sizes, one by one
+            return {k: self.call(operator.getitem, [value, self.b.const(k)]) for k in range(rank)}, False
         return items, items is not None and self.container_type(value) is dict
+
+    def shape_of(self, value: Value) -> Value | None:
+        """The array ``value`` is the ``.shape`` of, if it is one."""
+        op = match(self.b.producer, value, GetAttr("shape"), 1)
+        return op.args[0] if op is not None else None
 
     def dict_call(self, node: ast.Call) -> Value:
         """``dict(a=x)``, ``dict(d, a=x)`` of a dict known item by item, ``dict(pairs)`` of
