@@ -36,6 +36,23 @@ def _array(x: Any) -> Any:
     return np.asarray(x)
 
 
+def _add_at(out: Any, index: Any, g: Any) -> None:
+    """``np.add.at(out, index, g)``: ``out[index] += g`` with repeated indices adding up. Arrays
+    of other libraries may not implement it (dask does not): a clear error then, rather than
+    converting them to NumPy (which would compute a dask array)."""
+    if not (dispatches(out) or dispatches(g)):
+        np.add.at(out, index, g)
+        return
+    try:
+        np.add.at(out, index, g)
+    except (TypeError, NotImplementedError):
+        kind = type(out if dispatches(out) else g)
+        raise SymdiffError(
+            f"this gradient adds cotangents at repeated (fancy) indices, np.add.at, which {kind.__module__}."
+            f"{kind.__qualname__} does not implement: index it with slices and ints, or convert it to a NumPy "
+            "array first") from None
+
+
 def unbroadcast(g: Any, x: Any) -> Any:
     """Sum the cotangent ``g`` over the axes along which ``x`` was broadcast."""
     shape = np.shape(x)
@@ -309,7 +326,7 @@ def getitem_vjp(g: Any, x: Any, index: Any) -> Any:
     if is_basic_index(index):  # each element at most once: a plain assignment
         out[index] = g
     else:
-        np.add.at(out, index, g)
+        _add_at(out, index, g)
     return out
 
 
@@ -362,7 +379,7 @@ def add_at_index(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
     if is_basic_index(index):
         acc[index] += g
     else:
-        np.add.at(acc, index, g)
+        _add_at(acc, index, g)
     return acc
 
 
@@ -595,7 +612,7 @@ def repeat_vjp(g: Any, x: Any, repeats: Any, axis: Any = None) -> np.ndarray:
     n = x.shape[axis]
     owner = np.repeat(np.arange(n), repeats)
     out = np.zeros(np.moveaxis(x, axis, 0).shape, dtype=np.result_type(g, float))
-    np.add.at(out, owner, np.moveaxis(g, axis, 0))
+    _add_at(out, owner, np.moveaxis(g, axis, 0))
     return np.moveaxis(out, 0, axis)
 
 
@@ -1097,10 +1114,10 @@ def take_vjp(g: Any, x: Any, indices: Any, axis: Any = None) -> np.ndarray:
     x, g = _array(x), _array(g)
     out = np.zeros(x.size if axis is None else x.shape, dtype=np.result_type(g, float))
     if axis is None:
-        np.add.at(out, _array(indices), g)
+        _add_at(out, _array(indices), g)
         return out.reshape(x.shape)
     axis = axis % x.ndim
-    np.add.at(out, (slice(None),) * axis + (_array(indices),), g)
+    _add_at(out, (slice(None),) * axis + (_array(indices),), g)
     return out
 
 
@@ -1116,7 +1133,7 @@ def take_along_axis_vjp(g: Any, x: Any, indices: Any, axis: Any) -> np.ndarray:
                           for d, n in enumerate(full))))
     index[axis] = np.broadcast_to(indices, full)
     out = np.zeros(x.shape, dtype=np.result_type(g, float))
-    np.add.at(out, tuple(index), np.broadcast_to(g, full))
+    _add_at(out, tuple(index), np.broadcast_to(g, full))
     return out
 
 
@@ -1134,8 +1151,8 @@ def quantile_vjp(g: Any, x: Any, q: Any, axis: Any = None, keepdims: bool = Fals
     lo = np.floor(position).astype(int)
     hi = np.minimum(lo + 1, n - 1)
     weights = np.zeros((q.size, n))
-    np.add.at(weights, (np.arange(q.size), lo), 1.0 - (position - lo))
-    np.add.at(weights, (np.arange(q.size), hi), position - lo)
+    _add_at(weights, (np.arange(q.size), lo), 1.0 - (position - lo))
+    _add_at(weights, (np.arange(q.size), hi), position - lo)
     gq = _array(g).reshape(q.size, -1)  # q's axes first, then the axes not reduced (kept ones are 1)
     spread = (gq.T @ weights).reshape(flat.shape)
     out = np.empty(flat.shape, dtype=np.result_type(g, float))
@@ -1224,8 +1241,8 @@ def interp_vjp(g: Any, argnum: int, x: Any, xp: Any, fp: Any) -> np.ndarray:
         return np.where(inside, g * (fp[hi] - fp[lo]) / width, 0.0)
     t = np.clip((x - xp[lo]) / width, 0.0, 1.0)
     out = np.zeros(fp.shape, dtype=np.result_type(g, float))
-    np.add.at(out, lo.ravel(), (g * (1.0 - t)).ravel())
-    np.add.at(out, hi.ravel(), (g * t).ravel())
+    _add_at(out, lo.ravel(), (g * (1.0 - t)).ravel())
+    _add_at(out, hi.ravel(), (g * t).ravel())
     return out
 
 

@@ -170,6 +170,16 @@ def test_mlp_gradient_over_dask_data_matches_numpy():
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_fancy_indices_on_dask_are_refused_clearly_not_computed():
+    x = da.from_array(np.arange(6.0), chunks=2)
+
+    def f(x):
+        return np.sum(x[np.array([1, 1, 3])] ** 2)
+
+    with nothing_computed(), pytest.raises(symdiff.SymdiffError, match=r"np\.add\.at.*dask\.array\.core\.Array"):
+        symdiff.grad(f)(x)
+
+
 # ------------------------------------------------------------------------------ other transformations
 
 
