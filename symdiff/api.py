@@ -3,7 +3,8 @@
 
 Each returned function compiles the gradient once per *signature* of its arguments on first
 use, and caches it: the exact type of Python numbers; for NumPy arrays, their dtype and which
-axes have size 1; for dicts, lists and tuples, their keys and the signatures of their items; a
+axes have size 1 (for arrays of other libraries NumPy hands over to, dask and CuPy, their type
+too: symdiff/arrays.py); for dicts, lists and tuples, their keys and the signatures of their items; a
 function passed as an argument, by identity; anything else gets a generic version. Python
 numbers get plain arithmetic and ``math`` in the generated code; arrays get NumPy. A
 specialisation is compiled again when a global or closure variable it compiled in has been
@@ -532,8 +533,9 @@ def _identifier(name: str) -> str:
 
 def _guard_key(arg: Any) -> Any:
     """What a specialisation is keyed on: the exact type of Python numbers; for arrays, which
-    axes have size 1 (a tuple of bools, one per axis), since that decides broadcasting; for
-    dicts, lists and tuples (pytrees), their keys and the keys of their items."""
+    axes have size 1 (a tuple of bools, one per axis), since that decides broadcasting, and for
+    a dask or CuPy array its type (:func:`arrays.array_key`, which refuses array types NumPy cannot
+    hand over to); for dicts, lists and tuples (pytrees), their keys and the keys of their items."""
     if type(arg) in _SCALAR_TYPES:
         return type(arg)
     if type(arg) is np.ndarray:
