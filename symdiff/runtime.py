@@ -460,20 +460,21 @@ def grad_like(dx: Any, x: Any) -> Any:
     one (a dask array, of a NumPy parameter of a loss over dask data) stays one, lazy -- of
     ``x``'s shape and dtype, a 0-d array for a number ``x``; a NumPy gradient of an argument of
     another library becomes one of that library (``np.zeros_like(x)`` plus it)."""
-    if dispatches(dx) or dispatches(x):
-        return _foreign_grad(dx, x)
-    if isinstance(x, np.ndarray):
+    plain = type(dx) in (np.ndarray, float, np.float64) or not dispatches(dx)  # (the NumPy cases tested first: fast)
+    if isinstance(x, np.ndarray) and plain:
         dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else np.float64
         if np.shape(dx) == x.shape:
             return np.array(dx, dtype=dtype)
         out = np.empty(x.shape, dtype=dtype)
         out[...] = dx
         return out
-    if isinstance(x, np.generic):
+    if isinstance(x, np.generic) and plain:
         dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else np.float64
         return dtype.type(dx)
-    if isinstance(x, (int, float)):
+    if isinstance(x, (int, float)) and plain:
         return float(dx)
+    if not plain or dispatches(x):
+        return _foreign_grad(dx, x)
     return dx
 
 
