@@ -1054,7 +1054,7 @@ def section_markers(script: str) -> tuple[str, str]:
     return f"<!-- {script}: begin -->", f"<!-- {script}: end -->"
 
 
-KEPT_SECTIONS = ("bench_hessian.py", "compile_scaling.py")  # the other scripts' sections of RESULTS.md
+KEPT_SECTIONS = ("bench_hessian.py", "compile_scaling.py", "bench_dask.py")  # the other scripts' sections of RESULTS.md
 
 
 def write_section(path: Path, script: str, section: str) -> None:

@@ -12,7 +12,8 @@ spelt :func:`jacobian`) (in ``api``), :func:`defvjp` and
 :func:`defnondiff` to give functions derivative rules (in ``rules``), :func:`stop_gradient`,
 :class:`custom_vjp`, :class:`custom_jvp`, :class:`checkpoint` and :func:`checkpoint_loop` (in
 ``custom``, see docs/transformations.md), :func:`export` to write a gradient as a standalone module
-(in ``export``; also ``python -m symdiff``, see docs/export.md), and the errors, all
+(in ``export``; also ``python -m symdiff``, see docs/export.md), :func:`compute` (dask results of a
+call computed in one graph, see docs/scale-out.md; in ``arrays``), and the errors, all
 subclasses of :class:`SymdiffError` (in ``errors``).
 
 Pipeline, one module per stage, driven by ``api`` once per specialisation: frontend (source
@@ -36,6 +37,7 @@ from .api import (
     value_and_grad,
     vjp,
 )
+from .arrays import compute
 from .custom import checkpoint, checkpoint_loop, custom_jvp, custom_vjp, stop_gradient
 from .errors import AliasingError, InternalError, MutationError, NoRuleError, SymdiffError, UnsupportedSyntaxError
 from .export import export
@@ -43,6 +45,6 @@ from .rules import defjvp, defnondiff, defvjp
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "jacobian", "hessian", "hvp",
            "elementwise_grad", "export", "defvjp", "defjvp", "defnondiff", "stop_gradient", "custom_vjp",
-           "custom_jvp", "checkpoint", "checkpoint_loop", "SymdiffError",
+           "custom_jvp", "checkpoint", "checkpoint_loop", "compute", "SymdiffError",
            "UnsupportedSyntaxError", "NoRuleError", "InternalError", "AliasingError", "MutationError"]
 from .version import __version__ as __version__

@@ -513,7 +513,8 @@ class Codegen:
         if op.fn is runtime.getitem_vjp:
             g, x, index = op.args
             target.slice = self.index_expr(index)
-            zeros = ast.Call(_dotted("np.zeros"), [ast.Attribute(self.expr(x), "shape", ast.Load())], [])
+            like = [ast.keyword("like", self.expr(self.fn.like))] if self.fn.like is not None else []
+            zeros = ast.Call(_dotted("np.zeros"), [ast.Attribute(self.expr(x), "shape", ast.Load())], like)
             fresh = ast.Assign([ast.Name(self.name(op.result), ast.Store())], zeros)
             return [fresh, ast.Assign([target], self.expr(g))]
         acc, index, g = op.args

@@ -143,10 +143,13 @@ class BuildDict:
 @dataclass(frozen=True)
 class ArraySpec:
     """What a gradient is specialised on for an ndarray argument: which axes have size 1 (all
-    that NumPy broadcasting depends on) and its dtype."""
+    that NumPy broadcasting depends on) and its dtype; for an array of another library that
+    NumPy hands over to (a dask or CuPy array, see symdiff/arrays.py), its type as well (None:
+    an ndarray)."""
 
     ones: tuple
     dtype: Any
+    type: Any = None
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,7 @@ class Function:
     # globals and closure variables read at compile time: (cell or globals dict, name, object)
     reads: list = field(default_factory=list)
     mode: str = "reverse"  # how the gradient was built: "reverse", or "forward" (one scalar input)
+    like: Any = None  # an argument of another array library, which the arrays the code creates follow
 
 
 def walk(region: Region) -> Iterator[tuple[Op, Region]]:

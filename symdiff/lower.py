@@ -1870,8 +1870,9 @@ def specialise(value: Value, spec: Any) -> None:
     type, a tuple of bools (an array's size-1 axes), or None (anything)."""
     if spec in (float, int, bool):
         value.aval = Abstract(SCALAR, (), integer=spec is int, pytype=spec)
-    elif isinstance(spec, ArraySpec):
-        value.aval = Abstract(len(spec.ones), shapes.param_shape(value, spec.ones), dtype=spec.dtype)
+    elif isinstance(spec, ArraySpec):  # (the dtype facts are of NumPy's arrays: x[0] is a NumPy float64...)
+        dtype = spec.dtype if spec.type is None else None
+        value.aval = Abstract(len(spec.ones), shapes.param_shape(value, spec.ones), dtype=dtype)
     elif type(spec) is tuple:  # size-1 axes only (dtype unknown)
         value.aval = Abstract(len(spec), shapes.param_shape(value, spec))
 

@@ -14,13 +14,52 @@ import numpy as np
 
 from .errors import SymdiffError
 
+_DISPATCHING: dict[type, bool] = {}
+
+
+def dispatches(x: Any) -> bool:
+    """Whether ``x`` is an array of another library that NumPy's functions and ufuncs hand
+    over to (``__array_function__`` and ``__array_ufunc__``, NEP 18 and NEP 13: dask, CuPy),
+    not an ndarray: generated code keeps it as it is, and never converts it to an ndarray
+    (which would compute a dask array, or copy a CuPy array to the host)."""
+    kind = type(x)
+    known = _DISPATCHING.get(kind)
+    if known is None:
+        known = _DISPATCHING[kind] = (not issubclass(kind, (np.ndarray, np.generic))
+                                      and hasattr(kind, "__array_function__") and hasattr(kind, "__array_ufunc__"))
+    return known
+
+
+def _array(x: Any) -> Any:
+    """``np.asarray(x)``, except that an array of another library (:func:`dispatches`) stays itself."""
+    if type(x) is np.ndarray or dispatches(x):
+        return x
+    return np.asarray(x)
+
+
+def _add_at(out: Any, index: Any, g: Any) -> None:
+    """``np.add.at(out, index, g)``: ``out[index] += g`` with repeated indices adding up. Arrays
+    of other libraries may not implement it (dask does not): a clear error then, rather than
+    converting them to NumPy (which would compute a dask array)."""
+    if not (dispatches(out) or dispatches(g)):
+        np.add.at(out, index, g)
+        return
+    try:
+        np.add.at(out, index, g)
+    except (TypeError, NotImplementedError):
+        kind = type(out if dispatches(out) else g)
+        raise SymdiffError(
+            f"this gradient adds cotangents at repeated (fancy) indices, np.add.at, which {kind.__module__}."
+            f"{kind.__qualname__} does not implement: index it with slices and ints, or convert it to a NumPy "
+            "array first") from None
+
 
 def unbroadcast(g: Any, x: Any) -> Any:
     """Sum the cotangent ``g`` over the axes along which ``x`` was broadcast."""
     shape = np.shape(x)
     if np.shape(g) == shape:
         return g
-    g = np.asarray(g)
+    g = _array(g)
     extra = g.ndim - len(shape)
     if extra > 0:
         g = g.sum(axis=tuple(range(extra)))
@@ -37,6 +76,8 @@ def winner_mask(x: Any, y: Any) -> Any:
     ``maximum(x, y)`` that goes to ``x`` (ties split evenly, as in JAX)."""
     above = np.greater(x, y)
     ties = np.equal(x, y)
+    if dispatches(ties):  # (a test of its values would compute a dask array)
+        return above + 0.5 * ties
     return above + 0.5 * ties if np.count_nonzero(ties) else above  # count_nonzero: faster than any()
 
 
@@ -52,8 +93,8 @@ def zeros_of(x: Any) -> Any:
         return type(x)(zeros_of(v) for v in x)
     if isinstance(x, dict):
         return {k: zeros_of(v) for k, v in x.items()}
-    if isinstance(x, np.ndarray):
-        return np.zeros(x.shape, dtype=x.dtype if np.issubdtype(x.dtype, np.inexact) else float)
+    if isinstance(x, np.ndarray) or dispatches(x):
+        return np.zeros_like(x, dtype=x.dtype if np.issubdtype(x.dtype, np.inexact) else float)
     return 0.0
 
 
@@ -67,7 +108,7 @@ def log_or_zero(x: Any) -> Any:
     """``log(x)``, with 0 where ``x == 0`` (the derivative of ``x**y`` in ``y`` at ``x == 0``)."""
     if isinstance(x, (int, float)):
         return math.log(x) if x > 0 else (0.0 if x == 0 else math.nan)
-    x = np.asarray(x)
+    x = _array(x)
     return np.log(np.where(x == 0, 1.0, x))
 
 
@@ -87,7 +128,7 @@ def power_slope(x: Any, y: Any, power: Any = None) -> Any:
 
 def matmul_vjp(g: Any, x: Any, y: Any, argnum: int) -> Any:
     """The cotangent of ``x`` (argnum 0) or ``y`` (argnum 1) in ``x @ y``, for any ranks."""
-    x, y, g = np.asarray(x), np.asarray(y), np.asarray(g)
+    x, y, g = _array(x), _array(y), _array(g)
     if x.ndim == 0 or y.ndim == 0:  # np.dot with a scalar is a product
         return unbroadcast(g * (y if argnum == 0 else x), x if argnum == 0 else y)
     if x.ndim == 1 and y.ndim == 1:  # an inner product: g is a scalar
@@ -110,7 +151,7 @@ def matmul_vjp(g: Any, x: Any, y: Any, argnum: int) -> Any:
 
 def dot_vjp(g: Any, x: Any, y: Any, argnum: int) -> Any:
     """The cotangent of ``x`` (argnum 0) or ``y`` (argnum 1) in ``np.dot(x, y)``, any ranks."""
-    x, y, g = np.asarray(x), np.asarray(y), np.asarray(g)
+    x, y, g = _array(x), _array(y), _array(g)
     if x.ndim == 0 or y.ndim == 0 or (x.ndim <= 2 and y.ndim <= 2):
         return matmul_vjp(g, x, y, argnum)
     letters = "abcdefghijklmnopqrstuvwxyz"
@@ -176,6 +217,8 @@ def zero_cotangent(like: Any) -> Any:
         return 0.0
     if isinstance(like, (list, tuple, dict)):
         return {}
+    if dispatches(like):
+        return np.zeros_like(like, dtype=float)
     return np.zeros(np.shape(like))
 
 
@@ -254,12 +297,14 @@ def restack(g: Any, seq: Any) -> Any:
 
 def unstack(g: Any, axis: int = 0) -> dict:
     """The cotangent of the sequence in ``np.stack(seq, axis)`` (or ``np.array(seq)``)."""
-    g = np.moveaxis(np.asarray(g), axis, 0)
+    g = np.moveaxis(_array(g), axis, 0)
     return dict(enumerate(g))
 
 
 def repeat_cotangent(g: Any, seq: Any) -> Any:
     """The cotangent of ``seq`` in ``sum(seq)``: ``g`` for every item (summed to its shape)."""
+    if dispatches(seq) or dispatches(g):
+        return np.broadcast_to(g, seq.shape) + np.zeros_like(seq, dtype=float)
     if isinstance(seq, np.ndarray):
         return np.array(np.broadcast_to(g, seq.shape))
     return {i: unbroadcast(g, item) for i, item in enumerate(seq)}
@@ -272,13 +317,13 @@ def unstack_pieces(g: Any, seq: Any, how: str) -> dict:
     elif how == "dstack":
         pieces, axis = [np.atleast_3d(x) for x in seq], 2
     elif how == "column_stack":
-        pieces = [np.asarray(x)[:, None] if np.ndim(x) == 1 else np.asarray(x) for x in seq]
+        pieces = [_array(x)[:, None] if np.ndim(x) == 1 else _array(x) for x in seq]
         axis = 1
     else:  # hstack
         pieces = [np.atleast_1d(x) for x in seq]
         axis = 0 if pieces[0].ndim == 1 else 1
     sizes = np.cumsum([p.shape[axis] for p in pieces])[:-1]
-    return {i: part.reshape(np.shape(x)) for i, (part, x) in enumerate(zip(np.split(np.asarray(g), sizes, axis), seq))}
+    return {i: part.reshape(np.shape(x)) for i, (part, x) in enumerate(zip(np.split(_array(g), sizes, axis), seq))}
 
 
 def unsplit(g: dict, pieces: Any, axis: int) -> np.ndarray:
@@ -296,7 +341,7 @@ def hsplit_axis(x: Any) -> int:
 def slogdet_vjp(g: dict, a: Any) -> np.ndarray:
     """The cotangent of ``a`` in ``sign, logabsdet = np.linalg.slogdet(a)`` (sign is constant)."""
     d_logdet = g.get(1, 0.0) if isinstance(g, dict) else g[1]
-    return np.asarray(d_logdet)[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)
+    return _array(d_logdet)[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)
 
 
 def unconcatenate(g: Any, seq: Any, axis: int | None = 0) -> dict:
@@ -307,7 +352,7 @@ def unconcatenate(g: Any, seq: Any, axis: int | None = 0) -> dict:
         parts = np.split(np.ravel(g), sizes)
         return {i: part.reshape(np.shape(item)) for i, (part, item) in enumerate(zip(parts, seq))}
     sizes = np.cumsum([np.shape(item)[axis] for item in seq])[:-1]
-    return dict(enumerate(np.split(np.asarray(g), sizes, axis=axis)))
+    return dict(enumerate(np.split(_array(g), sizes, axis=axis)))
 
 
 def getitem_vjp(g: Any, x: Any, index: Any) -> Any:
@@ -321,18 +366,22 @@ def getitem_vjp(g: Any, x: Any, index: Any) -> Any:
             parts = g.items() if isinstance(g, dict) else enumerate(g)
             return {positions[k]: part for k, part in parts}
         return {index + len(x) if index < 0 else index: g}
-    out = np.zeros(np.shape(x), dtype=np.result_type(np.asarray(x).dtype, float))
+    if dispatches(x) or dispatches(g):  # zeros of the library of x, or else of g
+        dtype = np.result_type(x.dtype, float) if hasattr(x, "dtype") else np.dtype(np.float64)
+        out = np.zeros_like(x if dispatches(x) else g, shape=np.shape(x), dtype=dtype)
+    else:
+        out = np.zeros(np.shape(x), dtype=np.result_type(_array(x).dtype, float))
     if is_basic_index(index):  # each element at most once: a plain assignment
         out[index] = g
     else:
-        np.add.at(out, index, g)
+        _add_at(out, index, g)
     return out
 
 
 def setitem_value_vjp(g: Any, index: Any, value: Any) -> Any:
     """The cotangent of ``v`` in ``a[index] = v``: what reached ``a[index]``, except at
     entries a later write to the same position overwrote (NumPy: the last write wins)."""
-    g = np.asarray(g)
+    g = _array(g)
     part = g[index]
     if not is_basic_index(index):
         order = np.arange(1, part.size + 1).reshape(part.shape)
@@ -345,7 +394,7 @@ def setitem_value_vjp(g: Any, index: Any, value: Any) -> Any:
 def add_into(acc: Any, g: Any) -> Any:
     """``acc += g`` in place when ``acc`` is an array of the right shape (the gradient code's own
     accumulator), else ``acc + g``."""
-    if type(acc) is np.ndarray and (np.shape(g) == acc.shape or np.ndim(g) < acc.ndim):
+    if type(acc) is np.ndarray and not dispatches(g) and (np.shape(g) == acc.shape or np.ndim(g) < acc.ndim):
         try:
             acc += g
             return acc
@@ -378,7 +427,7 @@ def add_at_index(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
     if is_basic_index(index):
         acc[index] += g
     else:
-        np.add.at(acc, index, g)
+        _add_at(acc, index, g)
     return acc
 
 
@@ -453,20 +502,45 @@ def _describe(value: Any) -> str:
 
 
 def grad_like(dx: Any, x: Any) -> Any:
-    """Give the gradient ``dx`` the type, shape and dtype of its argument ``x`` (a fresh array)."""
-    if isinstance(x, np.ndarray):
+    """Give the gradient ``dx`` the type, shape and dtype of its argument ``x`` (a fresh array).
+
+    An array of another library (:func:`dispatches`) is the exception: a gradient computed as
+    one (a dask array, of a NumPy parameter of a loss over dask data) stays one, lazy -- of
+    ``x``'s shape and dtype, a 0-d array for a number ``x``; a NumPy gradient of an argument of
+    another library becomes one of that library (``np.zeros_like(x)`` plus it)."""
+    plain = type(dx) in (np.ndarray, float, np.float64) or not dispatches(dx)  # (the NumPy cases tested first: fast)
+    if isinstance(x, np.ndarray) and plain:
         dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else np.float64
         if np.shape(dx) == x.shape:
             return np.array(dx, dtype=dtype)
         out = np.empty(x.shape, dtype=dtype)
         out[...] = dx
         return out
-    if isinstance(x, np.generic):
+    if isinstance(x, np.generic) and plain:
         dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else np.float64
         return dtype.type(dx)
-    if isinstance(x, (int, float)):
+    if isinstance(x, (int, float)) and plain:
         return float(dx)
+    if not plain or dispatches(x):
+        return _foreign_grad(dx, x)
     return dx
+
+
+def _float_dtype(x: Any) -> Any:
+    """The dtype of the gradient of ``x``: its own if floating (or complex), else float64."""
+    dtype = getattr(x, "dtype", None)
+    return dtype if dtype is not None and np.issubdtype(dtype, np.inexact) else np.dtype(np.float64)
+
+
+def _foreign_grad(dx: Any, x: Any) -> Any:
+    """:func:`grad_like` where ``dx`` or ``x`` is an array of another library: never computed
+    nor copied to NumPy here."""
+    dtype, shape = _float_dtype(x), np.shape(x)
+    if not dispatches(dx):  # of x's library, of x's chunks
+        return np.zeros_like(x, dtype=dtype) + dx
+    if dx.dtype != dtype:
+        dx = dx.astype(dtype)
+    return dx if dx.shape == shape else np.broadcast_to(dx, shape)
 
 
 def as_grad(dx: Any, x: Any) -> Any:
@@ -497,7 +571,7 @@ def fmin_share(x: Any, y: Any) -> Any:
 
 def sinc_grad(x: Any, ans: Any) -> Any:
     """d sinc(x) / dx = (cos(pi x) - sinc(x)) / x, and 0 at x == 0."""
-    x = np.asarray(x)
+    x = _array(x)
     safe = np.where(x == 0, 1.0, x)
     return np.where(x == 0, 0.0, (np.cos(np.pi * x) - ans) / safe)
 
@@ -510,7 +584,7 @@ def _axes(axis: Any, ndim: int) -> tuple:
 
 
 def _expand(g: Any, axes: tuple, keepdims: bool) -> np.ndarray:
-    g = np.asarray(g)
+    g = _array(g)
     return g if keepdims or not axes else np.expand_dims(g, axes)
 
 
@@ -518,7 +592,7 @@ def prod_vjp(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> np.nda
     """The cotangent of ``x`` in ``np.prod(x, axis, keepdims)``: ``g`` times the product of the
     *other* elements of each reduced group, computed exactly (zeros included) from exclusive
     cumulative products taken from both ends."""
-    x = np.asarray(x)
+    x = _array(x)
     axes = _axes(axis, x.ndim)
     g = _expand(g, axes, keepdims)
     if x.ndim == 0:
@@ -535,7 +609,7 @@ def prod_vjp(g: Any, x: Any, axis: Any = None, keepdims: bool = False) -> np.nda
 
 def untranspose(g: Any, axes: Any) -> np.ndarray:
     """The cotangent of ``x`` in ``np.transpose(x, axes)`` (axes known at run time only)."""
-    g = np.asarray(g)
+    g = _array(g)
     if axes is None:
         return np.transpose(g)
     return np.transpose(g, np.argsort(np.mod(np.atleast_1d(axes), max(g.ndim, 1))))
@@ -544,7 +618,7 @@ def untranspose(g: Any, axes: Any) -> np.ndarray:
 def reshape_back(g: Any, x: Any, order: str = "C") -> np.ndarray:
     """The cotangent of ``x`` in a reshape of it (``np.reshape``, ``ravel``, ``flatten``) that reads
     its elements in ``order``: 'C', 'F', 'A' (F for Fortran-contiguous ``x``) or 'K' (memory order)."""
-    x, g = np.asarray(x), np.asarray(g)
+    x, g = _array(x), _array(g)
     if order == "A":
         order = "F" if np.isfortran(x) else "C"
     if order == "K":
@@ -558,7 +632,7 @@ def reshape_back(g: Any, x: Any, order: str = "C") -> np.ndarray:
 
 def cumsum_vjp(g: Any, x: Any, axis: Any = None) -> np.ndarray:
     """The cotangent of ``x`` in ``np.cumsum(x, axis)``: ``g`` summed from the end."""
-    g = np.asarray(g)
+    g = _array(g)
     if axis is None:
         return np.reshape(np.cumsum(g[::-1])[::-1], np.shape(x))
     return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
@@ -566,7 +640,7 @@ def cumsum_vjp(g: Any, x: Any, axis: Any = None) -> np.ndarray:
 
 def tile_vjp(g: Any, x: Any, reps: Any) -> np.ndarray:
     """The cotangent of ``x`` in ``np.tile(x, reps)``: the tiles of ``g`` summed."""
-    g = np.asarray(g)
+    g = _array(g)
     reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)
     shape = np.shape(x)
     ndim = max(len(shape), len(reps))
@@ -579,15 +653,15 @@ def tile_vjp(g: Any, x: Any, reps: Any) -> np.ndarray:
 
 def repeat_vjp(g: Any, x: Any, repeats: Any, axis: Any = None) -> np.ndarray:
     """The cotangent of ``x`` in ``np.repeat(x, repeats, axis)``: each run of repeats summed."""
-    x = np.asarray(x)
-    g = np.asarray(g)
+    x = _array(x)
+    g = _array(g)
     if axis is None:
         return repeat_vjp(g, x.ravel(), repeats, 0).reshape(x.shape)
     axis = axis % x.ndim
     n = x.shape[axis]
     owner = np.repeat(np.arange(n), repeats)
     out = np.zeros(np.moveaxis(x, axis, 0).shape, dtype=np.result_type(g, float))
-    np.add.at(out, owner, np.moveaxis(g, axis, 0))
+    _add_at(out, owner, np.moveaxis(g, axis, 0))
     return np.moveaxis(out, 0, axis)
 
 
@@ -598,7 +672,7 @@ def pad_vjp(g: Any, x: Any, pad_width: Any, mode: str = "constant", reflect_type
     """The cotangent of ``x`` in ``np.pad(x, pad_width, mode)``. Constant mode: the middle of ``g``.
     The modes that fill the border with copies of elements of ``x`` (edge, reflect, symmetric,
     wrap): each element also gets the cotangents of its copies."""
-    g = np.asarray(g)
+    g = _array(g)
     if mode in ("constant", "empty"):
         widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (g.ndim, 2))  # 3, (3,), (1, 2) or pairs
         return g[tuple(slice(int(b), g.shape[i] - int(a)) for i, (b, a) in enumerate(widths))]
@@ -615,8 +689,8 @@ def pad_vjp(g: Any, x: Any, pad_width: Any, mode: str = "constant", reflect_type
 def sort_vjp(g: Any, x: Any, axis: Any = -1) -> np.ndarray:
     """The cotangent of ``x`` in ``np.sort(x, axis)``: ``g`` sent back through the sorting
     permutation (``np.argsort``; tied elements each get one of the tied cotangents)."""
-    x = np.asarray(x)
-    g = np.asarray(g)
+    x = _array(x)
+    g = _array(g)
     if axis is None:
         return sort_vjp(g, x.ravel(), 0).reshape(x.shape)
     perm = np.argsort(x, axis=axis)
@@ -628,8 +702,8 @@ def sort_vjp(g: Any, x: Any, axis: Any = -1) -> np.ndarray:
 def diagonal_vjp(g: Any, x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> np.ndarray:
     """The cotangent of ``x`` in ``np.diagonal(x, offset, axis1, axis2)``: ``g`` placed on that
     diagonal of zeros."""
-    x = np.asarray(x)
-    g = np.asarray(g)
+    x = _array(x)
+    g = _array(g)
     out = np.zeros(x.shape, dtype=np.result_type(g, float))
     moved = np.moveaxis(out, (axis1, axis2), (-2, -1))  # a view of out
     n = g.shape[-1]
@@ -641,8 +715,8 @@ def diagonal_vjp(g: Any, x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1
 
 def trace_vjp(g: Any, x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> np.ndarray:
     """The cotangent of ``x`` in ``np.trace(x, offset, axis1, axis2)``."""
-    n = np.diagonal(np.asarray(x), offset, axis1, axis2).shape[-1]
-    g = np.asarray(g)
+    n = np.diagonal(_array(x), offset, axis1, axis2).shape[-1]
+    g = _array(g)
     return diagonal_vjp(np.broadcast_to(g[..., None], g.shape + (n,)), x, offset, axis1, axis2)
 
 
@@ -686,7 +760,7 @@ def einsum_vjp(g: Any, argnum: int, subscripts: str, *operands: Any) -> np.ndarr
     """The cotangent of operand ``argnum`` of ``np.einsum(subscripts, *operands)``: the einsum
     of ``g`` with the other operands, read back into the operand's subscripts (broadcast along
     subscripts the forward summed away, placed on the diagonal of repeated subscripts)."""
-    operands = [np.asarray(o) for o in operands]
+    operands = [_array(o) for o in operands]
     terms, out = _einsum_terms(subscripts, [o.ndim for o in operands])
     x, xs = operands[argnum], terms[argnum]
     uniq = "".join(dict.fromkeys(xs))
@@ -733,13 +807,13 @@ def tensordot_vjp(g: Any, argnum: int, a: Any, b: Any, axes: Any = 2) -> np.ndar
 def inner_vjp(g: Any, argnum: int, a: Any, b: Any) -> Any:
     """The cotangent of ``a`` or ``b`` in ``np.inner(a, b)`` (contracting the last axes)."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(np.asarray(g) * (b if argnum == 0 else a), a if argnum == 0 else b)
+        return unbroadcast(_array(g) * (b if argnum == 0 else a), a if argnum == 0 else b)
     return tensordot_vjp(g, argnum, a, b, ([-1], [-1]))
 
 
 def kron_vjp(g: Any, argnum: int, a: Any, b: Any) -> np.ndarray:
     """The cotangent of ``a`` or ``b`` in ``np.kron(a, b)``."""
-    a, b, g = np.asarray(a), np.asarray(b), np.asarray(g)
+    a, b, g = _array(a), _array(b), _array(g)
     nd = max(a.ndim, b.ndim)
     sa = (1,) * (nd - a.ndim) + a.shape
     sb = (1,) * (nd - b.ndim) + b.shape
@@ -754,7 +828,7 @@ def kron_vjp(g: Any, argnum: int, a: Any, b: Any) -> np.ndarray:
 def average_vjp(g: Any, a: Any, axis: Any, weights: Any, keepdims: bool, ans: Any, argnum: int) -> np.ndarray:
     """The cotangent of ``a`` (argnum 0) or of ``weights`` (argnum 2) in
     ``np.average(a, axis, weights, keepdims=keepdims)``."""
-    a, w = np.asarray(a), np.asarray(weights)
+    a, w = _array(a), _array(weights)
     axes = _axes(axis, a.ndim)
     if w.shape != a.shape:  # 1-D weights along a single axis
         w = np.expand_dims(w, tuple(i for i in range(a.ndim) if i != axes[0]))
@@ -769,7 +843,7 @@ def average_vjp(g: Any, a: Any, axis: Any, weights: Any, keepdims: bool, ans: An
 def norm_inf_vjp(g: Any, x: Any, ans: Any, axis: Any, keepdims: bool) -> np.ndarray:
     """The cotangent of ``x`` in the vector norm ``ord=inf`` (or ``-inf``) along ``axis``: like
     ``max(abs(x))``, ties splitting the cotangent evenly."""
-    x = np.asarray(x)
+    x = _array(x)
     axes = _axes(axis, x.ndim)
     g, ans = _expand(g, axes, keepdims), _expand(ans, axes, keepdims)
     mask = np.abs(x) == ans
@@ -779,7 +853,7 @@ def norm_inf_vjp(g: Any, x: Any, ans: Any, axis: Any, keepdims: bool) -> np.ndar
 def norm_vjp(g: Any, x: Any, ans: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     """The cotangent of ``x`` in ``np.linalg.norm(x, ord, axis, keepdims)`` for vector norms and
     the Frobenius norm, when the rank of ``x`` is only known at run time."""
-    x = np.asarray(x)
+    x = _array(x)
     if isinstance(axis, int):
         axis = (axis,)
     matrix = len(axis) == 2 if axis is not None else (ord is not None and x.ndim == 2)
@@ -809,7 +883,7 @@ def vector_norm_cotangent(g: Any, x: Any, ans: Any, ord: Any, inf_norm: Callable
 def solve_vjp(g: Any, a: Any, ans: Any, argnum: int, b: Any = None) -> np.ndarray:
     """The cotangent of ``a`` (argnum 0) or ``b`` (argnum 1) in ``ans = np.linalg.solve(a, b)``
     (also batched and broadcast; ``b`` a vector or a stack of matrices, as NumPy >= 2 reads it)."""
-    a, ans, g = np.asarray(a), np.asarray(ans), np.asarray(g)
+    a, ans, g = _array(a), _array(ans), _array(g)
     b_ndim = ans.ndim if b is None else np.ndim(b)
     vector = b_ndim == 1 or (np.lib.NumpyVersion(np.__version__) < "2.0.0" and b_ndim == a.ndim - 1)
     gb = np.linalg.solve(np.swapaxes(a, -1, -2), g[..., None] if vector else g)
@@ -823,7 +897,7 @@ def cholesky_vjp(g: Any, chol: Any, upper: bool = False) -> np.ndarray:
     """The cotangent of ``a`` in ``chol = np.linalg.cholesky(a)``, symmetrised (``a`` is read as a
     symmetric matrix; Murray 2016, as in JAX and autograd). ``upper=True``: ``chol`` is the upper
     factor, the transpose of the lower one."""
-    chol, g = np.asarray(chol), np.asarray(g)
+    chol, g = _array(chol), _array(g)
     if upper:
         chol, g = np.swapaxes(chol, -1, -2), np.swapaxes(g, -1, -2)
     phi = np.tril(np.swapaxes(chol, -1, -2) @ g)
@@ -866,10 +940,10 @@ def eigh_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
     eigenvalues; symmetrised, as ``a`` is read as symmetric."""
     if result is None:
         w, v = np.linalg.eigh(a)
-        gw, gv = np.asarray(g), None
+        gw, gv = _array(g), None
     else:
         (w, v), gw, gv = result, _part(g, 0), _part(g, 1)
-    inner = _diag_embed(np.zeros(w.shape, w.dtype) if gw is None else np.asarray(gw))
+    inner = _diag_embed(np.zeros(w.shape, w.dtype) if gw is None else _array(gw))
     if gv is not None:
         inner = inner + _off_diagonal_inverse(w) * (_mT(v) @ gv)
     out = v @ inner @ _mT(v)
@@ -898,12 +972,12 @@ def eig_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
     norm, as NumPy returns them."""
     if result is None:
         w, v = _real_eig(a)
-        gw, gv = np.asarray(g), None
+        gw, gv = _array(g), None
     else:
         (w, v), gw, gv = result, _part(g, 0), _part(g, 1)
         if np.iscomplexobj(w) or np.iscomplexobj(v):
             _real_eig(a)
-    inner = _diag_embed(np.zeros(w.shape, w.dtype) if gw is None else np.asarray(gw))
+    inner = _diag_embed(np.zeros(w.shape, w.dtype) if gw is None else _array(gw))
     if gv is not None:
         gv = gv - v * np.sum(v * gv, axis=-2, keepdims=True)  # the unit-norm normalisation
         inner = inner + _off_diagonal_inverse(w) * (_mT(v) @ gv)
@@ -916,7 +990,7 @@ def svd_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
     cotangent). Needs distinct, nonzero singular values when ``u`` or ``vh`` is differentiated."""
     if result is None:
         u, s, vh = np.linalg.svd(a, full_matrices=False)
-        gu, gs, gvh = None, np.asarray(g), None
+        gu, gs, gvh = None, _array(g), None
     else:
         (u, s, vh), gu, gs, gvh = result, _part(g, 0), _part(g, 1), _part(g, 2)
         if u.shape[-1] != vh.shape[-2] and gu is None and gvh is None:  # full matrices, only s used
@@ -924,7 +998,7 @@ def svd_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
         elif u.shape[-1] != vh.shape[-2]:
             raise SymdiffError("the gradient of np.linalg.svd of a non-square matrix needs full_matrices=False")
     v = _mT(vh)
-    inner = _diag_embed(np.zeros(s.shape, s.dtype) if gs is None else np.asarray(gs))
+    inner = _diag_embed(np.zeros(s.shape, s.dtype) if gs is None else _array(gs))
     out = 0.0
     if gu is not None or gvh is not None:
         f = _off_diagonal_inverse(s ** 2)
@@ -946,11 +1020,11 @@ def qr_vjp(g: Any, a: Any, result: Any) -> np.ndarray:
     ``r[:, m:] = q^T y``."""
     q, r = result
     gq, gr = _part(g, 0), _part(g, 1)
-    gq = np.zeros(np.shape(q), q.dtype) if gq is None else np.asarray(gq)
-    gr = np.zeros(np.shape(r), r.dtype) if gr is None else np.asarray(gr)
+    gq = np.zeros(np.shape(q), q.dtype) if gq is None else _array(gq)
+    gr = np.zeros(np.shape(r), r.dtype) if gr is None else _array(gr)
     rows = np.shape(a)[-2]
     if rows < np.shape(a)[-1]:
-        a = np.asarray(a)
+        a = _array(a)
         y, gr_y = a[..., rows:], gr[..., rows:]
         gx = qr_vjp({0: gq + y @ _mT(gr_y), 1: gr[..., :rows]}, a[..., :rows], (q, r[..., :rows]))
         return np.concatenate([gx, q @ gr_y], axis=-1)
@@ -967,14 +1041,14 @@ def qr_r_vjp(g: Any, a: Any) -> np.ndarray:
 def vecdot_vjp(g: Any, x: Any, y: Any, axis: int = -1) -> np.ndarray:
     """The cotangent of ``x`` in ``np.vecdot(x, y, axis=axis)`` (real arrays): ``g`` times ``y``
     along the contracted axis, summed over the axes ``x`` was broadcast along."""
-    xm, ym = np.moveaxis(np.asarray(x), axis, -1), np.moveaxis(np.asarray(y), axis, -1)
+    xm, ym = np.moveaxis(_array(x), axis, -1), np.moveaxis(_array(y), axis, -1)
     return np.moveaxis(unbroadcast(np.expand_dims(g, -1) * ym, xm), -1, axis)
 
 
 def matrix_power_vjp(g: Any, a: Any, n: int) -> np.ndarray:
     """The cotangent of ``a`` in ``np.linalg.matrix_power(a, n)`` (also batched): the sum over
     ``k`` of ``(A^T)^k g (A^T)^(n-1-k)``; for ``n < 0``, through ``inv(a)``."""
-    a, g = np.asarray(a), np.asarray(g)
+    a, g = _array(a), _array(g)
     if n < 0:
         b = np.linalg.inv(a)
         gb = matrix_power_vjp(g, b, -n)
@@ -991,13 +1065,13 @@ def matrix_power_vjp(g: Any, a: Any, n: int) -> np.ndarray:
 def multi_dot_vjp(g: Any, arrays: Any) -> dict:
     """The cotangents ``{position: cotangent}`` of the arrays in ``np.linalg.multi_dot(arrays)``
     (a 1-D first array is a row, a 1-D last one a column, as multi_dot reads them)."""
-    mats = [np.asarray(m) for m in arrays]
+    mats = [_array(m) for m in arrays]
     first, last = mats[0].ndim == 1, mats[-1].ndim == 1
     if first:
         mats[0] = mats[0][None, :]
     if last:
         mats[-1] = mats[-1][:, None]
-    g = np.asarray(g).reshape(mats[0].shape[0], mats[-1].shape[1])
+    g = _array(g).reshape(mats[0].shape[0], mats[-1].shape[1])
     out = {}
     for i in range(len(mats)):
         left = g
@@ -1011,7 +1085,7 @@ def multi_dot_vjp(g: Any, arrays: Any) -> dict:
 
 def pinv_vjp(g: Any, a: Any, p: Any) -> np.ndarray:
     """The cotangent of ``a`` in ``p = np.linalg.pinv(a)``, for ``a`` of full rank."""
-    g = np.asarray(g)
+    g = _array(g)
     gt = _mT(g)
     eye_m, eye_n = np.eye(np.shape(a)[-2]), np.eye(np.shape(a)[-1])
     return (-_mT(p) @ g @ _mT(p) + (eye_m - a @ p) @ gt @ (p @ _mT(p))
@@ -1023,19 +1097,19 @@ def lstsq_vjp(g: Any, argnum: int, a: Any, b: Any, result: Any) -> np.ndarray:
     for ``a`` of full rank, from the cotangents of ``x`` and of the residuals ``res``."""
     if _part(g, 2) is not None or _part(g, 3) is not None:
         raise SymdiffError("the gradient of np.linalg.lstsq flows through the solution and the residuals only")
-    a, b, x = np.asarray(a), np.asarray(b), np.asarray(result[0])
+    a, b, x = _array(a), _array(b), _array(result[0])
     gx, gres = _part(g, 0), _part(g, 1)
     vector = b.ndim == 1
     bm, xm = (b[:, None], x[:, None]) if vector else (b, x)
     p = np.linalg.pinv(a)
-    gxm = np.zeros(xm.shape) if gx is None else (np.asarray(gx)[:, None] if vector else np.asarray(gx))
+    gxm = np.zeros(xm.shape) if gx is None else (_array(gx)[:, None] if vector else _array(gx))
     if argnum == 1:
         out = _mT(p) @ gxm
     else:
         out = pinv_vjp(gxm @ _mT(bm), a, p)
     if gres is not None and np.size(gres):
         resid = a @ xm - bm  # d res = 2 resid^T (da x - db): the a @ dx term is 0 at the optimum
-        scaled = 2.0 * resid * np.asarray(gres)
+        scaled = 2.0 * resid * _array(gres)
         out = out + (scaled @ _mT(xm) if argnum == 0 else -scaled)
     return out[:, 0] if argnum == 1 and vector else out
 
@@ -1044,12 +1118,12 @@ def matrix_norm_vjp(g: Any, x: Any, ans: Any, ord: Any, axis: Any = None, keepdi
     """The cotangent of ``x`` in the matrix norm ``np.linalg.norm(x, ord, axis, keepdims)`` (ord 'nuc', 2,
     -2, 1, -1, inf, -inf over the two ``axis``, the last two by default); the extreme singular
     value, column or row must be unique (ties split evenly for columns and rows)."""
-    x = np.asarray(x)
+    x = _array(x)
     axes = (-2, -1) if axis is None else tuple(axis)
     axes = tuple(int(a) % x.ndim for a in axes)
     g = _expand(g, axes, keepdims)
     moved = np.moveaxis(x, axes, (-2, -1))
-    gm = np.moveaxis(np.asarray(g), axes, (-2, -1))
+    gm = np.moveaxis(_array(g), axes, (-2, -1))
     if ord in ("nuc", 2, -2):
         u, s, vh = np.linalg.svd(moved, full_matrices=False)
         if ord == "nuc":
@@ -1075,7 +1149,7 @@ def matrix_norm_vjp(g: Any, x: Any, ans: Any, ord: Any, axis: Any = None, keepdi
 def diff_vjp(g: Any, n: int = 1, axis: int = -1, shape: Any = None) -> np.ndarray:
     """The cotangent of ``x`` (of ``shape``) in ``np.diff(x, n, axis)``: the transposed difference,
     ``n`` times; zeros where ``n`` exceeds the length of ``x`` along ``axis`` (an empty result)."""
-    g = np.asarray(g)
+    g = _array(g)
     if shape is not None and n > shape[axis]:
         return np.zeros(shape, dtype=np.result_type(g, float))
     for _ in range(n):
@@ -1086,19 +1160,19 @@ def diff_vjp(g: Any, n: int = 1, axis: int = -1, shape: Any = None) -> np.ndarra
 def take_vjp(g: Any, x: Any, indices: Any, axis: Any = None) -> np.ndarray:
     """The cotangent of ``x`` in ``np.take(x, indices, axis)``: ``g`` added at the indices taken
     (repeated indices accumulate)."""
-    x, g = np.asarray(x), np.asarray(g)
+    x, g = _array(x), _array(g)
     out = np.zeros(x.size if axis is None else x.shape, dtype=np.result_type(g, float))
     if axis is None:
-        np.add.at(out, np.asarray(indices), g)
+        _add_at(out, _array(indices), g)
         return out.reshape(x.shape)
     axis = axis % x.ndim
-    np.add.at(out, (slice(None),) * axis + (np.asarray(indices),), g)
+    _add_at(out, (slice(None),) * axis + (_array(indices),), g)
     return out
 
 
 def take_along_axis_vjp(g: Any, x: Any, indices: Any, axis: Any) -> np.ndarray:
     """The cotangent of ``x`` in ``np.take_along_axis(x, indices, axis)`` (repeats accumulate)."""
-    x, g, indices = np.asarray(x), np.asarray(g), np.asarray(indices)
+    x, g, indices = _array(x), _array(g), _array(indices)
     if axis is None:
         return take_vjp(g, x, indices)
     axis = axis % x.ndim
@@ -1108,7 +1182,7 @@ def take_along_axis_vjp(g: Any, x: Any, indices: Any, axis: Any) -> np.ndarray:
                           for d, n in enumerate(full))))
     index[axis] = np.broadcast_to(indices, full)
     out = np.zeros(x.shape, dtype=np.result_type(g, float))
-    np.add.at(out, tuple(index), np.broadcast_to(g, full))
+    _add_at(out, tuple(index), np.broadcast_to(g, full))
     return out
 
 
@@ -1116,7 +1190,7 @@ def quantile_vjp(g: Any, x: Any, q: Any, axis: Any = None, keepdims: bool = Fals
     """The cotangent of ``x`` in ``np.quantile(x, q, axis, keepdims=keepdims)`` (or ``np.percentile``,
     ``percent``; linear interpolation, the default method): each quantile's cotangent goes to the
     two order statistics it interpolates between, by their weights (ties: to one of the equal elements)."""
-    x, q = np.asarray(x), np.asarray(q, dtype=float) / (100 if percent else 1)
+    x, q = _array(x), np.asarray(q, dtype=float) / (100 if percent else 1)
     axes = _axes(axis, x.ndim)
     rest = [i for i in range(x.ndim) if i not in axes]
     moved = np.transpose(x, rest + list(axes))
@@ -1126,9 +1200,9 @@ def quantile_vjp(g: Any, x: Any, q: Any, axis: Any = None, keepdims: bool = Fals
     lo = np.floor(position).astype(int)
     hi = np.minimum(lo + 1, n - 1)
     weights = np.zeros((q.size, n))
-    np.add.at(weights, (np.arange(q.size), lo), 1.0 - (position - lo))
-    np.add.at(weights, (np.arange(q.size), hi), position - lo)
-    gq = np.asarray(g).reshape(q.size, -1)  # q's axes first, then the axes not reduced (kept ones are 1)
+    _add_at(weights, (np.arange(q.size), lo), 1.0 - (position - lo))
+    _add_at(weights, (np.arange(q.size), hi), position - lo)
+    gq = _array(g).reshape(q.size, -1)  # q's axes first, then the axes not reduced (kept ones are 1)
     spread = (gq.T @ weights).reshape(flat.shape)
     out = np.empty(flat.shape, dtype=np.result_type(g, float))
     np.put_along_axis(out, np.argsort(flat, axis=-1), spread, axis=-1)
@@ -1139,7 +1213,7 @@ def cumprod_vjp(g: Any, x: Any, ans: Any, axis: Any = None) -> np.ndarray:
     """The cotangent of ``x`` in ``ans = np.cumprod(x, axis)``: the reversed cumulative sum of
     ``g * ans`` divided by ``x`` where no element is 0; exact with zeros (each element's
     products of the others, O(n^2) along the axis)."""
-    x, g = np.asarray(x), np.asarray(g)
+    x, g = _array(x), _array(g)
     if axis is None:
         return cumprod_vjp(g, x.ravel(), ans, 0).reshape(x.shape)
     if np.all(x != 0):
@@ -1154,7 +1228,7 @@ def cumprod_vjp(g: Any, x: Any, ans: Any, axis: Any = None) -> np.ndarray:
 
 def append_vjp(g: Any, argnum: int, arr: Any, values: Any, axis: Any = None) -> np.ndarray:
     """The cotangent of ``arr`` (argnum 0) or ``values`` (1) in ``np.append(arr, values, axis)``."""
-    g = np.asarray(g)
+    g = _array(g)
     if axis is None:
         part = g[:np.size(arr)] if argnum == 0 else g[np.size(arr):]
         return part.reshape(np.shape(arr if argnum == 0 else values))
@@ -1174,7 +1248,7 @@ def rollaxis_vjp(g: Any, x: Any, axis: int, start: int = 0) -> np.ndarray:
 def cross_vjp(g: Any, argnum: int, a: Any, b: Any) -> np.ndarray:
     """The cotangent of ``a`` (argnum 0) or ``b`` (1) in ``np.cross(a, b)`` of 3-component vectors
     along the last axis (broadcast): ``b x g`` and ``g x a``."""
-    a, b, g = np.asarray(a), np.asarray(b), np.asarray(g)
+    a, b, g = _array(a), _array(b), _array(g)
     if a.shape[-1:] != (3,) or b.shape[-1:] != (3,):
         raise SymdiffError("the gradient of np.cross is supported for 3-component vectors along the last axis")
     part = np.cross(b, g) if argnum == 0 else np.cross(g, a)
@@ -1184,7 +1258,7 @@ def cross_vjp(g: Any, argnum: int, a: Any, b: Any) -> np.ndarray:
 def select_vjp(g: Any, condlist: Any, choicelist: Any) -> dict:
     """The cotangent of ``choicelist`` in ``np.select(condlist, choicelist, default)``: each choice
     gets ``g`` where its condition is the first one true."""
-    g = np.asarray(g)
+    g = _array(g)
     taken = np.zeros(g.shape, dtype=bool)
     out = {}
     for i, (cond, choice) in enumerate(zip(condlist, choicelist)):
@@ -1196,7 +1270,7 @@ def select_vjp(g: Any, condlist: Any, choicelist: Any) -> dict:
 
 def select_default_vjp(g: Any, condlist: Any, default: Any) -> Any:
     """The cotangent of ``default`` in ``np.select(condlist, choicelist, default)``."""
-    g = np.asarray(g)
+    g = _array(g)
     none = np.ones(g.shape, dtype=bool)
     for cond in condlist:
         none = none & ~np.broadcast_to(cond, g.shape)
@@ -1207,7 +1281,7 @@ def interp_vjp(g: Any, argnum: int, x: Any, xp: Any, fp: Any) -> np.ndarray:
     """The cotangent of ``x`` (argnum 0) or ``fp`` (2) in ``np.interp(x, xp, fp)`` (no period or
     left/right values): the slope of the segment ``x`` falls in (0 outside ``xp``), or the two
     interpolation weights on ``fp``."""
-    x, xp, fp, g = np.asarray(x), np.asarray(xp), np.asarray(fp), np.asarray(g)
+    x, xp, fp, g = _array(x), _array(xp), _array(fp), _array(g)
     hi = np.clip(np.searchsorted(xp, x, side="right"), 1, len(xp) - 1)
     lo = hi - 1
     width = xp[hi] - xp[lo]
@@ -1216,15 +1290,15 @@ def interp_vjp(g: Any, argnum: int, x: Any, xp: Any, fp: Any) -> np.ndarray:
         return np.where(inside, g * (fp[hi] - fp[lo]) / width, 0.0)
     t = np.clip((x - xp[lo]) / width, 0.0, 1.0)
     out = np.zeros(fp.shape, dtype=np.result_type(g, float))
-    np.add.at(out, lo.ravel(), (g * (1.0 - t)).ravel())
-    np.add.at(out, hi.ravel(), (g * t).ravel())
+    _add_at(out, lo.ravel(), (g * (1.0 - t)).ravel())
+    _add_at(out, hi.ravel(), (g * t).ravel())
     return out
 
 
 def convolve_vjp(g: Any, argnum: int, a: Any, v: Any, mode: str = "full") -> np.ndarray:
     """The cotangent of ``a`` (argnum 0) or ``v`` (1) in ``np.convolve(a, v, mode)``: ``g`` placed in
     the full-length output, correlated with the other operand."""
-    a, v, g = np.asarray(a), np.asarray(v), np.asarray(g)
+    a, v, g = _array(a), _array(v), _array(g)
     n_full = a.size + v.size - 1
     start = {"full": 0, "same": (min(a.size, v.size) - 1) // 2, "valid": min(a.size, v.size) - 1}[mode]
     full = np.zeros(n_full, dtype=np.result_type(g, float))
@@ -1234,10 +1308,10 @@ def convolve_vjp(g: Any, argnum: int, a: Any, v: Any, mode: str = "full") -> np.
 
 def polyval_vjp(g: Any, argnum: int, p: Any, x: Any) -> Any:
     """The cotangent of ``p`` (argnum 0) or ``x`` (1) in ``np.polyval(p, x)``."""
-    p, g = np.asarray(p), np.asarray(g)
+    p, g = _array(p), _array(g)
     if argnum == 1:
         return g * np.polyval(np.polyder(p), x) if p.size > 1 else g * 0.0
-    powers = np.asarray(x)[..., None] ** np.arange(p.size - 1, -1, -1)
+    powers = _array(x)[..., None] ** np.arange(p.size - 1, -1, -1)
     return np.sum(g[..., None] * powers, axis=tuple(range(powers.ndim - 1)))
 
 
@@ -1245,7 +1319,7 @@ def linspace_vjp(g: Any, argnum: int, start: Any, stop: Any, num: int = 50, endp
                  axis: int = 0) -> Any:
     """The cotangent of ``start`` (argnum 0) or ``stop`` (1) in ``np.linspace(start, stop, num,
     endpoint)``: ``start + (stop - start) * t`` with ``t = i / (num - 1)`` (or ``i / num``)."""
-    g = np.moveaxis(np.asarray(g), axis, 0)
+    g = np.moveaxis(_array(g), axis, 0)
     steps = num - 1 if endpoint else num
     t = np.arange(num) / steps if steps > 0 else np.zeros(num)
     t = t.reshape((num,) + (1,) * (g.ndim - 1))
@@ -1257,7 +1331,7 @@ def gradient_vjp(g: Any, x: Any, *varargs: Any, axis: Any = None, edge_order: in
     """The cotangent of ``x`` in ``np.gradient(x, *varargs, axis=axis, edge_order=edge_order)`` for
     one axis (a 1-D ``x``, or an int ``axis``): the transpose of the linear difference operator,
     read off by applying ``np.gradient`` to the identity."""
-    x, g = np.asarray(x), np.asarray(g)
+    x, g = _array(x), _array(g)
     if axis is None and x.ndim != 1:
         raise SymdiffError("the gradient of np.gradient is supported for 1-D arrays or one int axis= "
                            "(of an n-D array it returns a list of arrays)")
@@ -1270,7 +1344,7 @@ def gradient_vjp(g: Any, x: Any, *varargs: Any, axis: Any = None, edge_order: in
 def partition_vjp(g: Any, x: Any, ans: Any, axis: Any = -1) -> np.ndarray:
     """The cotangent of ``x`` in ``ans = np.partition(x, kth, axis)``: ``ans`` is a permutation of
     ``x``; equal ranks in both sortings pair each output with its element."""
-    x, g, ans = np.asarray(x), np.asarray(g), np.asarray(ans)
+    x, g, ans = _array(x), _array(g), _array(ans)
     if axis is None:
         return partition_vjp(g, x.ravel(), ans, 0).reshape(x.shape)
     out = np.empty(x.shape, dtype=np.result_type(g, float))
@@ -1293,6 +1367,6 @@ def concatenator_vjp(g: Any, how: str, index: Any) -> dict:
     join = np.r_ if how == "r" else np.c_
     axis = 0 if how == "r" else -1
     sizes = np.cumsum([join[item].shape[axis] for item in items])[:-1]
-    pieces = np.split(np.asarray(g), sizes, axis=axis)
+    pieces = np.split(_array(g), sizes, axis=axis)
     return {i: piece.reshape(np.shape(item)) if not isinstance(item, slice) else piece
             for i, (piece, item) in enumerate(zip(pieces, items))}
