@@ -1134,8 +1134,10 @@ class Lowerer:
         if isinstance(func, ast.Attribute):
             base = self.expr(func.value)
             method = getattr(base.const, func.attr, None) if base.is_const else None
-            if isinstance(method, types.MethodType) and method.__self__ is base.const \
-                    and _is_user_function(method.__func__) \
+            bound = isinstance(method, types.MethodType) and method.__self__ is base.const
+            if bound and primitives.registered(method) is not None:  # norm.logpdf(x), model.energy(x) with a rule
+                return self.call(method, args, kwargs)
+            if bound and _is_user_function(method.__func__) \
                     and rules.lookup(method.__func__) is None:  # self.helper(x) on a known object
                 return self.inline(method.__func__, [base] + args, kwargs, node)
             held = self.held_function(base, func.attr)

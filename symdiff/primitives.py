@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import math
 import operator
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -242,6 +243,25 @@ _NAMES = {**_public_names((("np.fft.", np.fft), ("np.random.", np.random), ("ope
           **_CODE_NAMES}
 
 
+def name_publicly(obj: Any, name: str) -> None:
+    """Spell ``obj`` (a function, or an object whose methods have records, such as
+    ``scipy.stats.norm``) as ``name`` in messages and docs: the dotted name it is imported by."""
+    _NAMES[id(obj)] = name
+    _PINNED.append(obj)  # (kept alive: the table is by id)
+
+
+_PINNED: list[Any] = []
+
+
+def public_name(fn: Any) -> str | None:
+    """The dotted name ``fn`` is imported by (``np.fft.fft``, ``scipy.special.expit``,
+    ``scipy.stats.norm.logpdf`` for a method of a named object), or None when it has none known."""
+    if type(fn) is types.MethodType:
+        owner = _NAMES.get(id(fn.__self__))
+        return None if owner is None else f"{owner}.{fn.__func__.__name__}"
+    return _NAMES.get(id(fn))
+
+
 def spelling(fn: Any) -> str:
     """How a person writes ``fn``: ``np.linalg.solve``, ``math.exp``, ``len``, ``.sum()``, ``.T``."""
     if type(fn) is Method:
@@ -252,7 +272,7 @@ def spelling(fn: Any) -> str:
         return f"a {fn.what} display"
     if type(fn) is BuildDict:
         return "a dict display"
-    known = _NAMES.get(id(fn))
+    known = public_name(fn)
     if known is not None:
         return known
     module, name = _module(fn), getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
