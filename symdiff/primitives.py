@@ -20,8 +20,10 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import itertools
 import math
 import operator
+import sys
 import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -255,11 +257,40 @@ _PINNED: list[Any] = []
 
 def public_name(fn: Any) -> str | None:
     """The dotted name ``fn`` is imported by (``np.fft.fft``, ``scipy.special.expit``,
-    ``scipy.stats.norm.logpdf`` for a method of a named object), or None when it has none known."""
+    ``scipy.stats.norm.logpdf`` for a method of an object a module holds), or None when none
+    is known: the names given by :func:`name_publicly`, those of NumPy and ``math``, and the
+    public module of a library function's own module (``scipy.special._ufuncs`` is read as
+    ``scipy.special``) where that holds ``fn`` itself."""
     if type(fn) is types.MethodType:
-        owner = _NAMES.get(id(fn.__self__))
+        owner = public_name(fn.__self__) if not isinstance(fn.__self__, type) else None
         return None if owner is None else f"{owner}.{fn.__func__.__name__}"
-    return _NAMES.get(id(fn))
+    known = _NAMES.get(id(fn))
+    if known is not None:
+        return known
+    module = _module(fn) if callable(fn) else _module(type(fn))
+    if not module and type(fn) is np.ufunc:  # (SciPy's ufuncs name no module of their own)
+        module = "scipy.special"
+    return _held_by(_public_module(module), fn)
+
+
+def _public_module(module: str) -> str:
+    """``module`` up to its first private part: ``scipy.stats._continuous_distns`` -> ``scipy.stats``."""
+    parts = module.split(".")
+    return ".".join(itertools.takewhile(lambda p: not p.startswith("_"), parts))
+
+
+def _held_by(module_name: str, obj: Any) -> str | None:
+    """``module_name.name`` where that public module (already imported) holds ``obj`` itself."""
+    module = sys.modules.get(module_name) if module_name and module_name != "builtins" else None
+    if module is None:
+        return None
+    name = getattr(obj, "__name__", None)
+    if isinstance(name, str) and not name.startswith("_") and getattr(module, name, None) is obj:
+        return f"{module_name}.{name}"
+    for key, value in vars(module).items():  # an instance, such as scipy.stats.norm
+        if value is obj and not key.startswith("_"):
+            return f"{module_name}.{key}"
+    return None
 
 
 def spelling(fn: Any) -> str:

@@ -10,6 +10,7 @@ differences of the gradient. Skipped when SciPy is not installed.
 
 from __future__ import annotations
 
+import ast
 import linecache
 import math
 import zlib
@@ -141,6 +142,24 @@ CASES += [Case("stats.multivariate_normal.logpdf(x, mean, c @ c.T + np.eye(3))",
           Case("stats.multivariate_normal.logpdf(x, mean)", MVN[:2], tuple(s[:2] for s in MVN_SHAPES)),
           Case("stats.multivariate_normal.logpdf(x, cov=np.diag(c * c + 1.0))", (MVN[0], ("c", REAL)),
                (((3,), (3,)), ((2, 3), (3,))))]
+
+def covered() -> list:
+    """The callees the cases call (``sc.expit``, the bound method ``stats.norm.logpdf``), for
+    the check that every rule of the table has a case (tests/test_rules.py)."""
+    namespace = {"np": np, "sc": sc, "stats": stats}
+    found = []
+    for case in CASES + [Case(_source_of(f), (), ()) for f, _ in HESSIANS]:
+        for node in ast.walk(ast.parse(case.expr)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    ast.unparse(node.func).startswith(("sc.", "stats.")):
+                found.append(eval(ast.unparse(node.func), namespace))  # noqa: S307 -- the test's own names
+    return found
+
+
+def _source_of(f: Callable) -> str:
+    import inspect
+    return inspect.getsource(f)
+
 
 _COMPILED: dict[str, dict] = {}
 
