@@ -307,3 +307,16 @@ def test_distribution_methods_reached_through_the_module_or_a_name_are_one_rule(
     want = -(XS - 0.5) / 4.0
     np.testing.assert_allclose(symdiff.grad(through_module)(XS), want, rtol=1e-12)
     np.testing.assert_allclose(symdiff.grad(through_name)(XS), want, rtol=1e-12)
+
+
+def test_scipy_docs_are_up_to_date() -> None:
+    """docs/scipy.md is generated from the rule table by scripts/gen_numpy_docs.py."""
+    import importlib.util
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("gen_numpy_docs", root / "scripts" / "gen_numpy_docs.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    current = (root / "docs" / "scipy.md").read_text()
+    assert current == gen.render_scipy(), "docs/scipy.md is stale: run python3 scripts/gen_numpy_docs.py"
