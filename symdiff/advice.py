@@ -45,16 +45,26 @@ def callee_name(fn: Any, receiver: Any = None) -> str:
     return primitives.spelling(fn)
 
 
-def rule_advice(fn: Any, receiver: Any = None, kind: str = "vjp") -> str:
+def rule_advice(fn: Any, receiver: Any = None, kind: str = "vjp", made_by: Any = None) -> str:
     """What to do about an active call of ``fn`` without a rule (``kind`` "vjp" or "jvp"):
     register one (a pasteable line), or, for methods and attributes of arrays, write the
-    computation with a spelling that has one."""
+    computation with a spelling that has one. ``made_by`` is the callee that made a method's
+    receiver, when known (a scipy.stats distribution, for a method of a frozen one)."""
     if getattr(fn, "__module__", None) == runtime.__name__:
         return ("it is a helper of symdiff's derivative code: differentiating a derivative (a Hessian) through "
                 "the primitive whose rule calls it is not supported yet")
     bound = _bound(fn, receiver)
     if bound is not None:
         return _register(bound, kind)
+    if _is_distribution(fn):
+        name = primitives.public_name(fn) or "dist"
+        return (f"a frozen distribution carries no derivative: call its methods with the parameters instead, "
+                f"{name}.logpdf(x, *params, **kw), or in the same expression, {name}(*params).logpdf(x)")
+    frozen = _unfrozen(fn, made_by)
+    if frozen is not None:
+        dist = frozen.rsplit(".", 1)[0]
+        return (f"instead, call {frozen}(x, *params, **kw) with the parameters the distribution was frozen with "
+                f"(that method has a rule), or in the same expression, {dist}(*params).{fn.name}(x)")
     if isinstance(fn, (Method, GetAttr)):
         return f"instead, write {_instead(fn, _receiver_text(receiver))}"
     if isinstance(fn, (Build, BuildDict)):
@@ -94,9 +104,29 @@ def _bound(fn: Any, receiver: Any) -> str | None:
     return f"{hint}.{fn.name}" if isinstance(hint, str) and hint.isidentifier() else None
 
 
+def _is_distribution(obj: Any) -> bool:
+    """A scipy.stats distribution object (``scipy.stats.norm``), whose call freezes it."""
+    return not isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)) and \
+        type(obj).__module__.startswith("scipy.stats")
+
+
+def _unfrozen(fn: Any, made_by: Any) -> str | None:
+    """``scipy.stats.norm.logpdf`` for ``.logpdf()`` of an object that ``scipy.stats.norm(...)``
+    made (a frozen distribution), when that method has a record; else None."""
+    if not isinstance(fn, Method) or not _is_distribution(made_by):
+        return None
+    method = getattr(made_by, fn.name, None)
+    if not isinstance(method, types.MethodType) or primitives.registered(method) is None:
+        return None
+    return primitives.public_name(method)
+
+
 def _receiver_text(receiver: Any) -> str:
+    """The name the function reads the receiver by, else ``x``."""
     hint = receiver.hint if isinstance(receiver, Value) else None
-    return hint if isinstance(hint, str) and hint.isidentifier() else "x"
+    if isinstance(hint, str) and hint.isidentifier() and not hint.startswith("_"):
+        return hint
+    return "x"
 
 
 def _instead(fn: Method | GetAttr, x: str) -> str:

@@ -658,7 +658,7 @@ def no_rule_error(fn: Function, op: Op, what: str | None = None, message: str | 
     elif message is None and op.note:
         message = f"cannot differentiate through {name}: {op.note}; {advice.rule_advice(op.fn, _receiver(op))}"
     elif message is None:
-        message = f"no derivative rule for {name}; {advice.rule_advice(op.fn, _receiver(op))}"
+        message = f"no derivative rule for {name}; {advice.rule_advice(op.fn, _receiver(op), made_by=_maker(fn, op))}"
     filename = op.file or fn.filename
     source = linecache.getline(filename, op.line) if op.line else None
     return NoRuleError(located(message, filename, op.line, None, source or None))
@@ -710,6 +710,15 @@ def _scalar_kind(a: Value, b: Value) -> str | None:
 def _describe_callee(op: Op) -> str:
     """The callee of ``op`` as a user spells it (see :mod:`symdiff.advice`)."""
     return advice.callee_name(op.fn, _receiver(op))
+
+
+def _maker(fn: Function, op: Op) -> Any:
+    """The callee whose call made the receiver of the method ``op`` calls, or None."""
+    receiver = _receiver(op)
+    if not isinstance(op.fn, Method) or receiver is None:
+        return None
+    producer = definitions(fn.body).get(receiver)
+    return producer.fn if producer is not None and producer.kind == OpKind.CALL else None
 
 
 def _receiver(op: Op) -> Value | None:

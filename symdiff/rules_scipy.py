@@ -220,7 +220,7 @@ def _register_method(owner: Any, owner_name: str, method: str, names: tuple, def
     bound = getattr(owner, method)
     label = f"{owner_name}.{method}"
     vjps = _elementwise_rules(label, names, defaults, slopes, fixed)
-    define(bound, vjps=vjps, **ELEMENTS, keywords={n: i for i, n in enumerate(names) if n not in fixed and i > 0},
+    define(bound, vjps=vjps, **ELEMENTS, keywords={n: i for i, n in enumerate(names) if n not in fixed},
            name=label)
 
 
@@ -322,7 +322,7 @@ def _multivariate_normal(stats: Any) -> None:
     for what, scaled in (("logpdf", False), ("pdf", True)):
         bound = getattr(mvn, what)
         define(bound, vjps=tuple(log_vjp(i, scaled) for i in range(3)),
-               jvps=tuple(log_jvp(i, scaled) for i in range(3)), keywords={"mean": 1, "cov": 2},
+               jvps=tuple(log_jvp(i, scaled) for i in range(3)), keywords={"x": 0, "mean": 1, "cov": 2},
                name=f"{label}.{what}", **ARRAY_FUNCTION, nature=primitives.KEEPS)
 
 

@@ -128,3 +128,17 @@ def test_a_pair_returned_without_has_aux_asks_about_has_aux(transform):
     with pytest.raises(symdiff.SymdiffError, match=r"did you mean has_aux=True\?"):
         transform(loss_and_aux)(np.ones(2))
     np.testing.assert_allclose(symdiff.value_and_grad(loss_and_aux, has_aux=True)(np.ones(2))[1], [2.0, 2.0])
+
+
+def frozen_in_a_variable(x, loc):
+    dist = stats.norm(loc, 2.0)
+    return np.sum(dist.logpdf(x))
+
+
+@pytest.mark.parametrize("transform", ["grad", "jvp"])
+def test_a_frozen_distribution_in_a_variable_is_refused_with_the_call_that_has_a_rule(transform):
+    with pytest.raises(symdiff.NoRuleError, match=r"scipy\.stats\.norm\.logpdf\(x, \*params, \*\*kw\)"):
+        if transform == "grad":
+            symdiff.grad(frozen_in_a_variable, argnums=1)(np.ones(2), 0.5)
+        else:
+            symdiff.jvp(frozen_in_a_variable, (np.ones(2), 0.5), (np.ones(2), 1.0))

@@ -109,11 +109,15 @@ for _expr in ("stats.norm.logpdf(x, loc, scale)", "stats.norm.pdf(x, loc=loc, sc
               "stats.norm.cdf(x, loc, scale)", "stats.norm.logcdf(x, loc, scale=scale)"):
     CASES.append(Case(_expr, NORM, LOCATION_SCALE))
 CASES.append(Case("stats.norm.logpdf(x)", (("x", REAL),), tuple((s,) for s in UNARY)))
+CASES.append(Case("stats.norm.logpdf(x=x, loc=loc, scale=scale)", NORM, LOCATION_SCALE))
+CASES.append(Case("stats.norm(loc, scale).logpdf(x)", NORM, LOCATION_SCALE))  # a frozen distribution
+CASES.append(Case("stats.norm(loc=loc, scale=scale).cdf(x)", NORM, LOCATION_SCALE))
 
 T = (("x", REAL), ("df", between(1.5, 6.0)), ("loc", between(-0.5, 0.5)), ("scale", between(0.5, 2.0)))
 SHAPED = (((2, 3), (3,), None, None), ((3,), None, (2, 1), None), (None, (3,), None, (3,)))
 CASES += [Case("stats.t.logpdf(x, df, loc, scale)", T, SHAPED),
           Case("stats.t.pdf(x, df=df, loc=loc, scale=scale)", T, SHAPED),
+          Case("stats.t(df, loc, scale=scale).logpdf(x)", T, SHAPED),
           Case("stats.t.cdf(x, df, loc, scale)", T, SHAPED, fixed=("df",)),
           Case("stats.t.logcdf(x, df, loc=loc, scale=scale)", T, SHAPED, fixed=("df",))]
 GAMMA = (("x", POS), ("a", between(0.8, 3.0)), ("loc", between(-0.3, 0.0)), ("scale", between(0.5, 2.0)))
@@ -133,6 +137,7 @@ POISSON_SHAPES = (((2, 3), (3,)), ((3,), None), (None, (2, 1)))
 CASES += [Case("stats.poisson.logpmf(k, mu)", POISSON, POISSON_SHAPES, fixed=("k",)),
           Case("stats.poisson.pmf(k, mu, 1)", POISSON, POISSON_SHAPES, fixed=("k",)),
           Case("stats.poisson.pmf(k, mu=mu)", POISSON, POISSON_SHAPES, fixed=("k",)),
+          Case("stats.poisson(mu).logpmf(k)", POISSON, POISSON_SHAPES, fixed=("k",)),
           Case("stats.poisson.cdf(k, mu)", POISSON, POISSON_SHAPES, fixed=("k",)),
           Case("stats.poisson.logcdf(k, mu)", POISSON, POISSON_SHAPES, fixed=("k",))]
 MVN = (("x", REAL), ("mean", between(-0.5, 0.5)), ("c", between(-1.0, 1.0)))
@@ -140,6 +145,8 @@ MVN_SHAPES = (((3,), (3,), (3, 3)), ((4, 3), (3,), (3, 3)))
 CASES += [Case("stats.multivariate_normal.logpdf(x, mean, c @ c.T + np.eye(3))", MVN, MVN_SHAPES),
           Case("stats.multivariate_normal.pdf(x, mean=mean, cov=c @ c.T + np.eye(3))", MVN, MVN_SHAPES),
           Case("stats.multivariate_normal.logpdf(x, mean)", MVN[:2], tuple(s[:2] for s in MVN_SHAPES)),
+          Case("stats.multivariate_normal(mean, c @ c.T + np.eye(3)).logpdf(x)", MVN, MVN_SHAPES),
+          Case("stats.multivariate_normal.logpdf(x=x, mean=mean)", MVN[:2], tuple(s[:2] for s in MVN_SHAPES)),
           Case("stats.multivariate_normal.logpdf(x, cov=np.diag(c * c + 1.0))", (MVN[0], ("c", REAL)),
                (((3,), (3,)), ((2, 3), (3,))))]
 
