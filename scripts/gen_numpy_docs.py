@@ -402,8 +402,9 @@ def render_scipy() -> str:
         "functions that have rules themselves, so Hessians and other derivatives of derivatives go",
         "through them. The `scipy.stats` rows are methods of the module's distribution objects,",
         "called as `scipy.stats.norm.logpdf(x, loc, scale)` or `norm.logpdf(x, loc=..., scale=...)`",
-        "after `from scipy.stats import norm`; their parameters are taken positionally or by",
-        "keyword, as SciPy takes them, and broadcast together. Register more with",
+        "after `from scipy.stats import norm`, or `norm(loc, scale).logpdf(x)` (a distribution frozen",
+        "in the same expression); their parameters are taken positionally or by keyword, as SciPy",
+        "takes them, and broadcast together. Register more with",
         "`symdiff.defvjp(scipy.stats.expon.logpdf, ...)`: a method of an object takes a rule like a function.",
         "",
     ]

@@ -323,7 +323,7 @@ def _multivariate_normal(stats: Any) -> None:
         bound = getattr(mvn, what)
         define(bound, vjps=tuple(log_vjp(i, scaled) for i in range(3)),
                jvps=tuple(log_jvp(i, scaled) for i in range(3)), keywords={"x": 0, "mean": 1, "cov": 2},
-               name=f"{label}.{what}", **ARRAY_FUNCTION, nature=primitives.KEEPS)
+               name=f"{label}.{what}", **ARRAY_FUNCTION)
 
 
 def _distributions(stats: Any, sc: Any) -> None:
