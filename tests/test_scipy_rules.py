@@ -157,9 +157,11 @@ def covered() -> list:
     found = []
     for case in CASES + [Case(_source_of(f), (), ()) for f, _ in HESSIANS]:
         for node in ast.walk(ast.parse(case.expr)):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                    ast.unparse(node.func).startswith(("sc.", "stats.")):
-                found.append(eval(ast.unparse(node.func), namespace))  # noqa: S307 -- the test's own names
+            dotted = ast.unparse(node.func) if isinstance(node, ast.Call) else ""
+            if dotted.startswith(("sc.", "stats.")) and dotted.replace(".", "").replace("_", "").isalnum():
+                found.append(eval(dotted, namespace))  # noqa: S307 -- the test's own names
+            elif dotted.startswith("stats.") and isinstance(node.func.value, ast.Call):  # frozen: dist(...).method
+                found.append(getattr(eval(ast.unparse(node.func.value.func), namespace), node.func.attr))  # noqa: S307
     return found
 
 
