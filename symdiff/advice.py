@@ -70,7 +70,7 @@ def rule_advice(fn: Any, receiver: Any = None, kind: str = "vjp", made_by: Any =
     if isinstance(fn, (Build, BuildDict)):
         return "build it from arrays with NumPy functions that have derivative rules (docs/numpy.md lists them)"
     public = primitives.public_name(fn)
-    name = public if public is not None else getattr(fn, "__name__", None)
+    name = public if public is not None or type(fn) is types.MethodType else getattr(fn, "__name__", None)
     if not isinstance(name, str) or not name.replace(".", "").replace("_", "a").isalnum():
         return "wrap it in a function of your own and give that a rule with symdiff.defvjp"
     return _register(name, kind)

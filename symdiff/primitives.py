@@ -262,8 +262,9 @@ def public_name(fn: Any) -> str | None:
     public module of a library function's own module (``scipy.special._ufuncs`` is read as
     ``scipy.special``) where that holds ``fn`` itself."""
     if type(fn) is types.MethodType:
-        owner = public_name(fn.__self__) if not isinstance(fn.__self__, type) else None
-        return None if owner is None else f"{owner}.{fn.__func__.__name__}"
+        owner = fn.__self__
+        name = None if isinstance(owner, type) else public_name(owner) or _global_name(owner)
+        return None if name is None else f"{name}.{fn.__func__.__name__}"
     known = _NAMES.get(id(fn))
     if known is not None:
         return known
@@ -271,6 +272,16 @@ def public_name(fn: Any) -> str | None:
     if not module and type(fn) is np.ufunc:  # (SciPy's ufuncs name no module of their own)
         module = "scipy.special"
     return _held_by(_public_module(module), fn)
+
+
+def _global_name(obj: Any) -> str | None:
+    """The global name of ``obj`` in the module its class was defined in (``spring`` in a script,
+    ``models.spring`` in a module ``models``), or None."""
+    module = _module(type(obj))
+    found = _held_by(module, obj) if module and module != "builtins" else None
+    if found is not None and found.startswith("__main__."):
+        return found[len("__main__."):]
+    return found
 
 
 def _public_module(module: str) -> str:
@@ -284,7 +295,7 @@ def _held_by(module_name: str, obj: Any) -> str | None:
     module = sys.modules.get(module_name) if module_name and module_name != "builtins" else None
     if module is None:
         return None
-    name = getattr(obj, "__name__", None)
+    name = getattr(obj, "__name__", None) if callable(obj) else None
     if isinstance(name, str) and not name.startswith("_") and getattr(module, name, None) is obj:
         return f"{module_name}.{name}"
     for key, value in vars(module).items():  # an instance, such as scipy.stats.norm

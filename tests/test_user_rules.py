@@ -113,3 +113,20 @@ def test_rule_registered_for_a_scipy_distribution_method_is_used():
     x = np.array([0.5, -1.0])
     np.testing.assert_allclose(symdiff.grad(through_name)(x), [7.0, 7.0])
     np.testing.assert_allclose(symdiff.grad(through_module)(x), [7.0, 7.0])
+
+
+def test_forward_mode_through_a_method_with_a_user_rule_asks_for_its_jvp_by_name():
+    symdiff.defvjp(spring.energy, lambda g, ans, x: g * 10.0 * x)
+
+    def energy_only(x):
+        return spring.energy(x)
+
+    x = np.array([0.5, -1.0])
+    with pytest.raises(symdiff.NoRuleError, match=r"symdiff\.defjvp\((?:[\w.]+\.)?spring\.energy, lambda t, ans"):
+        symdiff.jvp(energy_only, (x,), (np.ones(2),))
+    symdiff.defjvp(spring.energy, lambda t, ans, x: np.sum(t * 10.0 * x))  # (as the message says)
+
+    def energy_again(x):
+        return spring.energy(x)
+
+    np.testing.assert_allclose(symdiff.jvp(energy_again, (x,), (np.ones(2),))[1], -5.0)
