@@ -26,7 +26,6 @@ from .tracing import Sym, apply, is_scalar, shape_of, unbroadcast
 
 Rule = Callable[..., Any]
 SQRT_2PI = math.sqrt(2 * math.pi)
-LOG_2PI = math.log(2 * math.pi)
 ELEMENTS = Facts(UFUNC, dtype=shapes.unknown_dtype)  # (a Python function working element by element)
 
 
@@ -40,12 +39,6 @@ def register() -> bool:
     _special(special)
     _distributions(stats, special)
     return True
-
-
-def _fn(name: str, fn: Any) -> Any:
-    """Give ``fn`` its public spelling (``scipy.special.expit``) in messages and docs."""
-    primitives.name_publicly(fn, name)
-    return fn
 
 
 # ============================================================================= scipy.special
@@ -122,7 +115,7 @@ def _special(sc: Any) -> None:
     for name in ("expit", "logit", "log_expit", "gammaln", "digamma", "polygamma", "betaln", "erf", "erfc",
                  "erfinv", "erfcinv", "xlogy", "xlog1py", "entr", "i0", "i1", "i0e", "i1e", "gamma", "beta",
                  "multigammaln", "ndtr", "ndtri", "log_ndtr", "logsumexp", "softmax", "log_softmax"):
-        _fn(f"scipy.special.{name}", getattr(sc, name))
+        primitives.name_publicly(getattr(sc, name), f"scipy.special.{name}")  # (its ufuncs name no module)
 
     def polygamma(n: Any, x: Any) -> Any:
         return apply(sc.polygamma, n, x)
@@ -237,27 +230,27 @@ def _location_scale(dz: Any, p: dict, z: Any, **shape_slopes: Any) -> dict:
 
 
 def _log_density_family(owner: Any, owner_name: str, names: tuple, defaults: dict,
-                        log_slopes: Callable[[dict], dict], pdf: Any, cdf_shape_slopes: dict | None = None) -> None:
-    """logpdf, pdf, logcdf and cdf of a location-scale distribution from the partials of its
-    logpdf (``log_slopes``) and its pdf (``pdf(**params)``, for the cdf's slope in x)."""
+                        log_slopes: Callable[[dict], dict]) -> None:
+    """logpdf, pdf, logcdf and cdf of a location-scale distribution ``owner`` from the partials
+    of its logpdf (``log_slopes``); the cdf's slopes call its pdf, the logcdf's exp(logpdf - logcdf)
+    (pdf / cdf, without underflow in the far left tail). The cdf is not differentiated in the
+    shape parameters (no closed form): its rules refuse them."""
     _register_method(owner, owner_name, "logpdf", names, defaults, lambda p, ans: log_slopes(p))
     _register_method(owner, owner_name, "pdf", names, defaults,
                      lambda p, ans: {k: None if v is None else ans * v for k, v in log_slopes(p).items()})
 
     def cdf_slopes(p: dict, density: Any) -> dict:
-        """d cdf: pdf in x, -pdf in loc, -z pdf in scale; shape parameters as given (None: refused)."""
+        """d cdf: pdf in x, -pdf in loc, -z pdf in scale; None (refused) in the shape parameters."""
         z = _standardised(p)
         out = {"x": density, "loc": -density, "scale": -z * density}
-        out.update({n: None for n in names if n not in out})
-        out.update(cdf_shape_slopes or {})
-        return out
+        return {n: out.get(n) for n in names}
 
-    def density_of(p: dict) -> Any:
-        return apply(pdf, *[p[n] for n in names])
+    def call(method: str, p: dict) -> Any:
+        return apply(getattr(owner, method), *[p[n] for n in names])
 
-    _register_method(owner, owner_name, "cdf", names, defaults, lambda p, ans: cdf_slopes(p, density_of(p)))
+    _register_method(owner, owner_name, "cdf", names, defaults, lambda p, ans: cdf_slopes(p, call("pdf", p)))
     _register_method(owner, owner_name, "logcdf", names, defaults,
-                     lambda p, ans: cdf_slopes(p, density_of(p) / np.exp(ans)))
+                     lambda p, ans: cdf_slopes(p, np.exp(call("logpdf", p) - ans)))
 
 
 def _multivariate_normal(stats: Any) -> None:
@@ -336,7 +329,7 @@ def _distributions(stats: Any, sc: Any) -> None:
         z = _standardised(p)
         return _location_scale(-z, p, z)
 
-    _log_density_family(stats.norm, "scipy.stats.norm", ("x", "loc", "scale"), unit, norm_slopes, stats.norm.pdf)
+    _log_density_family(stats.norm, "scipy.stats.norm", ("x", "loc", "scale"), unit, norm_slopes)
 
     def t_slopes(p: dict) -> dict:
         z, df = _standardised(p), p["df"]
@@ -346,14 +339,13 @@ def _distributions(stats: Any, sc: Any) -> None:
                      + (df + 1) * zz / (df * (df + zz)))
         return _location_scale(dz, p, z, df=ddf)
 
-    _log_density_family(stats.t, "scipy.stats.t", ("x", "df", "loc", "scale"), unit, t_slopes, stats.t.pdf)
+    _log_density_family(stats.t, "scipy.stats.t", ("x", "df", "loc", "scale"), unit, t_slopes)
 
     def gamma_slopes(p: dict) -> dict:
         y, a = _standardised(p), p["a"]
         return _location_scale((a - 1) / y - 1, p, y, a=np.log(y) - sc.digamma(a))
 
-    _log_density_family(stats.gamma, "scipy.stats.gamma", ("x", "a", "loc", "scale"), unit, gamma_slopes,
-                        stats.gamma.pdf)
+    _log_density_family(stats.gamma, "scipy.stats.gamma", ("x", "a", "loc", "scale"), unit, gamma_slopes)
 
     def beta_slopes(p: dict) -> dict:
         y, a, b = _standardised(p), p["a"], p["b"]
@@ -361,8 +353,7 @@ def _distributions(stats: Any, sc: Any) -> None:
         return _location_scale((a - 1) / y - (b - 1) / (1 - y), p, y, a=np.log(y) - sc.digamma(a) + both,
                                b=np.log1p(-y) - sc.digamma(b) + both)
 
-    _log_density_family(stats.beta, "scipy.stats.beta", ("x", "a", "b", "loc", "scale"), unit, beta_slopes,
-                        stats.beta.pdf)
+    _log_density_family(stats.beta, "scipy.stats.beta", ("x", "a", "b", "loc", "scale"), unit, beta_slopes)
 
     # poisson: in mu (k and loc shift a count: no derivative)
     poisson, names, shift = stats.poisson, ("k", "mu", "loc"), {"loc": 0}

@@ -329,3 +329,14 @@ def test_scipy_docs_are_up_to_date() -> None:
     spec.loader.exec_module(gen)
     current = (root / "docs" / "scipy.md").read_text()
     assert current == gen.render_scipy(), "docs/scipy.md is stale: run python3 scripts/gen_numpy_docs.py"
+
+
+def test_logcdf_slope_stays_finite_far_in_the_left_tail() -> None:
+    """Where the cdf and the pdf underflow to 0, d logcdf / dx = pdf / cdf is still about -x."""
+    def f(x):
+        return np.sum(stats.norm.logcdf(x, 0.0, 1.0) + sc.log_ndtr(x))
+
+    x = np.array([-40.0, -5.0])
+    want = 2.0 * np.exp(stats.norm.logpdf(x) - stats.norm.logcdf(x))  # (computed in logs: no underflow)
+    np.testing.assert_allclose(symdiff.grad(f)(x), want, rtol=1e-10)
+    assert 40.0 < want[0] / 2.0 < 40.1
