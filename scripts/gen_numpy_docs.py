@@ -1,10 +1,12 @@
 """Generate docs/numpy.md, the table of functions symdiff differentiates, from the primitive
-records (``symdiff.primitives``: rules, method spellings, aliasing, shape rules).
+records (``symdiff.primitives``: rules, method spellings, aliasing, shape rules), and, when
+SciPy is installed, docs/scipy.md, the table of the SciPy rows (``symdiff/rules_scipy.py``).
 
-    python3 scripts/gen_numpy_docs.py          # rewrite docs/numpy.md
-    python3 scripts/gen_numpy_docs.py --check  # exit 1 if docs/numpy.md is stale
+    python3 scripts/gen_numpy_docs.py          # rewrite docs/numpy.md (and docs/scipy.md)
+    python3 scripts/gen_numpy_docs.py --check  # exit 1 if one is stale
 
-``tests/test_numpy_rules.py::test_numpy_docs_are_up_to_date`` fails when the file is stale.
+``tests/test_numpy_rules.py::test_numpy_docs_are_up_to_date`` and
+``tests/test_scipy_rules.py::test_scipy_docs_are_up_to_date`` fail when a file is stale.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from symdiff import forward, primitives, runtime, shapes  # noqa: E402
 from symdiff.ir import Build, GetAttr, Method  # noqa: E402
 
 DOC = ROOT / "docs" / "numpy.md"
+SCIPY_DOC = ROOT / "docs" / "scipy.md"
 
 OPERATORS = {
     operator.add: "x + y", operator.sub: "x - y", operator.mul: "x * y", operator.truediv: "x / y",
@@ -239,6 +242,8 @@ def render() -> str:
             continue
         if getattr(fn, "_symdiff", None) is not None:  # a function symdiff made (a gradient, an hvp)
             continue
+        if is_scipy(record):  # docs/scipy.md
+            continue
         name = display(fn)
         shown = f"`{name}`" + (f", `x.{record.method}()`" if record.method else "")
         rows[section(fn)].append((shown, argument_names(name, vjps) + keyword_names(record), result(record),
@@ -327,16 +332,106 @@ def forward_section() -> list[str]:
     ]
 
 
+def is_scipy(record: primitives.Primitive) -> bool:
+    """A row of symdiff/rules_scipy.py (a SciPy function, or a method of a scipy.stats distribution)."""
+    return (primitives.public_name(record.fn) or "").startswith("scipy.")
+
+
+SCIPY_NOTES = {
+    "scipy.special.polygamma": "in x; n (an int) is not differentiated",
+    "scipy.special.multigammaln": "in a; d (a constant int) is not differentiated",
+    "scipy.special.logsumexp": "axis, keepdims, b= (differentiated too); return_sign=True is refused",
+    "scipy.special.softmax": "axis (default: all axes)",
+    "scipy.special.log_softmax": "axis (default: all axes)",
+    "scipy.special.xlogy": "d/dx = log(y), 0 where the cotangent is",
+    "scipy.special.xlog1py": "d/dx = log1p(y), 0 where the cotangent is",
+    "scipy.special.gammaln": "of log |Gamma(x)|: digamma(x), also for negative x",
+    "scipy.special.digamma": "also spelt scipy.special.psi",
+    "scipy.stats.multivariate_normal.logpdf": "x's last axis is the dimension; cov a symmetric matrix (its "
+                                              "cotangent symmetric), or variances when not differentiated; "
+                                              "no allow_singular=",
+    "scipy.stats.multivariate_normal.pdf": "as logpdf",
+}
+
+
+CDF_PARAMETERS = ("x", "loc", "scale", "mu")  # (a cdf's shape parameters are refused: see _scipy_note)
+
+
+def _scipy_arguments(name: str, record: primitives.Primitive) -> str:
+    """The differentiable arguments: by keyword where the row says, else the rule's parameter names."""
+    by_position = {position: keyword for keyword, position in record.keywords.items()}
+    names = []
+    for i, vjp in enumerate(record.vjps):
+        if vjp is None:
+            continue
+        params = [p.name for p in inspect.signature(vjp).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][2:]
+        names.append(by_position.get(i, params[i] if i < len(params) else "x" if i == 0 else f"argument {i + 1}"))
+    if name.startswith("scipy.stats.") and name.endswith("cdf"):
+        names = [n for n in names if n in CDF_PARAMETERS]
+    return ", ".join(names)
+
+
+def _scipy_note(name: str, record: primitives.Primitive) -> str:
+    if name in SCIPY_NOTES:
+        return SCIPY_NOTES[name]
+    if name.startswith("scipy.stats.poisson."):
+        return "in mu; the count k and loc are not differentiated"
+    if name.startswith("scipy.stats.") and name.endswith("cdf") and set(record.keywords) - set(CDF_PARAMETERS):
+        return "not in the shape parameters (refused: no closed form)"
+    return "positional or keyword parameters, broadcast" if name.startswith("scipy.stats.") else ""
+
+
+def render_scipy() -> str:
+    """docs/scipy.md: the SciPy rows of the table."""
+    rows: dict[str, list] = {"scipy.special": [], "scipy.stats": []}
+    for record in primitives.with_rules():
+        if not is_scipy(record) or record.user:
+            continue
+        name = primitives.public_name(record.fn)
+        args = _scipy_arguments(name, record)
+        section = "scipy.stats" if name.startswith("scipy.stats.") else "scipy.special"
+        rows[section].append((f"`{name}`", args, forward_mode(record), _scipy_note(name, record)))
+    lines = [
+        "# SciPy functions symdiff differentiates",
+        "",
+        "<!-- generated by scripts/gen_numpy_docs.py from symdiff.primitives; do not edit by hand -->",
+        "",
+        "SciPy is optional: when it is installed, `symdiff/rules_scipy.py` adds these rows to the",
+        "primitive table (docs/numpy.md describes the columns). Their rules are written with",
+        "functions that have rules themselves, so Hessians and other derivatives of derivatives go",
+        "through them. The `scipy.stats` rows are methods of the module's distribution objects,",
+        "called as `scipy.stats.norm.logpdf(x, loc, scale)` or `norm.logpdf(x, loc=..., scale=...)`",
+        "after `from scipy.stats import norm`, or `norm(loc, scale).logpdf(x)` (a distribution frozen",
+        "in the same expression); their parameters are taken positionally or by keyword, as SciPy",
+        "takes them, and broadcast together. Register more with",
+        "`symdiff.defvjp(scipy.stats.expon.logpdf, ...)`: a method of an object takes a rule like a function.",
+        "",
+    ]
+    for title, section_rows in rows.items():
+        lines += [f"## {title}", "", "| function | differentiable arguments | forward mode | notes |",
+                  "|---|---|---|---|"]
+        lines += [f"| {n} | {a} | {t} | {note} |" for n, a, t, note in sorted(section_rows, key=lambda r: r[0])]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _scipy_installed() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("scipy") is not None
+
+
 def main(argv: list[str]) -> int:
-    text = render()
+    docs = [(DOC, render())] + ([(SCIPY_DOC, render_scipy())] if _scipy_installed() else [])
     if "--check" in argv:
-        if not DOC.exists() or DOC.read_text() != text:
-            print(f"{DOC.relative_to(ROOT)} is stale: run python3 scripts/gen_numpy_docs.py")
-            return 1
-        return 0
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text)
-    print(f"wrote {DOC.relative_to(ROOT)}")
+        stale = [doc for doc, text in docs if not doc.exists() or doc.read_text() != text]
+        for doc in stale:
+            print(f"{doc.relative_to(ROOT)} is stale: run python3 scripts/gen_numpy_docs.py")
+        return 1 if stale else 0
+    for doc, text in docs:
+        doc.parent.mkdir(exist_ok=True)
+        doc.write_text(text)
+        print(f"wrote {doc.relative_to(ROOT)}")
     return 0
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from . import optimize, passes, primitives, rules, runtime, shapes, tracing
+from . import advice, optimize, passes, primitives, rules, runtime, shapes, tracing
 from .errors import NoRuleError
 from .ir import (
     BUILD_TUPLE,
@@ -307,9 +307,11 @@ def call_tangent(fn: Any, ans: Any, args: list, kwargs: dict, tangents: dict, pa
     diagonal = tangent_rule(record) == "element by element" or (
         tracing.is_scalar(ans) and all(tracing.is_scalar(a) for a in args))
     if vjps is None or not diagonal:
-        raise NoRuleError(f"no forward-mode (JVP) rule for {name}; register one with "
-                          f"symdiff.defjvp({name}, lambda t, ans, *args: ...)" if vjps is not None
-                          else f"no derivative rule for {name}")
+        receiver = (args[0].value if isinstance(args[0], Sym) else args[0]) if args else None
+        name = advice.callee_name(fn, receiver)
+        kind = "jvp" if vjps is not None else "vjp"
+        raise NoRuleError(f"no {'forward-mode (JVP) ' if vjps is not None else 'derivative '}rule for {name}; "
+                          f"{advice.rule_advice(fn, receiver, kind)}")
     parts = []
     for position, t in tangents.items():
         i = record.keywords.get(position) if isinstance(position, str) else position

@@ -1358,11 +1358,16 @@ class Lowerer:
             if name in kwargs and kwargs[name].is_const and kwargs[name].const is default:
                 del kwargs[name]
         func = node.func
+        frozen = self.frozen_method(node)
+        if frozen is not None:  # norm(loc, scale).logpdf(x): norm.logpdf(x, loc, scale)
+            return frozen
         if isinstance(func, ast.Attribute):
             base = self.expr(func.value)
             method = getattr(base.const, func.attr, None) if base.is_const else None
-            if isinstance(method, types.MethodType) and method.__self__ is base.const \
-                    and _is_user_function(method.__func__) \
+            bound = isinstance(method, types.MethodType) and method.__self__ is base.const
+            if bound and primitives.registered(method) is not None:  # norm.logpdf(x), model.energy(x) with a rule
+                return self.call(method, args, kwargs)
+            if bound and _is_user_function(method.__func__) \
                     and rules.lookup(method.__func__) is None:  # self.helper(x) on a known object
                 return self.inline(method.__func__, [base] + args, kwargs, node)
             held = self.held_function(base, func.attr)
@@ -1396,6 +1401,42 @@ class Lowerer:
         if _is_user_function(fn) and rules.lookup(fn) is None and rules.differentiable(fn):
             return self.inline(fn, args, kwargs, node)  # (a registered rule takes precedence)
         return self.call(fn, args, kwargs)
+
+    def frozen_method(self, node: ast.Call) -> Value | None:
+        """``dist(*params, **kw).method(x)`` of a scipy.stats distribution ``dist`` whose
+        ``method`` has a record, as SciPy computes it: ``dist.method(x, *params, **kw)`` (a
+        frozen distribution passes its parameters on); else None. (Only in one expression: a
+        frozen distribution held in a variable would leave a call of ``dist`` to differentiate.)"""
+        func = node.func
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)):
+            return None
+        freeze = func.value
+        dist = self.static_object(freeze.func)
+        if dist is _MISSING or isinstance(dist, (type, types.ModuleType)) or \
+                not type(dist).__module__.startswith("scipy.stats"):
+            return None
+        method = getattr(dist, func.attr, None)
+        if not isinstance(method, types.MethodType) or method.__self__ is not dist or \
+                primitives.registered(method) is None:
+            return None
+        if len(node.args) != 1 or node.keywords or isinstance(node.args[0], ast.Starred) or \
+                any(k.arg is None for k in freeze.keywords) or any(isinstance(a, ast.Starred) for a in freeze.args):
+            return None  # (a frozen distribution's method takes x alone)
+        self.expr(freeze.func)  # (the names it reads are compiled in)
+        params = [self.expr(a) for a in freeze.args]
+        kw = {k.arg: self.expr(k.value) for k in freeze.keywords}
+        return self.call(method, [self.expr(node.args[0])] + params, kw)
+
+    def static_object(self, node: ast.expr) -> Any:
+        """The object a global name or a module's attribute (``scipy.stats.norm``) names, found
+        without emitting anything; ``_MISSING`` for anything else."""
+        if isinstance(node, ast.Name):
+            return _MISSING if node.id in self.env else self.p.resolve(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.static_object(node.value)
+            if isinstance(base, types.ModuleType):
+                return getattr(base, node.attr, _MISSING)
+        return _MISSING
 
     def bound_call(self, node: ast.Call, fn: Any, args: list[Value], kwargs: dict[str, Value]) -> tuple | None:
         """``(function, args, kwargs)`` calling a Python function for a call of ``fn``, when

@@ -20,8 +20,11 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import itertools
 import math
 import operator
+import sys
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -244,6 +247,65 @@ _NAMES = {**_public_names((("np.fft.", np.fft), ("np.random.", np.random), ("ope
           **_CODE_NAMES}
 
 
+def name_publicly(obj: Any, name: str) -> None:
+    """Spell ``obj`` (a function, or an object whose methods have records, such as
+    ``scipy.stats.norm``) as ``name`` in messages and docs: the dotted name it is imported by."""
+    _NAMES[id(obj)] = name
+    _PINNED.append(obj)  # (kept alive: the table is by id)
+
+
+_PINNED: list[Any] = []
+
+
+def public_name(fn: Any) -> str | None:
+    """The dotted name ``fn`` is imported by (``np.fft.fft``, ``scipy.special.expit``,
+    ``scipy.stats.norm.logpdf`` for a method of an object a module holds), or None when none
+    is known: the names given by :func:`name_publicly`, those of NumPy and ``math``, and the
+    public module of a library function's own module (``scipy.special._ufuncs`` is read as
+    ``scipy.special``) where that holds ``fn`` itself."""
+    if type(fn) is types.MethodType:
+        owner = fn.__self__
+        name = None if isinstance(owner, type) else public_name(owner) or _global_name(owner)
+        return None if name is None else f"{name}.{fn.__func__.__name__}"
+    known = _NAMES.get(id(fn))
+    if known is not None:
+        return known
+    module = _module(fn) if callable(fn) else _module(type(fn))
+    if not module and type(fn) is np.ufunc:  # (SciPy's ufuncs name no module of their own)
+        module = "scipy.special"
+    return _held_by(_public_module(module), fn)
+
+
+def _global_name(obj: Any) -> str | None:
+    """The global name of ``obj`` in the module its class was defined in (``spring`` in a script,
+    ``models.spring`` in a module ``models``), or None."""
+    module = _module(type(obj))
+    found = _held_by(module, obj) if module and module != "builtins" else None
+    if found is not None and found.startswith("__main__."):
+        return found[len("__main__."):]
+    return found
+
+
+def _public_module(module: str) -> str:
+    """``module`` up to its first private part: ``scipy.stats._continuous_distns`` -> ``scipy.stats``."""
+    parts = module.split(".")
+    return ".".join(itertools.takewhile(lambda p: not p.startswith("_"), parts))
+
+
+def _held_by(module_name: str, obj: Any) -> str | None:
+    """``module_name.name`` where that public module (already imported) holds ``obj`` itself."""
+    module = sys.modules.get(module_name) if module_name and module_name != "builtins" else None
+    if module is None:
+        return None
+    name = getattr(obj, "__name__", None) if callable(obj) else None
+    if isinstance(name, str) and not name.startswith("_") and getattr(module, name, None) is obj:
+        return f"{module_name}.{name}"
+    for key, value in vars(module).items():  # an instance, such as scipy.stats.norm
+        if value is obj and not key.startswith("_"):
+            return f"{module_name}.{key}"
+    return None
+
+
 def spelling(fn: Any) -> str:
     """How a person writes ``fn``: ``np.linalg.solve``, ``math.exp``, ``len``, ``.sum()``, ``.T``."""
     if type(fn) is Method:
@@ -254,7 +316,7 @@ def spelling(fn: Any) -> str:
         return f"a {fn.what} display"
     if type(fn) is BuildDict:
         return "a dict display"
-    known = _NAMES.get(id(fn))
+    known = public_name(fn)
     if known is not None:
         return known
     module, name = _module(fn), getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)

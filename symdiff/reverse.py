@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import linecache
 import operator
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from . import optimize, passes, rules, runtime, shapes, tracing
+from . import advice, optimize, passes, rules, runtime, shapes, tracing
 from .errors import NoRuleError, SymdiffError, located
 from .ir import (
     BUILD_LIST,
@@ -35,7 +34,6 @@ from .ir import (
     BuildDict,
     Builder,
     Function,
-    GetAttr,
     Method,
     Op,
     OpKind,
@@ -463,7 +461,7 @@ class Reverse:
         """Rules for a recursive call of ``f``: call f's own generated VJP (``vjp_f``), which
         reruns ``f`` forwards and backwards from the call's cotangent."""
         if self.recursive_vjp is None:
-            raise self.no_rule(op, message=f"{_describe_callee(op.fn)} calls itself, and this reverse "
+            raise self.no_rule(op, message=f"{_describe_callee(op)} calls itself, and this reverse "
                                            "transform was given no recursive_vjp to build its VJP with")
         vjp = self.recursive_vjp(op.fn)
 
@@ -675,7 +673,7 @@ def run_rule(fn: Function, op: Op, rule: rules.Rule, b: Builder, g: Value, ans: 
     try:
         return as_value(b, run(b, rule, Sym(b, g), ans, *args, **kwargs))
     except NoRuleError as exc:  # a rule that does not cover these arguments: say where
-        raise no_rule_error(fn, op, message=f"{exc} (in the derivative rule of {_describe_callee(op.fn)})") from None
+        raise no_rule_error(fn, op, message=f"{exc} (in the derivative rule of {_describe_callee(op)})") from None
     except SymdiffError:
         raise
     except Exception as exc:
@@ -688,7 +686,7 @@ def broken_rule_error(fn: Function, op: Op, exc: Exception) -> SymdiffError:
     """The error for a rule registered with ``symdiff.defvjp`` that raised while it was run on
     symbols at compile time (``np.full(x.shape, g)``: NumPy makes that array itself, from a
     shape it cannot read from a symbol), located at the call."""
-    message = (f"the derivative rule registered for {_describe_callee(op.fn)} raised {type(exc).__name__}: {exc}. "
+    message = (f"the derivative rule registered for {_describe_callee(op)} raised {type(exc).__name__}: {exc}. "
                "Rules run once, when the gradient is compiled, on symbols standing for the arrays: NumPy "
                "functions that make a new array of a given shape (np.full, np.zeros, np.ones, np.empty) "
                "cannot take a shape read from a symbol; write np.full_like(x, g), np.zeros_like(x) or "
@@ -700,13 +698,13 @@ def broken_rule_error(fn: Function, op: Op, exc: Exception) -> SymdiffError:
 
 def no_rule_error(fn: Function, op: Op, what: str | None = None, message: str | None = None) -> NoRuleError:
     """The error for an active call that cannot be differentiated, located at the call."""
-    name = _describe_callee(op.fn)
+    name = _describe_callee(op)
     if message is None and what:
         message = f"{what} of {name} is not supported"
     elif message is None and op.note:
-        message = f"cannot differentiate through {name}: {op.note}; {_rule_advice(op.fn, name)}"
+        message = f"cannot differentiate through {name}: {op.note}; {advice.rule_advice(op.fn, _receiver(op))}"
     elif message is None:
-        message = f"no derivative rule for {name}; {_rule_advice(op.fn, name)}"
+        message = f"no derivative rule for {name}; {advice.rule_advice(op.fn, _receiver(op), made_by=_maker(fn, op))}"
     filename = op.file or fn.filename
     source = linecache.getline(filename, op.line) if op.line else None
     return NoRuleError(located(message, filename, op.line, None, source or None))
@@ -755,47 +753,23 @@ def _scalar_kind(a: Value, b: Value) -> str | None:
     return SCALAR if a.kind == SCALAR and b.kind == SCALAR else None
 
 
-def _describe_callee(fn: Any) -> str:
-    """The callee as a user spells it: ``np.fft.fft``, ``scipy.special.expit``, ``math.sin``."""
-    if isinstance(fn, Method):
-        return f"the method .{fn.name}()"
-    if isinstance(fn, GetAttr):
-        return f"the attribute .{fn.name}"
-    name = getattr(fn, "__name__", None) or repr(fn)
-    public = _public_name(fn, name)
-    if public:
-        return public
-    module = getattr(fn, "__module__", None)
-    qualname = getattr(fn, "__qualname__", None) or name
-    if module in ("math", "builtins", None):
-        return f"{module}.{qualname}" if module == "math" else qualname
-    if module.startswith("scipy."):  # scipy.special._ufuncs -> scipy.special
-        return ".".join(p for p in module.split(".") if not p.startswith("_")) + "." + qualname
-    return qualname
+def _describe_callee(op: Op) -> str:
+    """The callee of ``op`` as a user spells it (see :mod:`symdiff.advice`)."""
+    return advice.callee_name(op.fn, _receiver(op))
 
 
-_NUMPY_NAMESPACES = (("np", np), ("np.linalg", np.linalg), ("np.fft", np.fft), ("np.random", np.random))
+def _maker(fn: Function, op: Op) -> Any:
+    """The callee whose call made the receiver of the method ``op`` calls, or None."""
+    receiver = _receiver(op)
+    if not isinstance(op.fn, Method) or receiver is None:
+        return None
+    producer = definitions(fn.body).get(receiver)
+    return producer.fn if producer is not None and producer.kind == OpKind.CALL else None
 
 
-def _public_name(fn: Any, name: str) -> str | None:
-    """``np.<name>`` (or ``np.linalg.<name>``, ``scipy.special.<name>``...) where that is ``fn`` itself."""
-    scipy_special = sys.modules.get("scipy.special")  # its ufuncs know no module of their own
-    for prefix, namespace in _NUMPY_NAMESPACES + ((("scipy.special", scipy_special),) if scipy_special else ()):
-        if getattr(namespace, name, None) is fn:
-            return f"{prefix}.{name}"
-    return None
-
-
-def _rule_advice(fn: Any, name: str) -> str:
-    """What to do about an active call without a rule: register one, or (for methods and
-    attributes, which cannot be registered) write the computation differently."""
-    if getattr(fn, "__module__", None) == runtime.__name__:
-        return ("it is a helper of symdiff's derivative code: differentiating a derivative (a Hessian) through "
-                "the primitive whose rule calls it is not supported yet")
-    if isinstance(fn, (Method, GetAttr)):
-        return ("write it with NumPy functions that have derivative rules (docs/numpy.md lists them), "
-                "or wrap it in a function of your own and give that a rule with symdiff.defvjp")
-    return f"register one with symdiff.defvjp({name}, lambda g, ans, *args: ...)"
+def _receiver(op: Op) -> Value | None:
+    """The object a method is called on (its first argument), or None."""
+    return op.args[0] if op.args else None
 
 
 def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple: bool = False,

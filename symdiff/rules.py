@@ -1612,3 +1612,9 @@ rule(runtime.real_eigen, lambda g, ans, x: g, HELPER, alias=ITSELF, linear=EACH,
      dtype=shapes.first_dtype)
 rule(runtime.spread_like, lambda g, ans, t, shape: unbroadcast(g, t), None, HELPER, alias=VIEW, linear=EACH,
      shape=shapes.broadcast_to, dtype=shapes.first_dtype)
+
+
+# the SciPy rows (scipy.special, scipy.stats distributions), when SciPy is installed
+from . import rules_scipy  # noqa: E402
+
+rules_scipy.register()

@@ -489,6 +489,10 @@ def check_pair(pair: Any, name: str) -> None:
 
 def scalar_seed(out: Any, name: str) -> float:
     """The cotangent 1.0 of a function's output, after checking that it is a real scalar."""
+    if isinstance(out, (tuple, list)):
+        raise SymdiffError(f"grad of {name} needs a real scalar output, got a {type(out).__name__} of {len(out)} "
+                           "items; did you mean has_aux=True? (the function then returns a pair (loss, aux): "
+                           "loss is differentiated, aux handed back as it is)")
     if np.ndim(out) != 0 or isinstance(out, (complex, np.complexfloating)):
         raise SymdiffError(f"grad of {name} needs a real scalar output, got {_describe(out)}; "
                            "reduce it first (e.g. np.sum) or use symdiff.vjp")

@@ -13,6 +13,7 @@ is called in the lowered IR of the case's function).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import operator
 import zlib
@@ -962,6 +963,9 @@ def test_every_rule_has_a_case() -> None:
     from test_numpy_rules import CASES as NUMPY_CASES  # the broad NumPy rule table
 
     covered = _covered() + [k for c in NUMPY_CASES for k in c.covers]
+    if importlib.util.find_spec("scipy") is not None:
+        from test_scipy_rules import covered as scipy_covered  # the SciPy rows
+        covered += scipy_covered()
     table = [r for r in primitives.with_rules() if not r.user and getattr(r.fn, "_symdiff", None) is None]
     spellings = [k for r in table for k in primitives.spellings(r)]  # (not users' records, nor symdiff's functions)
     missing = [k for k in spellings if not _in(k, covered) and not _in(k, list(ALIASES))]
