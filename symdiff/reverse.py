@@ -622,8 +622,10 @@ class Reverse:
                         if y in self.active and self.def_region.get(y) not in inside:
                             free[y] = None
             elif op.is_loop:
-                # a nested loop's inits, and values from out here that its body yields as they are
-                for a in [*op.inits, *op.body.yields]:
+                # a nested loop's inits, the sequence it walks, and values from out here that its
+                # body yields as they are
+                walked = [op.iterable] if op.kind is OpKind.FOR and op.target in self.active else []
+                for a in [*op.inits, *walked, *op.body.yields]:
                     if a in self.active and self.def_region.get(a) not in inside:
                         free[a] = None
         for y in body.yields:

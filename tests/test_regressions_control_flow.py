@@ -916,3 +916,29 @@ def test_the_items_of_a_range_a_loop_with_break_reads_are_numbers():
     assert "scalar_seed" not in source and "None" not in source, source
     check_grad(scalar_loop_with_break, 0.7)
     check_grad(scalar_loop_with_break, 0.01)
+
+
+def pairs_rows_of_one_array(X):
+    total = 0.0
+    for row in X:
+        inner = 0.0
+        for other in X:
+            inner = inner + np.sum(np.sin(other) * row)
+        total = total + inner
+    return total
+
+
+def pairs_rows_of_a_reshaped_copy(x):
+    rows = np.reshape(x, (2, -1))
+    total = 0.0
+    for row in rows:
+        again = np.reshape(x, (2, -1))  # the same value as rows: merged into it by CSE
+        for other in again:
+            total = total + np.sum(other * row ** 2)
+    return total
+
+
+@pytest.mark.parametrize("fn, arg", [(pairs_rows_of_one_array, np.arange(6.0).reshape(2, 3) / 7 + 0.1),
+                                     (pairs_rows_of_a_reshaped_copy, np.arange(6.0) / 5 - 0.4)])
+def test_an_inner_loop_over_the_outer_loops_sequence_adds_its_cotangent(fn, arg):
+    check_grad(fn, arg)
