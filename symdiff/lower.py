@@ -712,14 +712,17 @@ class Lowerer:
             elif isinstance(a.value, (ast.List, ast.Tuple)) and not any(isinstance(e, ast.Starred)
                                                                          for e in a.value.elts):
                 args.extend(a.value.elts)
-            elif isinstance(a.value, ast.Name) and a.value.id in self.env:
-                items, is_dict = self.known_items(self.env[a.value.id])
-                if items is None or is_dict:
-                    return None  # (the call refuses it, saying what to write)
-                args.extend(ast.copy_location(ast.Subscript(ast.Name(a.value.id, ast.Load()), ast.Constant(k),
-                                                            ast.Load()), a) for k in sorted(items))
             else:
-                return None
+                if isinstance(a.value, ast.Name) and a.value.id in self.env:
+                    name = a.value.id
+                else:  # zip(*helper(x)): its value, once, under a name of ours
+                    name = self.namer.fresh("_spread")
+                    self.env[name] = self.expr(a.value)
+                items, is_dict = self.known_items(self.env[name])
+                if items is None or is_dict:
+                    self.spread(a.value, "*")  # refuses it, saying what to write
+                args.extend(ast.copy_location(ast.Subscript(ast.Name(name, ast.Load()), ast.Constant(k),
+                                                            ast.Load()), a) for k in sorted(items))
         new_call = ast.copy_location(ast.Call(call.func, args, call.keywords), call)
         return ast.copy_location(ast.For(node.target, new_call, node.body, node.orelse), node)
 
@@ -729,6 +732,8 @@ class Lowerer:
         iterable = self.expr(node.iter)
         if iterable in self.structs:
             return self.unrolled_for(node, list(self.structs[iterable].values()))
+        if _few_constants(iterable):  # for key in sorted(template): one copy per key, each a constant
+            return self.unrolled_for(node, [self.b.const(item) for item in iterable.const])
         if iterable.kind == SEQUENCE:  # iterate a snapshot: the list may grow afterwards
             iterable = self.b.call(tuple, [iterable], kind=SEQUENCE, effect=True)
         names = self.carried(node)
@@ -1669,6 +1674,16 @@ class Lowerer:
         value = self.call(build, items)
         self.structs[value] = dict(zip(keys, items))
         return value
+
+
+def _few_constants(value: Value) -> bool:
+    """Is ``value`` a constant tuple or list of a few strings or numbers (dict keys, names),
+    which a loop over may as well be unrolled, making each item a constant in its copy?"""
+    return value.is_const and type(value.const) in (tuple, list) and 0 < len(value.const) <= _UNROLL_CONSTANTS \
+        and all(type(item) in (str, int, bool) for item in value.const)
+
+
+_UNROLL_CONSTANTS = 16
 
 
 # ---------------------------------------------------------------------- helpers on the AST
