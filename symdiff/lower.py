@@ -732,8 +732,6 @@ class Lowerer:
         iterable = self.expr(node.iter)
         if iterable in self.structs:
             return self.unrolled_for(node, list(self.structs[iterable].values()))
-        if _few_constants(iterable):  # for key in sorted(template): one copy per key, each a constant
-            return self.unrolled_for(node, [self.b.const(item) for item in iterable.const])
         if iterable.kind == SEQUENCE:  # iterate a snapshot: the list may grow afterwards
             iterable = self.b.call(tuple, [iterable], kind=SEQUENCE, effect=True)
         names = self.carried(node)
@@ -1674,16 +1672,6 @@ class Lowerer:
         value = self.call(build, items)
         self.structs[value] = dict(zip(keys, items))
         return value
-
-
-def _few_constants(value: Value) -> bool:
-    """Is ``value`` a constant tuple or list of a few strings or numbers (dict keys, names),
-    which a loop over may as well be unrolled, making each item a constant in its copy?"""
-    return value.is_const and type(value.const) in (tuple, list) and 0 < len(value.const) <= _UNROLL_CONSTANTS \
-        and all(type(item) in (str, int, bool) for item in value.const)
-
-
-_UNROLL_CONSTANTS = 16
 
 
 # ---------------------------------------------------------------------- helpers on the AST

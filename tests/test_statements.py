@@ -651,19 +651,3 @@ def zips_a_spread_call(x):
 
 def test_zip_of_a_spread_call_result_walks_its_items_once():
     check_all(zips_a_spread_call, X3)
-
-
-SIZES = {"b": 2, "a": 1}
-
-
-def fills_a_dict_over_constant_keys(v):
-    out = {}
-    start = 0
-    for key in sorted(SIZES):
-        out[key] = v[start:start + SIZES[key]] * 2.0
-        start = start + SIZES[key]
-    return np.sum(out["a"] ** 2) + np.sum(np.sin(out["b"]))
-
-
-def test_a_loop_over_constant_keys_stores_dict_items_by_key():
-    check_all(fills_a_dict_over_constant_keys, X3)
