@@ -438,6 +438,14 @@ for _name in ("argsort", "nonzero", "all", "any"):
 nondiff(runtime.fmax_share, runtime.fmin_share, HELPER, elementwise=True, shape=shapes.elementwise,
         dtype=shapes.mask)
 
+def _share_of(x: Any, y: Any) -> Any:
+    """``exp(x) / (exp(x) + exp(y))``, the slope of ``logaddexp(x, y)`` in ``x``, as
+    ``1 / (1 + exp(y - x))``: one exp and no need of ``logaddexp`` itself (the forward value is
+    not kept for it). The exponent is capped at 88, so it never overflows (in float32 either);
+    where the cap acts the share is below 1e-38 and is returned as about that."""
+    return 1.0 / (1.0 + np.exp(np.minimum(y - x, 88.0)))
+
+
 rule(np.true_divide, *record_of(operator.truediv).vjps)  # np.true_divide is np.divide in NumPy >= 1.x
 rule(np.float_power, lambda g, ans, x, y: unbroadcast(times_power_slope(g, x, y, np.float_power), x, y),
        lambda g, ans, x, y: unbroadcast(g * ans * apply(runtime.log_or_zero, x), y, x))
@@ -445,8 +453,8 @@ rule(np.hypot, lambda g, ans, x, y: unbroadcast(g * x / ans, x, y),
        lambda g, ans, x, y: unbroadcast(g * y / ans, y, x))
 rule(np.arctan2, lambda g, ans, y, x: unbroadcast(g * x / (x ** 2 + y ** 2), y, x),
        lambda g, ans, y, x: unbroadcast(-g * y / (x ** 2 + y ** 2), x, y))
-rule(np.logaddexp, lambda g, ans, x, y: unbroadcast(g * np.exp(x - ans), x, y),
-       lambda g, ans, x, y: unbroadcast(g * np.exp(y - ans), y, x))
+rule(np.logaddexp, lambda g, ans, x, y: unbroadcast(g * _share_of(x, y), x, y),
+       lambda g, ans, x, y: unbroadcast(g * _share_of(y, x), y, x))
 rule(np.logaddexp2, lambda g, ans, x, y: unbroadcast(g * np.exp2(x - ans), x, y),
        lambda g, ans, x, y: unbroadcast(g * np.exp2(y - ans), y, x))
 # fmax/fmin: as maximum/minimum (ties split evenly), except that a NaN operand loses outright,
