@@ -1121,8 +1121,9 @@ def hvp(fun: Callable[..., Any], primals: Sequence[Any] | None = None, tangents:
         argnums: which argument the Hessian is taken with respect to.
 
     Without ``primals``, ``hvp(fun, argnums=i)`` gives a function ``hvp_fun(*args, v)``: the
-    Hessian with respect to argument ``i`` times ``v`` (of that argument's shape) -- what
-    SciPy's ``hessp=`` takes. Its ``.source`` is the generated code.
+    Hessian with respect to argument ``i`` times ``v`` (of that argument's shape), for SciPy's
+    ``hessp=`` (which passes the direction second: ``hessp=lambda w, v, *a: hvp_fun(w, *a, v)``).
+    Its ``.source`` is the generated code.
 
     Example::
 
