@@ -4,6 +4,8 @@ docs/tutorial.md is run as one script, its ``python`` blocks in order, each at t
 has in the tutorial (so that the ``# line N:`` comments of generated code it prints point into
 the tutorial), and what each block prints is compared with the ``text`` block after it."""
 
+from __future__ import annotations
+
 import pathlib
 import re
 import subprocess
