@@ -3,6 +3,7 @@
     python3 scripts/test_pythons.py            # oldest and newest found: a venv each, the suite in each
     python3 scripts/test_pythons.py --list     # only say which interpreters were found
     python3 scripts/test_pythons.py --full     # also the reruns with the optimisations off
+    python3 scripts/test_pythons.py --only 3.9 # just that version, if it is available
 
 Interpreters are looked for among pyenv's versions (``$PYENV_ROOT/versions/3.X*``) and as
 ``python3.X`` on ``PATH``. For each of the two picked, a fresh virtual environment gets the
@@ -128,11 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="only list the interpreters found and picked")
     parser.add_argument("--full", action="store_true", help="also run tests/test_passes_off.py")
+    parser.add_argument("--only", metavar="X.Y", help="run this Python version only (skipped with a note if absent)")
     args = parser.parse_args(argv)
     by_version = interpreters()
     for version, executable in sorted(by_version.items()):
         print(f"found Python {_text(version)}: {executable}")
-    chosen = picked(by_version)
+    if args.only:
+        wanted = tuple(int(part) for part in args.only.split("."))
+        chosen = [(wanted, by_version[wanted])] if wanted in by_version else []
+        if not chosen:
+            print(f"note: Python {args.only} is not available (or older than 3.9); skipped")
+    else:
+        chosen = picked(by_version)
     if args.list:
         for version, executable in chosen:
             print(f"would run Python {_text(version)}: {executable}")
