@@ -70,7 +70,7 @@ def _write_between(writes: list[int], start: int, end: int) -> bool:
 
 
 class Comment(ast.stmt):
-    """A ``# text`` line among the statements of generated code; only :class:`Printer` knows it."""
+    """A ``# text`` line among the statements of generated code; only :func:`to_source` knows it."""
 
     _fields = ("text",)
 
@@ -106,7 +106,7 @@ def _astor_printer() -> type:
     """astor's printer, which also writes :class:`Comment` statements, text as it is, and
     notes the names the code reads (in ``loaded``) as it prints them."""
 
-    class Printer(_ASTOR.SourceGenerator):  # type: ignore[name-defined,misc]
+    class Printer(_ASTOR.SourceGenerator):
         def __init__(self, *args: Any, **kwargs: Any):
             super().__init__(*args, **kwargs)
             self.loaded: set[str] = set()
@@ -154,8 +154,8 @@ _COMMENT_MARK = "__symdiff_comment_"
 
 
 def _printed_by_unparse(node: ast.AST) -> tuple[str, set[str]]:
-    """:func:`_printed` by ``ast.unparse``: each :class:`Comment` is printed as a string
-    statement marking its place, which then becomes the ``# text`` line."""
+    """:func:`_printed` by ``ast.unparse``: each :class:`Comment` is printed as a statement of
+    one name marking its place (in a copy of the tree), which then becomes the ``# text`` line."""
     texts: list[str] = []
 
     class Marked(ast.NodeTransformer):
