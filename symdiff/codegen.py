@@ -98,7 +98,9 @@ _ASTOR = _load_astor()
 # and which is used where astor cannot be imported. Both give code that compiles to the same
 # thing; the text differs in a few spellings: ``ast.unparse`` puts parentheses around tuples
 # (``return (dx, dW)`` for astor's ``return dx, dW``) and negative exponents (``2 ** (-1)``),
-# writes infinity as ``1e309`` (astor: ``1e1000``) and writes ``1j`` where astor writes ``1.0j``.
+# writes infinity as ``1e309`` (astor: ``1e1000``) and writes ``1j`` where astor writes ``1.0j``;
+# on Python 3.9 and 3.10 it also puts parentheses around tuple targets (``(s, ds) = ...``,
+# ``for (i, x) in ...``).
 PRINTER = os.environ.get("SYMDIFF_PRINTER", "astor" if _ASTOR is not None else "unparse")
 
 
