@@ -299,6 +299,7 @@ FORWARD_PARTIAL = {
     "np.linalg.cholesky": "of a stack of matrices, or with upper=True",
     "np.linalg.eigh": "of a stack of matrices",
     "np.linalg.eigvalsh": "of a stack of matrices",
+    "np.linalg.matrix_power": "with a power that is not a constant of the function (an argument, say)",
     "np.average": "with differentiated weights",
     "np.polyval": "with a differentiated x",
     "np.prod": "its second derivative (hvp, hessian: its JVP's helper has no rule)",

@@ -28,7 +28,7 @@ import re
 import sys
 import types
 import weakref
-from typing import Any, Callable, Iterator, Sequence, Union
+from typing import Any, Callable, Iterator, Literal, Protocol, Sequence, Union, overload
 
 import numpy as np
 
@@ -49,6 +49,29 @@ from .runtime import dispatches
 from .version import __version__
 
 ArgNums = Union[int, Sequence[int]]
+
+
+class Compiled(Protocol):
+    """What :func:`grad` and the other transformations return: a function, called with the
+    arguments of the function it differentiates, whose ``.source`` is the generated Python code
+    of its latest specialisation (None while none could be compiled: a global not defined yet)."""
+
+    @property
+    def source(self) -> str | None: ...
+
+    def __call__(self, *args: Any) -> Any: ...
+
+
+class CompiledWithValue(Protocol):
+    """What :func:`value_and_grad` returns: like :class:`Compiled`, but a call gives the pair
+    ``(value, gradient)`` (``((value, aux), gradient)`` with ``has_aux=True``)."""
+
+    @property
+    def source(self) -> str | None: ...
+
+    def __call__(self, *args: Any) -> tuple[Any, Any]: ...
+
+
 _SCALAR_TYPES = (float, int, bool)
 FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType, np.ufunc)
 
@@ -771,7 +794,7 @@ def _compile_generic(compiler: _Compiler, *later: type) -> None:
         pass
 
 
-def _make(fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = False) -> Callable:
+def _make(fun: Callable, argnums: ArgNums, with_value: bool, has_aux: bool = False) -> Any:
     if getattr(fun, "_symdiff", None) is not None:
         return _grad_of_made(fun, argnums, with_value, has_aux)
     compiler = _Compiler(fun, argnums, with_value, has_aux)
@@ -807,23 +830,59 @@ def _grad_of_made(made: Callable, argnums: ArgNums, with_value: bool, has_aux: b
     return result
 
 
-def grad(fun: Callable | None = None, argnums: ArgNums = 0) -> Any:
+@overload
+def grad(fun: Callable[..., Any], argnums: ArgNums = 0) -> Compiled: ...
+@overload
+def grad(fun: None = None, argnums: ArgNums = 0) -> Callable[[Callable[..., Any]], Compiled]: ...
+
+
+def grad(fun: Callable[..., Any] | None = None,
+         argnums: ArgNums = 0) -> Compiled | Callable[[Callable[..., Any]], Compiled]:
     """The gradient of scalar-valued ``fun`` with respect to its argument(s) ``argnums``.
 
-    An int ``argnums`` gives one gradient; a tuple gives a tuple of them. Each gradient has
-    the type, shape and dtype of its argument. Usable as ``grad(f)``, ``@grad`` or
-    ``@grad(argnums=1)``. The result has a ``.source`` attribute with the generated code.
+    Parameters:
+        fun: a Python function returning a number (a float or a 0-d array); omitted, ``grad``
+            returns a decorator (``@grad(argnums=1)``).
+        argnums: which positional argument to differentiate with respect to; a tuple gives a
+            tuple of gradients.
+
+    Returns a function taking ``fun``'s arguments and giving the gradient, of the type, shape
+    and dtype of its argument (dicts, lists and tuples of them give the same structure). Its
+    ``.source`` is the generated code. Usable as ``grad(f)``, ``@grad`` or ``@grad(argnums=1)``.
+
+    Example::
+
+        >>> df = symdiff.grad(lambda x: x ** 3 + 2.0 * x)
+        >>> df(1.5)
+        8.75
     """
     if fun is None:
         return lambda f: _make(f, argnums, with_value=False)
     return _make(fun, argnums, with_value=False)
 
 
-def value_and_grad(fun: Callable | None = None, argnums: ArgNums = 0, has_aux: bool = False) -> Any:
+@overload
+def value_and_grad(fun: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> CompiledWithValue: ...
+@overload
+def value_and_grad(fun: None = None, argnums: ArgNums = 0,
+                   has_aux: bool = False) -> Callable[[Callable[..., Any]], CompiledWithValue]: ...
+
+
+def value_and_grad(fun: Callable[..., Any] | None = None, argnums: ArgNums = 0,
+                   has_aux: bool = False) -> CompiledWithValue | Callable[[Callable[..., Any]], CompiledWithValue]:
     """Like :func:`grad`, but the result returns ``(fun(*args), gradient)`` from one sweep.
 
-    With ``has_aux=True``, ``fun`` returns ``(loss, aux)``; the result is ``((loss, aux), gradient)``
-    with the gradient of ``loss`` (as in JAX).
+    Parameters:
+        fun: a Python function returning a number; omitted, a decorator is returned.
+        argnums: as for :func:`grad`.
+        has_aux: ``fun`` returns ``(loss, aux)``; the result is then ``((loss, aux), gradient)``
+            with the gradient of ``loss`` (as in JAX).
+
+    Example::
+
+        >>> f = symdiff.value_and_grad(lambda x: x * x)
+        >>> f(3.0)
+        (9.0, 6.0)
     """
     if fun is None:
         return lambda f: _make(f, argnums, with_value=True, has_aux=has_aux)
@@ -874,15 +933,32 @@ class Pullback:
         return self._compiler.dispatcher.source
 
 
-def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
+@overload
+def vjp(fun: Callable[..., Any], *primals: Any, has_aux: Literal[False] = False) -> tuple[Any, Pullback]: ...
+@overload
+def vjp(fun: Callable[..., Any], *primals: Any, has_aux: Literal[True]) -> tuple[Any, Pullback, Any]: ...
+
+
+def vjp(fun: Callable[..., Any], *primals: Any,
+        has_aux: bool = False) -> tuple[Any, Pullback] | tuple[Any, Pullback, Any]:
     """``(fun(*primals), vjp_fn)``, as in JAX: ``vjp_fn(cotangent)`` gives the cotangent of each of
     ``primals`` (a tuple, one per argument) for ``cotangent``, a value of the type and shape of
     ``fun``'s output -- the vector-Jacobian product, for outputs of any shape.
 
-    With ``has_aux=True``, ``fun`` returns ``(out, aux)`` and the result is ``(out, vjp_fn, aux)``.
+    Parameters:
+        fun: a Python function, of any output.
+        primals: the arguments to call ``fun`` with (copied: later changes to the caller's
+            arrays do not reach ``vjp_fn``, and ``vjp_fn`` changes none of them).
+        has_aux: ``fun`` returns ``(out, aux)`` and the result is ``(out, vjp_fn, aux)``.
+
     ``vjp_fn.source`` is the generated code, which runs ``fun``'s forward sweep again, then the
-    backward sweep from ``cotangent``. The primals are copied: later changes to the caller's
-    arrays do not reach ``vjp_fn``, and ``vjp_fn`` changes none of them.
+    backward sweep from ``cotangent``.
+
+    Example::
+
+        >>> out, vjp_fn = symdiff.vjp(lambda x: 2.0 * x, np.array([1.0, 2.0]))
+        >>> vjp_fn(np.array([1.0, -1.0]))
+        (array([ 2., -2.]),)
     """
     snapshot = copy.deepcopy(primals)
     result = fun(*copy.deepcopy(primals))
@@ -891,11 +967,23 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     return (out, pullback, aux) if has_aux else (out, pullback)
 
 
-def jacrev(fun: Callable, argnums: ArgNums = 0) -> Callable:
+def jacrev(fun: Callable[..., Any], argnums: ArgNums = 0) -> Compiled:
     """The Jacobian of ``fun`` with respect to argument(s) ``argnums``, by reverse mode: one
-    vector-Jacobian product per element of the output. The Jacobian with respect to an argument
-    of shape ``S`` of an output of shape ``T`` has shape ``T + S`` (as in JAX); a tuple
-    ``argnums`` gives a tuple of them."""
+    vector-Jacobian product per element of the output.
+
+    Parameters:
+        fun: a Python function whose output is an array or a number.
+        argnums: which argument; a tuple gives a tuple of Jacobians.
+
+    The Jacobian with respect to an argument of shape ``S`` of an output of shape ``T`` has
+    shape ``T + S`` (as in JAX). ``.source`` is the generated VJP.
+
+    Example::
+
+        >>> symdiff.jacrev(lambda x: x ** 2)(np.array([1.0, 3.0]))
+        array([[2., 0.],
+               [0., 6.]])
+    """
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     if getattr(fun, "_jacobian", None) is not None:
         return _second_jacobian(fun, argnums, "jacrev")
@@ -929,7 +1017,7 @@ def _jacobian_function(jacobian_of: Callable, fun: Callable, argnums: ArgNums, d
     return made
 
 
-def _second_jacobian(jacobian_fn: Callable, argnums: ArgNums, how: str) -> Callable:
+def _second_jacobian(jacobian_fn: Callable, argnums: ArgNums, how: str) -> Transformed:
     """The Jacobian (``jacfwd``/``jacrev``, the same numbers) of a Jacobian function of ``f``:
     ``d2 f[out] / d x_a d x_b`` of shape ``T + S_a + S_b``, one VJP (along the output's unit
     cotangents) of one derivative of ``f`` (along the unit tangents of ``x_b``) per pair of
@@ -1048,11 +1136,32 @@ def _float_tangent(t: Any) -> Any:
     return t
 
 
-def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], has_aux: bool = False) -> tuple:
+@overload
+def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: Literal[False] = False) -> tuple[Any, Any]: ...
+@overload
+def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: Literal[True]) -> tuple[Any, Any, Any]: ...
+
+
+def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: bool = False) -> tuple[Any, Any] | tuple[Any, Any, Any]:
     """``(fun(*primals), J @ tangents)``, as in JAX: the output and its derivative along
-    ``tangents`` (one per argument, each of its primal's shape), by forward mode -- for outputs of
-    any shape. With ``has_aux=True``, ``fun`` returns ``(out, aux)`` and the result is
-    ``(out, tangent_out, aux)``. The generated code is ``symdiff.linearize(fun, *primals)[1].source``."""
+    ``tangents``, by forward mode -- for outputs of any shape.
+
+    Parameters:
+        fun: a Python function, of any output.
+        primals: a tuple of the arguments.
+        tangents: a tuple of one tangent per argument, each of its primal's shape.
+        has_aux: ``fun`` returns ``(out, aux)`` and the result is ``(out, tangent_out, aux)``.
+
+    The generated code is ``symdiff.linearize(fun, *primals)[1].source``.
+
+    Example::
+
+        >>> symdiff.jvp(lambda x: x ** 2, (3.0,), (1.0,))
+        (9.0, 6.0)
+    """
     primals, tangents = _tuple(primals, "primals", fun), _tuple(tangents, "tangents", fun)
     _check_tangents(fun, primals, tangents)
     compiler = _transform(fun, "jvp_aux" if has_aux else "jvp", 0, range(len(primals)))
@@ -1077,9 +1186,20 @@ class Linearized:
         return self._compiler.dispatcher.source
 
 
-def linearize(fun: Callable, *primals: Any) -> tuple:
+def linearize(fun: Callable[..., Any], *primals: Any) -> tuple[Any, Linearized]:
     """``(fun(*primals), f_jvp)`` as in JAX: ``f_jvp(*tangents)`` is the JVP at ``primals``.
-    (The primals are copied; each call of ``f_jvp`` reruns the forward sweep with tangents.)"""
+
+    Parameters:
+        fun: a Python function, of any output.
+        primals: its arguments (copied; each call of ``f_jvp`` reruns the forward sweep with
+            tangents). ``f_jvp.source`` is the generated JVP.
+
+    Example::
+
+        >>> out, f_jvp = symdiff.linearize(lambda x: x ** 2, 3.0)
+        >>> f_jvp(1.0)
+        6.0
+    """
     primals = copy.deepcopy(primals)
     compiler = _transform(fun, "jvp", 0, range(len(primals)))
     out = fun(*copy.deepcopy(primals))
@@ -1118,10 +1238,23 @@ def _columns(columns: list, out_shape: tuple, arg_shape: tuple) -> np.ndarray:
     return np.reshape(stacked, out_shape + arg_shape)
 
 
-def jacfwd(fun: Callable, argnums: ArgNums = 0) -> Callable:
+def jacfwd(fun: Callable[..., Any], argnums: ArgNums = 0) -> Compiled:
     """The Jacobian of ``fun`` with respect to argument(s) ``argnums``, by forward mode: one
     Jacobian-vector product per element of the argument (cheaper than :func:`jacrev` when the
-    output is bigger than the argument). Shapes as :func:`jacrev`; ``.source`` is the JVP's."""
+    output is bigger than the argument).
+
+    Parameters:
+        fun: a Python function whose output is an array or a number.
+        argnums: which argument; a tuple gives a tuple of Jacobians.
+
+    Shapes as :func:`jacrev`; ``.source`` is the generated JVP.
+
+    Example::
+
+        >>> symdiff.jacfwd(lambda x: x ** 2)(np.array([1.0, 3.0]))
+        array([[2., 0.],
+               [0., 6.]])
+    """
     nums = _nums(argnums)
     if getattr(fun, "_jacobian", None) is not None:
         return _second_jacobian(fun, argnums, "jacfwd")
@@ -1152,16 +1285,34 @@ def jacfwd(fun: Callable, argnums: ArgNums = 0) -> Callable:
                               lambda: _transform(fun, "jvp", 0, range(len(_param_names(fun)))).dispatcher)
 
 
-def hvp(fun: Callable, primals: Sequence[Any] | None = None, tangents: Sequence[Any] | None = None,
+@overload
+def hvp(fun: Callable[..., Any], primals: None = None, tangents: None = None, argnums: int = 0) -> Compiled: ...
+@overload
+def hvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], argnums: int = 0) -> Any: ...
+
+
+def hvp(fun: Callable[..., Any], primals: Sequence[Any] | None = None, tangents: Sequence[Any] | None = None,
         argnums: int = 0) -> Any:
     """Hessian-vector products of scalar-valued ``fun``, by reverse mode over forward mode (the
     gradient of the derivative along the direction).
 
-    ``hvp(fun, primals, tangents)`` is, as in JAX's ``jvp(grad(fun), primals, tangents)[1]``, the
-    derivative of ``grad(fun)`` (with respect to argument 0) along ``tangents`` (one per primal).
-    ``hvp(fun, argnums=i)`` gives a function ``hvp_fun(*args, v)``: the Hessian with respect to
-    argument ``i`` times ``v`` (of that argument's shape) -- what SciPy's ``hessp=`` takes. Its
-    ``.source`` is the generated code.
+    Parameters:
+        fun: a Python function returning a number.
+        primals, tangents: given, the result is, as JAX's ``jvp(grad(fun), primals, tangents)[1]``,
+            the derivative of ``grad(fun)`` (with respect to argument ``argnums``) along
+            ``tangents`` (one per primal).
+        argnums: which argument the Hessian is taken with respect to.
+
+    Without ``primals``, ``hvp(fun, argnums=i)`` gives a function ``hvp_fun(*args, v)``: the
+    Hessian with respect to argument ``i`` times ``v`` (of that argument's shape), for SciPy's
+    ``hessp=`` (which passes the direction second: ``hessp=lambda w, v, *a: hvp_fun(w, *a, v)``).
+    Its ``.source`` is the generated code.
+
+    Example::
+
+        >>> hessp = symdiff.hvp(lambda x: np.sum(x ** 3))
+        >>> hessp(np.array([1.0, 2.0]), np.array([1.0, 0.0]))
+        array([6., 0.])
     """
     if primals is None:
         if tangents is not None:
@@ -1176,7 +1327,7 @@ def hvp(fun: Callable, primals: Sequence[Any] | None = None, tangents: Sequence[
     return compiler.dispatcher(*primals, *(_float_tangent(t) for t in tangents))
 
 
-def _hvp_function(fun: Callable, argnum: int) -> Callable:
+def _hvp_function(fun: Callable, argnum: int) -> Transformed:
     compiler = _transform(fun, "hvp", argnum, (argnum,))
     dispatcher = compiler.dispatcher
     primal_count = len(compiler.params) - 1
@@ -1251,12 +1402,24 @@ def _flatten(x: Any) -> tuple[list, Callable]:
     return [x], lambda leaves: leaves[0]
 
 
-def hessian(fun: Callable, argnums: ArgNums = 0) -> Callable:
-    """The Hessian of scalar-valued ``fun`` with respect to argument(s) ``argnums``, as in JAX:
-    for an argument of shape ``S``, of shape ``S + S``; a tuple ``argnums`` gives the blocks
-    ``H[i][j]`` (shape ``S_i + S_j``); an argument that is a tuple, list or dict gives the same
-    structure of structures. One Hessian-vector product (:func:`hvp`) per element of the
-    arguments; ``.source`` is the generated Hessian-vector product."""
+def hessian(fun: Callable[..., Any], argnums: ArgNums = 0) -> Compiled:
+    """The Hessian of scalar-valued ``fun`` with respect to argument(s) ``argnums``, as in JAX.
+
+    Parameters:
+        fun: a Python function returning a number.
+        argnums: which argument; for an argument of shape ``S`` the Hessian has shape
+            ``S + S``; a tuple gives the blocks ``H[i][j]`` (shape ``S_i + S_j``); an argument
+            that is a tuple, list or dict gives the same structure of structures.
+
+    One Hessian-vector product (:func:`hvp`) per element of the arguments; ``.source`` is the
+    generated Hessian-vector product.
+
+    Example::
+
+        >>> symdiff.hessian(lambda x: np.sum(x ** 3))(np.array([1.0, 2.0]))
+        array([[ 6.,  0.],
+               [ 0., 12.]])
+    """
     nums = _nums(argnums)
     count = len(_param_names(fun))
     for n in nums:
@@ -1295,10 +1458,21 @@ def hessian(fun: Callable, argnums: ArgNums = 0) -> Callable:
     return Transformed(hessian_of, compiler.dispatcher)
 
 
-def elementwise_grad(fun: Callable, argnums: ArgNums = 0) -> Callable:
+def elementwise_grad(fun: Callable[..., Any], argnums: ArgNums = 0) -> Compiled:
     """As in autograd: the gradient of ``np.sum(fun(*args))`` -- for a function acting element
     by element, the derivative of each output element with respect to its input element.
-    Computed as one VJP with a cotangent of ones; ``.source`` is that VJP's code."""
+
+    Parameters:
+        fun: a Python function whose output is an array or a number.
+        argnums: which argument; a tuple gives a tuple.
+
+    Computed as one VJP with a cotangent of ones; ``.source`` is that VJP's code.
+
+    Example::
+
+        >>> symdiff.elementwise_grad(lambda x: np.tanh(x))(np.array([0.0, 1.0]))
+        array([1.        , 0.41997434])
+    """
     nums = _nums(argnums)
     compiler = _vjp_compiler(fun, False)
 

@@ -94,8 +94,16 @@ def follow(fn: ir.Function, like: ir.Value) -> None:
 def compute(*results: Any) -> Any:
     """``results`` with every dask collection among them (in tuples, lists and dicts too)
     computed, all in one ``dask.compute`` -- one graph, so that the forward sweep two gradients
-    share runs once -- and everything else as it is. ``symdiff.compute(grad_f(w, b, X, y))``
-    gives NumPy gradients; one argument gives one result, several a tuple."""
+    share runs once -- and everything else as it is.
+
+    Parameters:
+        results: values returned by gradients (or anything else); one argument gives one
+            result, several a tuple.
+
+    Example::
+
+        dw, db = symdiff.compute(grad_f(w, b, X, y))  # X, y dask arrays: NumPy gradients
+    """
     try:
         import dask
     except ImportError:

@@ -1,4 +1,4 @@
-"""Codegen: IR -> Python ``ast`` -> source text (astor) -> code object (compile/exec).
+"""Codegen: IR -> Python ``ast`` -> source text (astor, or ``ast.unparse``) -> code object (compile/exec).
 
 Readability decisions live here:
 
@@ -8,7 +8,7 @@ Readability decisions live here:
   do an ``if``'s results and the values its arms compute, so the code reads like a person's;
 * functions are spelt the way people write them (``np.tanh``, ``math.exp``, ``x @ W``);
 * the backward sweep carries comments pointing back to the source line it differentiates
-  (:class:`Comment` statements, which :class:`Printer` writes as ``# ...`` lines).
+  (:class:`Comment` statements, which :func:`to_source` writes as ``# ...`` lines).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import operator
 import os
 import re
 import types
+import warnings
 from typing import Any
 
-import astor
 import numpy as np
 
-from . import operators, passes, primitives, runtime
+from . import desugar, operators, passes, primitives, runtime
 from .display import GeneratedSource
 from .ir import (
     BUILD_LIST,
@@ -71,53 +71,97 @@ def _write_between(writes: list[int], start: int, end: int) -> bool:
 
 
 class Comment(ast.stmt):
-    """A ``# text`` line among the statements of generated code; only :class:`Printer` knows it."""
+    """A ``# text`` line among the statements of generated code; only :func:`to_source` knows it."""
 
     _fields = ("text",)
 
 
-class Printer(astor.SourceGenerator):
+def _load_astor() -> Any:
+    """The astor module, or None where it cannot be imported or cannot print.
+
+    astor 0.8 reads ``ast.Num`` and its kin when it is imported, which Python 3.12 and 3.13
+    deprecate (a ``DeprecationWarning`` in the user's program, an error under ``-W error``) and
+    3.14 removes; those warnings are silenced here, for that import only."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import astor
+        astor.to_source(ast.parse("x = -1.0 * f(a, *b)"))  # (fails where astor does not know this Python's ast)
+    except Exception:
+        return None
+    return astor
+
+
+_ASTOR = _load_astor()
+
+# Which printer writes generated code: "astor" (the default, where it works) or "unparse"
+# (the standard library's ``ast.unparse``, Python 3.9+), which ``SYMDIFF_PRINTER=unparse`` picks
+# and which is used where astor cannot be imported. Both give code that compiles to the same
+# thing; the text differs in a few spellings: ``ast.unparse`` puts parentheses around tuples
+# (``return (dx, dW)`` for astor's ``return dx, dW``) and negative exponents (``2 ** (-1)``),
+# writes infinity as ``1e309`` (astor: ``1e1000``) and writes ``1j`` where astor writes ``1.0j``;
+# on Python 3.9 and 3.10 it also puts parentheses around tuple targets (``(s, ds) = ...``,
+# ``for (i, x) in ...``).
+PRINTER = os.environ.get("SYMDIFF_PRINTER", "astor" if _ASTOR is not None else "unparse")
+
+
+def _astor_printer() -> type:
     """astor's printer, which also writes :class:`Comment` statements, text as it is, and
     notes the names the code reads (in ``loaded``) as it prints them."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.loaded: set[str] = set()
-        # per statement carrying an origin: where it starts in ``result``, the line breaks still
-        # to be written before it there, and its origin (see Codegen.region)
-        self.marks: list[tuple[int, int, tuple]] = []
+    class Printer(_ASTOR.SourceGenerator):
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.loaded: set[str] = set()
+            # per statement carrying an origin: where it starts in ``result``, the line breaks still
+            # to be written before it there, and its origin (see Codegen.region)
+            self.marks: list[tuple[int, int, tuple]] = []
 
-    def newline(self, node: ast.AST | None = None, extra: int = 0) -> None:
-        super().newline(node, extra)
-        origin = getattr(node, "symdiff_origin", None)
-        if origin is not None:
-            self.marks.append((len(self.result), self.new_lines, origin))
+        def newline(self, node: ast.AST | None = None, extra: int = 0) -> None:
+            super().newline(node, extra)
+            origin = getattr(node, "symdiff_origin", None)
+            if origin is not None:
+                self.marks.append((len(self.result), self.new_lines, origin))
 
-    def visit_Comment(self, node: Comment) -> None:
-        self.statement(node, "# ", node.text)
+        def visit_Comment(self, node: Comment) -> None:
+            self.statement(node, "# ", node.text)
 
-    def visit_Name(self, node: ast.Name) -> None:
-        if isinstance(node.ctx, ast.Load):
-            self.loaded.add(node.id)
-        self.write(node.id)  # (what astor's visit_Name does)
+        def visit_Name(self, node: ast.Name) -> None:
+            if isinstance(node.ctx, ast.Load):
+                self.loaded.add(node.id)
+            self.write(node.id)  # (what astor's visit_Name does)
+
+    return Printer
+
+
+_PRINTERS: dict[str, type] = {}
 
 
 def to_source(node: ast.AST) -> str:
     """Python source of ``node`` (which may hold :class:`Comment` statements), with no line
-    breaks inside expressions."""
+    breaks inside expressions: the one place generated code is turned into text."""
     return _printed(node)[0]
 
 
 def _printed(node: ast.AST) -> tuple[str, set[str]]:
-    """:func:`to_source` of ``node`` and the names it reads (``np`` in ``np.tanh(x)``), found
-    while printing (one walk of the tree, not two)."""
+    """:func:`to_source` of ``node`` and the names it reads (``np`` in ``np.tanh(x)``)."""
     text, loaded, _ = _printed_with_origins(node)
     return text, loaded
 
 
 def _printed_with_origins(node: ast.AST) -> tuple[str, set[str], dict[int, tuple]]:
     """:func:`_printed`, and the origin of each printed line (1-based) whose statement has one."""
-    printer = Printer(" " * 4, False, astor.code_gen.pretty_string)
+    if PRINTER == "astor" and _ASTOR is not None:
+        return _printed_by_astor(node)
+    return _printed_by_unparse(node)
+
+
+def _printed_by_astor(node: ast.AST) -> tuple[str, set[str], dict[int, tuple]]:
+    """:func:`_printed_with_origins` by astor (the names read and the origins found while
+    printing: one walk of the tree)."""
+    if "astor" not in _PRINTERS:
+        _PRINTERS["astor"] = _astor_printer()
+    printer = _PRINTERS["astor"](" " * 4, False, _ASTOR.code_gen.pretty_string)
     printer.visit(node)
     printer.result.append("\n")
     if set(printer.result[0]) == set("\n"):
@@ -129,6 +173,53 @@ def _printed_with_origins(node: ast.AST) -> tuple[str, set[str], dict[int, tuple
         done = index
         origins[breaks + (pending if index else 0) + 1] = origin
     return "".join(printer.result), printer.loaded, origins
+
+
+_COMMENT_MARK = "__symdiff_comment_"
+
+
+def _printed_by_unparse(node: ast.AST) -> tuple[str, set[str], dict[int, tuple]]:
+    """:func:`_printed_with_origins` by ``ast.unparse``: each :class:`Comment`, and each
+    statement with an origin, is preceded by a statement of one name marking its place (in a copy
+    of the tree); the marks then become the ``# text`` lines, or are dropped, noting the origin
+    of the line after them."""
+    texts: list[str] = []
+    origins: list[tuple] = []
+
+    class Marked(ast.NodeTransformer):
+        def visit(self, node: ast.AST) -> Any:
+            origin = getattr(node, "symdiff_origin", None)
+            new = super().visit(node)
+            if origin is None or not isinstance(node, ast.stmt):
+                return new
+            origins.append(origin)
+            return [ast.Expr(ast.Name(f"{_ORIGIN_MARK}{len(origins) - 1}", ast.Load())), new]
+
+        def visit_Comment(self, comment: Comment) -> ast.stmt:
+            texts.append(comment.text)
+            return ast.Expr(ast.Name(f"{_COMMENT_MARK}{len(texts) - 1}", ast.Load()))
+
+    marked = Marked().visit(desugar.copy_tree(node))
+    loaded = {n.id for n in ast.walk(marked) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+              and not n.id.startswith((_COMMENT_MARK, _ORIGIN_MARK))}
+    text = ast.unparse(ast.fix_missing_locations(marked))
+    mark = re.compile(rf"^(\s*){_COMMENT_MARK}(\d+)$", re.M)
+    text = mark.sub(lambda m: f"{m.group(1)}# {texts[int(m.group(2))]}", text)
+    lines: list[str] = []
+    at: dict[int, tuple] = {}
+    pending = None
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(_ORIGIN_MARK):
+            pending = origins[int(stripped[len(_ORIGIN_MARK):])]
+            continue
+        lines.append(line)
+        if pending is not None:
+            at[len(lines)], pending = pending, None
+    return "\n".join(lines) + "\n", loaded, at
+
+
+_ORIGIN_MARK = "__symdiff_origin_"
 
 
 class Codegen:

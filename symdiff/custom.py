@@ -24,7 +24,7 @@ import functools
 import inspect
 import math
 import operator
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -33,15 +33,23 @@ from .errors import NoRuleError, SymdiffError
 from .primitives import ITSELF, KEEPS, OPAQUE, define
 from .tracing import Sym, apply
 
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
 # ----------------------------------------------------------------------------- stop_gradient
 
 
-def stop_gradient(x: Any) -> Any:
+def stop_gradient(x: T) -> T:
     """``x`` itself (an array, a number, a container). Inside a function symdiff
     differentiates, no derivative flows through it: it is treated as a constant.
 
-        >>> loss = np.sum((y - stop_gradient(target(y))) ** 2)   # target gets no gradient
-        >>> x + stop_gradient(np.round(x) - x)                    # straight-through rounding
+    Parameters:
+        x: any value.
+
+    Example::
+
+        loss = np.sum((y - stop_gradient(target(y))) ** 2)   # target gets no gradient
+        x + stop_gradient(np.round(x) - x)                    # straight-through rounding
     """
     return x
 
@@ -247,7 +255,7 @@ class _CustomRule:
 
 
 class custom_vjp(_CustomRule):
-    """A function whose VJP the user gives, as in JAX::
+    """A function whose VJP the user gives, as in JAX (``fun``: the function, usually decorated)::
 
         @symdiff.custom_vjp
         def log1pexp(x):
@@ -278,7 +286,7 @@ class custom_vjp(_CustomRule):
 
 
 class custom_jvp(_CustomRule):
-    """A function whose JVP the user gives, as in JAX::
+    """A function whose JVP the user gives, as in JAX (``fun``: the function, usually decorated)::
 
         @symdiff.custom_jvp
         def f(x, y):
@@ -306,7 +314,7 @@ class custom_jvp(_CustomRule):
         self._derived = _runner(self._run_derived_vjp, f"vjp_{name}_from_jvp", self.label)
         define(self, jvps=tuple(self._jvp(i) for i in range(self.nargs)))
 
-    def defjvp(self, jvp_rule: Callable) -> Callable:
+    def defjvp(self, jvp_rule: F) -> F:
         """The JVP of the function, as in JAX: ``jvp_rule(primals, tangents) -> (out, tangent of
         out)``, ``primals`` and ``tangents`` tuples of one item per argument. Returns ``jvp_rule``
         (usable as a decorator)."""
@@ -384,6 +392,15 @@ class checkpoint:
     backward sweep runs ``fn``'s generated VJP, which computes ``fn`` again forwards and then
     backwards. Memory for compute: one more forward run of ``fn`` per call. Arguments are
     positional.
+
+    Parameters:
+        fn: a Python function symdiff can differentiate.
+
+    Example::
+
+        @symdiff.checkpoint
+        def block(h, W):
+            return np.tanh(W @ h)
     """
 
     def __init__(self, fn: Callable):
@@ -452,6 +469,17 @@ def checkpoint_loop(step: Callable, carry: Any, xs: Any, *params: Any, segment: 
     by default), then for each segment from the last computes its carries again and runs
     ``step``'s generated VJP over them backwards (each call of which reruns one step). The
     backward sweep holds about ``2 * segment`` carries and one step's intermediate values.
+
+    Parameters:
+        step: ``step(carry, x, *params) -> carry``.
+        carry: the initial state.
+        xs: the per-step inputs (``len(xs)`` steps).
+        params: passed to every step.
+        segment: how many steps a saved carry covers (``ceil(sqrt(T))`` by default).
+
+    Example::
+
+        h = symdiff.checkpoint_loop(lambda h, x, W: np.tanh(W @ h + x), h0, xs, W)
     """
     for t in range(len(xs)):
         carry = step(carry, xs[t], *params)

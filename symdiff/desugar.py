@@ -409,7 +409,7 @@ def copy_tree(tree: Any, memo: dict[int, Any] | None = None) -> Any:
     if done is not None:
         return done
     if isinstance(tree, ast.AST):
-        new = kind()
+        new = kind.__new__(kind)  # (fields from the copied __dict__: kind() warns of missing ones on 3.13)
         memo[id(tree)] = new
         new.__dict__.update({k: copy_tree(v, memo) for k, v in tree.__dict__.items()})
         _keep_alive(tree, memo)

@@ -46,23 +46,30 @@ def export(fun: Callable, path: str | os.PathLike | None = None, argnums: api.Ar
 
     The module defines one function, named like the gradient object (``grad_loss``), that
     imports only NumPy (and ``math`` where it is used): the helpers of ``symdiff.runtime`` it
-    calls are copied into it, so symdiff need not be installed where it runs.
+    calls are copied into it, so symdiff need not be installed where it runs. The header comments
+    name the function (its file and line), the transformation and what the code assumes.
+    Constants of the user's code the gradient reads (numbers, strings, tuples, NumPy arrays) are
+    written into the module; anything else it would need (a function of the user's called
+    without being differentiated, a custom rule) raises :class:`SymdiffError`.
 
-    * ``transform``: ``"grad"`` (the gradient with respect to ``argnums``, as :func:`symdiff.grad`)
-      or ``"value_and_grad"`` (``(fun(*args), gradient)``, as :func:`symdiff.value_and_grad`;
-      with ``has_aux``, ``fun`` returns ``(loss, aux)``).
-    * ``example_args``: without them the module holds the generic version, valid for arguments
-      of every shape and dtype (which axes broadcast is decided at run time). With them it is
-      specialised on their kinds -- the exact type of Python numbers; for arrays their dtype,
-      number of axes and which axes have size 1 -- and valid only for arguments of those kinds
-      (the header says which); the code is shorter and faster.
-    * ``path``: where to write the module (``None``: only return the source).
-    * ``on_stage``: called with the name of each compiler stage and the IR after it.
+    Parameters:
+        fun: the Python function to differentiate, as for :func:`symdiff.grad`.
+        path: where to write the module (``None``: only return the source).
+        argnums: which positional argument(s) to differentiate with respect to.
+        transform: ``"grad"`` (the gradient with respect to ``argnums``, as :func:`symdiff.grad`)
+            or ``"value_and_grad"`` (``(fun(*args), gradient)``, as :func:`symdiff.value_and_grad`).
+        example_args: without them the module holds the generic version, valid for arguments
+            of every shape and dtype (which axes broadcast is decided at run time). With them it
+            is specialised on their kinds -- the exact type of Python numbers; for arrays their
+            dtype, number of axes and which axes have size 1 -- and valid only for arguments of
+            those kinds (the header says which); the code is shorter and faster.
+        has_aux: with ``transform="value_and_grad"``, ``fun`` returns ``(loss, aux)``.
+        on_stage: called with the name of each compiler stage and the IR after it.
 
-    The header comments name the function (its file and line), the transformation and what the
-    code assumes. Constants of the user's code the gradient reads (numbers, strings, tuples,
-    NumPy arrays) are written into the module; anything else it would need (a function of the
-    user's called without being differentiated, a custom rule) raises :class:`SymdiffError`.
+    Example::
+
+        symdiff.export(loss, "grad_loss.py", argnums=(0, 1))
+        # elsewhere, without symdiff:  from grad_loss import grad_loss
     """
     if transform not in TRANSFORMS:
         raise SymdiffError(f"export: transform must be one of {', '.join(map(repr, TRANSFORMS))}, got {transform!r}")

@@ -181,6 +181,8 @@ def _out_position(fn: Any) -> int | None:
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
+        if isinstance(fn, np.ufunc):  # (NumPy before 2.1 gives ufuncs no signature) out follows the inputs
+            return fn.nin
         return None
     for i, param in enumerate(params):
         if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):

@@ -51,11 +51,18 @@ Rule = Callable[..., Any]
 NUMPY_2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 
 
-def defvjp(fn: Any, *vjps: Rule | None) -> None:
+def defvjp(fn: Callable[..., Any], *vjps: Rule | None) -> None:
     """Register VJP rules for ``fn``: one ``(g, ans, *args, **kwargs) -> cotangent`` per
     positional argument (``None`` for an argument that is not differentiable).
 
-    The rule body is written with NumPy and operators, and is inlined into generated code::
+    Parameters:
+        fn: the function (yours, or a library's) that differentiated code calls.
+        vjps: one rule per positional argument of ``fn``: given the output's cotangent ``g``,
+            the output ``ans`` and the arguments, the cotangent of that argument.
+
+    The rule body is written with NumPy and operators, and is inlined into generated code.
+
+    Example::
 
         symdiff.defvjp(my_softplus, lambda g, ans, x: g * (1 - np.exp(-ans)))
     """
@@ -63,11 +70,19 @@ def defvjp(fn: Any, *vjps: Rule | None) -> None:
     define(fn, vjps=tuple(vjps), nondiff=False, user=user)
 
 
-def defjvp(fn: Any, *jvps: Rule | None) -> None:
+def defjvp(fn: Callable[..., Any], *jvps: Rule | None) -> None:
     """Register JVP rules for ``fn`` (forward mode): one ``(t, ans, *args, **kwargs) -> tangent``
-    per positional argument, giving the tangent of ``fn``'s result for the tangent ``t`` of that
-    argument (``None`` for an argument that is not differentiable); the tangents of several
-    arguments add up. Written with NumPy and operators, and inlined like VJP rules::
+    per positional argument.
+
+    Parameters:
+        fn: the function that differentiated code calls.
+        jvps: one rule per positional argument of ``fn``, giving the tangent of ``fn``'s result
+            for the tangent ``t`` of that argument (``None`` for an argument that is not
+            differentiable); the tangents of several arguments add up.
+
+    Written with NumPy and operators, and inlined like VJP rules.
+
+    Example::
 
         symdiff.defjvp(my_softplus, lambda t, ans, x: t * (1 - np.exp(-ans)))
     """
@@ -75,8 +90,17 @@ def defjvp(fn: Any, *jvps: Rule | None) -> None:
     define(fn, jvps=tuple(jvps), nondiff=False, user=user)
 
 
-def defnondiff(*fns: Any) -> None:
-    """Declare that ``fns`` have zero derivative everywhere it exists (comparisons, rounding)."""
+def defnondiff(*fns: Callable[..., Any]) -> None:
+    """Declare that ``fns`` have zero derivative everywhere it exists (comparisons, rounding).
+
+    Parameters:
+        fns: the functions; differentiated code calls them as they are, and no derivative
+            flows through their results.
+
+    Example::
+
+        symdiff.defnondiff(my_bucket_index)
+    """
     for fn in fns:
         define(fn, nondiff=True)
 
