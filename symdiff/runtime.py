@@ -521,8 +521,7 @@ def grad_like(dx: Any, x: Any) -> Any:
         out[...] = dx
         return out
     if isinstance(x, np.generic) and plain:
-        dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else np.float64
-        return dtype.type(dx)
+        return _float_dtype(x).type(dx)
     if isinstance(x, (int, float)) and plain:
         return float(dx)
     if not plain or dispatches(x):

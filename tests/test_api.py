@@ -473,3 +473,13 @@ def test_numpy_scalar_argument_gets_a_numpy_scalar_gradient_of_its_type(scalar_t
     g = symdiff.grad(f)(scalar_type(2.0))
     assert type(g) is scalar_type
     assert g == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize("arg", [np.int64(3), np.int32(3), np.bool_(True), np.uint8(3)])
+def test_a_numpy_integer_scalar_gets_a_float64_gradient(arg):
+    def cubic(x):
+        return x * 2.0 + x ** 3
+
+    got = symdiff.grad(cubic)(arg)
+    assert type(got) is np.float64
+    assert got == 2.0 + 3.0 * float(arg) ** 2
