@@ -514,7 +514,9 @@ def grad_like(dx: Any, x: Any) -> Any:
     another library becomes one of that library (``np.zeros_like(x)`` plus it)."""
     plain = type(dx) in (np.ndarray, float, np.float64) or not dispatches(dx)  # (the NumPy cases tested first: fast)
     if isinstance(x, np.ndarray) and plain:
-        dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else np.float64
+        dtype = _float_dtype(x)
+        if np.iscomplexobj(dx) and dtype.kind != "c" and not np.any(np.imag(dx)):
+            dx = np.real(dx)  # (through np.linalg.eig, complex from NumPy 2.5 on, of real eigenvalues)
         if np.shape(dx) == x.shape:
             return np.array(dx, dtype=dtype)
         out = np.empty(x.shape, dtype=dtype)
@@ -954,19 +956,24 @@ def eigh_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
 
 
 def _real_eig(a: Any) -> tuple:
-    w, v = np.linalg.eig(a)
+    return _real_eigen_pair(*np.linalg.eig(a))
+
+
+def _real_eigen_pair(w: Any, v: Any, what: str = "gradient") -> tuple:
+    """The eigenvalues and eigenvectors ``np.linalg.eig`` returned, as real arrays: derivatives
+    of ``eig`` are only supported where every eigenvalue is real. NumPy before 2.5 returns real
+    arrays exactly then; from 2.5 on it always returns complex ones, with zero imaginary parts."""
     if np.iscomplexobj(w) or np.iscomplexobj(v):
-        raise SymdiffError("the gradient of np.linalg.eig is only supported where every eigenvalue is real")
+        if np.any(np.imag(w) != 0) or np.any(np.imag(v) != 0):
+            raise SymdiffError(f"the {what} of np.linalg.eig is only supported where every eigenvalue is real")
+        w, v = np.real(w), np.real(v)
     return w, v
 
 
 def real_eigen(v: Any) -> Any:
-    """``v``, the eigenvectors of ``np.linalg.eig`` in tangent code, after checking that they are
-    real: derivatives of ``eig`` are only supported where every eigenvalue is real (NumPy
-    returns real eigenvectors exactly then)."""
-    if np.iscomplexobj(v):
-        raise SymdiffError("the derivative of np.linalg.eig is only supported where every eigenvalue is real")
-    return v
+    """``v``, the eigenvectors of ``np.linalg.eig`` in tangent code, as a real array (see
+    :func:`_real_eigen_pair`)."""
+    return _real_eigen_pair(np.zeros(()), v, "derivative")[1]
 
 
 def eig_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
@@ -977,9 +984,7 @@ def eig_vjp(g: Any, a: Any, result: Any = None) -> np.ndarray:
         w, v = _real_eig(a)
         gw, gv = _array(g), None
     else:
-        (w, v), gw, gv = result, _part(g, 0), _part(g, 1)
-        if np.iscomplexobj(w) or np.iscomplexobj(v):
-            _real_eig(a)
+        (w, v), gw, gv = _real_eigen_pair(*result), _part(g, 0), _part(g, 1)
     inner = _diag_embed(np.zeros(w.shape, w.dtype) if gw is None else _array(gw))
     if gv is not None:
         gv = gv - v * np.sum(v * gv, axis=-2, keepdims=True)  # the unit-norm normalisation
