@@ -488,6 +488,30 @@ def test_max_min_ties_split_evenly() -> None:
     np.testing.assert_array_equal(g, [[0.5, 0.0], [0.5, 1.0]])
 
 
+def relu_sum(x): return np.sum(np.maximum(x, 0.0) * np.array([1.0, 2.0, 3.0]))
+def relu_first_sum(x): return np.sum(np.maximum(0, x) * np.array([1.0, 2.0, 3.0]))
+def capped_sum(x): return np.sum(np.minimum(x, 1.0) * np.array([1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("fn, x, want", [
+    (relu_sum, [-1.0, 0.0, 2.0], [0.0, 0.0, 3.0]),
+    (relu_first_sum, [-1.0, 0.0, 2.0], [0.0, 0.0, 3.0]),
+    (capped_sum, [0.5, 1.0, 2.0], [1.0, 0.0, 0.0]),
+], ids=["maximum-of-x-and-0", "maximum-of-0-and-x", "minimum-of-x-and-1"])
+def test_a_constant_bound_of_maximum_or_minimum_wins_its_ties(fn, x, want) -> None:
+    np.testing.assert_array_equal(symdiff.grad(fn)(np.array(x)), want)
+    assert "winner_mask" not in symdiff.grad(fn).source  # one comparison is the whole mask
+
+
+def maximum_of_two(x, y): return np.sum(np.maximum(x, y))
+
+
+def test_ties_between_two_values_of_maximum_split_evenly() -> None:
+    gx, gy = symdiff.grad(maximum_of_two, argnums=(0, 1))(np.array([1.0, 2.0]), np.array([1.0, 3.0]))
+    np.testing.assert_array_equal(gx, [0.5, 0.0])
+    np.testing.assert_array_equal(gy, [0.5, 1.0])
+
+
 def test_prod_with_zeros_is_exact() -> None:
     np.testing.assert_array_equal(symdiff.grad(r_prod)(np.array([2.0, 0.0, 3.0, 4.0])), [0.0, 24.0, 0.0, 0.0])
     np.testing.assert_array_equal(symdiff.grad(r_prod)(np.array([2.0, 0.0, 3.0, 0.0])), [0.0, 0.0, 0.0, 0.0])
