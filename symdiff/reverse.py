@@ -27,6 +27,7 @@ from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
     BUILD_TUPLE,
+    RANGE,
     SCALAR,
     SEQUENCE,
     UNDEFINED,
@@ -73,6 +74,9 @@ class Reverse:
         self.exported: dict[Value, Value] = {}
         self.owned: dict[Value, Value] = {}  # fresh adjoint arrays -> the one value they are the adjoint of
         self.accumulators: set[Value] = set()  # loop-carried adjoint arrays only this sweep holds
+        # loop-carried adjoint arrays of fresh zeros that each iteration writes once, at its own
+        # index (the loop's int target): the index it writes at, where an assignment does
+        self.written_once_at: dict[Value, Value] = {}
         self.handed_over: set[Value] = set()  # arrays returned to the caller as a gradient
         self.floats: dict[Value, bool] = {}  # passes.surely_float's answers (on the adjoint code)
         self.primal_floats: dict[Value, bool] = {}  # and on the primal
@@ -435,7 +439,8 @@ class Reverse:
         if not self._basic_index(index):
             return False
         index = self.primal(index)
-        zero_there = acc not in self.accumulators and self._still_zero_at(acc, index)
+        zero_there = self.written_once_at.get(acc) is index if acc in self.accumulators \
+            else self._still_zero_at(acc, index)
         updated = self.b.call(runtime.store if zero_there else runtime.add_at_index, [acc, index, g],
                               hint=acc.hint, effect=True)
         if acc in self.accumulators:
@@ -573,6 +578,10 @@ class Reverse:
         if walks_active_sequence:
             info.popped[op.target] = self.b.call(operator.getitem, [sequence, index], hint=op.target.hint)
         env = dict(zip(free, state[len(slots):]))
+        if op.kind is OpKind.FOR and not walks_active_sequence and op.iterable.kind == RANGE:
+            for u, param in env.items():  # x[i] the only read of x: dx[i] = ..., each i once
+                if u not in adj and type(u.kind) is int and _read_once_at(body, u, op.target):
+                    self.written_once_at[param] = target
         for u, param in zip(free, state[len(slots):]):
             if u not in adj and u.kind != SCALAR and u.kind != SEQUENCE or adj.get(u) in self.accumulators:
                 self.accumulators.add(param)  # a fresh np.zeros of ours (or our own array): added into in place
@@ -738,6 +747,28 @@ def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:
     """A new value with ``v``'s static shape (and kind, unless given)."""
     return Value(hint or v.hint, aval=Abstract(v.kind if kind == "same" else kind, v.shape, integer=v.integer,
                                                  dtype=v.dtype, pytype=v.pytype if kind == "same" else None))
+
+
+def _read_once_at(body: Region, x: Value, index: Value) -> bool:
+    """Whether ``body`` uses ``x`` only once, as ``x[index]``, outside any loop in it (so once per
+    iteration of the loop it is the body of)."""
+    uses = 0
+
+    def visit(region: Region, in_loop: bool) -> bool:
+        nonlocal uses
+        if x in region.yields:
+            return False
+        for o in region.ops:
+            if x in o.args:
+                if in_loop or o.kind is not OpKind.CALL or o.fn is not operator.getitem or o.kwnames \
+                        or o.args != [x, index]:
+                    return False
+                uses += 1
+            if not all(visit(sub, in_loop or o.is_loop) for sub in o.regions):
+                return False
+        return True
+
+    return visit(body, False) and uses == 1
 
 
 def _walk(region: Region):

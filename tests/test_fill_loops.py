@@ -583,3 +583,54 @@ def test_store_in_place_walks_a_chain_of_stores_once(every_pass_on, monkeypatch)
         assert len(calls(fn_ir, runtime.store)) == n, dump(fn_ir)
         counts[n] = len(steps)
     assert counts[200] <= 2 * counts[100] + 10, counts
+
+
+def reads_each_element_once_in_a_branch(x, w):
+    s = 0.0
+    for i in range(0, x.shape[0], 2):
+        if w[i] > 0:
+            s = s + x[i] ** 2
+        else:
+            s = s + 3.0 * w[i]
+    return s + np.sum(x * w)
+
+
+def reads_each_element_once(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + x[i] * x[i] + np.sin(x[i])
+    return s
+
+
+def reads_neighbours(x):
+    s = 0.0
+    for i in range(1, x.shape[0]):
+        s = s + x[i] * x[i - 1]
+    return s
+
+
+def reads_in_an_inner_loop(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        for j in range(x.shape[0]):
+            s = s + x[j] * (i + 1.0)
+    return s
+
+
+ONCE_PER_ITERATION = [(reads_each_element_once_in_a_branch, (VECTOR, VECTOR[::-1].copy()), "dx[i] = "),
+                      (reads_each_element_once, (VECTOR,), "dx[i] = "),
+                      (reads_neighbours, (VECTOR,), "dx[i] += "),
+                      (reads_in_an_inner_loop, (VECTOR,), "dx[j] += ")]
+
+
+@pytest.mark.parametrize("fn, args, written", ONCE_PER_ITERATION, ids=lambda v: getattr(v, "__name__", ""))
+def test_element_loops_reading_each_index_once_or_more_have_the_gradient_of_finite_differences(fn, args, written):
+    check_grad(fn, *args, argnums=tuple(range(len(args))))
+
+
+@pytest.mark.optimized_source
+@pytest.mark.parametrize("fn, args, written", ONCE_PER_ITERATION, ids=lambda v: getattr(v, "__name__", ""))
+def test_an_element_read_once_per_index_is_assigned_its_cotangent_and_others_added(fn, args, written):
+    g = symdiff.grad(fn)
+    g(*args)
+    assert written in g.source, g.source
