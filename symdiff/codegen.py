@@ -419,9 +419,14 @@ class Codegen:
         return False
 
     def _param_dead_after(self, region: Region, param: Value, index: int) -> bool:
-        """Nothing in ``region`` reads ``param`` after op ``index`` (yields read at the end)."""
+        """Nothing in ``region`` reads ``param`` after op ``index`` starts (yields read at the
+        end): the op itself neither, if it is a loop or an ``if`` -- its regions assign the
+        shared name as they go (a loop's carried values), and may read ``param`` afterwards."""
         if any(y is param or (y in self.inlined and self._reads(self.defs[y], param)) for y in region.yields):
             return False  # a yield (or an expression inlined into one) still reads it
+        if any(param in sub.yields or any(self._reads(o, param) for o in sub.ops)
+               for sub in region.ops[index].regions):
+            return False  # (its operands, a loop's initial values, are read before it starts)
         for later in region.ops[index + 1:]:
             if self._reads(later, param):
                 return False

@@ -942,3 +942,21 @@ def pairs_rows_of_a_reshaped_copy(x):
                                      (pairs_rows_of_a_reshaped_copy, np.arange(6.0) / 5 - 0.4)])
 def test_an_inner_loop_over_the_outer_loops_sequence_adds_its_cotangent(fn, arg):
     check_grad(fn, arg)
+
+
+def snapshot_read_in_an_inner_loop(x, y):
+    s = x
+    k = 0
+    while k < 2:
+        k += 1
+        before = s  # read inside the inner loop, which carries s under the same name
+        while True:
+            s = s * 0.8 + x * x
+            if not before >= s:
+                break
+            return y * 3.0
+    return s + y + y
+
+
+def test_a_value_an_inner_loop_reads_is_not_overwritten_by_the_loop_it_carries_into():
+    check_grad(snapshot_read_in_an_inner_loop, -0.1136, -0.085, argnums=(0, 1))
