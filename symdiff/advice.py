@@ -26,6 +26,15 @@ _INSTEAD = {
 }
 
 
+# builtins whose items a derivative goes through where symdiff knows them one by one, and how
+_BUILTINS = {
+    zip: "zip(...) of values being differentiated is supported in a for loop (for a, b in zip(xs, ys): ...), "
+         "unpacked (a, b = zip(*pairs)) and in list(zip(...)) or tuple(zip(...)) of tuples or lists whose length "
+         "symdiff knows at compile time (displays, or values built from them): write it one of those ways, or "
+         "index the sequences (xs[i], ys[i])",
+}
+
+
 def callee_name(fn: Any, receiver: Any = None) -> str:
     """The callee of an op as a user spells it: ``np.fft.fft``, ``scipy.special.expit``,
     ``math.gamma``, ``scipy.stats.expon.logpdf`` (a method of a known object: ``receiver`` is
@@ -53,6 +62,8 @@ def rule_advice(fn: Any, receiver: Any = None, kind: str = "vjp", made_by: Any =
     if getattr(fn, "__module__", None) == runtime.__name__:
         return ("it is a helper of symdiff's derivative code: differentiating a derivative (a Hessian) through "
                 "the primitive whose rule calls it is not supported yet")
+    if isinstance(fn, type) and fn in _BUILTINS:
+        return _BUILTINS[fn]
     bound = _bound(fn, receiver)
     if bound is not None:
         return _register(bound, kind)

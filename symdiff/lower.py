@@ -1299,15 +1299,13 @@ class Lowerer:
     def zip_rows(self, node: ast.Call, build: Any) -> Value:
         """The rows of ``zip(a, b, ...)`` of tuples or lists known item by item, as many as the
         shortest has, as a tuple or list (``build``) of tuples: what ``a, b = zip(*pairs)``
-        unpacks and ``list(zip(xs, ys))`` makes. (``for a, b in zip(...)`` never gets here: it
-        becomes a loop over an index.)"""
-        if node.keywords:
-            raise self.p.error(node, "zip() with keywords is not supported: leave out strict=", cls=SymdiffError)
-        known = [self.known_items(a) for a in self.call_arguments(node)[0]]
-        if any(items is None or is_dict for items, is_dict in known):
-            raise self.p.error(node, "zip(...) outside a for loop needs tuples or lists whose length symdiff knows at "
-                               "compile time (displays, or values built from them); loop over it instead "
-                               "(for a, b in zip(xs, ys): ...) or index the sequences", cls=UnsupportedSyntaxError)
+        unpacks and ``list(zip(xs, ys))`` makes, known item by item too. Of other sequences, the
+        ``tuple(zip(...))`` or ``list(zip(...))`` of the calls as written. (``for a, b in
+        zip(...)`` never gets here: it becomes a loop over an index.)"""
+        args, kwargs = self.call_arguments(node)
+        known = [self.known_items(a) for a in args]
+        if kwargs or any(items is None or is_dict for items, is_dict in known):
+            return self.call(tuple if build is BUILD_TUPLE else list, [self.call(zip, args, kwargs)])
         columns = [[items[k] for k in sorted(items)] for items, _ in known]
         rows = [self.built(BUILD_TUPLE, list(range(len(row))), list(row)) for row in zip(*columns)]
         return self.built(build, list(range(len(rows))), rows)
@@ -1351,11 +1349,6 @@ class Lowerer:
             if self.is_builtin_call(node, collect) and len(node.args) == 1 and not node.keywords \
                     and self.is_builtin_call(node.args[0], zip):  # list(zip(xs, ys)): its rows
                 return self.zip_rows(node.args[0], build)
-        if self.is_builtin_call(node, zip):
-            self.call_arguments(node)  # (star-arguments of an argument of any kind: wait for the first call)
-            raise self.p.error(node, "zip(...) is supported in a for loop (for a, b in zip(xs, ys)), unpacked "
-                               "(a, b = zip(*pairs)) and in list(zip(...)), tuple(zip(...)) and dict(zip(...)): "
-                               "write it one of those ways", cls=UnsupportedSyntaxError)
         args, kwargs = self.call_arguments(node)
         for name, default in (("out", None), ("where", True)):  # spelt-out defaults change nothing
             if name in kwargs and kwargs[name].is_const and kwargs[name].const is default:
