@@ -790,6 +790,10 @@ def hand_over_fresh_gradients(fn: Function) -> None:
     dtype are known to fit."""
     producers = definitions(fn.body)
     uses = use_counts(fn)
+    readers: dict[Value, list[Op]] = {}
+    for op, _ in walk(fn.body):
+        for a in op.args:
+            readers.setdefault(a, []).append(op)
     replace: dict[Value, Value] = {}
     for op, _ in walk(fn.body):
         if not calls(op, (runtime.grad_like, runtime.as_grad)):
@@ -798,16 +802,26 @@ def hand_over_fresh_gradients(fn: Function) -> None:
         if not passes.fresh_array(g, producers):
             continue
         if op.fn is runtime.grad_like:
-            v = g
+            v, user = g, op
             while uses.get(v) == 1 and match(producers, v, runtime.unbroadcast, kwargs=True) is not None:
-                v = producers[v].args[0]
-            if uses.get(v) != 1:
+                v, user = producers[v].args[0], producers[v]
+            if not _read_only_into_new_arrays(v, user, readers, uses):
                 continue
             op.fn = runtime.as_grad
         fits = type(x.kind) is int and x.kind >= 1 and g.kind == x.kind and shapes.same(g.shape, x.shape)
         if fits and g.dtype is shapes.F64 and x.dtype is shapes.F64:
             replace[op.result] = g
     substitute(fn, replace)
+
+
+def _read_only_into_new_arrays(v: Value, user: Op, readers: dict[Value, list[Op]], uses: dict[Value, int]) -> bool:
+    """Whether every read of ``v`` but ``user``'s is a call making a new array of it (``v > 0.1``):
+    then ``v`` may be handed over to the caller -- nothing else holds it or a view of it."""
+    others = [o for o in readers.get(v, []) if o is not user]
+    if uses.get(v, 0) != len(others) + 1:  # (a yield reads it, or user reads it twice)
+        return False
+    return all(o.kind is OpKind.CALL and not o.effect and primitives.lookup(o.fn).alias == primitives.FRESH
+               and not primitives.lookup(o.fn).updates for o in others)
 
 
 # ----------------------------------------------------------------------------- in place

@@ -414,10 +414,10 @@ rule(np.power, *POWER_VJPS)
 # Between two values ties split the cotangent evenly, as JAX does (winner_mask: 1 above, 0.5 on
 # ties, 0 below); against a constant bound (np.maximum(x, 0.0): ReLU, clipping) the bound wins a
 # tie, so one comparison is the mask (as PyTorch's relu: slope 0 at 0).
-rule(np.maximum, lambda g, ans, x, y: unbroadcast(g * _share_above(x, y), x),
-     lambda g, ans, x, y: unbroadcast(g * _share_above(y, x), y))
-rule(np.minimum, lambda g, ans, x, y: unbroadcast(g * _share_above(y, x), x),
-     lambda g, ans, x, y: unbroadcast(g * _share_above(x, y), y))
+rule(np.maximum, lambda g, ans, x, y: unbroadcast(g * _share_above(x, y, ans), x),
+     lambda g, ans, x, y: unbroadcast(g * _share_above(y, x, ans), y))
+rule(np.minimum, lambda g, ans, x, y: unbroadcast(g * _share_above(y, x, ans), x),
+     lambda g, ans, x, y: unbroadcast(g * _share_above(x, y, ans), y))
 rule(np.where, None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0.0), x),
      lambda g, ans, c, x, y: unbroadcast(np.where(c, 0.0, g), y),
      pure=True, alias=FRESH, elementwise=True, nature=ELEMENTWISE, shape=shapes.elementwise, dtype=shapes.where)
@@ -464,13 +464,16 @@ for _name in ("argsort", "nonzero", "all", "any"):
 nondiff(runtime.fmax_share, runtime.fmin_share, HELPER, elementwise=True, shape=shapes.elementwise,
         dtype=shapes.mask)
 
-def _share_above(x: Any, y: Any) -> Any:
+def _share_above(x: Any, y: Any, ans: Any) -> Any:
     """The share of the cotangent of ``maximum(x, y)`` that goes to ``x`` (of ``minimum(y, x)``
     that goes to ``y``): 1 where ``x > y``, 0 below, and at a tie 0.5 -- or 0 when either is a
-    constant number, a bound that wins its ties (``x > 0``: a ReLU's mask, one comparison
-    instead of three passes)."""
-    if type(x) in (int, float, bool) or type(y) in (int, float, bool):
-        return np.greater(x, y)
+    constant number, a bound that wins its ties: then one comparison of the result ``ans`` with
+    the bound is the mask (a ReLU's ``h > 0``, so that its input need not be kept)."""
+    numbers = (int, float, bool)
+    if type(y) in numbers:  # x > y where max(x, y) > y; for minimum(y, x): x < y where min < y
+        return np.greater(ans, y) if type(x) not in numbers else np.greater(x, y)
+    if type(x) in numbers:
+        return np.less(ans, x)
     return apply(runtime.winner_mask, x, y)
 
 
