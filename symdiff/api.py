@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
 
-from . import arrays, codegen, forward, ir, lower, optimize, primitives, reverse, shapes, tracing
+from . import arrays, codegen, forward, ir, lower, optimize, primitives, reverse, rules, shapes, tracing
 from .display import highlighted_html, markdown
 from .errors import (
     REPORT,
@@ -171,9 +171,14 @@ class _Compiler:
 
     def failed(self, error: Exception, args: tuple) -> None:
         """Generated code raised ``error``: re-raise it where the user's function raises on these
-        arguments too (the error is the user's), otherwise report an internal error."""
+        arguments too, or where a rule of the user's that the code calls raised it (the error is
+        the user's), otherwise report an internal error."""
         primal_args = args[:len(args) - len(self.extra)]
         note = _note_of(error, self.name)
+        if rules.raised_by_rule_at_run_time(error):  # a user's rule, called as it is (it could not be traced)
+            if note is not None:
+                _add_note(error, note)
+            raise error from None
         try:
             self.fun(*copy.deepcopy(primal_args))
         except Exception:  # noqa: BLE001 -- any exception of the user's function makes it theirs

@@ -671,31 +671,15 @@ class Reverse:
 def run_rule(fn: Function, op: Op, rule: rules.Rule, b: Builder, g: Value, ans: Any, args: list,
              kwargs: dict) -> Value:
     """Emit ``rule(g, ans, *args, **kwargs)`` (a VJP, or for scalars a JVP) into ``b``; an error
-    inside the rule is located at the call ``op`` of function ``fn``."""
+    inside the rule is located at the call ``op`` of function ``fn``. A rule registered with
+    ``symdiff.defvjp`` that cannot run on symbols is called as it is when the gradient runs
+    (:func:`symdiff.rules.applied`)."""
     try:
-        return as_value(b, run(b, rule, Sym(b, g), ans, *args, **kwargs))
+        return as_value(b, run(b, rules.applied, rule, _describe_callee(op), Sym(b, g), ans, *args, **kwargs))
     except NoRuleError as exc:  # a rule that does not cover these arguments: say where
-        raise no_rule_error(fn, op, message=f"{exc} (in the derivative rule of {_describe_callee(op)})") from None
-    except SymdiffError:
-        raise
-    except Exception as exc:
-        if not rules.record_of(op.fn).user:
-            raise
-        raise broken_rule_error(fn, op, exc) from exc
-
-
-def broken_rule_error(fn: Function, op: Op, exc: Exception) -> SymdiffError:
-    """The error for a rule registered with ``symdiff.defvjp`` that raised while it was run on
-    symbols at compile time (``np.full(x.shape, g)``: NumPy makes that array itself, from a
-    shape it cannot read from a symbol), located at the call."""
-    message = (f"the derivative rule registered for {_describe_callee(op)} raised {type(exc).__name__}: {exc}. "
-               "Rules run once, when the gradient is compiled, on symbols standing for the arrays: NumPy "
-               "functions that make a new array of a given shape (np.full, np.zeros, np.ones, np.empty) "
-               "cannot take a shape read from a symbol; write np.full_like(x, g), np.zeros_like(x) or "
-               "broadcasting (g * np.ones_like(x)) instead")
-    filename = op.file or fn.filename
-    source = linecache.getline(filename, op.line) if op.line else None
-    return SymdiffError(located(message, filename, op.line, None, source or None))
+        refusal = rules.refusal_of(op.fn)  # (a user's rule called as it is: not differentiable again)
+        raise no_rule_error(fn, op, message=refusal or f"{exc} (in the derivative rule of {_describe_callee(op)})") \
+            from None
 
 
 def no_rule_error(fn: Function, op: Op, what: str | None = None, message: str | None = None) -> NoRuleError:

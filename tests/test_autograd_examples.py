@@ -23,7 +23,6 @@ FOLDER = ROOT / "samples" / "autograd_examples"
 GAPS = {
     # autograd accepts any size-1 output; symdiff, like JAX, asks for a scalar
     "bayesian_optimization": ("api", "needs a real scalar output, got an array of shape (1,)"),
-    "define_gradient": ("refused", "np.full_like"),  # autograd's rule calls np.full(x.shape, g)
     "fluidsim": ("refused", "project() updates 'vx' in place"),
     # flatten_func's recursive unflatten sets dict items with keys from a loop
     "gmm": ("construct", "differentiating argument 2 of symdiff.runtime.setitem"),
