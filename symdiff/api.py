@@ -993,9 +993,10 @@ def recursive_jvp(fun: Callable) -> Callable:
     if fun not in _JVPS:
         nargs = len(_param_names(fun))
         compiler = _Compiler(fun, 0, with_value=False, stages=[range(nargs)], mode="tangent")
-        compiler.register_primitive(compiler.dispatcher)
         _JVPS[fun] = compiler.dispatcher
-    return _JVPS[fun]
+    dispatcher = _JVPS[fun]
+    dispatcher._symdiff.register_primitive(dispatcher)  # (again if its record was dropped: primitives.restored)
+    return dispatcher
 
 
 _TRANSFORMS: dict[tuple, _Compiler] = {}

@@ -266,6 +266,8 @@ class Reverse:
         shape = shape_of(Sym(self.b, resolve=lambda: self.primal(like), kind=like.kind, shape=like.shape))
         if like.shape is not None and shape.value.dims is not None:
             return self.b.call(np.zeros, [shape.value], hint=_adjoint_name(like.hint or "t"))
+        if like.kind is None:  # a number, an array or a list (a recursive call's result): known when it runs
+            return self.b.call(runtime.zero_cotangent, [self.primal(like)], hint=_adjoint_name(like.hint or "t"))
         return self.b.call(np.zeros_like, [self.primal(like)], hint=_adjoint_name(like.hint or "t"),
                            kwargs={"dtype": self.b.const(float)})
 
@@ -413,6 +415,8 @@ class Reverse:
         for i, a in operands:
             if a not in self.active:
                 continue
+            if op.fn is operator.getitem and i == 1 and self._integral_index(a):
+                continue  # x[i] for an int i (an array, a slice of ints): nothing flows into the index
             vjp = vjps[i] if i < len(vjps) else None
             if vjp is None:
                 raise self.no_rule(op, f"differentiating argument {i + 1}")
@@ -457,6 +461,17 @@ class Reverse:
             return all(a.integer or (a.is_const and (a.const is None or type(a.const) is int)) for a in op.args)
         return all(self._basic_index(a, depth + 1) for a in op.args)
 
+    def _integral_index(self, index: Value, depth: int = 0) -> bool:
+        """Whether ``index`` is known to be made of ints only: an int, an array of ints or bools, or
+        a slice or tuple of those (``start:start + 2`` with an int ``start``, an argument of a
+        recursive function's own VJP, which differentiates every argument)."""
+        if index.is_const or index.integer or index.pytype in (int, bool) or _integer_array(index):
+            return True
+        op = match(self.defs, index, kwargs=True)
+        if op is None or depth > 4 or op.fn not in (BUILD_SLICE, BUILD_TUPLE):
+            return False
+        return all(self._integral_index(a, depth + 1) for a in op.args)
+
     def recursive_rules(self, op: Op) -> tuple:
         """Rules for a recursive call of ``f``: call f's own generated VJP (``vjp_f``), which
         reruns ``f`` forwards and backwards from the call's cotangent."""
@@ -464,9 +479,15 @@ class Reverse:
             raise self.no_rule(op, message=f"{_describe_callee(op)} calls itself, and this reverse "
                                            "transform was given no recursive_vjp to build its VJP with")
         vjp = self.recursive_vjp(op.fn)
+        shared: list = []  # the one call of vjp_f whose items the rules of all arguments read
+
+        def cotangents(g: Any, args: tuple) -> Any:
+            if not shared:
+                shared.append(tracing.apply(vjp, *args, g))
+            return shared[0]
 
         def rule(i: int) -> rules.Rule:
-            return lambda g, ans, *args: tracing.apply(operator.getitem, tracing.apply(vjp, *args, g), i)
+            return lambda g, ans, *args: tracing.apply(operator.getitem, cotangents(g, args), i)
         return tuple(rule(i) for i in range(len(op.positional)))
 
     def symbol(self, v: Value) -> Any:
@@ -552,9 +573,11 @@ class Reverse:
             index = Value("k", SCALAR, integer=True, shape=())
             iterable = self.b.call(reversed, [self.b.call(range, [self.b.call(len, [sequence])])])
             info = Backward(Region(params=[index]))
+            seq_hint = _adjoint_name(op.iterable.hint or "seq")
             inits.append(self.zero(op.iterable) if op.iterable.kind == SEQUENCE else
-                         self.b.call(np.zeros_like, [sequence], {"dtype": self.b.const(float)},
-                                     hint=_adjoint_name(op.iterable.hint or "seq")))
+                         self.b.call(np.zeros_like, [sequence], {"dtype": self.b.const(float)}, hint=seq_hint)
+                         if type(op.iterable.kind) is int else  # (of unknown kind: {} for a list, at run time)
+                         self.b.call(runtime.zero_cotangent, [sequence], hint=seq_hint))
         elif op.kind is OpKind.FOR:
             iterable = self.b.call(reversed, [self.primal(op.iterable)])
             target = _like(op.target)
@@ -716,6 +739,11 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
 _INT_ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.floordiv, operator.mod, operator.neg)
 _SCALAR_SELECTIONS = (operator.gt, operator.ge, operator.lt, operator.le, max, min)
 
+
+
+def _integer_array(v: Value) -> bool:
+    """Whether ``v`` is known to be an array of ints or bools (an index), not of real numbers."""
+    return type(v.kind) is int and isinstance(v.dtype, np.dtype) and not np.issubdtype(v.dtype, np.inexact)
 
 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:

@@ -330,8 +330,25 @@ def _add_vjp(first: bool) -> Rule:
     def vjp(g, ans, x, y):
         if _both_sequences(x, y) and not tracing.in_tangent_mode():
             return apply(runtime.joined_cotangent, g, x, first)
+        if _both_unknown(x, y) and not tracing.in_tangent_mode():  # (results of recursive calls)
+            return apply(runtime.plus_cotangent, g, x, y, first)
         return unbroadcast(g, x, y) if first else unbroadcast(g, y, x)
     return vjp
+
+
+def _both_unknown(x: Any, y: Any) -> bool:
+    """Whether neither operand of ``x + y`` is known to be a number or an array (each is of
+    unknown kind, or a sequence): it may join two lists, decided when the code runs
+    (:func:`runtime.plus_cotangent`)."""
+    return all(map(_may_be_sequence, (x, y)))
+
+
+def _may_be_sequence(v: Any) -> bool:
+    """Whether the operand ``v`` is a sequence, or of unknown kind and dtype (``np.sum(a)`` of an
+    ``a`` of unknown rank has a dtype: it is no list)."""
+    if not isinstance(v, Sym) or v.kind not in (None, SEQUENCE):
+        return False
+    return v.kind == SEQUENCE or v.value.dtype is None and v.value.pytype is None
 
 
 rule(operator.add, _add_vjp(True), _add_vjp(False), OPERATOR, INT_ARITHMETIC, total=True, float_operands=True,

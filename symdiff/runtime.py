@@ -210,6 +210,15 @@ def joined_cotangent(cotangent: Any, first: Any, of_first: bool) -> Any:
     return {i - n: g for i, g in cotangent.items() if i >= n}
 
 
+def plus_cotangent(cotangent: Any, first: Any, second: Any, of_first: bool) -> Any:
+    """The cotangent of ``first`` (``of_first``) or ``second`` in ``first + second`` where the
+    compiler did not know what they are: of two tuples or lists joined, the cotangent of the items
+    of one (:func:`joined_cotangent`); of numbers or arrays, the cotangent unbroadcast."""
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+        return joined_cotangent(cotangent, first, of_first)
+    return unbroadcast(cotangent, first if of_first else second)
+
+
 def zero_cotangent(like: Any) -> Any:
     """A zero cotangent for ``like``: 0.0 for a number, zeros for an array, ``{}`` (no item has
     one) for a list, tuple or dict."""
@@ -393,7 +402,9 @@ def setitem_value_vjp(g: Any, index: Any, value: Any) -> Any:
 
 def add_into(acc: Any, g: Any) -> Any:
     """``acc += g`` in place when ``acc`` is an array of the right shape (the gradient code's own
-    accumulator), else ``acc + g``."""
+    accumulator), else ``acc + g`` (for the cotangents of a list's items, their dicts merged)."""
+    if type(acc) is dict:
+        return add_cotangents(acc, g)
     if type(acc) is np.ndarray and not dispatches(g) and (np.shape(g) == acc.shape or np.ndim(g) < acc.ndim):
         try:
             acc += g
@@ -475,7 +486,10 @@ def setitem_item_vjp(g: Any, a: Any, index: Any, value: Any) -> Any:
 
 
 def add_at(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
-    """``acc[index] += g`` in place and return ``acc`` (the backward sweep's own accumulator)."""
+    """``acc[index] += g`` in place and return ``acc`` (the backward sweep's own accumulator; for
+    the cotangents of a list's items, a dict: :func:`add_at_key`)."""
+    if type(acc) is dict:
+        return add_at_key(acc, index, g)
     acc[index] += g
     return acc
 

@@ -133,3 +133,85 @@ def test_sequences_joined_by_plus_split_their_cotangent_between_the_operands(fn,
 @pytest.mark.parametrize("fn", [joined, joined_twice, joined_lists])
 def test_sequences_joined_by_plus_have_the_tangent_of_their_items(fn, flag):
     check_jvp(fn, [np.array([0.3, -0.2, 0.5]), flag], [0], np.random.default_rng(0))
+
+
+# Recursive functions whose results are lists and tuples (hmm_em.py, gmm.py's unflatten): a
+# recursive call's result is of a kind the compiler does not know, so `+` of two of them may join
+# lists, and the cotangent of a list is a dict of its items' cotangents
+
+
+def leaves(v, d):
+    return [v] if d == 0 else leaves(v, d - 1) + leaves(2.0 * v, d - 1)
+
+
+def stacked_leaves(x):
+    return np.sum(np.stack(leaves(x, 2)) ** 2)
+
+
+def picked_leaves(x):
+    found = leaves(x, 2)
+    return np.sum(found[1] * found[3])
+
+
+def walked_leaves(x):
+    total = 0.0
+    for item in leaves(x, 2):
+        total = total + np.sum(np.sin(item))
+    return total
+
+
+def nested(v, d):
+    if d == 0:
+        return [v, [v * 3.0]]
+    inner = nested(v * 0.5, d - 1)
+    return [inner[0] + v, inner[1] + [v]]
+
+
+def nested_lists(x):
+    found = nested(x, 2)
+    return np.sum(found[0]) + np.sum(found[1][0] * found[1][-1])
+
+
+def unflatten(vector, start, depth):
+    if depth == 0:
+        return vector[start:start + 2], start + 2
+    a, start = unflatten(vector, start, depth - 1)
+    b, start = unflatten(vector, start, depth - 1)
+    return a * b, start
+
+
+def unflattened(x):
+    value, _ = unflatten(x, 0, 2)
+    return np.sum(value ** 2)
+
+
+def counted(x, idx, n):
+    return np.sum(x[idx] ** 2) if n == 0 else counted(x, idx, n - 1) + 1.0
+
+
+RECURSIVE = [stacked_leaves, picked_leaves, walked_leaves, nested_lists, unflattened]
+
+
+@pytest.mark.parametrize("fn", RECURSIVE)
+def test_recursive_functions_returning_lists_and_tuples_differentiate(fn):
+    check_grad(fn, np.array([0.3, -0.2, 0.5, 0.7, 0.1, 0.9, 1.1, 0.4]))
+
+
+@pytest.mark.parametrize("fn", RECURSIVE)
+def test_recursive_functions_returning_lists_and_tuples_have_hessian_vector_products(fn):
+    x, v = np.array([0.3, -0.2, 0.5, 0.7, 0.1, 0.9, 1.1, 0.4]), np.linspace(-1.0, 1.0, 8)
+    gradient = symdiff.grad(fn)
+    want = (gradient(x + 1e-5 * v) - gradient(x - 1e-5 * v)) / 2e-5
+    np.testing.assert_allclose(symdiff.hvp(fn)(x, v), want, rtol=1e-5, atol=1e-7)
+
+
+def test_a_recursive_call_passing_an_index_array_on_differentiates_the_array_only():
+    # the recursive function's own VJP differentiates every argument: nothing flows into an index
+    check_grad(counted, np.array([0.3, -0.2, 0.5]), np.array([0, 2]), 2, argnums=0)
+
+
+def test_a_recursive_vjp_is_called_once_per_call_for_all_its_arguments():
+    symdiff.grad(stacked_leaves)(np.arange(3.0))
+    from symdiff import api
+    source = next(iter(api.recursive_vjp(leaves)._symdiff.cache.values())).source
+    assert source.count("vjp_leaves(") == 1 + 2  # its def, and one call per recursive call
