@@ -24,8 +24,6 @@ GAPS = {
     # autograd accepts any size-1 output; symdiff, like JAX, asks for a scalar
     "bayesian_optimization": ("api", "needs a real scalar output, got an array of shape (1,)"),
     "fluidsim": ("refused", "project() updates 'vx' in place"),
-    # flatten_func's recursive unflatten sets dict items with keys from a loop
-    "gmm": ("construct", "differentiating argument 2 of symdiff.runtime.setitem"),
     # sum(map(partial(f, params), data)); then the recursive call's VJP differentiates the index data
     "hmm_em": ("construct", "no derivative rule for map"),
     # p = lambda r: ...; then grad(loglike)(r, p(r)) inside a differentiated lambda
