@@ -379,10 +379,10 @@ class _Compiler:
 
         def vjp(i: int) -> Callable:
             return lambda g, ans, *args: tracing.apply(operator.getitem, tracing.apply(
-                self.derived("vjp").dispatcher, *args, g), i)
+                self._primitive("vjp"), *args, g), i)
 
         def jvp(i: int) -> Callable:
-            return lambda t, ans, *args: tracing.apply(self.derived("hvp", (i,)).dispatcher, *args, t)
+            return lambda t, ans, *args: tracing.apply(self._primitive("hvp", (i,)), *args, t)
 
         position = self.argnums  # (a gradient has the shape of the argument it is taken for)
         known = self.mode == "grad"
@@ -391,6 +391,15 @@ class _Compiler:
                           shape=lambda fn, args, kwargs, found: found[position] if known and position < len(found)
                           else None,
                           rank=lambda fn, kinds: kinds[position] if known and position < len(kinds) else None)
+
+    def _primitive(self, kind: str, positions: tuple = ()) -> Callable:
+        """The dispatcher of :meth:`derived` ``(kind, positions)``, itself a primitive where it can
+        be differentiated again (a derivative of a derivative called inside a differentiated
+        function: third derivatives, ``grad`` of a function calling ``grad(f)`` twice over)."""
+        made = self.derived(kind, positions)
+        if made.differentiable_again() is None:
+            made.register_primitive(made.dispatcher)
+        return made.dispatcher
 
     @property
     def guarded(self) -> list[tuple[tuple, Callable]]:

@@ -994,6 +994,15 @@ class Lowerer:
             value.hint = hint
         return value
 
+    def materialised(self, v: Value) -> Value:
+        """``v``, or for a :class:`LocalPartial` of a Python function the call making that partial
+        when the code runs (it is passed on, not called here)."""
+        if not (v.is_const and isinstance(v.const, LocalPartial)) or isinstance(v.const.fn, LocalFunction):
+            return v
+        made = v.const
+        return self.b.call(functools.partial, [self.b.const(made.fn), *made.args], dict(made.keywords),
+                           hint="partial")
+
     def call(self, fn: Any, args: list[Value], kwargs: dict[str, Value] | None = None,
              hint: str | None = None) -> Value:
         if args and args[0] in self.structs and not kwargs:
@@ -1024,7 +1033,11 @@ class Lowerer:
             # values being differentiated, so the call reads a container built of them
             args = [self.rebuilt(a) for a in args]
             kwargs = {k: self.rebuilt(v) for k, v in (kwargs or {}).items()}
-        if any(isinstance(a.const, LocalFunction) for a in [*args, *(kwargs or {}).values()]):
+        if any(isinstance(a.const, LocalPartial) and not isinstance(a.const.fn, LocalFunction)
+               for a in [*args, *(kwargs or {}).values()]):  # a partial passed on: made when the code runs
+            args = [self.materialised(a) for a in args]
+            kwargs = {k: self.materialised(v) for k, v in (kwargs or {}).items()}
+        if any(isinstance(a.const, (LocalFunction, LocalPartial)) for a in [*args, *(kwargs or {}).values()]):
             raise SymdiffError(f"{self.p.filename}:{self.b.line}: a function defined inside the differentiated "
                                "function can only be called directly (not passed to another function)")
         if fn is reversed and len(args) == 1 and not kwargs and args[0].kind == SEQUENCE:
@@ -1388,9 +1401,23 @@ class Lowerer:
                 raise self.p.error(node, f"calling the argument '{callee.hint}' needs a Python function "
                                    "(a def or lambda) there", cls=UnresolvedNameError)
             raise self.p.error(node, "calling a function held in a variable is not supported yet")
-        fn = callee.const
+        return self.call_known(callee.const, args, kwargs, node)
+
+    def call_known(self, fn: Any, args: list[Value], kwargs: dict[str, Value], node: ast.Call) -> Value:
+        """Lower a call of ``fn``, a callee known at compile time."""
+        func = node.func
         if isinstance(fn, LocalFunction):
             return self.inline_local(fn, args, kwargs, node)
+        if isinstance(fn, LocalPartial):  # partial(f, a)(x): f(a, x)
+            return self.call_known(fn.fn, [*fn.args, *args], {**fn.keywords, **kwargs}, node)
+        if fn is functools.partial and args and args[0].is_const and \
+                (isinstance(args[0].const, LocalFunction) or callable(args[0].const)):
+            return self.b.const(LocalPartial(args[0].const, tuple(args[1:]), dict(kwargs)))
+        if _transformation(fn) and all(a.is_const and not isinstance(a.const, (LocalFunction, LocalPartial))
+                                       for a in [*args, *kwargs.values()]):
+            # grad(f)(x) inside a differentiated function: the gradient object made now, a primitive
+            made = fn(*(a.const for a in args), **{k: v.const for k, v in kwargs.items()})
+            return self.b.const(made, hint=getattr(made, "__name__", None))
         if not callable(fn):
             raise self.p.error(node, f"'{type(fn).__name__}' object is not callable", cls=SymdiffError)
         message = None if _is_user_function(fn) else mutation.function_message(fn, node, ast.unparse(func))
@@ -1748,6 +1775,28 @@ def _this_function(nodes: list[ast.AST], loops: bool = True) -> list[ast.AST]:
             elif isinstance(value, list):
                 todo.extend([item for item in value if isinstance(item, ast.AST)])
     return found
+
+
+@dataclass(frozen=True, eq=False)
+class LocalPartial:
+    """``functools.partial(f, *args, **keywords)`` made inside the function being differentiated,
+    of a callee ``f`` known when compiling (or a :class:`LocalFunction`): called, it calls ``f``
+    with ``args`` (values of the function) first, as a direct call would (a Python function is
+    inlined); passed on to another function, it is made when the code runs."""
+
+    fn: Any
+    args: tuple
+    keywords: dict
+
+
+def _transformation(fn: Any) -> bool:
+    """Whether ``fn`` is one of symdiff's transformations (``symdiff.grad``...): called on
+    functions known at compile time, it makes a gradient object then and there."""
+    return getattr(fn, "__module__", None) == "symdiff.api" and getattr(fn, "__name__", None) in _TRANSFORMATIONS
+
+
+_TRANSFORMATIONS = frozenset({"grad", "value_and_grad", "elementwise_grad", "jacrev", "jacobian", "jacfwd",
+                              "hessian", "hvp"})
 
 
 @dataclass(frozen=True, eq=False)

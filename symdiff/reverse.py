@@ -465,7 +465,7 @@ class Reverse:
         """Whether ``index`` is known to be made of ints only: an int, an array of ints or bools, or
         a slice or tuple of those (``start:start + 2`` with an int ``start``, an argument of a
         recursive function's own VJP, which differentiates every argument)."""
-        if index.is_const or index.integer or index.pytype in (int, bool) or _integer_array(index):
+        if index.is_const or _integral(index):
             return True
         op = match(self.defs, index, kwargs=True)
         if op is None or depth > 4 or op.fn not in (BUILD_SLICE, BUILD_TUPLE):
@@ -487,7 +487,13 @@ class Reverse:
             return shared[0]
 
         def rule(i: int) -> rules.Rule:
-            return lambda g, ans, *args: tracing.apply(operator.getitem, cotangents(g, args), i)
+            def vjp(g: Any, ans: Any, *args: Any) -> Any:
+                part = tracing.apply(operator.getitem, cotangents(g, args), i)
+                if isinstance(args[i], Sym) and args[i].kind in (None, SEQUENCE):
+                    # vjp_f returns a list argument's gradient as a list: here it is a sequence's cotangent
+                    part = tracing.apply(runtime.sequence_cotangent, part)
+                return part
+            return vjp
         return tuple(rule(i) for i in range(len(op.positional)))
 
     def symbol(self, v: Value) -> Any:
@@ -741,9 +747,11 @@ _SCALAR_SELECTIONS = (operator.gt, operator.ge, operator.lt, operator.le, max, m
 
 
 
-def _integer_array(v: Value) -> bool:
-    """Whether ``v`` is known to be an array of ints or bools (an index), not of real numbers."""
-    return type(v.kind) is int and isinstance(v.dtype, np.dtype) and not np.issubdtype(v.dtype, np.inexact)
+def _integral(v: Value) -> bool:
+    """Whether ``v`` is known to be an int or a bool, or an array of them (an index)."""
+    if v.integer or v.pytype in (int, bool):
+        return True
+    return isinstance(v.dtype, np.dtype) and not np.issubdtype(v.dtype, np.inexact)
 
 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:

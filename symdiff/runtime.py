@@ -193,6 +193,15 @@ def cotangent_at(cotangent: dict, position: int, like: Any) -> Any:
     return zero_cotangent(like) if g is None else g
 
 
+def sequence_cotangent(gradient: Any) -> Any:
+    """A gradient as the backward sweep holds the cotangent of a value: for a list or tuple (a
+    list argument's gradient, returned by a recursive function's VJP), ``{position: cotangent}``
+    with the items' own cotangents; anything else as it is."""
+    if isinstance(gradient, (list, tuple)):
+        return {k: sequence_cotangent(g) for k, g in enumerate(gradient)}
+    return gradient
+
+
 def copy_sequence(seq: Any) -> Any:
     """A copy of a list or tuple, of the same type: what ``xs + ys`` reads of a list that grows later."""
     return seq[:]

@@ -714,6 +714,8 @@ def first_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
     first = args[0]
     if _python_float(first):
         return F64
+    if isinstance(first.dtype, np.dtype) and first.dtype.kind in "biu" and first.dtype is not F64:
+        return first.dtype  # (an item of an array of ints is an int: an index, not differentiated)
     return tracked(first) or (MASK if _weak(first) else None)
 
 

@@ -1,6 +1,9 @@
 """Cases found by running HIPS/autograd's examples through symdiff (samples/autograd_examples),
 each minimised."""
 
+import re
+from functools import partial
+
 import numpy as np
 import pytest
 from fd import check_grad
@@ -214,4 +217,64 @@ def test_a_recursive_vjp_is_called_once_per_call_for_all_its_arguments():
     symdiff.grad(stacked_leaves)(np.arange(3.0))
     from symdiff import api
     source = next(iter(api.recursive_vjp(leaves)._symdiff.cache.values())).source
-    assert source.count("vjp_leaves(") == 1 + 2  # its def, and one call per recursive call
+    assert len(re.findall(r"vjp_leaves(_\d+)?\(", source)) == 1 + 2  # its def, and one call per recursive call
+
+
+# hmm_em.py: sum(map(partial(f, params), data)), f recursive, data lists of int arrays
+
+
+def chain_score(params, data):
+    if isinstance(data, list):
+        return sum(map(partial(chain_score, params), data))
+    weights, bias = params
+    total = 0.0
+    for y in data:  # y: an int, the index of a column
+        total = total + np.sum(np.tanh(weights[:, y] * bias))
+    return total
+
+
+def partial_in_a_comprehension(w, data):
+    return sum([partial(np.dot, w)(row) ** 2 for row in data]) + sum(partial(scaled, w)(r) for r in data)
+
+
+def scaled(w, row):
+    return np.sum(w * row) * 2.0
+
+
+def test_map_of_a_partial_made_in_the_function_inlines_the_partial_function():
+    params = [np.array([[0.3, -0.2, 0.5], [0.1, 0.7, -0.4]]), np.array([0.5, -1.5])]
+    data = [np.array([0, 2, 1]), np.array([2, 2])]
+    check_grad(lambda w, b: chain_score([w, b], data), *params)
+
+
+def test_a_partial_called_inside_the_function_is_the_function_with_those_arguments_first():
+    check_grad(partial_in_a_comprehension, np.array([0.3, -0.2]), [np.array([1.0, 2.0]), np.array([-0.5, 0.3])],
+               argnums=0)
+
+
+# negative_binomial_maxlike.py: grad(f) called inside a differentiated lambda, differentiated twice
+
+
+def loglike(r, p):
+    return np.sum(r ** 3 * np.log(p) + np.sin(r * p))
+
+
+loglike_lambda = lambda r, p: np.sum(r ** 3 * np.log(p))  # noqa: E731
+
+
+def test_grad_called_inside_a_differentiated_function_is_made_when_compiling():
+    rprime = lambda r: symdiff.grad(loglike)(r, r / (r + 2.0))  # noqa: E731
+    check_grad(rprime, 1.3)
+    second = symdiff.grad(symdiff.grad(rprime))
+    eps = 1e-5
+    want = (symdiff.grad(rprime)(1.3 + eps) - symdiff.grad(rprime)(1.3 - eps)) / (2 * eps)
+    np.testing.assert_allclose(second(1.3), want, rtol=1e-6)
+
+
+def test_a_global_named_like_the_generated_function_is_not_shadowed_by_it():
+    # the gradient object grad(loglike) is named grad_lambda, as is the gradient of the lambda
+    # calling it: the generated code must call the object, not itself
+    gradient = symdiff.grad(lambda r: symdiff.grad(loglike_lambda)(r, 0.4))
+    check_grad(lambda r: symdiff.grad(loglike_lambda)(r, 0.4), 1.3)
+    source = gradient.source
+    assert "def grad_lambda(" in source and "grad_lambda_1(" in source
