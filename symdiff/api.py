@@ -21,6 +21,7 @@ import copy
 import functools
 import gc
 import inspect
+import keyword
 import linecache
 import operator
 import os
@@ -1312,21 +1313,27 @@ def hessian(fun: Callable, argnums: ArgNums = 0) -> Callable:
 
 def elementwise_grad(fun: Callable, argnums: ArgNums = 0) -> Callable:
     """As in autograd: the gradient of ``np.sum(fun(*args))`` -- for a function acting element
-    by element, the derivative of each output element with respect to its input element.
-    Computed as one VJP with a cotangent of ones; ``.source`` is that VJP's code."""
-    nums = _nums(argnums)
-    compiler = _vjp_compiler(fun, False)
+    by element, the derivative of each output element with respect to its input element. It is
+    the gradient of a function symdiff writes, ``np.sum(fun(...))``, so it can be differentiated
+    again (``elementwise_grad(elementwise_grad(f))``, ``grad`` of it) like any gradient;
+    ``.source`` is its code."""
+    summed = _sum_of(fun)
+    compiler = _Compiler(summed, argnums, False, prefix="elementwise_grad")
+    _compile_generic(compiler)
+    compiler.dispatcher.__doc__ = f"The element-by-element derivative of {_name(fun)}."
+    return compiler.dispatcher
 
-    def elementwise_gradient(*args: Any) -> Any:
-        out = fun(*copy.deepcopy(args))
-        if not _is_array_like(out):
-            raise SymdiffError(f"elementwise_grad of {_name(fun)} needs an array or number output, got "
-                               f"{type(out).__name__}")
-        ones = np.ones(np.shape(out)) if np.ndim(out) else 1.0
-        cotangents = compiler.dispatcher(*args, ones)
-        picked = tuple(cotangents[n] for n in nums)
-        return picked[0] if isinstance(argnums, int) else picked
 
-    elementwise_gradient.__name__ = elementwise_gradient.__qualname__ = f"elementwise_grad_{_identifier(_name(fun))}"
-    elementwise_gradient.__doc__ = f"The element-by-element derivative of {_name(fun)}."
-    return Transformed(elementwise_gradient, compiler.dispatcher)
+def _sum_of(fun: Callable) -> Callable:
+    """``def f(x, ...): return np.sum(fun(x, ...))``, with ``fun``'s parameters and name, written
+    as source (in ``linecache``) so that symdiff can differentiate it."""
+    names = _param_names(fun)
+    name = _identifier(_name(fun))
+    name = f"{name}_" if keyword.iskeyword(name) else name  # (a lambda's: lambda_)
+    params = ", ".join(names)
+    source = f"def {name}({params}):\n    return _np.sum(_summed({params}))\n"
+    filename = _fresh_filename(f"<symdiff sum of {name}>")
+    codegen.register_source(source, filename)
+    namespace: dict[str, Any] = {"_np": np, "_summed": fun, "__name__": getattr(fun, "__module__", None)}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
+    return namespace[name]

@@ -24,7 +24,6 @@ GAPS = {
     # autograd accepts any size-1 output; symdiff, like JAX, asks for a scalar
     "bayesian_optimization": ("api", "needs a real scalar output, got an array of shape (1,)"),
     "fluidsim": ("refused", "project() updates 'vx' in place"),
-    "tanh": ("api", "elementwise_grad_tanh> is not a Python function"),  # egrad(egrad(f)); egrad(f) works
     # rs.randn(*mean.shape) where mean's rank is unknown (data = train_images[slice from a helper])
     "variational_autoencoder": ("construct", "`*mean.shape` in a call is not supported here"),
 }

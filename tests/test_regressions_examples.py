@@ -278,3 +278,41 @@ def test_a_global_named_like_the_generated_function_is_not_shadowed_by_it():
     check_grad(lambda r: symdiff.grad(loglike_lambda)(r, 0.4), 1.3)
     source = gradient.source
     assert "def grad_lambda(" in source and "grad_lambda_1(" in source
+
+
+# tanh.py: elementwise_grad of elementwise_grad, and a third derivative through gradients called
+# inside differentiated functions
+
+
+def tanh_ratio(x):
+    return (1.0 - np.exp(-2 * x)) / (1.0 + np.exp(-(2 * x)))
+
+
+def test_elementwise_grad_nests_to_the_fourth_derivative():
+    x = np.linspace(-2.0, 2.0, 5)
+    lower = tanh_ratio
+    for order in range(1, 5):
+        higher = symdiff.elementwise_grad(lower)
+        want = (lower(x + 1e-5) - lower(x - 1e-5)) / 2e-5
+        np.testing.assert_allclose(higher(x), want, rtol=1e-5, atol=1e-6, err_msg=f"order {order}")
+        lower = higher
+
+
+def test_elementwise_grad_of_a_lambda_and_of_two_arguments():
+    scaled_tanh = symdiff.elementwise_grad(lambda v, w: np.tanh(v) * w, argnums=(0, 1))
+    dv, dw = scaled_tanh(np.array([0.3, -0.4]), np.array([2.0, 3.0]))
+    np.testing.assert_allclose(dv, (1.0 - np.tanh([0.3, -0.4]) ** 2) * [2.0, 3.0])
+    np.testing.assert_allclose(dw, np.tanh([0.3, -0.4]))
+
+
+def cubed_tanh(x):
+    return np.sum(np.tanh(x) ** 3)
+
+
+def test_a_third_derivative_through_gradients_called_inside_differentiated_functions():
+    first = symdiff.grad(cubed_tanh)
+    second = symdiff.grad(lambda y: np.sum(first(y)))
+    third = symdiff.grad(lambda x: np.sum(second(x)))
+    x = np.array([0.3, -0.4, 0.8])
+    want = (second(x + 1e-5) - second(x - 1e-5)) / 2e-5  # (second acts element by element)
+    np.testing.assert_allclose(third(x), want, rtol=1e-5)
