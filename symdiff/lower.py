@@ -1408,6 +1408,10 @@ class Lowerer:
         func = node.func
         if isinstance(fn, LocalFunction):
             return self.inline_local(fn, args, kwargs, node)
+        if fn is slice and not kwargs and 1 <= len(args) <= 3:  # slice(a, b): the slice a:b (its rank facts)
+            none = self.b.const(None)
+            parts = [none, args[0], none] if len(args) == 1 else [*args, none][:3]
+            return self.call(BUILD_SLICE, parts)
         if isinstance(fn, LocalPartial):  # partial(f, a)(x): f(a, x)
             return self.call_known(fn.fn, [*fn.args, *args], {**fn.keywords, **kwargs}, node)
         if fn is functools.partial and args and args[0].is_const and \
@@ -1645,7 +1649,11 @@ class Lowerer:
     def expr_Subscript(self, node: ast.Subscript) -> Value:
         base = self.expr(node.value)
         index = self.index(node.slice)
-        return self.call(operator.getitem, [base, index])
+        item = self.call(operator.getitem, [base, index])
+        rank = _basic_rank(base, index, self.b.producer) if item.kind is None and not item.is_const else None
+        if rank:  # x[:, :d], x[i, a:b]: a view of known rank (its sizes are not known)
+            item.aval = item.aval._replace(kind=rank)
+        return item
 
     def index(self, node: ast.expr) -> Value:
         if isinstance(node, ast.Slice):
@@ -1775,6 +1783,25 @@ def _this_function(nodes: list[ast.AST], loops: bool = True) -> list[ast.AST]:
             elif isinstance(value, list):
                 todo.extend([item for item in value if isinstance(item, ast.AST)])
     return found
+
+
+def _basic_rank(base: Value, index: Value, producer: dict) -> int | None:
+    """The rank of ``base[index]`` for an array ``base`` of known rank and a tuple ``index`` of
+    slices (of any bounds), ints and ``None``s; None when not known."""
+    op = producer.get(index)
+    if type(base.kind) is not int or op is None or op.fn is not BUILD_TUPLE:
+        return None
+    rank = base.kind
+    for part in op.args:
+        if part.pytype is slice or part.is_const and type(part.const) is slice:
+            continue
+        if part.is_const and part.const is None:
+            rank += 1
+        elif part.integer:
+            rank -= 1
+        else:
+            return None
+    return rank if len(op.args) - sum(1 for a in op.args if a.is_const and a.const is None) <= base.kind else None
 
 
 @dataclass(frozen=True, eq=False)

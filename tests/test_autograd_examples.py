@@ -24,8 +24,6 @@ GAPS = {
     # autograd accepts any size-1 output; symdiff, like JAX, asks for a scalar
     "bayesian_optimization": ("api", "needs a real scalar output, got an array of shape (1,)"),
     "fluidsim": ("refused", "project() updates 'vx' in place"),
-    # rs.randn(*mean.shape) where mean's rank is unknown (data = train_images[slice from a helper])
-    "variational_autoencoder": ("construct", "`*mean.shape` in a call is not supported here"),
 }
 
 HELPERS = {"data.py"}  # modules the examples import, not examples themselves

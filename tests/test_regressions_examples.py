@@ -316,3 +316,28 @@ def test_a_third_derivative_through_gradients_called_inside_differentiated_funct
     x = np.array([0.3, -0.4, 0.8])
     want = (second(x + 1e-5) - second(x - 1e-5)) / 2e-5  # (second acts element by element)
     np.testing.assert_allclose(third(x), want, rtol=1e-5)
+
+
+# variational_autoencoder.py: rs.randn(*mean.shape), mean computed from train_images[slice(a, b)]
+# (a slice made by a helper), params[:, :d] and np.mean(..., keepdims=True): ranks known, sizes not
+
+IMAGES = np.linspace(-1.0, 1.0, 40).reshape(10, 4)
+
+
+def batch(i):
+    return slice(i * 2, (i + 1) * 2)
+
+
+def noisy_batch(w, i):
+    data = IMAGES[batch(i)]
+    hidden = np.dot(data, w)
+    centred = hidden - np.mean(hidden, axis=0, keepdims=True)
+    half = np.shape(centred)[-1] // 2
+    mean, scale = centred[:, :half], centred[:, half:]
+    noise = np.random.RandomState(0).randn(*mean.shape)
+    return np.sum(np.tanh(noise * scale + mean))
+
+
+def test_star_of_the_shape_of_a_value_sliced_with_a_slice_object_spreads_its_sizes():
+    check_grad(noisy_batch, np.linspace(-0.5, 0.5, 16).reshape(4, 4), 1, argnums=0)
+
