@@ -21,6 +21,7 @@ import copy
 import functools
 import gc
 import inspect
+import keyword
 import linecache
 import operator
 import os
@@ -32,7 +33,7 @@ from typing import Any, Callable, Iterator, Literal, Protocol, Sequence, Union, 
 
 import numpy as np
 
-from . import arrays, codegen, forward, ir, lower, optimize, primitives, reverse, shapes, tracing
+from . import arrays, codegen, forward, ir, lower, optimize, primitives, reverse, rules, shapes, tracing
 from .display import highlighted_html, markdown
 from .errors import (
     REPORT,
@@ -194,9 +195,14 @@ class _Compiler:
 
     def failed(self, error: Exception, args: tuple) -> None:
         """Generated code raised ``error``: re-raise it where the user's function raises on these
-        arguments too (the error is the user's), otherwise report an internal error."""
+        arguments too, or where a rule of the user's that the code calls raised it (the error is
+        the user's), otherwise report an internal error."""
         primal_args = args[:len(args) - len(self.extra)]
         note = _note_of(error, self.name)
+        if rules.raised_by_rule_at_run_time(error):  # a user's rule, called as it is (it could not be traced)
+            if note is not None:
+                _add_note(error, note)
+            raise error from None
         try:
             self.fun(*copy.deepcopy(primal_args))
         except Exception:  # noqa: BLE001 -- any exception of the user's function makes it theirs
@@ -397,10 +403,10 @@ class _Compiler:
 
         def vjp(i: int) -> Callable:
             return lambda g, ans, *args: tracing.apply(operator.getitem, tracing.apply(
-                self.derived("vjp").dispatcher, *args, g), i)
+                self._primitive("vjp"), *args, g), i)
 
         def jvp(i: int) -> Callable:
-            return lambda t, ans, *args: tracing.apply(self.derived("hvp", (i,)).dispatcher, *args, t)
+            return lambda t, ans, *args: tracing.apply(self._primitive("hvp", (i,)), *args, t)
 
         position = self.argnums  # (a gradient has the shape of the argument it is taken for)
         known = self.mode == "grad"
@@ -409,6 +415,15 @@ class _Compiler:
                           shape=lambda fn, args, kwargs, found: found[position] if known and position < len(found)
                           else None,
                           rank=lambda fn, kinds: kinds[position] if known and position < len(kinds) else None)
+
+    def _primitive(self, kind: str, positions: tuple = ()) -> Callable:
+        """The dispatcher of :meth:`derived` ``(kind, positions)``, itself a primitive where it can
+        be differentiated again (a derivative of a derivative called inside a differentiated
+        function: third derivatives, ``grad`` of a function calling ``grad(f)`` twice over)."""
+        made = self.derived(kind, positions)
+        if made.differentiable_again() is None:
+            made.register_primitive(made.dispatcher)
+        return made.dispatcher
 
     @property
     def guarded(self) -> list[tuple[tuple, Callable]]:
@@ -1076,9 +1091,10 @@ def recursive_jvp(fun: Callable) -> Callable:
     if fun not in _JVPS:
         nargs = len(_param_names(fun))
         compiler = _Compiler(fun, 0, with_value=False, stages=[range(nargs)], mode="tangent")
-        compiler.register_primitive(compiler.dispatcher)
         _JVPS[fun] = compiler.dispatcher
-    return _JVPS[fun]
+    dispatcher = _JVPS[fun]
+    dispatcher._symdiff.register_primitive(dispatcher)  # (again if its record was dropped: primitives.restored)
+    return dispatcher
 
 
 _TRANSFORMS: dict[tuple, _Compiler] = {}
@@ -1460,32 +1476,37 @@ def hessian(fun: Callable[..., Any], argnums: ArgNums = 0) -> Compiled:
 
 def elementwise_grad(fun: Callable[..., Any], argnums: ArgNums = 0) -> Compiled:
     """As in autograd: the gradient of ``np.sum(fun(*args))`` -- for a function acting element
-    by element, the derivative of each output element with respect to its input element.
+    by element, the derivative of each output element with respect to its input element. It is
+    the gradient of a function symdiff writes, ``np.sum(fun(...))``, so it can be differentiated
+    again (``elementwise_grad(elementwise_grad(f))``, ``grad`` of it) like any gradient;
+    ``.source`` is its code.
 
     Parameters:
         fun: a Python function whose output is an array or a number.
         argnums: which argument; a tuple gives a tuple.
-
-    Computed as one VJP with a cotangent of ones; ``.source`` is that VJP's code.
 
     Example::
 
         >>> symdiff.elementwise_grad(lambda x: np.tanh(x))(np.array([0.0, 1.0]))
         array([1.        , 0.41997434])
     """
-    nums = _nums(argnums)
-    compiler = _vjp_compiler(fun, False)
+    summed = _sum_of(fun)
+    compiler = _Compiler(summed, argnums, False, prefix="elementwise_grad")
+    _compile_generic(compiler)
+    compiler.dispatcher.__doc__ = f"The element-by-element derivative of {_name(fun)}."
+    return compiler.dispatcher
 
-    def elementwise_gradient(*args: Any) -> Any:
-        out = fun(*copy.deepcopy(args))
-        if not _is_array_like(out):
-            raise SymdiffError(f"elementwise_grad of {_name(fun)} needs an array or number output, got "
-                               f"{type(out).__name__}")
-        ones = np.ones(np.shape(out)) if np.ndim(out) else 1.0
-        cotangents = compiler.dispatcher(*args, ones)
-        picked = tuple(cotangents[n] for n in nums)
-        return picked[0] if isinstance(argnums, int) else picked
 
-    elementwise_gradient.__name__ = elementwise_gradient.__qualname__ = f"elementwise_grad_{_identifier(_name(fun))}"
-    elementwise_gradient.__doc__ = f"The element-by-element derivative of {_name(fun)}."
-    return Transformed(elementwise_gradient, compiler.dispatcher)
+def _sum_of(fun: Callable) -> Callable:
+    """``def f(x, ...): return np.sum(fun(x, ...))``, with ``fun``'s parameters and name, written
+    as source (in ``linecache``) so that symdiff can differentiate it."""
+    names = _param_names(fun)
+    name = _identifier(_name(fun))
+    name = f"{name}_" if keyword.iskeyword(name) else name  # (a lambda's: lambda_)
+    params = ", ".join(names)
+    source = f"def {name}({params}):\n    return _np.sum(_summed({params}))\n"
+    filename = _fresh_filename(f"<symdiff sum of {name}>")
+    codegen.register_source(source, filename)
+    namespace: dict[str, Any] = {"_np": np, "_summed": fun, "__name__": getattr(fun, "__module__", None)}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
+    return namespace[name]

@@ -740,6 +740,7 @@ def generate(fn: Function, name: str, doc: str = "") -> tuple[GeneratedSource, d
     """Python source of ``fn`` as a module defining ``name`` (with the user's line each of its
     lines comes from, ``.origins``), and the globals it needs."""
     gen = Codegen(fn)
+    gen.taken.add(name)  # (a global it calls may have its name: a gradient object named like it, grad_f)
     for p in fn.body.params:
         gen.name(p)  # parameters keep the user's names
     source = gen.module(name, doc)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 from typing import Any, Callable
 
 from .frontend import nodes
@@ -98,7 +99,8 @@ def statements(tree: ast.AST, resolve: Resolve, namer: Namer) -> ast.AST:
     gives an iterator, as a generator gives the list of what it yields: symdiff has no lazy
     iterators, and a consumer (``for``, ``list``, ``sum``, ``zip``...) sees the same items.
     Only the builtins ``map`` and ``filter`` (not a name the function binds) of a callee that
-    is a name, an attribute or a lambda (evaluated once per item here) are rewritten."""
+    is a name, an attribute, a lambda or a ``functools.partial`` of names and constants
+    (evaluated once per item here) are rewritten."""
     tree = copy_tree(tree)
     bound = namer.bound
 
@@ -106,6 +108,13 @@ def statements(tree: ast.AST, resolve: Resolve, namer: Namer) -> ast.AST:
         return isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id not in bound \
             and not call.keywords and not any(isinstance(a, ast.Starred) for a in call.args) \
             and resolve(call.func.id) is fn
+
+    def partial(call: ast.expr) -> bool:  # functools.partial(f, a, k=b) of names and constants
+        simple = (ast.Name, ast.Attribute, ast.Constant)
+        return isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id not in bound \
+            and resolve(call.func.id) is functools.partial and call.args \
+            and all(isinstance(a, simple) for a in [*call.args, *(k.value for k in call.keywords)]) \
+            and all(k.arg is not None for k in call.keywords)
 
     class Rewrite(ast.NodeTransformer):
         def visit_Assert(self, node: ast.Assert) -> ast.stmt:
@@ -117,7 +126,7 @@ def statements(tree: ast.AST, resolve: Resolve, namer: Namer) -> ast.AST:
         def visit_Call(self, node: ast.Call) -> ast.expr:
             self.generic_visit(node)
             callee = node.args[0] if node.args else None
-            if not isinstance(callee, (ast.Name, ast.Attribute, ast.Lambda)) and \
+            if not isinstance(callee, (ast.Name, ast.Attribute, ast.Lambda)) and not partial(callee) and \
                     not (isinstance(callee, ast.Constant) and callee.value is None):
                 return node
             if builtin(node, map) and len(node.args) >= 2 and not isinstance(callee, ast.Constant):

@@ -293,7 +293,7 @@ def call_tangent(fn: Any, ans: Any, args: list, kwargs: dict, tangents: dict, pa
             rule = record.jvps[i] if i is not None and i < len(record.jvps) else None
             if rule is None:
                 raise NoRuleError(f"no forward-mode rule for argument {position!r} of {name}")
-            parts.append(rule(t, ans, *args, **kwargs))
+            parts.append(rules.applied(rule, name, t, ans, *args, **kwargs))
         return _total(parts, ans)
     if record.linear == primitives.EACH:
         return _total([tracing.apply(fn, *a, **k) for a, k in (_replaced(args, kwargs, p, t)
@@ -312,13 +312,16 @@ def call_tangent(fn: Any, ans: Any, args: list, kwargs: dict, tangents: dict, pa
         kind = "jvp" if vjps is not None else "vjp"
         raise NoRuleError(f"no {'forward-mode (JVP) ' if vjps is not None else 'derivative '}rule for {name}; "
                           f"{advice.rule_advice(fn, receiver, kind)}")
+    diagonal_arrays = not (tracing.is_scalar(ans) and all(tracing.is_scalar(a) for a in args))
     parts = []
     for position, t in tangents.items():
         i = record.keywords.get(position) if isinstance(position, str) else position
         rule = vjps[i] if i is not None and i < len(vjps) else None
         if rule is None:
             raise NoRuleError(f"differentiating argument {position!r} of {name} is not supported")
-        parts.append(rule(t, ans, *args, **kwargs))  # a diagonal Jacobian is its own transpose
+        # a diagonal Jacobian is its own transpose; a user's rule that cannot run on symbols runs on
+        # values only on numbers (on arrays, it would not know to leave the tangent unsummed)
+        parts.append(rules.applied(rule, name if not diagonal_arrays else None, t, ans, *args, **kwargs))
     total = _total(parts, ans)
     others = [a for i, a in enumerate(args) if i not in tangents] + [v for k, v in kwargs.items() if k not in tangents]
     return _broadcast_like(total, ans, [tangents[p] for p in tangents], others)

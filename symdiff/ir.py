@@ -361,6 +361,7 @@ class Builder:
         self.producer: dict[Value, Op] = {}  # the op that computed each value built here
         self.annotate = annotate  # (fn, args, kwargs) -> (shape, dims, integer, dtype) of a result
         self.params: list[Value] = list(region.params)  # always in scope: shapes are read off them
+        self.trail: list[tuple[Region, Op]] | None = None  # what is emitted while a caller records (to drop it)
 
     @property
     def region(self) -> Region:
@@ -373,6 +374,8 @@ class Builder:
         self.region.ops.append(op)
         for r in op.results:
             self.producer[r] = op
+        if self.trail is not None:
+            self.trail.append((self.region, op))
         return op
 
     def const(self, value: Any, hint: str | None = None) -> Value:
@@ -411,6 +414,13 @@ class Builder:
         if kind == SCALAR:
             op.result.shape = ()
         return self.emit(op).result
+
+    def drop(self, emitted: list[tuple[Region, Op]]) -> None:
+        """Remove ops this builder emitted (recorded in :attr:`trail`) from their regions."""
+        for region, op in reversed(emitted):
+            region.ops.remove(op)
+            for r in op.results:
+                self.producer.pop(r, None)
 
     def push(self, region: Region) -> None:
         self.stack.append(region)

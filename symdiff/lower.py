@@ -994,6 +994,15 @@ class Lowerer:
             value.hint = hint
         return value
 
+    def materialised(self, v: Value) -> Value:
+        """``v``, or for a :class:`LocalPartial` of a Python function the call making that partial
+        when the code runs (it is passed on, not called here)."""
+        if not (v.is_const and isinstance(v.const, LocalPartial)) or isinstance(v.const.fn, LocalFunction):
+            return v
+        made = v.const
+        return self.b.call(functools.partial, [self.b.const(made.fn), *made.args], dict(made.keywords),
+                           hint="partial")
+
     def call(self, fn: Any, args: list[Value], kwargs: dict[str, Value] | None = None,
              hint: str | None = None) -> Value:
         if args and args[0] in self.structs and not kwargs:
@@ -1024,7 +1033,11 @@ class Lowerer:
             # values being differentiated, so the call reads a container built of them
             args = [self.rebuilt(a) for a in args]
             kwargs = {k: self.rebuilt(v) for k, v in (kwargs or {}).items()}
-        if any(isinstance(a.const, LocalFunction) for a in [*args, *(kwargs or {}).values()]):
+        if any(isinstance(a.const, LocalPartial) and not isinstance(a.const.fn, LocalFunction)
+               for a in [*args, *(kwargs or {}).values()]):  # a partial passed on: made when the code runs
+            args = [self.materialised(a) for a in args]
+            kwargs = {k: self.materialised(v) for k, v in (kwargs or {}).items()}
+        if any(isinstance(a.const, (LocalFunction, LocalPartial)) for a in [*args, *(kwargs or {}).values()]):
             raise SymdiffError(f"{self.p.filename}:{self.b.line}: a function defined inside the differentiated "
                                "function can only be called directly (not passed to another function)")
         if fn is reversed and len(args) == 1 and not kwargs and args[0].kind == SEQUENCE:
@@ -1381,9 +1394,27 @@ class Lowerer:
                 raise self.p.error(node, f"calling the argument '{callee.hint}' needs a Python function "
                                    "(a def or lambda) there", cls=UnresolvedNameError)
             raise self.p.error(node, "calling a function held in a variable is not supported yet")
-        fn = callee.const
+        return self.call_known(callee.const, args, kwargs, node)
+
+    def call_known(self, fn: Any, args: list[Value], kwargs: dict[str, Value], node: ast.Call) -> Value:
+        """Lower a call of ``fn``, a callee known at compile time."""
+        func = node.func
         if isinstance(fn, LocalFunction):
             return self.inline_local(fn, args, kwargs, node)
+        if fn is slice and not kwargs and 1 <= len(args) <= 3:  # slice(a, b): the slice a:b (its rank facts)
+            none = self.b.const(None)
+            parts = [none, args[0], none] if len(args) == 1 else [*args, none][:3]
+            return self.call(BUILD_SLICE, parts)
+        if isinstance(fn, LocalPartial):  # partial(f, a)(x): f(a, x)
+            return self.call_known(fn.fn, [*fn.args, *args], {**fn.keywords, **kwargs}, node)
+        if fn is functools.partial and args and args[0].is_const and \
+                (isinstance(args[0].const, LocalFunction) or callable(args[0].const)):
+            return self.b.const(LocalPartial(args[0].const, tuple(args[1:]), dict(kwargs)))
+        if _transformation(fn) and all(a.is_const and not isinstance(a.const, (LocalFunction, LocalPartial))
+                                       for a in [*args, *kwargs.values()]):
+            # grad(f)(x) inside a differentiated function: the gradient object made now, a primitive
+            made = fn(*(a.const for a in args), **{k: v.const for k, v in kwargs.items()})
+            return self.b.const(made, hint=getattr(made, "__name__", None))
         if not callable(fn):
             raise self.p.error(node, f"'{type(fn).__name__}' object is not callable", cls=SymdiffError)
         message = None if _is_user_function(fn) else mutation.function_message(fn, node, ast.unparse(func))
@@ -1611,7 +1642,11 @@ class Lowerer:
     def expr_Subscript(self, node: ast.Subscript) -> Value:
         base = self.expr(node.value)
         index = self.index(node.slice)
-        return self.call(operator.getitem, [base, index])
+        item = self.call(operator.getitem, [base, index])
+        rank = _basic_rank(base, index, self.b.producer) if item.kind is None and not item.is_const else None
+        if rank:  # x[:, :d], x[i, a:b]: a view of known rank (its sizes are not known)
+            item.aval = item.aval._replace(kind=rank)
+        return item
 
     def index(self, node: ast.expr) -> Value:
         if isinstance(node, ast.Slice):
@@ -1741,6 +1776,47 @@ def _this_function(nodes: list[ast.AST], loops: bool = True) -> list[ast.AST]:
             elif isinstance(value, list):
                 todo.extend([item for item in value if isinstance(item, ast.AST)])
     return found
+
+
+def _basic_rank(base: Value, index: Value, producer: dict) -> int | None:
+    """The rank of ``base[index]`` for an array ``base`` of known rank and a tuple ``index`` of
+    slices (of any bounds), ints and ``None``s; None when not known."""
+    op = producer.get(index)
+    if type(base.kind) is not int or op is None or op.fn is not BUILD_TUPLE:
+        return None
+    rank = base.kind
+    for part in op.args:
+        if part.pytype is slice or part.is_const and type(part.const) is slice:
+            continue
+        if part.is_const and part.const is None:
+            rank += 1
+        elif part.integer:
+            rank -= 1
+        else:
+            return None
+    return rank if len(op.args) - sum(1 for a in op.args if a.is_const and a.const is None) <= base.kind else None
+
+
+@dataclass(frozen=True, eq=False)
+class LocalPartial:
+    """``functools.partial(f, *args, **keywords)`` made inside the function being differentiated,
+    of a callee ``f`` known when compiling (or a :class:`LocalFunction`): called, it calls ``f``
+    with ``args`` (values of the function) first, as a direct call would (a Python function is
+    inlined); passed on to another function, it is made when the code runs."""
+
+    fn: Any
+    args: tuple
+    keywords: dict
+
+
+def _transformation(fn: Any) -> bool:
+    """Whether ``fn`` is one of symdiff's transformations (``symdiff.grad``...): called on
+    functions known at compile time, it makes a gradient object then and there."""
+    return getattr(fn, "__module__", None) == "symdiff.api" and getattr(fn, "__name__", None) in _TRANSFORMATIONS
+
+
+_TRANSFORMATIONS = frozenset({"grad", "value_and_grad", "elementwise_grad", "jacrev", "jacobian", "jacfwd",
+                              "hessian", "hvp"})
 
 
 @dataclass(frozen=True, eq=False)

@@ -270,6 +270,8 @@ class Reverse:
         shape = shape_of(Sym(self.b, resolve=lambda: self.primal(like), kind=like.kind, shape=like.shape))
         if like.shape is not None and shape.value.dims is not None:
             return self.b.call(np.zeros, [shape.value], hint=_adjoint_name(like.hint or "t"))
+        if like.kind is None:  # a number, an array or a list (a recursive call's result): known when it runs
+            return self.b.call(runtime.zero_cotangent, [self.primal(like)], hint=_adjoint_name(like.hint or "t"))
         return self.b.call(np.zeros_like, [self.primal(like)], hint=_adjoint_name(like.hint or "t"),
                            kwargs={"dtype": self.b.const(float)})
 
@@ -417,6 +419,8 @@ class Reverse:
         for i, a in operands:
             if a not in self.active:
                 continue
+            if op.fn is operator.getitem and i == 1 and self._integral_index(a):
+                continue  # x[i] for an int i (an array, a slice of ints): nothing flows into the index
             vjp = vjps[i] if i < len(vjps) else None
             if vjp is None:
                 raise self.no_rule(op, f"differentiating argument {i + 1}")
@@ -462,6 +466,17 @@ class Reverse:
             return all(a.integer or (a.is_const and (a.const is None or type(a.const) is int)) for a in op.args)
         return all(self._basic_index(a, depth + 1) for a in op.args)
 
+    def _integral_index(self, index: Value, depth: int = 0) -> bool:
+        """Whether ``index`` is known to be made of ints only: an int, an array of ints or bools, or
+        a slice or tuple of those (``start:start + 2`` with an int ``start``, an argument of a
+        recursive function's own VJP, which differentiates every argument)."""
+        if index.is_const or _integral(index):
+            return True
+        op = match(self.defs, index, kwargs=True)
+        if op is None or depth > 4 or op.fn not in (BUILD_SLICE, BUILD_TUPLE):
+            return False
+        return all(self._integral_index(a, depth + 1) for a in op.args)
+
     def recursive_rules(self, op: Op) -> tuple:
         """Rules for a recursive call of ``f``: call f's own generated VJP (``vjp_f``), which
         reruns ``f`` forwards and backwards from the call's cotangent."""
@@ -469,9 +484,21 @@ class Reverse:
             raise self.no_rule(op, message=f"{_describe_callee(op)} calls itself, and this reverse "
                                            "transform was given no recursive_vjp to build its VJP with")
         vjp = self.recursive_vjp(op.fn)
+        shared: list = []  # the one call of vjp_f whose items the rules of all arguments read
+
+        def cotangents(g: Any, args: tuple) -> Any:
+            if not shared:
+                shared.append(tracing.apply(vjp, *args, g))
+            return shared[0]
 
         def rule(i: int) -> rules.Rule:
-            return lambda g, ans, *args: tracing.apply(operator.getitem, tracing.apply(vjp, *args, g), i)
+            def vjp(g: Any, ans: Any, *args: Any) -> Any:
+                part = tracing.apply(operator.getitem, cotangents(g, args), i)
+                if isinstance(args[i], Sym) and args[i].kind in (None, SEQUENCE):
+                    # vjp_f returns a list argument's gradient as a list: here it is a sequence's cotangent
+                    part = tracing.apply(runtime.sequence_cotangent, part)
+                return part
+            return vjp
         return tuple(rule(i) for i in range(len(op.positional)))
 
     def symbol(self, v: Value) -> Any:
@@ -557,9 +584,11 @@ class Reverse:
             index = Value("k", SCALAR, integer=True, shape=())
             iterable = self.b.call(reversed, [self.b.call(range, [self.b.call(len, [sequence])])])
             info = Backward(Region(params=[index]))
+            seq_hint = _adjoint_name(op.iterable.hint or "seq")
             inits.append(self.zero(op.iterable) if op.iterable.kind == SEQUENCE else
-                         self.b.call(np.zeros_like, [sequence], {"dtype": self.b.const(float)},
-                                     hint=_adjoint_name(op.iterable.hint or "seq")))
+                         self.b.call(np.zeros_like, [sequence], {"dtype": self.b.const(float)}, hint=seq_hint)
+                         if type(op.iterable.kind) is int else  # (of unknown kind: {} for a list, at run time)
+                         self.b.call(runtime.zero_cotangent, [sequence], hint=seq_hint))
         elif op.kind is OpKind.FOR:
             iterable = self.b.call(reversed, [self.primal(op.iterable)])
             target = _like(op.target)
@@ -680,31 +709,15 @@ class Reverse:
 def run_rule(fn: Function, op: Op, rule: rules.Rule, b: Builder, g: Value, ans: Any, args: list,
              kwargs: dict) -> Value:
     """Emit ``rule(g, ans, *args, **kwargs)`` (a VJP, or for scalars a JVP) into ``b``; an error
-    inside the rule is located at the call ``op`` of function ``fn``."""
+    inside the rule is located at the call ``op`` of function ``fn``. A rule registered with
+    ``symdiff.defvjp`` that cannot run on symbols is called as it is when the gradient runs
+    (:func:`symdiff.rules.applied`)."""
     try:
-        return as_value(b, run(b, rule, Sym(b, g), ans, *args, **kwargs))
+        return as_value(b, run(b, rules.applied, rule, _describe_callee(op), Sym(b, g), ans, *args, **kwargs))
     except NoRuleError as exc:  # a rule that does not cover these arguments: say where
-        raise no_rule_error(fn, op, message=f"{exc} (in the derivative rule of {_describe_callee(op)})") from None
-    except SymdiffError:
-        raise
-    except Exception as exc:
-        if not rules.record_of(op.fn).user:
-            raise
-        raise broken_rule_error(fn, op, exc) from exc
-
-
-def broken_rule_error(fn: Function, op: Op, exc: Exception) -> SymdiffError:
-    """The error for a rule registered with ``symdiff.defvjp`` that raised while it was run on
-    symbols at compile time (``np.full(x.shape, g)``: NumPy makes that array itself, from a
-    shape it cannot read from a symbol), located at the call."""
-    message = (f"the derivative rule registered for {_describe_callee(op)} raised {type(exc).__name__}: {exc}. "
-               "Rules run once, when the gradient is compiled, on symbols standing for the arrays: NumPy "
-               "functions that make a new array of a given shape (np.full, np.zeros, np.ones, np.empty) "
-               "cannot take a shape read from a symbol; write np.full_like(x, g), np.zeros_like(x) or "
-               "broadcasting (g * np.ones_like(x)) instead")
-    filename = op.file or fn.filename
-    source = linecache.getline(filename, op.line) if op.line else None
-    return SymdiffError(located(message, filename, op.line, None, source or None))
+        refusal = rules.refusal_of(op.fn)  # (a user's rule called as it is: not differentiable again)
+        raise no_rule_error(fn, op, message=refusal or f"{exc} (in the derivative rule of {_describe_callee(op)})") \
+            from None
 
 
 def no_rule_error(fn: Function, op: Op, what: str | None = None, message: str | None = None) -> NoRuleError:
@@ -741,6 +754,13 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
 _INT_ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.floordiv, operator.mod, operator.neg)
 _SCALAR_SELECTIONS = (operator.gt, operator.ge, operator.lt, operator.le, max, min)
 
+
+
+def _integral(v: Value) -> bool:
+    """Whether ``v`` is known to be an int or a bool, or an array of them (an index)."""
+    if v.integer or v.pytype in (int, bool):
+        return True
+    return isinstance(v.dtype, np.dtype) and not np.issubdtype(v.dtype, np.inexact)
 
 
 def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:

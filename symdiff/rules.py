@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import runtime, shapes, tracing
+from .errors import NoRuleError, SymdiffError
 from .ir import BUILD_LIST, BUILD_SLICE, BUILD_TUPLE, SEQUENCE, BuildDict, GetAttr, Method
 from .passes import both
 from .primitives import (
@@ -67,6 +68,7 @@ def defvjp(fn: Callable[..., Any], *vjps: Rule | None) -> None:
         symdiff.defvjp(my_softplus, lambda g, ans, x: g * (1 - np.exp(-ans)))
     """
     user = registered(fn) is None and record_of(fn).fn is None  # a function of the user's: nothing known
+    _given(vjps)
     define(fn, vjps=tuple(vjps), nondiff=False, user=user)
 
 
@@ -87,7 +89,116 @@ def defjvp(fn: Callable[..., Any], *jvps: Rule | None) -> None:
         symdiff.defjvp(my_softplus, lambda t, ans, x: t * (1 - np.exp(-ans)))
     """
     user = registered(fn) is None and record_of(fn).fn is None
+    _given(jvps)
     define(fn, jvps=tuple(jvps), nondiff=False, user=user)
+
+
+_GIVEN: dict[int, Rule] = {}  # the rules users gave (defvjp, defjvp), by id
+_AT_RUN_TIME: dict[int, tuple[Rule, Any]] = {}  # id(rule) -> (rule, the RuleAtRunTime calling it)
+_MOST_OPERANDS = 64  # more operands than a rule is ever called with
+
+
+def _given(rules: tuple) -> None:
+    """Note ``rules`` as given by a user: one that cannot run on symbols may run on values."""
+    for r in rules:
+        if r is not None:
+            _GIVEN[id(r)] = r
+
+
+def given_by_user(rule: Rule) -> bool:
+    """Whether ``rule`` was given with :func:`defvjp` or :func:`defjvp`."""
+    return _GIVEN.get(id(rule)) is rule
+
+
+class RuleAtRunTime:
+    """A rule given with :func:`defvjp` or :func:`defjvp` that cannot run on symbols, as the
+    generated code calls it: on the values themselves, when the gradient runs (as autograd runs
+    its rules). It is a pure primitive whose own derivatives are refused (:attr:`refusal`):
+    code symdiff does not look into cannot be differentiated again."""
+
+    def __init__(self, rule: Rule, callee: str, why: Exception):
+        self.rule = rule
+        short = callee.rsplit(".", 1)[-1]
+        self.__name__ = self.__qualname__ = f"rule_{short}" if short.isidentifier() else "rule"
+        self.__doc__ = f"The derivative rule registered for {callee}, run on values (it could not be traced)."
+        name, where = getattr(rule, "__name__", "") or "", _where(rule)
+        self.refusal = (
+            f"the derivative rule {name}{f' ({where})' if where else ''} registered for {callee} could not be "
+            f"traced when the gradient was compiled ({type(why).__name__}: {why}), so the generated code calls it "
+            "as it is; symdiff cannot look into it, and derivatives of higher order through it are not supported. "
+            "To differentiate it again, write the rule with operations that run on symbols (np.full_like(x, g) "
+            "rather than np.full(x.shape, g), np.where rather than an if on a value)")
+
+    def __call__(self, *operands: Any, **keywords: Any) -> Any:
+        return self.rule(*operands, **keywords)
+
+    def __repr__(self) -> str:
+        return f"<symdiff {self.__name__}>"
+
+
+def at_run_time(rule: Rule, callee: str, why: Exception) -> RuleAtRunTime:
+    """The primitive generated code calls to run ``rule``, registered for ``callee``, that
+    raised ``why`` when run on symbols (one per rule; see :class:`RuleAtRunTime`)."""
+    cached = _AT_RUN_TIME.get(id(rule))
+    if cached is not None and cached[0] is rule and registered(cached[1]) is not None:
+        return cached[1]
+    made = RuleAtRunTime(rule, callee, why)
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise NoRuleError(made.refusal)
+
+    refusals = (refuse,) * _MOST_OPERANDS
+    define(made, vjps=refusals, jvps=refusals, nondiff=False, pure=True, alias=OPAQUE, shape=shapes.dynamic,
+           dtype=shapes.unknown_dtype, user=True)
+    _AT_RUN_TIME[id(rule)] = (rule, made)
+    return made
+
+
+def raised_by_rule_at_run_time(error: BaseException) -> bool:
+    """Whether ``error`` was raised inside a user's rule that generated code called on values
+    (:func:`at_run_time`): the error is the rule's, not the compiler's."""
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is RuleAtRunTime.__call__.__code__:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def refusal_of(fn: Any) -> str | None:
+    """Why ``fn``, a :class:`RuleAtRunTime`, cannot be differentiated; None for other callees."""
+    return fn.refusal if isinstance(fn, RuleAtRunTime) else None
+
+
+def applied(rule: Rule, callee: str | None, /, *operands: Any, **keywords: Any) -> Any:
+    """``rule(*operands, **keywords)`` run on symbols (inside :func:`tracing.run`). If it raises
+    (other than a :class:`SymdiffError`: a NumPy function that needs a real shape, an ``if`` on a
+    value), was given by a user (:func:`given_by_user`) and ``callee`` names the function it is
+    registered for, what it emitted is dropped and a call of the rule itself on the values is
+    emitted instead (:func:`at_run_time`)."""
+    b = tracing.current_builder()
+    outer, b.trail = b.trail, []
+    try:
+        result = rule(*operands, **keywords)
+    except SymdiffError:
+        raise
+    except Exception as exc:
+        if callee is None or not given_by_user(rule):
+            raise
+        b.drop(b.trail)
+        b.trail = []
+        result = tracing.apply(at_run_time(rule, callee, exc), *operands, **keywords)
+    finally:
+        emitted, b.trail = b.trail, outer
+        if outer is not None:
+            outer.extend(emitted)
+    return result
+
+
+def _where(fn: Any) -> str | None:
+    """``file:line`` of a Python function's definition, or None."""
+    code = getattr(fn, "__code__", None)
+    return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else None
 
 
 def defnondiff(*fns: Callable[..., Any]) -> None:
@@ -183,7 +294,6 @@ def sign(x: Any) -> Any:
 
 
 def _unsupported(what: str) -> Any:
-    from .errors import NoRuleError
     raise NoRuleError(f"{what} is not supported")
 
 
@@ -244,8 +354,25 @@ def _add_vjp(first: bool) -> Rule:
     def vjp(g, ans, x, y):
         if _both_sequences(x, y) and not tracing.in_tangent_mode():
             return apply(runtime.joined_cotangent, g, x, first)
+        if _both_unknown(x, y) and not tracing.in_tangent_mode():  # (results of recursive calls)
+            return apply(runtime.plus_cotangent, g, x, y, first)
         return unbroadcast(g, x, y) if first else unbroadcast(g, y, x)
     return vjp
+
+
+def _both_unknown(x: Any, y: Any) -> bool:
+    """Whether neither operand of ``x + y`` is known to be a number or an array (each is of
+    unknown kind, or a sequence): it may join two lists, decided when the code runs
+    (:func:`runtime.plus_cotangent`)."""
+    return all(map(_may_be_sequence, (x, y)))
+
+
+def _may_be_sequence(v: Any) -> bool:
+    """Whether the operand ``v`` is a sequence, or of unknown kind and dtype (``np.sum(a)`` of an
+    ``a`` of unknown rank has a dtype: it is no list)."""
+    if not isinstance(v, Sym) or v.kind not in (None, SEQUENCE):
+        return False
+    return v.kind == SEQUENCE or v.value.dtype is None and v.value.pytype is None
 
 
 rule(operator.add, _add_vjp(True), _add_vjp(False), OPERATOR, INT_ARITHMETIC, total=True, float_operands=True,

@@ -193,6 +193,15 @@ def cotangent_at(cotangent: dict, position: int, like: Any) -> Any:
     return zero_cotangent(like) if g is None else g
 
 
+def sequence_cotangent(gradient: Any) -> Any:
+    """A gradient as the backward sweep holds the cotangent of a value: for a list or tuple (a
+    list argument's gradient, returned by a recursive function's VJP), ``{position: cotangent}``
+    with the items' own cotangents; anything else as it is."""
+    if isinstance(gradient, (list, tuple)):
+        return {k: sequence_cotangent(g) for k, g in enumerate(gradient)}
+    return gradient
+
+
 def copy_sequence(seq: Any) -> Any:
     """A copy of a list or tuple, of the same type: what ``xs + ys`` reads of a list that grows later."""
     return seq[:]
@@ -208,6 +217,15 @@ def joined_cotangent(cotangent: Any, first: Any, of_first: bool) -> Any:
     if of_first:
         return {i: g for i, g in cotangent.items() if i < n}
     return {i - n: g for i, g in cotangent.items() if i >= n}
+
+
+def plus_cotangent(cotangent: Any, first: Any, second: Any, of_first: bool) -> Any:
+    """The cotangent of ``first`` (``of_first``) or ``second`` in ``first + second`` where the
+    compiler did not know what they are: of two tuples or lists joined, the cotangent of the items
+    of one (:func:`joined_cotangent`); of numbers or arrays, the cotangent unbroadcast."""
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+        return joined_cotangent(cotangent, first, of_first)
+    return unbroadcast(cotangent, first if of_first else second)
 
 
 def zero_cotangent(like: Any) -> Any:
@@ -393,7 +411,9 @@ def setitem_value_vjp(g: Any, index: Any, value: Any) -> Any:
 
 def add_into(acc: Any, g: Any) -> Any:
     """``acc += g`` in place when ``acc`` is an array of the right shape (the gradient code's own
-    accumulator), else ``acc + g``."""
+    accumulator), else ``acc + g`` (for the cotangents of a list's items, their dicts merged)."""
+    if type(acc) is dict:
+        return add_cotangents(acc, g)
     if type(acc) is np.ndarray and not dispatches(g) and (np.shape(g) == acc.shape or np.ndim(g) < acc.ndim):
         try:
             acc += g
@@ -475,7 +495,10 @@ def setitem_item_vjp(g: Any, a: Any, index: Any, value: Any) -> Any:
 
 
 def add_at(acc: np.ndarray, index: Any, g: Any) -> np.ndarray:
-    """``acc[index] += g`` in place and return ``acc`` (the backward sweep's own accumulator)."""
+    """``acc[index] += g`` in place and return ``acc`` (the backward sweep's own accumulator; for
+    the cotangents of a list's items, a dict: :func:`add_at_key`)."""
+    if type(acc) is dict:
+        return add_at_key(acc, index, g)
     acc[index] += g
     return acc
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import primitives
-from .ir import BUILD_TUPLE, RANGE, SCALAR, SEQUENCE, Abstract, Value
+from .ir import BUILD_SLICE, BUILD_TUPLE, RANGE, SCALAR, SEQUENCE, Abstract, Value
 
 
 class Dim:
@@ -497,6 +497,15 @@ def annotate(fn: Any, args: list[Value], kwargs: dict[str, Value]) -> Abstract:
         return ELEMENT
     if fn is BUILD_TUPLE and int_tuple(fn, args, kwargs, []) is not None:
         return Abstract(SEQUENCE, (len(args),), dims=dims)
+    keepdims = kwargs.get("keepdims")
+    if record.nature == primitives.REDUCES and keepdims is not None and keepdims.is_const and keepdims.const is True \
+            and args and type(args[0].kind) is int:  # np.mean(x, axis=0, keepdims=True): x's rank
+        return Abstract(args[0].kind, infer(fn, args, kwargs), dims=dims, dtype=infer_dtype(fn, args, kwargs))
+    if fn is BUILD_SLICE:  # a:b, slice(a, b): a slice whatever its bounds
+        return Abstract(pytype=slice)
+    if fn is operator.getitem and len(args) == 2 and not kwargs and type(args[0].kind) is int \
+            and args[0].kind >= 1 and args[1].pytype is slice:  # x[a:b]: x's rank, whatever a and b
+        return Abstract(args[0].kind, dtype=infer_dtype(fn, args, kwargs))
     return Abstract(shape=infer(fn, args, kwargs), dims=dims, dtype=infer_dtype(fn, args, kwargs))
 
 
@@ -714,6 +723,8 @@ def first_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
     first = args[0]
     if _python_float(first):
         return F64
+    if isinstance(first.dtype, np.dtype) and first.dtype.kind in "biu" and first.dtype is not F64:
+        return first.dtype  # (an item of an array of ints is an int: an index, not differentiated)
     return tracked(first) or (MASK if _weak(first) else None)
 
 

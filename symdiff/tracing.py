@@ -123,6 +123,11 @@ def _builder_of(args: tuple, kwargs: dict[str, Any]) -> Builder:
     return _builders[-1]
 
 
+def current_builder() -> Builder:
+    """The builder of the rule being run (by :func:`run`)."""
+    return _builders[-1]
+
+
 def run(builder: Builder, rule: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run ``rule`` (a function of symbols) so that what it computes is emitted into ``builder``."""
     _builders.append(builder)

@@ -3,7 +3,9 @@
 autograd's ``defvjp(fun, vjpmaker)`` takes, per argument, a function ``vjpmaker(ans, *args)``
 returning the VJP ``g -> cotangent``; symdiff's takes the VJP itself, ``(g, ans, *args) ->
 cotangent``. symdiff runs the rule on symbols when it compiles a gradient and inlines what it
-computes, so calling autograd's VJP maker there gives the same code. ``primitive`` marks
+computes, so calling autograd's VJP maker there gives the same code (a rule that cannot run on
+symbols, such as autograd's ``np.full(x.shape, g)``, is called on the values when the gradient
+runs, as autograd calls it). ``primitive`` marks
 nothing: a function with a registered rule is never looked into.
 """
 

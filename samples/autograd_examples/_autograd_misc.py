@@ -77,11 +77,33 @@ def tree_flatten(value: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     ``flatten_func``). Its ``unflatten`` is a closure, which symdiff inlines where a
     differentiated function calls it (it does not look into an object's ``__call__``)."""
     flat = np.concatenate([np.ravel(leaf) for leaf in _tree_leaves(value)])
+    if isinstance(value, dict) and not any(isinstance(v, (dict, list, tuple)) for v in value.values()):
+        return flat, _dict_unflatten(value)
 
     def unflatten(vector: np.ndarray) -> Any:
         return _unflatten(value, vector)[0]
 
     return flat, unflatten
+
+
+def _dict_unflatten(template: dict) -> Callable[[np.ndarray], dict]:
+    """``unflatten`` for a dict of arrays and numbers, written without recursion (symdiff
+    differentiates a loop over constant slots; ``_unflatten`` returns ``(value, start)`` pairs from
+    recursive calls building a dict, which it does not)."""
+    slots, start = [], 0
+    for key in sorted(template):
+        size = int(np.size(template[key]))
+        slots.append((key, start, start + size, np.shape(template[key])))
+        start += size
+    slots = tuple(slots)
+
+    def unflatten(vector: np.ndarray) -> dict:
+        out = {}
+        for key, begin, end, shape in slots:
+            out[key] = np.reshape(vector[begin:end], shape)
+        return out
+
+    return unflatten
 
 
 def flatten_func(func: Callable, example: Any) -> tuple[Callable, Callable, np.ndarray]:
