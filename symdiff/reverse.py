@@ -27,7 +27,6 @@ from .ir import (
     BUILD_LIST,
     BUILD_SLICE,
     BUILD_TUPLE,
-    RANGE,
     SCALAR,
     SEQUENCE,
     UNDEFINED,
@@ -607,7 +606,7 @@ class Reverse:
         if walks_active_sequence:
             info.popped[op.target] = self.b.call(operator.getitem, [sequence, index], hint=op.target.hint)
         env = dict(zip(free, state[len(slots):]))
-        if op.kind is OpKind.FOR and not walks_active_sequence and op.iterable.kind == RANGE:
+        if op.kind is OpKind.FOR and not walks_active_sequence and _one_sign_range(self.defs.get(op.iterable)):
             for u, param in env.items():  # x[i] the only read of x: dx[i] = ..., each i once
                 if u not in adj and type(u.kind) is int and _read_once_at(body, u, op.target):
                     self.written_once_at[param] = target
@@ -767,6 +766,29 @@ def _like(v: Value, hint: str | None = None, kind: Any = "same") -> Value:
     """A new value with ``v``'s static shape (and kind, unless given)."""
     return Value(hint or v.hint, aval=Abstract(v.kind if kind == "same" else kind, v.shape, integer=v.integer,
                                                  dtype=v.dtype, pytype=v.pytype if kind == "same" else None))
+
+
+def _one_sign_range(op: Op | None) -> bool:
+    """Whether ``op`` is a call ``range(...)`` whose ints are surely all >= 0: each picks its own
+    element (``range(-3, 3)`` would pick ``x[-3]`` and ``x[0]``, one element of three). Its
+    start, if any, a constant >= 0 and its step positive; or a negative step down to a stop >= -1."""
+    if op is None or op.kind is not OpKind.CALL or op.fn is not range or op.kwnames:
+        return False
+
+    def const(v: Value) -> int | None:
+        return v.const if v.is_const and type(v.const) is int else None
+
+    args = op.args
+    if len(args) == 1:
+        return True
+    step = const(args[2]) if len(args) == 3 else 1
+    if step is None:
+        return False
+    if step > 0:
+        start = const(args[0])
+        return start is not None and start >= 0
+    stop = const(args[1])
+    return stop is not None and stop >= -1
 
 
 def _read_once_at(body: Region, x: Value, index: Value) -> bool:

@@ -617,7 +617,23 @@ def reads_in_an_inner_loop(x):
     return s
 
 
-ONCE_PER_ITERATION = [(reads_each_element_once_in_a_branch, (VECTOR, VECTOR[::-1].copy()), "dx[i] = "),
+def reads_from_both_ends(x):
+    s = 0.0
+    for i in range(-3, 3):  # x[-3] and x[0] are one element of a vector of three
+        s = s + x[i] ** 2 * (i + 4.0)
+    return s
+
+
+def reads_backwards(x):
+    s = 0.0
+    for i in range(x.shape[0] - 1, -1, -1):
+        s = s + np.sin(x[i]) * (i + 1.0)
+    return s
+
+
+ONCE_PER_ITERATION = [(reads_from_both_ends, (VECTOR[:3].copy(),), "dx[i] += "),
+                      (reads_backwards, (VECTOR,), "dx[i] = "),
+                      (reads_each_element_once_in_a_branch, (VECTOR, VECTOR[::-1].copy()), "dx[i] = "),
                       (reads_each_element_once, (VECTOR,), "dx[i] = "),
                       (reads_neighbours, (VECTOR,), "dx[i] += "),
                       (reads_in_an_inner_loop, (VECTOR,), "dx[j] += ")]
