@@ -134,3 +134,22 @@ def indexes_a_copied_nested_display_twice(x):
 
 def test_cotangents_of_nested_sequences_reached_twice_add_item_by_item():
     check_grad(indexes_a_copied_nested_display_twice, np.array([0.3, -0.7, 1.2]))
+
+
+def stacks_a_nested_display_and_indexes_a_copy_of_its_row(x):
+    grid = [[x, x * 2.0], [np.sin(x), x]]
+    return np.sum(np.array(grid) ** 2) + np.sum(list(grid[0])[1] * x)
+
+
+def stacks_a_list_of_pairs_and_unpacks_one(x):
+    pairs = [(x * x, np.cos(x)), (x, x * 3.0)]
+    (a, b), _ = pairs
+    return np.sum(np.stack(pairs[0]) * 2.0) + np.sum(np.array(pairs)) + np.sum(a * b)
+
+
+def test_a_stacked_and_an_item_by_item_cotangent_of_one_nested_sequence_add():
+    """np.array(grid) gives grid's rows their cotangents stacked in arrays, list(grid[0])[1] one
+    item by item: the two add."""
+    x = np.array([0.3, -0.7, 1.2])
+    check_grad(stacks_a_nested_display_and_indexes_a_copy_of_its_row, x)
+    check_grad(stacks_a_list_of_pairs_and_unpacks_one, x)
