@@ -1645,10 +1645,10 @@ class Lowerer:
     def expr_ListComp(self, node: ast.ListComp | ast.GeneratorExp) -> Value:
         """``[e for x in seq if c]``: the loop :func:`desugar.comprehension_loop` makes of it,
         lowered here, with ``x`` local to the comprehension, as in Python 3."""
-        if len(node.generators) != 1 or node.generators[0].is_async:
-            raise self.p.error(node, "comprehension with several `for` clauses is not supported")
+        if any(gen.is_async for gen in node.generators):
+            raise self.p.error(node, "asynchronous comprehensions are not supported")
         out = self.namer.fresh("_items")
-        local = desugar.assigned_names(node.generators[0].target)
+        local = {n for gen in node.generators for n in desugar.assigned_names(gen.target)}
         shadowed = {n: self.env[n] for n in local if n in self.env}
         for stmt in self.desugared(desugar.comprehension_loop(node, out)):
             self.stmt(stmt)
