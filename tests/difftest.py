@@ -2812,6 +2812,8 @@ class _Nest:
     def __init__(self, r: random.Random, gen: Gen, sc: Scope):
         self.r, self.gen, self.sc = r, gen, sc
         self.helpers: dict[str, str] = {}
+        self.params = False  # the function takes a flat parameter vector ``params`` (8,)
+        self.lists = False  # and a list ``ws`` of three (N,) arrays
 
     def helper(self, name: str, options: list) -> str:
         """Define helper ``name`` (one of ``options``) once; the call's name."""
@@ -2912,6 +2914,7 @@ class _Nest:
         """``log_w, V = unpack(params)`` outside a loop and again inside it."""
         r = self.r
         self.helper("unpack", _UNPACKS)
+        self.params = True
         acc = self.gen.fresh("acc")
         self.emit("log_w, V = unpack(params)")
         self.emit(r.choice(["w = np.exp(log_w) / np.sum(np.exp(log_w))", "w = np.tanh(log_w) + 1.5"]))
@@ -3028,6 +3031,75 @@ class _Nest:
         v = self.out()
         self.emit(f"{v} = {a} + np.sum({b}) + {c}")
 
+    def relatives(self) -> None:
+        """More loops over one sequence: over the outer row's items, over a slice that depends
+        on the outer index, over a value the outer loop carries, three deep, with jumps, with a
+        ``while`` or a comprehension inside, through a helper whose own loops walk the argument
+        (called before the loop and in its body), over a list argument."""
+        r = self.r
+        acc = self.gen.fresh("acc")
+        v = self.out()
+        self.emit(f"{acc} = 0.0")
+        style = r.choice(["items", "varying", "carried_seq", "three", "jumps", "while", "comp", "gram", "enum2",
+                          "list_arg", "outer_row", "unpack_helper"])
+        if style == "items":
+            self.emit(f"for row in X:\n    for e in row:\n"
+                      f"        {acc} = {acc} + e * np.sum(row * {r.choice(['x', 'X[0]'])}) * 0.1")
+        elif style == "varying":
+            part = r.choice(["X[i:]", "X[:i + 1]", "X[i - 1:]", "X[:i]", "X[::-1][i:]"])
+            self.emit(f"for i, row in enumerate(X):\n    for other in {part}:\n"
+                      f"        {acc} = {acc} + {r.choice(_ROW_PAIRS)} * 0.1")
+        elif style == "carried_seq":
+            H = self.gen.fresh("H")
+            self.emit(f"{H} = {r.choice(['X * 1.0', 'np.tanh(X)', 'X'])}\nfor row in X:\n"
+                      f"    {H} = np.tanh({H} * 0.5 + row)\n    for h in {H}:\n"
+                      f"        {acc} = {acc} + np.sum(h * row) * 0.1")
+            self.sc.arrays[H] = ("R", "N")
+        elif style == "three":
+            self.emit(f"for row in X:\n    for other in X:\n"
+                      f"        for third in {r.choice(['X[:2]', 'X', 'X[::-1]'])}:\n"
+                      f"            {acc} = {acc} + np.sum(row * other * third) * 0.05")
+        elif style == "jumps":
+            jump = r.choice(["continue", "break"])
+            self.emit(f"for row in X:\n    for other in X:\n"
+                      f"        if np.sum(other * row) > {r.choice(['0.3', '-0.2'])}:\n"
+                      f"            {jump}\n        {acc} = {acc} + np.sum(np.sin(other) * row)\n"
+                      f"    {acc} = {acc} * 0.9")
+        elif style == "while":
+            self.emit(f"for row in X:\n    k = 0\n    while k < len(X):\n"
+                      f"        {acc} = {acc} + np.sum(X[k] * row) * 0.1\n"
+                      f"        k += 1")
+        elif style == "comp":
+            self.emit(f"for row in X:\n    {acc} = {acc} + " + r.choice(["sum(np.sum(row * o) for o in X) * 0.1",
+                                                                       "np.sum(np.stack([o * row for o in X])) * 0.1",
+                                                                       "sum([np.dot(o, row) for o in X[1:]]) * 0.1"]))
+        elif style == "gram":
+            self.helpers["gram"] = r.choice([
+                "def gram(M):\n    total = 0.0\n    for a in M:\n        for b in M:\n"
+                "            total = total + np.sum(a * b)\n    return total * 0.1",
+                "def gram(M):\n    return sum(np.sum(np.tanh(a * b)) for a in M for b in M) * 0.1",
+                "def gram(M):\n    rows = [np.sum(a * M[0]) for a in M]\n    return sum(rows) * 0.1"])
+            g = self.gen.fresh("g")
+            self.emit(f"{g} = gram(X)\nfor row in X:\n    {acc} = {acc} + gram(X) * np.sum(row) * 0.1 + {g} * 0.01")
+        elif style == "enum2":
+            self.emit(f"for i, row in enumerate(X):\n    for j, other in enumerate(X):\n        if j != i:\n"
+                      f"            {acc} = {acc} + {r.choice(_ROW_PAIRS)} * (i + 1) * 0.1")
+        elif style == "list_arg":
+            self.lists = True
+            self.emit(f"for w in ws:\n    for u in {r.choice(['ws', 'ws[1:]', 'reversed(ws)'])}:\n"
+                      f"        {acc} = {acc} + np.sum(w * u * x)\n    {acc} = {acc} + np.sum(w * ws[0])")
+        elif style == "outer_row":
+            self.emit(f"for row in X:\n    for other in np.outer(row, x):\n"
+                      f"        {acc} = {acc} + np.sum(np.sin(other))")
+        else:
+            self.helper("unpack", _UNPACKS)
+            self.params = True
+            self.helpers["loglik"] = ("def loglik(p, z):\n    log_w, V = unpack(p)\n"
+                                      "    return np.sum(np.exp(log_w) * np.tanh(V @ z))")
+            self.emit(f"log_w, V = unpack(params)\nfor row in X:\n    {acc} = {acc} + loglik(params, row[:3])"
+                      f" * np.sum(V[0] * row[:3])")
+        self.emit(f"{v} = {acc}")
+
     def stacked(self) -> None:
         """``np.stack``/``np.vstack``/``np.array`` of lists built in (nested) loops."""
         r = self.r
@@ -3051,7 +3123,8 @@ class _Nest:
 
 
 _NEST_SNIPPETS = [("nested_loops", 4), ("helper_in_loop", 2), ("unpacked", 2), ("containers", 3), ("zipped", 2),
-                  ("comprehension", 2), ("indexed_loop", 2), ("carried", 2), ("stacked", 2)]
+                  ("comprehension", 2), ("indexed_loop", 2), ("carried", 2), ("stacked", 2),
+                  ("relatives", 6)]
 
 
 def gen_nesting(r: random.Random) -> Draft:
@@ -3065,16 +3138,17 @@ def gen_nesting(r: random.Random) -> Draft:
     items = [("x", Leaf("a", ("N",))), ("X", Leaf("a", ("R", "N")))]
     sc = Scope(arrays={"x": ("N",), "X": ("R", "N")})
     nest = _Nest(r, gen, sc)
-    kinds = [gen.pick(_NEST_SNIPPETS) for _ in range(r.randint(2, 4))]
-    if "unpacked" in kinds:
-        items.append(("params", Leaf("a", (8,))))
     if r.random() < 0.3:
         items.append(("t", Leaf("f")))
         sc.floats.append("t")
-    for kind in kinds:
-        getattr(nest, kind)()
+    for _ in range(r.randint(2, 4)):
+        getattr(nest, gen.pick(_NEST_SNIPPETS))()
         gen.block(sc, 1, r.randint(0, 1), False)
     gen.block(sc, 2, r.randint(0, 2), False)
+    if nest.params:
+        items.append(("params", Leaf("a", (8,))))
+    if nest.lists:
+        items.append(("ws", [Leaf("a", ("N",)) for _ in range(3)]))
     names, spec = _params(items)
     gen.helpers = list(nest.helpers.values())
     return Draft(_finish(gen, sc, "f", names), "f", names, spec)
