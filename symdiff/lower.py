@@ -396,7 +396,8 @@ class Lowerer:
         if maybe & live:
             raise self.p.error(self.statements[-1], f"{name!r} may or may not be the same array as "
                                f"{sorted(maybe)[0]!r} here, depending on a branch taken earlier (one arm binds "
-                               "them to one array, the other does not); symdiff cannot model an in-place "
+                               "them to one array, the other does not) or on whether a loop that binds them "
+                               "apart ran at all; symdiff cannot model an in-place "
                                f"update of it: write {name} = {name}.copy() before the update, or the update "
                                f"as a new value ({name} = {name} * 2.0)", cls=AliasingError)
         aliases = [n for n, v in self.env.items() if v is current and n != name]
@@ -748,7 +749,7 @@ class Lowerer:
             target.aval = shapes.row_of(iterable)
         if iterable.kind is None or type(iterable.kind) is int and iterable.kind > 1:
             self.views[target] = self.views.get(iterable, iterable)  # the rows of an array are views
-        op = self.loop(OpKind.FOR, [iterable], [target], names, body, None)
+        op = self.loop(OpKind.FOR, [iterable], [target], names, body, None, runs=self.surely_runs(iterable))
         op.line = node.lineno
 
     def unrolled_for(self, node: ast.For, items: list[Value]) -> None:
@@ -854,18 +855,21 @@ class Lowerer:
         return [n for n in assigned if n in self.env or n in after]
 
     def loop(self, kind: OpKind, args: list[Value], extra_params: list[Value], names: list[str | Flag],
-             body: Callable[[], None], cond: Callable[[], Value] | None) -> Op:
+             body: Callable[[], None], cond: Callable[[], Value] | None, runs: bool = False) -> Op:
         """Emit a ``for``/``while`` op carrying ``names`` (variables and flags); retries once if
         a kind was too narrow.
 
         Names bound to one array (or list) when the loop starts are one object in Python: the
         loop carries it once and binds every alias to it, so that an in-place update through
-        one name is seen through the others, in the loop and after it."""
+        one name is seen through the others, in the loop and after it. Aliases the body binds
+        apart are still one object after a loop that ran no iteration: unless the loop is known
+        to run (``runs``), they may or may not alias after it."""
         for name in names:
             if name not in self.env and name not in self.flags:
                 self.env[name] = self.b.const(None, hint=name)
         before = self.state()
         unshared: set[str] = set()  # aliases found to part ways in the loop: carried on their own
+        apart: list[tuple[str, str]] = []  # (alias, the name it shared its object with)
         names, aliases = self.share_aliases(names, before, unshared)
         inits = [before[n] for n in names]
         kinds, shapes_, dtypes, natures, maybes = self.known_of(inits)
@@ -892,6 +896,7 @@ class Lowerer:
             if parted:
                 self.refuse_parted_aliases(parted, aliases, names, params)
                 unshared.update(parted)
+                apart += [(a, aliases[a]) for a in parted]
             # names rebound without being assigned (aliases of an array updated in place)
             rebound = [n for n in before if n not in names and n not in aliases and env.get(n) is not before[n]
                        and not _same_const(env.get(n), before[n])]
@@ -920,9 +925,39 @@ class Lowerer:
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
         self.note_carried(results, inits, ints, natures, maybes)
         self._bind_carried(names, results, aliases)
+        if not runs:
+            self.note_loop_aliases(apart)
         self.drop_loop_flags()
         regions = [cond_region, region] if cond_region is not None else [region]
         return self.b.emit(Op(kind, args + inits, results, regions=regions))
+
+    def surely_runs(self, iterable: Value) -> bool:
+        """Whether a loop over ``iterable`` surely runs its body: a constant that is not empty,
+        or ``range(...)`` of constants that is not."""
+        producer = self.b.producer.get(iterable)
+        if producer is not None and producer.fn is range and all(a.is_const for a in producer.args) \
+                and not producer.kwnames:
+            try:
+                return len(range(*(a.const for a in producer.args))) > 0
+            except TypeError:
+                return False
+        if not iterable.is_const:
+            return False
+        try:
+            return len(iterable.const) > 0
+        except TypeError:
+            return False
+
+    def note_loop_aliases(self, apart: list[tuple[str, str]]) -> None:
+        """Names one object when a loop starts that its body binds apart (``b = a`` before it,
+        ``a = a * 2.0`` in it) are still one object after no iteration: remember that they may
+        alias, so that an in-place update through either is refused rather than guessed."""
+        for alias, rep in apart:
+            va, vr = self.env.get(alias), self.env.get(rep)
+            if va is None or vr is None or va is vr or not (self.may_be_mutable(va) and self.may_be_mutable(vr)):
+                continue
+            self.maybe_aliases.setdefault(va, set()).add(rep)
+            self.maybe_aliases.setdefault(vr, set()).add(alias)
 
     def known_of(self, values: list[Value]) -> tuple[list, ...]:
         """What is known of each of ``values`` (a loop's initial values): kind, shape, dtype,
@@ -1925,4 +1960,3 @@ def lower(parsed: Parsed, specs: list[Any]) -> Function:
     """Lower a parsed function to IR, specialised for its arguments' specs: Python number
     types, arrays' size-1 axes, container structures (see api._guard_key), or None."""
     return Lowerer(parsed, specs).lower()
-

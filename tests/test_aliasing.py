@@ -150,6 +150,47 @@ def aliases_parted_after_an_in_place_update(x):
     return np.sum(a * b)
 
 
+def aliases_a_while_loop_parts_updated_after_it(x):
+    a = x * 1.0
+    b = a
+    k = 0
+    while k < 3 and np.sum(x) > 5.0:  # (false: the loop runs no iteration, a and b stay one array)
+        k += 1
+        a = a * 0.5 + a
+    b *= np.tanh(a)  # doubles as an update of a when the loop did not run
+    return np.sum(a ** 2)
+
+
+def aliases_a_loop_over_rows_parts_updated_after_it(x, rows):
+    a = x * 1.0
+    b = a
+    for row in rows:  # (no rows: a and b stay one array)
+        a = a * row
+    b *= 3.0
+    return np.sum(a ** 2)
+
+
+def aliases_a_loop_of_known_length_parts_updated_after_it(x):
+    a = x * 1.0
+    b = a
+    for _ in range(3):  # runs: a and b are apart after it
+        a = a * 0.5 + a
+    b *= np.tanh(a)
+    return np.sum(a ** 2) + np.sum(b)
+
+
+def test_aliases_a_loop_that_may_run_no_iteration_binds_apart_are_refused_an_update_after_it():
+    """After no iteration, ``b`` is still ``a``: ``b *= ...`` changes ``a``. symdiff cannot model
+    both cases, so it refuses, saying what to write."""
+    for call in (lambda: symdiff.grad(aliases_a_while_loop_parts_updated_after_it)(X.copy()),
+                 lambda: symdiff.grad(aliases_a_loop_over_rows_parts_updated_after_it)(X.copy(), M[:0, :1])):
+        with pytest.raises(AliasingError) as info:
+            call()
+        message = str(info.value)
+        assert "test_aliasing.py:" in message and "'b'" in message and "'a'" in message and "loop" in message
+    check_grad(aliases_a_loop_of_known_length_parts_updated_after_it, X)
+
+
 def double(a):
     a *= 2.0
     return 0.0
