@@ -749,7 +749,8 @@ class Lowerer:
             target.aval = shapes.row_of(iterable)
         if iterable.kind is None or type(iterable.kind) is int and iterable.kind > 1:
             self.views[target] = self.views.get(iterable, iterable)  # the rows of an array are views
-        op = self.loop(OpKind.FOR, [iterable], [target], names, body, None, runs=self.surely_runs(iterable))
+        rebinding = _always_rebound(node) if self.surely_runs(iterable) else frozenset()
+        op = self.loop(OpKind.FOR, [iterable], [target], names, body, None, rebinding=rebinding)
         op.line = node.lineno
 
     def unrolled_for(self, node: ast.For, items: list[Value]) -> None:
@@ -855,15 +856,16 @@ class Lowerer:
         return [n for n in assigned if n in self.env or n in after]
 
     def loop(self, kind: OpKind, args: list[Value], extra_params: list[Value], names: list[str | Flag],
-             body: Callable[[], None], cond: Callable[[], Value] | None, runs: bool = False) -> Op:
+             body: Callable[[], None], cond: Callable[[], Value] | None, rebinding: frozenset = frozenset()) -> Op:
         """Emit a ``for``/``while`` op carrying ``names`` (variables and flags); retries once if
         a kind was too narrow.
 
         Names bound to one array (or list) when the loop starts are one object in Python: the
         loop carries it once and binds every alias to it, so that an in-place update through
         one name is seen through the others, in the loop and after it. Aliases the body binds
-        apart are still one object after a loop that ran no iteration: unless the loop is known
-        to run (``runs``), they may or may not alias after it."""
+        apart are still one object after a loop that ran no iteration, or whose iterations all
+        skipped the rebinding: they may or may not alias after it, unless one of them is in
+        ``rebinding``, names a loop that surely runs rebinds in every iteration."""
         for name in names:
             if name not in self.env and name not in self.flags:
                 self.env[name] = self.b.const(None, hint=name)
@@ -925,8 +927,7 @@ class Lowerer:
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
         self.note_carried(results, inits, ints, natures, maybes)
         self._bind_carried(names, results, aliases)
-        if not runs:
-            self.note_loop_aliases(apart)
+        self.note_loop_aliases([(a, r) for a, r in apart if a not in rebinding and r not in rebinding])
         self.drop_loop_flags()
         regions = [cond_region, region] if cond_region is not None else [region]
         return self.b.emit(Op(kind, args + inits, results, regions=regions))
@@ -1960,3 +1961,17 @@ def lower(parsed: Parsed, specs: list[Any]) -> Function:
     """Lower a parsed function to IR, specialised for its arguments' specs: Python number
     types, arrays' size-1 axes, container structures (see api._guard_key), or None."""
     return Lowerer(parsed, specs).lower()
+
+
+def _always_rebound(node: ast.For) -> frozenset:
+    """Names every iteration of the loop ``node`` (without ``break`` or ``return``) rebinds: the
+    targets of the assignments of its body's own statements, if nothing in it ``continue``s."""
+    if any(isinstance(n, ast.Continue) for n in ast.walk(node)):
+        return frozenset()
+    names = set()
+    for stmt in node.body:
+        if isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                elts = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
+                names.update(e.id for e in elts if isinstance(e, ast.Name))
+    return frozenset(names)
