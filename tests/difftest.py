@@ -3100,6 +3100,29 @@ class _Nest:
                       f" * np.sum(V[0] * row[:3])")
         self.emit(f"{v} = {acc}")
 
+    def aliased(self) -> None:
+        """Two names bound to one array before a loop that rebinds one of them in some
+        iterations, in every one, or in none (a ``while`` false at entry, an ``if`` arm, a
+        ``continue``), then an update in place through the other after the loop."""
+        r = self.r
+        a, b, v = self.gen.fresh("a"), self.gen.fresh("b"), self.out()
+        self.emit(f"{a} = {r.choice(['x * 1.0', 'x.copy()', 'np.tanh(x)'])}\n{b} = {a}")
+        rebind = f"{a} = {a} * {r.choice(['0.5', '0.9'])} + {r.choice(['row', 'x', '0.1'])}"
+        style = r.choice(["every", "every", "if", "continue", "while", "rows"])
+        if style == "every":
+            self.emit(f"for row in {r.choice(['X', 'X[1:]'])}:\n    {rebind}")
+        elif style == "if":
+            self.emit(f"for row in X:\n    if np.sum(row) > {r.choice(['0.0', '0.5', '-0.5'])}:\n        {rebind}")
+        elif style == "continue":
+            self.emit(f"for row in X:\n    if np.sum(row) < {r.choice(['0.0', '0.5'])}:\n        continue\n"
+                      f"    {rebind}")
+        elif style == "while":
+            self.emit(f"k = 0\nrow = x\nwhile k < 2 and np.sum(x) > {r.choice(['0.0', '0.5', '-0.5'])}:\n"
+                      f"    k += 1\n    {rebind}")
+        else:
+            self.emit(f"for row in X[:{r.choice(['0', '1', '2'])}]:\n    {rebind}")
+        self.emit(f"{b} {r.choice(['*=', '+='])} np.tanh({a})\n{v} = np.sum({a} ** 2) + np.sum({b})")
+
     def stacked(self) -> None:
         """``np.stack``/``np.vstack``/``np.array`` of lists built in (nested) loops."""
         r = self.r
@@ -3124,7 +3147,7 @@ class _Nest:
 
 _NEST_SNIPPETS = [("nested_loops", 4), ("helper_in_loop", 2), ("unpacked", 2), ("containers", 3), ("zipped", 2),
                   ("comprehension", 2), ("indexed_loop", 2), ("carried", 2), ("stacked", 2),
-                  ("relatives", 6)]
+                  ("relatives", 6), ("aliased", 1)]
 
 
 def gen_nesting(r: random.Random) -> Draft:
