@@ -28,8 +28,12 @@ stream so the programs above never change: ``objects`` (bound methods, attribute
 ``helpers`` (mutual recursion, keyword arguments, closures, globals rebound between calls),
 ``lists`` (item assignment on built lists and dicts, iteration, several pytree argnums),
 ``aliases`` (aliases updated in ``if`` arms and loops, NumPy views read or written through),
-``dtypes`` (float32 arrays, NumPy scalars), ``numpy`` (the NumPy table in composition) and
-``control`` (elif chains, ``while True``, nested loops, range steps, ``%``, rounding...).
+``dtypes`` (float32 arrays, NumPy scalars), ``numpy`` (the NumPy table in composition),
+``control`` (elif chains, ``while True``, nested loops, range steps, ``%``, rounding...),
+``statements`` (``assert``, ``raise``, ``with``, star-arguments, ``map``/``filter``) and
+``nesting`` (loops nested over one sequence or the same value computed again, helpers in loop
+bodies recomputing what the caller computed, nested containers, ``zip(*pairs)``, nested
+comprehensions, aliases a loop may or may not bind apart).
 
 A program is *valid* only if the function itself runs on its arguments and returns a finite
 float, every comparison, ``abs``, ``min``/``max``, rounding and extremum it evaluates is at least
