@@ -2816,6 +2816,7 @@ class _Nest:
     def __init__(self, r: random.Random, gen: Gen, sc: Scope):
         self.r, self.gen, self.sc = r, gen, sc
         self.helpers: dict[str, str] = {}
+        self.pending: list[str] = []
         self.params = False  # the function takes a flat parameter vector ``params`` (8,)
         self.lists = False  # and a list ``ws`` of three (N,) arrays
 
@@ -2835,9 +2836,16 @@ class _Nest:
         _emit_lines(self.gen, text)
 
     def out(self) -> str:
+        """A fresh name for the float a snippet binds, readable after it (see :meth:`bound`)."""
         v = self.gen.fresh("v")
-        self.sc.floats.append(v)
+        self.pending.append(v)
         return v
+
+    def bound(self) -> None:
+        """The names the snippet just emitted bound join the scope (not before: its own
+        expressions must not read them)."""
+        self.sc.floats += self.pending
+        self.pending = []
 
     def seq(self) -> tuple:
         """(an expression of a (R, N) sequence, the same value written again) for loops to walk."""
@@ -3170,6 +3178,7 @@ def gen_nesting(r: random.Random) -> Draft:
         sc.floats.append("t")
     for _ in range(r.randint(2, 4)):
         getattr(nest, gen.pick(_NEST_SNIPPETS))()
+        nest.bound()
         gen.block(sc, 1, r.randint(0, 1), False)
     gen.block(sc, 2, r.randint(0, 2), False)
     if nest.params:
