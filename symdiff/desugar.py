@@ -364,23 +364,25 @@ def always_jumps(stmts: Block) -> bool:
 
 
 def comprehension_loop(node: ast.ListComp | ast.GeneratorExp, out: str) -> Block:
-    """A comprehension with one ``for`` clause as statements that build its list in ``out``::
+    """A comprehension as statements that build its list in ``out``, one loop per ``for``
+    clause, the first outermost::
 
-        [e for x in s if c if d]    ->      out = []
-                                            for x in s:
-                                                if c:
-                                                    if d:
-                                                        out.append(e)
+        [e for x in s if c for y in t]    ->      out = []
+                                                  for x in s:
+                                                      if c:
+                                                          for y in t:
+                                                              out.append(e)
 
     A generator expression gives the same list (symdiff has no lazy iterators). The loop
-    variable ``x`` stays local to the comprehension: that is the lowering's to keep."""
-    gen = node.generators[0]
+    variables ``x``, ``y`` stay local to the comprehension: that is the lowering's to keep."""
     append = ast.Call(ast.Attribute(ast.Name(out, ast.Load()), "append", ast.Load()), [node.elt], [])
-    body: ast.stmt = ast.Expr(append)
-    for cond in reversed(gen.ifs):
-        body = ast.If(cond, [body], [])
+    body: ast.stmt = _located(ast.Expr(append), node)
+    for gen in reversed(node.generators):
+        for cond in reversed(gen.ifs):
+            body = _located(ast.If(cond, [body], []), node)
+        body = _located(ast.For(gen.target, gen.iter, [body], []), node)
     start = ast.Assign([ast.Name(out, ast.Store())], ast.List([], ast.Load()))
-    return [_located(start, node), _located(ast.For(gen.target, gen.iter, [body], []), node)]
+    return [_located(start, node), body]
 
 
 # ---------------------------------------------------------------------- helpers

@@ -396,7 +396,8 @@ class Lowerer:
         if maybe & live:
             raise self.p.error(self.statements[-1], f"{name!r} may or may not be the same array as "
                                f"{sorted(maybe)[0]!r} here, depending on a branch taken earlier (one arm binds "
-                               "them to one array, the other does not); symdiff cannot model an in-place "
+                               "them to one array, the other does not) or on whether a loop that binds them "
+                               "apart ran at all; symdiff cannot model an in-place "
                                f"update of it: write {name} = {name}.copy() before the update, or the update "
                                f"as a new value ({name} = {name} * 2.0)", cls=AliasingError)
         aliases = [n for n, v in self.env.items() if v is current and n != name]
@@ -748,7 +749,8 @@ class Lowerer:
             target.aval = shapes.row_of(iterable)
         if iterable.kind is None or type(iterable.kind) is int and iterable.kind > 1:
             self.views[target] = self.views.get(iterable, iterable)  # the rows of an array are views
-        op = self.loop(OpKind.FOR, [iterable], [target], names, body, None)
+        rebinding = _always_rebound(node) if self.surely_runs(iterable) else frozenset()
+        op = self.loop(OpKind.FOR, [iterable], [target], names, body, None, rebinding=rebinding)
         op.line = node.lineno
 
     def unrolled_for(self, node: ast.For, items: list[Value]) -> None:
@@ -854,18 +856,22 @@ class Lowerer:
         return [n for n in assigned if n in self.env or n in after]
 
     def loop(self, kind: OpKind, args: list[Value], extra_params: list[Value], names: list[str | Flag],
-             body: Callable[[], None], cond: Callable[[], Value] | None) -> Op:
+             body: Callable[[], None], cond: Callable[[], Value] | None, rebinding: frozenset = frozenset()) -> Op:
         """Emit a ``for``/``while`` op carrying ``names`` (variables and flags); retries once if
         a kind was too narrow.
 
         Names bound to one array (or list) when the loop starts are one object in Python: the
         loop carries it once and binds every alias to it, so that an in-place update through
-        one name is seen through the others, in the loop and after it."""
+        one name is seen through the others, in the loop and after it. Aliases the body binds
+        apart are still one object after a loop that ran no iteration, or whose iterations all
+        skipped the rebinding: they may or may not alias after it, unless one of them is in
+        ``rebinding``, names a loop that surely runs rebinds in every iteration."""
         for name in names:
             if name not in self.env and name not in self.flags:
                 self.env[name] = self.b.const(None, hint=name)
         before = self.state()
         unshared: set[str] = set()  # aliases found to part ways in the loop: carried on their own
+        apart: list[tuple[str, str]] = []  # (alias, the name it shared its object with)
         names, aliases = self.share_aliases(names, before, unshared)
         inits = [before[n] for n in names]
         kinds, shapes_, dtypes, natures, maybes = self.known_of(inits)
@@ -892,6 +898,7 @@ class Lowerer:
             if parted:
                 self.refuse_parted_aliases(parted, aliases, names, params)
                 unshared.update(parted)
+                apart += [(a, aliases[a]) for a in parted]
             # names rebound without being assigned (aliases of an array updated in place)
             rebound = [n for n in before if n not in names and n not in aliases and env.get(n) is not before[n]
                        and not _same_const(env.get(n), before[n])]
@@ -920,9 +927,38 @@ class Lowerer:
         results = [self._carried(n, v, k, s, d) for n, v, k, s, d in zip(names, inits, kinds, shapes_, dtypes)]
         self.note_carried(results, inits, ints, natures, maybes)
         self._bind_carried(names, results, aliases)
+        self.note_loop_aliases([(a, r) for a, r in apart if a not in rebinding and r not in rebinding])
         self.drop_loop_flags()
         regions = [cond_region, region] if cond_region is not None else [region]
         return self.b.emit(Op(kind, args + inits, results, regions=regions))
+
+    def surely_runs(self, iterable: Value) -> bool:
+        """Whether a loop over ``iterable`` surely runs its body: a constant that is not empty,
+        or ``range(...)`` of constants that is not."""
+        producer = self.b.producer.get(iterable)
+        if producer is not None and producer.fn is range and all(a.is_const for a in producer.args) \
+                and not producer.kwnames:
+            try:
+                return len(range(*(a.const for a in producer.args))) > 0
+            except TypeError:
+                return False
+        if not iterable.is_const:
+            return False
+        try:
+            return len(iterable.const) > 0
+        except TypeError:
+            return False
+
+    def note_loop_aliases(self, apart: list[tuple[str, str]]) -> None:
+        """Names one object when a loop starts that its body binds apart (``b = a`` before it,
+        ``a = a * 2.0`` in it) are still one object after no iteration: remember that they may
+        alias, so that an in-place update through either is refused rather than guessed."""
+        for alias, rep in apart:
+            va, vr = self.env.get(alias), self.env.get(rep)
+            if va is None or vr is None or va is vr or not (self.may_be_mutable(va) and self.may_be_mutable(vr)):
+                continue
+            self.maybe_aliases.setdefault(va, set()).add(rep)
+            self.maybe_aliases.setdefault(vr, set()).add(alias)
 
     def known_of(self, values: list[Value]) -> tuple[list, ...]:
         """What is known of each of ``values`` (a loop's initial values): kind, shape, dtype,
@@ -1673,10 +1709,10 @@ class Lowerer:
     def expr_ListComp(self, node: ast.ListComp | ast.GeneratorExp) -> Value:
         """``[e for x in seq if c]``: the loop :func:`desugar.comprehension_loop` makes of it,
         lowered here, with ``x`` local to the comprehension, as in Python 3."""
-        if len(node.generators) != 1 or node.generators[0].is_async:
-            raise self.p.error(node, "comprehension with several `for` clauses is not supported")
+        if any(gen.is_async for gen in node.generators):
+            raise self.p.error(node, "asynchronous comprehensions are not supported")
         out = self.namer.fresh("_items")
-        local = desugar.assigned_names(node.generators[0].target)
+        local = {n for gen in node.generators for n in desugar.assigned_names(gen.target)}
         shadowed = {n: self.env[n] for n in local if n in self.env}
         for stmt in self.desugared(desugar.comprehension_loop(node, out)):
             self.stmt(stmt)
@@ -1995,3 +2031,16 @@ def lower(parsed: Parsed, specs: list[Any]) -> Function:
     types, arrays' size-1 axes, container structures (see api._guard_key), or None."""
     return Lowerer(parsed, specs).lower()
 
+
+def _always_rebound(node: ast.For) -> frozenset:
+    """Names every iteration of the loop ``node`` (without ``break`` or ``return``) rebinds: the
+    targets of the assignments of its body's own statements, if nothing in it ``continue``s."""
+    if any(isinstance(n, ast.Continue) for n in ast.walk(node)):
+        return frozenset()
+    names = set()
+    for stmt in node.body:
+        if isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                elts = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
+                names.update(e.id for e in elts if isinstance(e, ast.Name))
+    return frozenset(names)

@@ -246,17 +246,27 @@ def cotangent_at_key(cotangent: Any, key: Any, like: Any) -> Any:
     return zero_cotangent(like) if g is None else g
 
 
-def add_cotangents(a: dict, b: dict) -> dict:
-    """The sum of two sequence cotangents (those of items that are sequences too, item by item)."""
-    out = dict(a)
-    for k, g in b.items():
+def add_cotangents(a: Any, b: Any) -> Any:
+    """The sum of two sequence cotangents (those of items that are sequences too, item by item):
+    each ``{position: cotangent}``, or the items' cotangents stacked in one array (what
+    ``np.array(seq)`` and ``np.stack(seq)`` give back)."""
+    if not isinstance(a, dict) and not isinstance(b, dict):
+        return a + b
+    out = dict(_items_of(a))
+    for k, g in _items_of(b).items():
         out[k] = _plus(out[k], g) if k in out else g
     return out
 
 
+def _items_of(cotangent: Any) -> dict:
+    """A sequence cotangent as ``{position: cotangent}``."""
+    return cotangent if isinstance(cotangent, dict) else dict(enumerate(cotangent))
+
+
 def _plus(a: Any, b: Any) -> Any:
-    """``a + b`` of two cotangents of one item: arrays or numbers, or sequence cotangents."""
-    return add_cotangents(a, b) if isinstance(a, dict) and isinstance(b, dict) else a + b
+    """``a + b`` of two cotangents of one item: arrays or numbers, or sequence cotangents
+    (one of them maybe stacked in an array)."""
+    return add_cotangents(a, b) if isinstance(a, dict) or isinstance(b, dict) else a + b
 
 
 def add_at_key(acc: dict, position: int, g: Any) -> dict:

@@ -28,8 +28,12 @@ stream so the programs above never change: ``objects`` (bound methods, attribute
 ``helpers`` (mutual recursion, keyword arguments, closures, globals rebound between calls),
 ``lists`` (item assignment on built lists and dicts, iteration, several pytree argnums),
 ``aliases`` (aliases updated in ``if`` arms and loops, NumPy views read or written through),
-``dtypes`` (float32 arrays, NumPy scalars), ``numpy`` (the NumPy table in composition) and
-``control`` (elif chains, ``while True``, nested loops, range steps, ``%``, rounding...).
+``dtypes`` (float32 arrays, NumPy scalars), ``numpy`` (the NumPy table in composition),
+``control`` (elif chains, ``while True``, nested loops, range steps, ``%``, rounding...),
+``statements`` (``assert``, ``raise``, ``with``, star-arguments, ``map``/``filter``) and
+``nesting`` (loops nested over one sequence or the same value computed again, helpers in loop
+bodies recomputing what the caller computed, nested containers, ``zip(*pairs)``, nested
+comprehensions, aliases a loop may or may not bind apart).
 
 A program is *valid* only if the function itself runs on its arguments and returns a finite
 float, every comparison, ``abs``, ``min``/``max``, rounding and extremum it evaluates is at least
@@ -2787,6 +2791,405 @@ def gen_control(r: random.Random) -> Draft:
     return Draft(_finish(gen, sc, "f", names), "f", names, spec, aux=aux)
 
 
+# ---------------------------------------------------------------------------- nesting
+#
+# Nested loops over one sequence, helpers called in loop bodies that recompute what the caller
+# computed (CSE merges the two), nested containers, zip of displays, nested comprehensions.
+
+_ROW_PAIRS = ["np.sum(other * row)", "np.sum(np.sin(other) * row)", "np.sum((other - row) ** 2)",
+              "np.sum(np.tanh(other * row + 0.3))", "np.dot(other, row)", "other @ np.cos(row)"]
+_RECOMPUTED = ["np.tanh(X)", "X * 0.5 + 0.1", "np.sin(X) * 1.5", "X ** 2", "np.reshape(X, (len(X), -1))",
+               "X.reshape(X.shape[0], -1) * 1.0", "np.array(list(X))", "np.stack([q for q in X])"]
+_FEATS = ["def feats(M):\n    return np.tanh(M * 0.7) + 0.1",
+          "def feats(M):\n    H = M * 0.5\n    return np.sin(H) + H",
+          "def feats(M, scale=1.0):\n    return np.tanh(M) * scale"]
+_UNPACKS = ["def unpack(p):\n    log_w = p[:2]\n    V = np.reshape(p[2:], (2, 3))\n    return log_w, V",
+            "def unpack(p):\n    return p[:2], p[2:].reshape(2, 3)",
+            "def unpack(p):\n    return (p[:2], np.reshape(p[2:], (2, -1)))",
+            "def unpack(p):\n    parts = {'log_w': p[:2], 'V': np.reshape(p[2:], (2, 3))}\n"
+            "    return parts['log_w'], parts['V']"]
+
+
+class _Nest:
+    """What the snippets of :func:`gen_nesting` share: the generator, the scope and the helpers."""
+
+    def __init__(self, r: random.Random, gen: Gen, sc: Scope):
+        self.r, self.gen, self.sc = r, gen, sc
+        self.helpers: dict[str, str] = {}
+        self.pending: list[str] = []
+        self.params = False  # the function takes a flat parameter vector ``params`` (8,)
+        self.lists = False  # and a list ``ws`` of three (N,) arrays
+
+    def helper(self, name: str, options: list) -> str:
+        """Define helper ``name`` (one of ``options``) once; the call's name."""
+        if name not in self.helpers:
+            self.helpers[name] = self.r.choice(options)
+        return name
+
+    def vec(self, sc: Scope | None = None) -> str:
+        return _paren(self.gen.ax(sc or self.sc, ("N",), 1))
+
+    def num(self) -> str:
+        return _paren(self.gen.sx(self.sc, 1))
+
+    def emit(self, text: str) -> None:
+        _emit_lines(self.gen, text)
+
+    def out(self) -> str:
+        """A fresh name for the float a snippet binds, readable after it (see :meth:`bound`)."""
+        v = self.gen.fresh("v")
+        self.pending.append(v)
+        return v
+
+    def bound(self) -> None:
+        """The names the snippet just emitted bound join the scope (not before: its own
+        expressions must not read them)."""
+        self.sc.floats += self.pending
+        self.pending = []
+
+    def seq(self) -> tuple:
+        """(an expression of a (R, N) sequence, the same value written again) for loops to walk."""
+        r = self.r
+        kind = r.choice(["X", "X", "recomputed", "feats", "slice"])
+        if kind == "X":
+            return "X", r.choice(["X", "X", "X[::-1]", "X[1:]"])
+        if kind == "recomputed":
+            e = r.choice(_RECOMPUTED)
+            return e, e
+        if kind == "feats":
+            call = f"{self.helper('feats', _FEATS)}(X)"
+            return call, call
+        return "X[1:]", "X[:-1]"
+
+    def inner_scope(self, *rows: str) -> Scope:
+        sc = self.sc.copy()
+        for row in rows:
+            sc.arrays[row] = ("N",)
+            sc.fixed.add(row)
+        return sc
+
+    # ------------------------------------------------------------ snippets, each binds a float
+    def nested_loops(self) -> None:
+        """``for row in S: for other in S': ...`` where S' is S, a slice of it, or S computed
+        again (before the loop, or in the outer body: CSE merges the two)."""
+        r = self.r
+        acc, inner = self.gen.fresh("acc"), self.gen.fresh("inner")
+        outer_seq, again = self.seq()
+        pre = r.random() < 0.5 and outer_seq != "X"
+        if pre:
+            name = self.gen.fresh("S")
+            self.emit(f"{name} = {outer_seq}")
+            outer_seq = name
+        self.emit(f"{acc} = {r.choice(['0.0', self.num()])}")
+        enum = r.random() < 0.4
+        head = f"for i, row in enumerate({outer_seq}):" if enum else f"for row in {outer_seq}:"
+        body = [f"{inner} = {r.choice(['0.0', f'{acc} * 0.5', 'np.sum(row) * 0.1'])}"]
+        if r.random() < 0.5:
+            body.append(f"again = {again}")
+            again = "again"
+        pair = r.choice(_ROW_PAIRS)
+        if r.random() < 0.3:
+            pair = f"np.sum(other * {self.vec(self.inner_scope('row', 'other'))})"
+        body += [f"for other in {again}:", f"    {inner} = {inner} + {pair}"]
+        if r.random() < 0.3:
+            body.append(f"    {inner} = {inner} * 0.9 + np.sum(other * row) * 0.1")
+        if enum and r.random() < 0.7:
+            body.append(f"{inner} = {inner} + np.sum(row * {outer_seq}[i - 1]) * 0.5")
+        body.append(r.choice([f"{acc} = {acc} + 0.1 * {inner}", f"{acc} = {acc} + np.tanh(0.1 * {inner})",
+                              f"{acc} += {inner} * {inner} * 0.01"]))
+        self.emit(head + "".join(f"\n    {b}" for b in body))
+        v = self.out()
+        self.emit(f"{v} = {acc}")
+
+    def helper_in_loop(self) -> None:
+        """A helper called in a loop body recomputes what the caller computed before the loop."""
+        r = self.r
+        feats = self.helper("feats", _FEATS)
+        self.helpers["score"] = f"def score(M, v):\n    return {feats}(M) @ v"
+        H, acc = self.gen.fresh("H"), self.gen.fresh("acc")
+        self.emit(f"{H} = {feats}(X)")
+        self.sc.arrays[H] = ("R", "N")
+        self.emit(f"{acc} = 0.0")
+        style = r.choice(["rows", "range", "nested"])
+        if style == "rows":
+            self.emit(f"for row in {r.choice(['X', H])}:\n    s = score(X, row)\n"
+                      f"    {acc} = {acc} + np.sum(s * ({H} @ row)) * 0.1")
+        elif style == "range":
+            self.emit(f"for k in range(len(X)):\n    F = {feats}(X)\n    {acc} = {acc} + np.sum(F[k] * {H}[k - 1])\n"
+                      f"    {acc} = {acc} + np.sum(score(X, F[k]) * 0.1)")
+        else:
+            self.emit(f"for row in {H}:\n    for other in {feats}(X):\n        {acc} = {acc} + np.sum(other * row)")
+        v = self.out()
+        self.emit(f"{v} = {acc}")
+
+    def unpacked(self) -> None:
+        """``log_w, V = unpack(params)`` outside a loop and again inside it."""
+        r = self.r
+        self.helper("unpack", _UNPACKS)
+        self.params = True
+        acc = self.gen.fresh("acc")
+        self.emit("log_w, V = unpack(params)")
+        self.emit(r.choice(["w = np.exp(log_w) / np.sum(np.exp(log_w))", "w = np.tanh(log_w) + 1.5"]))
+        self.emit(f"{acc} = np.sum(V ** 2) * 0.1")
+        z = r.choice(["x[:3]", "np.tanh(x[:3])", "X[0, :3]"])
+        style = r.choice(["range", "enum", "rows"])
+        if style == "range":
+            self.emit(f"for k in range(2):\n    lw, Vk = unpack(params)\n"
+                      f"    {acc} = {acc} + w[k] * np.sum(np.tanh(Vk[k] * {z})) + 0.1 * lw[k]")
+        elif style == "enum":
+            self.emit(f"for k, row in enumerate(V):\n    lw, Vk = unpack(params)\n"
+                      f"    {acc} = {acc} + np.exp(lw[k]) * np.sum(row * Vk[k - 1] * {z})")
+        else:
+            self.emit(f"for row in V:\n    _, Vk = unpack(params)\n    for other in Vk:\n"
+                      f"        {acc} = {acc} + np.sum(other * row) * w[0]")
+        v = self.out()
+        self.emit(f"{v} = {acc}")
+
+    def containers(self) -> None:
+        """Tuples of tuples, lists of tuples, dicts of lists: built, copied with ``list``/``tuple``,
+        indexed two deep, unpacked, iterated."""
+        r = self.r
+        v = self.out()
+        style = r.choice(["pairs", "pairs", "dict", "grid"])
+        if style == "pairs":
+            p = self.gen.fresh("pairs")
+            first = "(" if r.random() < 0.5 else "["
+            close = ")" if first == "(" else "]"
+            self.emit(f"{p} = {first}({self.vec()}, {self.num()}), ({self.vec()}, {r.choice(['2.0', '0.5'])}){close}")
+            c = self.gen.fresh("c")
+            self.emit(f"{c} = " + r.choice([f"list({p})", f"tuple({p})", f"[tuple(q) for q in {p}]", f"{p}[:]",
+                                             f"list(({p}[1], {p}[0]))", p]))
+            use = r.choice(["index", "unpack", "loop"])
+            if use == "index":
+                self.emit(f"{v} = np.sum({c}[0][0]) * {c}[0][1] + np.sum({c}[1][0] * {c}[-1][0]) * {c}[1][1]")
+            elif use == "unpack":
+                self.emit(f"(a, wa), (b, wb) = {c}\n{v} = np.sum(a * b) * wa + wb * np.sum(np.sin(b))")
+            else:
+                self.emit(f"{v} = 0.0\nfor item, weight in {c}:\n    {v} = {v} + weight * np.sum(item ** 2)")
+        elif style == "dict":
+            d = self.gen.fresh("d")
+            self.emit(f"{d} = {{'u': [{self.vec()}, {self.vec()}], 'v': [{self.vec()}]}}")
+            if r.random() < 0.5:
+                self.emit(f"{d}['v'] = list({d}['v']) + [{self.vec()}]")
+            self.emit(f"{v} = np.sum({d}['u'][1] * {d}['v'][0]) + sum(np.sum(t) for t in {d}['u'])"
+                      + r.choice(["", f" + np.sum({d}['v'][-1][:2])"]))
+        else:
+            g = self.gen.fresh("grid")
+            self.emit(f"{g} = [[{self.vec()}, {self.vec()}], [{self.vec()}, {self.vec()}]]")
+            self.emit(r.choice([f"flat = [q for part in {g} for q in part]\n{v} = sum(np.sum(q * q) for q in flat)",
+                                f"{v} = np.sum({g}[1][0] * {g}[0][1]) + np.sum(np.stack({g}[1]))",
+                                f"{v} = np.sum(np.array({g}) ** 2) + np.sum(list({g}[0])[1])"]))
+
+    def zipped(self) -> None:
+        """``a, b = zip(*pairs)`` and ``list(zip(xs, ys))`` of displays; ``zip(X, X[1:])``."""
+        r = self.r
+        v = self.out()
+        style = r.choice(["star", "list", "rows"])
+        if style == "star":
+            p = self.gen.fresh("pairs")
+            self.emit(f"{p} = [({self.vec()}, {self.vec()}), ({self.vec()}, {self.vec()})]")
+            self.emit(f"a, b = zip(*{p})")
+            self.emit(f"{v} = " + r.choice(["np.sum(a[0] * b[1]) + np.sum(np.stack(a) * np.stack(b))",
+                                             "sum(np.sum(s * t) for s, t in zip(a, b))",
+                                             "np.sum(np.vstack(b) ** 2) + np.sum(a[-1])"]))
+        elif style == "list":
+            zs = self.gen.fresh("zs")
+            self.emit(f"{zs} = list(zip([{self.vec()}, {self.vec()}], [{self.num()}, {self.num()}]))")
+            self.emit(f"{v} = " + r.choice([f"sum(np.sum(s) * t for s, t in {zs})",
+                                             f"np.sum({zs}[1][0]) * {zs}[0][1]",
+                                             f"np.sum(np.stack([s * t for s, t in {zs}]))"]))
+        else:
+            self.emit(f"{v} = 0.0\nfor prev, cur in zip(X, X[1:]):\n    {v} = {v} + np.sum(np.tanh(prev * cur))")
+
+    def comprehension(self) -> None:
+        """Comprehensions nested two deep over the rows of arrays."""
+        r = self.r
+        v = self.out()
+        seq, again = self.seq()
+        self.emit(f"{v} = " + r.choice([
+            f"sum([np.sum(q * s) for q in {seq} for s in {again}])",
+            f"np.sum(np.array([[np.dot(q, s) for s in {again}] for q in {seq}]) ** 2) * 0.1",
+            f"np.sum(np.stack([np.stack([q * s for s in {again}]) for q in {seq}]))",
+            f"np.sum([[np.sum(q * s) for s in {again}] for q in {seq}][0])",
+            f"sum([sum(np.sum(np.sin(q - s)) for s in {again}) for q in {seq}])",
+            f"sum(np.sum(np.stack([q * s for s in {again}]) ** 2) for q in {seq}) * 0.1"]))
+
+    def indexed_loop(self) -> None:
+        """A loop whose body reads its own sequence by index too."""
+        r = self.r
+        acc = self.gen.fresh("acc")
+        self.emit(f"{acc} = 0.0")
+        if r.random() < 0.5:
+            self.emit(f"for i, row in enumerate(X):\n    {acc} = {acc} + np.sum(row * X[i - 1])"
+                      + r.choice(["", f"\n    {acc} = {acc} + np.sum(X[i] ** 2) * 0.1",
+                                  f"\n    if i > 0:\n        {acc} = {acc} + np.sum(np.sin(X[i - 1] - row))"]))
+        else:
+            self.emit(f"for i in range(len(X)):\n    row = X[i]\n"
+                      f"    {acc} = {acc} + np.sum(row * X[(i + 1) % len(X)]) + np.sum(row * {self.vec()}) * 0.1")
+        v = self.out()
+        self.emit(f"{v} = {acc}")
+
+    def carried(self) -> None:
+        """Several values carried by one loop (floats and an array), maybe through a nested loop."""
+        r = self.r
+        a, b, c = self.gen.fresh("a"), self.gen.fresh("b"), self.gen.fresh("c")
+        self.emit(f"{a}, {b}, {c} = 0.0, {r.choice(['x * 1.0', 'np.tanh(x)', 'X[0]'])}, 1.0")
+        body = [f"{a} = {a} + np.sum(row * {b}) * 0.5", f"{b} = np.tanh({b} * 0.5 + row)",
+                f"{c} = {c} * 0.9 + np.mean(row) * {a} * 0.1"]
+        r.shuffle(body)
+        if r.random() < 0.3:
+            body += ["for other in X:", f"    {b} = {b} + 0.1 * other * {c}"]
+        self.emit("for row in X:" + "".join(f"\n    {s}" for s in body))
+        v = self.out()
+        self.emit(f"{v} = {a} + np.sum({b}) + {c}")
+
+    def relatives(self) -> None:
+        """More loops over one sequence: over the outer row's items, over a slice that depends
+        on the outer index, over a value the outer loop carries, three deep, with jumps, with a
+        ``while`` or a comprehension inside, through a helper whose own loops walk the argument
+        (called before the loop and in its body), over a list argument."""
+        r = self.r
+        acc = self.gen.fresh("acc")
+        v = self.out()
+        self.emit(f"{acc} = 0.0")
+        style = r.choice(["items", "varying", "carried_seq", "three", "jumps", "while", "comp", "gram", "enum2",
+                          "list_arg", "outer_row", "unpack_helper"])
+        if style == "items":
+            self.emit(f"for row in X:\n    for e in row:\n"
+                      f"        {acc} = {acc} + e * np.sum(row * {r.choice(['x', 'X[0]'])}) * 0.1")
+        elif style == "varying":
+            part = r.choice(["X[i:]", "X[:i + 1]", "X[i - 1:]", "X[:i]", "X[::-1][i:]"])
+            self.emit(f"for i, row in enumerate(X):\n    for other in {part}:\n"
+                      f"        {acc} = {acc} + {r.choice(_ROW_PAIRS)} * 0.1")
+        elif style == "carried_seq":
+            H = self.gen.fresh("H")
+            self.emit(f"{H} = {r.choice(['X * 1.0', 'np.tanh(X)', 'X'])}\nfor row in X:\n"
+                      f"    {H} = np.tanh({H} * 0.5 + row)\n    for h in {H}:\n"
+                      f"        {acc} = {acc} + np.sum(h * row) * 0.1")
+            self.sc.arrays[H] = ("R", "N")
+        elif style == "three":
+            self.emit(f"for row in X:\n    for other in X:\n"
+                      f"        for third in {r.choice(['X[:2]', 'X', 'X[::-1]'])}:\n"
+                      f"            {acc} = {acc} + np.sum(row * other * third) * 0.05")
+        elif style == "jumps":
+            jump = r.choice(["continue", "break"])
+            self.emit(f"for row in X:\n    for other in X:\n"
+                      f"        if np.sum(other * row) > {r.choice(['0.3', '-0.2'])}:\n"
+                      f"            {jump}\n        {acc} = {acc} + np.sum(np.sin(other) * row)\n"
+                      f"    {acc} = {acc} * 0.9")
+        elif style == "while":
+            self.emit(f"for row in X:\n    k = 0\n    while k < len(X):\n"
+                      f"        {acc} = {acc} + np.sum(X[k] * row) * 0.1\n"
+                      f"        k += 1")
+        elif style == "comp":
+            self.emit(f"for row in X:\n    {acc} = {acc} + " + r.choice(["sum(np.sum(row * o) for o in X) * 0.1",
+                                                                       "np.sum(np.stack([o * row for o in X])) * 0.1",
+                                                                       "sum([np.dot(o, row) for o in X[1:]]) * 0.1"]))
+        elif style == "gram":
+            self.helpers["gram"] = r.choice([
+                "def gram(M):\n    total = 0.0\n    for a in M:\n        for b in M:\n"
+                "            total = total + np.sum(a * b)\n    return total * 0.1",
+                "def gram(M):\n    return sum(np.sum(np.tanh(a * b)) for a in M for b in M) * 0.1",
+                "def gram(M):\n    rows = [np.sum(a * M[0]) for a in M]\n    return sum(rows) * 0.1"])
+            g = self.gen.fresh("g")
+            self.emit(f"{g} = gram(X)\nfor row in X:\n    {acc} = {acc} + gram(X) * np.sum(row) * 0.1 + {g} * 0.01")
+        elif style == "enum2":
+            self.emit(f"for i, row in enumerate(X):\n    for j, other in enumerate(X):\n        if j != i:\n"
+                      f"            {acc} = {acc} + {r.choice(_ROW_PAIRS)} * (i + 1) * 0.1")
+        elif style == "list_arg":
+            self.lists = True
+            self.emit(f"for w in ws:\n    for u in {r.choice(['ws', 'ws[1:]', 'reversed(ws)'])}:\n"
+                      f"        {acc} = {acc} + np.sum(w * u * x)\n    {acc} = {acc} + np.sum(w * ws[0])")
+        elif style == "outer_row":
+            self.emit(f"for row in X:\n    for other in np.outer(row, x):\n"
+                      f"        {acc} = {acc} + np.sum(np.sin(other))")
+        else:
+            self.helper("unpack", _UNPACKS)
+            self.params = True
+            self.helpers["loglik"] = ("def loglik(p, z):\n    log_w, V = unpack(p)\n"
+                                      "    return np.sum(np.exp(log_w) * np.tanh(V @ z))")
+            self.emit(f"log_w, V = unpack(params)\nfor row in X:\n    {acc} = {acc} + loglik(params, row[:3])"
+                      f" * np.sum(V[0] * row[:3])")
+        self.emit(f"{v} = {acc}")
+
+    def aliased(self) -> None:
+        """Two names bound to one array before a loop that rebinds one of them in some
+        iterations, in every one, or in none (a ``while`` false at entry, an ``if`` arm, a
+        ``continue``), then an update in place through the other after the loop."""
+        r = self.r
+        a, b, v = self.gen.fresh("a"), self.gen.fresh("b"), self.out()
+        self.emit(f"{a} = {r.choice(['x * 1.0', 'x.copy()', 'np.tanh(x)'])}\n{b} = {a}")
+        rebind = f"{a} = {a} * {r.choice(['0.5', '0.9'])} + {r.choice(['row', 'x', '0.1'])}"
+        style = r.choice(["every", "every", "if", "continue", "while", "rows"])
+        if style == "every":
+            self.emit(f"for row in {r.choice(['X', 'X[1:]'])}:\n    {rebind}")
+        elif style == "if":
+            self.emit(f"for row in X:\n    if np.sum(row) > {r.choice(['0.0', '0.5', '-0.5'])}:\n        {rebind}")
+        elif style == "continue":
+            self.emit(f"for row in X:\n    if np.sum(row) < {r.choice(['0.0', '0.5'])}:\n        continue\n"
+                      f"    {rebind}")
+        elif style == "while":
+            self.emit(f"k = 0\nrow = x\nwhile k < 2 and np.sum(x) > {r.choice(['0.0', '0.5', '-0.5'])}:\n"
+                      f"    k += 1\n    {rebind}")
+        else:
+            self.emit(f"for row in X[:{r.choice(['0', '1', '2'])}]:\n    {rebind}")
+        self.emit(f"{b} {r.choice(['*=', '+='])} np.tanh({a})\n{v} = np.sum({a} ** 2) + np.sum({b})")
+
+    def stacked(self) -> None:
+        """``np.stack``/``np.vstack``/``np.array`` of lists built in (nested) loops."""
+        r = self.r
+        hs = self.gen.fresh("hs")
+        v = self.out()
+        stack = r.choice(["np.stack", "np.vstack", "np.array"])
+        if r.random() < 0.5:
+            h = self.gen.fresh("h")
+            self.emit(f"{hs} = []\n{h} = {r.choice(['x', 'x * 0.5', 'np.zeros_like(x)'])}\nfor row in X:\n"
+                      f"    {h} = np.tanh({h} * 0.5 + row)\n    {hs}.append({h})")
+            H = self.gen.fresh("H")
+            self.emit(f"{H} = {stack}({hs})")
+            self.sc.arrays[H] = ("R", "N")
+            self.emit(f"{v} = np.sum({H} * X)")
+        else:
+            seq, again = self.seq()
+            self.emit(f"{hs} = []\nfor row in {seq}:\n    cols = []\n    for other in {again}:\n"
+                      f"        cols.append({r.choice(_ROW_PAIRS)})\n    {hs}.append(np.stack(cols))")
+            self.emit(f"G = {stack}({hs})\n{v} = " + r.choice(["np.sum(G * G) * 0.01", "np.sum(np.tanh(G))",
+                                                            "np.sum(G[0]) + np.sum(G[:, -1])"]))
+
+
+_NEST_SNIPPETS = [("nested_loops", 4), ("helper_in_loop", 2), ("unpacked", 2), ("containers", 3), ("zipped", 2),
+                  ("comprehension", 2), ("indexed_loop", 2), ("carried", 2), ("stacked", 2),
+                  ("relatives", 6), ("aliased", 1)]
+
+
+def gen_nesting(r: random.Random) -> Draft:
+    """Nested loops where the inner loop walks the outer loop's sequence (or the same value
+    computed again), helpers called in loop bodies that recompute what the caller computed
+    (``log_w, V = unpack(params)`` outside and inside a loop), nested containers copied with
+    ``list``/``tuple``, indexed two deep and unpacked, ``zip(*pairs)``, comprehensions nested
+    two deep, loops that read their sequence by index, several carried values, and stacks of
+    lists built in loops; then random statements over what they computed."""
+    gen = Gen(r, "array", control=r.random() < 0.4)
+    items = [("x", Leaf("a", ("N",))), ("X", Leaf("a", ("R", "N")))]
+    sc = Scope(arrays={"x": ("N",), "X": ("R", "N")})
+    nest = _Nest(r, gen, sc)
+    if r.random() < 0.3:
+        items.append(("t", Leaf("f")))
+        sc.floats.append("t")
+    for _ in range(r.randint(2, 4)):
+        getattr(nest, gen.pick(_NEST_SNIPPETS))()
+        nest.bound()
+        gen.block(sc, 1, r.randint(0, 1), False)
+    gen.block(sc, 2, r.randint(0, 2), False)
+    if nest.params:
+        items.append(("params", Leaf("a", (8,))))
+    if nest.lists:
+        items.append(("ws", [Leaf("a", ("N",)) for _ in range(3)]))
+    names, spec = _params(items)
+    gen.helpers = list(nest.helpers.values())
+    return Draft(_finish(gen, sc, "f", names), "f", names, spec)
+
+
 FAMILIES: dict[str, Callable] = {
     "scalar": gen_scalar,
     "array": gen_array,
@@ -2801,6 +3204,7 @@ FAMILIES: dict[str, Callable] = {
     "numpy": gen_numpy,
     "control": gen_control,
     "statements": gen_statements,
+    "nesting": gen_nesting,
 }
 
 

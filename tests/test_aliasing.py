@@ -150,6 +150,114 @@ def aliases_parted_after_an_in_place_update(x):
     return np.sum(a * b)
 
 
+def aliases_a_while_loop_parts_updated_after_it(x):
+    a = x * 1.0
+    b = a
+    k = 0
+    while k < 3 and np.sum(x) > 5.0:  # (false: the loop runs no iteration, a and b stay one array)
+        k += 1
+        a = a * 0.5 + a
+    b *= np.tanh(a)  # doubles as an update of a when the loop did not run
+    return np.sum(a ** 2)
+
+
+def aliases_a_loop_over_rows_parts_updated_after_it(x, rows):
+    a = x * 1.0
+    b = a
+    for row in rows:  # (no rows: a and b stay one array)
+        a = a * row
+    b *= 3.0
+    return np.sum(a ** 2)
+
+
+def aliases_a_loop_parts_in_an_if_arm_updated_after_it(x):
+    a = x * 1.0
+    b = a
+    for _ in range(3):
+        if np.sum(x) > 5.0:  # (false: no iteration binds a apart from b)
+            a = a * 2.0
+    b *= np.tanh(a)
+    return np.sum(a ** 2)
+
+
+def aliases_a_loop_parts_after_a_continue_updated_after_it(x):
+    a = x * 1.0
+    b = a
+    for _ in range(3):
+        if np.sum(x) < 5.0:
+            continue
+        a = a * 2.0
+    b *= np.tanh(a)
+    return np.sum(a ** 2)
+
+
+def lists_a_loop_may_bind_apart_appended_to_after_it(x):
+    hs = [x]
+    gs = hs
+    k = 0
+    while k < 2 and np.sum(x) > 5.0:
+        k += 1
+        hs = hs + [x * 2.0]
+    gs.append(x * 3.0)  # appends to hs too when the loop did not run
+    return sum(np.sum(h) for h in hs)
+
+
+def dicts_a_loop_may_bind_apart_assigned_into_after_it(x):
+    d = {'u': x * 1.0}
+    e = d
+    for row in np.reshape(x, (1, -1))[:0]:
+        d = {'u': row}
+    e['u'] = x * 4.0
+    return np.sum(d['u'])
+
+
+def arrays_a_loop_may_bind_apart_assigned_into_after_it(x):
+    a = x * 1.0
+    b = a
+    for _ in range(len(x) - 4):  # (no iteration)
+        a = a * 2.0
+    b[0] = 5.0 * x[1]
+    return np.sum(a ** 2)
+
+
+def aliases_a_loop_may_break_before_parting_updated_after_it(x):
+    a = x * 1.0
+    b = a
+    for _ in range(3):
+        if np.sum(x) < 5.0:
+            break
+        a = a * 2.0
+    b *= np.tanh(a)
+    return np.sum(a ** 2)
+
+
+def aliases_a_loop_of_known_length_parts_updated_after_it(x):
+    a = x * 1.0
+    b = a
+    for _ in range(3):  # runs: a and b are apart after it
+        a = a * 0.5 + a
+    b *= np.tanh(a)
+    return np.sum(a ** 2) + np.sum(b)
+
+
+def test_aliases_a_loop_that_may_run_no_iteration_binds_apart_are_refused_an_update_after_it():
+    """After no iteration, ``b`` is still ``a``: ``b *= ...`` changes ``a``. symdiff cannot model
+    both cases, so it refuses, saying what to write."""
+    for call in (lambda: symdiff.grad(aliases_a_while_loop_parts_updated_after_it)(X.copy()),
+                 lambda: symdiff.grad(aliases_a_loop_over_rows_parts_updated_after_it)(X.copy(), M[:0, :1]),
+                 lambda: symdiff.grad(aliases_a_loop_parts_in_an_if_arm_updated_after_it)(X.copy()),
+                 lambda: symdiff.grad(aliases_a_loop_parts_after_a_continue_updated_after_it)(X.copy()),
+                 lambda: symdiff.grad(lists_a_loop_may_bind_apart_appended_to_after_it)(X.copy()),
+                 lambda: symdiff.grad(dicts_a_loop_may_bind_apart_assigned_into_after_it)(X.copy()),
+                 lambda: symdiff.grad(arrays_a_loop_may_bind_apart_assigned_into_after_it)(X.copy()),
+                 lambda: symdiff.grad(aliases_a_loop_may_break_before_parting_updated_after_it)(X.copy())):
+        with pytest.raises(AliasingError) as info:
+            call()
+        message = str(info.value)
+        assert "test_aliasing.py:" in message and "may or may not be the same" in message, message
+    check_grad(aliases_a_loop_of_known_length_parts_updated_after_it, X)
+
+
 def double(a):
     a *= 2.0
     return 0.0

@@ -134,3 +134,39 @@ def indexes_a_copied_nested_display_twice(x):
 
 def test_cotangents_of_nested_sequences_reached_twice_add_item_by_item():
     check_grad(indexes_a_copied_nested_display_twice, np.array([0.3, -0.7, 1.2]))
+
+
+def stacks_a_nested_display_and_indexes_a_copy_of_its_row(x):
+    grid = [[x, x * 2.0], [np.sin(x), x]]
+    return np.sum(np.array(grid) ** 2) + np.sum(list(grid[0])[1] * x)
+
+
+def stacks_a_list_of_pairs_and_unpacks_one(x):
+    pairs = [(x * x, np.cos(x)), (x, x * 3.0)]
+    (a, b), _ = pairs
+    return np.sum(np.stack(pairs[0]) * 2.0) + np.sum(np.array(pairs)) + np.sum(a * b)
+
+
+def test_a_stacked_and_an_item_by_item_cotangent_of_one_nested_sequence_add():
+    """np.array(grid) gives grid's rows their cotangents stacked in arrays, list(grid[0])[1] one
+    item by item: the two add."""
+    x = np.array([0.3, -0.7, 1.2])
+    check_grad(stacks_a_nested_display_and_indexes_a_copy_of_its_row, x)
+    check_grad(stacks_a_list_of_pairs_and_unpacks_one, x)
+
+
+def pairs_rows_in_one_comprehension(X):
+    return sum([np.sum(q * np.sin(s)) for q in X for s in X])
+
+
+def flattens_a_grid_and_filters_both_clauses(X):
+    q = 0.5  # the comprehension's q is its own
+    grid = [[row, row * 2.0] for row in X]
+    flat = [t * q for part in grid if np.sum(part[0]) > -9.0 for t in part if np.sum(t) < 9.0]
+    return sum(np.sum(t ** 2) for t in flat) + sum(np.sum(a - b) for a in X for b in X[1:]) + q
+
+
+def test_comprehensions_with_several_for_clauses_nest_their_loops():
+    X = np.array([[0.3, -0.5, 0.8], [0.1, 0.9, -1.1], [0.7, 0.2, -0.4]])
+    check_grad(pairs_rows_in_one_comprehension, X)
+    check_grad(flattens_a_grid_and_filters_both_clauses, X)

@@ -301,6 +301,20 @@ def test_a_comprehension_becomes_a_loop_that_appends_to_a_list():
     """)
 
 
+def test_a_comprehension_with_several_for_clauses_nests_its_loops_first_outermost():
+    node = ast.parse("[v * w for v in xs if v > 0 for w in v if w < v]", mode="eval").body
+    got = "\n".join(source(s) for s in desugar.comprehension_loop(node, "out"))
+    assert got == body_text("""
+        def f():
+            out = []
+            for v in xs:
+                if v > 0:
+                    for w in v:
+                        if w < v:
+                            out.append(v * w)
+    """)
+
+
 def test_a_generator_expression_gives_the_same_loop():
     listcomp = ast.parse("[v for v in xs]", mode="eval").body
     genexp = ast.parse("(v for v in xs)", mode="eval").body

@@ -70,6 +70,8 @@ def test_generated_programs_use_the_constructs_of_their_family():
         "aliases": ["[1:3]", " = a"],
         "numpy": ["np.linalg.", "axis="],
         "control": ["elif ", "%"],
+        "nesting": ["for other in ", "again = ", "score(X", "= unpack(params)", "zip(*", "pairs", " for s in ",
+                    "[i - 1]", "for third in "],
     }
     for family, needles in wanted.items():
         sources = "\n".join(generate(seed, family).source for seed in range(12))

@@ -313,15 +313,6 @@ def test_recursive_nested_function_is_rejected_at_its_line():
     assert_unsupported(uses_recursive_nested_function, "recursive nested", "recursive", "nested function")
 
 
-def uses_nested_comprehension(x):
-    ys = [x * i * j for i in range(3) for j in range(2)]  # MARK: nested comprehension
-    return ys[0] + ys[1]
-
-
-def test_comprehension_with_two_for_clauses_is_rejected_at_its_line():
-    assert_unsupported(uses_nested_comprehension, "nested comprehension", "comprehension", "for")
-
-
 def uses_set_comprehension(x):
     ys = {x * i for i in range(3)}  # MARK: set comprehension
     return len(ys) * x
