@@ -9,6 +9,8 @@ runs, as autograd calls it). ``primitive`` marks
 nothing: a function with a registered rule is never looked into.
 """
 
+from __future__ import annotations
+
 from typing import Any, Callable
 
 import symdiff

@@ -8,6 +8,8 @@ inside a differentiated function it takes lists and tuples of arrays, nested two
 symdiff has no rule for iterating over a dict's keys there). Outside, dicts are fine as well.
 """
 
+from __future__ import annotations
+
 from typing import Any, Callable
 
 import numpy as np

@@ -4,9 +4,21 @@ Shared by the examples in this folder: every example's ``main()`` ends in one ca
 :func:`check_grad`, which prints one line and raises ``AssertionError`` when the gradient is off.
 """
 
+from __future__ import annotations
+
+import itertools
 from typing import Any, Callable
 
 import numpy as np
+
+if not hasattr(itertools, "pairwise"):  # Python 3.9: the examples call itertools.pairwise (3.10+)
+
+    def _pairwise(iterable):
+        """Successive overlapping pairs, as ``itertools.pairwise`` gives them from Python 3.10."""
+        items = list(iterable)
+        return zip(items[:-1], items[1:])
+
+    itertools.pairwise = _pairwise
 
 
 def _leaves(tree: Any) -> list:

@@ -5,6 +5,8 @@ shapes (784 pixels, one-hot labels over 10 classes) instead of downloading MNIST
 ``save_images`` does nothing (no plotting here).
 """
 
+from __future__ import annotations
+
 import numpy as np
 import numpy.random as npr
 
