@@ -321,6 +321,27 @@ def test_the_gradient_over_rows_is_the_gradient_over_indices():
     assert "_stack.append(matmul" not in by_rows.source and "matmul" not in by_rows.source
 
 
+@pytest.mark.parametrize("rows", [
+    [RNG.normal(size=4) for _ in range(7)],
+    [RNG.normal(size=4).astype(np.float32), RNG.normal(size=4)],  # promoted as np.vstack promotes
+    [RNG.normal(size=(2, 3)), RNG.normal(size=(1, 3))],  # matrices: their rows one after another
+    [np.ones(0), np.ones(0)],
+    [RNG.normal(size=5)],
+], ids=["vectors", "mixed dtypes", "matrices", "empty vectors", "one row"])
+def test_stacked_rows_are_what_np_vstack_makes_of_them(rows):
+    got, want = runtime.stacked(rows), np.vstack(rows)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def test_stacking_vectors_of_different_lengths_raises_as_np_vstack_does():
+    rows = [np.ones(3), np.ones(2), np.ones(4)]  # 9 elements: as many as three rows of three
+    with pytest.raises(ValueError):
+        np.vstack(rows)
+    with pytest.raises(ValueError):
+        runtime.stacked(rows)
+
+
 # ----------------------------------------------------------------------------- gradients
 
 
