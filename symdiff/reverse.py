@@ -277,9 +277,10 @@ class Reverse:
     # ------------------------------------------------------------------ the sweep
 
     def run(self, argnums: list[int], with_value: bool, scalar_checked: bool, as_tuple: bool,
-            value: Value | None = None, seed: Value | None = None) -> Function:
+            value: Value | None = None, seed: Value | None = None, aux: Value | None = None) -> Function:
         """Append the backward sweep; ``value`` is what ``with_value`` returns (default: the
-        output); ``seed`` is the output's cotangent (default: 1, for a scalar output)."""
+        output); ``seed`` is the output's cotangent (default: 1, for a scalar output); ``aux``,
+        if given, is returned after the gradient, ``(gradient, aux)``."""
         body = self.fn.body
         out = body.yields[0]
         value = out if value is None else value
@@ -302,6 +303,8 @@ class Reverse:
         result = self.b.call(BUILD_TUPLE, grads) if as_tuple else grads[0]
         if with_value:
             result = self.b.call(BUILD_TUPLE, [value, result])
+        elif aux is not None:
+            result = self.b.call(BUILD_TUPLE, [result, aux])
         body.yields = [result]
         return self.fn
 
@@ -750,6 +753,16 @@ def loss_of(fn: Function, has_aux: bool) -> Value:
     return b.call(operator.getitem, [value, b.const(0)], hint="loss")
 
 
+def aux_of(fn: Function, pair: Value) -> Value:
+    """The second item of the ``(loss, aux)`` pair the function returns (after :func:`loss_of`,
+    which checks that it is a pair)."""
+    found = match(definitions(fn.body), pair, BUILD_TUPLE, 2)
+    if found is not None:
+        return found.args[1]
+    b = Builder(fn.body, annotate=shapes.annotate)
+    return b.call(operator.getitem, [pair, b.const(1)], hint="aux")
+
+
 _INT_ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.floordiv, operator.mod, operator.neg)
 _SCALAR_SELECTIONS = (operator.gt, operator.ge, operator.lt, operator.le, max, min)
 
@@ -848,19 +861,24 @@ def _receiver(op: Op) -> Value | None:
 
 
 def reverse(fn: Function, argnums: list[int], with_value: bool = False, as_tuple: bool = False,
-            has_aux: bool = False, seed: Value | None = None, recursive_vjp: VjpOf | None = None) -> Function:
+            has_aux: bool = False, seed: Value | None = None, recursive_vjp: VjpOf | None = None,
+            return_aux: bool = False) -> Function:
     """The gradient function of ``fn`` with respect to the parameters at ``argnums``
     (a tuple of gradients when ``as_tuple``), returning ``(value, gradient)`` if ``with_value``;
-    with ``has_aux``, ``fn`` returns ``(loss, aux)`` and the value is that pair. ``seed``, if
+    with ``has_aux``, ``fn`` returns ``(loss, aux)`` and the value is that pair (without
+    ``with_value``, ``return_aux`` returns ``(gradient, aux)``). ``seed``, if
     given, is the output's cotangent, appended as a last parameter (a VJP). A recursive call of
     a function ``f`` calls ``recursive_vjp(f)``, the generated VJP of ``f``."""
     wrt = [leaf for i in argnums for leaf in (fn.structs[i][1] if i in fn.structs else [fn.body.params[i]])]
     value = fn.body.yields[0]
-    fn.body.yields = [loss_of(fn, has_aux)]  # with has_aux: differentiate the loss, hand back both
+    loss = loss_of(fn, has_aux)  # with has_aux: differentiate the loss, hand back both
+    aux = aux_of(fn, value) if has_aux and return_aux and not with_value else None
+    fn.body.yields = [loss]
     rev = Reverse(fn, wrt, recursive_vjp)
     if seed is not None:  # a VJP: the cotangent of the output is the last parameter
         fn.body.params.append(seed)
-    out = rev.run(argnums, with_value, scalar_checked=seed is None, as_tuple=as_tuple, value=value, seed=seed)
+    out = rev.run(argnums, with_value, scalar_checked=seed is None, as_tuple=as_tuple, value=value, seed=seed,
+                  aux=aux)
     optimize.optimize(out, final=True)
     return out
 

@@ -987,8 +987,23 @@ def _check_aux_first(program: Program, fn: Callable, ref: tuple, tols: tuple) ->
                              stage)
     (value, aux), got = out
     bad = _value_error(value, ref[0], program, stage) or _aux_error(aux, want_aux, program, stage) or \
-        _compare(got, args, argnums, ref, stage, tols)
+        _compare(got, args, argnums, ref, stage, tols) or _check_grad_with_aux(program, fn, want_aux, ref, tols)
     return (None, bad) if bad else (vg, None)
+
+
+def _check_grad_with_aux(program: Program, fn: Callable, want_aux: Any, ref: tuple, tols: tuple) -> Outcome | None:
+    """grad(has_aux=True) on the first arguments gives (gradient, aux): None, or the failure."""
+    stage = "grad(has_aux=True)"
+    args = program.make_args()
+    try:
+        out = symdiff.grad(fn, argnums=program.argnums, has_aux=True)(*args)
+    except _Timeout:
+        raise
+    except Exception as e:  # noqa: BLE001
+        return _classify_exception(e, stage)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        return Outcome("wrong", f"grad(has_aux=True) gives {_short(out)}, not (grad, aux)", stage)
+    return _aux_error(out[1], want_aux, program, stage) or _compare(out[0], args, program.argnums, ref, stage, tols)
 
 
 # ============================================================================ minimising

@@ -136,6 +136,7 @@ def test_a_pair_returned_without_has_aux_asks_about_has_aux(transform):
     with pytest.raises(symdiff.SymdiffError, match=r"did you mean has_aux=True\?"):
         transform(loss_and_aux)(np.ones(2))
     np.testing.assert_allclose(symdiff.value_and_grad(loss_and_aux, has_aux=True)(np.ones(2))[1], [2.0, 2.0])
+    np.testing.assert_allclose(symdiff.grad(loss_and_aux, has_aux=True)(np.ones(2))[0], [2.0, 2.0])
 
 
 def frozen_in_a_variable(x, loc):

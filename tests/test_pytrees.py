@@ -121,12 +121,48 @@ def test_value_and_grad_with_has_aux_returns_loss_aux_and_gradient():
     np.testing.assert_allclose(g, 2 * X.T @ (X @ w))
 
 
-def test_has_aux_without_a_pair_returned_is_a_clear_error():
+def test_grad_with_has_aux_returns_the_gradient_and_aux():
+    w = RNG.normal(size=3)
+    g, aux = symdiff.grad(loss_with_aux, has_aux=True)(w, X)
+    np.testing.assert_allclose(g, 2 * X.T @ (X @ w))
+    np.testing.assert_allclose(aux["pred"], X @ w)
+    assert aux["norm"] == pytest.approx(np.sum(w * w))
+    (gw, gX), aux = symdiff.grad(loss_with_aux, argnums=(0, 1), has_aux=True)(w, X)
+    np.testing.assert_allclose(gX, 2 * np.outer(X @ w, w))
+    np.testing.assert_allclose(aux["pred"], X @ w)
+
+
+def test_grad_with_has_aux_of_python_numbers():
+    def f(x, n):
+        return x ** 3, x * n
+
+    got = symdiff.grad(f, has_aux=True)(2.0, 5)
+    assert got == (12.0, 10.0)
+    assert symdiff.grad(f, argnums=(0,), has_aux=True)(2.0, 5) == ((12.0,), 10.0)
+
+    def nothing_of_x(x, y):
+        return y * 2.0, y + 1.0  # (neither depends on x: the gradient is 0.0, aux is still returned)
+
+    assert symdiff.grad(nothing_of_x, has_aux=True)(1.5, 2.0) == (0.0, 3.0)
+
+
+def test_grad_with_has_aux_as_a_decorator_and_with_several_returns():
+    @symdiff.grad(has_aux=True)
+    def f(x):
+        if x > 0.0:
+            return x * x, "positive"
+        return -x, "negative"
+
+    assert f(3.0) == (6.0, "positive") and f(-2.0) == (-1.0, "negative")
+
+
+@pytest.mark.parametrize("transform", [symdiff.grad, symdiff.value_and_grad])
+def test_has_aux_without_a_pair_returned_is_a_clear_error(transform):
     def f(w):
         return np.sum(w)
 
     with pytest.raises(symdiff.SymdiffError, match="return loss, aux"):
-        symdiff.value_and_grad(f, has_aux=True)(np.ones(2))
+        transform(f, has_aux=True)(np.ones(2))
 
 
 def test_a_different_structure_compiles_its_own_specialisation():
