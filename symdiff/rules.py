@@ -562,7 +562,9 @@ facts(np.empty_like, np.full_like, ARRAY_FUNCTION, ndarray=True, shape=shapes.li
 facts(np.zeros, np.ones, np.empty, ARRAY_FUNCTION, ndarray=True, shape=shapes.created,
                                           dtype=shapes.float_created)
 facts(np.full, ARRAY_FUNCTION, ndarray=True, shape=shapes.created, dtype=shapes.filled)
-facts(np.arange, np.eye, np.identity, ARRAY_FUNCTION, nature=AXES)
+facts(np.arange, ARRAY_FUNCTION, nature=AXES, rank=shapes.a_vector)
+facts(np.eye, np.identity, ARRAY_FUNCTION, nature=AXES, rank=shapes.a_matrix, shape=shapes.identity_shape,
+      dtype=shapes.identity_dtype)
 nondiff(np.shape, GetAttr("shape"), pure=True, alias=OPAQUE, dims=shapes.shape_dims, shape=shapes.dynamic,
         dtype=shapes.unknown_dtype)
 nondiff(np.ndim, np.size, GetAttr("ndim"), GetAttr("size"), NUMBERS, integer=True, on_numbers=False)

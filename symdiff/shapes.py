@@ -354,6 +354,14 @@ def created(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
     return None if dims is None or any(type(d) is int and d < 0 for d in dims) else dims
 
 
+def identity_shape(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
+    """``np.eye(n)``, ``np.eye(n, m)``, ``np.identity(n)`` of constant sizes: ``(n, m)``."""
+    sizes = [a.const if a.is_const else None for a in args[:2]]
+    if not sizes or kwargs.keys() - {"k", "dtype"} or any(type(n) is not int for n in sizes):
+        return None
+    return (sizes[0], sizes[-1])
+
+
 def reshaped(fn: Any, args: list[Value], kwargs: dict, shapes: list) -> Any:
     """``np.reshape(x, dims)`` (see :func:`_reshaped`)."""
     return _reshaped(shapes[0], args[1].dims) if len(args) == 2 and not kwargs else None
@@ -584,6 +592,16 @@ def a_range(fn: Any, kinds: list) -> Any:
     return RANGE
 
 
+def a_matrix(fn: Any, kinds: list) -> Any:
+    """A 2-D array whatever the arguments (``np.eye``)."""
+    return 2
+
+
+def a_vector(fn: Any, kinds: list) -> Any:
+    """A 1-D array whatever the arguments (``np.arange``)."""
+    return 1
+
+
 def a_number(fn: Any, kinds: list) -> Any:
     """A Python number whatever the arguments (``len``)."""
     return SCALAR
@@ -685,6 +703,11 @@ def unknown_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
 def float_created(fn: Any, args: list[Value], kwargs: dict) -> Any:
     """``np.zeros(shape)`` (no ``dtype=``): float64."""
     return F64 if len(args) == 1 and not kwargs else None
+
+
+def identity_dtype(fn: Any, args: list[Value], kwargs: dict) -> Any:
+    """``np.eye(n)``/``np.identity(n)`` without a dtype: float64."""
+    return F64 if "dtype" not in kwargs and len(args) <= (3 if fn is np.eye else 1) else None
 
 
 def filled(fn: Any, args: list[Value], kwargs: dict) -> Any:

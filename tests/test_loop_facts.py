@@ -308,6 +308,35 @@ def test_an_inlined_helper_returns_what_its_body_computes():
     assert total.kind == 1 and total.shape == (4,) and total.dtype is F64, pir.dump(fn_ir)
 
 
+def made_of_identities(x, n):
+    return np.sum(np.eye(3) + np.identity(3) * x + np.eye(2, 3, 1) @ x + np.arange(n) + np.eye(3, dtype=int))
+
+
+def test_identity_matrices_and_ranges_are_known_matrices_and_vectors():
+    fn_ir = pir.primal_ir(made_of_identities, np.ones((3, 3)), 3)
+    eye, eye_rect, eye_int = pir.calls(fn_ir, np.eye)
+    (identity,), (arange,) = pir.calls(fn_ir, np.identity), pir.calls(fn_ir, np.arange)
+    for op in (eye, identity):
+        assert op.result.kind == 2 and op.result.shape == (3, 3) and op.result.dtype is F64, pir.dump(fn_ir)
+    assert eye_rect.result.kind == 2 and eye_rect.result.shape == (2, 3) and eye_rect.result.dtype is F64
+    assert eye_int.result.kind == 2 and eye_int.result.dtype is not F64  # (its dtype= is int)
+    assert arange.result.kind == 1, pir.dump(fn_ir)
+
+
+def cholesky_of_shifted_gram(x):
+    return np.sum(np.linalg.cholesky(x @ x.T + 3.0 * np.eye(3)) ** 2)
+
+
+def test_forward_mode_through_a_matrix_plus_an_identity_knows_its_rank():
+    x, t = RNG.normal(size=(3, 3)), RNG.normal(size=(3, 3))
+    _, tangent = symdiff.jvp(cholesky_of_shifted_gram, (x,), (t,))
+    assert tangent == pytest.approx(np.sum(symdiff.grad(cholesky_of_shifted_gram)(x) * t), rel=1e-10)
+    eps = 1e-6
+    g = symdiff.grad(cholesky_of_shifted_gram)
+    np.testing.assert_allclose(symdiff.hvp(cholesky_of_shifted_gram)(x, t),
+                               (g(x + eps * t) - g(x - eps * t)) / (2 * eps), rtol=1e-5, atol=1e-7)
+
+
 # ----------------------------------------------------------------------------- generated code
 
 
