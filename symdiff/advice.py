@@ -24,6 +24,9 @@ _INSTEAD = {
     "view": "{x} itself",
     "getfield": "indexing, {x}[...]",
 }
+for _view in ("keys", "values", "items", "get"):  # differentiated on dicts, whose keys symdiff knows
+    _INSTEAD[_view] = (f"{{x}}.{_view}(...) with {{x}} a dict: pass a dict as the argument (dict(m) of another "
+                       "mapping m); a dict's keys are part of its signature, and its values are differentiated")
 
 
 # builtins whose items a derivative goes through where symdiff knows them one by one, and how

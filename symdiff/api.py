@@ -10,7 +10,8 @@ numbers get plain arithmetic and ``math`` in the generated code; arrays get NumP
 specialisation is compiled again when a global or closure variable it compiled in has been
 rebound. ``.source`` holds the generated code of the most recently compiled specialisation
 (the generic one right after ``grad``, unless that cannot be compiled yet: a global not
-defined yet, or in-place updates whose aliasing only the argument types decide).
+defined yet, in-place updates whose aliasing only the argument types decide, or a call without
+a derivative rule -- the arguments may make it one that has a rule, ``p.values()`` of a dict).
 """
 
 from __future__ import annotations
@@ -801,14 +802,15 @@ def recursive_vjp(fun: Callable) -> Callable:
     return _VJPS[fun]
 
 
-def _compile_generic(compiler: _Compiler, *later: type) -> None:
+def _compile_generic(compiler: _Compiler) -> None:
     """Compile the version for arguments of any kind now, so that ``.source`` is there before the
     first call and errors show early. A global defined after the function (fine if it exists by
-    the first call), aliases of values of unknown type, and the errors in ``later`` (a forward-mode
-    rule that needs the arguments' ranks) wait for the first call's arguments instead."""
+    the first call), aliases of values of unknown type, calls without a derivative rule (on a
+    dict argument, ``p.values()`` has one; a forward-mode rule that needs the arguments' ranks)
+    wait for the first call's arguments instead."""
     try:
         compiler.compile((None,) * len(compiler.params), len(compiler.params))
-    except (UnresolvedNameError, AliasingError, NeedsArgumentsError, *later):
+    except (UnresolvedNameError, AliasingError, NeedsArgumentsError, NoRuleError):
         pass
 
 
@@ -1123,7 +1125,7 @@ def _transform(fun: Callable, mode: str, argnums: ArgNums, tangents: Sequence[in
             return _TRANSFORMS[key]
         compiler = _Compiler(fun, argnums, with_value=False, stages=[tuple(tangents)], has_aux=mode == "jvp_aux",
                              mode="grad" if mode == "hvp" else "jvp", prefix=mode[:3])
-        _compile_generic(compiler, NoRuleError)
+        _compile_generic(compiler)
         _TRANSFORMS[key] = compiler
     return _TRANSFORMS[key]
 

@@ -44,7 +44,7 @@ UNSUPPORTED = {
     "Delete": "del statement", "ClassDef": "class definition",
     "Match": "match statement", "Import": "import statement",
     "ImportFrom": "import statement",
-    "SetComp": "set comprehension", "DictComp": "dict comprehension", "NamedExpr": "assignment expression (:=)",
+    "SetComp": "set comprehension", "NamedExpr": "assignment expression (:=)",
     "Set": "set display", "JoinedStr": "f-string",
     "AnnAssign": "annotated assignment",
 }
@@ -55,7 +55,6 @@ ADVICE = {
               "or just stop using the name",
     "YieldFrom": "write `for item in iterable: yield item`",
     "Try": "check the condition with an `if` and `raise` (or `assert`) instead of catching the exception",
-    "DictComp": "build the dict with a display {'a': x, ...} or dict(a=x, ...)",
 }
 
 

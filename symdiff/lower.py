@@ -551,6 +551,10 @@ class Lowerer:
             if value.hint is None or value.hint.startswith("_") or value.is_const:
                 value.hint = target.id
             self.env[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)) and value.is_const and type(value.const) in (tuple, list) \
+                and len(value.const) == len(target.elts) and not any(isinstance(e, ast.Starred) for e in target.elts):
+            for elt, item in zip(target.elts, value.const):  # (k, w) of a constant pair: constants too
+                self.assign(elt, self.b.const(item))
         elif isinstance(target, (ast.Tuple, ast.List)):
             known = self.structs.get(value)
             if known is not None and self.container_type(value) is not dict and len(known) != len(target.elts):
@@ -730,7 +734,7 @@ class Lowerer:
     def for_loop(self, node: ast.For) -> None:
         """``for t in seq`` whose body neither breaks nor returns: a ``for`` op, or one copy
         of the body per item of a container argument."""
-        iterable = self.expr(node.iter)
+        iterable = self.iterated(self.expr(node.iter))
         if iterable in self.structs:
             return self.unrolled_for(node, list(self.structs[iterable].values()))
         if iterable.kind == SEQUENCE:  # iterate a snapshot: the list may grow afterwards
@@ -784,7 +788,7 @@ class Lowerer:
 
     def for_as_while(self, node: ast.For) -> None:
         """``for t in seq`` with break/return: ``i = 0; while i < len(seq) and not jumped: t = seq[i]...``."""
-        seq = self.expr(node.iter, hint="seq")
+        seq = self.iterated(self.expr(node.iter, hint="seq"))
         length = self.call(len, [seq], hint="n")
         index, brk = Flag("index", self.loop_depth + 1), Flag("broke", self.loop_depth + 1)
         breaks, returns = _remembered(node, "breaks, returns", lambda: (_breaks(node.body), _returns(node)))
@@ -1092,8 +1096,9 @@ class Lowerer:
         if fn not in (len, runtime.list_append, runtime.list_index) and not rules.is_result_field(fn) and any(
                 growing(a) for a in args):
             # a list that may still grow: pass a snapshot, so the backward sweep sees what was used
-            # (xs + ys joins them: a copy of the same type, a list to add a list to)
-            snapshot = runtime.copy_sequence if fn is operator.add else tuple
+            # (xs + ys joins them, and a container holds it: a copy of the same type, still a list)
+            snapshot = runtime.copy_sequence if fn in (operator.add, BUILD_TUPLE, BUILD_LIST) \
+                or isinstance(fn, BuildDict) else tuple
             args = [self.b.call(snapshot, [a], kind=SEQUENCE, effect=True) if growing(a) else a for a in args]
         kind = shapes.result_kind(fn, [a.kind for a in args]) or shapes.creation_kind(fn, args)
         if fn in (BUILD_LIST, BUILD_TUPLE, runtime.list_append) or rules.sequence_result(fn, args, kwargs) or (
@@ -1145,6 +1150,36 @@ class Lowerer:
             self.structs[value] = dict(zip(items, values))
             self.rebuilds[v] = value
         return self.rebuilds[v]
+
+    def known_dict(self, v: Value) -> bool:
+        """Whether ``v`` is a dict known key by key (an argument's, or a display's)."""
+        return v in self.structs and self.container_type(v) is dict
+
+    def iterated(self, iterable: Value) -> Value:
+        """What a ``for`` loop over ``iterable`` walks: a dict known key by key gives its keys."""
+        if not self.known_dict(iterable):
+            return iterable
+        keys = list(self.structs[iterable])
+        return self.built(BUILD_TUPLE, list(range(len(keys))), [self.b.const(k) for k in keys])
+
+    def dict_method(self, d: Value, name: str, args: list[Value], kwargs: dict[str, Value]) -> Value | None:
+        """``d.keys()``, ``d.values()``, ``d.items()``, ``d.get(key[, default])`` of a dict known
+        key by key, as tuples of what it holds; None for other methods (and other calls)."""
+        items = self.structs[d]
+        if name in ("keys", "values", "items") and not args and not kwargs:
+            if name == "keys":
+                parts = [self.b.const(k) for k in items]
+            elif name == "values":
+                parts = list(items.values())
+            else:
+                parts = [self.built(BUILD_TUPLE, [0, 1], [self.b.const(k), v]) for k, v in items.items()]
+            return self.built(BUILD_TUPLE, list(range(len(parts))), parts)
+        if name == "get" and 1 <= len(args) <= 2 and not kwargs:
+            if not args[0].is_const:
+                raise self.error_here("d.get(key) of a dict needs a constant key here")
+            key = args[0].const
+            return items[key] if key in items else args[1] if len(args) == 2 else self.b.const(None)
+        return None
 
     def container_type(self, container: Value) -> type:
         """``list``, ``tuple`` or ``dict``: the type of a container known item by item."""
@@ -1233,7 +1268,12 @@ class Lowerer:
         def compare(i: int, left: Value) -> Value:
             op, comparator = pairs[i]
             right = self.expr(comparator)
-            result = self.call(CMPOPS[type(op)], [left, right])
+            if isinstance(op, (ast.In, ast.NotIn)) and left.is_const and self.known_dict(right):
+                result = self.b.const((left.const in self.structs[right]) == isinstance(op, ast.In))
+            elif left.is_const and right.is_const and all(type(v.const) in _PLAIN_CONSTANTS for v in (left, right)):
+                result = self.b.const(CMPOPS[type(op)](left.const, right.const))  # k == "b" of a key: known now
+            else:
+                result = self.call(CMPOPS[type(op)], [left, right])
             if i + 1 == len(pairs):
                 return result
             # a < b < c  ==  (a < b) and (b < c), with b evaluated once
@@ -1319,6 +1359,13 @@ class Lowerer:
             rank = self.shape_of(value).kind  # x.shape of an array of known rank: its sizes, one by one
             return {k: self.call(operator.getitem, [value, self.b.const(k)]) for k in range(rank)}, False
         return items, items is not None and self.container_type(value) is dict
+
+    def constant_range(self, value: Value) -> dict | None:
+        """The ints of ``value`` by position, if it is ``range(...)`` of constant ints; else None."""
+        op = self.b.producer.get(value)
+        if op is None or op.fn is not range or not all(a.is_const and type(a.const) is int for a in op.args):
+            return None
+        return {i: self.b.const(n) for i, n in enumerate(range(*(a.const for a in op.args)))}
 
     def shape_of(self, value: Value) -> Value | None:
         """The array ``value`` is the ``.shape`` of, if it is one."""
@@ -1408,6 +1455,12 @@ class Lowerer:
             return frozen
         if isinstance(func, ast.Attribute):
             base = self.expr(func.value)
+            known = self.dict_method(base, func.attr, args, kwargs) if self.known_dict(base) else None
+            if known is not None:
+                return known
+            if base.is_const and type(base.const) is dict and func.attr in ("keys", "values", "items") \
+                    and not args and not kwargs:  # of a global dict: what it holds now, as constants are
+                return self.b.const(tuple(getattr(base.const, func.attr)()))
             method = getattr(base.const, func.attr, None) if base.is_const else None
             bound = isinstance(method, types.MethodType) and method.__self__ is base.const
             if bound and primitives.registered(method) is not None:  # norm.logpdf(x), model.energy(x) with a rule
@@ -1706,6 +1759,48 @@ class Lowerer:
         keys = [k.value for k in node.keys]
         return self.display(BuildDict(tuple(keys)), keys, node.values)
 
+    def expr_DictComp(self, node: ast.DictComp) -> Value:
+        """``{k: v for t in seq if c}`` over a container known item by item (a dict argument, its
+        ``.items()``, a tuple argument, a display): one key and value per item, as a dict display
+        -- the keys and conditions must be known at compile time."""
+        gen = node.generators[0]
+        if len(node.generators) != 1 or gen.is_async:
+            raise self.p.error(node, "a dict comprehension with more than one `for` is not supported: build "
+                               "the dict with a display {'a': x, ...} or dict(a=x, ...)")
+        iterable = self.expr(gen.iter)
+        items, is_dict = self.known_items(iterable)
+        if is_dict:  # (iterating a dict walks its keys)
+            items = {i: self.b.const(k) for i, k in enumerate(items)}
+        elif items is None:
+            items = self.constant_range(iterable)
+        if items is None:
+            unknown = iterable.kind is None and not iterable.is_const  # (an argument of any kind, say)
+            raise self.p.error(node, "a dict comprehension needs a container symdiff knows item by item (a dict "
+                               "or tuple argument, d.items() of one, a display, range() of constants); build the "
+                               "dict with a display {'a': x, ...} or dict(a=x, ...)",
+                               cls=NeedsArgumentsError if unknown else UnsupportedSyntaxError)
+        local = desugar.assigned_names(gen.target)
+        shadowed = {n: self.env[n] for n in local if n in self.env}
+        built: dict[Any, Value] = {}
+        for item in list(items.values()):
+            self.assign(gen.target, item)
+            conditions = [self.expr(c) for c in gen.ifs]
+            if not all(c.is_const for c in conditions):
+                raise self.p.error(node, "the conditions of a dict comprehension must be known at compile time "
+                                   "(tests of its keys): build the dict with a display instead")
+            if not all(c.const for c in conditions):
+                continue
+            key = self.expr(node.key)
+            if not key.is_const:
+                raise self.p.error(node.key, "the keys of a dict comprehension must be known at compile time "
+                                   "(constants, or the keys of a dict argument)")
+            built[key.const] = self.expr(node.value)  # (a repeated key keeps its place, the last value wins)
+        for name in local:
+            self.env.pop(name, None)
+        self.env.update(shadowed)
+        keys = list(built)
+        return self.built(BuildDict(tuple(keys)), keys, list(built.values()))
+
     def expr_ListComp(self, node: ast.ListComp | ast.GeneratorExp) -> Value:
         """``[e for x in seq if c]``: the loop :func:`desugar.comprehension_loop` makes of it,
         lowered here, with ``x`` local to the comprehension, as in Python 3."""
@@ -1778,6 +1873,10 @@ def _remembered(node: ast.AST, what: str, compute: Callable[[], Any]) -> Any:
     if what not in facts:
         facts[what] = compute()
     return facts[what]
+
+
+# constants whose comparisons the lowering computes (a dict's keys, loop items of a known container)
+_PLAIN_CONSTANTS = (str, int, float, bool, type(None))
 
 
 def _breaks(body: list[ast.stmt]) -> bool:

@@ -1949,6 +1949,22 @@ def gen_containers(r: random.Random) -> tuple:
         sc.arrays.update(W=("R", "N"), b=("R",), h=("R",))
         sc.floats.append("x0")
         gen.emit("x0 = p['s'] * 0.5")
+        walk = r.choice(["none", "values", "items", "keys", "comp", "get"])  # iterating the dict, its methods
+        reg = gen.fresh("reg")
+        if walk == "values":
+            gen.emit(f"{reg} = sum(np.sum(v * v) for v in p.values())")
+        elif walk == "items":
+            gen.emit(f"{reg} = 0.0\n    for key, v in p.items():\n"
+                     f"        {reg} = {reg} + (2.0 if key == 'b' else 0.5) * np.sum(np.sin(v))")
+        elif walk == "keys":
+            gen.emit(f"{reg} = sum(np.sum(p[key] ** 2) for key in {r.choice(['p', 'p.keys()'])} if key != 's')")
+        elif walk == "comp":
+            gen.emit("q = {key: v * 0.5 for key, v in p.items() if key != 'W'}")
+            gen.emit(f"{reg} = np.sum(q['b']) * q['s']")
+        elif walk == "get":
+            gen.emit(f"{reg} = np.sum(p.get('b')) + p.get('t', 1.5) * ('s' in p) + len(p) * p.get('s')")
+        if walk != "none":
+            sc.floats.append(reg)
     elif layout == "list":
         items.insert(0, ("ws", [Leaf("a", ("N",)) for _ in range(3)]))
         gen.emit(f"s = {r.choice(['0.0', 'np.sum(ws[0])', 'np.sum(ws[-1] * x)'])}")

@@ -244,3 +244,83 @@ def test_has_aux_with_a_list_in_one_return_and_a_tuple_in_another(t):
     assert loss == pytest.approx(aux_of_mixed_containers(x, t)[0])
     check_grad(lambda v: aux_of_mixed_containers(v, t)[0], x)
     np.testing.assert_allclose(g, symdiff.grad(lambda v: aux_of_mixed_containers(v, t)[0])(x))
+
+
+# ----------------------------------------------------------------------------- iterating dicts
+
+LAYER_SCALE = {"W": 1.0, "b": 0.5}
+
+
+def l2_over_values(p):
+    return sum(np.sum(v ** 2) for v in p.values())
+
+
+def scaled_over_items(p):
+    total = 0.0
+    for name, value in p.items():
+        total = total + LAYER_SCALE[name] * np.sum(np.sin(value) * value)
+    return total
+
+
+def over_keys(p):
+    return sum(np.sum(p[k] ** 3) for k in p) + sum(np.sum(p[k]) for k in p.keys() if k.startswith("W"))
+
+
+def with_get_and_in(p):
+    bias = p.get("b", 0.0) if "b" in p else 0.0
+    extra = p.get("c", np.zeros(2))
+    return np.sum(np.tanh(p["W"] @ np.ones(3)) + bias + extra) + ("c" not in p) * np.sum(p["W"])
+
+
+def nested_values(p):
+    return sum(np.sum(v * v) for v in p["layer"].values()) + p["rate"] ** 2
+
+
+@pytest.mark.parametrize("f", [l2_over_values, scaled_over_items, over_keys, with_get_and_in])
+def test_a_dict_argument_is_iterated_by_its_keys_values_and_items(f):
+    params = {"W": RNG.normal(size=(2, 3)), "b": RNG.normal(size=2)}
+    assert_tree_close(symdiff.grad(f)(params), numerical(f, params))
+
+
+def test_the_values_of_a_nested_dict_are_differentiated():
+    params = {"layer": {"a": RNG.normal(size=2), "b": 1.5}, "rate": 0.3}
+    assert_tree_close(symdiff.grad(nested_values)(params), numerical(nested_values, params))
+
+
+def test_a_loop_over_a_dict_binds_its_keys():
+    def keys_in_order(p):
+        seen = []
+        for k in p:
+            seen.append(k)
+        return np.sum(p["b"]), seen
+
+    g, seen = symdiff.grad(keys_in_order, has_aux=True)({"W": np.ones((2, 3)), "b": np.ones(2)})
+    assert seen == ["W", "b"]
+    np.testing.assert_array_equal(g["b"], np.ones(2))
+
+
+def test_dict_methods_wait_for_a_dict_argument_and_refuse_other_mappings():
+    g = symdiff.grad(l2_over_values)  # (the version for arguments of any kind cannot know the keys)
+    assert g.source is None
+    got = g({"a": np.ones(2), "b": 3.0})
+    np.testing.assert_array_equal(got["a"], 2.0 * np.ones(2)) and got["b"] == 6.0
+    assert "def grad_l2_over_values(p)" in g.source
+
+    class Bag:
+        def values(self):
+            return [np.ones(2)]
+
+    with pytest.raises(symdiff.NoRuleError, match=r"p.values\(\.\.\.\) with p a dict: pass a dict as the argument"):
+        g(Bag())
+
+
+def test_a_list_built_by_appends_is_returned_as_a_list():
+    def collected(ws):
+        seen = []
+        for w in ws:
+            seen.append(w * 2.0)
+        return ws[0] * 1.0, {"seen": seen, "pair": (seen, 1.0)}
+
+    (value, aux), g = symdiff.value_and_grad(collected, has_aux=True)((1.0, 2.0))
+    assert aux == {"seen": [2.0, 4.0], "pair": ([2.0, 4.0], 1.0)} and type(aux["seen"]) is list
+    assert g == (1.0, 0.0)
