@@ -490,13 +490,24 @@ class _Compiler:
             name += "_"
         return name
 
+    def _guard_of(self, expr: str, key: Any) -> str:
+        """The dispatcher's test that ``expr`` (a parameter, or an item of one) is of kind ``key``:
+        for a container, its type, length, keys in order and each item's kind."""
+        if not isinstance(key, ir.Struct):
+            return _guard(expr, key, self._dtype_name(key), self._type_name(key))
+        tests = [f"type({expr}) is {key.type.__name__}", f"len({expr}) == {len(key.keys)}"]
+        if key.type is dict:
+            tests.append(f"tuple({expr}) == {tuple(key.keys)!r}")
+        tests += [self._guard_of(f"{expr}[{k!r}]", item) for k, item in zip(key.keys, key.items)]
+        return "(" + " and ".join(tests) + ")"
+
     def _dispatcher_source(self, inlined: list[str] | None = None) -> str:
         params = ", ".join(self.params)
         signature = ", ".join(f"{p}=_default_{p}" if p in self.defaults else p for p in self.params)
         lines = [f"def {self.name}({signature}):", "  try:"]
         guarded = self.guarded
         for i, (key, _) in enumerate(guarded):
-            tests = [_guard(p, k, self._dtype_name(k), self._type_name(k)) for p, k in zip(self.params, key)]
+            tests = [self._guard_of(p, k) for p, k in zip(self.params, key)]
             for j, (holder, name, obj, facts) in enumerate(self.reads[key]):  # a global rebound: recompile
                 self.namespace[f"_held{i}_{j}"], self.namespace[f"_was{i}_{j}"] = holder, obj
                 tests.append(f"_held{i}_{j}.get({name!r}) is _was{i}_{j}" if isinstance(holder, dict)
@@ -775,8 +786,16 @@ def _unchanged(reads: list) -> bool:
 
 
 def _guardable(key: tuple) -> bool:
-    """Whether the dispatcher can test for ``key`` with inline ``type(x) is ...`` guards."""
-    return all(k is not None and not isinstance(k, (ir.Struct, *FUNCTION_TYPES)) for k in key)
+    """Whether the dispatcher can test for ``key`` with inline ``type(x) is ...`` guards (of a
+    container's items too, its dict keys strings or ints)."""
+    return all(_guardable_item(k) for k in key)
+
+
+def _guardable_item(key: Any) -> bool:
+    if isinstance(key, ir.Struct):
+        return (key.type is not dict or all(type(k) in (str, int) for k in key.keys)) \
+            and all(_guardable_item(item) for item in key.items)
+    return key is not None and not isinstance(key, FUNCTION_TYPES)
 
 
 def _guard(param: str, key: Any, dtype_name: str | None = None, type_name: str = "ndarray") -> str:

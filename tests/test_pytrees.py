@@ -324,3 +324,50 @@ def test_a_list_built_by_appends_is_returned_as_a_list():
     (value, aux), g = symdiff.value_and_grad(collected, has_aux=True)((1.0, 2.0))
     assert aux == {"seen": [2.0, 4.0], "pair": ([2.0, 4.0], 1.0)} and type(aux["seen"]) is list
     assert g == (1.0, 0.0)
+
+
+# ----------------------------------------------------------------------------- dispatch on containers
+
+
+def weighted(p):
+    return p["a"] * np.sum(p["v"] ** 2) + np.sum(p["nested"][0] * p["nested"][1])
+
+
+def test_containers_of_the_same_kinds_reach_their_version_without_the_slow_path(monkeypatch):
+    g = symdiff.grad(weighted)
+    params = {"a": 2.0, "v": np.ones(3), "nested": (np.ones(2), np.full(2, 3.0))}
+    first = g(params)
+    slow_calls = []
+    real = g.__globals__["_compile"]  # (what the dispatcher calls when no guard matches)
+    monkeypatch.setitem(g.__globals__, "_compile", lambda *a: slow_calls.append(a) or real(*a))
+    again = g({"a": 2.0, "v": np.ones(3), "nested": (np.ones(2), np.full(2, 3.0))})
+    assert not slow_calls
+    assert_tree_close(again, first)
+
+
+@pytest.mark.parametrize("params", [
+    {"v": np.ones(3), "a": 2.0, "nested": (np.ones(2), np.full(2, 3.0))},  # the keys in another order
+    {"a": 2, "v": np.ones(3), "nested": (np.ones(2), np.full(2, 3.0))},  # an int for a float
+    {"a": 2.0, "v": np.ones(3, dtype=np.float32), "nested": (np.ones(2), np.full(2, 3.0))},
+    {"a": 2.0, "v": np.ones((1, 3)), "nested": [np.ones(2), np.full(2, 3.0)]},  # a size-1 axis, a list
+    {"a": 2.0, "v": np.ones(3), "nested": (np.ones(2), np.full(2, 3.0)), "extra": 1.0},
+], ids=["key order", "int", "float32", "list and size-1 axis", "one more key"])
+def test_a_container_of_other_kinds_gets_a_version_of_its_own(params):
+    g = symdiff.grad(weighted)
+    g({"a": 2.0, "v": np.ones(3), "nested": (np.ones(2), np.full(2, 3.0))})
+    got = g(params)
+    assert list(got) == list(params) and type(got["nested"]) is type(params["nested"])
+    assert got["v"].dtype == params["v"].dtype and got["v"].shape == params["v"].shape
+    want = numerical(weighted, {k: (np.asarray(v, dtype=float) if k == "v" else v) for k, v in params.items()})
+    for k in params:
+        np.testing.assert_allclose(np.asarray(got[k], dtype=float) if k != "nested" else np.stack(got[k]),
+                                   np.asarray(want[k]) if k != "nested" else np.stack(want[k]), rtol=1e-5)
+
+
+def test_dict_keys_other_than_strings_and_ints_still_dispatch():
+    def by_pairs(p):
+        return p[(0, 1)] * p[(1, 0)]
+
+    g = symdiff.grad(by_pairs)
+    assert g({(0, 1): 2.0, (1, 0): 3.0}) == {(0, 1): 3.0, (1, 0): 2.0}
+    assert g({(0, 1): 5.0, (1, 0): 3.0}) == {(0, 1): 3.0, (1, 0): 5.0}
