@@ -55,6 +55,8 @@ ADVICE = {
               "or just stop using the name",
     "YieldFrom": "write `for item in iterable: yield item`",
     "Try": "check the condition with an `if` and `raise` (or `assert`) instead of catching the exception",
+    "Import": "import at the top of the module: the function may use any name defined there",
+    "ImportFrom": "import at the top of the module: the function may use any name defined there",
 }
 
 

@@ -1360,6 +1360,28 @@ class Lowerer:
             return {k: self.call(operator.getitem, [value, self.b.const(k)]) for k in range(rank)}, False
         return items, items is not None and self.container_type(value) is dict
 
+    def sorted_by_keys(self, value: Value) -> Value | None:
+        """``sorted(d)`` and ``sorted(d.items())`` of a dict known key by key (or of another
+        container of constants, or of ``(constant, value)`` pairs with distinct constants): the
+        list sorted now, since only the constants are compared; else None."""
+        items, is_dict = self.known_items(value)
+        if items is None:
+            return None
+        if is_dict:
+            items = {i: self.b.const(k) for i, k in enumerate(items)}
+        parts = list(items.values())
+        if all(p.is_const and type(p.const) in _PLAIN_CONSTANTS for p in parts):
+            ordered = sorted(parts, key=lambda p: p.const)
+        else:
+            pairs = [self.structs.get(p) for p in parts]
+            if not all(pair is not None and len(pair) == 2 and pair[0].is_const for pair in pairs):
+                return None
+            firsts = [pair[0].const for pair in pairs]
+            if len(set(firsts)) != len(firsts) or not all(type(f) in _PLAIN_CONSTANTS for f in firsts):
+                return None
+            ordered = [p for _, p in sorted(zip(firsts, parts), key=lambda fp: fp[0])]
+        return self.built(BUILD_LIST, list(range(len(ordered))), ordered)
+
     def constant_range(self, value: Value) -> dict | None:
         """The ints of ``value`` by position, if it is ``range(...)`` of constant ints; else None."""
         op = self.b.producer.get(value)
@@ -1420,11 +1442,13 @@ class Lowerer:
                 raise self.p.error(arg, advice)
             pairs = list(zip([keys[k] for k in sorted(keys)], [values[k] for k in sorted(values)]))
         else:
-            items, is_dict = self.known_items(self.expr(arg))
+            value = self.expr(arg)
+            items, is_dict = self.known_items(value)
             if items is not None and is_dict:
                 return dict(items)
-            if items is None:
-                raise self.p.error(arg, advice)
+            if items is None:  # (of an argument of any kind: the first call's arguments may tell)
+                raise self.p.error(arg, advice, cls=NeedsArgumentsError if value.kind is None and not value.is_const
+                                   else UnsupportedSyntaxError)
             pairs = []
             for k in sorted(items):
                 pair, pair_dict = self.known_items(items[k])
@@ -1441,6 +1465,10 @@ class Lowerer:
     def expr_Call(self, node: ast.Call) -> Value:
         if self.is_builtin_call(node, dict):
             return self.dict_call(node)
+        if self.is_builtin_call(node, sorted) and len(node.args) == 1 and not node.keywords:
+            known = self.sorted_by_keys(self.expr(node.args[0]))
+            if known is not None:
+                return known
         for collect, build in ((list, BUILD_LIST), (tuple, BUILD_TUPLE)):
             if self.is_builtin_call(node, collect) and len(node.args) == 1 and not node.keywords \
                     and self.is_builtin_call(node.args[0], zip):  # list(zip(xs, ys)): its rows

@@ -299,6 +299,31 @@ def test_a_loop_over_a_dict_binds_its_keys():
     np.testing.assert_array_equal(g["b"], np.ones(2))
 
 
+def test_a_copy_of_a_dict_argument_is_updated_key_by_key():
+    def doubled(p, x):
+        q = dict(p)
+        for k in q:
+            q[k] = q[k] * 2.0
+        return np.sum(q["a"] * x) + q["b"]
+
+    params = {"a": RNG.normal(size=2), "b": 1.5}
+    x = RNG.normal(size=2)
+    assert_tree_close(symdiff.grad(doubled)(params, x), numerical(lambda p: doubled(p, x), params))
+
+
+def test_sorted_items_and_keys_of_a_dict_are_sorted_by_their_keys():
+    def ranked(p):
+        by_items = sum(v * i for i, (k, v) in enumerate(sorted(p.items())))
+        by_keys, weight = 0.0, 1.0
+        for k in sorted(p):
+            by_keys, weight = by_keys + p[k] * weight, weight + 1.0
+        return by_items + 10.0 * by_keys
+
+    params = {"b": 1.0, "c": 3.0, "a": 2.0}
+    got = symdiff.grad(ranked)(params)
+    assert list(got) == ["b", "c", "a"] and got == pytest.approx({"a": 10.0, "b": 21.0, "c": 32.0})
+
+
 def test_dict_methods_wait_for_a_dict_argument_and_refuse_other_mappings():
     g = symdiff.grad(l2_over_values)  # (the version for arguments of any kind cannot know the keys)
     assert g.source is None

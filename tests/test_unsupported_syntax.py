@@ -313,6 +313,16 @@ def test_recursive_nested_function_is_rejected_at_its_line():
     assert_unsupported(uses_recursive_nested_function, "recursive nested", "recursive", "nested function")
 
 
+def imports_inside(x):
+    import math  # MARK: import
+    return math.sin(x)
+
+
+def test_an_import_inside_the_function_says_to_import_at_module_level():
+    text = assert_unsupported(imports_inside, "import", "import statement")
+    assert "import at the top of the module" in text
+
+
 def uses_set_comprehension(x):
     ys = {x * i for i in range(3)}  # MARK: set comprehension
     return len(ys) * x
